@@ -1,0 +1,175 @@
+/**
+ * The entry point: the only module that reads argv and the environment and decides the exit code.
+ * Commands are imported lazily so `--version` and `validate` stay fast.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { CertRenewError, describeError, ExitCode, UsageError } from './errors.js';
+import type { Env } from './manifest/secrets.js';
+import { type Clock, systemClock } from './runtime/clock.js';
+
+export interface CliIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Env;
+  cwd: string;
+  /** Whether stdout is a terminal (colour and tables only then). */
+  stdoutIsTTY: boolean;
+  clock: Clock;
+  hostname: string;
+  pid: number;
+}
+
+export function defaultIO(env: Env): CliIO {
+  return {
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+    env,
+    cwd: process.cwd(),
+    stdoutIsTTY: Boolean(process.stdout.isTTY),
+    clock: systemClock,
+    hostname: hostname(),
+    pid: process.pid,
+  };
+}
+
+/** Whether to colour output: a terminal, and neither NO_COLOR nor a dumb terminal. FORCE_COLOR wins. */
+export function useColour(io: CliIO): boolean {
+  if (io.env.FORCE_COLOR !== undefined && io.env.FORCE_COLOR !== '0') return true;
+  if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
+  if (io.env.TERM === 'dumb') return false;
+  return io.stdoutIsTTY;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+export interface GlobalOptions {
+  manifest: string;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`expected a positive integer, got '${value}'`);
+  return n;
+}
+
+export function buildProgram(io: CliIO, setExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('cert-renew')
+    .description('Keeps TLS certificates from expiring: checks, renews, stores, reloads.')
+    .version(packageVersion(), '-V, --version')
+    .addOption(
+      new Option('-m, --manifest <path>', 'the certificate manifest')
+        .env('CERT_RENEW_MANIFEST')
+        .default('certificate-manifest.json'),
+    )
+    .option('-v, --verbose', 'more detail on stderr')
+    .option('-q, --quiet', 'only warnings and errors on stderr')
+    .showHelpAfterError('(run cert-renew --help for usage)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout(text),
+      writeErr: (text) => io.stderr(text),
+    });
+
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+
+  program
+    .command('validate')
+    .description('check manifests without touching the network, a store or a hook')
+    .argument('[files...]', 'manifests to check (default: the --manifest path)')
+    .addOption(new Option('--format <format>', 'output format').choices(['human', 'json', 'github']).default('human'))
+    .option('--interval <duration>', 'how often the renewal job runs', '24h')
+    .option('--strict', 'treat warnings as failures')
+    .action(async (files: string[], options: { format: 'human' | 'json' | 'github'; interval: string; strict?: boolean }) => {
+      const { validateCommand } = await import('./commands/validate.js');
+      setExit(await validateCommand(files.length > 0 ? files : [globals().manifest], options, io));
+    });
+
+  program
+    .command('plan')
+    .description('show what is due and why; changes nothing')
+    .option('--json', 'print the plan object as JSON')
+    .option('--only <names...>', 'only these certificates')
+    .option('--force', 'plan as if every certificate were due')
+    .option('--shard <i/n>', 'only the certificates of shard i of n')
+    .action(async (options) => {
+      const { planCommand } = await import('./commands/plan.js');
+      setExit(await planCommand(globals(), options, io));
+    });
+
+  program
+    .command('run')
+    .description('renew what is due, store it, run the hooks')
+    .option('--dry-run', 'reach every issuer and store, write nothing, run no hook')
+    .option('--force', 'renew every selected certificate now')
+    .option('--only <names...>', 'only these certificates')
+    .option('--concurrency <n>', 'certificates renewed at once', parsePositiveInt, 4)
+    .option('--json', 'print the run report as JSON')
+    .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
+    .option('--shard <i/n>', 'only the certificates of shard i of n')
+    .action(async (options) => {
+      const { runCommand } = await import('./commands/run.js');
+      setExit(await runCommand(globals(), options, io));
+    });
+
+  program
+    .command('status')
+    .description('what every certificate looks like now (monitoring)')
+    .option('--check', 'exit 0 all fine, 1 some due or failing, 2 some expired or missing')
+    .option('--json', 'print JSON')
+    .option('--only <names...>', 'only these certificates')
+    .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
+    .action(async (options) => {
+      const { statusCommand } = await import('./commands/status.js');
+      setExit(await statusCommand(globals(), options, io));
+    });
+
+  program
+    .command('show')
+    .description('details of one stored certificate')
+    .argument('<name>', 'certificate name')
+    .option('--json', 'print JSON')
+    .option('--pem', 'print the certificate chain as PEM')
+    .option('--include-key', 'with --pem: print the private key too')
+    .action(async (name: string, options) => {
+      const { showCommand } = await import('./commands/show.js');
+      setExit(await showCommand(globals(), name, options, io));
+    });
+
+  return program;
+}
+
+/** Runs the CLI and resolves with the exit code. Never throws, never prints a stack trace. */
+export async function main(argv: string[], env: Env, io: CliIO = defaultIO(env)): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; usage errors were already printed.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    }
+    if (error instanceof CertRenewError) {
+      io.stderr(`cert-renew: ${error.oneLine}\n`);
+      if (env.CERT_RENEW_DEBUG && error.stack) io.stderr(`${error.stack}\n`);
+      return error.exitCode;
+    }
+    io.stderr(`cert-renew: internal error: ${describeError(error)} (please report this)\n`);
+    if (env.CERT_RENEW_DEBUG && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
+    return ExitCode.failure;
+  }
+}

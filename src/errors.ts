@@ -1,0 +1,104 @@
+/**
+ * Errors with stable codes. Commands throw these; only `cli.ts` turns them into exit codes.
+ * Third-party errors (acme-client throws plain strings, ioredis its own classes) are wrapped at the
+ * adapter that calls them, so everything above the adapters sees a `CertRenewError`.
+ */
+
+export const ExitCode = {
+  ok: 0,
+  /** At least one certificate failed (issue, store or hook). For `validate`: the manifest is invalid. */
+  failure: 1,
+  /** Usage error, unreadable or invalid manifest: nothing was attempted. */
+  usage: 2,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const ErrorCode = {
+  usage: 'USAGE',
+  manifestUnreadable: 'MANIFEST_UNREADABLE',
+  manifestInvalid: 'MANIFEST_INVALID',
+  secretUnavailable: 'SECRET_UNAVAILABLE',
+  storeUnavailable: 'STORE_UNAVAILABLE',
+  storeCorrupt: 'STORE_CORRUPT',
+  storeWrite: 'STORE_WRITE_FAILED',
+  lockBusy: 'LOCK_BUSY',
+  issuerUnavailable: 'ISSUER_UNAVAILABLE',
+  issuerRejected: 'ISSUER_REJECTED',
+  issuerTimeout: 'ISSUER_TIMEOUT',
+  challengeFailed: 'CHALLENGE_FAILED',
+  verifyFailed: 'VERIFY_FAILED',
+  hookFailed: 'HOOK_FAILED',
+  hookTimeout: 'HOOK_TIMEOUT',
+  notFound: 'NOT_FOUND',
+  backoff: 'BACKOFF',
+  internal: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface CertRenewErrorOptions {
+  cause?: unknown;
+  exitCode?: ExitCode;
+  /** Whether retrying soon may succeed (connection refused, 5xx, badNonce, 429). */
+  transient?: boolean;
+  /** Seconds the server asked us to wait (Retry-After). */
+  retryAfter?: number;
+  /** A short hint telling the operator what to do. */
+  hint?: string;
+}
+
+export class CertRenewError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: ExitCode;
+  readonly transient: boolean;
+  readonly retryAfter: number | undefined;
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: CertRenewErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CertRenewError';
+    this.code = code;
+    this.exitCode = options.exitCode ?? ExitCode.failure;
+    this.transient = options.transient ?? false;
+    this.retryAfter = options.retryAfter;
+    this.hint = options.hint;
+  }
+
+  /** One line for the operator: the message, then what to do. */
+  get oneLine(): string {
+    return this.hint ? `${this.message} (${this.hint})` : this.message;
+  }
+}
+
+export class UsageError extends CertRenewError {
+  constructor(message: string, options: Omit<CertRenewErrorOptions, 'exitCode'> = {}) {
+    super(ErrorCode.usage, message, { ...options, exitCode: ExitCode.usage });
+    this.name = 'UsageError';
+  }
+}
+
+/** A bug in cert-renew, not something the operator caused. */
+export class InternalError extends CertRenewError {
+  constructor(message: string, options: Omit<CertRenewErrorOptions, 'exitCode'> = {}) {
+    super(ErrorCode.internal, message, { ...options, exitCode: ExitCode.failure });
+    this.name = 'InternalError';
+  }
+}
+
+/** Anything thrown (strings included) as one readable line, without a stack. */
+export function describeError(error: unknown): string {
+  if (error instanceof CertRenewError) return error.oneLine;
+  if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
+  if (typeof error === 'string') return error.split('\n')[0] ?? error;
+  try {
+    return JSON.stringify(error) ?? String(error);
+  } catch {
+    return String(error);
+  }
+}
+
+/** Wraps any thrown value into a CertRenewError with the given code (keeps an existing one as it is). */
+export function toCertRenewError(error: unknown, code: ErrorCode, prefix?: string): CertRenewError {
+  if (error instanceof CertRenewError) return error;
+  const message = describeError(error);
+  return new CertRenewError(code, prefix ? `${prefix}: ${message}` : message, { cause: error });
+}

@@ -1,0 +1,206 @@
+/**
+ * The manifest model. `schemas/certificate-manifest.schema.json` is the source of truth; these types are
+ * kept in step with it by tests/unit/schema-types.test.ts.
+ */
+
+/** A secret is never written in clear: it is read from an environment variable or a file at run time. */
+export type SecretRef = { env: string } | { file: string };
+
+/** `"90d"`, `"12h"`, `"1h30m"`, `"30s"` (see src/util/duration.ts). */
+export type Duration = string;
+
+export const KEY_TYPES = ['ecdsa-p256', 'ecdsa-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
+export type KeyType = (typeof KEY_TYPES)[number];
+
+export interface HookSpec {
+  /** argv (run without a shell), or a string, which is only allowed with `shell: true`. */
+  run: string[] | string;
+  shell?: boolean;
+  /** Default 60s. The hook's whole process group is killed when it expires. */
+  timeout?: Duration;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** A name for reports; defaults to the command. */
+  name?: string;
+}
+
+export interface Hooks {
+  /** Run after the certificate was renewed and stored. Identical hooks run once per run. */
+  postRenew?: HookSpec[];
+  /** Run when this certificate failed (and, in `defaults`, once per run when any failed). */
+  onFailure?: HookSpec[];
+  /** When a postRenew hook fails: restore the previous certificate and run the hooks again. */
+  rollbackOnHookFailure?: boolean;
+}
+
+export interface Http01Webroot {
+  type: 'http-01';
+  /** Directory served at `/.well-known/acme-challenge/`; the token file is written there. */
+  webroot: string;
+}
+export interface Http01Standalone {
+  type: 'http-01';
+  /** `host:port` to listen on during the order, e.g. `0.0.0.0:80`. */
+  standalone: string;
+}
+export interface Http01Redis {
+  type: 'http-01';
+  /** Name of a redis store; `challenge:{token}` is written there with a TTL. */
+  redis: string;
+  ttl?: Duration;
+}
+export interface Dns01Exec {
+  type: 'dns-01';
+  /** Command called as `COMMAND present|cleanup FQDN VALUE` (lego's exec convention). */
+  exec: string;
+  /** How long to wait for the record to be visible before asking the CA to validate. Default 60s. */
+  propagationTimeout?: Duration;
+  /** Fixed wait after `present` (for providers without a way to check). Default 0s. */
+  propagationDelay?: Duration;
+}
+export type Challenge = Http01Webroot | Http01Standalone | Http01Redis | Dns01Exec;
+
+export const ACME_ALIASES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'buypass'] as const;
+export type AcmeAlias = (typeof ACME_ALIASES)[number];
+
+export interface AcmeIssuerConfig {
+  type: 'acme';
+  /** URL of the ACME directory, or an alias. */
+  directory: string;
+  email?: string;
+  eab?: { kid: string; hmacKey: SecretRef };
+  profile?: string;
+  /** PEM file with the CA certificates to trust for a private ACME server. */
+  caBundle?: string;
+  challenge: Challenge;
+  /** Lifetime the CA gives (used by `validate` for window checks). Default 90d. */
+  lifetime?: Duration;
+}
+
+export interface StepCaIssuerConfig {
+  type: 'step-ca';
+  url: string;
+  /** SHA-256 of the root certificate (hex, colons optional). Pins the CA. */
+  rootFingerprint: string;
+  /** Name of a JWK provisioner. */
+  provisioner: string;
+  password: SecretRef;
+  /** Requested lifetime; step-ca's default is 24h. */
+  lifetime?: Duration;
+}
+
+export interface LocalCaIssuerConfig {
+  type: 'local-ca';
+  /** Lifetime of issued certificates. Default 90d. */
+  lifetime?: Duration;
+  /** Subject common name of the CA created on first use. */
+  commonName?: string;
+  /** The store that keeps the CA. Default: the certificate's own store. */
+  store?: string;
+  /** Key type of the CA created on first use. Default ecdsa-p256. */
+  keyType?: KeyType;
+}
+
+export type IssuerConfig = AcmeIssuerConfig | StepCaIssuerConfig | LocalCaIssuerConfig;
+
+export interface FilesystemStoreConfig {
+  type: 'filesystem';
+  /** Directory (local or NFS); each certificate lives in `<path>/<name>/`. */
+  path: string;
+  /** Octal file modes as strings. Defaults: key "0600", cert "0644". */
+  mode?: { key?: string; cert?: string };
+  owner?: string | number;
+  group?: string | number;
+  /** Previous versions to keep. Default 3. */
+  keep?: number;
+  files?: { cert?: string; chain?: string; fullchain?: string; privkey?: string };
+  outputs?: {
+    /** Key + full chain in one file (HAProxy). `true` means `combined.pem`. */
+    combined?: boolean | string;
+    /** PKCS#12 bundle. */
+    pkcs12?: { file?: string; password?: SecretRef };
+  };
+  /** Name of a redis store whose locks to use instead of lock files. */
+  locks?: string;
+  /** A lock file older than this is stale and taken over. Default 15m. */
+  lockTimeout?: Duration;
+}
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+export interface RedisStoreConfig {
+  type: 'redis';
+  /** `redis://` or `rediss://` URL (single server). */
+  url?: string;
+  /** Sentinel set-up: the sentinels and the master's name. */
+  sentinel?: { sentinels: RedisNode[]; name: string };
+  /** Cluster: seed nodes. */
+  cluster?: { nodes: RedisNode[] };
+  username?: SecretRef;
+  password?: SecretRef;
+  tls?: { caBundle?: string };
+  keyPrefix?: string;
+  keep?: number;
+  /** AES-256-GCM of private keys at rest. `key` is 32 bytes, base64 or hex. */
+  encryption?: { key: SecretRef; keyId?: string; previousKeys?: { keyId: string; key: SecretRef }[] };
+  /** Pub/sub channel announcing renewals. */
+  announce?: { channel: string };
+  /** How long a lock lives without extension. Default 2m. */
+  lockTimeout?: Duration;
+}
+
+export type StoreConfig = FilesystemStoreConfig | RedisStoreConfig;
+
+export interface RenewalSettings {
+  issuer?: string;
+  store?: string;
+  keyType?: KeyType;
+  reuseKey?: boolean;
+  /** Renew when at most this much lifetime remains. */
+  renewBefore?: Duration;
+  /** Renew when at most this percentage of the lifetime remains (0 < p < 100). */
+  renewBeforePercent?: number;
+  hooks?: Hooks;
+  /** Overrides the ACME issuer's challenge for this certificate. */
+  challenge?: Challenge;
+  /** Requested lifetime, where the issuer lets the client choose (local-ca, step-ca). */
+  lifetime?: Duration;
+}
+
+export interface CertificateConfig extends RenewalSettings {
+  name: string;
+  domains: string[];
+}
+
+export interface Manifest {
+  $schema?: string;
+  version: 1;
+  defaults?: RenewalSettings;
+  issuers: Record<string, IssuerConfig>;
+  stores: Record<string, StoreConfig>;
+  certificates: CertificateConfig[];
+}
+
+/** One certificate with the defaults applied and its issuer and store looked up. */
+export interface ResolvedCertificate {
+  /** Position in the manifest's `certificates` array. */
+  index: number;
+  name: string;
+  /** ASCII (punycode) form, first is the subject. */
+  domains: string[];
+  issuerName: string;
+  issuer: IssuerConfig;
+  storeName: string;
+  store: StoreConfig;
+  keyType: KeyType;
+  /** `undefined` means "the issuer's default" (step-ca keeps the key so it can use /1.0/renew). */
+  reuseKey: boolean | undefined;
+  renewBeforeMs?: number;
+  renewBeforePercent?: number;
+  lifetimeMs?: number;
+  hooks: Required<Pick<Hooks, 'postRenew' | 'onFailure'>> & { rollbackOnHookFailure: boolean };
+  challenge?: Challenge;
+}

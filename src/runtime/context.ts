@@ -1,0 +1,26 @@
+import type { Issuer } from '../issuers/types.js';
+import type { Env } from '../manifest/secrets.js';
+import type { IssuerConfig, SecretRef, StoreConfig } from '../manifest/types.js';
+import type { Store } from '../stores/types.js';
+import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+
+/**
+ * What issuers and stores get from the outside world. Built once per command by the entry point; nothing
+ * below it reads `process` or the real clock.
+ */
+export interface RuntimeContext {
+  clock: Clock;
+  logger: Logger;
+  env: Env;
+  /** Directory of the manifest: relative paths in it are resolved against this. */
+  baseDir: string;
+  hostname: string;
+  pid: number;
+  readSecret(ref: SecretRef): Promise<string>;
+  /** Opens (once) the named store of the manifest. Issuers use it for challenge stores. */
+  getStore(name: string): Promise<Store>;
+}
+
+export type StoreFactory = (name: string, config: StoreConfig, context: RuntimeContext) => Promise<Store>;
+export type IssuerFactory = (name: string, config: IssuerConfig, context: RuntimeContext) => Promise<Issuer>;

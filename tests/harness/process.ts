@@ -1,0 +1,152 @@
+/**
+ * Shared pieces of the test-server harness: free ports, temporary directories, and child processes that
+ * are always stopped (the test's `after`, and a last-resort kill when the test process exits).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+});
+
+/** A port nobody listens on right now (the kernel's choice for port 0). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+export interface TempDir {
+  path: string;
+  remove(): Promise<void>;
+}
+
+export async function tempDir(prefix = 'cert-renew-test-'): Promise<TempDir> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr), for failure messages. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after a grace period; resolves when the process has exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once (a crash). */
+  kill(): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Resolves true when the server is ready; polled until `timeoutMs`. */
+  ready: () => Promise<boolean>;
+  timeoutMs?: number;
+  name?: string;
+}
+
+/** Starts a server in its own process group and waits until `ready` says so. */
+export async function startServer(command: string, args: string[], options: StartOptions): Promise<ServerProcess> {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  let out = '';
+  const keep = (chunk: Buffer) => {
+    out += chunk.toString();
+    if (out.length > 200_000) out = out.slice(-100_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    });
+    child.on('error', (error) => {
+      out += `\nspawn error: ${error.message}`;
+      running.delete(child);
+      resolve(null);
+    });
+  });
+  let gone = false;
+  void exited.then(() => {
+    gone = true;
+  });
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid) process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  const server: ServerProcess = {
+    child,
+    output: () => out,
+    exited,
+    stop: async (graceMs = 5000) => {
+      if (gone) return;
+      signal('SIGTERM');
+      const timer = setTimeout(() => signal('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+    kill: async () => {
+      if (gone) return;
+      signal('SIGKILL');
+      await exited;
+    },
+  };
+  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  const name = options.name ?? command;
+  for (;;) {
+    if (gone) throw new Error(`${name} exited before it was ready:\n${out}`);
+    try {
+      if (await options.ready()) return server;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`${name} was not ready in time:\n${out}`);
+    }
+    await sleep(50);
+  }
+}
+
+/** True when something accepts TCP connections on host:port. */
+export async function canConnect(port: number, host = '127.0.0.1'): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
