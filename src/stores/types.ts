@@ -101,3 +101,13 @@ export interface Store {
   locker(): Locker;
   close(): Promise<void>;
 }
+
+/** Optional ability of stores that can answer http-01 challenges for proxies (Redis). */
+export interface ChallengeStore {
+  putChallenge(token: string, keyAuthorization: string, ttlMs: number): Promise<void>;
+  deleteChallenge(token: string): Promise<void>;
+}
+
+export function isChallengeStore(store: Store): store is Store & ChallengeStore {
+  return typeof (store as Partial<ChallengeStore>).putChallenge === 'function';
+}
