@@ -102,6 +102,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--only <names...>', 'only these certificates')
     .option('--force', 'plan as if every certificate were due')
     .option('--shard <i/n>', 'only the certificates of shard i of n')
+    .option('--interval <duration>', 'how often the renewal job runs (for the safety floor)', '24h')
     .action(async (options) => {
       const { planCommand } = await import('./commands/plan.js');
       setExit(await planCommand(globals(), options, io));
@@ -117,6 +118,9 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print the run report as JSON')
     .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
     .option('--shard <i/n>', 'only the certificates of shard i of n')
+    .option('--interval <duration>', 'how often the renewal job runs (for the safety floor)', '24h')
+    .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
+    .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
     .action(async (options) => {
       const { runCommand } = await import('./commands/run.js');
       setExit(await runCommand(globals(), options, io));
@@ -129,6 +133,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print JSON')
     .option('--only <names...>', 'only these certificates')
     .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
+    .option('--interval <duration>', 'how often the renewal job runs', '24h')
     .action(async (options) => {
       const { statusCommand } = await import('./commands/status.js');
       setExit(await statusCommand(globals(), options, io));

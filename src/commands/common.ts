@@ -1,0 +1,69 @@
+/** What every command that reads the manifest shares: logger, interval, session, selection. */
+import type { CliIO, GlobalOptions } from '../cli.js';
+import { UsageError } from '../errors.js';
+import { type Gathered, gather } from '../plan/gather.js';
+import { parseShard, selectCertificates } from '../plan/select.js';
+import { createLogger, type Logger } from '../runtime/logger.js';
+import { Session, type SessionDeps } from '../runtime/session.js';
+import { parseDuration } from '../util/duration.js';
+
+export const DEFAULT_INTERVAL = '24h';
+
+export function commandLogger(globals: GlobalOptions, io: CliIO): Logger {
+  const level = globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info';
+  return createLogger((line) => io.stderr(line), level);
+}
+
+export function parseInterval(text: string | undefined): number {
+  const ms = parseDuration(text ?? DEFAULT_INTERVAL);
+  if (ms === undefined || ms <= 0) {
+    throw new UsageError(`--interval expects a duration such as 24h, 6h or 30m, got '${text}'`);
+  }
+  return ms;
+}
+
+export interface SelectionOptions {
+  only?: string[];
+  shard?: string;
+  interval?: string;
+}
+
+/** Test seam: tests may swap store/issuer factories in. */
+export type SessionOverrides = Partial<Pick<SessionDeps, 'createStore' | 'createIssuer'>>;
+
+export async function openSession(
+  globals: GlobalOptions,
+  io: CliIO,
+  logger: Logger,
+  intervalMs: number,
+  overrides: SessionOverrides = {},
+): Promise<Session> {
+  return Session.open(globals.manifest, intervalMs, {
+    clock: io.clock,
+    logger,
+    env: io.env,
+    hostname: io.hostname,
+    pid: io.pid,
+    ...overrides,
+  });
+}
+
+/** Opens the manifest, selects certificates and gathers their stored state. The caller closes the session. */
+export async function openAndGather(
+  globals: GlobalOptions,
+  options: SelectionOptions,
+  io: CliIO,
+  logger: Logger,
+): Promise<{ session: Session; gathered: Gathered[]; intervalMs: number }> {
+  const intervalMs = parseInterval(options.interval);
+  const shard = options.shard ? parseShard(options.shard) : undefined;
+  const session = await openSession(globals, io, logger, intervalMs);
+  try {
+    const entries = selectCertificates(session.certificates, { ...(options.only ? { only: options.only } : {}), ...(shard ? { shard } : {}) });
+    const gathered = await gather(session, entries, { logger });
+    return { session, gathered, intervalMs };
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
+}

@@ -1,0 +1,98 @@
+import { type CliIO, type GlobalOptions, useColour } from '../cli.js';
+import { executeRun } from '../execute/run.js';
+import { buildPlan } from '../plan/build-plan.js';
+import { runMetrics, writeAtomically } from '../report/metrics.js';
+import type { RunReport } from '../report/model.js';
+import { painter, renderTable, shortDate } from '../report/table.js';
+import { durationMs } from '../util/duration.js';
+import { commandLogger, openAndGather, type SelectionOptions } from './common.js';
+
+export interface RunCommandOptions extends SelectionOptions {
+  dryRun?: boolean;
+  force?: boolean;
+  concurrency?: number;
+  json?: boolean;
+  metricsFile?: string;
+  timeout?: string;
+  lockWait?: string;
+}
+
+export function renderRunReport(report: RunReport, colour: boolean): string {
+  const c = painter(colour);
+  const paint = (outcome: string) => {
+    switch (outcome) {
+      case 'renewed':
+      case 'would-renew':
+        return c.cyan(outcome);
+      case 'ok':
+      case 'fresh':
+      case 'renewed-elsewhere':
+        return c.green(outcome);
+      default:
+        return c.red(outcome);
+    }
+  };
+  const rows = report.certificates.map((r) => [
+    r.name,
+    paint(r.outcome),
+    r.reason ?? '-',
+    shortDate(r.notAfter),
+    r.error ? `${r.error.code}: ${r.error.message}` : r.message,
+  ]);
+  let out = renderTable(['NAME', 'OUTCOME', 'REASON', 'NOT AFTER', 'DETAIL'], rows);
+  if (report.hooks.length > 0) {
+    out += '\n';
+    out += renderTable(
+      ['HOOK', 'EVENT', 'RESULT', 'FOR'],
+      report.hooks.map((h) => [h.name, h.event, h.ok ? c.green('ok') : c.red(h.error ?? 'failed'), h.certificates.join(' ')]),
+    );
+  }
+  if (report.checks) {
+    out += '\n';
+    out += renderTable(
+      ['CHECK', 'NAME', 'RESULT', 'DETAIL'],
+      report.checks.map((k) => [k.kind, k.name, k.ok ? c.green('ok') : c.red('failed'), k.message]),
+    );
+  }
+  const s = report.summary;
+  const parts = [
+    report.dryRun ? `${s['would-renew']} would be renewed` : `${s.renewed} renewed`,
+    `${s.ok + s.fresh} fine`,
+    s['renewed-elsewhere'] ? `${s['renewed-elsewhere']} renewed elsewhere` : '',
+    s.backoff ? `${s.backoff} backing off` : '',
+    s['rolled-back'] ? `${s['rolled-back']} rolled back` : '',
+    `${s.failed} failed`,
+  ].filter(Boolean);
+  out += `\n${report.dryRun ? 'dry run (nothing was changed): ' : ''}${s.total} certificate(s): ${parts.join(', ')}\n`;
+  return out;
+}
+
+/** `cert-renew run`: the cron job. Exit 0 when everything is fine, 1 when any certificate or hook failed. */
+export async function runCommand(globals: GlobalOptions, options: RunCommandOptions, io: CliIO): Promise<number> {
+  const logger = commandLogger(globals, io);
+  const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
+  try {
+    const force = options.force ?? false;
+    const plan = buildPlan(gathered, { now: io.clock.now(), runIntervalMs: intervalMs, force });
+    const report = await executeRun(
+      plan,
+      gathered,
+      {
+        dryRun: options.dryRun ?? false,
+        force,
+        concurrency: options.concurrency ?? 4,
+        runIntervalMs: intervalMs,
+        lockWaitMs: durationMs(options.lockWait ?? '5m'),
+        deadlineMs: durationMs(options.timeout ?? '10m'),
+      },
+      { session, clock: io.clock, logger, env: io.env },
+    );
+    if (options.metricsFile && !report.dryRun) {
+      await writeAtomically(options.metricsFile, runMetrics(report, plan.items));
+    }
+    io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderRunReport(report, useColour(io)));
+    return report.exitCode;
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,85 @@
+import type { CliIO, GlobalOptions } from '../cli.js';
+import { CertRenewError, ErrorCode, ExitCode, UsageError } from '../errors.js';
+import { inspectCertificate } from '../x509/index.js';
+import { commandLogger, openSession, parseInterval } from './common.js';
+
+export interface ShowOptions {
+  json?: boolean;
+  pem?: boolean;
+  includeKey?: boolean;
+}
+
+/** `cert-renew show NAME`: what the store holds. The private key only with `--pem --include-key`. */
+export async function showCommand(globals: GlobalOptions, name: string, options: ShowOptions, io: CliIO): Promise<number> {
+  if (options.includeKey && !options.pem) throw new UsageError('--include-key only works together with --pem');
+  const logger = commandLogger(globals, io);
+  const session = await openSession(globals, io, logger, parseInterval(undefined));
+  try {
+    const entry = session.certificates.find((c) => c.name === name);
+    if (!entry) {
+      throw new UsageError(`no certificate named '${name}' in ${session.loaded.path}`);
+    }
+    const store = await session.store(entry.storeName);
+    const loaded = await store.load(name);
+    if (loaded.state === 'missing') {
+      throw new CertRenewError(ErrorCode.notFound, `${name}: store '${entry.storeName}' holds no certificate yet`, {
+        hint: 'run cert-renew run to issue it',
+      });
+    }
+    if (loaded.state === 'unreadable') {
+      throw new CertRenewError(ErrorCode.storeCorrupt, `${name}: the stored certificate is unreadable: ${loaded.error}`, {
+        hint: 'the next cert-renew run replaces it',
+      });
+    }
+    const { cert } = loaded;
+    if (options.pem) {
+      const chain = cert.chainPem.trim();
+      io.stdout(`${cert.certPem.trim()}\n${chain ? `${chain}\n` : ''}`);
+      if (options.includeKey) io.stdout(`${cert.keyPem.trim()}\n`);
+      return ExitCode.ok;
+    }
+    const info = inspectCertificate(cert.certPem);
+    const details = {
+      name,
+      store: entry.storeName,
+      issuer: entry.issuerName,
+      subject: info.subject,
+      issuedBy: info.issuer,
+      domains: info.dnsNames,
+      ipAddresses: info.ipAddresses,
+      serial: info.serial,
+      fingerprint: info.fingerprint256,
+      keyType: info.keyType,
+      notBefore: info.notBefore.toISOString(),
+      notAfter: info.notAfter.toISOString(),
+      meta: cert.meta ?? null,
+      paths: store.paths(name) ?? null,
+      attempts: loaded.attempts ?? null,
+    };
+    if (options.json) {
+      io.stdout(`${JSON.stringify(details, null, 2)}\n`);
+    } else {
+      const rows: [string, string][] = [
+        ['name', name],
+        ['store', entry.storeName],
+        ['issuer', entry.issuerName],
+        ['subject', info.subject.replace(/\n/g, ', ')],
+        ['issued by', info.issuer.replace(/\n/g, ', ')],
+        ['domains', info.dnsNames.join(' ')],
+        ['serial', info.serial],
+        ['fingerprint', info.fingerprint256],
+        ['key type', info.keyType],
+        ['not before', info.notBefore.toISOString()],
+        ['not after', info.notAfter.toISOString()],
+      ];
+      if (cert.meta?.via) rows.push(['obtained via', cert.meta.via]);
+      const paths = store.paths(name);
+      if (paths) rows.push(['fullchain', paths.fullchain], ['private key', paths.privkey]);
+      if (loaded.attempts) rows.push(['failed attempts', `${loaded.attempts.failureCount}, last: ${loaded.attempts.lastError ?? '?'}`]);
+      io.stdout(rows.map(([k, v]) => `${k.padEnd(16)}${v}`).join('\n') + '\n');
+    }
+    return ExitCode.ok;
+  } finally {
+    await session.close();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * `run --dry-run`: everything that changes nothing. Every store of the selected certificates is proven
+ * reachable and writable (a probe, no certificate), every issuer a due certificate would use is asked to
+ * answer (ACME directory and account, step-ca health and pinned root, the local CA), every hook command is
+ * found and executable. Nothing is issued, written or run.
+ */
+import { describeError, ErrorCode, toCertRenewError } from '../errors.js';
+import { checkHookRunnable } from '../hooks/check.js';
+import { hookDisplayName, hookIdentity } from '../hooks/run.js';
+import type { Env } from '../manifest/secrets.js';
+import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
+import type { Plan } from '../plan/build-plan.js';
+import type { CheckReport } from '../report/model.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Session } from '../runtime/session.js';
+
+export interface DryRunChecks {
+  reports: CheckReport[];
+  /** The failed checks that would stop this certificate's renewal. */
+  failuresFor(entry: ResolvedCertificate): { code: string; message: string }[];
+}
+
+const CHECK_TIMEOUT_MS = 30_000;
+
+export async function dryRunChecks(
+  plan: Plan,
+  entries: ResolvedCertificate[],
+  deps: { session: Session; env: Env; logger: Logger },
+): Promise<DryRunChecks> {
+  const { session, logger } = deps;
+  const due = entries.filter((_, i) => plan.items[i]?.action === 'renew' || plan.items[i]?.action === 'backoff');
+  const storeNames = new Set(entries.map((e) => e.storeName));
+  const issuerNames = new Set(due.map((e) => e.issuerName));
+  const hooks = new Map<string, HookSpec>();
+  for (const entry of entries) {
+    for (const spec of [...entry.hooks.postRenew, ...entry.hooks.onFailure]) hooks.set(hookIdentity(spec), spec);
+  }
+
+  const storeResults = new Map<string, CheckReport & { code?: string }>();
+  const issuerResults = new Map<string, CheckReport & { code?: string }>();
+  const hookResults = new Map<string, CheckReport>();
+  const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+
+  await Promise.all([
+    ...[...storeNames].map(async (name) => {
+      try {
+        const message = await (await session.store(name)).checkWritable();
+        storeResults.set(name, { kind: 'store', name, ok: true, message });
+      } catch (error) {
+        const e = toCertRenewError(error, ErrorCode.storeUnavailable, `store '${name}'`);
+        storeResults.set(name, { kind: 'store', name, ok: false, message: e.oneLine, code: e.code });
+      }
+    }),
+    ...[...issuerNames].map(async (name) => {
+      const certs = due.filter((e) => e.issuerName === name);
+      try {
+        const issuer = await session.issuer(name);
+        const store = await session.store((certs[0] as ResolvedCertificate).storeName);
+        const message = await issuer.check({ store, certs, signal });
+        issuerResults.set(name, { kind: 'issuer', name, ok: true, message });
+      } catch (error) {
+        const e = toCertRenewError(error, ErrorCode.issuerUnavailable, `issuer '${name}'`);
+        issuerResults.set(name, { kind: 'issuer', name, ok: false, message: e.oneLine, code: e.code });
+      }
+    }),
+    ...[...hooks].map(async ([id, spec]) => {
+      const name = hookDisplayName(spec);
+      try {
+        const result = await checkHookRunnable(spec, deps.env, session.loaded.baseDir);
+        hookResults.set(id, {
+          kind: 'hook',
+          name,
+          ok: result.ok,
+          message: result.ok ? `runs ${result.resolved}` : result.message,
+        });
+      } catch (error) {
+        hookResults.set(id, { kind: 'hook', name, ok: false, message: describeError(error) });
+      }
+    }),
+  ]);
+
+  const reports = [...storeResults.values(), ...issuerResults.values(), ...hookResults.values()].map(
+    ({ kind, name, ok, message }) => ({ kind, name, ok, message }),
+  );
+  for (const r of reports) {
+    if (r.ok) logger.info(`dry run: ${r.kind} ${r.name}: ${r.message}`);
+    else logger.error(`dry run: ${r.kind} ${r.name}: ${r.message}`);
+  }
+  return {
+    reports,
+    failuresFor(entry) {
+      const out: { code: string; message: string }[] = [];
+      const store = storeResults.get(entry.storeName);
+      if (store && !store.ok) out.push({ code: store.code ?? ErrorCode.storeUnavailable, message: store.message });
+      const issuer = issuerResults.get(entry.issuerName);
+      if (issuer && !issuer.ok) out.push({ code: issuer.code ?? ErrorCode.issuerUnavailable, message: issuer.message });
+      for (const spec of entry.hooks.postRenew) {
+        const hook = hookResults.get(hookIdentity(spec));
+        if (hook && !hook.ok) out.push({ code: ErrorCode.hookFailed, message: `hook ${hook.name}: ${hook.message}` });
+      }
+      return out;
+    },
+  };
+}

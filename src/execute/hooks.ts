@@ -1,0 +1,158 @@
+/**
+ * Hook scheduling for one run: identical hooks (same command, shell, cwd, env, timeout) run once for all
+ * the certificates that share them, after every renewal is stored; failures can roll back; onFailure hooks
+ * are grouped the same way, so a hook in `defaults` runs once per run with every failure in its env.
+ */
+import { describeError } from '../errors.js';
+import { certificateHookEnv, failureHookEnv, type FailureInfo, type HookCertificateInfo } from '../hooks/env.js';
+import { type HookResult, hookIdentity, runHook } from '../hooks/run.js';
+import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
+import type { Env } from '../manifest/secrets.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Session } from '../runtime/session.js';
+
+export interface HookRunReport extends HookResult {
+  event: 'post-renew' | 'rollback' | 'on-failure';
+  /** The certificates this hook ran for. */
+  certificates: string[];
+}
+
+interface Group<T> {
+  spec: HookSpec;
+  members: T[];
+}
+
+function groupHooks<T>(items: T[], specsOf: (item: T) => HookSpec[]): Group<T>[] {
+  const groups = new Map<string, Group<T>>();
+  for (const item of items) {
+    for (const spec of specsOf(item)) {
+      const id = hookIdentity(spec);
+      const group = groups.get(id) ?? { spec, members: [] };
+      if (!group.members.includes(item)) group.members.push(item);
+      groups.set(id, group);
+    }
+  }
+  return [...groups.values()];
+}
+
+export interface HookRunnerOptions {
+  session: Session;
+  env: Env;
+  logger: Logger;
+  signal?: AbortSignal;
+}
+
+export interface RenewedForHooks {
+  entry: ResolvedCertificate;
+  info: HookCertificateInfo;
+}
+
+export interface PostRenewResult {
+  reports: HookRunReport[];
+  /** Certificates with a failed post-renew hook, and the one-line reason. */
+  failed: Map<string, string>;
+  /** Certificates restored to their previous version after a hook failed. */
+  rolledBack: Set<string>;
+}
+
+async function runOne(
+  spec: HookSpec,
+  event: HookRunReport['event'],
+  certificates: string[],
+  extraEnv: Record<string, string>,
+  options: HookRunnerOptions,
+): Promise<HookRunReport> {
+  const result = await runHook(spec, {
+    baseEnv: options.env,
+    extraEnv,
+    baseDir: options.session.loaded.baseDir,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  if (result.ok) options.logger.info(`hook ${result.name} (${event}) succeeded for ${certificates.join(', ')}`);
+  else options.logger.error(`${result.error ?? `hook ${result.name} failed`} (for ${certificates.join(', ')})`);
+  return { ...result, event, certificates };
+}
+
+export async function runPostRenewHooks(renewed: RenewedForHooks[], options: HookRunnerOptions): Promise<PostRenewResult> {
+  const reports: HookRunReport[] = [];
+  const failed = new Map<string, string>();
+  const rolledBack = new Set<string>();
+  for (const group of groupHooks(renewed, (r) => r.entry.hooks.postRenew)) {
+    const names = group.members.map((m) => m.entry.name);
+    const report = await runOne(
+      group.spec,
+      'post-renew',
+      names,
+      certificateHookEnv(
+        group.members.map((m) => m.info),
+        'post-renew',
+      ),
+      options,
+    );
+    reports.push(report);
+    if (report.ok) continue;
+    for (const name of names) failed.set(name, report.error ?? `hook ${report.name} failed`);
+    const toRollBack = group.members.filter((m) => m.entry.hooks.rollbackOnHookFailure && !rolledBack.has(m.entry.name));
+    const restored: RenewedForHooks[] = [];
+    for (const member of toRollBack) {
+      try {
+        const store = await options.session.store(member.entry.storeName);
+        if (await store.rollback(member.entry.name)) {
+          rolledBack.add(member.entry.name);
+          restored.push(member);
+          options.logger.warn(`${member.entry.name}: restored the previous certificate after the hook failed`);
+        } else {
+          options.logger.warn(`${member.entry.name}: no previous certificate to restore`);
+        }
+      } catch (error) {
+        options.logger.error(`${member.entry.name}: rollback failed: ${describeError(error)}`);
+      }
+    }
+    if (restored.length > 0) {
+      reports.push(
+        await runOne(
+          group.spec,
+          'rollback',
+          restored.map((m) => m.entry.name),
+          certificateHookEnv(
+            restored.map((m) => m.info),
+            'rollback',
+          ),
+          options,
+        ),
+      );
+    }
+  }
+  return { reports, failed, rolledBack };
+}
+
+export async function runFailureHooks(
+  failures: { entry: ResolvedCertificate; failure: FailureInfo }[],
+  options: HookRunnerOptions,
+): Promise<HookRunReport[]> {
+  const reports: HookRunReport[] = [];
+  for (const group of groupHooks(failures, (f) => f.entry.hooks.onFailure)) {
+    reports.push(
+      await runOne(
+        group.spec,
+        'on-failure',
+        group.members.map((m) => m.entry.name),
+        {
+          ...certificateHookEnv(
+            group.members.map(({ entry }) => ({
+              name: entry.name,
+              domains: entry.domains,
+              storeName: entry.storeName,
+              storeType: entry.store.type,
+              issuerName: entry.issuerName,
+            })),
+            'on-failure',
+          ),
+          ...failureHookEnv(group.members.map((m) => m.failure)),
+        },
+        options,
+      ),
+    );
+  }
+  return reports;
+}

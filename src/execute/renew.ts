@@ -1,0 +1,164 @@
+/**
+ * The per-certificate pipeline: lock → gather again and re-check (another host may have renewed it) →
+ * key + CSR → issue → verify → store atomically → unlock. Throws CertRenewError; the caller records it.
+ */
+import { CertRenewError, ErrorCode, describeError, toCertRenewError } from '../errors.js';
+import type { Issuer } from '../issuers/types.js';
+import type { ResolvedCertificate } from '../manifest/types.js';
+import { decide } from '../policy/decide.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Session } from '../runtime/session.js';
+import type { LoadResult, StoredCertificate, StoredMeta } from '../stores/types.js';
+import { formatDuration } from '../util/duration.js';
+import { createCsr, generateKey, inspectCertificate, keyMatchesCertificate } from '../x509/index.js';
+import { verifyIssued } from './verify.js';
+
+export interface RenewOptions {
+  clock: Clock;
+  logger: Logger;
+  runIntervalMs: number;
+  force: boolean;
+  /** When this run started: with --force, a certificate issued after it was renewed by another host. */
+  runStartedAt: Date;
+  /** How long to wait for another host's lock on the same certificate. */
+  lockWaitMs: number;
+  /** The whole pipeline for one certificate must finish within this. */
+  deadlineMs: number;
+  /** Fingerprint seen at gather time, to tell "renewed elsewhere" from "was fine all along". */
+  gatheredFingerprint: string | undefined;
+}
+
+export type RenewOutcome =
+  | { kind: 'renewed'; meta: StoredMeta; previous: StoredMeta | undefined }
+  | { kind: 'renewed-elsewhere' | 'fresh'; meta: StoredMeta | undefined; message: string };
+
+function usableCurrent(loaded: LoadResult): StoredCertificate | undefined {
+  if (loaded.state !== 'present') return undefined;
+  return keyMatchesCertificate(loaded.cert.keyPem, loaded.cert.certPem) ? loaded.cert : undefined;
+}
+
+async function chooseKey(
+  entry: ResolvedCertificate,
+  issuer: Issuer,
+  current: StoredCertificate | undefined,
+): Promise<string> {
+  const reuse = entry.reuseKey ?? issuer.defaultReuseKey;
+  if (reuse && current) {
+    try {
+      if (inspectCertificate(current.certPem).keyType === entry.keyType) return current.keyPem;
+    } catch {
+      // unreadable certificate: a new key
+    }
+  }
+  return generateKey(entry.keyType);
+}
+
+export async function renewOne(session: Session, entry: ResolvedCertificate, options: RenewOptions): Promise<RenewOutcome> {
+  const { clock, logger } = options;
+  const controller = new AbortController();
+  const deadline = setTimeout(() => {
+    controller.abort(
+      new CertRenewError(ErrorCode.issuerTimeout, `${entry.name}: gave up after ${formatDuration(options.deadlineMs)}`, {
+        hint: 'the issuer or store is too slow; the next run tries again',
+        transient: true,
+      }),
+    );
+  }, options.deadlineMs);
+  deadline.unref();
+  const signal = controller.signal;
+
+  const store = await session.store(entry.storeName);
+  const locker = await session.locker(entry);
+  const lock = await locker.acquire(entry.name, { waitMs: options.lockWaitMs, signal });
+  if (!lock) {
+    clearTimeout(deadline);
+    throw new CertRenewError(ErrorCode.lockBusy, `${entry.name}: another cert-renew holds its lock`, {
+      hint: `it did not finish within ${formatDuration(options.lockWaitMs)}; the next run tries again`,
+      transient: true,
+    });
+  }
+  let loaded: LoadResult | undefined;
+  try {
+    loaded = await store.load(entry.name);
+    const now = clock.now();
+    // Check again under the lock: another host may have renewed it while we waited.
+    if (loaded.state === 'present') {
+      const meta = loaded.cert.meta;
+      const fingerprint = meta?.fingerprint;
+      const changed = fingerprint !== undefined && fingerprint !== options.gatheredFingerprint;
+      if (options.force) {
+        const issuedAt = meta ? new Date(meta.issuedAt) : undefined;
+        if (changed && issuedAt && issuedAt >= options.runStartedAt) {
+          return { kind: 'renewed-elsewhere', meta, message: 'renewed by another cert-renew during this run' };
+        }
+      } else {
+        const again = decide({ entry, stored: loaded, now, runIntervalMs: options.runIntervalMs, force: false });
+        if (!again.renew) {
+          return changed
+            ? { kind: 'renewed-elsewhere', meta, message: 'renewed by another cert-renew during this run' }
+            : { kind: 'fresh', meta, message: again.message };
+        }
+      }
+    }
+
+    const issuer = await session.issuer(entry.issuerName);
+    const current = usableCurrent(loaded);
+    const keyPem = await chooseKey(entry, issuer, current);
+    const csrPem = await createCsr(keyPem, entry.domains);
+    signal.throwIfAborted();
+    const issued = await issuer.issue({
+      cert: entry,
+      keyPem,
+      csrPem,
+      current,
+      store,
+      now: clock.now(),
+      signal,
+      logger,
+    });
+    signal.throwIfAborted();
+    const anchors = issuer.trustAnchors ? await issuer.trustAnchors(store) : undefined;
+    const bundle = { certPem: issued.certPem, chainPem: issued.chainPem, keyPem };
+    const info = verifyIssued(entry, bundle, clock.now(), anchors);
+    const meta: StoredMeta = {
+      name: entry.name,
+      domains: entry.domains,
+      issuer: entry.issuerName,
+      keyType: entry.keyType,
+      notBefore: info.notBefore.toISOString(),
+      notAfter: info.notAfter.toISOString(),
+      fingerprint: info.fingerprint256,
+      serial: info.serial,
+      issuedAt: clock.now().toISOString(),
+      via: issued.via,
+    };
+    await store.save(entry.name, bundle, meta, { announce: true });
+    if (loaded.attempts) {
+      await store.recordAttempt(entry.name, undefined).catch((error: unknown) => {
+        logger.warn(`${entry.name}: could not clear the failure record: ${describeError(error)}`);
+      });
+    }
+    return { kind: 'renewed', meta, previous: current?.meta };
+  } catch (error) {
+    const reason = signal.aborted && signal.reason instanceof CertRenewError ? signal.reason : error;
+    const wrapped = toCertRenewError(reason, ErrorCode.internal);
+    const failureCount = (loaded?.attempts?.failureCount ?? 0) + 1;
+    await store
+      .recordAttempt(entry.name, {
+        lastAttempt: clock.now().toISOString(),
+        failureCount,
+        lastErrorCode: wrapped.code,
+        lastError: wrapped.oneLine,
+      })
+      .catch((recordError: unknown) => {
+        logger.debug(`${entry.name}: could not record the failed attempt: ${describeError(recordError)}`);
+      });
+    throw wrapped;
+  } finally {
+    clearTimeout(deadline);
+    await lock.release().catch((error: unknown) => {
+      logger.warn(`${entry.name}: could not release the lock: ${describeError(error)}`);
+    });
+  }
+}

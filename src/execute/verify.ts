@@ -1,0 +1,39 @@
+/**
+ * What an issuer hands back is checked before anything is stored: the key matches, the names are covered,
+ * the chain holds together (and reaches the issuer's root when it is known), and it is valid now.
+ */
+import { CertRenewError, ErrorCode } from '../errors.js';
+import type { ResolvedCertificate } from '../manifest/types.js';
+import { type CertInfo, inspectCertificate, keyMatchesCertificate, verifyChain } from '../x509/index.js';
+
+/** Clock skew tolerated between us and the CA for not-before. */
+const SKEW_MS = 5 * 60_000;
+
+export function verifyIssued(
+  entry: ResolvedCertificate,
+  bundle: { certPem: string; chainPem: string; keyPem: string },
+  now: Date,
+  trustAnchors: string[] | undefined,
+): CertInfo {
+  const fail = (what: string) =>
+    new CertRenewError(ErrorCode.verifyFailed, `${entry.name}: the issued certificate was rejected: ${what}`, {
+      hint: 'nothing was stored; the previous certificate stays in place',
+    });
+  let info: CertInfo;
+  try {
+    info = inspectCertificate(bundle.certPem);
+  } catch {
+    throw fail('the issuer returned something that is not a certificate');
+  }
+  if (!keyMatchesCertificate(bundle.keyPem, bundle.certPem)) throw fail('it is not for our private key');
+  const names = new Set([...info.dnsNames, ...info.ipAddresses].map((n) => n.toLowerCase()));
+  const missing = entry.domains.filter((d) => !names.has(d.toLowerCase()));
+  if (missing.length > 0) throw fail(`it does not cover ${missing.join(', ')}`);
+  if (info.notBefore.getTime() > now.getTime() + SKEW_MS) {
+    throw fail(`it is not valid before ${info.notBefore.toISOString()}`);
+  }
+  if (info.notAfter.getTime() <= now.getTime()) throw fail(`it expired at ${info.notAfter.toISOString()}`);
+  const chain = verifyChain(bundle.certPem, bundle.chainPem, trustAnchors, new Date(now.getTime() + SKEW_MS));
+  if (!chain.ok) throw fail(`its chain does not verify: ${chain.reason}`);
+  return info;
+}

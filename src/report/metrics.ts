@@ -1,0 +1,138 @@
+/**
+ * A Prometheus textfile (node_exporter's textfile collector), written atomically: temp file + rename, so
+ * the collector never reads half a file.
+ */
+import { randomBytes } from 'node:crypto';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { CertRenewError, ErrorCode } from '../errors.js';
+import type { PlanItem } from '../plan/build-plan.js';
+import type { RunReport } from './model.js';
+
+function label(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+}
+
+interface Family {
+  name: string;
+  help: string;
+  type: 'gauge' | 'counter';
+  samples: { labels: Record<string, string>; value: number }[];
+}
+
+function render(families: Family[]): string {
+  let out = '';
+  for (const f of families) {
+    out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
+    for (const s of f.samples) {
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${k}="${label(v)}"`)
+        .join(',');
+      out += `${f.name}${labels ? `{${labels}}` : ''} ${s.value}\n`;
+    }
+  }
+  return out;
+}
+
+/** Families describing certificates (used by both `run` and `status`). */
+function certificateFamilies(items: PlanItem[]): Family[] {
+  const expiry: Family = {
+    name: 'cert_renew_certificate_not_after_timestamp_seconds',
+    help: 'Expiry of the stored certificate (Unix time).',
+    type: 'gauge',
+    samples: [],
+  };
+  const due: Family = {
+    name: 'cert_renew_certificate_renewal_due',
+    help: '1 when the certificate is due for renewal (or missing), else 0.',
+    type: 'gauge',
+    samples: [],
+  };
+  const failures: Family = {
+    name: 'cert_renew_certificate_failed_attempts',
+    help: 'Consecutive failed renewal attempts recorded in the store.',
+    type: 'gauge',
+    samples: [],
+  };
+  for (const item of items) {
+    const labels = { name: item.name, issuer: item.issuer, store: item.store };
+    if (item.notAfter) expiry.samples.push({ labels, value: Math.floor(Date.parse(item.notAfter) / 1000) });
+    due.samples.push({ labels: { ...labels, reason: item.reason ?? 'error' }, value: item.action === 'keep' ? 0 : 1 });
+    failures.samples.push({ labels, value: item.failures?.count ?? 0 });
+  }
+  return [expiry, due, failures];
+}
+
+export function runMetrics(report: RunReport, items: PlanItem[]): string {
+  const byReason = new Map<string, number>();
+  const failuresByCode = new Map<string, number>();
+  for (const c of report.certificates) {
+    if (c.outcome === 'renewed' || c.outcome === 'rolled-back') {
+      byReason.set(c.reason ?? 'unknown', (byReason.get(c.reason ?? 'unknown') ?? 0) + 1);
+    }
+    if (c.error) failuresByCode.set(c.error.code, (failuresByCode.get(c.error.code) ?? 0) + 1);
+  }
+  // Expiry after the run: renewed certificates report their new not-after.
+  const after = items.map((item) => {
+    const c = report.certificates.find((r) => r.name === item.name);
+    return c?.notAfter ? { ...item, notAfter: c.notAfter } : item;
+  });
+  return render([
+    ...certificateFamilies(after),
+    {
+      name: 'cert_renew_last_run_timestamp_seconds',
+      help: 'When the last run finished (Unix time).',
+      type: 'gauge',
+      samples: [{ labels: {}, value: Math.floor(Date.parse(report.finishedAt) / 1000) }],
+    },
+    {
+      name: 'cert_renew_last_run_success',
+      help: '1 when the last run exited 0.',
+      type: 'gauge',
+      samples: [{ labels: {}, value: report.exitCode === 0 ? 1 : 0 }],
+    },
+    {
+      name: 'cert_renew_last_run_duration_seconds',
+      help: 'How long the last run took.',
+      type: 'gauge',
+      samples: [{ labels: {}, value: report.durationMs / 1000 }],
+    },
+    {
+      name: 'cert_renew_last_run_renewals',
+      help: 'Certificates renewed by the last run, by reason.',
+      type: 'gauge',
+      samples: [...byReason].map(([reason, value]) => ({ labels: { reason }, value })),
+    },
+    {
+      name: 'cert_renew_last_run_failures',
+      help: 'Certificates that failed in the last run, by error code.',
+      type: 'gauge',
+      samples: [...failuresByCode].map(([code, value]) => ({ labels: { code }, value })),
+    },
+  ]);
+}
+
+export function statusMetrics(items: PlanItem[], at: Date): string {
+  return render([
+    ...certificateFamilies(items),
+    {
+      name: 'cert_renew_status_timestamp_seconds',
+      help: 'When cert-renew status last looked (Unix time).',
+      type: 'gauge',
+      samples: [{ labels: {}, value: Math.floor(at.getTime() / 1000) }],
+    },
+  ]);
+}
+
+export async function writeAtomically(path: string, text: string): Promise<void> {
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(temp, text, { mode: 0o644 });
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw new CertRenewError(ErrorCode.storeWrite, `cannot write the metrics file ${path}`, {
+      cause: error,
+      hint: 'check that its directory exists and is writable',
+    });
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * One command's view of the world: the loaded manifest, and the stores and issuers it names, each opened
+ * once and only when used. The factories come in from the entry point (tests may pass their own).
+ */
+import { CertRenewError, ErrorCode } from '../errors.js';
+import { createIssuer as defaultCreateIssuer } from '../issuers/registry.js';
+import type { Issuer } from '../issuers/types.js';
+import { type LoadedManifest, loadManifest } from '../manifest/load.js';
+import { type Env, readSecret } from '../manifest/secrets.js';
+import type { ResolvedCertificate } from '../manifest/types.js';
+import { createStore as defaultCreateStore } from '../stores/registry.js';
+import type { Locker, Store } from '../stores/types.js';
+import type { Clock } from './clock.js';
+import type { IssuerFactory, RuntimeContext, StoreFactory } from './context.js';
+import type { Logger } from './logger.js';
+
+export interface SessionDeps {
+  clock: Clock;
+  logger: Logger;
+  env: Env;
+  hostname: string;
+  pid: number;
+  createStore?: StoreFactory;
+  createIssuer?: IssuerFactory;
+}
+
+export class Session {
+  readonly context: RuntimeContext;
+  private readonly stores = new Map<string, Promise<Store>>();
+  private readonly issuers = new Map<string, Promise<Issuer>>();
+  private readonly createStore: StoreFactory;
+  private readonly createIssuer: IssuerFactory;
+
+  private constructor(
+    readonly loaded: LoadedManifest,
+    deps: SessionDeps,
+  ) {
+    this.createStore = deps.createStore ?? defaultCreateStore;
+    this.createIssuer = deps.createIssuer ?? defaultCreateIssuer;
+    const baseDir = loaded.baseDir;
+    this.context = {
+      clock: deps.clock,
+      logger: deps.logger,
+      env: deps.env,
+      baseDir,
+      hostname: deps.hostname,
+      pid: deps.pid,
+      readSecret: (ref) => readSecret(ref, deps.env, baseDir),
+      getStore: (name) => this.store(name),
+    };
+  }
+
+  static async open(manifestPath: string, intervalMs: number, deps: SessionDeps): Promise<Session> {
+    const loaded = await loadManifest(manifestPath, { intervalMs });
+    for (const warning of loaded.warnings) {
+      deps.logger.warn(`${warning.pointer}: ${warning.message}`);
+    }
+    return new Session(loaded, deps);
+  }
+
+  get certificates(): ResolvedCertificate[] {
+    return this.loaded.certificates;
+  }
+
+  store(name: string): Promise<Store> {
+    let store = this.stores.get(name);
+    if (!store) {
+      const config = this.loaded.manifest.stores[name];
+      store = config
+        ? this.createStore(name, config, this.context)
+        : Promise.reject(new CertRenewError(ErrorCode.manifestInvalid, `store '${name}' is not in the manifest`));
+      // A failed open is remembered (every certificate of that store fails the same way), but must not
+      // surface as an unhandled rejection when nobody awaits it again.
+      store.catch(() => {});
+      this.stores.set(name, store);
+    }
+    return store;
+  }
+
+  issuer(name: string): Promise<Issuer> {
+    let issuer = this.issuers.get(name);
+    if (!issuer) {
+      const config = this.loaded.manifest.issuers[name];
+      issuer = config
+        ? this.createIssuer(name, config, this.context)
+        : Promise.reject(new CertRenewError(ErrorCode.manifestInvalid, `issuer '${name}' is not in the manifest`));
+      issuer.catch(() => {});
+      this.issuers.set(name, issuer);
+    }
+    return issuer;
+  }
+
+  /** The locker for a certificate's store: the store's own, or the Redis store named by its `locks`. */
+  async locker(entry: ResolvedCertificate): Promise<Locker> {
+    const lockStore = entry.store.type === 'filesystem' && entry.store.locks ? entry.store.locks : entry.storeName;
+    return (await this.store(lockStore)).locker();
+  }
+
+  /** Closes every store and issuer that was opened (connections would keep the process alive). */
+  async close(): Promise<void> {
+    const closing: Promise<unknown>[] = [];
+    for (const store of this.stores.values()) closing.push(store.then((s) => s.close()).catch(() => {}));
+    for (const issuer of this.issuers.values()) closing.push(issuer.then((i) => i.close?.()).catch(() => {}));
+    await Promise.all(closing);
+  }
+}

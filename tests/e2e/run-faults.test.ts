@@ -1,0 +1,179 @@
+/** Failures stay contained, dry runs change nothing, several hosts at once issue each certificate once. */
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { RunReport } from '../../src/report/model.js';
+import { tempDir } from '../harness/process.js';
+import { hasStackTrace, runCli } from './cli.js';
+import { localManifest, writeManifest } from './fixtures.js';
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await readdir(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('faults and rehearsals', () => {
+  test('one failing certificate does not stop the others; exit 1 names it', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          issuers: {
+            local: { type: 'local-ca' },
+            // Nothing listens on port 9 of the loopback: the CA is unreachable.
+            down: {
+              type: 'step-ca',
+              url: 'https://127.0.0.1:9',
+              rootFingerprint: 'a'.repeat(64),
+              provisioner: 'ops',
+              password: { env: 'STEP_PASSWORD' },
+            },
+          },
+          certificates: [
+            { name: 'broken', domains: ['broken.example.test'], issuer: 'down' },
+            { name: 'web', domains: ['web.example.test'] },
+          ],
+        }),
+      );
+      const r = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(r.code, 1);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      const report = JSON.parse(r.stdout) as RunReport;
+      const [broken, web] = report.certificates;
+      assert.equal(broken?.outcome, 'failed');
+      assert.ok(broken?.error?.code);
+      assert.equal(web?.outcome, 'renewed');
+      assert.match(r.stderr, /broken: /);
+      assert.ok(!(await exists(join(store, 'broken', 'versions'))), 'nothing half-written for the failed one');
+      // The failure is recorded for backoff; status shows it.
+      const status = await runCli(['-m', manifest, 'status', '--check']);
+      assert.equal(status.code, 2);
+      const again = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(JSON.parse(again.stdout).certificates[0].outcome, 'backoff');
+      assert.equal(again.code, 1);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('--dry-run checks store, issuer and hooks, writes nothing, runs nothing', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const marker = join(tmp.path, 'hook-ran');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: { postRenew: [{ run: ['/bin/sh', '-c', `touch ${marker}`] }] },
+          },
+        }),
+      );
+      const r = await runCli(['-m', manifest, 'run', '--dry-run', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as RunReport;
+      assert.equal(report.dryRun, true);
+      assert.deepEqual(
+        report.certificates.map((c) => c.outcome),
+        ['would-renew', 'would-renew'],
+      );
+      assert.ok(report.checks?.some((c) => c.kind === 'store' && c.ok));
+      assert.ok(report.checks?.some((c) => c.kind === 'issuer' && c.ok));
+      assert.ok(report.checks?.some((c) => c.kind === 'hook' && c.ok));
+      assert.ok(!(await exists(join(store, 'web'))), 'no certificate written');
+      await assert.rejects(readFile(marker), 'no hook ran');
+      const human = await runCli(['-m', manifest, 'run', '--dry-run']);
+      assert.match(human.stdout, /dry run \(nothing was changed\)/);
+
+      // A hook command that does not exist fails the rehearsal.
+      const broken = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: { issuer: 'local', store: 'files', hooks: { postRenew: [{ run: ['/nonexistent/reload'] }] } },
+        }),
+        'broken.json',
+      );
+      const bad = await runCli(['-m', broken, 'run', '--dry-run']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stdout + bad.stderr, /nonexistent\/reload/);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('an invalid manifest exits 2 with one clear line; a missing one too', async () => {
+    const tmp = await tempDir();
+    try {
+      const path = join(tmp.path, 'bad.json');
+      await writeFile(path, '{"version": 1, "issuers": {}, "stores": {}, "certificates": [{"name": "a/b"}]}');
+      for (const command of ['run', 'plan', 'status']) {
+        const r = await runCli(['-m', path, command]);
+        assert.equal(r.code, 2, `${command}: ${r.stderr}`);
+        assert.ok(!hasStackTrace(r.stderr));
+        assert.match(r.stderr, /bad\.json/);
+      }
+      const missing = await runCli(['-m', join(tmp.path, 'nope.json'), 'run']);
+      assert.equal(missing.code, 2);
+      assert.equal(missing.stderr.trim().split('\n').length, 1, missing.stderr);
+      const usage = await runCli(['run', '--concurrency', 'zero']);
+      assert.equal(usage.code, 2);
+      const only = await runCli(['-m', path, 'run', '--only', 'ghost']);
+      assert.equal(only.code, 2);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('four runs at once on one store issue each certificate exactly once', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const names = ['a', 'b', 'c', 'd', 'e', 'f'];
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, { certificates: names.map((name) => ({ name, domains: [`${name}.example.test`] })) }),
+      );
+      const results = await Promise.all([1, 2, 3, 4].map(() => runCli(['-m', manifest, 'run', '--json', '--concurrency', '2'])));
+      const renewedBy = new Map<string, number>();
+      for (const r of results) {
+        assert.equal(r.code, 0, r.stderr);
+        for (const c of (JSON.parse(r.stdout) as RunReport).certificates) {
+          assert.ok(['renewed', 'renewed-elsewhere', 'ok', 'fresh'].includes(c.outcome), `${c.name}: ${c.outcome} ${c.message}`);
+          if (c.outcome === 'renewed') renewedBy.set(c.name, (renewedBy.get(c.name) ?? 0) + 1);
+        }
+      }
+      for (const name of names) {
+        assert.equal(renewedBy.get(name), 1, `${name} issued once`);
+        const versions = (await readdir(join(store, name, 'versions'))).filter((v) => !v.startsWith('.'));
+        assert.equal(versions.length, 1, `${name}: one version on disk (${versions.join(',')})`);
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('--metrics-file writes a Prometheus textfile', async () => {
+    const tmp = await tempDir();
+    try {
+      const manifest = await writeManifest(tmp.path, localManifest(join(tmp.path, 'certs')));
+      const metrics = join(tmp.path, 'cert-renew.prom');
+      const r = await runCli(['-m', manifest, 'run', '--metrics-file', metrics]);
+      assert.equal(r.code, 0, r.stderr);
+      const text = await readFile(metrics, 'utf8');
+      assert.match(text, /^cert_renew_certificate_not_after_timestamp_seconds\{name="web",issuer="local",store="files"\} \d+$/m);
+      assert.match(text, /^cert_renew_last_run_success 1$/m);
+      assert.match(text, /^cert_renew_last_run_renewals\{reason="missing"\} 2$/m);
+    } finally {
+      await tmp.remove();
+    }
+  });
+});

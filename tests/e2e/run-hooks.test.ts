@@ -1,0 +1,133 @@
+/** Hooks through `cert-renew run`: shared hooks run once, failures exit 1 and name the hook, rollback. */
+import assert from 'node:assert/strict';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { RunReport } from '../../src/report/model.js';
+import { inspectCertificate } from '../../src/x509/index.js';
+import { tempDir } from '../harness/process.js';
+import { hasStackTrace, runCli } from './cli.js';
+import { localManifest, writeManifest } from './fixtures.js';
+
+async function recorder(dir: string, name: string, exitCode = 0): Promise<{ script: string; log: string }> {
+  const log = join(dir, `${name}.log`);
+  const script = join(dir, `${name}.sh`);
+  await writeFile(
+    script,
+    `#!/bin/sh\necho "$CERT_RENEW_EVENT $CERT_RENEW_NAMES $CERT_RENEW_COUNT $CERT_RENEW_FULLCHAIN_PATH" >> '${log}'\necho "$CERT_RENEW_FAILED_NAMES" >> '${log}.failed'\nexit ${exitCode}\n`,
+  );
+  await chmod(script, 0o755);
+  return { script, log };
+}
+
+async function lines(path: string): Promise<string[]> {
+  try {
+    return (await readFile(path, 'utf8')).trim().split('\n').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+describe('hooks', () => {
+  test('a hook shared by several certificates runs once, with every name in its environment', async () => {
+    const tmp = await tempDir();
+    try {
+      const reload = await recorder(tmp.path, 'reload');
+      const store = join(tmp.path, 'certs');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: { issuer: 'local', store: 'files', hooks: { postRenew: [{ run: [reload.script], timeout: '10s' }] } },
+        }),
+      );
+      const r = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await lines(reload.log), [`post-renew web api 2 ${join(store, 'web', 'fullchain.pem')}`]);
+      const report = JSON.parse(r.stdout) as RunReport;
+      assert.equal(report.hooks.length, 1);
+      assert.deepEqual(report.hooks[0]?.certificates, ['web', 'api']);
+      // Nothing renewed → no hook.
+      assert.equal((await runCli(['-m', manifest, 'run'])).code, 0);
+      assert.equal((await lines(reload.log)).length, 1);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('a failing hook makes the run exit 1 and names the hook; onFailure hooks get the failures', async () => {
+    const tmp = await tempDir();
+    try {
+      const bad = await recorder(tmp.path, 'bad', 3);
+      const alert = await recorder(tmp.path, 'alert');
+      const store = join(tmp.path, 'certs');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: { postRenew: [{ run: [bad.script], name: 'reload-proxy' }], onFailure: [{ run: [alert.script] }] },
+          },
+        }),
+      );
+      const r = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(r.code, 1);
+      assert.ok(!hasStackTrace(r.stderr));
+      assert.match(r.stderr, /reload-proxy/);
+      const report = JSON.parse(r.stdout) as RunReport;
+      for (const c of report.certificates) {
+        assert.equal(c.outcome, 'failed');
+        assert.equal(c.error?.code, 'HOOK_FAILED');
+        assert.match(c.error?.message ?? '', /reload-proxy/);
+      }
+      assert.deepEqual(await lines(`${alert.log}.failed`), ['web api']);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('rollbackOnHookFailure restores the previous certificate and runs the hook again', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const flag = join(tmp.path, 'fail-now');
+      const hook = join(tmp.path, 'hook.sh');
+      const log = join(tmp.path, 'hook.log');
+      await writeFile(hook, `#!/bin/sh\necho "$CERT_RENEW_EVENT $CERT_RENEW_SERIAL" >> '${log}'\n[ -f '${flag}' ] && [ "$CERT_RENEW_EVENT" = post-renew ] && exit 1\nexit 0\n`);
+      await chmod(hook, 0o755);
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          certificates: [
+            {
+              name: 'web',
+              domains: ['web.example.test'],
+              hooks: { postRenew: [{ run: [hook] }], rollbackOnHookFailure: true },
+            },
+          ],
+        }),
+      );
+      assert.equal((await runCli(['-m', manifest, 'run'])).code, 0);
+      const first = inspectCertificate(await readFile(join(store, 'web', 'cert.pem'), 'utf8')).serial;
+      await writeFile(flag, '');
+      const r = await runCli(['-m', manifest, 'run', '--force', '--json']);
+      assert.equal(r.code, 1, r.stdout);
+      const report = JSON.parse(r.stdout) as RunReport;
+      assert.equal(report.certificates[0]?.outcome, 'rolled-back');
+      assert.deepEqual(
+        report.hooks.map((h) => [h.event, h.ok]),
+        [
+          ['post-renew', false],
+          ['rollback', true],
+        ],
+      );
+      const served = inspectCertificate(await readFile(join(store, 'web', 'cert.pem'), 'utf8')).serial;
+      assert.equal(served, first, 'the previous certificate is back');
+      const events = await lines(log);
+      assert.equal(events.length, 3);
+      assert.match(events[2] ?? '', /^rollback /);
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
