@@ -87,13 +87,20 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .command('validate')
     .description('check manifests without touching the network, a store or a hook')
     .argument('[files...]', 'manifests to check (default: the --manifest path)')
-    .addOption(new Option('--format <format>', 'output format').choices(['human', 'json', 'github']).default('human'))
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['human', 'json', 'github']).default('human'),
+    )
     .option('--interval <duration>', 'how often the renewal job runs', '24h')
     .option('--strict', 'treat warnings as failures')
-    .action(async (files: string[], options: { format: 'human' | 'json' | 'github'; interval: string; strict?: boolean }) => {
-      const { validateCommand } = await import('./commands/validate.js');
-      setExit(await validateCommand(files.length > 0 ? files : [globals().manifest], options, io));
-    });
+    .action(
+      async (
+        files: string[],
+        options: { format: 'human' | 'json' | 'github'; interval: string; strict?: boolean },
+      ) => {
+        const { validateCommand } = await import('./commands/validate.js');
+        setExit(await validateCommand(files.length > 0 ? files : [globals().manifest], options, io));
+      },
+    );
 
   program
     .command('plan')

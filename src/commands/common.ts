@@ -59,7 +59,10 @@ export async function openAndGather(
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const session = await openSession(globals, io, logger, intervalMs);
   try {
-    const entries = selectCertificates(session.certificates, { ...(options.only ? { only: options.only } : {}), ...(shard ? { shard } : {}) });
+    const entries = selectCertificates(session.certificates, {
+      ...(options.only ? { only: options.only } : {}),
+      ...(shard ? { shard } : {}),
+    });
     const gathered = await gather(session, entries, { logger });
     return { session, gathered, intervalMs };
   } catch (error) {

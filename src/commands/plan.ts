@@ -34,7 +34,11 @@ export async function planCommand(globals: GlobalOptions, options: PlanOptions, 
   const logger = commandLogger(globals, io);
   const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
   try {
-    const plan = buildPlan(gathered, { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false });
+    const plan = buildPlan(gathered, {
+      now: io.clock.now(),
+      runIntervalMs: intervalMs,
+      force: options.force ?? false,
+    });
     io.stdout(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan, useColour(io)));
     return plan.summary.error > 0 ? ExitCode.failure : ExitCode.ok;
   } finally {

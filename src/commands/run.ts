@@ -44,7 +44,12 @@ export function renderRunReport(report: RunReport, colour: boolean): string {
     out += '\n';
     out += renderTable(
       ['HOOK', 'EVENT', 'RESULT', 'FOR'],
-      report.hooks.map((h) => [h.name, h.event, h.ok ? c.green('ok') : c.red(h.error ?? 'failed'), h.certificates.join(' ')]),
+      report.hooks.map((h) => [
+        h.name,
+        h.event,
+        h.ok ? c.green('ok') : c.red(h.error ?? 'failed'),
+        h.certificates.join(' '),
+      ]),
     );
   }
   if (report.checks) {
@@ -68,7 +73,11 @@ export function renderRunReport(report: RunReport, colour: boolean): string {
 }
 
 /** `cert-renew run`: the cron job. Exit 0 when everything is fine, 1 when any certificate or hook failed. */
-export async function runCommand(globals: GlobalOptions, options: RunCommandOptions, io: CliIO): Promise<number> {
+export async function runCommand(
+  globals: GlobalOptions,
+  options: RunCommandOptions,
+  io: CliIO,
+): Promise<number> {
   const logger = commandLogger(globals, io);
   const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
   try {

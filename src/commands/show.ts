@@ -10,8 +10,14 @@ export interface ShowOptions {
 }
 
 /** `cert-renew show NAME`: what the store holds. The private key only with `--pem --include-key`. */
-export async function showCommand(globals: GlobalOptions, name: string, options: ShowOptions, io: CliIO): Promise<number> {
-  if (options.includeKey && !options.pem) throw new UsageError('--include-key only works together with --pem');
+export async function showCommand(
+  globals: GlobalOptions,
+  name: string,
+  options: ShowOptions,
+  io: CliIO,
+): Promise<number> {
+  if (options.includeKey && !options.pem)
+    throw new UsageError('--include-key only works together with --pem');
   const logger = commandLogger(globals, io);
   const session = await openSession(globals, io, logger, parseInterval(undefined));
   try {
@@ -22,14 +28,22 @@ export async function showCommand(globals: GlobalOptions, name: string, options:
     const store = await session.store(entry.storeName);
     const loaded = await store.load(name);
     if (loaded.state === 'missing') {
-      throw new CertRenewError(ErrorCode.notFound, `${name}: store '${entry.storeName}' holds no certificate yet`, {
-        hint: 'run cert-renew run to issue it',
-      });
+      throw new CertRenewError(
+        ErrorCode.notFound,
+        `${name}: store '${entry.storeName}' holds no certificate yet`,
+        {
+          hint: 'run cert-renew run to issue it',
+        },
+      );
     }
     if (loaded.state === 'unreadable') {
-      throw new CertRenewError(ErrorCode.storeCorrupt, `${name}: the stored certificate is unreadable: ${loaded.error}`, {
-        hint: 'the next cert-renew run replaces it',
-      });
+      throw new CertRenewError(
+        ErrorCode.storeCorrupt,
+        `${name}: the stored certificate is unreadable: ${loaded.error}`,
+        {
+          hint: 'the next cert-renew run replaces it',
+        },
+      );
     }
     const { cert } = loaded;
     if (options.pem) {
@@ -75,7 +89,11 @@ export async function showCommand(globals: GlobalOptions, name: string, options:
       if (cert.meta?.via) rows.push(['obtained via', cert.meta.via]);
       const paths = store.paths(name);
       if (paths) rows.push(['fullchain', paths.fullchain], ['private key', paths.privkey]);
-      if (loaded.attempts) rows.push(['failed attempts', `${loaded.attempts.failureCount}, last: ${loaded.attempts.lastError ?? '?'}`]);
+      if (loaded.attempts)
+        rows.push([
+          'failed attempts',
+          `${loaded.attempts.failureCount}, last: ${loaded.attempts.lastError ?? '?'}`,
+        ]);
       io.stdout(rows.map(([k, v]) => `${k.padEnd(16)}${v}`).join('\n') + '\n');
     }
     return ExitCode.ok;

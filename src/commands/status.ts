@@ -19,7 +19,12 @@ export interface StatusOptions extends SelectionOptions {
  */
 export type Health = 'valid' | 'warning' | 'critical';
 
-const CRITICAL_REASONS = new Set<string>([Reason.missing, Reason.unreadable, Reason.keyMismatch, Reason.expired]);
+const CRITICAL_REASONS = new Set<string>([
+  Reason.missing,
+  Reason.unreadable,
+  Reason.keyMismatch,
+  Reason.expired,
+]);
 
 export function healthOf(item: PlanItem): Health {
   if (item.action === 'error' || (item.reason && CRITICAL_REASONS.has(item.reason))) return 'critical';
@@ -35,7 +40,11 @@ export function checkExitCode(items: PlanItem[]): number {
   return 0;
 }
 
-export async function statusCommand(globals: GlobalOptions, options: StatusOptions, io: CliIO): Promise<number> {
+export async function statusCommand(
+  globals: GlobalOptions,
+  options: StatusOptions,
+  io: CliIO,
+): Promise<number> {
   const logger = commandLogger(globals, io);
   const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
   try {
@@ -45,7 +54,9 @@ export async function statusCommand(globals: GlobalOptions, options: StatusOptio
     if (options.metricsFile) await writeAtomically(options.metricsFile, statusMetrics(plan.items, now));
     const code = checkExitCode(plan.items);
     if (options.json) {
-      io.stdout(`${JSON.stringify({ version: 1, command: 'status', at: now.toISOString(), exitCode: code, certificates: items }, null, 2)}\n`);
+      io.stdout(
+        `${JSON.stringify({ version: 1, command: 'status', at: now.toISOString(), exitCode: code, certificates: items }, null, 2)}\n`,
+      );
     } else {
       const c = painter(useColour(io));
       const paint = (h: Health) => (h === 'valid' ? c.green(h) : h === 'warning' ? c.yellow(h) : c.red(h));
@@ -55,11 +66,15 @@ export async function statusCommand(globals: GlobalOptions, options: StatusOptio
         shortDate(i.notAfter),
         shortLeft(i.remainingSeconds),
         paint(i.health),
-        i.failures ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}` : i.message,
+        i.failures
+          ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}`
+          : i.message,
       ]);
       io.stdout(renderTable(['NAME', 'DOMAINS', 'NOT AFTER', 'LEFT', 'HEALTH', 'DETAIL'], rows));
       const count = (h: Health) => items.filter((i) => i.health === h).length;
-      io.stdout(`\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n`);
+      io.stdout(
+        `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n`,
+      );
     }
     return options.check ? code : ExitCode.ok;
   } finally {

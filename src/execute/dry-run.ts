@@ -28,12 +28,15 @@ export async function dryRunChecks(
   deps: { session: Session; env: Env; logger: Logger },
 ): Promise<DryRunChecks> {
   const { session, logger } = deps;
-  const due = entries.filter((_, i) => plan.items[i]?.action === 'renew' || plan.items[i]?.action === 'backoff');
+  const due = entries.filter(
+    (_, i) => plan.items[i]?.action === 'renew' || plan.items[i]?.action === 'backoff',
+  );
   const storeNames = new Set(entries.map((e) => e.storeName));
   const issuerNames = new Set(due.map((e) => e.issuerName));
   const hooks = new Map<string, HookSpec>();
   for (const entry of entries) {
-    for (const spec of [...entry.hooks.postRenew, ...entry.hooks.onFailure]) hooks.set(hookIdentity(spec), spec);
+    for (const spec of [...entry.hooks.postRenew, ...entry.hooks.onFailure])
+      hooks.set(hookIdentity(spec), spec);
   }
 
   const storeResults = new Map<string, CheckReport & { code?: string }>();
@@ -91,12 +94,15 @@ export async function dryRunChecks(
     failuresFor(entry) {
       const out: { code: string; message: string }[] = [];
       const store = storeResults.get(entry.storeName);
-      if (store && !store.ok) out.push({ code: store.code ?? ErrorCode.storeUnavailable, message: store.message });
+      if (store && !store.ok)
+        out.push({ code: store.code ?? ErrorCode.storeUnavailable, message: store.message });
       const issuer = issuerResults.get(entry.issuerName);
-      if (issuer && !issuer.ok) out.push({ code: issuer.code ?? ErrorCode.issuerUnavailable, message: issuer.message });
+      if (issuer && !issuer.ok)
+        out.push({ code: issuer.code ?? ErrorCode.issuerUnavailable, message: issuer.message });
       for (const spec of entry.hooks.postRenew) {
         const hook = hookResults.get(hookIdentity(spec));
-        if (hook && !hook.ok) out.push({ code: ErrorCode.hookFailed, message: `hook ${hook.name}: ${hook.message}` });
+        if (hook && !hook.ok)
+          out.push({ code: ErrorCode.hookFailed, message: `hook ${hook.name}: ${hook.message}` });
       }
       return out;
     },

@@ -4,10 +4,15 @@
  * are grouped the same way, so a hook in `defaults` runs once per run with every failure in its env.
  */
 import { describeError } from '../errors.js';
-import { certificateHookEnv, failureHookEnv, type FailureInfo, type HookCertificateInfo } from '../hooks/env.js';
+import {
+  certificateHookEnv,
+  type FailureInfo,
+  failureHookEnv,
+  type HookCertificateInfo,
+} from '../hooks/env.js';
 import { type HookResult, hookIdentity, runHook } from '../hooks/run.js';
-import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
 import type { Env } from '../manifest/secrets.js';
+import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 
@@ -68,12 +73,17 @@ async function runOne(
     baseDir: options.session.loaded.baseDir,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  if (result.ok) options.logger.info(`hook ${result.name} (${event}) succeeded for ${certificates.join(', ')}`);
-  else options.logger.error(`${result.error ?? `hook ${result.name} failed`} (for ${certificates.join(', ')})`);
+  if (result.ok)
+    options.logger.info(`hook ${result.name} (${event}) succeeded for ${certificates.join(', ')}`);
+  else
+    options.logger.error(`${result.error ?? `hook ${result.name} failed`} (for ${certificates.join(', ')})`);
   return { ...result, event, certificates };
 }
 
-export async function runPostRenewHooks(renewed: RenewedForHooks[], options: HookRunnerOptions): Promise<PostRenewResult> {
+export async function runPostRenewHooks(
+  renewed: RenewedForHooks[],
+  options: HookRunnerOptions,
+): Promise<PostRenewResult> {
   const reports: HookRunReport[] = [];
   const failed = new Map<string, string>();
   const rolledBack = new Set<string>();
@@ -92,7 +102,9 @@ export async function runPostRenewHooks(renewed: RenewedForHooks[], options: Hoo
     reports.push(report);
     if (report.ok) continue;
     for (const name of names) failed.set(name, report.error ?? `hook ${report.name} failed`);
-    const toRollBack = group.members.filter((m) => m.entry.hooks.rollbackOnHookFailure && !rolledBack.has(m.entry.name));
+    const toRollBack = group.members.filter(
+      (m) => m.entry.hooks.rollbackOnHookFailure && !rolledBack.has(m.entry.name),
+    );
     const restored: RenewedForHooks[] = [];
     for (const member of toRollBack) {
       try {
@@ -100,7 +112,9 @@ export async function runPostRenewHooks(renewed: RenewedForHooks[], options: Hoo
         if (await store.rollback(member.entry.name)) {
           rolledBack.add(member.entry.name);
           restored.push(member);
-          options.logger.warn(`${member.entry.name}: restored the previous certificate after the hook failed`);
+          options.logger.warn(
+            `${member.entry.name}: restored the previous certificate after the hook failed`,
+          );
         } else {
           options.logger.warn(`${member.entry.name}: no previous certificate to restore`);
         }

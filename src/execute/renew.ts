@@ -2,7 +2,7 @@
  * The per-certificate pipeline: lock → gather again and re-check (another host may have renewed it) →
  * key + CSR → issue → verify → store atomically → unlock. Throws CertRenewError; the caller records it.
  */
-import { CertRenewError, ErrorCode, describeError, toCertRenewError } from '../errors.js';
+import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import type { Issuer } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import { decide } from '../policy/decide.js';
@@ -54,15 +54,23 @@ async function chooseKey(
   return generateKey(entry.keyType);
 }
 
-export async function renewOne(session: Session, entry: ResolvedCertificate, options: RenewOptions): Promise<RenewOutcome> {
+export async function renewOne(
+  session: Session,
+  entry: ResolvedCertificate,
+  options: RenewOptions,
+): Promise<RenewOutcome> {
   const { clock, logger } = options;
   const controller = new AbortController();
   const deadline = setTimeout(() => {
     controller.abort(
-      new CertRenewError(ErrorCode.issuerTimeout, `${entry.name}: gave up after ${formatDuration(options.deadlineMs)}`, {
-        hint: 'the issuer or store is too slow; the next run tries again',
-        transient: true,
-      }),
+      new CertRenewError(
+        ErrorCode.issuerTimeout,
+        `${entry.name}: gave up after ${formatDuration(options.deadlineMs)}`,
+        {
+          hint: 'the issuer or store is too slow; the next run tries again',
+          transient: true,
+        },
+      ),
     );
   }, options.deadlineMs);
   deadline.unref();
@@ -90,10 +98,20 @@ export async function renewOne(session: Session, entry: ResolvedCertificate, opt
       if (options.force) {
         const issuedAt = meta ? new Date(meta.issuedAt) : undefined;
         if (changed && issuedAt && issuedAt >= options.runStartedAt) {
-          return { kind: 'renewed-elsewhere', meta, message: 'renewed by another cert-renew during this run' };
+          return {
+            kind: 'renewed-elsewhere',
+            meta,
+            message: 'renewed by another cert-renew during this run',
+          };
         }
       } else {
-        const again = decide({ entry, stored: loaded, now, runIntervalMs: options.runIntervalMs, force: false });
+        const again = decide({
+          entry,
+          stored: loaded,
+          now,
+          runIntervalMs: options.runIntervalMs,
+          force: false,
+        });
         if (!again.renew) {
           return changed
             ? { kind: 'renewed-elsewhere', meta, message: 'renewed by another cert-renew during this run' }

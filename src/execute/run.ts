@@ -6,9 +6,15 @@ import { describeError, ErrorCode, ExitCode, toCertRenewError } from '../errors.
 import type { FailureInfo, HookCertificateInfo } from '../hooks/env.js';
 import type { Env } from '../manifest/secrets.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
-import type { Gathered } from '../plan/gather.js';
 import type { Plan, PlanItem } from '../plan/build-plan.js';
-import { type CertificateReport, FAILING_OUTCOMES, type RunReport, REPORT_VERSION, summarize } from '../report/model.js';
+import type { Gathered } from '../plan/gather.js';
+import {
+  type CertificateReport,
+  FAILING_OUTCOMES,
+  REPORT_VERSION,
+  type RunReport,
+  summarize,
+} from '../report/model.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
@@ -56,7 +62,11 @@ function baseReport(item: PlanItem, gathered: Gathered): CertificateReport {
   return report;
 }
 
-function hookInfo(entry: ResolvedCertificate, meta: StoredMeta | undefined, storeType: string): HookCertificateInfo {
+function hookInfo(
+  entry: ResolvedCertificate,
+  meta: StoredMeta | undefined,
+  storeType: string,
+): HookCertificateInfo {
   const info: HookCertificateInfo = {
     name: entry.name,
     domains: entry.domains,
@@ -72,7 +82,12 @@ function hookInfo(entry: ResolvedCertificate, meta: StoredMeta | undefined, stor
   return info;
 }
 
-export async function executeRun(plan: Plan, gathered: Gathered[], options: RunOptions, deps: RunDeps): Promise<RunReport> {
+export async function executeRun(
+  plan: Plan,
+  gathered: Gathered[],
+  options: RunOptions,
+  deps: RunDeps,
+): Promise<RunReport> {
   const { session, clock, logger } = deps;
   const startedAt = clock.now();
   const reports = plan.items.map((item, i) => baseReport(item, gathered[i] as Gathered));
@@ -98,7 +113,10 @@ export async function executeRun(plan: Plan, gathered: Gathered[], options: RunO
       const blocking = checks.failuresFor(entry);
       if (blocking.length > 0) {
         report.outcome = 'failed';
-        report.error = { code: blocking[0]?.code ?? ErrorCode.issuerUnavailable, message: blocking.map((b) => b.message).join('; ') };
+        report.error = {
+          code: blocking[0]?.code ?? ErrorCode.issuerUnavailable,
+          message: blocking.map((b) => b.message).join('; '),
+        };
       } else {
         report.outcome = 'would-renew';
         report.message = `would renew (${item.reason}): ${item.message}`;
@@ -139,7 +157,9 @@ export async function executeRun(plan: Plan, gathered: Gathered[], options: RunO
         if (paths) info.paths = paths;
         if (item.reason) info.reason = item.reason;
         renewed.push({ entry, info });
-        logger.info(`${entry.name}: renewed, valid until ${outcome.meta.notAfter} (${outcome.meta.via ?? 'issued'})`);
+        logger.info(
+          `${entry.name}: renewed, valid until ${outcome.meta.notAfter} (${outcome.meta.via ?? 'issued'})`,
+        );
       } else {
         report.outcome = outcome.kind;
         report.message = outcome.message;

@@ -16,9 +16,13 @@ export function verifyIssued(
   trustAnchors: string[] | undefined,
 ): CertInfo {
   const fail = (what: string) =>
-    new CertRenewError(ErrorCode.verifyFailed, `${entry.name}: the issued certificate was rejected: ${what}`, {
-      hint: 'nothing was stored; the previous certificate stays in place',
-    });
+    new CertRenewError(
+      ErrorCode.verifyFailed,
+      `${entry.name}: the issued certificate was rejected: ${what}`,
+      {
+        hint: 'nothing was stored; the previous certificate stays in place',
+      },
+    );
   let info: CertInfo;
   try {
     info = inspectCertificate(bundle.certPem);

@@ -63,9 +63,17 @@ export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined):
 }
 
 export function planItem(g: Gathered, options: PlanOptions): PlanItem {
-  const base = { name: g.entry.name, domains: g.entry.domains, issuer: g.entry.issuerName, store: g.entry.storeName };
+  const base = {
+    name: g.entry.name,
+    domains: g.entry.domains,
+    issuer: g.entry.issuerName,
+    store: g.entry.storeName,
+  };
   if (!g.stored) {
-    const error = { code: g.error?.code ?? 'STORE_UNAVAILABLE', message: g.error?.oneLine ?? 'store unavailable' };
+    const error = {
+      code: g.error?.code ?? 'STORE_UNAVAILABLE',
+      message: g.error?.oneLine ?? 'store unavailable',
+    };
     return { ...base, action: 'error', message: error.message, error };
   }
   const decision = decide({

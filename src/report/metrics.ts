@@ -56,7 +56,10 @@ function certificateFamilies(items: PlanItem[]): Family[] {
   for (const item of items) {
     const labels = { name: item.name, issuer: item.issuer, store: item.store };
     if (item.notAfter) expiry.samples.push({ labels, value: Math.floor(Date.parse(item.notAfter) / 1000) });
-    due.samples.push({ labels: { ...labels, reason: item.reason ?? 'error' }, value: item.action === 'keep' ? 0 : 1 });
+    due.samples.push({
+      labels: { ...labels, reason: item.reason ?? 'error' },
+      value: item.action === 'keep' ? 0 : 1,
+    });
     failures.samples.push({ labels, value: item.failures?.count ?? 0 });
   }
   return [expiry, due, failures];

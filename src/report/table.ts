@@ -7,7 +7,6 @@ export function painter(colour: boolean): ChalkInstance {
 
 /** Visible width (ANSI colour codes do not count). */
 function width(text: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping ANSI escapes
   return text.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 

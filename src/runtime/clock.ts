@@ -5,7 +5,9 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => new Date() };
 
-export function fixedClock(at: Date | string | number): Clock & { set(at: Date | string | number): void; advance(ms: number): void } {
+export function fixedClock(
+  at: Date | string | number,
+): Clock & { set(at: Date | string | number): void; advance(ms: number): void } {
   let current = new Date(at).getTime();
   return {
     now: () => new Date(current),

@@ -68,7 +68,9 @@ export class Session {
       const config = this.loaded.manifest.stores[name];
       store = config
         ? this.createStore(name, config, this.context)
-        : Promise.reject(new CertRenewError(ErrorCode.manifestInvalid, `store '${name}' is not in the manifest`));
+        : Promise.reject(
+            new CertRenewError(ErrorCode.manifestInvalid, `store '${name}' is not in the manifest`),
+          );
       // A failed open is remembered (every certificate of that store fails the same way), but must not
       // surface as an unhandled rejection when nobody awaits it again.
       store.catch(() => {});
@@ -83,7 +85,9 @@ export class Session {
       const config = this.loaded.manifest.issuers[name];
       issuer = config
         ? this.createIssuer(name, config, this.context)
-        : Promise.reject(new CertRenewError(ErrorCode.manifestInvalid, `issuer '${name}' is not in the manifest`));
+        : Promise.reject(
+            new CertRenewError(ErrorCode.manifestInvalid, `issuer '${name}' is not in the manifest`),
+          );
       issuer.catch(() => {});
       this.issuers.set(name, issuer);
     }
@@ -92,7 +96,8 @@ export class Session {
 
   /** The locker for a certificate's store: the store's own, or the Redis store named by its `locks`. */
   async locker(entry: ResolvedCertificate): Promise<Locker> {
-    const lockStore = entry.store.type === 'filesystem' && entry.store.locks ? entry.store.locks : entry.storeName;
+    const lockStore =
+      entry.store.type === 'filesystem' && entry.store.locks ? entry.store.locks : entry.storeName;
     return (await this.store(lockStore)).locker();
   }
 

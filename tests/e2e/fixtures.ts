@@ -19,14 +19,21 @@ export function localManifest(storePath: string, overrides: Partial<Manifest> = 
   };
 }
 
-export async function writeManifest(dir: string, manifest: Manifest, file = 'certificate-manifest.json'): Promise<string> {
+export async function writeManifest(
+  dir: string,
+  manifest: Manifest,
+  file = 'certificate-manifest.json',
+): Promise<string> {
   const path = join(dir, file);
   await writeFile(path, `${JSON.stringify(manifest, null, 2)}\n`);
   return path;
 }
 
 /** An in-process CliIO with a chosen clock: for tests that travel in time. */
-export function memoryIO(clock: Clock, env: Record<string, string> = {}): CliIO & { out: string; err: string } {
+export function memoryIO(
+  clock: Clock,
+  env: Record<string, string> = {},
+): CliIO & { out: string; err: string } {
   const io = {
     out: '',
     err: '',

@@ -51,7 +51,10 @@ describe('faults and rehearsals', () => {
       assert.ok(broken?.error?.code);
       assert.equal(web?.outcome, 'renewed');
       assert.match(r.stderr, /broken: /);
-      assert.ok(!(await exists(join(store, 'broken', 'versions'))), 'nothing half-written for the failed one');
+      assert.ok(
+        !(await exists(join(store, 'broken', 'versions'))),
+        'nothing half-written for the failed one',
+      );
       // The failure is recorded for backoff; status shows it.
       const status = await runCli(['-m', manifest, 'status', '--check']);
       assert.equal(status.code, 2);
@@ -98,7 +101,11 @@ describe('faults and rehearsals', () => {
       const broken = await writeManifest(
         tmp.path,
         localManifest(store, {
-          defaults: { issuer: 'local', store: 'files', hooks: { postRenew: [{ run: ['/nonexistent/reload'] }] } },
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: { postRenew: [{ run: ['/nonexistent/reload'] }] },
+          },
         }),
         'broken.json',
       );
@@ -140,14 +147,21 @@ describe('faults and rehearsals', () => {
       const names = ['a', 'b', 'c', 'd', 'e', 'f'];
       const manifest = await writeManifest(
         tmp.path,
-        localManifest(store, { certificates: names.map((name) => ({ name, domains: [`${name}.example.test`] })) }),
+        localManifest(store, {
+          certificates: names.map((name) => ({ name, domains: [`${name}.example.test`] })),
+        }),
       );
-      const results = await Promise.all([1, 2, 3, 4].map(() => runCli(['-m', manifest, 'run', '--json', '--concurrency', '2'])));
+      const results = await Promise.all(
+        [1, 2, 3, 4].map(() => runCli(['-m', manifest, 'run', '--json', '--concurrency', '2'])),
+      );
       const renewedBy = new Map<string, number>();
       for (const r of results) {
         assert.equal(r.code, 0, r.stderr);
         for (const c of (JSON.parse(r.stdout) as RunReport).certificates) {
-          assert.ok(['renewed', 'renewed-elsewhere', 'ok', 'fresh'].includes(c.outcome), `${c.name}: ${c.outcome} ${c.message}`);
+          assert.ok(
+            ['renewed', 'renewed-elsewhere', 'ok', 'fresh'].includes(c.outcome),
+            `${c.name}: ${c.outcome} ${c.message}`,
+          );
           if (c.outcome === 'renewed') renewedBy.set(c.name, (renewedBy.get(c.name) ?? 0) + 1);
         }
       }
@@ -169,7 +183,10 @@ describe('faults and rehearsals', () => {
       const r = await runCli(['-m', manifest, 'run', '--metrics-file', metrics]);
       assert.equal(r.code, 0, r.stderr);
       const text = await readFile(metrics, 'utf8');
-      assert.match(text, /^cert_renew_certificate_not_after_timestamp_seconds\{name="web",issuer="local",store="files"\} \d+$/m);
+      assert.match(
+        text,
+        /^cert_renew_certificate_not_after_timestamp_seconds\{name="web",issuer="local",store="files"\} \d+$/m,
+      );
       assert.match(text, /^cert_renew_last_run_success 1$/m);
       assert.match(text, /^cert_renew_last_run_renewals\{reason="missing"\} 2$/m);
     } finally {

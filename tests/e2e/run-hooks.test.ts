@@ -37,12 +37,18 @@ describe('hooks', () => {
       const manifest = await writeManifest(
         tmp.path,
         localManifest(store, {
-          defaults: { issuer: 'local', store: 'files', hooks: { postRenew: [{ run: [reload.script], timeout: '10s' }] } },
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: { postRenew: [{ run: [reload.script], timeout: '10s' }] },
+          },
         }),
       );
       const r = await runCli(['-m', manifest, 'run', '--json']);
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(await lines(reload.log), [`post-renew web api 2 ${join(store, 'web', 'fullchain.pem')}`]);
+      assert.deepEqual(await lines(reload.log), [
+        `post-renew web api 2 ${join(store, 'web', 'fullchain.pem')}`,
+      ]);
       const report = JSON.parse(r.stdout) as RunReport;
       assert.equal(report.hooks.length, 1);
       assert.deepEqual(report.hooks[0]?.certificates, ['web', 'api']);
@@ -66,7 +72,10 @@ describe('hooks', () => {
           defaults: {
             issuer: 'local',
             store: 'files',
-            hooks: { postRenew: [{ run: [bad.script], name: 'reload-proxy' }], onFailure: [{ run: [alert.script] }] },
+            hooks: {
+              postRenew: [{ run: [bad.script], name: 'reload-proxy' }],
+              onFailure: [{ run: [alert.script] }],
+            },
           },
         }),
       );
@@ -93,7 +102,10 @@ describe('hooks', () => {
       const flag = join(tmp.path, 'fail-now');
       const hook = join(tmp.path, 'hook.sh');
       const log = join(tmp.path, 'hook.log');
-      await writeFile(hook, `#!/bin/sh\necho "$CERT_RENEW_EVENT $CERT_RENEW_SERIAL" >> '${log}'\n[ -f '${flag}' ] && [ "$CERT_RENEW_EVENT" = post-renew ] && exit 1\nexit 0\n`);
+      await writeFile(
+        hook,
+        `#!/bin/sh\necho "$CERT_RENEW_EVENT $CERT_RENEW_SERIAL" >> '${log}'\n[ -f '${flag}' ] && [ "$CERT_RENEW_EVENT" = post-renew ] && exit 1\nexit 0\n`,
+      );
       await chmod(hook, 0o755);
       const manifest = await writeManifest(
         tmp.path,

@@ -117,7 +117,10 @@ describe('time passes (in-process, fixed clock)', () => {
     const tmp = await tempDir();
     try {
       const store = join(tmp.path, 'certs');
-      const manifest = await writeManifest(tmp.path, localManifest(store, { certificates: [{ name: 'web', domains: ['web.example.test'] }] }));
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, { certificates: [{ name: 'web', domains: ['web.example.test'] }] }),
+      );
       const clock = fixedClock(Date.now());
       const run = async (...args: string[]) => {
         const io = memoryIO(clock);

@@ -67,7 +67,11 @@ export interface StartOptions {
 }
 
 /** Starts a server in its own process group and waits until `ready` says so. */
-export async function startServer(command: string, args: string[], options: StartOptions): Promise<ServerProcess> {
+export async function startServer(
+  command: string,
+  args: string[],
+  options: StartOptions,
+): Promise<ServerProcess> {
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: options.env ?? process.env,
@@ -148,5 +152,46 @@ export async function canConnect(port: number, host = '127.0.0.1'): Promise<bool
       resolve(true);
     });
     socket.once('error', () => resolve(false));
+  });
+}
+
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion (no shell) and returns its output; rejects with the command line, exit
+ * status and stderr when it fails or outlives `timeoutMs`.
+ */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {},
+): Promise<CommandResult> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      command,
+      args,
+      {
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        timeout: options.timeoutMs ?? 30_000,
+        killSignal: 'SIGKILL',
+        maxBuffer: 16 * 1024 * 1024,
+        encoding: 'utf8',
+      },
+      (error, stdout, stderr) => {
+        if (error) {
+          const status = error.code ?? error.signal ?? 'unknown';
+          reject(new Error(`${command} ${args.join(' ')} failed (${status}): ${String(stderr).trim()}`));
+        } else {
+          resolve({ stdout: String(stdout), stderr: String(stderr) });
+        }
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    else child.stdin?.end();
   });
 }

@@ -1,0 +1,57 @@
+/** Shared pieces of the benchmarks: timing child processes, medians, writing results. */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = join(REPO, 'bin', 'cert-renew');
+export const RESULTS = join(REPO, 'bench', 'results');
+
+export interface Timing {
+  ms: number;
+  maxRssKb?: number;
+}
+
+/** Runs a command; resolves with wall time and, for node commands run through `measure`, its peak RSS. */
+export function timeCommand(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Timing & { code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const rss = /^cert-renew-bench maxrss (\d+)$/m.exec(stderr);
+      resolve({ ms, code, stderr, stdout, ...(rss ? { maxRssKb: Number(rss[1]) } : {}) });
+    });
+  });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export async function record(section: string, result: Record<string, unknown>): Promise<void> {
+  await mkdir(RESULTS, { recursive: true });
+  const body = { section, at: new Date().toISOString(), node: process.version, ...result };
+  await writeFile(join(RESULTS, `${section}.json`), `${JSON.stringify(body, null, 2)}\n`);
+  console.log(`${section}: ${JSON.stringify(result)}`);
+}
+
+export type Section = () => Promise<void>;

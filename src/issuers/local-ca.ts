@@ -1,0 +1,200 @@
+/**
+ * The local CA: a root key and self-signed certificate kept in a store (blob `local-ca/<issuer name>`),
+ * created on first use, that signs leaf certificates directly. For development and closed networks; it
+ * needs no network at all.
+ *
+ * Leaves are returned with an EMPTY chain: the root is the trust anchor (`trustAnchors()`), not an
+ * intermediate. A TLS server gains nothing by sending a root — a client that trusts it already has it, one
+ * that does not will not start trusting it because it was sent — so `fullchain.pem` is just the leaf, as
+ * it is for any CA that signs from its root, and the verify step checks the leaf against the root directly.
+ */
+import { X509Certificate } from 'node:crypto';
+import { CertRenewError, describeError, ErrorCode } from '../errors.js';
+import type { KeyType, LocalCaIssuerConfig } from '../manifest/types.js';
+import type { RuntimeContext } from '../runtime/context.js';
+import type { Store } from '../stores/types.js';
+import { durationMs, formatDuration } from '../util/duration.js';
+import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
+import { parseCertificate } from '../x509/inspect.js';
+import { generateKey, keyMatchesX509 } from '../x509/keys.js';
+import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext } from './types.js';
+
+const DAY_MS = 86_400_000;
+/** Lifetime of issued certificates unless the certificate or the issuer says otherwise. */
+export const DEFAULT_LOCAL_CA_LIFETIME_MS = 90 * DAY_MS;
+/** Lifetime of the CA created on first use. */
+export const LOCAL_CA_VALIDITY_MS = 3650 * DAY_MS;
+/** Backdating of notBefore, so hosts whose clocks run a little behind accept a fresh certificate. */
+const BACKDATE_MS = 60_000;
+const DEFAULT_CA_KEY_TYPE: KeyType = 'ecdsa-p256';
+
+/** What the store keeps under `local-ca/<issuer name>`. */
+export interface LocalCaMaterial {
+  certPem: string;
+  keyPem: string;
+}
+
+export function localCaBlobKey(issuerName: string): string {
+  return `local-ca/${issuerName}`;
+}
+
+export class LocalCaIssuer implements Issuer {
+  readonly type = 'local-ca' as const;
+  readonly defaultReuseKey = false;
+  /** One load-or-create per store and process, so concurrent issues in one run share it. */
+  readonly #cas = new WeakMap<Store, Promise<LocalCaMaterial>>();
+
+  constructor(
+    readonly name: string,
+    private readonly config: LocalCaIssuerConfig,
+    private readonly context: RuntimeContext,
+  ) {}
+
+  async issue(request: IssueRequest): Promise<IssueResult> {
+    const store = await this.caStore(request.store);
+    const ca = await this.loadOrCreate(store);
+    const now = this.context.clock.now();
+    const domains = request.cert.domains;
+    const lifetimeMs =
+      request.cert.lifetimeMs ??
+      (this.config.lifetime === undefined ? DEFAULT_LOCAL_CA_LIFETIME_MS : durationMs(this.config.lifetime));
+    let notAfter = new Date(now.getTime() + lifetimeMs);
+    const caNotAfter = new Date(new X509Certificate(ca.certPem).validTo);
+    if (notAfter > caNotAfter) {
+      // A leaf cannot outlive the CA that signed it.
+      this.context.logger.warn(
+        `${request.cert.name}: local CA '${this.name}' expires ${caNotAfter.toISOString()}; the certificate is cut to end then`,
+      );
+      notAfter = caNotAfter;
+    }
+    const first = domains[0];
+    let certPem: string;
+    try {
+      certPem = await createCertificate({
+        subjectKeyPem: request.keyPem,
+        ...(first !== undefined && first.length <= MAX_COMMON_NAME ? { commonName: first } : {}),
+        domains,
+        issuer: ca,
+        notBefore: new Date(now.getTime() - BACKDATE_MS),
+        notAfter,
+        ca: false,
+      });
+    } catch (error) {
+      if (error instanceof CertRenewError) throw error;
+      throw new CertRenewError(
+        ErrorCode.issuerRejected,
+        `${request.cert.name}: local CA '${this.name}' could not sign the certificate: ${describeError(error)}`,
+        { cause: error },
+      );
+    }
+    return { certPem, chainPem: '', via: 'local-ca' };
+  }
+
+  /** Dry run: loads the CA if it exists and checks it; never creates it. */
+  async check(context: IssuerCheckContext): Promise<string> {
+    const store = await this.caStore(context.store);
+    const existing = await this.read(store);
+    const keyType = this.config.keyType ?? DEFAULT_CA_KEY_TYPE;
+    if (!existing) {
+      return `local CA '${this.name}' does not exist yet in store '${store.name}'; would create it (${keyType}, valid ${formatDuration(LOCAL_CA_VALIDITY_MS)}) on first issue`;
+    }
+    const cert = new X509Certificate(existing.certPem);
+    const notAfter = new Date(cert.validTo);
+    const remaining = notAfter.getTime() - this.context.clock.now().getTime();
+    if (remaining <= 0) {
+      throw new CertRenewError(
+        ErrorCode.issuerUnavailable,
+        `local CA '${this.name}' in store '${store.name}' expired at ${notAfter.toISOString()}`,
+        {
+          hint: `remove blob '${localCaBlobKey(this.name)}' from the store to create a new CA, then distribute its root`,
+        },
+      );
+    }
+    return `local CA '${this.name}' ready in store '${store.name}' (${(cert.subject ?? '').split('\n').join(', ')}, valid until ${notAfter.toISOString()})`;
+  }
+
+  /** The root certificate, once the CA exists (nothing is created here). */
+  async trustAnchors(store: Store): Promise<string[]> {
+    const existing = await this.read(await this.caStore(store));
+    return existing ? [existing.certPem] : [];
+  }
+
+  private async caStore(requestStore: Store): Promise<Store> {
+    return this.config.store === undefined ? requestStore : await this.context.getStore(this.config.store);
+  }
+
+  private loadOrCreate(store: Store): Promise<LocalCaMaterial> {
+    let pending = this.#cas.get(store);
+    if (!pending) {
+      pending = this.loadOrCreateUncached(store);
+      this.#cas.set(store, pending);
+      // A failure (store down) is not remembered: the next certificate tries again.
+      pending.catch(() => this.#cas.delete(store));
+    }
+    return pending;
+  }
+
+  private async loadOrCreateUncached(store: Store): Promise<LocalCaMaterial> {
+    const existing = await this.read(store);
+    if (existing) return existing;
+    const created = await this.createCa();
+    const key = localCaBlobKey(this.name);
+    // ifAbsent: when several processes create the CA at once, the first write wins and everyone uses it.
+    if (await store.putBlob(key, JSON.stringify(created), { ifAbsent: true })) {
+      this.context.logger.info(`created local CA '${this.name}' in store '${store.name}'`);
+      return created;
+    }
+    const theirs = await this.read(store);
+    if (!theirs) {
+      throw new CertRenewError(
+        ErrorCode.storeCorrupt,
+        `local CA '${this.name}': store '${store.name}' refused to create blob '${key}' but holds none`,
+      );
+    }
+    return theirs;
+  }
+
+  /** The stored CA, checked (the certificate parses, is a CA, and the key is its key); undefined if absent. */
+  private async read(store: Store): Promise<LocalCaMaterial | undefined> {
+    const key = localCaBlobKey(this.name);
+    const text = await store.getBlob(key);
+    if (text === undefined) return undefined;
+    const corrupt = (why: string) =>
+      new CertRenewError(
+        ErrorCode.storeCorrupt,
+        `local CA '${this.name}' in store '${store.name}' is corrupt: ${why}`,
+        {
+          hint: `restore blob '${key}' from a backup, or remove it to create a new CA (every certificate it issued is then re-issued)`,
+        },
+      );
+    let material: Partial<LocalCaMaterial>;
+    try {
+      material = JSON.parse(text) as Partial<LocalCaMaterial>;
+    } catch {
+      throw corrupt('not JSON');
+    }
+    if (typeof material?.certPem !== 'string' || typeof material.keyPem !== 'string') {
+      throw corrupt('certPem or keyPem missing');
+    }
+    const cert = parseCertificate(material.certPem);
+    if (!cert) throw corrupt('the certificate does not parse');
+    if (!cert.ca) throw corrupt('the certificate is not a CA');
+    if (!keyMatchesX509(material.keyPem, cert)) throw corrupt('the key does not match the certificate');
+    return { certPem: material.certPem, keyPem: material.keyPem };
+  }
+
+  private async createCa(): Promise<LocalCaMaterial> {
+    const now = this.context.clock.now();
+    const keyPem = await generateKey(this.config.keyType ?? DEFAULT_CA_KEY_TYPE);
+    const certPem = await createCertificate({
+      subjectKeyPem: keyPem,
+      selfSignKeyPem: keyPem,
+      commonName: this.config.commonName ?? `cert-renew local CA (${this.name})`.slice(0, MAX_COMMON_NAME),
+      notBefore: new Date(now.getTime() - BACKDATE_MS),
+      notAfter: new Date(now.getTime() + LOCAL_CA_VALIDITY_MS),
+      ca: true,
+      pathLength: 0,
+    });
+    return { certPem, keyPem };
+  }
+}

@@ -1,0 +1,421 @@
+/**
+ * The step-ca issuer: smallstep's native API.
+ *
+ * Trust: the CA's root is fetched once from `/root/<fingerprint>` WITHOUT verifying the server (nothing
+ * else is trusted yet), its SHA-256 must equal the manifest's `rootFingerprint`, and from then on every
+ * call trusts that root and nothing else. A mismatch fails before any secret is read or sent.
+ *
+ * Issuing:
+ * - the current certificate is still valid and the key is kept → `POST /1.0/renew` over mutual TLS with
+ *   that certificate and key (no provisioner secret involved);
+ * - otherwise (first issuance, a new key, an expired certificate, or the CA refusing the renewal) →
+ *   `POST /1.0/sign` with the CSR and a one-time token signed by the JWK provisioner's key.
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import { CertRenewError, describeError, ErrorCode, ExitCode } from '../errors.js';
+import { describeSecretRef } from '../manifest/secrets.js';
+import type { StepCaIssuerConfig } from '../manifest/types.js';
+import type { RuntimeContext } from '../runtime/context.js';
+import { durationMs, formatDuration } from '../util/duration.js';
+import { keyMatchesCertificate } from '../x509/keys.js';
+import { joinPem, splitPemChain } from '../x509/pem.js';
+import {
+  isClientCertificateRefused,
+  type StepCaResponse,
+  type StepCaTrust,
+  stepCaCall,
+  stepCaMessage,
+} from './step-ca-http.js';
+import {
+  decryptProvisionerKey,
+  type ProvisionerKey,
+  type StepCaProvisioner,
+  signToken,
+  WrongProvisionerPassword,
+} from './step-ca-token.js';
+import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext } from './types.js';
+
+/** step-ca's lifetime when the client asks for none (and the provisioner does not change it). */
+export const STEP_CA_DEFAULT_LIFETIME_MS = 24 * 3_600_000;
+/**
+ * How far the current certificate's lifetime may be from the requested one and still be renewed as it is
+ * (step-ca back-dates notBefore by a minute; 5 minutes also absorbs other CAs' back-dating).
+ */
+const LIFETIME_TOLERANCE_MS = 5 * 60_000;
+/** Pages of `/1.0/provisioners` to read at most (100 each) before giving up on a name. */
+const MAX_PROVISIONER_PAGES = 50;
+
+/** `AB:cd:…` or `abcd…` → `abcd…`; `undefined` unless it is 64 hex digits. */
+export function normalizeFingerprint(text: string): string | undefined {
+  const hex = text.replace(/[\s:]/g, '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+}
+
+/** The lifetime the issuer asks step-ca for, or `undefined` for the CA's default. */
+export function requestedLifetimeMs(
+  certLifetimeMs: number | undefined,
+  config: StepCaIssuerConfig,
+): number | undefined {
+  if (certLifetimeMs !== undefined) return certLifetimeMs;
+  return config.lifetime === undefined ? undefined : durationMs(config.lifetime);
+}
+
+interface SignResponseBody {
+  crt?: unknown;
+  ca?: unknown;
+  certChain?: unknown;
+}
+
+export class StepCaIssuer implements Issuer {
+  readonly type = 'step-ca' as const;
+  /** Keeping the key lets renewals use `/1.0/renew`, which needs no provisioner secret. */
+  readonly defaultReuseKey = true;
+  readonly #url: string;
+  readonly #fingerprint: string | undefined;
+  #root: Promise<string> | undefined;
+  #provisioner: Promise<StepCaProvisioner> | undefined;
+  #signingKey: Promise<ProvisionerKey> | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly config: StepCaIssuerConfig,
+    private readonly context: RuntimeContext,
+  ) {
+    this.#url = config.url.replace(/\/+$/, '');
+    this.#fingerprint = normalizeFingerprint(config.rootFingerprint);
+  }
+
+  async issue(request: IssueRequest): Promise<IssueResult> {
+    const { cert, signal, logger } = request;
+    const root = await this.pinnedRoot(signal);
+    const refusal = this.renewable(request);
+    if (refusal === undefined) {
+      const renewed = await this.renew(request, root);
+      if (renewed) return renewed;
+    } else if (request.current) {
+      logger.info(`${cert.name}: step-ca issuer '${this.name}' signs anew: ${refusal}`);
+    }
+    return this.sign(request, root);
+  }
+
+  async check(context: IssuerCheckContext): Promise<string> {
+    const root = await this.pinnedRoot(context.signal);
+    const health = await this.call({
+      method: 'GET',
+      path: '/health',
+      trust: { ca: root },
+      signal: context.signal,
+    });
+    const status = (health.json as { status?: unknown } | undefined)?.status;
+    if (health.status !== 200 || status !== 'ok') {
+      throw new CertRenewError(
+        ErrorCode.issuerUnavailable,
+        `step-ca issuer '${this.name}': ${this.#url}/health is not ok (${stepCaMessage(health)})`,
+        { transient: true },
+      );
+    }
+    await this.provisioner(root, context.signal);
+    return `step-ca ${this.#url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present`;
+  }
+
+  async trustAnchors(): Promise<string[]> {
+    return [await this.pinnedRoot(new AbortController().signal)];
+  }
+
+  /** Why the current certificate cannot be renewed over mutual TLS, or `undefined` when it can. */
+  private renewable(request: IssueRequest): string | undefined {
+    const current = request.current;
+    if (!current) return 'no current certificate';
+    let x509: X509Certificate;
+    try {
+      x509 = new X509Certificate(current.certPem);
+    } catch {
+      return 'the current certificate does not parse';
+    }
+    if (new Date(x509.validTo).getTime() <= request.now.getTime()) {
+      return `the current certificate expired ${new Date(x509.validTo).toISOString()}`;
+    }
+    if (!keyMatchesCertificate(request.keyPem, current.certPem)) return 'the key changes';
+    // /1.0/renew keeps the current lifetime; a different requested lifetime needs /1.0/sign.
+    const wanted = requestedLifetimeMs(request.cert.lifetimeMs, this.config);
+    const lifetime = new Date(x509.validTo).getTime() - new Date(x509.validFrom).getTime();
+    if (wanted !== undefined && Math.abs(lifetime - wanted) > LIFETIME_TOLERANCE_MS) {
+      return `the requested lifetime changes (${formatDuration(lifetime)} → ${formatDuration(wanted)})`;
+    }
+    return undefined;
+  }
+
+  /** `POST /1.0/renew` over mutual TLS; `undefined` when the CA refuses the certificate (then: sign). */
+  private async renew(request: IssueRequest, root: string): Promise<IssueResult | undefined> {
+    const { cert, signal, logger } = request;
+    const current = request.current;
+    if (!current) return undefined;
+    let response: StepCaResponse;
+    try {
+      response = await this.call({
+        method: 'POST',
+        path: '/1.0/renew',
+        trust: { ca: root },
+        clientCert: {
+          certPem: joinPem(splitPemChain(current.certPem + current.chainPem)),
+          keyPem: request.keyPem,
+        },
+        signal,
+      });
+    } catch (error) {
+      if (!isClientCertificateRefused(error)) throw error;
+      logger.warn(
+        `${cert.name}: step-ca issuer '${this.name}' refused to renew the current certificate (${error.reason}); signing a new one`,
+      );
+      return undefined;
+    }
+    if (response.status === 201 || response.status === 200) {
+      logger.info(`${cert.name}: renewed by step-ca issuer '${this.name}' (/1.0/renew)`);
+      return this.result(response, 'step-ca renew', cert.name);
+    }
+    if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+      logger.warn(
+        `${cert.name}: step-ca issuer '${this.name}' refused to renew the current certificate (${stepCaMessage(response)}); signing a new one`,
+      );
+      return undefined;
+    }
+    throw this.answerError(response, cert.name, 'renew');
+  }
+
+  /** `POST /1.0/sign` with the CSR and a one-time token from the JWK provisioner. */
+  private async sign(request: IssueRequest, root: string): Promise<IssueResult> {
+    const { cert, signal } = request;
+    const provisioner = await this.provisioner(root, signal);
+    const key = await this.signingKey(provisioner);
+    const domains = cert.domains;
+    const subject = domains[0];
+    if (subject === undefined) {
+      throw new CertRenewError(ErrorCode.manifestInvalid, `${cert.name}: no domains to ask step-ca for`);
+    }
+    const ott = await signToken(key, {
+      provisioner: provisioner.name,
+      audience: `${this.#url}/1.0/sign`,
+      subject,
+      sans: domains,
+      now: this.context.clock.now(),
+    });
+    const lifetimeMs = requestedLifetimeMs(cert.lifetimeMs, this.config);
+    const body: Record<string, string> = { csr: request.csrPem, ott };
+    // A duration is relative to the CA's clock, so a skewed local clock cannot shorten the certificate.
+    if (lifetimeMs !== undefined) body.notAfter = `${Math.max(1, Math.round(lifetimeMs / 1000))}s`;
+    const response = await this.call({
+      method: 'POST',
+      path: '/1.0/sign',
+      trust: { ca: root },
+      body,
+      signal,
+    });
+    if (response.status !== 201 && response.status !== 200)
+      throw this.answerError(response, cert.name, 'sign');
+    request.logger.info(
+      `${cert.name}: signed by step-ca issuer '${this.name}' (/1.0/sign${lifetimeMs === undefined ? '' : `, ${formatDuration(lifetimeMs)}`})`,
+    );
+    return this.result(response, 'step-ca sign', cert.name);
+  }
+
+  private result(response: StepCaResponse, via: string, certName: string): IssueResult {
+    const body = (response.json ?? {}) as SignResponseBody;
+    const leaf = typeof body.crt === 'string' ? splitPemChain(body.crt)[0] : undefined;
+    if (leaf === undefined) {
+      throw new CertRenewError(
+        ErrorCode.issuerRejected,
+        `${certName}: step-ca issuer '${this.name}' answered without a certificate`,
+      );
+    }
+    let chain: string[] = [];
+    if (Array.isArray(body.certChain)) {
+      chain = body.certChain
+        .filter((pem): pem is string => typeof pem === 'string')
+        .flatMap((pem) => splitPemChain(pem));
+      if (chain[0] !== undefined && sameCertificate(chain[0], leaf)) chain = chain.slice(1);
+    } else if (typeof body.ca === 'string') {
+      chain = splitPemChain(body.ca);
+    }
+    return { certPem: leaf, chainPem: joinPem(chain), via };
+  }
+
+  /** The root, fetched once and checked against `rootFingerprint`; every later call trusts only it. */
+  private pinnedRoot(signal: AbortSignal): Promise<string> {
+    this.#root ??= forgetOnFailure(this.fetchRoot(signal), () => {
+      this.#root = undefined;
+    });
+    return this.#root;
+  }
+
+  private async fetchRoot(signal: AbortSignal): Promise<string> {
+    const fingerprint = this.#fingerprint;
+    if (fingerprint === undefined) {
+      throw new CertRenewError(
+        ErrorCode.manifestInvalid,
+        `step-ca issuer '${this.name}': rootFingerprint is not a SHA-256 fingerprint (64 hex digits, colons allowed)`,
+        { exitCode: ExitCode.usage, hint: 'run `step certificate fingerprint root_ca.crt` on the CA' },
+      );
+    }
+    // Unverified on purpose: nothing is trusted yet, and what comes back is checked against the pin.
+    const response = await this.call({
+      method: 'GET',
+      path: `/root/${fingerprint}`,
+      trust: { insecure: true },
+      signal,
+    });
+    const notPinned = (why: string) =>
+      new CertRenewError(
+        ErrorCode.issuerRejected,
+        `step-ca issuer '${this.name}': ${this.#url} is not the CA pinned by rootFingerprint (${why}); nothing was sent to it`,
+        { hint: 'check the url and rootFingerprint of the issuer in the manifest' },
+      );
+    if (response.status >= 500) throw this.answerError(response, undefined, 'root');
+    if (response.status !== 200)
+      throw notPinned(`it has no root with that fingerprint, HTTP ${response.status}`);
+    const pem = (response.json as { ca?: unknown } | undefined)?.ca;
+    const rootPem = typeof pem === 'string' ? splitPemChain(pem)[0] : undefined;
+    if (rootPem === undefined) throw notPinned('its answer holds no certificate');
+    let actual: string;
+    try {
+      actual = createHash('sha256').update(new X509Certificate(rootPem).raw).digest('hex');
+    } catch {
+      throw notPinned('its root does not parse');
+    }
+    if (actual !== fingerprint) throw notPinned(`its root's SHA-256 is ${actual}`);
+    return rootPem;
+  }
+
+  /** The JWK provisioner named in the manifest, from `/1.0/provisioners` (all pages). */
+  private provisioner(root: string, signal: AbortSignal): Promise<StepCaProvisioner> {
+    this.#provisioner ??= forgetOnFailure(this.findProvisioner(root, signal), () => {
+      this.#provisioner = undefined;
+    });
+    return this.#provisioner;
+  }
+
+  private async findProvisioner(root: string, signal: AbortSignal): Promise<StepCaProvisioner> {
+    const wanted = this.config.provisioner;
+    const seen: StepCaProvisioner[] = [];
+    let cursor = '';
+    for (let page = 0; page < MAX_PROVISIONER_PAGES; page++) {
+      const query = cursor === '' ? '?limit=100' : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
+      const response = await this.call({
+        method: 'GET',
+        path: `/1.0/provisioners${query}`,
+        trust: { ca: root },
+        signal,
+      });
+      if (response.status !== 200) throw this.answerError(response, undefined, 'provisioners');
+      const body = (response.json ?? {}) as { provisioners?: unknown; nextCursor?: unknown };
+      const list = Array.isArray(body.provisioners) ? (body.provisioners as StepCaProvisioner[]) : [];
+      seen.push(...list);
+      const found = list.find((p) => p.name === wanted);
+      if (found) {
+        if (found.type !== 'JWK' || !found.encryptedKey) {
+          throw new CertRenewError(
+            ErrorCode.issuerRejected,
+            `step-ca issuer '${this.name}': provisioner '${wanted}' is of type ${found.type}; cert-renew signs with a JWK provisioner that has an encrypted key`,
+            { hint: 'name a JWK provisioner, or use an acme issuer for an ACME provisioner' },
+          );
+        }
+        return found;
+      }
+      const next = typeof body.nextCursor === 'string' ? body.nextCursor : '';
+      if (next === '' || next === cursor || list.length === 0) break;
+      cursor = next;
+    }
+    const names = seen.map((p) => `${p.name} (${p.type})`).join(', ');
+    throw new CertRenewError(
+      ErrorCode.issuerRejected,
+      `step-ca issuer '${this.name}': ${this.#url} has no provisioner named '${wanted}'; it has: ${names || 'none'}`,
+      { hint: 'set provisioner to one of those names' },
+    );
+  }
+
+  /** The provisioner key, decrypted once per run. */
+  private signingKey(provisioner: StepCaProvisioner): Promise<ProvisionerKey> {
+    this.#signingKey ??= forgetOnFailure(this.decryptKey(provisioner), () => {
+      this.#signingKey = undefined;
+    });
+    return this.#signingKey;
+  }
+
+  /** Reads the password (only now, after the root is pinned) and decrypts the provisioner key. */
+  private async decryptKey(provisioner: StepCaProvisioner): Promise<ProvisionerKey> {
+    const password = await this.context.readSecret(this.config.password);
+    try {
+      return await decryptProvisionerKey(provisioner, password);
+    } catch (error) {
+      if (error instanceof WrongProvisionerPassword) {
+        throw new CertRenewError(
+          ErrorCode.issuerRejected,
+          `wrong provisioner password for step-ca issuer '${this.name}': it does not decrypt the key of provisioner '${provisioner.name}'`,
+          { hint: `check the secret in ${describeSecretRef(this.config.password)}` },
+        );
+      }
+      throw new CertRenewError(
+        ErrorCode.issuerRejected,
+        `step-ca issuer '${this.name}': the key of provisioner '${provisioner.name}' cannot be used (${describeError(error)})`,
+        { cause: error },
+      );
+    }
+  }
+
+  private call(options: {
+    method: 'GET' | 'POST';
+    path: string;
+    trust: StepCaTrust;
+    body?: unknown;
+    clientCert?: { certPem: string; keyPem: string };
+    signal: AbortSignal;
+  }): Promise<StepCaResponse> {
+    const { path, ...rest } = options;
+    return stepCaCall({
+      ...rest,
+      url: `${this.#url}${path}`,
+      label: `step-ca issuer '${this.name}': ${this.#url}`,
+    });
+  }
+
+  /** step-ca's `{status, message}` answer as a CertRenewError: 4xx permanent, 429 and 5xx transient. */
+  private answerError(response: StepCaResponse, certName: string | undefined, what: string): CertRenewError {
+    const who = `${certName === undefined ? '' : `${certName}: `}step-ca issuer '${this.name}'`;
+    const message = stepCaMessage(response);
+    if (response.status === 429 || response.status >= 500) {
+      return new CertRenewError(
+        ErrorCode.issuerUnavailable,
+        `${who}: ${what} failed at ${this.#url}: ${message}`,
+        {
+          transient: true,
+        },
+      );
+    }
+    return new CertRenewError(ErrorCode.issuerRejected, `${who}: step-ca refused to ${what}: ${message}`, {
+      hint: rejectionHint(message),
+    });
+  }
+}
+
+/** Caches a promise until it fails: `forget` runs then, so the next caller tries again. */
+function forgetOnFailure<T>(promise: Promise<T>, forget: () => void): Promise<T> {
+  promise.catch(forget);
+  return promise;
+}
+
+function sameCertificate(a: string, b: string): boolean {
+  try {
+    return new X509Certificate(a).raw.equals(new X509Certificate(b).raw);
+  } catch {
+    return false;
+  }
+}
+
+function rejectionHint(message: string): string | undefined {
+  if (/duration|notAfter|notBefore/i.test(message)) {
+    return "ask for a lifetime inside the provisioner's minimum and maximum (its claims in ca.json)";
+  }
+  if (/token already used/i.test(message)) return 'a token is single-use; run again';
+  if (/san|subject|common name/i.test(message))
+    return "the domains must match what the provisioner's policy allows";
+  return undefined;
+}

@@ -1,0 +1,21 @@
+/**
+ * Why a certificate is (or is not) renewed. A fixed set: these strings are JSON values in `plan --json`
+ * and the run report, and labels in the metrics. Never rename one.
+ */
+export const Reason = {
+  missing: 'missing',
+  unreadable: 'unreadable',
+  keyMismatch: 'key-mismatch',
+  domainsChanged: 'domains-changed',
+  keyTypeChanged: 'key-type-changed',
+  issuerChanged: 'issuer-changed',
+  expired: 'expired',
+  ariWindow: 'ari-window',
+  withinRenewWindow: 'within-renew-window',
+  forced: 'forced',
+  ok: 'ok',
+} as const;
+export type Reason = (typeof Reason)[keyof typeof Reason];
+
+/** Every reason, in the order the policy checks them (DESIGN.md "When to renew"). */
+export const REASONS: readonly Reason[] = Object.values(Reason);

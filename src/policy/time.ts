@@ -1,0 +1,44 @@
+/** The time maths of the policy, pure: windows, the safety floor, the ARI point. */
+import { createHash } from 'node:crypto';
+
+export const DEFAULT_RUN_INTERVAL_MS = 24 * 3_600_000;
+/** At or below this lifetime the default window is one half instead of one third. */
+export const SHORT_LIFETIME_MS = 10 * 86_400_000;
+
+/**
+ * How long before notAfter a certificate becomes due: `renewBeforeMs` when set, else `renewBeforePercent`
+ * of the lifetime, else one third of the lifetime (one half when the lifetime is 10 days or less). Whole
+ * milliseconds, rounded down. A fraction, not a fixed "30 days": a fixed 30 days would renew a 30-day
+ * certificate on every run.
+ */
+export function renewalWindowMs(
+  lifetimeMs: number,
+  entry: { renewBeforeMs?: number | undefined; renewBeforePercent?: number | undefined },
+): number {
+  if (entry.renewBeforeMs !== undefined) return entry.renewBeforeMs;
+  if (entry.renewBeforePercent !== undefined)
+    return Math.floor((lifetimeMs * entry.renewBeforePercent) / 100);
+  return Math.floor(lifetimeMs / (lifetimeMs <= SHORT_LIFETIME_MS ? 2 : 3));
+}
+
+/**
+ * Renew at or below this much remaining lifetime whatever the window or ARI said: max(lifetime / 20,
+ * 2 × run interval), so at least one more run gets a chance when one fails.
+ */
+export function safetyFloorMs(lifetimeMs: number, runIntervalMs: number): number {
+  return Math.max(Math.floor(lifetimeMs / 20), 2 * runIntervalMs);
+}
+
+/**
+ * A deterministic point in [start, end) of an ARI window (RFC 9773 asks clients to pick one at random;
+ * hashing the seed — the serial — spreads certificates across the window yet gives every host and every
+ * run the same answer, so hosts agree and a plan is stable). Degenerate windows (end ≤ start) give start.
+ */
+export function ariRenewAt(window: { start: Date; end: Date }, seed: string): Date {
+  const start = window.start.getTime();
+  const span = window.end.getTime() - start;
+  if (!(span > 0)) return new Date(start);
+  const digest = createHash('sha256').update(seed).digest();
+  const fraction = digest.readUIntBE(0, 6) / 2 ** 48;
+  return new Date(start + Math.floor(fraction * span));
+}

@@ -1,0 +1,165 @@
+/**
+ * A minimal DER reader for one job: getting public key material out of certificates and private keys
+ * without asking OpenSSL to decode keys. Decoding a private key with node:crypto costs around a
+ * millisecond under OpenSSL 3, which would dominate planning thousands of certificates; comparing a few
+ * byte strings costs microseconds. Anything this does not understand returns undefined and the caller
+ * falls back to node:crypto, so it can only make things faster, never different.
+ */
+
+interface Node {
+  tag: number;
+  /** Content start and end (exclusive). */
+  start: number;
+  end: number;
+}
+
+const SEQUENCE = 0x30;
+const INTEGER = 0x02;
+const BIT_STRING = 0x03;
+const OCTET_STRING = 0x04;
+const OID = 0x06;
+
+const OID_RSA = '2a864886f70d010101';
+const OID_EC = '2a8648ce3d0201';
+export const CURVE_P256 = '2a8648ce3d030107';
+export const CURVE_P384 = '2b81040022';
+
+/** The public half of a key, as bytes that can be compared. */
+export type PublicMaterial =
+  | { kind: 'ec'; curve: string; point: Buffer }
+  | { kind: 'rsa'; n: Buffer; e: Buffer };
+
+function read(buf: Buffer, offset: number, limit: number): Node | undefined {
+  if (offset + 2 > limit) return undefined;
+  const tag = buf[offset] as number;
+  if ((tag & 0x1f) === 0x1f) return undefined;
+  let length = buf[offset + 1] as number;
+  let start = offset + 2;
+  if (length & 0x80) {
+    const bytes = length & 0x7f;
+    if (bytes === 0 || bytes > 4 || start + bytes > limit) return undefined;
+    length = 0;
+    for (let i = 0; i < bytes; i++) length = length * 256 + (buf[start + i] as number);
+    start += bytes;
+  }
+  const end = start + length;
+  return end > limit ? undefined : { tag, start, end };
+}
+
+function children(buf: Buffer, node: Node): Node[] | undefined {
+  const list: Node[] = [];
+  for (let offset = node.start; offset < node.end; ) {
+    const child = read(buf, offset, node.end);
+    if (!child) return undefined;
+    list.push(child);
+    offset = child.end;
+  }
+  return list;
+}
+
+function sequence(buf: Buffer, node: Node | undefined): Node[] | undefined {
+  return node?.tag === SEQUENCE ? children(buf, node) : undefined;
+}
+
+function root(buf: Buffer): Node | undefined {
+  const node = read(buf, 0, buf.length);
+  return node && node.end === buf.length ? node : undefined;
+}
+
+const hex = (buf: Buffer, node: Node) => buf.subarray(node.start, node.end).toString('hex');
+
+/** INTEGER contents without sign-padding zeros, so two encodings of one number compare equal. */
+function unsigned(buf: Buffer, node: Node): Buffer {
+  let start = node.start;
+  while (start < node.end - 1 && buf[start] === 0) start++;
+  return buf.subarray(start, node.end);
+}
+
+/** BIT STRING contents without the unused-bits byte (which must be 0 for keys). */
+function bits(buf: Buffer, node: Node | undefined): Buffer | undefined {
+  if (node?.tag !== BIT_STRING || node.end <= node.start || buf[node.start] !== 0) return undefined;
+  return buf.subarray(node.start + 1, node.end);
+}
+
+function rsaPublic(buf: Buffer, node: Node | undefined, skipVersion: boolean): PublicMaterial | undefined {
+  const items = sequence(buf, node);
+  const offset = skipVersion ? 1 : 0;
+  const n = items?.[offset];
+  const e = items?.[offset + 1];
+  if (n?.tag !== INTEGER || e?.tag !== INTEGER) return undefined;
+  return { kind: 'rsa', n: unsigned(buf, n), e: unsigned(buf, e) };
+}
+
+/** ECPrivateKey (RFC 5915): the public point when the key carries it; the curve from `curve` or [0]. */
+function ecPrivate(
+  buf: Buffer,
+  node: Node | undefined,
+  curve: string | undefined,
+): PublicMaterial | undefined {
+  const items = sequence(buf, node);
+  if (!items) return undefined;
+  let found = curve;
+  let point: Buffer | undefined;
+  for (const item of items.slice(2)) {
+    const inner = children(buf, item)?.[0];
+    if (!inner) continue;
+    if (item.tag === 0xa0 && inner.tag === OID) found ??= hex(buf, inner);
+    if (item.tag === 0xa1) point = bits(buf, inner);
+  }
+  return found && point ? { kind: 'ec', curve: found, point } : undefined;
+}
+
+/** From a SubjectPublicKeyInfo. */
+export function spkiMaterial(buf: Buffer, node: Node | undefined = root(buf)): PublicMaterial | undefined {
+  const [algorithm, key] = sequence(buf, node) ?? [];
+  const [oid, params] = sequence(buf, algorithm) ?? [];
+  if (oid?.tag !== OID) return undefined;
+  const keyBits = bits(buf, key);
+  if (!keyBits) return undefined;
+  if (hex(buf, oid) === OID_RSA) return rsaPublic(keyBits, root(keyBits), false);
+  if (hex(buf, oid) === OID_EC && params?.tag === OID) {
+    return { kind: 'ec', curve: hex(buf, params), point: keyBits };
+  }
+  return undefined;
+}
+
+/** From a certificate's DER: its SubjectPublicKeyInfo. */
+export function certificateMaterial(der: Buffer): PublicMaterial | undefined {
+  const [tbs] = sequence(der, root(der)) ?? [];
+  const fields = sequence(der, tbs);
+  if (!fields) return undefined;
+  const first = fields[0]?.tag === 0xa0 ? 1 : 0;
+  return spkiMaterial(der, fields[first + 5]);
+}
+
+/** From a private key PEM: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`). */
+export function privateKeyMaterial(pem: string): PublicMaterial | undefined {
+  const match =
+    /-----BEGIN (PRIVATE KEY|EC PRIVATE KEY|RSA PRIVATE KEY)-----([A-Za-z0-9+/=\s]+)-----END \1-----/.exec(
+      pem,
+    );
+  if (!match) return undefined;
+  const der = Buffer.from(match[2] as string, 'base64');
+  const top = root(der);
+  if (match[1] === 'RSA PRIVATE KEY') return rsaPublic(der, top, true);
+  if (match[1] === 'EC PRIVATE KEY') return ecPrivate(der, top, undefined);
+  const [version, algorithm, key] = sequence(der, top) ?? [];
+  const [oid, params] = sequence(der, algorithm) ?? [];
+  if (version?.tag !== INTEGER || oid?.tag !== OID || key?.tag !== OCTET_STRING) return undefined;
+  const inner = der.subarray(key.start, key.end);
+  if (hex(der, oid) === OID_RSA) return rsaPublic(inner, root(inner), true);
+  if (hex(der, oid) === OID_EC && params?.tag === OID) return ecPrivate(inner, root(inner), hex(der, params));
+  return undefined;
+}
+
+export function sameMaterial(a: PublicMaterial, b: PublicMaterial): boolean {
+  if (a.kind === 'ec' && b.kind === 'ec') return a.curve === b.curve && a.point.equals(b.point);
+  if (a.kind === 'rsa' && b.kind === 'rsa') return a.n.equals(b.n) && a.e.equals(b.e);
+  return false;
+}
+
+/** Bits of an RSA modulus. */
+export function modulusBits(n: Buffer): number {
+  const first = n[0] ?? 0;
+  return first === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(first));
+}

@@ -1,0 +1,168 @@
+import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { CertRenewError, ErrorCode } from '../errors.js';
+import type { KeyType } from '../manifest/types.js';
+import { certificateMaterial } from './der.js';
+import { keyTypeOf, keyTypeOfMaterial } from './keys.js';
+import { splitPemChain } from './pem.js';
+
+/** What cert-renew needs to know about a certificate, read with node:crypto. */
+export interface CertInfo {
+  /** Subject as node:crypto prints it (`CN=example.com`, one attribute per line when several). */
+  subject: string;
+  commonName?: string;
+  issuer: string;
+  /** Hex, upper case, no colons, even length. */
+  serial: string;
+  /** SHA-256 of the DER, hex upper case with colons (as node:crypto prints it). */
+  fingerprint256: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** notAfter − notBefore. */
+  lifetimeMs: number;
+  /** dNSName entries of the subject alternative name, lower case (IDNs stay in punycode). */
+  dnsNames: string[];
+  /** iPAddress entries, canonical text form (`127.0.0.1`, `::1`). */
+  ipAddresses: string[];
+  keyType: KeyType | 'other';
+  isCA: boolean;
+}
+
+/** Parses the first certificate of a PEM text; `undefined` when there is none or it does not parse. */
+export function parseCertificate(pem: string): X509Certificate | undefined {
+  const first = splitPemChain(pem)[0];
+  if (first === undefined) return undefined;
+  try {
+    return new X509Certificate(first);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Inspects the first certificate of a PEM text. Throws STORE_CORRUPT when there is no parseable one. */
+export function inspectCertificate(pem: string): CertInfo {
+  const cert = parseCertificate(pem);
+  if (!cert) {
+    throw new CertRenewError(
+      ErrorCode.storeCorrupt,
+      'not a PEM certificate (no parseable CERTIFICATE block)',
+    );
+  }
+  return certInfo(cert);
+}
+
+/** The CertInfo of an already parsed certificate. */
+export function certInfo(cert: X509Certificate): CertInfo {
+  const notBefore = new Date(cert.validFrom);
+  const notAfter = new Date(cert.validTo);
+  const names = parseSubjectAltName(cert.subjectAltName ?? '');
+  // node:crypto gives undefined (despite its types) for an empty name.
+  const subject = (cert.subject as string | undefined) ?? '';
+  const commonName = attribute(subject, 'CN');
+  return {
+    subject,
+    ...(commonName === undefined ? {} : { commonName }),
+    issuer: (cert.issuer as string | undefined) ?? '',
+    serial: normalizeSerial(cert.serialNumber),
+    fingerprint256: cert.fingerprint256,
+    notBefore,
+    notAfter,
+    lifetimeMs: notAfter.getTime() - notBefore.getTime(),
+    dnsNames: names.dns.map((name) => name.toLowerCase()),
+    ipAddresses: names.ip.map(canonicalIp),
+    keyType: certKeyType(cert),
+    isCA: cert.ca,
+  };
+}
+
+/**
+ * Set equality of two name lists, ignoring case, a trailing dot, Unicode versus punycode and the spelling
+ * of IP addresses (`::1` equals `0:0:0:0:0:0:0:1`).
+ */
+export function sameDomains(a: readonly string[], b: readonly string[]): boolean {
+  const left = new Set(a.map(normalizeName));
+  const right = new Set(b.map(normalizeName));
+  if (left.size !== right.size) return false;
+  for (const name of left) if (!right.has(name)) return false;
+  return true;
+}
+
+/** The comparable form of a domain name or IP address. */
+export function normalizeName(name: string): string {
+  const trimmed = name.trim();
+  if (isIP(trimmed)) return canonicalIp(trimmed);
+  const lower = trimmed.toLowerCase().replace(/\.$/, '');
+  if (/^[\x00-\x7f]*$/.test(lower)) return lower;
+  const wildcard = lower.startsWith('*.');
+  const ascii = domainToASCII(wildcard ? lower.slice(2) : lower);
+  return ascii === '' ? lower : wildcard ? `*.${ascii}` : ascii;
+}
+
+/** From the DER when it can be read there (cheap), else from node's key object. */
+function certKeyType(cert: X509Certificate): KeyType | 'other' {
+  let material: ReturnType<typeof certificateMaterial>;
+  try {
+    material = certificateMaterial(cert.raw);
+  } catch {
+    material = undefined;
+  }
+  return material ? keyTypeOfMaterial(material) : keyTypeOf(cert.publicKey);
+}
+
+function canonicalIp(ip: string): string {
+  if (isIP(ip) !== 6) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip.toLowerCase();
+  }
+}
+
+function normalizeSerial(serial: string): string {
+  const hex = serial.replace(/:/g, '').toUpperCase();
+  return hex.length % 2 === 1 ? `0${hex}` : hex;
+}
+
+/**
+ * node:crypto prints SANs as `DNS:a.example, IP Address:127.0.0.1`; values holding a comma or a quote are
+ * written as JSON strings (`DNS:"a,b"`).
+ */
+function parseSubjectAltName(text: string): { dns: string[]; ip: string[] } {
+  const dns: string[] = [];
+  const ip: string[] = [];
+  const entry = /(?:^|, )([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)/g;
+  for (const match of text.matchAll(entry)) {
+    const kind = match[1];
+    const raw = match[2] ?? '';
+    let value = raw;
+    if (raw.startsWith('"')) {
+      try {
+        value = JSON.parse(raw) as string;
+      } catch {
+        value = raw;
+      }
+    }
+    if (kind === 'DNS') dns.push(value);
+    else if (kind === 'IP Address') ip.push(value);
+  }
+  return { dns, ip };
+}
+
+/** First value of an attribute in a distinguished name as node:crypto prints it (one `K=V` per line). */
+function attribute(name: string, key: string): string | undefined {
+  for (const line of name.split('\n')) {
+    if (line.startsWith(`${key}=`)) {
+      const value = line.slice(key.length + 1);
+      if (value.startsWith('"')) {
+        try {
+          return JSON.parse(value) as string;
+        } catch {
+          return value;
+        }
+      }
+      return value;
+    }
+  }
+  return undefined;
+}
