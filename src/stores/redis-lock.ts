@@ -1,0 +1,124 @@
+/**
+ * Per-certificate locks in Redis: `SET lock:{name} TOKEN NX PX ttl`. The token names the holder
+ * (`host:pid:random`) so an operator can see who holds a lock with `GET`. Only the holder extends
+ * (compare-and-PEXPIRE) or releases (compare-and-DEL) it; a holder that dies stops extending and its
+ * lock expires after `ttl`, when another host takes it.
+ */
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import { redisKeys } from './keys.js';
+import type { AcquireOptions, Lock, Locker } from './types.js';
+
+/** GET + PEXPIRE only when the value is still our token. Returns 1 when extended. */
+export const EXTEND_SCRIPT =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/** GET + DEL only when the value is still our token. Returns 1 when released. */
+export const RELEASE_SCRIPT =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/** The three commands a locker needs; the Redis store provides them (connected, errors wrapped). */
+export interface LockCommands {
+  /** SET key value NX PX ttlMs; true when set. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
+  /** EVAL script with one key and the given arguments; the script's integer result. */
+  evalOnKey(script: string, key: string, ...args: string[]): Promise<number>;
+}
+
+export interface RedisLockerOptions {
+  keyPrefix: string;
+  /** How long a lock lives without extension. */
+  ttlMs: number;
+  /** `host:pid`, the readable part of every token. */
+  owner: string;
+  clock: Clock;
+  logger: Logger;
+  /** Where to poll between attempts; defaults to 100–500 ms with jitter. */
+  pollMs?: { min: number; max: number };
+}
+
+/** A held lock; `lost` turns true when an extension found another token (or none) in the key. */
+export interface RedisLock extends Lock {
+  readonly token: string;
+  readonly lost: boolean;
+}
+
+export class RedisLocker implements Locker {
+  private readonly held = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly commands: LockCommands,
+    private readonly options: RedisLockerOptions,
+  ) {}
+
+  /** Tries at once, then polls with jitter until `waitMs` has passed (by the clock or by time slept). */
+  async acquire(name: string, { waitMs, signal }: AcquireOptions): Promise<RedisLock | undefined> {
+    const key = redisKeys.lock(this.options.keyPrefix, name);
+    const token = `${this.options.owner}:${randomBytes(8).toString('hex')}`;
+    const deadline = this.options.clock.now().getTime() + waitMs;
+    const poll = this.options.pollMs ?? { min: 100, max: 500 };
+    let slept = 0;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (await this.commands.setIfAbsent(key, token, this.options.ttlMs)) return this.hold(name, key, token);
+      const left = Math.min(waitMs - slept, deadline - this.options.clock.now().getTime());
+      if (left <= 0) return undefined;
+      const delay = Math.min(left, poll.min + Math.floor(Math.random() * (poll.max - poll.min)));
+      await sleep(delay, undefined, signal ? { signal } : undefined);
+      slept += delay;
+    }
+  }
+
+  /** Stops every extension timer (the store is closing); the locks then expire unless released. */
+  stopAll(): void {
+    for (const timer of this.held) clearInterval(timer);
+    this.held.clear();
+  }
+
+  private hold(name: string, key: string, token: string): RedisLock {
+    const { ttlMs, logger } = this.options;
+    let lost = false;
+    let released = false;
+    const extend = async () => {
+      try {
+        const ok = await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs));
+        if (ok !== 1 && !released) {
+          lost = true;
+          stop();
+          logger.warn(`lock for certificate "${name}" was lost (it expired or another host took it over)`);
+        }
+      } catch (error) {
+        // Redis unreachable for a moment: the lock still has time left; try again at the next tick.
+        logger.debug(`extending the lock for certificate "${name}" failed: ${String(error)}`);
+      }
+    };
+    const timer = setInterval(() => void extend(), Math.max(Math.floor(ttlMs / 3), 10));
+    timer.unref();
+    this.held.add(timer);
+    const stop = () => {
+      clearInterval(timer);
+      this.held.delete(timer);
+    };
+    return {
+      name,
+      token,
+      get lost() {
+        return lost;
+      },
+      release: async () => {
+        if (released) return;
+        released = true;
+        stop();
+        try {
+          await this.commands.evalOnKey(RELEASE_SCRIPT, key, token);
+        } catch (error) {
+          // Never throws: the lock expires on its own after ttl.
+          logger.warn(
+            `releasing the lock for certificate "${name}" failed (it expires by itself): ${String(error)}`,
+          );
+        }
+      },
+    };
+  }
+}

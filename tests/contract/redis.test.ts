@@ -1,0 +1,12 @@
+import { RedisStore } from '../../src/stores/redis.js';
+import { startRedis } from '../harness/redis.js';
+import { testContext } from './fixtures.js';
+import { storeContract } from './store-contract.js';
+
+storeContract('redis', async () => {
+  const redis = await startRedis();
+  return {
+    store: await RedisStore.open('shared', { type: 'redis', url: redis.url }, testContext(redis.dir)),
+    cleanup: () => redis.stop(),
+  };
+});

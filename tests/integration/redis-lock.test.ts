@@ -1,0 +1,108 @@
+/**
+ * Distributed locks against a real redis-server: exclusive across stores (hosts), released only by the
+ * owner, extended while held, taken over after a killed holder's lock expires.
+ */
+import * as assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { RedisStore } from '../../src/stores/redis.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
+import { openStore, testContext } from './redis-fixtures.js';
+
+let redis: RedisServer;
+const stores: RedisStore[] = [];
+
+async function host(name: string, lockTimeout = '2m'): Promise<RedisStore> {
+  const store = await openStore(
+    { url: redis.url, keyPrefix: 'lk:', lockTimeout },
+    testContext({ hostname: name }),
+  );
+  stores.push(store);
+  return store;
+}
+
+before(async () => {
+  redis = await startRedis();
+});
+
+after(async () => {
+  await Promise.allSettled(stores.map((s) => s.close()));
+  await redis?.stop();
+});
+
+test('a lock is exclusive across two stores and passes to a waiter when released', async () => {
+  const [a, b] = [await host('host-a'), await host('host-b')];
+  const lock = await a.locker().acquire('web', { waitMs: 0 });
+  assert.ok(lock);
+  assert.match(await redis.cli('GET', 'lk:lock:{web}'), /^host-a:\d+:[0-9a-f]{16}$/);
+  assert.ok(Number(await redis.cli('PTTL', 'lk:lock:{web}')) > 60_000);
+  assert.equal(await b.locker().acquire('web', { waitMs: 300 }), undefined);
+  const waiting = b.locker().acquire('web', { waitMs: 10_000 });
+  setTimeout(() => void lock.release(), 200);
+  const next = await waiting;
+  assert.ok(next, 'the waiter gets the lock once it is released');
+  assert.match(await redis.cli('GET', 'lk:lock:{web}'), /^host-b:/);
+  await next.release();
+  assert.equal(await redis.cli('EXISTS', 'lk:lock:{web}'), '0');
+});
+
+test('release deletes only our own token', async () => {
+  const a = await host('host-a');
+  const lock = await a.locker().acquire('api', { waitMs: 0 });
+  assert.ok(lock);
+  // Someone else holds it now (ours expired and was taken over).
+  await redis.cli('SET', 'lk:lock:{api}', 'host-z:1:other', 'PX', '60000');
+  await lock.release();
+  assert.equal(await redis.cli('GET', 'lk:lock:{api}'), 'host-z:1:other');
+  await redis.cli('DEL', 'lk:lock:{api}');
+});
+
+test('the holder extends its lock; another host cannot take it while the holder lives', async () => {
+  const [a, b] = [await host('host-a', '300ms'), await host('host-b', '300ms')];
+  const lock = await a.locker().acquire('long', { waitMs: 0 });
+  assert.ok(lock);
+  // Longer than three lock timeouts: without extension the lock would be gone.
+  assert.equal(await b.locker().acquire('long', { waitMs: 1200 }), undefined);
+  assert.match(await redis.cli('GET', 'lk:lock:{long}'), /^host-a:/);
+  await lock.release();
+  const taken = await b.locker().acquire('long', { waitMs: 0 });
+  assert.ok(taken);
+  await taken.release();
+});
+
+test('a lock left by a killed process is taken over after it expires', async () => {
+  const module = fileURLToPath(new URL('../../src/stores/redis.js', import.meta.url));
+  const script = `
+    const { RedisStore } = await import(${JSON.stringify(module)});
+    const { readSecret } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/manifest/secrets.js', import.meta.url)))});
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const context = { clock: { now: () => new Date() }, logger, env: {}, baseDir: '.', hostname: 'doomed', pid: process.pid,
+      readSecret: (r) => readSecret(r, {}, '.'), getStore: () => Promise.reject(new Error('none')) };
+    const store = await RedisStore.open('shared', { type: 'redis', url: ${JSON.stringify(redis.url)}, keyPrefix: 'lk:', lockTimeout: '1s' }, context);
+    await store.locker().acquire('orphan', { waitMs: 0 });
+    console.log('locked');
+    setInterval(() => {}, 1000);
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('locked')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`lock holder exited early (${code})`)));
+    });
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  assert.match(await redis.cli('GET', 'lk:lock:{orphan}'), /^doomed:/);
+  const b = await host('host-b');
+  const lock = await b.locker().acquire('orphan', { waitMs: 10_000 });
+  assert.ok(lock, 'taken over after the expiry');
+  assert.match(await redis.cli('GET', 'lk:lock:{orphan}'), /^host-b:/);
+  await lock.release();
+});
