@@ -65,7 +65,8 @@ export class Session {
   store(name: string): Promise<Store> {
     let store = this.stores.get(name);
     if (!store) {
-      const config = this.loaded.manifest.stores[name];
+      const stores = this.loaded.manifest.stores;
+      const config = Object.hasOwn(stores, name) ? stores[name] : undefined;
       store = config
         ? this.createStore(name, config, this.context)
         : Promise.reject(
@@ -82,7 +83,8 @@ export class Session {
   issuer(name: string): Promise<Issuer> {
     let issuer = this.issuers.get(name);
     if (!issuer) {
-      const config = this.loaded.manifest.issuers[name];
+      const issuers = this.loaded.manifest.issuers;
+      const config = Object.hasOwn(issuers, name) ? issuers[name] : undefined;
       issuer = config
         ? this.createIssuer(name, config, this.context)
         : Promise.reject(

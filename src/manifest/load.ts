@@ -1,0 +1,118 @@
+/**
+ * Reading a manifest from disk for the commands that act on it (`plan`, `run`, `status`, `show`): read,
+ * check (exactly as `validate` does), resolve. An invalid manifest stops the command before anything is
+ * attempted (exit 2), naming the first problem with its line and column.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
+import { positionAt } from './positions.js';
+import { resolveCertificates } from './resolve.js';
+import type { Manifest, ResolvedCertificate } from './types.js';
+import { type CheckOptions, checkManifestText, type Diagnostic, MAX_MANIFEST_BYTES } from './validate.js';
+
+/** "FILE:LINE:COL: POINTER: message" (pointer without its leading '/'; the document itself is '/'). */
+export function formatLocated(d: Diagnostic): string {
+  const where = d.line === undefined ? d.file : `${d.file}:${d.line}:${d.column ?? 1}`;
+  return `${where}: ${d.pointer === '' ? '/' : d.pointer.slice(1)}: ${d.message}`;
+}
+
+export class ManifestError extends CertRenewError {
+  readonly diagnostics: Diagnostic[];
+
+  constructor(file: string, diagnostics: Diagnostic[]) {
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    const first = errors[0];
+    const more = errors.length - 1;
+    const message = first
+      ? `${formatLocated(first)}${more > 0 ? ` (and ${more} more problem${more === 1 ? '' : 's'}; run cert-renew validate ${file})` : ''}`
+      : `${file}: the manifest is invalid`;
+    super(ErrorCode.manifestInvalid, message, { exitCode: ExitCode.usage });
+    this.name = 'ManifestError';
+    this.diagnostics = diagnostics;
+  }
+}
+
+export interface LoadedManifest {
+  /** Absolute path of the manifest. */
+  path: string;
+  /** Its directory: relative paths in the manifest are resolved against it. */
+  baseDir: string;
+  manifest: Manifest;
+  certificates: ResolvedCertificate[];
+  warnings: Diagnostic[];
+}
+
+export type ReadResult = { ok: true; text: string } | { ok: false; reason: string };
+
+const reasons: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory',
+  ELOOP: 'too many symbolic links',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+/**
+ * Reads a manifest's text: refuses directories, files over 5 MB and text that is not UTF-8, with a reason
+ * in plain words. Never throws.
+ */
+export async function readManifestText(path: string): Promise<ReadResult> {
+  try {
+    const info = await stat(path);
+    if (info.isDirectory()) return { ok: false, reason: 'it is a directory, not a manifest file' };
+    if (info.size > MAX_MANIFEST_BYTES) {
+      const mb = (info.size / 1024 / 1024).toFixed(1);
+      return {
+        ok: false,
+        reason: `the file is ${mb} MB; a manifest may be at most ${MAX_MANIFEST_BYTES / 1024 / 1024} MB`,
+      };
+    }
+    const bytes = await readFile(path);
+    if (bytes.length > MAX_MANIFEST_BYTES) {
+      return { ok: false, reason: `the file is larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MB` };
+    }
+    try {
+      return { ok: true, text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes) };
+    } catch {
+      const lossy = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+      const { line, column } = positionAt(lossy, Math.max(0, lossy.indexOf('\uFFFD')));
+      return {
+        ok: false,
+        reason: `the file is not UTF-8 text (first bad byte at line ${line}, column ${column})`,
+      };
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return { ok: false, reason: `${reasons[code] ?? 'cannot be read'} (${code})` };
+  }
+}
+
+/**
+ * Reads, checks and resolves the manifest at `path` (resolved against the process's working directory
+ * when relative; the entry point passes an absolute path).
+ */
+export async function loadManifest(path: string, options: CheckOptions): Promise<LoadedManifest> {
+  const absolute = resolve(path);
+  const read = await readManifestText(absolute);
+  if (!read.ok) {
+    throw new CertRenewError(
+      ErrorCode.manifestUnreadable,
+      `cannot read the manifest ${path}: ${read.reason}`,
+      {
+        exitCode: ExitCode.usage,
+        hint: 'give its path with -m/--manifest or CERT_RENEW_MANIFEST',
+      },
+    );
+  }
+  const checked = checkManifestText(read.text, path, options);
+  if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
+  return {
+    path: absolute,
+    baseDir: dirname(absolute),
+    manifest: checked.manifest,
+    certificates: resolveCertificates(checked.manifest),
+    warnings: checked.diagnostics.filter((d) => d.severity === 'warning'),
+  };
+}

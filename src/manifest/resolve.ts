@@ -1,0 +1,122 @@
+/**
+ * Turns a valid manifest into one `ResolvedCertificate` per entry: defaults applied, issuer and store looked
+ * up, domains in their ASCII (punycode) form, durations in milliseconds. Pure; call it on a manifest that
+ * `checkManifestText` accepted.
+ */
+import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
+import { InternalError } from '../errors.js';
+import { durationMs } from '../util/duration.js';
+import type { Challenge, HookSpec, Manifest, RenewalSettings, ResolvedCertificate } from './types.js';
+
+export type DomainCheck = { ok: true; ascii: string; wildcard: boolean } | { ok: false; problem: string };
+
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Checks one entry of `domains` and gives its ASCII form: a host name (IDN allowed, converted to punycode),
+ * optionally with `*.` as the whole leftmost label. No IP addresses, no trailing dot.
+ */
+export function checkDomain(domain: string): DomainCheck {
+  const fail = (problem: string): DomainCheck => ({ ok: false, problem });
+  if (domain !== domain.trim()) return fail('has spaces around it');
+  if (domain.endsWith('.')) return fail(`ends with a dot; write '${domain.replace(/\.+$/, '')}'`);
+  if (isIP(domain) !== 0 || /^\[.*\]$/.test(domain))
+    return fail('is an IP address; certificates here are for DNS names');
+  const wildcard = domain.startsWith('*.');
+  const rest = wildcard ? domain.slice(2) : domain;
+  if (rest.includes('*')) {
+    return fail(
+      "has a '*' that is not the whole leftmost label; a wildcard is only allowed as '*.' at the start",
+    );
+  }
+  if (/[\s/\\:@?#%]/u.test(rest)) return fail('contains a character that is not allowed in a host name');
+  const lastLabel = rest.split('.').pop() ?? '';
+  if (/^[0-9]+$/.test(lastLabel)) return fail('is not a valid host name (the last label is all digits)');
+  if (rest.split('.').some((label) => label === ''))
+    return fail("has an empty label ('..' or a leading dot)");
+  let ascii: string;
+  try {
+    ascii = domainToASCII(rest);
+  } catch {
+    ascii = '';
+  }
+  if (ascii === '') return fail('is not a valid domain name (it cannot be converted to punycode)');
+  const labels = ascii.split('.');
+  for (const label of labels) {
+    if (label.length > 63) return fail(`has a label longer than 63 characters ('${label.slice(0, 20)}...')`);
+    if (!LABEL.test(label)) {
+      return fail(
+        `has the label '${label}', which is not allowed in a host name (letters, digits and '-', not at either end)`,
+      );
+    }
+  }
+  const full = wildcard ? `*.${ascii}` : ascii;
+  if (full.length > 253) return fail('is longer than 253 characters');
+  return { ok: true, ascii: full, wildcard };
+}
+
+/** The ASCII form of a domain the manifest check accepted. */
+export function asciiDomain(domain: string): string {
+  const result = checkDomain(domain);
+  if (!result.ok) throw new InternalError(`domain '${domain}' was not validated: ${result.problem}`);
+  return result.ascii;
+}
+
+/** The certificate's own renewBefore/renewBeforePercent, or else the defaults' (the two travel together). */
+function renewalWindow(
+  own: RenewalSettings,
+  defaults: RenewalSettings,
+): Pick<RenewalSettings, 'renewBefore' | 'renewBeforePercent'> {
+  const from = own.renewBefore !== undefined || own.renewBeforePercent !== undefined ? own : defaults;
+  return { renewBefore: from.renewBefore, renewBeforePercent: from.renewBeforePercent };
+}
+
+export function resolveCertificates(manifest: Manifest): ResolvedCertificate[] {
+  const defaults = manifest.defaults ?? {};
+  return manifest.certificates.map((cert, index): ResolvedCertificate => {
+    const issuerName = cert.issuer ?? defaults.issuer;
+    const storeName = cert.store ?? defaults.store;
+    if (issuerName === undefined || !Object.hasOwn(manifest.issuers, issuerName)) {
+      throw new InternalError(
+        `certificate '${cert.name}' has no valid issuer; the manifest was not validated`,
+      );
+    }
+    if (storeName === undefined || !Object.hasOwn(manifest.stores, storeName)) {
+      throw new InternalError(
+        `certificate '${cert.name}' has no valid store; the manifest was not validated`,
+      );
+    }
+    const issuer = manifest.issuers[issuerName]!;
+    const store = manifest.stores[storeName]!;
+    const window = renewalWindow(cert, defaults);
+    const lifetime = cert.lifetime ?? defaults.lifetime;
+    const hooks = cert.hooks ?? {};
+    const defaultHooks = defaults.hooks ?? {};
+    const postRenew: HookSpec[] = hooks.postRenew ?? defaultHooks.postRenew ?? [];
+    const onFailure: HookSpec[] = hooks.onFailure ?? defaultHooks.onFailure ?? [];
+    const challenge: Challenge | undefined =
+      issuer.type === 'acme' ? (cert.challenge ?? defaults.challenge ?? issuer.challenge) : undefined;
+    const resolved: ResolvedCertificate = {
+      index,
+      name: cert.name,
+      domains: cert.domains.map(asciiDomain),
+      issuerName,
+      issuer,
+      storeName,
+      store,
+      keyType: cert.keyType ?? defaults.keyType ?? 'ecdsa-p256',
+      reuseKey: cert.reuseKey ?? defaults.reuseKey,
+      hooks: {
+        postRenew,
+        onFailure,
+        rollbackOnHookFailure: hooks.rollbackOnHookFailure ?? defaultHooks.rollbackOnHookFailure ?? false,
+      },
+    };
+    if (window.renewBefore !== undefined) resolved.renewBeforeMs = durationMs(window.renewBefore);
+    if (window.renewBeforePercent !== undefined) resolved.renewBeforePercent = window.renewBeforePercent;
+    if (lifetime !== undefined) resolved.lifetimeMs = durationMs(lifetime);
+    if (challenge !== undefined) resolved.challenge = challenge;
+    return resolved;
+  });
+}

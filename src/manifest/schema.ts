@@ -1,0 +1,321 @@
+/**
+ * The manifest's JSON Schema: loaded and compiled once, on first use, and its ajv errors turned into plain
+ * words. ajv reports every problem (`allErrors`); the `if`/`then` dispatch on `type` keeps them to the
+ * variant the manifest chose, and the noise ajv adds around that (failed `if`, `oneOf` branches) is dropped.
+ */
+import { readFileSync } from 'node:fs';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import * as formats from 'ajv-formats';
+import { escapePointerToken } from './positions.js';
+
+type Json = Record<string, unknown>;
+
+export interface SchemaProblem {
+  /** What the message is about. */
+  pointer: string;
+  /** Whose line and column to show (the unknown key, for an unknown property). */
+  at: string;
+  message: string;
+}
+
+let schemaCache: Json | undefined;
+let validatorCache: ValidateFunction | undefined;
+
+/** The schema as shipped in `schemas/` (parsed once). */
+export function manifestSchema(): Json {
+  schemaCache ??= JSON.parse(
+    readFileSync(new URL('../../../schemas/certificate-manifest.schema.json', import.meta.url), 'utf8'),
+  ) as Json;
+  return schemaCache;
+}
+
+function validator(): ValidateFunction {
+  if (validatorCache) return validatorCache;
+  const ajv = new Ajv2020({
+    allErrors: true,
+    verbose: true,
+    strictSchema: true,
+    strictNumbers: true,
+    strictTypes: true,
+    strictTuples: true,
+    strictRequired: false,
+    allowUnionTypes: true,
+    logger: false,
+  });
+  // ajv-formats is CommonJS: its module.exports is the plugin (with a `default` pointing to itself).
+  const plugin = (formats as unknown as { default: (a: Ajv2020) => void }).default;
+  plugin(ajv);
+  validatorCache = ajv.compile(manifestSchema());
+  return validatorCache;
+}
+
+function defs(): Record<string, Json> {
+  return manifestSchema().$defs as Record<string, Json>;
+}
+
+function def(name: string): Json {
+  return defs()[name] as Json;
+}
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** "an object", "a string", "an array" … for messages. */
+export function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  switch (typeof value) {
+    case 'object':
+      return 'an object';
+    case 'string':
+      return 'a string';
+    case 'number':
+      return Number.isInteger(value) ? 'an integer' : 'a number';
+    case 'boolean':
+      return value ? 'true' : 'false';
+    default:
+      return typeof value;
+  }
+}
+
+function typeName(type: string): string {
+  return (
+    ({ object: 'an object', array: 'an array', integer: 'an integer' } as Record<string, string>)[type] ??
+    `a ${type}`
+  );
+}
+
+/** A short rendering of a value for messages (never more than ~60 characters). */
+export function show(value: unknown): string {
+  if (typeof value === 'string') {
+    const cut = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    return `'${cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
+  }
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 3) return 99;
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j] as number;
+      row[j] = Math.min(
+        (row[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        previous + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1),
+      );
+      previous = current;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** " (did you mean 'directory'?)" when one candidate is close. */
+export function didYouMean(word: string, candidates: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 4));
+  for (const candidate of candidates) {
+    const d = editDistance(word, candidate);
+    if (d <= bestDistance && d < 99) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best === undefined ? '' : ` (did you mean '${best}'?)`;
+}
+
+function knownProperties(schema: Json): string[] {
+  const names = Object.keys(isObject(schema.properties) ? schema.properties : {});
+  if (schema.$ref === '#/$defs/renewalSettings') names.push(...knownProperties(def('renewalSettings')));
+  return names;
+}
+
+function listOf(names: readonly string[], conjunction = 'or'): string {
+  const quoted = names.map((n) => `'${n}'`);
+  if (quoted.length <= 1) return quoted.join('');
+  return `${quoted.slice(0, -1).join(', ')} ${conjunction} ${quoted[quoted.length - 1]}`;
+}
+
+/** Single-property `required` branches of a `oneOf` ("exactly one of url, sentinel, cluster"). */
+function exclusiveKeys(schema: unknown): string[] | undefined {
+  if (!isObject(schema) || !Array.isArray(schema.oneOf)) return undefined;
+  const keys: string[] = [];
+  for (const branch of schema.oneOf) {
+    if (!isObject(branch) || !Array.isArray(branch.required) || branch.required.length !== 1)
+      return undefined;
+    keys.push(String(branch.required[0]));
+  }
+  return keys;
+}
+
+const SECRET_HINT =
+  'use {"env": "NAME"} or {"file": "/path"}; secrets are never written in the manifest in clear';
+
+function patternMessage(error: ErrorObject): string {
+  const data = error.data;
+  const parent = error.parentSchema as Json | undefined;
+  const pattern = String(error.schema);
+  const value = show(data);
+  if (parent === def('duration')) {
+    return `${value} is not a duration; write a number and a unit such as '90d', '12h' or '1h30m' (units ms, s, m, h, d, w)`;
+  }
+  if (parent === def('envName')) {
+    return `${value} is not an environment variable name (letters, digits and '_', not starting with a digit)`;
+  }
+  if (parent === def('name')) {
+    return `${value} is not a safe name: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters`;
+  }
+  if (parent === def('fileName') || error.instancePath.endsWith('/combined')) {
+    return `${value} is not a plain file name: use letters, digits, '.', '_' and '-', with no directory part`;
+  }
+  if (pattern === '^https://') return `${value} must be an https:// URL`;
+  if (pattern === '^rediss?://') return `${value} must be a redis:// or rediss:// URL`;
+  if (pattern.startsWith('^[0-9A-Fa-f]{2}')) {
+    return `${value} is not a SHA-256 fingerprint: 64 hex digits, colons optional (step certificate fingerprint root_ca.crt)`;
+  }
+  if (pattern.startsWith('^0?[0-7]')) return `${value} is not an octal file mode such as '0600'`;
+  if (pattern.startsWith('^(?:\\['))
+    return `${value} is not host:port, such as '0.0.0.0:80', ':80' or '[::]:80'`;
+  return `${value} does not match the pattern ${pattern}`;
+}
+
+function translate(error: ErrorObject): SchemaProblem | undefined {
+  const pointer = error.instancePath;
+  const data = error.data;
+  const params = error.params as Record<string, unknown>;
+  const parent = error.parentSchema as Json | undefined;
+  const plain = (message: string, at = pointer): SchemaProblem => ({ pointer, at, message });
+
+  switch (error.keyword) {
+    case 'if':
+    case 'propertyNames':
+      return undefined;
+    case 'required': {
+      if (/\/oneOf\/[0-9]+\/required$/.test(error.schemaPath)) return undefined;
+      return plain(`missing required property '${String(params.missingProperty)}'`);
+    }
+    case 'additionalProperties':
+    case 'unevaluatedProperties': {
+      const name = String(params.additionalProperty ?? params.unevaluatedProperty);
+      const known = parent ? knownProperties(parent) : [];
+      let message = `unknown property '${name}'${didYouMean(name, known)}`;
+      if (pointer === '' && name === 'issuer') message += "; put it in 'defaults' or in a certificate";
+      return plain(message, `${pointer}/${escapePointerToken(name)}`);
+    }
+    case 'oneOf': {
+      const keys = exclusiveKeys(parent);
+      if (!keys) return plain('does not match exactly one of the allowed forms');
+      if (!isObject(data)) return undefined; // the type error says it
+      const present = keys.filter((k) => Object.hasOwn(data, k));
+      if (parent === def('secretRef')) {
+        return plain(
+          present.length === 0
+            ? `is an empty secret reference; ${SECRET_HINT}`
+            : `has both 'env' and 'file'; give one`,
+        );
+      }
+      if (present.length === 0) return plain(`needs one of ${listOf(keys)}`);
+      return plain(`has ${listOf(present, 'and')}; give only one of ${listOf(keys)}`);
+    }
+    case 'type': {
+      if (parent === def('secretRef'))
+        return plain(`must be a secret reference, not ${describeType(data)}: ${SECRET_HINT}`);
+      const expected = String(params.type).split(',').map(typeName).join(' or ');
+      // The dispatch's `if` repeats the same complaint; schemaProblems drops identical messages.
+      return plain(`must be ${expected}, not ${describeType(data)}`);
+    }
+    case 'enum': {
+      const allowed = (params.allowedValues as unknown[]).map(String);
+      const near = typeof data === 'string' ? didYouMean(data, allowed) : '';
+      const last = pointer.split('/').pop();
+      if (last === 'directory') {
+        return plain(
+          `${show(data)} is not a known ACME directory alias (${allowed.join(', ')}); or give the directory's https:// URL${near}`,
+        );
+      }
+      if (last === 'type') return plain(`${show(data)} is not a known type; use ${listOf(allowed)}${near}`);
+      return plain(`${show(data)} is not one of ${allowed.join(', ')}${near}`);
+    }
+    case 'const': {
+      if (pointer === '/version') return plain(`must be 1 (the only manifest version), not ${show(data)}`);
+      return plain(`must be ${show(params.allowedValue)}`);
+    }
+    case 'pattern': {
+      if (error.propertyName !== undefined) return undefined; // reported by propertyNameProblem
+      return plain(patternMessage(error));
+    }
+    case 'format': {
+      const what =
+        params.format === 'email'
+          ? 'an email address'
+          : params.format === 'uri'
+            ? 'a valid URL'
+            : String(params.format);
+      return plain(`${show(data)} is not ${what}`);
+    }
+    case 'minLength':
+      return plain(
+        params.limit === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`,
+      );
+    case 'maxLength':
+      return plain(`is too long (at most ${String(params.limit)} characters)`);
+    case 'minItems':
+      return plain(params.limit === 1 ? 'must not be empty' : `needs at least ${String(params.limit)} items`);
+    case 'maxItems':
+      return plain(`has too many items (at most ${String(params.limit)})`);
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      return plain(`${show(data)} must be ${String(params.comparison)} ${String(params.limit)}`);
+    case 'dependentRequired':
+      return plain(
+        `'${String(params.property)}' only applies together with '${String(params.missingProperty)}'`,
+      );
+    default:
+      return plain(error.message ?? `fails the schema's '${error.keyword}' rule`);
+  }
+}
+
+/** Names in `propertyNames` positions (issuer, store, environment variable names). */
+function propertyNameProblem(error: ErrorObject): SchemaProblem | undefined {
+  if (error.propertyName === undefined) return undefined;
+  const name = error.propertyName;
+  const pointer = `${error.instancePath}/${escapePointerToken(name)}`;
+  const parent = error.parentSchema as Json | undefined;
+  const what =
+    error.instancePath === '/issuers' ? 'issuer' : error.instancePath === '/stores' ? 'store' : undefined;
+  if (parent === def('envName')) {
+    return {
+      pointer,
+      at: pointer,
+      message: `${show(name)} is not an environment variable name (letters, digits and '_', not starting with a digit)`,
+    };
+  }
+  return {
+    pointer,
+    at: pointer,
+    message: `${what ?? 'the'} name ${show(name)} is not safe: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters`,
+  };
+}
+
+/** Checks `data` against the schema; returns plain-word problems (empty when valid). */
+export function schemaProblems(data: unknown): SchemaProblem[] {
+  const validate = validator();
+  if (validate(data)) return [];
+  const errors = validate.errors ?? [];
+  const problems: SchemaProblem[] = [];
+  const seen = new Set<string>();
+  for (const error of errors) {
+    const problem = propertyNameProblem(error) ?? translate(error);
+    if (!problem) continue;
+    const key = `${problem.pointer}\n${problem.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push(problem);
+  }
+  return problems;
+}
