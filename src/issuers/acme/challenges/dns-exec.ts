@@ -1,0 +1,155 @@
+/**
+ * dns-01 through a command, lego's `exec` convention: `COMMAND present <fqdn> <value>` before
+ * validation and `COMMAND cleanup <fqdn> <value>` after, where fqdn is `_acme-challenge.<domain>.` (for
+ * `*.example.com` the record is `_acme-challenge.example.com.`) and value is the TXT record's content.
+ * Run without a shell, with the manifest's environment only and a timeout. After every record of an
+ * order is present: wait `propagationDelay` (default 0s), then, when a propagation check is plugged in,
+ * poll it until `propagationTimeout` (default 60s).
+ */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { CertRenewError, ErrorCode } from '../../../errors.js';
+import type { Dns01Exec } from '../../../manifest/types.js';
+import { durationMs } from '../../../util/duration.js';
+import { pause } from '../retry.js';
+import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+
+export const COMMAND_TIMEOUT_MS = 60_000;
+export const DEFAULT_PROPAGATION_TIMEOUT_MS = 60_000;
+const CHECK_INTERVAL_MS = 2000;
+
+export function dnsRecordName(identifier: string): string {
+  return `_acme-challenge.${identifier.replace(/^\*\./, '').replace(/\.$/, '')}.`;
+}
+
+export class DnsExecSolver implements ChallengeSolver {
+  readonly type = 'dns-01' as const;
+  readonly description: string;
+  readonly failureHint: string;
+  readonly command: string;
+  private readonly delayMs: number;
+  private readonly timeoutMs: number;
+
+  constructor(
+    config: Dns01Exec,
+    private readonly context: SolverContext,
+  ) {
+    // A bare name is looked up in PATH; a path is relative to the manifest.
+    this.command = config.exec.includes('/') ? resolve(context.baseDir, config.exec) : config.exec;
+    this.delayMs = config.propagationDelay ? durationMs(config.propagationDelay) : 0;
+    this.timeoutMs = config.propagationTimeout
+      ? durationMs(config.propagationTimeout)
+      : DEFAULT_PROPAGATION_TIMEOUT_MS;
+    this.description = `dns-01 exec ${this.command}`;
+    this.failureHint = `check that ${this.command} publishes the TXT record where the CA looks (raise propagationDelay if it is slow)`;
+  }
+
+  private async run(action: 'present' | 'cleanup', task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    const { execa } = await import('execa');
+    const record = task.recordName ?? dnsRecordName(task.identifier);
+    try {
+      await execa(this.command, [action, record, task.value], {
+        cwd: this.context.baseDir,
+        env: { ...this.context.env },
+        extendEnv: false,
+        stdin: 'ignore',
+        timeout: COMMAND_TIMEOUT_MS,
+        cancelSignal: signal,
+        forceKillAfterDelay: 2000,
+        maxBuffer: 1024 * 1024,
+      });
+    } catch (error) {
+      const e = error as {
+        timedOut?: boolean;
+        isCanceled?: boolean;
+        exitCode?: number;
+        stderr?: unknown;
+        code?: string;
+      };
+      const stderr = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').pop() : undefined;
+      const why = e.timedOut
+        ? `timed out after ${COMMAND_TIMEOUT_MS / 1000}s`
+        : e.isCanceled
+          ? 'was stopped at the deadline'
+          : e.exitCode !== undefined
+            ? `exited with status ${e.exitCode}${stderr ? `: ${stderr}` : ''}`
+            : `could not run (${e.code ?? (error as Error).message})`;
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `dns-01 command ${this.command} ${action} ${record} ${why}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+
+  async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    await this.run('present', task, signal);
+  }
+
+  async settle(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void> {
+    if (this.delayMs > 0 && !(await pause(this.delayMs, signal))) return;
+    const check = this.context.propagationCheck;
+    if (!check) return;
+    let remaining = tasks.map((t) => ({ name: t.recordName ?? dnsRecordName(t.identifier), value: t.value }));
+    const checks = Math.max(1, Math.floor(this.timeoutMs / CHECK_INTERVAL_MS) + 1);
+    for (let round = 1; ; round++) {
+      const results = await Promise.all(
+        remaining.map((r) => check(r.name, r.value, signal).catch(() => false)),
+      );
+      remaining = remaining.filter((_, i) => !results[i]);
+      if (remaining.length === 0) return;
+      if (round >= checks) {
+        throw new CertRenewError(
+          ErrorCode.challengeFailed,
+          `TXT record ${remaining[0]?.name} did not propagate within ${this.timeoutMs / 1000}s`,
+          { hint: 'raise propagationTimeout, or check the dns-01 command' },
+        );
+      }
+      if (!(await pause(CHECK_INTERVAL_MS, signal))) return;
+    }
+  }
+
+  async cleanup(task: ChallengeTask): Promise<void> {
+    try {
+      await this.run('cleanup', task, AbortSignal.timeout(COMMAND_TIMEOUT_MS));
+    } catch (error) {
+      this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
+    }
+  }
+
+  async check(): Promise<string> {
+    const path = await this.locate();
+    if (!path) {
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `dns-01 command ${this.command} is not an executable file`,
+        {
+          hint: 'install it, or fix the path in the challenge (relative paths are resolved from the manifest)',
+        },
+      );
+    }
+    return `dns-01 exec ${path} is executable`;
+  }
+
+  private async locate(): Promise<string | undefined> {
+    const candidates = isAbsolute(this.command)
+      ? [this.command]
+      : (this.context.env.PATH ?? '')
+          .split(delimiter)
+          .filter((dir) => dir !== '')
+          .map((dir) => join(dir, this.command));
+    for (const candidate of candidates) {
+      try {
+        if (!(await stat(candidate)).isFile()) continue;
+        await access(candidate, constants.X_OK);
+        return candidate;
+      } catch {
+        // not this one
+      }
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,48 @@
+import type { Logger } from '../../../runtime/logger.js';
+import type { Store } from '../../../stores/types.js';
+
+/** One challenge to answer: what the CA asks for one identifier. */
+export interface ChallengeTask {
+  /** The identifier being validated (for a wildcard: the base name, without `*.`). */
+  identifier: string;
+  wildcard: boolean;
+  token: string;
+  /** http-01: the key authorization; dns-01: the TXT value (its SHA-256, base64url). */
+  value: string;
+  /** dns-01: `_acme-challenge.<identifier>.` */
+  recordName?: string;
+}
+
+export interface ChallengeSolver {
+  readonly type: 'http-01' | 'dns-01';
+  /** For messages: "http-01 webroot /var/www/acme". */
+  readonly description: string;
+  /** A hint for the operator when validation fails. */
+  readonly failureHint: string;
+  /** Before the first task of an order (standalone starts listening). */
+  open?(signal: AbortSignal): Promise<void>;
+  present(task: ChallengeTask, signal: AbortSignal): Promise<void>;
+  /** After every task was presented, before the CA is told to validate (DNS propagation). */
+  settle?(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void>;
+  /** Removes what `present` made. Never throws (failures are logged). */
+  cleanup(task: ChallengeTask): Promise<void>;
+  /** After the last cleanup of an order. Never throws. */
+  close?(): Promise<void>;
+  /** Dry run: proves the target is usable without answering anything. */
+  check(): Promise<string>;
+}
+
+/**
+ * Whether `recordName` carries `value` yet. The default is none (a fixed propagationDelay): resolving
+ * through the system resolver proves little (caches, split horizon, the CA's own resolvers differ).
+ */
+export type PropagationCheck = (recordName: string, value: string, signal: AbortSignal) => Promise<boolean>;
+
+export interface SolverContext {
+  baseDir: string;
+  env: Readonly<Record<string, string | undefined>>;
+  logger: Logger;
+  getStore(name: string): Promise<Store>;
+  issuerName: string;
+  propagationCheck?: PropagationCheck;
+}
