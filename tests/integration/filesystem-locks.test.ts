@@ -1,0 +1,216 @@
+/**
+ * Lock files of the filesystem store against real processes: four contending processes never hold the
+ * lock at the same time (even while taking over a stale lock together), stale locks (dead process, old
+ * mtime, unfinished file) are taken over, and a held lock stays fresh however long it is held.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { testContext } from '../contract/fixtures.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+let dir: TempDir;
+before(async () => {
+  dir = await tempDir('cert-renew-fs-locks-');
+});
+after(async () => {
+  await dir?.remove();
+});
+
+const locksDir = () => join(dir.path, 'certs', '.cert-renew', 'locks');
+
+/** A pid that belonged to a process of this host that has exited. */
+function deadPid(): number {
+  const result = spawnSync(process.execPath, ['-e', '0']);
+  assert.ok(result.pid);
+  return result.pid;
+}
+
+async function writeLock(name: string, content: object | string, mtime?: Date): Promise<string> {
+  await mkdir(locksDir(), { recursive: true });
+  const path = join(locksDir(), `${name}.lock`);
+  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content));
+  if (mtime) await utimes(path, mtime, mtime);
+  return path;
+}
+
+function runWorker(
+  logFile: string,
+  rounds: number,
+  holdMs: number,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    [join(here, 'fixtures', 'lock-worker.js'), dir.path, logFile, String(rounds), String(holdMs)],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
+}
+
+test('four processes contending for one lock never hold it together', async () => {
+  // They start against a stale lock (its owner died), so they also race to take it over.
+  await writeLock('shared', {
+    token: 'deadbeefdeadbeef',
+    pid: deadPid(),
+    host: hostname(),
+    createdAt: new Date().toISOString(),
+  });
+  const logFile = join(dir.path, 'contention.log');
+  await writeFile(logFile, '');
+  const results = await Promise.all([1, 2, 3, 4].map(() => runWorker(logFile, 6, 5)));
+  for (const result of results) assert.equal(result.code, 0, result.stderr);
+
+  const lines = (await readFile(logFile, 'utf8')).trim().split('\n');
+  assert.equal(lines.length, 4 * 6 * 2);
+  const holders = new Set<string>();
+  for (let i = 0; i < lines.length; i += 2) {
+    const [enter, who] = (lines[i] as string).split(' ');
+    const [leave, same] = (lines[i + 1] as string).split(' ');
+    assert.equal(enter, 'enter', `line ${i + 1}: ${lines[i]}`);
+    assert.equal(leave, 'leave', `line ${i + 2}: ${lines[i + 1]} — two holders at once`);
+    assert.equal(same, who, `line ${i + 2}: another process left while ${who} held the lock`);
+    holders.add(who as string);
+  }
+  assert.equal(holders.size, 4);
+  assert.deepEqual(
+    (await readdir(locksDir())).filter((entry) => entry.startsWith('shared.')),
+    [],
+    'no lock, break or stale file is left',
+  );
+});
+
+test('a lock of a process that died on this host is taken over at once', async () => {
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
+  await writeLock('dead-owner', {
+    token: 'abcdefabcdef0001',
+    pid: deadPid(),
+    host: hostname(),
+    createdAt: new Date().toISOString(),
+  });
+  const lock = await store.locker().acquire('dead-owner', { waitMs: 0 });
+  assert.ok(lock, 'the dead process lock was taken over');
+  const content = JSON.parse(await readFile(join(locksDir(), 'dead-owner.lock'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  assert.equal(content.pid, process.pid);
+  assert.equal(content.host, hostname());
+  assert.match(String(content.token), /^[0-9a-f]{32}$/);
+  assert.ok(!Number.isNaN(Date.parse(String(content.createdAt))));
+  await lock.release();
+});
+
+test('a lock of another host is stale only once its mtime is older than lockTimeout', async () => {
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
+  // A live process elsewhere: the pid means nothing here, only the age counts.
+  const path = await writeLock('remote', {
+    token: 'abcdefabcdef0002',
+    pid: 1,
+    host: 'elsewhere.invalid',
+    createdAt: 'x',
+  });
+  assert.equal(
+    await store.locker().acquire('remote', { waitMs: 150 }),
+    undefined,
+    'a fresh lock of another host holds',
+  );
+
+  const old = new Date(Date.now() - 16 * 60_000);
+  await utimes(path, old, old);
+  const lock = await store.locker().acquire('remote', { waitMs: 0 });
+  assert.ok(lock, 'older than the default 15m: taken over');
+  await lock.release();
+
+  const short = new FilesystemStore(
+    'locks',
+    { type: 'filesystem', path: 'certs', lockTimeout: '2m' },
+    testContext(dir.path),
+  );
+  const recent = new Date(Date.now() - 3 * 60_000);
+  await writeLock(
+    'remote',
+    { token: 'abcdefabcdef0003', pid: 1, host: 'elsewhere.invalid', createdAt: 'x' },
+    recent,
+  );
+  assert.equal(
+    await store.locker().acquire('remote', { waitMs: 0 }),
+    undefined,
+    '3 minutes old is fresh for 15m',
+  );
+  const taken = await short.locker().acquire('remote', { waitMs: 0 });
+  assert.ok(taken, '3 minutes old is stale for a 2m lockTimeout');
+  await taken.release();
+});
+
+test('an unfinished (empty) lock file is stale after a short grace', async () => {
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
+  await writeLock('empty', '');
+  assert.equal(
+    await store.locker().acquire('empty', { waitMs: 100 }),
+    undefined,
+    'just created: its owner may be writing it',
+  );
+  const old = new Date(Date.now() - 60_000);
+  await utimes(join(locksDir(), 'empty.lock'), old, old);
+  const lock = await store.locker().acquire('empty', { waitMs: 0 });
+  assert.ok(lock);
+  await lock.release();
+});
+
+test('a held lock is refreshed, so it never looks stale while held', async () => {
+  const holderStore = new FilesystemStore(
+    'locks',
+    { type: 'filesystem', path: 'certs', lockTimeout: '900ms' },
+    testContext(dir.path),
+  );
+  // The contender sees the holder as another host's, so only the mtime can make it stale.
+  const contender = new FilesystemStore(
+    'locks',
+    { type: 'filesystem', path: 'certs', lockTimeout: '900ms' },
+    testContext(dir.path, { hostname: 'contender.invalid' }),
+  );
+  const held = await holderStore.locker().acquire('long', { waitMs: 0 });
+  assert.ok(held);
+  assert.equal(
+    await contender.locker().acquire('long', { waitMs: 2000 }),
+    undefined,
+    'more than twice the timeout',
+  );
+  await held.release();
+  const next = await contender.locker().acquire('long', { waitMs: 0 });
+  assert.ok(next);
+  await next.release();
+});
+
+test('release leaves alone a lock that is no longer ours', async () => {
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
+  const held = await store.locker().acquire('lost', { waitMs: 0 });
+  assert.ok(held);
+  const replacement = { token: 'abcdefabcdef0004', pid: 1, host: 'elsewhere.invalid', createdAt: 'now' };
+  await writeLock('lost', replacement);
+  await held.release();
+  assert.deepEqual(JSON.parse(await readFile(join(locksDir(), 'lost.lock'), 'utf8')), replacement);
+});
+
+test('an aborted wait stops with LOCK_BUSY', async () => {
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
+  const held = await store.locker().acquire('abort', { waitMs: 0 });
+  assert.ok(held);
+  const controller = new AbortController();
+  setTimeout(() => controller.abort(), 50);
+  await assert.rejects(store.locker().acquire('abort', { waitMs: 10_000, signal: controller.signal }), {
+    code: 'LOCK_BUSY',
+  });
+  await held.release();
+});

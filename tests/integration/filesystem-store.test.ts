@@ -1,0 +1,326 @@
+/**
+ * What only the filesystem store does (the shared behaviour is in tests/contract/): the on-disk layout,
+ * modes and owners, the extra outputs (combined PEM, PKCS#12 checked with openssl), corrupt and legacy
+ * files, clean-up of crash leftovers, and its errors.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
+import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+
+let dir: TempDir;
+let ec: TestCertificate;
+let rsa: TestCertificate;
+let counter = 0;
+
+before(async () => {
+  dir = await tempDir('cert-renew-fs-store-');
+  ec = await makeCertificate('site');
+  rsa = await makeCertificate('site', { keyType: 'rsa-2048' });
+});
+after(async () => {
+  await dir?.remove();
+});
+
+/** A store in a directory of its own. */
+function openStore(config: Partial<FilesystemStoreConfig> = {}): FilesystemStore {
+  counter++;
+  return new FilesystemStore(
+    'files',
+    { type: 'filesystem', path: `store-${counter}`, ...config },
+    testContext(dir.path),
+  );
+}
+
+const mode = async (path: string) => (await stat(path)).mode & 0o777;
+
+describe('layout', () => {
+  test('versions, current and the stable certbot names', async () => {
+    const store = openStore();
+    await store.save('site', ec.bundle, ec.meta);
+    const paths = store.paths('site');
+    assert.equal(paths.dir, join(store.root, 'site'));
+    const current = await readlink(join(paths.dir, 'current'));
+    assert.match(current, /^versions\/000001-[0-9]{8}T[0-9]{6}Z$/);
+    for (const file of ['cert.pem', 'chain.pem', 'fullchain.pem', 'privkey.pem']) {
+      assert.equal(await readlink(join(paths.dir, file)), `current/${file}`);
+    }
+    const version = join(paths.dir, current);
+    assert.deepEqual((await readdir(version)).sort(), [
+      'cert.pem',
+      'chain.pem',
+      'fullchain.pem',
+      'meta.json',
+      'privkey.pem',
+    ]);
+    assert.deepEqual(JSON.parse(await readFile(join(version, 'meta.json'), 'utf8')), ec.meta);
+    assert.equal(await readFile(paths.fullchain, 'utf8'), ec.bundle.certPem + ec.bundle.chainPem);
+    assert.equal(await mode(join(version, 'privkey.pem')), 0o600);
+    assert.equal(await mode(join(version, 'cert.pem')), 0o644);
+    assert.equal(await mode(version), 0o755);
+
+    await store.save('site', rsa.bundle, rsa.meta);
+    assert.match(await readlink(join(paths.dir, 'current')), /^versions\/000002-/);
+    assert.equal(await readFile(paths.privkey, 'utf8'), rsa.bundle.keyPem);
+  });
+
+  test('configured file names and modes', async () => {
+    const store = openStore({
+      files: { cert: 'server.crt', privkey: 'server.key', chain: 'ca.crt', fullchain: 'bundle.crt' },
+      mode: { key: '0640', cert: '0444' },
+    });
+    await store.save('site', ec.bundle, ec.meta);
+    const paths = store.paths('site');
+    assert.equal(paths.cert, join(store.root, 'site', 'server.crt'));
+    assert.equal(paths.privkey, join(store.root, 'site', 'server.key'));
+    assert.equal(await readlink(paths.privkey), 'current/privkey.pem');
+    assert.equal(await readFile(paths.chain, 'utf8'), ec.bundle.chainPem);
+    assert.equal(await mode(paths.privkey), 0o640);
+    assert.equal(await mode(paths.cert), 0o444);
+    const loaded = await store.load('site');
+    assert.equal(loaded.state, 'present');
+  });
+
+  test('bad configuration is a usage error', () => {
+    assert.throws(() => openStore({ mode: { key: 'rw-------' } }), { code: 'USAGE' });
+    assert.throws(() => openStore({ files: { cert: '../cert.pem' } }), { code: 'USAGE' });
+    assert.throws(() => openStore({ files: { cert: 'current' } }), { code: 'USAGE' });
+    assert.throws(() => openStore({ files: { cert: 'same.pem', chain: 'same.pem' } }), { code: 'USAGE' });
+    assert.throws(() => openStore({ lockTimeout: 'soon' }), { code: 'USAGE' });
+    assert.throws(() => openStore().paths('../escape'), { code: 'USAGE' });
+  });
+});
+
+describe('owner and group', () => {
+  test('numeric ids and names are applied to the files written', async () => {
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const groupName = (await readFile('/etc/group', 'utf8'))
+      .split('\n')
+      .map((line) => line.split(':'))
+      .find((fields) => fields[2] === String(gid))?.[0];
+    const store = openStore({ owner: uid, group: groupName ?? gid });
+    await store.save('site', ec.bundle, ec.meta);
+    const info = await stat(store.paths('site').privkey);
+    assert.equal(info.uid, uid);
+    assert.equal(info.gid, gid);
+  });
+
+  test('an unknown user name fails with STORE_WRITE_FAILED naming it', async () => {
+    const store = openStore({ owner: 'no-such-user-cert-renew' });
+    await assert.rejects(store.save('site', ec.bundle, ec.meta), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'STORE_WRITE_FAILED');
+      assert.match(error.message, /unknown user "no-such-user-cert-renew"/);
+      return true;
+    });
+    assert.deepEqual(await store.load('site'), { state: 'missing' });
+    const left = await readdir(join(store.root, 'site')).catch((): string[] => []);
+    assert.ok(!left.includes('current'));
+  });
+});
+
+describe('outputs', () => {
+  for (const [label, keyType] of [
+    ['ECDSA', 'ec'],
+    ['RSA', 'rsa'],
+  ] as const) {
+    test(`combined PEM and PKCS#12 (${label}) that openssl reads`, async () => {
+      const cert = keyType === 'ec' ? ec : rsa;
+      await writeFile(join(dir.path, 'p12-password'), 's3cret pass\n');
+      const store = openStore({
+        outputs: {
+          combined: 'haproxy.pem',
+          pkcs12: { file: 'site.pfx', password: { file: 'p12-password' } },
+        },
+      });
+      await store.save('site', cert.bundle, cert.meta);
+      const site = join(store.root, 'site');
+      const combined = join(site, 'haproxy.pem');
+      assert.equal(
+        await readFile(combined, 'utf8'),
+        cert.bundle.certPem + cert.bundle.chainPem + cert.bundle.keyPem,
+      );
+      assert.equal(await mode(combined), 0o600);
+      assert.equal(await mode(join(site, 'site.pfx')), 0o600);
+
+      const info = execFileSync(
+        'openssl',
+        ['pkcs12', '-info', '-nodes', '-in', join(site, 'site.pfx'), '-passin', 'pass:s3cret pass'],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      const certs = info.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      assert.equal(certs.length, 2, 'leaf and chain');
+      assert.equal(`${certs[0]}\n`, cert.bundle.certPem);
+      const key = info.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----/)?.[0];
+      assert.ok(key, 'the key is in the bundle');
+      assert.ok(keyMatches(cert.bundle.certPem, key));
+      assert.match(info, /friendlyName: site/);
+
+      assert.throws(() =>
+        execFileSync(
+          'openssl',
+          ['pkcs12', '-info', '-nodes', '-in', join(site, 'site.pfx'), '-passin', 'pass:wrong'],
+          {
+            stdio: 'ignore',
+          },
+        ),
+      );
+    });
+  }
+
+  test('a missing PKCS#12 password secret fails before anything is written', async () => {
+    const store = openStore({ outputs: { pkcs12: { password: { env: 'CERT_RENEW_TEST_NO_SUCH_SECRET' } } } });
+    await assert.rejects(store.save('site', ec.bundle, ec.meta), { code: 'SECRET_UNAVAILABLE' });
+    assert.deepEqual(await store.load('site'), { state: 'missing' });
+  });
+});
+
+describe('reading damaged and foreign sets', () => {
+  test('missing, corrupt or empty files make the set unreadable, with the reason', async () => {
+    const store = openStore();
+    await store.save('site', ec.bundle, ec.meta);
+    const version = join(store.root, 'site', await readlink(join(store.root, 'site', 'current')));
+
+    await writeFile(join(version, 'privkey.pem'), 'garbage');
+    let loaded = await store.load('site');
+    assert.equal(loaded.state, 'unreadable');
+    assert.match(
+      loaded.state === 'unreadable' ? loaded.error : '',
+      /privkey\.pem in site\/versions\/000001-\S+ holds no PEM private key/,
+    );
+
+    await writeFile(join(version, 'privkey.pem'), ec.bundle.keyPem);
+    await writeFile(join(version, 'meta.json'), '{"notAfter": ');
+    loaded = await store.load('site');
+    assert.match(loaded.state === 'unreadable' ? loaded.error : '', /meta\.json .* is not valid JSON/);
+
+    await rm(join(version, 'meta.json'));
+    loaded = await store.load('site');
+    assert.equal(loaded.state, 'present', 'meta.json is optional');
+    assert.equal(loaded.state === 'present' && loaded.cert.meta, undefined);
+
+    await rm(join(version, 'chain.pem'));
+    loaded = await store.load('site');
+    assert.match(loaded.state === 'unreadable' ? loaded.error : '', /chain\.pem is missing/);
+
+    // A save repairs it.
+    await store.save('site', rsa.bundle, rsa.meta);
+    assert.equal((await store.load('site')).state, 'present');
+  });
+
+  test('plain files from before (certbot copies) are read, and kept as the previous version on save', async () => {
+    const store = openStore();
+    const site = join(store.root, 'site');
+    await mkdir(site, { recursive: true });
+    await writeFile(join(site, 'cert.pem'), ec.bundle.certPem);
+    await writeFile(join(site, 'chain.pem'), ec.bundle.chainPem);
+    await writeFile(join(site, 'fullchain.pem'), ec.bundle.certPem + ec.bundle.chainPem);
+    await writeFile(join(site, 'privkey.pem'), ec.bundle.keyPem);
+    const loaded = await store.load('site');
+    assert.equal(loaded.state, 'present');
+    assert.equal(loaded.state === 'present' && loaded.cert.keyPem, ec.bundle.keyPem);
+
+    await store.save('site', rsa.bundle, rsa.meta);
+    assert.ok((await lstat(join(site, 'cert.pem'))).isSymbolicLink());
+    assert.equal(await readFile(join(site, 'privkey.pem'), 'utf8'), rsa.bundle.keyPem);
+    assert.equal(await store.rollback('site'), true);
+    assert.equal(await readFile(join(site, 'privkey.pem'), 'utf8'), ec.bundle.keyPem);
+    assert.equal(await readlink(join(site, 'current')), 'versions/000000-legacy');
+  });
+
+  test('a symlink pointing outside the certificate directory is unreadable', async () => {
+    const store = openStore();
+    await store.save('site', ec.bundle, ec.meta);
+    await rm(join(store.root, 'site', 'current'));
+    await symlink('/etc', join(store.root, 'site', 'current'));
+    const loaded = await store.load('site');
+    assert.match(loaded.state === 'unreadable' ? loaded.error : '', /points outside/);
+  });
+});
+
+describe('clean-up', () => {
+  test('a save removes crash leftovers and versions beyond keep', async () => {
+    const store = openStore({ keep: 1 });
+    await store.save('site', ec.bundle, ec.meta);
+    const site = join(store.root, 'site');
+    const versions = join(site, 'versions');
+    // What crashes leave: a staged version, an unswitched version, temporary links.
+    await mkdir(join(versions, '.new-0123456789abcdef'));
+    await writeFile(join(versions, '.new-0123456789abcdef', 'cert.pem'), ec.bundle.certPem);
+    await mkdir(join(versions, '000007-20250101T000000Z'));
+    await symlink('versions/000007-20250101T000000Z', join(site, '.current-0123.tmp'));
+    await writeFile(join(site, '.tmp-0123'), 'half');
+
+    await store.save('site', rsa.bundle, rsa.meta);
+    await store.save('site', ec.bundle, ec.meta);
+    const left = (await readdir(versions)).sort();
+    assert.equal(left.length, 2, `current and one previous: ${left.join(' ')}`);
+    assert.match(left[0] as string, /^000008-/, 'numbering goes on after the stray 000007');
+    assert.match(left[1] as string, /^000009-/);
+    assert.deepEqual(
+      (await readdir(site)).filter((entry) => entry.startsWith('.')),
+      [],
+    );
+    assert.equal(await store.rollback('site'), true);
+    assert.equal(await store.rollback('site'), false);
+  });
+
+  test('with keep 0 nothing is kept and rollback has nothing to restore', async () => {
+    const store = openStore({ keep: 0 });
+    await store.save('site', ec.bundle, ec.meta);
+    await store.save('site', rsa.bundle, rsa.meta);
+    assert.equal((await readdir(join(store.root, 'site', 'versions'))).length, 1);
+    assert.equal(await store.rollback('site'), false);
+  });
+});
+
+describe('blobs and checks', () => {
+  test('blobs live under .cert-renew/blobs with mode 0600; dot segments are refused', async () => {
+    const store = openStore();
+    assert.equal(await store.putBlob('account/le/ops%40example.com', 'secret'), true);
+    const path = join(store.root, '.cert-renew', 'blobs', 'account', 'le', 'ops%40example.com');
+    assert.equal(await readFile(path, 'utf8'), 'secret');
+    assert.equal(await mode(path), 0o600);
+    await assert.rejects(store.putBlob('account/../../escape', 'x'), { code: 'INTERNAL' });
+    await assert.rejects(store.getBlob('./x'), { code: 'INTERNAL' });
+    assert.deepEqual((await readdir(join(store.root, '.cert-renew', 'blobs', 'account', 'le'))).sort(), [
+      'ops%40example.com',
+    ]);
+  });
+
+  test('checkWritable writes no certificate and leaves nothing behind', async () => {
+    const store = openStore();
+    assert.match(await store.checkWritable(), /would be created/);
+    await assert.rejects(stat(store.root), { code: 'ENOENT' }, 'a dry run creates no directory');
+    await mkdir(store.root);
+    assert.match(await store.checkWritable(), /writable/);
+    assert.deepEqual(await readdir(store.root), []);
+  });
+
+  test('an unusable path is STORE_UNAVAILABLE, naming the path', async () => {
+    await writeFile(join(dir.path, 'a-file'), 'x');
+    const store = new FilesystemStore(
+      'files',
+      { type: 'filesystem', path: 'a-file/certs' },
+      testContext(dir.path),
+    );
+    await assert.rejects(store.checkWritable(), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'STORE_UNAVAILABLE');
+      assert.match(error.message, /a-file/);
+      return true;
+    });
+    await assert.rejects(store.save('site', ec.bundle, ec.meta), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'STORE_WRITE_FAILED');
+      assert.match(error.message, /certificate site: .*a-file\/certs\/site\/versions \(ENOTDIR\)/);
+      return true;
+    });
+  });
+});
