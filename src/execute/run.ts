@@ -98,6 +98,7 @@ export async function executeRun(
     if (item.action === 'error') {
       report.outcome = 'failed';
       if (item.error) report.error = item.error;
+      logger.error(`${item.name}: ${item.error?.message ?? item.message}`);
     } else if (item.action === 'backoff') {
       report.outcome = 'backoff';
       report.error = { code: ErrorCode.backoff, message: item.message };

@@ -3,7 +3,11 @@ import type { RuntimeContext } from '../runtime/context.js';
 import type { Issuer } from './types.js';
 
 /** Each issuer is imported only when a manifest uses it (acme-client costs start-up time). */
-export async function createIssuer(name: string, config: IssuerConfig, context: RuntimeContext): Promise<Issuer> {
+export async function createIssuer(
+  name: string,
+  config: IssuerConfig,
+  context: RuntimeContext,
+): Promise<Issuer> {
   switch (config.type) {
     case 'local-ca': {
       const { LocalCaIssuer } = await import('./local-ca.js');

@@ -46,7 +46,10 @@ export interface Issuer {
 
 /** Optional ability: ACME Renewal Information (RFC 9773). */
 export interface RenewalInfoCapable {
-  renewalWindow(cert: StoredCertificate, signal: AbortSignal): Promise<{ start: Date; end: Date } | undefined>;
+  renewalWindow(
+    cert: StoredCertificate,
+    signal: AbortSignal,
+  ): Promise<{ start: Date; end: Date } | undefined>;
 }
 
 export function isRenewalInfoCapable(issuer: Issuer): issuer is Issuer & RenewalInfoCapable {
