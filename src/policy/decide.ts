@@ -14,6 +14,7 @@
  *   6. ok.
  */
 import type { LoadResult } from '../stores/types.js';
+import { inspectWithMeta } from '../x509/fast.js';
 import { certInfo, parseCertificate } from '../x509/inspect.js';
 import { keyMatchesX509 } from '../x509/keys.js';
 import {
@@ -57,6 +58,8 @@ export const checks: readonly Check[] = [
 /** Parses what the store holds (once per decision); undefined when nothing readable is stored. */
 export function inspectStored(stored: LoadResult): Inspected | undefined {
   if (stored.state !== 'present') return undefined;
+  const fast = inspectWithMeta(stored.cert);
+  if (fast) return { ok: true, ...fast };
   const cert = parseCertificate(stored.cert.certPem);
   if (!cert) return { ok: false, error: 'the certificate PEM does not parse' };
   return {

@@ -1,0 +1,54 @@
+/**
+ * Planning thousands of certificates without OpenSSL: when the stored metadata carries the SHA-256
+ * fingerprint of the stored certificate's exact bytes, the dates, serial and names recorded beside it at
+ * issuance (after verification) describe that certificate, and the key is compared as DER bytes. Anything
+ * unexpected — no metadata, a fingerprint that does not match, a key this reader does not understand, a
+ * key that does not match — returns undefined and the caller parses with node:crypto as before, so this
+ * can only make planning faster, never different in outcome.
+ */
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { StoredCertificate } from '../stores/types.js';
+import { certificateMaterial, privateKeyMaterial, sameMaterial } from './der.js';
+import type { CertInfo } from './inspect.js';
+import { keyTypeOfMaterial } from './keys.js';
+
+const FIRST_CERT = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/;
+
+function colonHex(digest: Buffer): string {
+  return (digest.toString('hex').toUpperCase().match(/../g) ?? []).join(':');
+}
+
+export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; keyMatches: true } | undefined {
+  const meta = stored.meta;
+  if (!meta?.fingerprint || !meta.notBefore || !meta.notAfter || !Array.isArray(meta.domains))
+    return undefined;
+  const body = FIRST_CERT.exec(stored.certPem)?.[1];
+  if (body === undefined) return undefined;
+  const der = Buffer.from(body, 'base64');
+  if (colonHex(createHash('sha256').update(der).digest()) !== meta.fingerprint.toUpperCase())
+    return undefined;
+  const certKey = certificateMaterial(der);
+  const privateKey = privateKeyMaterial(stored.keyPem);
+  if (!certKey || !privateKey || !sameMaterial(certKey, privateKey)) return undefined;
+  const notBefore = new Date(meta.notBefore);
+  const notAfter = new Date(meta.notAfter);
+  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return undefined;
+  const names = meta.domains.map((d) => d.toLowerCase());
+  return {
+    keyMatches: true,
+    cert: {
+      subject: '',
+      issuer: '',
+      serial: meta.serial,
+      fingerprint256: meta.fingerprint,
+      notBefore,
+      notAfter,
+      lifetimeMs: notAfter.getTime() - notBefore.getTime(),
+      dnsNames: names.filter((n) => isIP(n) === 0),
+      ipAddresses: names.filter((n) => isIP(n) !== 0),
+      keyType: keyTypeOfMaterial(certKey),
+      isCA: false,
+    },
+  };
+}
