@@ -31,8 +31,9 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
   const certKey = certificateMaterial(der);
   const privateKey = privateKeyMaterial(stored.keyPem);
   if (!certKey || !privateKey || !sameMaterial(certKey, privateKey)) return undefined;
-  const notBefore = new Date(meta.notBefore);
-  const notAfter = new Date(meta.notAfter);
+  // X.509 times have whole seconds.
+  const notBefore = new Date(Math.floor(Date.parse(meta.notBefore) / 1000) * 1000);
+  const notAfter = new Date(Math.floor(Date.parse(meta.notAfter) / 1000) * 1000);
   if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return undefined;
   const names = meta.domains.map((d) => d.toLowerCase());
   return {
