@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { CertRenewError, describeError, ExitCode, UsageError } from './errors.js';
+import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from './errors.js';
 import type { Env } from './manifest/secrets.js';
 import { type Clock, systemClock } from './runtime/clock.js';
 
@@ -19,10 +19,30 @@ export interface CliIO {
   clock: Clock;
   hostname: string;
   pid: number;
+  /** Aborted when the operator (or systemd) interrupts the run: hooks are killed, locks released. */
+  interrupt?: AbortSignal;
+}
+
+/** SIGINT/SIGTERM abort the run once (a second signal kills the process as usual). */
+function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`cert-renew: ${signal} received: stopping (hooks are killed, locks released)\n`);
+    controller.abort(
+      new CertRenewError(ErrorCode.interrupted, `interrupted by ${signal}`, {
+        hint: 'the next run continues',
+      }),
+    );
+    process.exitCode = ExitCode.failure;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return controller.signal;
 }
 
 export function defaultIO(env: Env): CliIO {
   return {
+    interrupt: interruptSignal(),
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env,

@@ -31,6 +31,7 @@ export const ErrorCode = {
   hookTimeout: 'HOOK_TIMEOUT',
   notFound: 'NOT_FOUND',
   backoff: 'BACKOFF',
+  interrupted: 'INTERRUPTED',
   internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

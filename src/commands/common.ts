@@ -22,6 +22,14 @@ export function parseInterval(text: string | undefined): number {
   return ms;
 }
 
+/** A duration option (`--timeout 10m`): a usage error, not a crash, when it is not one. */
+export function parseDurationOption(flag: string, text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`${flag} expects a duration such as 30s, 10m or 2h, got '${text}'`);
+  return ms;
+}
+
 export interface SelectionOptions {
   only?: string[];
   shard?: string;

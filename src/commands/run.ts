@@ -4,8 +4,7 @@ import { buildPlan } from '../plan/build-plan.js';
 import { runMetrics, writeAtomically } from '../report/metrics.js';
 import type { RunReport } from '../report/model.js';
 import { painter, renderTable, shortDate } from '../report/table.js';
-import { durationMs } from '../util/duration.js';
-import { commandLogger, openAndGather, type SelectionOptions } from './common.js';
+import { commandLogger, openAndGather, parseDurationOption, type SelectionOptions } from './common.js';
 
 export interface RunCommandOptions extends SelectionOptions {
   dryRun?: boolean;
@@ -79,6 +78,8 @@ export async function runCommand(
   io: CliIO,
 ): Promise<number> {
   const logger = commandLogger(globals, io);
+  const lockWaitMs = parseDurationOption('--lock-wait', options.lockWait ?? '5m');
+  const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
   const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
   try {
     const force = options.force ?? false;
@@ -91,8 +92,9 @@ export async function runCommand(
         force,
         concurrency: options.concurrency ?? 4,
         runIntervalMs: intervalMs,
-        lockWaitMs: durationMs(options.lockWait ?? '5m'),
-        deadlineMs: durationMs(options.timeout ?? '10m'),
+        lockWaitMs,
+        deadlineMs,
+        ...(io.interrupt ? { interrupt: io.interrupt } : {}),
       },
       { session, clock: io.clock, logger, env: io.env },
     );

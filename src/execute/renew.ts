@@ -25,6 +25,8 @@ export interface RenewOptions {
   lockWaitMs: number;
   /** The whole pipeline for one certificate must finish within this. */
   deadlineMs: number;
+  /** Aborted when the run is interrupted. */
+  interrupt?: AbortSignal;
   /** Fingerprint seen at gather time, to tell "renewed elsewhere" from "was fine all along". */
   gatheredFingerprint: string | undefined;
 }
@@ -74,7 +76,9 @@ export async function renewOne(
     );
   }, options.deadlineMs);
   deadline.unref();
-  const signal = controller.signal;
+  const signal = options.interrupt
+    ? AbortSignal.any([controller.signal, options.interrupt])
+    : controller.signal;
 
   const store = await session.store(entry.storeName);
   const locker = await session.locker(entry);

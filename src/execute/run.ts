@@ -31,6 +31,8 @@ export interface RunOptions {
   runIntervalMs: number;
   lockWaitMs: number;
   deadlineMs: number;
+  /** Aborted on SIGINT/SIGTERM: no new certificate starts, running ones and hooks are stopped. */
+  interrupt?: AbortSignal;
 }
 
 export interface RunDeps {
@@ -133,6 +135,12 @@ export async function executeRun(
     const g = gathered[i] as Gathered;
     const entry = g.entry;
     const began = clock.now().getTime();
+    if (options.interrupt?.aborted) {
+      report.outcome = 'failed';
+      report.error = { code: ErrorCode.interrupted, message: 'not attempted: the run was interrupted' };
+      report.message = report.error.message;
+      return;
+    }
     const gatheredMeta = g.stored?.state === 'present' ? g.stored.cert.meta : undefined;
     logger.info(`${entry.name}: renewing (${item.reason}: ${item.message})`);
     try {
@@ -145,6 +153,7 @@ export async function executeRun(
         lockWaitMs: options.lockWaitMs,
         deadlineMs: options.deadlineMs,
         gatheredFingerprint: gatheredMeta?.fingerprint,
+        ...(options.interrupt ? { interrupt: options.interrupt } : {}),
       });
       if (outcome.kind === 'renewed') {
         report.outcome = 'renewed';
@@ -183,8 +192,17 @@ export async function executeRun(
     }
   });
 
-  const hookOptions = { session, env: deps.env, logger };
-  const post = await runPostRenewHooks(renewed, hookOptions);
+  const hookOptions = {
+    session,
+    env: deps.env,
+    logger,
+    ...(options.interrupt ? { signal: options.interrupt } : {}),
+  };
+  // Manifest order, not completion order: hooks and their CERT_RENEW_NAMES must not depend on timing.
+  const post = await runPostRenewHooks(
+    renewed.sort((a, b) => a.entry.index - b.entry.index),
+    hookOptions,
+  );
   for (const report of reports) {
     const failure = post.failed.get(report.name);
     report.hooks = post.reports.filter((h) => h.certificates.includes(report.name)).map((h) => h.name);

@@ -2,7 +2,7 @@
  * Runs the built CLI as an operator would: a child process with a stripped environment and NO_COLOR, so
  * tests assert exit code, stdout and stderr separately.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../bin/cert-renew', import.meta.url));
@@ -32,12 +32,20 @@ export function cliEnv(extra: Record<string, string> = {}): Record<string, strin
 }
 
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? REPO,
-      env: cliEnv(options.env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+  return startCli(args, options).done;
+}
+
+/** Like runCli, with the child at hand (to signal it). */
+export function startCli(
+  args: string[],
+  options: CliOptions = {},
+): { child: ChildProcess; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? REPO,
+    env: cliEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const done = new Promise<CliResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -53,6 +61,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
       resolve({ code, signal, stdout, stderr });
     });
   });
+  return { child, done };
 }
 
 /** No stack traces reach the operator. */

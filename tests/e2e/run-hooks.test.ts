@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunReport } from '../../src/report/model.js';
 import { inspectCertificate } from '../../src/x509/index.js';
 import { tempDir } from '../harness/process.js';
-import { hasStackTrace, runCli } from './cli.js';
+import { hasStackTrace, runCli, startCli } from './cli.js';
 import { localManifest, writeManifest } from './fixtures.js';
 
 async function recorder(dir: string, name: string, exitCode = 0): Promise<{ script: string; log: string }> {
@@ -138,6 +139,53 @@ describe('hooks', () => {
       const events = await lines(log);
       assert.equal(events.length, 3);
       assert.match(events[2] ?? '', /^rollback /);
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+describe('interrupted runs', () => {
+  test('SIGTERM during a hook kills the hook and its children, and the run exits 1', async () => {
+    const tmp = await tempDir();
+    try {
+      const pidFile = join(tmp.path, 'hook.pid');
+      const hook = join(tmp.path, 'slow.sh');
+      await writeFile(hook, `#!/bin/sh\nsleep 300 &\necho $! > '${pidFile}'\nwait\n`);
+      await chmod(hook, 0o755);
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(join(tmp.path, 'certs'), {
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: { postRenew: [{ run: [hook], timeout: '10m' }] },
+          },
+        }),
+      );
+      const { child, done } = startCli(['-m', manifest, 'run', '--json']);
+      let pid: number | undefined;
+      for (let i = 0; i < 600 && pid === undefined; i++) {
+        const text = await readFile(pidFile, 'utf8').catch(() => '');
+        if (text.trim()) pid = Number(text.trim());
+        else await sleep(50);
+      }
+      assert.ok(pid, 'the hook started');
+      child.kill('SIGTERM');
+      const r = await done;
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      assert.match(r.stderr, /SIGTERM received/);
+      const report = JSON.parse(r.stdout) as RunReport;
+      assert.equal(report.hooks[0]?.ok, false);
+      let alive = true;
+      for (let i = 0; i < 100 && alive; i++) {
+        // A killed process that nobody reaps lingers as a zombie: that counts as gone.
+        const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+        if (stat === '' || /^\d+ \(.*\) Z /.test(stat)) alive = false;
+        else await sleep(50);
+      }
+      assert.equal(alive, false, "the hook's child was killed with it");
     } finally {
       await tmp.remove();
     }
