@@ -88,9 +88,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .description('Keeps TLS certificates from expiring: checks, renews, stores, reloads.')
     .version(packageVersion(), '-V, --version')
     .addOption(
-      new Option('-m, --manifest <path>', 'the certificate manifest')
-        .env('CERT_RENEW_MANIFEST')
-        .default('certificate-manifest.json'),
+      // Commander's .env() would read process.env; the environment comes in through io.
+      new Option('-m, --manifest <path>', 'the certificate manifest (env: CERT_RENEW_MANIFEST)').default(
+        io.env.CERT_RENEW_MANIFEST || 'certificate-manifest.json',
+      ),
     )
     .option('-v, --verbose', 'more detail on stderr')
     .option('-q, --quiet', 'only warnings and errors on stderr')
