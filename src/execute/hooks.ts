@@ -15,6 +15,9 @@ import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
+import type { StoredMeta } from '../stores/types.js';
+
+const ROLLBACK_LOCK_WAIT_MS = 60_000;
 
 export interface HookRunReport extends HookResult {
   event: 'post-renew' | 'rollback' | 'on-failure';
@@ -56,8 +59,8 @@ export interface PostRenewResult {
   reports: HookRunReport[];
   /** Certificates with a failed post-renew hook, and the one-line reason. */
   failed: Map<string, string>;
-  /** Certificates restored to their previous version after a hook failed. */
-  rolledBack: Set<string>;
+  /** Certificates restored to their previous version after a hook failed, with what is stored now. */
+  rolledBack: Map<string, StoredMeta | undefined>;
 }
 
 async function runOne(
@@ -86,7 +89,7 @@ export async function runPostRenewHooks(
 ): Promise<PostRenewResult> {
   const reports: HookRunReport[] = [];
   const failed = new Map<string, string>();
-  const rolledBack = new Set<string>();
+  const rolledBack = new Map<string, StoredMeta | undefined>();
   for (const group of groupHooks(renewed, (r) => r.entry.hooks.postRenew)) {
     const names = group.members.map((m) => m.entry.name);
     const report = await runOne(
@@ -107,11 +110,33 @@ export async function runPostRenewHooks(
     );
     const restored: RenewedForHooks[] = [];
     for (const member of toRollBack) {
+      // Under the certificate's lock, like every other write: another host may be renewing it.
+      const lock = await (await options.session.locker(member.entry))
+        .acquire(member.entry.name, { waitMs: ROLLBACK_LOCK_WAIT_MS })
+        .catch(() => undefined);
+      if (!lock) {
+        options.logger.error(
+          `${member.entry.name}: cannot roll back: its lock is held by another cert-renew`,
+        );
+        continue;
+      }
       try {
         const store = await options.session.store(member.entry.storeName);
         if (await store.rollback(member.entry.name)) {
-          rolledBack.add(member.entry.name);
-          restored.push(member);
+          // The hooks and the report describe what is stored now: the restored certificate.
+          const now = await store.load(member.entry.name);
+          const meta = now.state === 'present' ? now.cert.meta : undefined;
+          rolledBack.set(member.entry.name, meta);
+          const info: HookCertificateInfo = { ...member.info };
+          delete info.notAfter;
+          delete info.serial;
+          delete info.fingerprint;
+          if (meta) {
+            info.notAfter = new Date(meta.notAfter);
+            info.serial = meta.serial;
+            info.fingerprint = meta.fingerprint;
+          }
+          restored.push({ ...member, info });
           options.logger.warn(
             `${member.entry.name}: restored the previous certificate after the hook failed`,
           );
@@ -120,6 +145,8 @@ export async function runPostRenewHooks(
         }
       } catch (error) {
         options.logger.error(`${member.entry.name}: rollback failed: ${describeError(error)}`);
+      } finally {
+        await lock.release().catch(() => {});
       }
     }
     if (restored.length > 0) {

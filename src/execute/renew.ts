@@ -163,7 +163,13 @@ export async function renewOne(
     }
     return { kind: 'renewed', meta, previous: current?.meta };
   } catch (error) {
-    const reason = signal.aborted && signal.reason instanceof CertRenewError ? signal.reason : error;
+    // At the deadline an issuer throws the transient error it was retrying ("cannot reach …"): that says
+    // more than "gave up after 10m". An interruption is still reported as one.
+    const own = error instanceof CertRenewError && error.code !== ErrorCode.issuerTimeout;
+    const reason =
+      signal.aborted && signal.reason instanceof CertRenewError && (!own || options.interrupt?.aborted)
+        ? signal.reason
+        : error;
     const wrapped = toCertRenewError(reason, ErrorCode.internal);
     const failureCount = (loaded?.attempts?.failureCount ?? 0) + 1;
     await store

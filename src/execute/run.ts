@@ -211,7 +211,15 @@ export async function executeRun(
     if (post.rolledBack.has(report.name)) {
       report.outcome = 'rolled-back';
       report.message = `renewed, but a hook failed and the previous certificate was restored: ${failure}`;
-      if (report.previousNotAfter) report.notAfter = report.previousNotAfter;
+      const restored = post.rolledBack.get(report.name);
+      delete report.notAfter;
+      delete report.serial;
+      delete report.fingerprint;
+      if (restored) {
+        report.notAfter = restored.notAfter;
+        report.serial = restored.serial;
+        report.fingerprint = restored.fingerprint;
+      }
     } else {
       report.outcome = 'failed';
       report.message = `renewed and stored, but a hook failed: ${failure}`;

@@ -138,7 +138,8 @@ describe('hooks', () => {
       assert.equal(served, first, 'the previous certificate is back');
       const events = await lines(log);
       assert.equal(events.length, 3);
-      assert.match(events[2] ?? '', /^rollback /);
+      assert.equal(events[2], `rollback ${first}`, 'the rollback hook describes the restored certificate');
+      assert.equal(report.certificates[0]?.serial, first, 'the report describes what is stored now');
     } finally {
       await tmp.remove();
     }
