@@ -5,6 +5,7 @@
  */
 import { request } from 'node:https';
 import { CertRenewError, ErrorCode } from '../errors.js';
+import { TLS_TRUST_CODES } from '../util/tls.js';
 
 /** How long one call may take before it counts as the CA not answering. */
 export const STEP_CA_CALL_TIMEOUT_MS = 30_000;
@@ -79,21 +80,6 @@ export function isClientCertificateRefused(error: unknown): error is StepCaTrans
     error.nodeCode,
   );
 }
-
-/** Node's codes for a server certificate that does not verify against the trusted root. */
-const SERVER_TRUST_CODES = new Set([
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-]);
 
 export async function stepCaCall(call: StepCaCall): Promise<StepCaResponse> {
   const timeoutMs = call.timeoutMs ?? STEP_CA_CALL_TIMEOUT_MS;
@@ -170,7 +156,7 @@ function transportError(where: string, error: unknown, signal: AbortSignal): Cer
   if (signal.aborted) return aborted(where, error);
   const nodeCode = (error as NodeJS.ErrnoException).code;
   const reason = plainReason(error);
-  if (nodeCode !== undefined && SERVER_TRUST_CODES.has(nodeCode)) {
+  if (nodeCode !== undefined && TLS_TRUST_CODES.has(nodeCode)) {
     return new StepCaTransportError(
       `${where}: the server's TLS certificate does not verify against the pinned root (${reason})`,
       nodeCode,

@@ -163,3 +163,34 @@ export function modulusBits(n: Buffer): number {
   const first = n[0] ?? 0;
   return first === 0 ? 0 : (n.length - 1) * 8 + (32 - Math.clz32(first));
 }
+
+const AKI_OID = '551d23'; // 2.5.29.35
+
+/**
+ * The serial number's DER content octets (sign byte kept) and the authority key identifier's
+ * keyIdentifier, as RFC 9773 (ACME Renewal Information) builds its certificate identifier from them.
+ */
+export function serialAndAuthorityKeyId(der: Buffer): { serial: Buffer; keyIdentifier: Buffer } | undefined {
+  const [tbs] = sequence(der, root(der)) ?? [];
+  const fields = sequence(der, tbs);
+  if (!fields) return undefined;
+  const index = fields[0]?.tag === 0xa0 ? 1 : 0; // explicit version
+  const serial = fields[index];
+  if (serial?.tag !== INTEGER) return undefined;
+  // signature, issuer, validity, subject, subjectPublicKeyInfo, then the optional [1] [2] [3]
+  const extensions = fields.slice(index + 1).find((f) => f.tag === 0xa3);
+  const list = extensions && children(der, extensions)?.[0];
+  for (const extension of (list && sequence(der, list)) ?? []) {
+    const [oid, ...rest] = children(der, extension) ?? [];
+    if (oid?.tag !== OID || hex(der, oid) !== AKI_OID) continue;
+    const value = rest.find((f) => f.tag === OCTET_STRING);
+    const aki = value && read(der, value.start, value.end);
+    const keyId = aki?.tag === SEQUENCE ? children(der, aki)?.find((f) => f.tag === 0x80) : undefined;
+    if (!keyId) return undefined;
+    return {
+      serial: der.subarray(serial.start, serial.end),
+      keyIdentifier: der.subarray(keyId.start, keyId.end),
+    };
+  }
+  return undefined;
+}

@@ -5,6 +5,7 @@
  * carries, and the identifier needs those exact octets).
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { serialAndAuthorityKeyId } from '../../x509/der.js';
 
 /** `keyIdentifier` and `serialDer` are raw bytes (the serial as DER content octets, sign byte kept). */
 export function ariCertIdentifier(keyIdentifier: Uint8Array, serialDer: Uint8Array): string {
@@ -19,7 +20,7 @@ export function ariCertIdentifierFromPem(pem: string): string | undefined {
   } catch {
     return undefined;
   }
-  const parts = serialAndAki(der);
+  const parts = serialAndAuthorityKeyId(der);
   return parts ? ariCertIdentifier(parts.keyIdentifier, parts.serial) : undefined;
 }
 
@@ -61,73 +62,4 @@ export function pointInWindow(window: { start: Date; end: Date }, seed: string):
 /** The URL for a certificate identifier under the directory's renewalInfo resource. */
 export function renewalInfoUrl(base: string, identifier: string): string {
   return `${base.replace(/\/+$/, '')}/${identifier}`;
-}
-
-// --- a minimal DER walk: Certificate → tbsCertificate → serialNumber, extensions → AKI keyIdentifier
-
-interface Tlv {
-  tag: number;
-  start: number;
-  end: number;
-}
-
-function readTlv(der: Uint8Array, offset: number, limit: number): Tlv | undefined {
-  if (offset + 2 > limit) return undefined;
-  const tag = der[offset] as number;
-  let length = der[offset + 1] as number;
-  let start = offset + 2;
-  if (length & 0x80) {
-    const count = length & 0x7f;
-    if (count === 0 || count > 4 || start + count > limit) return undefined;
-    length = 0;
-    for (let i = 0; i < count; i++) length = length * 256 + (der[start + i] as number);
-    start += count;
-  }
-  const end = start + length;
-  return end > limit ? undefined : { tag, start, end };
-}
-
-function children(der: Uint8Array, parent: Tlv): Tlv[] {
-  const out: Tlv[] = [];
-  let offset = parent.start;
-  while (offset < parent.end) {
-    const child = readTlv(der, offset, parent.end);
-    if (!child) return out;
-    out.push(child);
-    offset = child.end;
-  }
-  return out;
-}
-
-const AKI_OID = Buffer.from([0x55, 0x1d, 0x23]); // 2.5.29.35
-
-function serialAndAki(der: Uint8Array): { serial: Uint8Array; keyIdentifier: Uint8Array } | undefined {
-  const cert = readTlv(der, 0, der.length);
-  if (cert?.tag !== 0x30) return undefined;
-  const tbs = children(der, cert)[0];
-  if (tbs?.tag !== 0x30) return undefined;
-  const fields = children(der, tbs);
-  const index = fields[0]?.tag === 0xa0 ? 1 : 0; // explicit version
-  const serial = fields[index];
-  if (serial?.tag !== 0x02) return undefined;
-  // signature, issuer, validity, subject, subjectPublicKeyInfo, then the optional [1] [2] [3]
-  const extensions = fields.slice(index + 1).find((f) => f.tag === 0xa3);
-  if (!extensions) return undefined;
-  const list = children(der, extensions)[0];
-  if (!list) return undefined;
-  for (const extension of children(der, list)) {
-    const [oid, ...rest] = children(der, extension);
-    if (oid?.tag !== 0x06 || !Buffer.from(der.subarray(oid.start, oid.end)).equals(AKI_OID)) continue;
-    const value = rest.find((f) => f.tag === 0x04);
-    if (!value) return undefined;
-    const aki = readTlv(der, value.start, value.end);
-    if (aki?.tag !== 0x30) return undefined;
-    const keyId = children(der, aki).find((f) => f.tag === 0x80);
-    if (!keyId) return undefined;
-    return {
-      serial: der.subarray(serial.start, serial.end),
-      keyIdentifier: der.subarray(keyId.start, keyId.end),
-    };
-  }
-  return undefined;
 }

@@ -4,6 +4,7 @@
  * badNonce. Permanent (reported at once): everything the CA refused on purpose.
  */
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { TLS_TRUST_CODES } from '../../util/tls.js';
 import { AcmeConnectionError, AcmeProblemError, type AcmeSubproblem } from './transport.js';
 
 export interface AcmeErrorContext {
@@ -18,19 +19,6 @@ export interface AcmeErrorContext {
   /** badNonce details acme-client was given back; a plain Error with one of them means it gave up. */
   badNonceDetails?: ReadonlySet<string>;
 }
-
-/** TLS errors that retrying will not fix: the CA's certificate is not trusted. */
-const TLS_TRUST_CODES = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
 
 /** Problem types that describe a failed validation rather than a refusal. */
 const VALIDATION_TYPES = new Set(['connection', 'dns', 'incorrectResponse', 'tls', 'unauthorized']);
