@@ -1,0 +1,62 @@
+/** Planning over 10,000 certificates in a Redis store (a local redis-server started for the benchmark). */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RedisStore } from '../../src/stores/redis.js';
+import { mapLimit } from '../../src/util/pool.js';
+import { startRedis } from '../../tests/harness/redis.js';
+import { median, record, type Section, timeCommand } from '../lib.js';
+import { benchCertificate, benchContext, benchManifest, COUNT } from './core.js';
+
+const MEASURE = fileURLToPath(new URL('../measure.js', import.meta.url));
+
+async function planRedis(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'cert-renew-bench-'));
+  const redis = await startRedis();
+  try {
+    const { bundle, meta } = await benchCertificate(dir);
+    const config = { type: 'redis' as const, url: redis.url };
+    const store = await RedisStore.open('bench', config, benchContext(dir));
+    const names = Array.from({ length: COUNT }, (_, i) => `cert-${String(i).padStart(5, '0')}`);
+    const started = Date.now();
+    try {
+      // Many saves in flight on one connection: ioredis pipelines them.
+      await mapLimit(names, 128, (name) => store.save(name, bundle, { ...meta, name }));
+    } finally {
+      await store.close();
+    }
+    const populateMs = Date.now() - started;
+    const manifest = join(dir, 'manifest.json');
+    await writeFile(manifest, JSON.stringify(benchManifest(config, COUNT)));
+    const runs = 3;
+    const timings = [];
+    // `validate` reads the same manifest without touching Redis: what of the plan's time is not Redis.
+    const validations = [];
+    for (let i = 0; i < runs; i++) {
+      const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json']);
+      if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
+      timings.push(t);
+      validations.push((await timeCommand(process.execPath, [MEASURE, 'validate', manifest])).ms);
+    }
+    await record('plan-redis', {
+      certificates: COUNT,
+      runs,
+      planMedianMs: Math.round(median(timings.map((t) => t.ms))),
+      validateMedianMs: Math.round(median(validations)),
+      peakRssMb: Math.round(Math.max(...timings.map((t) => t.maxRssKb ?? 0)) / 1024),
+      populateMs,
+      redisUsedMemoryMb: Math.round(
+        Number(/^used_memory:(\d+)/m.exec(await redis.cli('INFO', 'memory'))?.[1] ?? 0) / 1024 / 1024,
+      ),
+      target: 'about a second',
+    });
+  } finally {
+    await redis.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function register(sections: Map<string, Section>): void {
+  sections.set('plan-redis', planRedis);
+}

@@ -1,0 +1,200 @@
+/**
+ * Redis going away under the CLI: killed in the middle of a run, not there at all, and a lock left behind
+ * by a cert-renew process that was killed while holding it.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { keyMatchesCertificate } from '../../src/x509/index.js';
+import { freePort, tempDir } from '../harness/process.js';
+import { startRedis } from '../harness/redis.js';
+import { hasStackTrace, runCli, startCli } from './cli.js';
+import { writeManifest } from './fixtures.js';
+import { errorLines, names, readCertValue, redisManifest, runReport } from './redis-fixtures.js';
+
+describe('Redis faults through the CLI', () => {
+  test('Redis killed mid-run: affected certificates fail one line each, nothing half-written, next run completes', async (t) => {
+    // Every write is on disk before Redis answers, so what was acknowledged survives the SIGKILL.
+    const redis = await startRedis({ args: ['--appendonly', 'yes', '--appendfsync', 'always'] });
+    const tmp = await tempDir();
+    t.after(async () => {
+      await redis.stop();
+      await tmp.remove();
+    });
+    const certs = names(16);
+    // RSA keys make each certificate take a while, so the kill lands in the middle of the run. Locks held
+    // when Redis dies cannot be released; a short lockTimeout lets the next run take them over.
+    const manifest = await writeManifest(
+      tmp.path,
+      redisManifest({ url: redis.url, lockTimeout: '3s' }, certs, {
+        defaults: { issuer: 'local', store: 'shared', keyType: 'rsa-2048' },
+      }),
+    );
+
+    let finished = false;
+    const running = runCli(['-m', manifest, 'run', '--json', '--concurrency', '8'], {
+      killAfterMs: 60_000,
+    }).finally(() => {
+      finished = true;
+    });
+    for (;;) {
+      assert.ok(!finished, 'the run ended before Redis could be killed');
+      if ((await redis.cli('KEYS', 'cert:*')) !== '') break;
+      await sleep(20);
+    }
+    await redis.kill();
+    const r = await running;
+
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    const report = runReport(r);
+    const failed = report.certificates.filter((c) => c.outcome === 'failed');
+    const renewed = report.certificates.filter((c) => c.outcome === 'renewed');
+    assert.ok(failed.length > 0, `some certificates were hit by the kill:\n${r.stderr}`);
+    assert.equal(failed.length + renewed.length, certs.length, r.stderr);
+    for (const c of failed) {
+      assert.equal(c.error?.code, 'STORE_UNAVAILABLE', `${c.name}: ${c.error?.message}`);
+      const lines = errorLines(r.stderr, c.name);
+      assert.equal(lines.length, 1, `${c.name}: one line on stderr:\n${r.stderr}`);
+      assert.match(lines[0] ?? '', /redis store "shared"/);
+    }
+    for (const c of renewed) assert.deepEqual(errorLines(r.stderr, c.name), [], c.name);
+
+    await redis.restart();
+    // Whatever Redis kept is whole: every value parses and its key belongs to its certificate.
+    const kept = (await redis.cli('KEYS', 'cert:*')).split('\n').filter(Boolean);
+    // At least the one seen before the kill. (Its save may still be reported failed: the reply to EXEC can
+    // be lost with the connection even though Redis applied and persisted it.)
+    assert.ok(kept.length > 0, 'some were stored before the kill');
+    assert.ok(kept.length >= renewed.length, `kept ${kept.length}, renewed ${renewed.length}`);
+    for (const key of kept) {
+      const name = /^cert:\{(.+)\}$/.exec(key)?.[1] ?? '';
+      const value = await readCertValue(redis.cli, name);
+      assert.equal(value?.name, name, key);
+      assert.ok(value.private_key_pem, `${key}: has its key`);
+      assert.ok(keyMatchesCertificate(value.private_key_pem, value.cert_pem), `${key}: key matches`);
+      assert.ok(value.fullchain_pem.startsWith(value.cert_pem), `${key}: full chain starts with the leaf`);
+    }
+    // What the run reported as renewed is what Redis holds.
+    for (const c of renewed) {
+      assert.equal((await readCertValue(redis.cli, c.name))?.serial, c.serial, c.name);
+    }
+
+    const next = await runCli(['-m', manifest, 'run', '--json', '--lock-wait', '30s']);
+    assert.equal(next.code, 0, next.stderr);
+    const outcomes = runReport(next).certificates;
+    for (const c of outcomes) {
+      const wasRenewed = renewed.some((r) => r.name === c.name);
+      // Those the kill hit are issued now (or were stored just before the reply was lost).
+      assert.ok(
+        wasRenewed ? c.outcome === 'ok' : ['renewed', 'ok'].includes(c.outcome),
+        `${c.name}: ${c.outcome} ${c.message}`,
+      );
+    }
+    for (const name of certs) {
+      const value = await readCertValue(redis.cli, name);
+      assert.ok(value?.private_key_pem && keyMatchesCertificate(value.private_key_pem, value.cert_pem), name);
+    }
+  });
+
+  test('unreachable Redis: exit 1, one line per certificate naming the store', async (t) => {
+    const tmp = await tempDir();
+    t.after(() => tmp.remove());
+    const port = await freePort();
+    const certs = ['web', 'api', 'mail'];
+    const manifest = await writeManifest(
+      tmp.path,
+      redisManifest({ url: `redis://127.0.0.1:${port}` }, certs),
+    );
+    // A guard against hanging, not a timing assertion.
+    const r = await runCli(['-m', manifest, 'run', '--json'], { killAfterMs: 30_000 });
+    assert.equal(r.signal, null, 'exited by itself');
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    for (const c of runReport(r).certificates) {
+      assert.equal(c.outcome, 'failed');
+      assert.equal(c.error?.code, 'STORE_UNAVAILABLE');
+      const lines = errorLines(r.stderr, c.name);
+      assert.equal(lines.length, 1, `${c.name}:\n${r.stderr}`);
+      assert.match(
+        lines[0] ?? '',
+        new RegExp(`redis store "shared" at redis://127\\.0\\.0\\.1:${port} is unreachable`),
+      );
+    }
+    const plan = await runCli(['-m', manifest, 'plan'], { killAfterMs: 30_000 });
+    assert.equal(plan.code, 1, plan.stderr);
+    assert.ok(!hasStackTrace(plan.stderr + plan.stdout));
+    assert.match(plan.stdout, /redis store "shared" at .* is unreachable/);
+  });
+
+  test('a lock left by a killed cert-renew is respected while it lives and taken over after it expires', async (t) => {
+    const redis = await startRedis();
+    const tmp = await tempDir();
+    // A "Redis" that accepts connections and never answers: the local CA is kept there, so issuing stalls
+    // while the certificate's lock is held, and the process can be killed exactly then.
+    const sockets = new Set<Socket>();
+    const blackHole = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const holePort = (blackHole.address() as { port: number }).port;
+    t.after(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => blackHole.close(resolve));
+      await redis.stop();
+      await tmp.remove();
+    });
+
+    const stores = {
+      shared: { type: 'redis' as const, url: redis.url, lockTimeout: '2s' },
+      hole: { type: 'redis' as const, url: `redis://127.0.0.1:${holePort}` },
+    };
+    const stalling = await writeManifest(
+      tmp.path,
+      redisManifest({}, ['web'], {
+        stores,
+        issuers: { local: { type: 'local-ca', lifetime: '30d', store: 'hole' } },
+      }),
+      'stalling.json',
+    );
+    const manifest = await writeManifest(tmp.path, redisManifest({}, ['web', 'api'], { stores }));
+
+    const { child, done } = startCli(['-m', stalling, 'run'], { killAfterMs: 60_000 });
+    t.after(() => {
+      child.kill('SIGKILL');
+    });
+    let holder = '';
+    for (let i = 0; holder === ''; i++) {
+      assert.ok(i < 600, 'the stalled run never took its lock');
+      holder = await redis.cli('GET', 'lock:{web}');
+      if (holder === '') await sleep(50);
+    }
+    child.kill('SIGKILL');
+    assert.equal((await done).signal, 'SIGKILL', 'killed while holding the lock');
+    // The killed process's lock is still there (nobody extends or releases it now).
+    assert.match(holder, new RegExp(`:${child.pid}:[0-9a-f]{16}$`));
+
+    // A lock that is alive (here: set by hand, a minute to go) keeps other hosts away: LOCK_BUSY, one line.
+    await redis.cli('SET', 'lock:{api}', 'other-host:4242:00112233aabbccdd', 'PX', '60000');
+    const busy = await runCli(['-m', manifest, 'run', '--json', '--only', 'api', '--lock-wait', '300ms']);
+    assert.equal(busy.code, 1, busy.stderr);
+    assert.equal(runReport(busy).certificates[0]?.error?.code, 'LOCK_BUSY');
+    assert.equal(errorLines(busy.stderr, 'api').length, 1, busy.stderr);
+    await redis.cli('DEL', 'lock:{api}');
+
+    // The killed process's lock expires after lockTimeout (2 s); a run waiting for it then takes it over.
+    const r = await runCli(['-m', manifest, 'run', '--json', '--lock-wait', '30s']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      runReport(r).certificates.map((c) => [c.name, c.outcome]),
+      [
+        ['web', 'renewed'],
+        ['api', 'renewed'],
+      ],
+    );
+    assert.equal(await redis.cli('GET', 'lock:{web}'), '', 'released by its new owner');
+    assert.ok(await readCertValue(redis.cli, 'web'));
+  });
+});
