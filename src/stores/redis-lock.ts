@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { describeError } from '../errors.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { redisKeys } from './keys.js';
@@ -90,7 +91,7 @@ export class RedisLocker implements Locker {
         }
       } catch (error) {
         // Redis unreachable for a moment: the lock still has time left; try again at the next tick.
-        logger.debug(`extending the lock for certificate "${name}" failed: ${String(error)}`);
+        logger.debug(`extending the lock for certificate "${name}" failed: ${describeError(error)}`);
       }
     };
     const timer = setInterval(() => void extend(), Math.max(Math.floor(ttlMs / 3), 10));
@@ -115,7 +116,7 @@ export class RedisLocker implements Locker {
         } catch (error) {
           // Never throws: the lock expires on its own after ttl.
           logger.warn(
-            `releasing the lock for certificate "${name}" failed (it expires by itself): ${String(error)}`,
+            `releasing the lock for certificate "${name}" failed (it expires by itself): ${describeError(error)}`,
           );
         }
       },

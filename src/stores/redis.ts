@@ -48,6 +48,8 @@ const CONNECT_TIMEOUT_MS = 5000;
  * with an unref'd timer: ioredis' own commandTimeout leaves timers behind that delay the exit.
  */
 const OPERATION_TIMEOUT_MS = 20_000;
+const RECONNECT_WAIT_MS = 3_000;
+const FAIL_FAST_MS = 15_000;
 /** Reconnection attempts a command waits through before it fails (about 0.6 s with the delays below). */
 const MAX_RETRIES_PER_REQUEST = 2;
 /** Names per MGET: each MGET carries this many `cert:` keys and as many `attempts:` keys. */
@@ -196,6 +198,15 @@ export class RedisStore implements Store, ChallengeStore {
   private lastConnectionError: string | undefined;
   private lastNodeError: string | undefined;
   private redisLocker: RedisLocker | undefined;
+  /**
+   * Set when a command failed because the connection was lost, cleared when ioredis is ready again: until
+   * then further commands fail at once instead of each waiting through its own reconnection attempts (a
+   * dead Redis would otherwise cost seconds per certificate).
+   */
+  private lostConnection: string | undefined;
+  /** One wait for the reconnection shared by every command; after it fails, commands fail at once for a while. */
+  private reconnectProbe: Promise<boolean> | undefined;
+  private failFastUntil = 0;
 
   private constructor(
     readonly name: string,
@@ -213,6 +224,7 @@ export class RedisStore implements Store, ChallengeStore {
       context.logger.debug(`redis store "${name}": node ${this.lastNodeError}`);
     });
     client.on('ready', () => {
+      this.lostConnection = undefined;
       this.lastConnectionError = undefined;
       this.lastNodeError = undefined;
     });
@@ -524,9 +536,43 @@ export class RedisStore implements Store, ChallengeStore {
     );
   }
 
+  /**
+   * A circuit breaker for a lost connection: every waiting command shares one wait of RECONNECT_WAIT_MS for
+   * ioredis to be ready again (a restart or a Sentinel failover); when that fails, commands fail at once for
+   * FAIL_FAST_MS, then one more wait is allowed. A dead Redis costs seconds per run, not per certificate.
+   */
+  private awaitReconnect(): Promise<boolean> {
+    if (performance.now() < this.failFastUntil) return Promise.resolve(false);
+    this.reconnectProbe ??= new Promise<boolean>((resolve) => {
+      const done = (ready: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        this.reconnectProbe = undefined;
+        if (!ready) this.failFastUntil = performance.now() + FAIL_FAST_MS;
+        resolve(ready);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), RECONNECT_WAIT_MS);
+      timer.unref();
+      this.client.once('ready', onReady);
+    });
+    return this.reconnectProbe;
+  }
+
   /** Runs commands on a connected client; any failure becomes one CertRenewError line. */
   private async run<T>(what: string, access: Access, action: (client: Client) => Promise<T>): Promise<T> {
     await this.ensureConnected();
+    if (
+      this.lostConnection !== undefined &&
+      this.client.status !== 'ready' &&
+      !(await this.awaitReconnect())
+    ) {
+      throw new CertRenewError(
+        ErrorCode.storeUnavailable,
+        `redis store "${this.name}" (${this.settings.address}): cannot ${what}: ${this.lostConnection}`,
+        { transient: true, hint: 'check that Redis runs and is reachable; the next run retries' },
+      );
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -573,6 +619,7 @@ export class RedisStore implements Store, ChallengeStore {
     const detail = lost
       ? `connection lost${this.lastConnectionError ? ` (${this.lastConnectionError})` : ` (${message})`}`
       : message;
+    if (lost) this.lostConnection = detail;
     return new CertRenewError(ErrorCode.storeUnavailable, `${prefix}: ${detail}`, {
       cause: error,
       transient: true,
