@@ -24,6 +24,14 @@ import { dryRunChecks } from './dry-run.js';
 import { type RenewedForHooks, runFailureHooks, runPostRenewHooks } from './hooks.js';
 import { renewOne } from './renew.js';
 
+/** One log line that starts with `NAME: `, once (some issuers' messages already name the certificate). */
+export function namedLine(name: string, message: string): string {
+  for (const prefix of [`${name}: `, `certificate ${name}: `]) {
+    if (message.startsWith(prefix)) return `${name}: ${message.slice(prefix.length)}`;
+  }
+  return `${name}: ${message}`;
+}
+
 export interface RunOptions {
   dryRun: boolean;
   force: boolean;
@@ -100,7 +108,7 @@ export async function executeRun(
     if (item.action === 'error') {
       report.outcome = 'failed';
       if (item.error) report.error = item.error;
-      logger.error(`${item.name}: ${item.error?.message ?? item.message}`);
+      logger.error(namedLine(item.name, item.error?.message ?? item.message));
     } else if (item.action === 'backoff') {
       report.outcome = 'backoff';
       report.error = { code: ErrorCode.backoff, message: item.message };
@@ -186,7 +194,7 @@ export async function executeRun(
       report.outcome = 'failed';
       report.error = { code: wrapped.code, message: wrapped.oneLine };
       report.message = `renewal failed: ${wrapped.oneLine}`;
-      logger.error(`${entry.name}: ${wrapped.oneLine}`);
+      logger.error(namedLine(entry.name, wrapped.oneLine));
     } finally {
       report.durationMs = clock.now().getTime() - began;
     }
