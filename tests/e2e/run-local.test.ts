@@ -3,7 +3,7 @@
  * (exit codes, stdout, stderr), and in-process runs with a fixed clock where time has to pass.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli.js';
@@ -11,7 +11,7 @@ import type { RunReport } from '../../src/report/model.js';
 import { fixedClock } from '../../src/runtime/clock.js';
 import { keyMatchesCertificate } from '../../src/x509/index.js';
 import { type TempDir, tempDir } from '../harness/process.js';
-import { hasStackTrace, runCli } from './cli.js';
+import { hasStackTrace, REPO, runCli } from './cli.js';
 import { localManifest, memoryIO, writeManifest } from './fixtures.js';
 
 function parseReport(stdout: string): RunReport {
@@ -148,6 +148,30 @@ describe('time passes (in-process, fixed clock)', () => {
       assert.equal(report.certificates[0]?.reason, 'expired');
       assert.equal(report.certificates[0]?.outcome, 'renewed');
       assert.equal((await run('status', '--check')).code, 0);
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+describe('the bundled quickstart manifest', () => {
+  test('runs as the README says: issues both, then renews nothing; status --check 0', async () => {
+    const tmp = await tempDir();
+    try {
+      // examples/quickstart.json keeps its store at ../certs, relative to the manifest.
+      await mkdir(join(tmp.path, 'examples'));
+      const manifest = join(tmp.path, 'examples', 'quickstart.json');
+      await copyFile(join(REPO, 'examples', 'quickstart.json'), manifest);
+      const first = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(first.code, 0, first.stderr);
+      const names = (JSON.parse(first.stdout) as RunReport).certificates.map((c) => [c.name, c.outcome]);
+      assert.equal(names.length, 2);
+      for (const [, outcome] of names) assert.equal(outcome, 'renewed');
+      for (const [name] of names) await assertConsistent(join(tmp.path, 'certs'), name as string);
+      const second = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(second.code, 0, second.stderr);
+      for (const c of (JSON.parse(second.stdout) as RunReport).certificates) assert.equal(c.outcome, 'ok');
+      assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
     } finally {
       await tmp.remove();
     }
