@@ -1,7 +1,8 @@
 /** What every command that reads the manifest shares: logger, interval, session, selection. */
 import type { CliIO, GlobalOptions } from '../cli.js';
 import { UsageError } from '../errors.js';
-import { type Gathered, gather } from '../plan/gather.js';
+import type { Plan } from '../plan/build-plan.js';
+import { gatherAndPlan, type Seen } from '../plan/gather.js';
 import { parseShard, selectCertificates } from '../plan/select.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { Session, type SessionDeps } from '../runtime/session.js';
@@ -56,13 +57,16 @@ export async function openSession(
   });
 }
 
-/** Opens the manifest, selects certificates and gathers their stored state. The caller closes the session. */
-export async function openAndGather(
+/**
+ * Opens the manifest, selects certificates, gathers their stored state and decides. The caller closes the
+ * session.
+ */
+export async function openAndPlan(
   globals: GlobalOptions,
-  options: SelectionOptions,
+  options: SelectionOptions & { force?: boolean },
   io: CliIO,
   logger: Logger,
-): Promise<{ session: Session; gathered: Gathered[]; intervalMs: number }> {
+): Promise<{ session: Session; plan: Plan; seen: Seen[]; intervalMs: number }> {
   const intervalMs = parseInterval(options.interval);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const session = await openSession(globals, io, logger, intervalMs);
@@ -71,8 +75,11 @@ export async function openAndGather(
       ...(options.only ? { only: options.only } : {}),
       ...(shard ? { shard } : {}),
     });
-    const gathered = await gather(session, entries, { logger });
-    return { session, gathered, intervalMs };
+    const { plan, seen } = await gatherAndPlan(session, entries, {
+      logger,
+      plan: { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false },
+    });
+    return { session, plan, seen, intervalMs };
   } catch (error) {
     await session.close();
     throw error;

@@ -1,8 +1,8 @@
 import { type CliIO, type GlobalOptions, useColour } from '../cli.js';
 import { ExitCode } from '../errors.js';
-import { buildPlan, type Plan } from '../plan/build-plan.js';
+import type { Plan } from '../plan/build-plan.js';
 import { domainsCell, painter, renderTable, shortDate, shortLeft } from '../report/table.js';
-import { commandLogger, openAndGather, type SelectionOptions } from './common.js';
+import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
 
 export interface PlanOptions extends SelectionOptions {
   json?: boolean;
@@ -32,13 +32,8 @@ export function renderPlan(plan: Plan, colour: boolean): string {
 /** `cert-renew plan`: gather → decide → print. Changes nothing. Exit 0, or 1 when a store cannot be read. */
 export async function planCommand(globals: GlobalOptions, options: PlanOptions, io: CliIO): Promise<number> {
   const logger = commandLogger(globals, io);
-  const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
+  const { session, plan } = await openAndPlan(globals, options, io, logger);
   try {
-    const plan = buildPlan(gathered, {
-      now: io.clock.now(),
-      runIntervalMs: intervalMs,
-      force: options.force ?? false,
-    });
     io.stdout(options.json ? `${JSON.stringify(plan, null, 2)}\n` : renderPlan(plan, useColour(io)));
     return plan.summary.error > 0 ? ExitCode.failure : ExitCode.ok;
   } finally {

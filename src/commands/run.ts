@@ -1,10 +1,9 @@
 import { type CliIO, type GlobalOptions, useColour } from '../cli.js';
 import { executeRun } from '../execute/run.js';
-import { buildPlan } from '../plan/build-plan.js';
 import { runMetrics, writeAtomically } from '../report/metrics.js';
 import type { RunReport } from '../report/model.js';
 import { painter, renderTable, shortDate } from '../report/table.js';
-import { commandLogger, openAndGather, parseDurationOption, type SelectionOptions } from './common.js';
+import { commandLogger, openAndPlan, parseDurationOption, type SelectionOptions } from './common.js';
 
 export interface RunCommandOptions extends SelectionOptions {
   dryRun?: boolean;
@@ -80,13 +79,12 @@ export async function runCommand(
   const logger = commandLogger(globals, io);
   const lockWaitMs = parseDurationOption('--lock-wait', options.lockWait ?? '5m');
   const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
-  const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
+  const force = options.force ?? false;
+  const { session, plan, seen, intervalMs } = await openAndPlan(globals, { ...options, force }, io, logger);
   try {
-    const force = options.force ?? false;
-    const plan = buildPlan(gathered, { now: io.clock.now(), runIntervalMs: intervalMs, force });
     const report = await executeRun(
       plan,
-      gathered,
+      seen,
       {
         dryRun: options.dryRun ?? false,
         force,

@@ -1,10 +1,10 @@
 import { type CliIO, type GlobalOptions, useColour } from '../cli.js';
 import { ExitCode } from '../errors.js';
-import { buildPlan, type PlanItem } from '../plan/build-plan.js';
+import type { PlanItem } from '../plan/build-plan.js';
 import { Reason } from '../policy/reasons.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
 import { domainsCell, painter, renderTable, shortDate, shortLeft } from '../report/table.js';
-import { commandLogger, openAndGather, type SelectionOptions } from './common.js';
+import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
 
 export interface StatusOptions extends SelectionOptions {
   check?: boolean;
@@ -46,10 +46,9 @@ export async function statusCommand(
   io: CliIO,
 ): Promise<number> {
   const logger = commandLogger(globals, io);
-  const { session, gathered, intervalMs } = await openAndGather(globals, options, io, logger);
+  const { session, plan } = await openAndPlan(globals, { ...options, force: false }, io, logger);
   try {
-    const now = io.clock.now();
-    const plan = buildPlan(gathered, { now, runIntervalMs: intervalMs });
+    const now = new Date(plan.generatedAt);
     const items = plan.items.map((item) => ({ ...item, health: healthOf(item) }));
     if (options.metricsFile) await writeAtomically(options.metricsFile, statusMetrics(plan.items, now));
     const code = checkExitCode(plan.items);

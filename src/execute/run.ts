@@ -7,7 +7,7 @@ import type { FailureInfo, HookCertificateInfo } from '../hooks/env.js';
 import type { Env } from '../manifest/secrets.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Plan, PlanItem } from '../plan/build-plan.js';
-import type { Gathered } from '../plan/gather.js';
+import type { Seen } from '../plan/gather.js';
 import {
   type CertificateReport,
   FAILING_OUTCOMES,
@@ -50,7 +50,7 @@ export interface RunDeps {
   env: Env;
 }
 
-function baseReport(item: PlanItem, gathered: Gathered): CertificateReport {
+function baseReport(item: PlanItem, seen: Seen): CertificateReport {
   const report: CertificateReport = {
     name: item.name,
     domains: item.domains,
@@ -64,7 +64,7 @@ function baseReport(item: PlanItem, gathered: Gathered): CertificateReport {
   };
   if (item.reason) report.reason = item.reason;
   if (item.notAfter) report.notAfter = item.notAfter;
-  const meta = gathered.stored?.state === 'present' ? gathered.stored.cert.meta : undefined;
+  const meta = seen.meta;
   if (meta) {
     report.serial = meta.serial;
     report.fingerprint = meta.fingerprint;
@@ -94,14 +94,14 @@ function hookInfo(
 
 export async function executeRun(
   plan: Plan,
-  gathered: Gathered[],
+  seen: Seen[],
   options: RunOptions,
   deps: RunDeps,
 ): Promise<RunReport> {
   const { session, clock, logger } = deps;
   const startedAt = clock.now();
-  const reports = plan.items.map((item, i) => baseReport(item, gathered[i] as Gathered));
-  const entries = gathered.map((g) => g.entry);
+  const reports = plan.items.map((item, i) => baseReport(item, seen[i] as Seen));
+  const entries = seen.map((g) => g.entry);
 
   for (const [i, item] of plan.items.entries()) {
     const report = reports[i] as CertificateReport;
@@ -140,7 +140,7 @@ export async function executeRun(
   const due = plan.items.map((item, i) => ({ item, i })).filter(({ item }) => item.action === 'renew');
   await mapLimit(due, options.concurrency, async ({ item, i }) => {
     const report = reports[i] as CertificateReport;
-    const g = gathered[i] as Gathered;
+    const g = seen[i] as Seen;
     const entry = g.entry;
     const began = clock.now().getTime();
     if (options.interrupt?.aborted) {
@@ -149,7 +149,7 @@ export async function executeRun(
       report.message = report.error.message;
       return;
     }
-    const gatheredMeta = g.stored?.state === 'present' ? g.stored.cert.meta : undefined;
+    const gatheredMeta = g.meta;
     logger.info(`${entry.name}: renewing (${item.reason}: ${item.message})`);
     try {
       const outcome = await renewOne(session, entry, {

@@ -111,8 +111,8 @@ export function planItem(g: Gathered, options: PlanOptions): PlanItem {
   return item;
 }
 
-export function buildPlan(gathered: Gathered[], options: PlanOptions): Plan {
-  const items = gathered.map((g) => planItem(g, options));
+/** Puts decided items together with their summary. */
+export function assemblePlan(items: PlanItem[], options: PlanOptions): Plan {
   const count = (action: PlanAction) => items.filter((i) => i.action === action).length;
   return {
     version: PLAN_VERSION,
@@ -128,4 +128,11 @@ export function buildPlan(gathered: Gathered[], options: PlanOptions): Plan {
     },
     items,
   };
+}
+
+export function buildPlan(gathered: Gathered[], options: PlanOptions): Plan {
+  return assemblePlan(
+    gathered.map((g) => planItem(g, options)),
+    options,
+  );
 }

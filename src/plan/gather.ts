@@ -7,8 +7,9 @@ import { isRenewalInfoCapable } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import type { LoadResult } from '../stores/types.js';
+import type { LoadResult, StoredMeta } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
+import { assemblePlan, type Plan, type PlanItem, type PlanOptions, planItem } from './build-plan.js';
 
 export interface Gathered {
   entry: ResolvedCertificate;
@@ -68,4 +69,37 @@ async function gatherRenewalInfo(
       options.logger.debug(`${g.entry.name}: renewal information unavailable: ${describeError(error)}`);
     }
   });
+}
+
+/** What is kept of a certificate once it has been decided: not its PEMs (memory stays flat). */
+export interface Seen {
+  entry: ResolvedCertificate;
+  /** The stored certificate's metadata at plan time, when one was there. */
+  meta?: StoredMeta;
+}
+
+/** Certificates gathered and decided per batch; only the decisions and metadata are kept. */
+export const PLAN_BATCH = 1000;
+
+/**
+ * Gather and decide in batches of PLAN_BATCH certificates, so a manifest of many thousands never holds
+ * every certificate and key in memory at once: each batch is read (batched per store), decided by the pure
+ * `planItem`, and dropped. The result is the same plan `buildPlan` makes from everything at once.
+ */
+export async function gatherAndPlan(
+  session: Pick<Session, 'store' | 'issuer'>,
+  entries: ResolvedCertificate[],
+  options: { logger: Logger; signal?: AbortSignal; ari?: boolean; plan: PlanOptions },
+): Promise<{ plan: Plan; seen: Seen[] }> {
+  const items: PlanItem[] = [];
+  const seen: Seen[] = [];
+  for (let start = 0; start < entries.length; start += PLAN_BATCH) {
+    const batch = await gather(session, entries.slice(start, start + PLAN_BATCH), options);
+    for (const g of batch) {
+      items.push(planItem(g, options.plan));
+      const meta = g.stored?.state === 'present' ? g.stored.cert.meta : undefined;
+      seen.push(meta ? { entry: g.entry, meta } : { entry: g.entry });
+    }
+  }
+  return { plan: assemblePlan(items, options.plan), seen };
 }
