@@ -17,7 +17,7 @@ import type { RedisStoreConfig } from '../manifest/types.js';
 import type { RuntimeContext } from '../runtime/context.js';
 import { durationMs } from '../util/duration.js';
 import { redisKeys } from './keys.js';
-import { type KeyRing, loadKeyRing } from './redis-crypto.js';
+import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './redis-crypto.js';
 import { type LockCommands, RedisLocker } from './redis-lock.js';
 import {
   announcement,
@@ -48,6 +48,8 @@ const CONNECT_TIMEOUT_MS = 5000;
  * with an unref'd timer: ioredis' own commandTimeout leaves timers behind that delay the exit.
  */
 const OPERATION_TIMEOUT_MS = 20_000;
+/** The field of a blob sealed with the store's encryption key. */
+const SEALED_BLOB = 'cert_renew_sealed';
 const RECONNECT_WAIT_MS = 3_000;
 const FAIL_FAST_MS = 15_000;
 /** Reconnection attempts a command waits through before it fails (about 0.6 s with the delays below). */
@@ -399,17 +401,45 @@ export class RedisStore implements Store, ChallengeStore {
 
   // ---- blobs, challenges, paths, dry run ---------------------------------------------------------
 
+  /**
+   * Blobs hold private keys too (ACME account keys, the local CA's key): with `encryption` configured they
+   * are sealed like certificate keys, bound to their blob key. Plain blobs written before encryption was
+   * turned on are still read.
+   */
   async getBlob(key: string): Promise<string | undefined> {
     const value = await this.run(`read ${key}`, 'read', (client) =>
       client.get(redisKeys.blob(this.settings.keyPrefix, key)),
     );
-    return value ?? undefined;
+    if (value === null) return undefined;
+    let sealed: unknown;
+    try {
+      sealed = (JSON.parse(value) as { [SEALED_BLOB]?: unknown })[SEALED_BLOB];
+    } catch {
+      return value;
+    }
+    if (sealed === undefined) return value;
+    try {
+      return decryptPrivateKey(this.settings.ring, `blob:${key}`, sealed);
+    } catch (error) {
+      throw new CertRenewError(
+        ErrorCode.storeCorrupt,
+        `redis store "${this.name}": ${key}: ${describeError(error)}`,
+        {
+          cause: error,
+          hint: 'configure the encryption key it was written with (encryption.previousKeys)',
+        },
+      );
+    }
   }
 
   async putBlob(key: string, value: string, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const redisKey = redisKeys.blob(this.settings.keyPrefix, key);
+    const ring = this.settings.ring;
+    const stored = ring
+      ? JSON.stringify({ [SEALED_BLOB]: encryptPrivateKey(ring, `blob:${key}`, value) })
+      : value;
     const reply = await this.run(`write ${key}`, 'write', (client) =>
-      options.ifAbsent ? client.set(redisKey, value, 'NX') : client.set(redisKey, value),
+      options.ifAbsent ? client.set(redisKey, stored, 'NX') : client.set(redisKey, stored),
     );
     return reply === 'OK';
   }

@@ -167,6 +167,25 @@ describe('encryption at rest', () => {
     assert.ok(keyMatches(loaded.cert.certPem, loaded.cert.keyPem));
   });
 
+  test('blobs (account and CA keys) are sealed too, bound to their key; plain ones still read', async () => {
+    const store = await open(
+      { url: redis.url, keyPrefix: 'encb:', encryption: { key: { env: 'KEY1' } } },
+      context,
+    );
+    const secret = '-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n';
+    assert.equal(await store.putBlob('local-ca/local', secret, { ifAbsent: true }), true);
+    const raw = await redis.cli('GET', 'encb:local-ca:local');
+    assert.ok(!raw.includes('PRIVATE KEY'), 'no clear private key in Redis');
+    assert.equal(await store.getBlob('local-ca/local'), secret);
+    // Moved under another blob key, it does not decrypt.
+    await redis.cli('SET', 'encb:account:le:ops@example.test', raw);
+    await assert.rejects(store.getBlob('account/le/ops%40example.test'), { code: 'STORE_CORRUPT' });
+    // A plain blob from before encryption was configured is still read.
+    await redis.cli('SET', 'encb:account:le:old@example.test', 'plain');
+    assert.equal(await store.getBlob('account/le/old%40example.test'), 'plain');
+    await store.close();
+  });
+
   test('a wrong key or a value moved to another certificate is unreadable with the key id, never garbage', async () => {
     const writer = await open(
       { url: redis.url, keyPrefix: 'enc2:', encryption: { key: { env: 'KEY1' }, keyId: 'k1' } },
