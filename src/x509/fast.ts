@@ -15,10 +15,6 @@ import { keyTypeOfMaterial } from './keys.js';
 
 const FIRST_CERT = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/;
 
-function colonHex(digest: Buffer): string {
-  return (digest.toString('hex').toUpperCase().match(/../g) ?? []).join(':');
-}
-
 export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; keyMatches: true } | undefined {
   const meta = stored.meta;
   if (!meta?.fingerprint || !meta.notBefore || !meta.notAfter || !Array.isArray(meta.domains))
@@ -26,8 +22,9 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
   const body = FIRST_CERT.exec(stored.certPem)?.[1];
   if (body === undefined) return undefined;
   const der = Buffer.from(body, 'base64');
-  if (colonHex(createHash('sha256').update(der).digest()) !== meta.fingerprint.toUpperCase())
-    return undefined;
+  // meta.fingerprint is node's form (AB:CD:…); compare it as plain hex.
+  const digest = createHash('sha256').update(der).digest('hex');
+  if (meta.fingerprint.replaceAll(':', '').toLowerCase() !== digest) return undefined;
   const certKey = certificateMaterial(der);
   const privateKey = privateKeyMaterial(stored.keyPem);
   if (!certKey || !privateKey || !sameMaterial(certKey, privateKey)) return undefined;
