@@ -73,6 +73,8 @@ export const VERSION_FILES = {
 } as const;
 
 const CURRENT = 'current';
+/** Plain files found before cert-renew managed a directory are kept as this version. */
+const LEGACY_ID = '000000-legacy';
 const VERSIONS = 'versions';
 const ATTEMPTS = 'attempts.json';
 /** The store's own files (locks, blobs) live here; certificate names cannot start with a dot. */
@@ -412,8 +414,16 @@ export class FilesystemStore implements Store {
     } catch (error) {
       throw writeFailed('cannot create the directory', versionsDir, error);
     }
-    const previous = await this.currentId(dir);
-    if (previous === undefined) await this.adoptLegacy(name, dir, versionsDir, ids);
+    let previous = await this.currentId(dir);
+    if (previous === undefined && (await this.adoptLegacy(name, dir, versionsDir, ids))) {
+      // Serve the old files through `current` and the links before anything switches: the stable names
+      // change one at a time, and each must keep showing the same (old) set until `current` moves.
+      previous = LEGACY_ID;
+      await this.pointCurrent(name, dir, `${VERSIONS}/${LEGACY_ID}`);
+    }
+    // Created before the switch (dangling until the first `current` exists), so a crash after the switch
+    // never leaves the stable names missing or pointing at a mix.
+    await this.ensureStableLinks(name, dir);
 
     // Written under a temporary name, so a directory with a version id is always complete.
     const staging = join(versionsDir, `.new-${randomId()}`);
@@ -446,7 +456,6 @@ export class FilesystemStore implements Store {
       if (!switched)
         await rm(id ? join(versionsDir, id) : staging, { recursive: true, force: true }).catch(() => {});
     }
-    await this.ensureStableLinks(name, dir);
     await this.prune(name, dir, id as string, previous);
   }
 
@@ -483,7 +492,12 @@ export class FilesystemStore implements Store {
       return (await readdir(versionsDir)).filter((entry) => versionSeq(entry) !== undefined);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return [];
-      throw error;
+      throw fsError(
+        ErrorCode.storeWrite,
+        `cannot list the versions in store ${this.name}`,
+        versionsDir,
+        error,
+      );
     }
   }
 
@@ -503,7 +517,6 @@ export class FilesystemStore implements Store {
     try {
       await symlink(target, temp);
       await rename(temp, join(dir, CURRENT));
-      await fsyncDir(dir);
     } catch (error) {
       await unlinkQuietly(temp);
       throw fsError(
@@ -513,6 +526,12 @@ export class FilesystemStore implements Store {
         error,
       );
     }
+    // The switch has happened: a failed flush (NFS: EIO, ESTALE) must not make the caller undo it.
+    await fsyncDir(dir).catch((error: unknown) => {
+      this.context.logger.warn(
+        `certificate ${name}: switched to the new version, but flushing ${dir} failed: ${describeError(error)}`,
+      );
+    });
   }
 
   /** The stable names (`cert.pem` …) as symlinks into `current/`, created once (replacing plain files). */
@@ -551,25 +570,25 @@ export class FilesystemStore implements Store {
     dir: string,
     versionsDir: string,
     ids: { uid?: number; gid?: number },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const legacy = await this.loadLegacy(asyncIo, dir);
-    if (legacy.state !== 'present') return;
-    const versionDir = join(versionsDir, '000000-legacy');
-    await rm(versionDir, { recursive: true, force: true });
-    await mkdir(versionDir, { mode: 0o755 });
+    if (legacy.state !== 'present') return false;
+    const versionDir = join(versionsDir, LEGACY_ID);
     const { certPem, chainPem, keyPem, meta } = legacy.cert;
-    const fullchain = await readFile(
-      join(dir, this.stable.get('fullchain') ?? VERSION_FILES.fullchain),
-      'utf8',
-    );
-    const files: [string, string, boolean][] = [
-      [VERSION_FILES.cert, certPem, false],
-      [VERSION_FILES.chain, chainPem, false],
-      [VERSION_FILES.fullchain, fullchain, false],
-      [VERSION_FILES.privkey, keyPem, true],
-    ];
-    if (meta) files.push([VERSION_FILES.meta, `${JSON.stringify(meta, null, 2)}\n`, false]);
     try {
+      await rm(versionDir, { recursive: true, force: true });
+      await mkdir(versionDir, { mode: 0o755 });
+      const fullchain = await readFile(
+        join(dir, this.stable.get('fullchain') ?? VERSION_FILES.fullchain),
+        'utf8',
+      );
+      const files: [string, string, boolean][] = [
+        [VERSION_FILES.cert, certPem, false],
+        [VERSION_FILES.chain, chainPem, false],
+        [VERSION_FILES.fullchain, fullchain, false],
+        [VERSION_FILES.privkey, keyPem, true],
+      ];
+      if (meta) files.push([VERSION_FILES.meta, `${JSON.stringify(meta, null, 2)}\n`, false]);
       for (const [file, data, key] of files) {
         await writeNewFile(join(versionDir, file), data, {
           mode: key ? this.keyMode : this.certMode,
@@ -578,8 +597,9 @@ export class FilesystemStore implements Store {
       }
       await fsyncDir(versionDir);
       this.context.logger.info(
-        `certificate ${name}: kept the existing files as version 000000-legacy in ${versionsDir}`,
+        `certificate ${name}: kept the existing files as version ${LEGACY_ID} in ${versionsDir}`,
       );
+      return true;
     } catch (error) {
       await rm(versionDir, { recursive: true, force: true }).catch(() => {});
       throw fsError(
@@ -742,7 +762,9 @@ export class FilesystemStore implements Store {
     const path = this.blobPath(key);
     try {
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-      const write = { mode: 0o600, ...(await this.owners()) };
+      // Blobs hold private keys (the local CA, ACME accounts): owned by whoever runs cert-renew, never by
+      // the `owner`/`group` the certificates are given (a web server user must not own the CA key).
+      const write = { mode: 0o600 };
       if (options.ifAbsent) return await writeIfAbsent(path, value, write);
       await writeAtomic(path, value, write);
       return true;
