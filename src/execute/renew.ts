@@ -9,7 +9,7 @@ import { decide } from '../policy/decide.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import type { LoadResult, StoredCertificate, StoredMeta } from '../stores/types.js';
+import type { LoadResult, Lock, StoredCertificate, StoredMeta } from '../stores/types.js';
 import { formatDuration } from '../util/duration.js';
 import { createCsr, generateKey, inspectCertificate, keyMatchesCertificate } from '../x509/index.js';
 import { verifyIssued } from './verify.js';
@@ -80,9 +80,15 @@ export async function renewOne(
     ? AbortSignal.any([controller.signal, options.interrupt])
     : controller.signal;
 
-  const store = await session.store(entry.storeName);
-  const locker = await session.locker(entry);
-  const lock = await locker.acquire(entry.name, { waitMs: options.lockWaitMs, signal });
+  let lock: Lock | undefined;
+  try {
+    const locker = await session.locker(entry);
+    lock = await locker.acquire(entry.name, { waitMs: options.lockWaitMs, signal });
+  } catch (error) {
+    clearTimeout(deadline);
+    // Interrupted (or out of time) while waiting: say so, not how the locker noticed.
+    throw signal.aborted && signal.reason instanceof CertRenewError ? signal.reason : error;
+  }
   if (!lock) {
     clearTimeout(deadline);
     throw new CertRenewError(ErrorCode.lockBusy, `${entry.name}: another cert-renew holds its lock`, {
@@ -90,6 +96,7 @@ export async function renewOne(
       transient: true,
     });
   }
+  const store = await session.store(entry.storeName);
   let loaded: LoadResult | undefined;
   try {
     loaded = await store.load(entry.name);
@@ -155,6 +162,18 @@ export async function renewOne(
       issuedAt: clock.now().toISOString(),
       via: issued.via,
     };
+    // A lock can be lost during a long order (taken over as stale after a network partition): then
+    // another host may be writing, and what we issued is dropped rather than stored over theirs.
+    if (!(await lock.stillHeld())) {
+      throw new CertRenewError(
+        ErrorCode.lockBusy,
+        `${entry.name}: lost its lock while the certificate was issued`,
+        {
+          hint: 'nothing was stored; another cert-renew took the lock over; the next run checks again',
+          transient: true,
+        },
+      );
+    }
     await store.save(entry.name, bundle, meta, { announce: true });
     if (loaded.attempts) {
       await store.recordAttempt(entry.name, undefined).catch((error: unknown) => {

@@ -19,7 +19,7 @@ import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'no
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertRenewError, ErrorCode } from '../errors.js';
+import { CertRenewError, describeError, ErrorCode } from '../errors.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
@@ -301,8 +301,18 @@ class HeldFileLock implements Lock {
       await this.handle?.datasync();
     } catch (error) {
       this.logger.warn(
-        `certificate ${this.name}: cannot refresh the lock file ${this.path} (${String(error)})`,
+        `certificate ${this.name}: cannot refresh the lock file ${this.path} (${describeError(error)})`,
       );
+    }
+  }
+
+  /** Our token is still in the lock file (a stale takeover replaces the file with another's). */
+  async stillHeld(): Promise<boolean> {
+    if (!this.handle) return false;
+    try {
+      return parseLock(await readFile(this.path, 'utf8'))?.token === this.token;
+    } catch {
+      return false;
     }
   }
 

@@ -107,6 +107,9 @@ export class RedisLocker implements Locker {
       get lost() {
         return lost;
       },
+      // Compare-and-extend once: true only while the key still carries our token.
+      stillHeld: async () =>
+        !lost && !released && (await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs))) === 1,
       release: async () => {
         if (released) return;
         released = true;

@@ -55,6 +55,8 @@ export interface CertificatePaths {
 
 export interface Lock {
   readonly name: string;
+  /** Whether we still own it (checked right before a write; a long order may have outlived it). */
+  stillHeld(): Promise<boolean>;
   /** Releases only if we still own it. Never throws for a lock already lost. */
   release(): Promise<void>;
 }

@@ -163,8 +163,10 @@ export function storeContract(label: string, open: () => Promise<OpenedStore>): 
       const other = await locker.acquire('lock-b', { waitMs: 0 });
       assert.ok(other, 'another name is independent');
       await other.release();
+      assert.equal(await held.stillHeld(), true, 'the holder still holds it');
       await held.release();
       await held.release();
+      assert.equal(await held.stillHeld(), false, 'a released lock is no longer held');
       const again = await locker.acquire('lock-a', { waitMs: 1000 });
       assert.ok(again, 'after release the lock can be taken again');
       await again.release();

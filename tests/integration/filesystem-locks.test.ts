@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -213,4 +213,20 @@ test('an aborted wait stops with LOCK_BUSY', async () => {
     code: 'LOCK_BUSY',
   });
   await held.release();
+});
+
+test('a holder whose lock was taken over knows it, and its release leaves the new lock alone', async () => {
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
+  const lock = await store.locker().acquire('taken-over', { waitMs: 0 });
+  assert.ok(lock);
+  assert.equal(await lock.stillHeld(), true);
+  // Another host took it over (as it would after a partition made ours look stale).
+  const other = { token: 'feedfeedfeedfeed', pid: 1, host: 'elsewhere', createdAt: new Date().toISOString() };
+  const path = join(locksDir(), 'taken-over.lock');
+  await rm(path);
+  await writeLock('taken-over', other);
+  assert.equal(await lock.stillHeld(), false);
+  await lock.release();
+  assert.equal(JSON.parse(await readFile(path, 'utf8')).token, other.token);
+  await rm(path);
 });
