@@ -12,6 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode } from '../errors.js';
 import type { KeyType, LocalCaIssuerConfig } from '../manifest/types.js';
 import type { RuntimeContext } from '../runtime/context.js';
+import { localCaBlobKey } from '../stores/keys.js';
 import type { Store } from '../stores/types.js';
 import { durationMs, formatDuration } from '../util/duration.js';
 import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
@@ -34,9 +35,7 @@ export interface LocalCaMaterial {
   keyPem: string;
 }
 
-export function localCaBlobKey(issuerName: string): string {
-  return `local-ca/${issuerName}`;
-}
+export { localCaBlobKey };
 
 export class LocalCaIssuer implements Issuer {
   readonly type = 'local-ca' as const;
@@ -59,7 +58,7 @@ export class LocalCaIssuer implements Issuer {
       request.cert.lifetimeMs ??
       (this.config.lifetime === undefined ? DEFAULT_LOCAL_CA_LIFETIME_MS : durationMs(this.config.lifetime));
     let notAfter = new Date(now.getTime() + lifetimeMs);
-    const caNotAfter = new Date(new X509Certificate(ca.certPem).validTo);
+    const caNotAfter = this.assertUsable(ca.certPem, store.name, now);
     if (notAfter > caNotAfter) {
       // A leaf cannot outlive the CA that signed it.
       this.context.logger.warn(
@@ -90,6 +89,21 @@ export class LocalCaIssuer implements Issuer {
     return { certPem, chainPem: '', via: 'local-ca' };
   }
 
+  /** The CA's end; throws a clear error once it has expired (issuing and the dry run alike). */
+  private assertUsable(caPem: string, storeName: string, now: Date): Date {
+    const notAfter = new Date(new X509Certificate(caPem).validTo);
+    if (notAfter.getTime() <= now.getTime()) {
+      throw new CertRenewError(
+        ErrorCode.issuerUnavailable,
+        `local CA '${this.name}' in store '${storeName}' expired at ${notAfter.toISOString()}`,
+        {
+          hint: `remove blob '${localCaBlobKey(this.name)}' from the store to create a new CA, then distribute its root`,
+        },
+      );
+    }
+    return notAfter;
+  }
+
   /** Dry run: loads the CA if it exists and checks it; never creates it. */
   async check(context: IssuerCheckContext): Promise<string> {
     const store = await this.caStore(context.store);
@@ -99,17 +113,7 @@ export class LocalCaIssuer implements Issuer {
       return `local CA '${this.name}' does not exist yet in store '${store.name}'; would create it (${keyType}, valid ${formatDuration(LOCAL_CA_VALIDITY_MS)}) on first issue`;
     }
     const cert = new X509Certificate(existing.certPem);
-    const notAfter = new Date(cert.validTo);
-    const remaining = notAfter.getTime() - this.context.clock.now().getTime();
-    if (remaining <= 0) {
-      throw new CertRenewError(
-        ErrorCode.issuerUnavailable,
-        `local CA '${this.name}' in store '${store.name}' expired at ${notAfter.toISOString()}`,
-        {
-          hint: `remove blob '${localCaBlobKey(this.name)}' from the store to create a new CA, then distribute its root`,
-        },
-      );
-    }
+    const notAfter = this.assertUsable(existing.certPem, store.name, this.context.clock.now());
     return `local CA '${this.name}' ready in store '${store.name}' (${(cert.subject ?? '').split('\n').join(', ')}, valid until ${notAfter.toISOString()})`;
   }
 

@@ -132,7 +132,8 @@ async function buildClient(
     try {
       url = new URL(config.url);
     } catch {
-      throw invalid(`store "${name}": url ${JSON.stringify(config.url)} is not a URL`);
+      // Never echo it: a redis URL may carry a password.
+      throw invalid(`store "${name}": url is not a valid redis:// or rediss:// URL`);
     }
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
       throw invalid(`store "${name}": url must start with redis:// or rediss://`);

@@ -328,7 +328,9 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
       await this.deactivate(session, client, pending);
       throw this.tag(session.certName, error, 'answering the challenge');
     } finally {
-      await Promise.all(presented.map((task) => solver.cleanup(task)));
+      // Every task, not only those whose `present` finished: one killed half-way (a dns-01 command at its
+      // timeout) may already have published its record. Cleanups are idempotent and never throw.
+      await Promise.all(work.map(({ task }) => solver.cleanup(task)));
       await solver.close?.();
     }
   }
