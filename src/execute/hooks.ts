@@ -105,6 +105,8 @@ export async function runPostRenewHooks(
     reports.push(report);
     if (report.ok) continue;
     for (const name of names) failed.set(name, report.error ?? `hook ${report.name} failed`);
+    // Interrupted: no rollback (the hook did not get to say anything); the next run runs the hooks again.
+    if (options.signal?.aborted) continue;
     const toRollBack = group.members.filter(
       (m) => m.entry.hooks.rollbackOnHookFailure && !rolledBack.has(m.entry.name),
     );

@@ -27,6 +27,8 @@ export interface RenewOptions {
   deadlineMs: number;
   /** Aborted when the run is interrupted. */
   interrupt?: AbortSignal;
+  /** The ARI window gathered for the stored certificate (valid while its fingerprint is unchanged). */
+  ari?: { start: Date; end: Date };
   /** Fingerprint seen at gather time, to tell "renewed elsewhere" from "was fine all along". */
   gatheredFingerprint: string | undefined;
 }
@@ -122,8 +124,12 @@ export async function renewOne(
           now,
           runIntervalMs: options.runIntervalMs,
           force: false,
+          ...(options.ari && !changed ? { ari: options.ari } : {}),
         });
         if (!again.renew) {
+          if (loaded.attempts && !loaded.attempts.hooksPending) {
+            await store.recordAttempt(entry.name, undefined).catch(() => {});
+          }
           return changed
             ? { kind: 'renewed-elsewhere', meta, message: 'renewed by another cert-renew during this run' }
             : { kind: 'fresh', meta, message: again.message };

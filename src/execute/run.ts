@@ -18,10 +18,10 @@ import {
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import type { StoredMeta } from '../stores/types.js';
+import type { AttemptInfo, StoredMeta } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
 import { dryRunChecks } from './dry-run.js';
-import { type RenewedForHooks, runFailureHooks, runPostRenewHooks } from './hooks.js';
+import { type PostRenewResult, type RenewedForHooks, runFailureHooks, runPostRenewHooks } from './hooks.js';
 import { renewOne } from './renew.js';
 
 /** One log line that starts with `NAME: `, once (some issuers' messages already name the certificate). */
@@ -112,6 +112,7 @@ export async function executeRun(
     } else if (item.action === 'backoff') {
       report.outcome = 'backoff';
       report.error = { code: ErrorCode.backoff, message: item.message };
+      logger.warn(namedLine(item.name, item.message));
     }
   }
 
@@ -161,6 +162,7 @@ export async function executeRun(
         lockWaitMs: options.lockWaitMs,
         deadlineMs: options.deadlineMs,
         gatheredFingerprint: gatheredMeta?.fingerprint,
+        ...(g.ari ? { ari: g.ari } : {}),
         ...(options.interrupt ? { interrupt: options.interrupt } : {}),
       });
       if (outcome.kind === 'renewed') {
@@ -200,6 +202,24 @@ export async function executeRun(
     }
   });
 
+  for (const [i, item] of plan.items.entries()) {
+    const g = seen[i] as Seen;
+    if (item.action !== 'keep' || !item.failures) continue;
+    if (!item.hooksPending || !g.meta) {
+      // Failed attempts on a certificate that is fine and not due (a failed --force, say) are history.
+      await (await session.store(g.entry.storeName)).recordAttempt(g.entry.name, undefined).catch(() => {});
+      continue;
+    }
+    // Stored by an earlier run, but its post-renew hooks did not succeed: run them again now.
+    const store = await session.store(g.entry.storeName);
+    const info = hookInfo(g.entry, g.meta, store.type);
+    const paths = store.paths(g.entry.name);
+    if (paths) info.paths = paths;
+    renewed.push({ entry: g.entry, info });
+    (reports[i] as CertificateReport).message = 'post-renew hooks ran again (they had not succeeded)';
+    logger.info(`${g.entry.name}: running its post-renew hooks again (they had not succeeded)`);
+  }
+
   const hookOptions = {
     session,
     env: deps.env,
@@ -230,13 +250,15 @@ export async function executeRun(
       }
     } else {
       report.outcome = 'failed';
-      report.message = `renewed and stored, but a hook failed: ${failure}`;
+      report.message = `stored, but a post-renew hook failed: ${failure}`;
     }
   }
+  await recordHookResults(plan, seen, renewed, post, clock, logger, session);
 
   const failures: { entry: ResolvedCertificate; failure: FailureInfo }[] = [];
   for (const [i, report] of reports.entries()) {
-    if (!FAILING_OUTCOMES.has(report.outcome) || !report.error) continue;
+    // A certificate backing off failed in an earlier run, which already alerted; this run only waits.
+    if (!FAILING_OUTCOMES.has(report.outcome) || !report.error || report.outcome === 'backoff') continue;
     failures.push({
       entry: entries[i] as ResolvedCertificate,
       failure: { name: report.name, code: report.error.code, message: report.error.message },
@@ -252,6 +274,46 @@ export async function executeRun(
     for (const name of h.certificates) reports.find((r) => r.name === name)?.hooks.push(h.name);
   }
   return finish(reports, [...post.reports, ...failureHooks], undefined, options, startedAt, clock, false);
+}
+
+/**
+ * What the hooks did is kept in the store, so a failed reload is not forgotten: a failed hook records a
+ * failure with `hooksPending` (the next run runs the hooks again, `status` warns, frequent runs back off a
+ * rolled-back renewal); success clears an earlier record.
+ */
+async function recordHookResults(
+  plan: Plan,
+  seen: Seen[],
+  ran: RenewedForHooks[],
+  post: PostRenewResult,
+  clock: Clock,
+  logger: Logger,
+  session: Session,
+): Promise<void> {
+  await Promise.all(
+    ran.map(async ({ entry }) => {
+      const item = plan.items[seen.findIndex((g) => g.entry === entry)];
+      const failure = post.failed.get(entry.name);
+      const previous = item?.failures?.count ?? 0;
+      let attempt: AttemptInfo | undefined;
+      if (failure !== undefined) {
+        attempt = {
+          lastAttempt: clock.now().toISOString(),
+          failureCount: previous + 1,
+          lastErrorCode: ErrorCode.hookFailed,
+          lastError: failure,
+          ...(post.rolledBack.has(entry.name) ? {} : { hooksPending: true }),
+        };
+      } else if (previous === 0 && !item?.hooksPending) {
+        return;
+      }
+      try {
+        await (await session.store(entry.storeName)).recordAttempt(entry.name, attempt);
+      } catch (error) {
+        logger.warn(namedLine(entry.name, `could not record the hook result: ${describeError(error)}`));
+      }
+    }),
+  );
 }
 
 function finish(

@@ -29,6 +29,8 @@ export interface PlanItem {
   renewAt?: string;
   /** Failed attempts since the last success (from the store). */
   failures?: { count: number; lastAttempt: string; lastError?: string; retryAt?: string };
+  /** The stored certificate's post-renew hooks have not succeeded yet: `run` runs them again. */
+  hooksPending?: boolean;
   error?: { code: string; message: string };
 }
 
@@ -103,6 +105,7 @@ export function planItem(g: Gathered, options: PlanOptions): PlanItem {
       ...(attempts.lastError ? { lastError: attempts.lastError } : {}),
       retryAt: at.toISOString(),
     };
+    if (attempts.hooksPending) item.hooksPending = true;
     if (decision.renew && !options.force && decision.reason !== Reason.forced && at > options.now) {
       item.action = 'backoff';
       item.message = `${decision.message}; backing off after ${attempts.failureCount} failed attempt(s) until ${at.toISOString()} (--force retries now)`;

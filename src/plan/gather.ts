@@ -76,6 +76,8 @@ export interface Seen {
   entry: ResolvedCertificate;
   /** The stored certificate's metadata at plan time, when one was there. */
   meta?: StoredMeta;
+  /** The ARI window fetched for it, so the re-check under the lock decides as the plan did. */
+  ari?: { start: Date; end: Date };
 }
 
 /** Certificates gathered and decided per batch; only the decisions and metadata are kept. */
@@ -98,7 +100,7 @@ export async function gatherAndPlan(
     for (const g of batch) {
       items.push(planItem(g, options.plan));
       const meta = g.stored?.state === 'present' ? g.stored.cert.meta : undefined;
-      seen.push(meta ? { entry: g.entry, meta } : { entry: g.entry });
+      seen.push({ entry: g.entry, ...(meta ? { meta } : {}), ...(g.ari ? { ari: g.ari } : {}) });
     }
   }
   return { plan: assemblePlan(items, options.plan), seen };

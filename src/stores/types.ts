@@ -33,6 +33,11 @@ export interface AttemptInfo {
   failureCount: number;
   lastErrorCode?: string;
   lastError?: string;
+  /**
+   * The stored certificate is new but its post-renew hooks have not succeeded yet (they failed, or the run
+   * was interrupted): the next run runs them again, and `status` warns until they do.
+   */
+  hooksPending?: boolean;
 }
 
 export interface StoredCertificate extends CertificateBundle {

@@ -1,6 +1,6 @@
 /** Hooks through `cert-renew run`: shared hooks run once, failures exit 1 and name the hook, rollback. */
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -187,6 +187,49 @@ describe('interrupted runs', () => {
         else await sleep(50);
       }
       assert.equal(alive, false, "the hook's child was killed with it");
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+describe('a failed post-renew hook is not forgotten', () => {
+  test('the next run runs it again; status warns until it succeeds', async () => {
+    const tmp = await tempDir();
+    try {
+      const flag = join(tmp.path, 'fail');
+      const log = join(tmp.path, 'reload.log');
+      const hook = join(tmp.path, 'reload.sh');
+      await writeFile(
+        hook,
+        `#!/bin/sh\necho "$CERT_RENEW_NAMES" >> '${log}'\n[ -f '${flag}' ] && exit 1\nexit 0\n`,
+      );
+      await chmod(hook, 0o755);
+      await writeFile(flag, '');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(join(tmp.path, 'certs'), {
+          defaults: { issuer: 'local', store: 'files', hooks: { postRenew: [{ run: [hook] }] } },
+        }),
+      );
+      const first = await runCli(['-m', manifest, 'run']);
+      assert.equal(first.code, 1, first.stderr);
+      const status = await runCli(['-m', manifest, 'status', '--check', '--json']);
+      assert.equal(status.code, 1, 'a pending hook is a warning');
+      await rm(flag);
+      const second = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(second.code, 0, second.stderr);
+      const report = JSON.parse(second.stdout) as RunReport;
+      assert.deepEqual(
+        report.certificates.map((c) => c.outcome),
+        ['ok', 'ok'],
+        'nothing was renewed again',
+      );
+      assert.deepEqual(await lines(log), ['web api', 'web api'], 'the hook ran again, once for both');
+      assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
+      const third = await runCli(['-m', manifest, 'run']);
+      assert.equal(third.code, 0);
+      assert.equal((await lines(log)).length, 2, 'and not again once it succeeded');
     } finally {
       await tmp.remove();
     }
