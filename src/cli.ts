@@ -161,6 +161,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print JSON')
     .option('--only <names...>', 'only these certificates')
     .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
+    .option('--shard <i/n>', 'only the certificates of shard i of n')
     .option('--interval <duration>', 'how often the renewal job runs', '24h')
     .action(async (options) => {
       const { statusCommand } = await import('./commands/status.js');

@@ -1,4 +1,5 @@
 /** What every command that reads the manifest shares: logger, interval, session, selection. */
+import { resolve } from 'node:path';
 import type { CliIO, GlobalOptions } from '../cli.js';
 import { UsageError } from '../errors.js';
 import type { Plan } from '../plan/build-plan.js';
@@ -47,7 +48,7 @@ export async function openSession(
   intervalMs: number,
   overrides: SessionOverrides = {},
 ): Promise<Session> {
-  return Session.open(globals.manifest, intervalMs, {
+  return Session.open(resolve(io.cwd, globals.manifest), intervalMs, {
     clock: io.clock,
     logger,
     env: io.env,

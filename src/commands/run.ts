@@ -1,4 +1,5 @@
 import { type CliIO, type GlobalOptions, useColour } from '../cli.js';
+import { describeError, ExitCode } from '../errors.js';
 import { executeRun } from '../execute/run.js';
 import { runMetrics, writeAtomically } from '../report/metrics.js';
 import type { RunReport } from '../report/model.js';
@@ -96,10 +97,16 @@ export async function runCommand(
       },
       { session, clock: io.clock, logger, env: io.env },
     );
-    if (options.metricsFile && !report.dryRun) {
-      await writeAtomically(options.metricsFile, runMetrics(report, plan.items));
-    }
+    // The report first: what was renewed must be said even if the metrics file cannot be written.
     io.stdout(options.json ? `${JSON.stringify(report, null, 2)}\n` : renderRunReport(report, useColour(io)));
+    if (options.metricsFile && !report.dryRun) {
+      try {
+        await writeAtomically(options.metricsFile, runMetrics(report, plan.items));
+      } catch (error) {
+        logger.error(describeError(error));
+        return ExitCode.failure;
+      }
+    }
     return report.exitCode;
   } finally {
     await session.close();

@@ -1,5 +1,5 @@
 import type { CliIO, GlobalOptions } from '../cli.js';
-import { CertRenewError, ErrorCode, ExitCode, UsageError } from '../errors.js';
+import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from '../errors.js';
 import { inspectCertificate } from '../x509/index.js';
 import { commandLogger, openSession, parseInterval } from './common.js';
 
@@ -52,7 +52,18 @@ export async function showCommand(
       if (options.includeKey) io.stdout(`${cert.keyPem.trim()}\n`);
       return ExitCode.ok;
     }
-    const info = inspectCertificate(cert.certPem);
+    let info: ReturnType<typeof inspectCertificate>;
+    try {
+      info = inspectCertificate(cert.certPem);
+    } catch (error) {
+      throw new CertRenewError(
+        ErrorCode.storeCorrupt,
+        `${name}: the stored certificate is unreadable: ${describeError(error)}`,
+        {
+          hint: 'the next cert-renew run replaces it',
+        },
+      );
+    }
     const details = {
       name,
       store: entry.storeName,

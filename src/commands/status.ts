@@ -1,5 +1,5 @@
 import { type CliIO, type GlobalOptions, useColour } from '../cli.js';
-import { ExitCode } from '../errors.js';
+import { describeError, ExitCode } from '../errors.js';
 import type { PlanItem } from '../plan/build-plan.js';
 import { Reason } from '../policy/reasons.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
@@ -50,7 +50,6 @@ export async function statusCommand(
   try {
     const now = new Date(plan.generatedAt);
     const items = plan.items.map((item) => ({ ...item, health: healthOf(item) }));
-    if (options.metricsFile) await writeAtomically(options.metricsFile, statusMetrics(plan.items, now));
     const code = checkExitCode(plan.items);
     if (options.json) {
       io.stdout(
@@ -74,6 +73,14 @@ export async function statusCommand(
       io.stdout(
         `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n`,
       );
+    }
+    if (options.metricsFile) {
+      try {
+        await writeAtomically(options.metricsFile, statusMetrics(plan.items, now));
+      } catch (error) {
+        logger.error(describeError(error));
+        return options.check ? Math.max(code, ExitCode.failure) : ExitCode.failure;
+      }
     }
     return options.check ? code : ExitCode.ok;
   } finally {

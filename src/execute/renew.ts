@@ -10,7 +10,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import type { LoadResult, Lock, StoredCertificate, StoredMeta } from '../stores/types.js';
-import { formatDuration } from '../util/duration.js';
+import { formatDuration, timerMs } from '../util/duration.js';
 import { createCsr, generateKey, inspectCertificate, keyMatchesCertificate } from '../x509/index.js';
 import { verifyIssued } from './verify.js';
 
@@ -76,7 +76,7 @@ export async function renewOne(
         },
       ),
     );
-  }, options.deadlineMs);
+  }, timerMs(options.deadlineMs));
   deadline.unref();
   const signal = options.interrupt
     ? AbortSignal.any([controller.signal, options.interrupt])

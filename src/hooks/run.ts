@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HookSpec } from '../manifest/types.js';
 import type { Clock } from '../runtime/clock.js';
-import { parseDuration } from '../util/duration.js';
+import { parseDuration, timerMs } from '../util/duration.js';
 
 export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
 /** Time between SIGTERM and SIGKILL to the hook's process group. */
@@ -350,7 +350,7 @@ async function supervise(child: ChildProcess, s: Supervision): Promise<HookResul
       child.once('exit', (code, signal) => resolve({ code, signal }));
     }
   });
-  const timer = setTimeout(() => terminate('timeout'), s.timeoutMs);
+  const timer = setTimeout(() => terminate('timeout'), timerMs(s.timeoutMs));
   const onAbort = () => terminate('abort');
   s.signal?.addEventListener('abort', onAbort, { once: true });
   if (s.signal?.aborted) onAbort();

@@ -132,10 +132,3 @@ export function assemblePlan(items: PlanItem[], options: PlanOptions): Plan {
     items,
   };
 }
-
-export function buildPlan(gathered: Gathered[], options: PlanOptions): Plan {
-  return assemblePlan(
-    gathered.map((g) => planItem(g, options)),
-    options,
-  );
-}

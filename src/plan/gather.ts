@@ -86,7 +86,7 @@ export const PLAN_BATCH = 1000;
 /**
  * Gather and decide in batches of PLAN_BATCH certificates, so a manifest of many thousands never holds
  * every certificate and key in memory at once: each batch is read (batched per store), decided by the pure
- * `planItem`, and dropped. The result is the same plan `buildPlan` makes from everything at once.
+ * `planItem`, and dropped. The result is the plan that deciding everything at once would give.
  */
 export async function gatherAndPlan(
   session: Pick<Session, 'store' | 'issuer'>,

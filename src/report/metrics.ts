@@ -74,10 +74,22 @@ export function runMetrics(report: RunReport, items: PlanItem[]): string {
     }
     if (c.error) failuresByCode.set(c.error.code, (failuresByCode.get(c.error.code) ?? 0) + 1);
   }
-  // Expiry after the run: renewed certificates report their new not-after.
-  const after = items.map((item) => {
-    const c = report.certificates.find((r) => r.name === item.name);
-    return c?.notAfter ? { ...item, notAfter: c.notAfter } : item;
+  // The state after the run: renewed certificates are no longer due, have no failed attempts and report
+  // their new not-after; failed ones count this attempt too.
+  const byName = new Map(report.certificates.map((c) => [c.name, c]));
+  const after = items.map((item): PlanItem => {
+    const c = byName.get(item.name);
+    if (!c) return item;
+    const next: PlanItem = { ...item, ...(c.notAfter ? { notAfter: c.notAfter } : {}) };
+    if (c.outcome === 'renewed' || c.outcome === 'fresh' || c.outcome === 'renewed-elsewhere') {
+      next.action = 'keep';
+      next.reason = 'ok';
+      delete next.failures;
+    } else if (c.outcome === 'failed' || c.outcome === 'rolled-back') {
+      const count = (item.failures?.count ?? 0) + 1;
+      next.failures = { ...(item.failures ?? { lastAttempt: report.finishedAt }), count };
+    }
+    return next;
   });
   return render([
     ...certificateFamilies(after),

@@ -266,8 +266,13 @@ export class FilesystemStore implements Store {
     const certPath = join(dir, this.stable.get('cert') ?? VERSION_FILES.cert);
     try {
       if (!(await io.isFile(certPath))) return { state: 'missing' };
-    } catch {
-      return { state: 'missing' };
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return { state: 'missing' };
+      // ENOTDIR (the store path is a file), EACCES, EIO: not "missing", which would mean "issue one".
+      return {
+        state: 'unreadable',
+        error: `cannot read ${certPath} (${errnoOf(error) ?? describeError(error)})`,
+      };
     }
     const files = {
       cert: this.stable.get('cert') ?? VERSION_FILES.cert,

@@ -44,3 +44,11 @@ export function formatDuration(ms: number): string {
   if (m > 0) return `${sign}${m}m${s ? ` ${s}s` : ''}`;
   return `${sign}${s}s`;
 }
+
+/** The longest delay a Node timer can wait (about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay safe to give setTimeout: longer durations are capped (they mean "practically never"). */
+export function timerMs(ms: number): number {
+  return Math.min(Math.max(ms, 1), MAX_TIMER_MS);
+}

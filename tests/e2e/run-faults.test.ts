@@ -189,6 +189,23 @@ describe('faults and rehearsals', () => {
       );
       assert.match(text, /^cert_renew_last_run_success 1$/m);
       assert.match(text, /^cert_renew_last_run_renewals\{reason="missing"\} 2$/m);
+      // The state after the run: what was just renewed is not due.
+      assert.match(
+        text,
+        /^cert_renew_certificate_renewal_due\{name="web",issuer="local",store="files",reason="ok"\} 0$/m,
+      );
+      // A metrics file that cannot be written does not hide the report, and fails the run.
+      const bad = await runCli([
+        '-m',
+        manifest,
+        'run',
+        '--json',
+        '--metrics-file',
+        join(tmp.path, 'no', 'such', 'dir.prom'),
+      ]);
+      assert.equal(bad.code, 1);
+      assert.equal(JSON.parse(bad.stdout).certificates.length, 2);
+      assert.match(bad.stderr, /metrics file/);
     } finally {
       await tmp.remove();
     }

@@ -6,9 +6,9 @@ import {
   ariCertIdentifier,
   ariCertIdentifierFromPem,
   parseRenewalInfo,
-  pointInWindow,
   renewalInfoUrl,
 } from '../../src/issuers/acme/ari.js';
+import { ariRenewAt } from '../../src/policy/time.js';
 import { runCommand, type TempDir, tempDir } from '../harness/process.js';
 
 // RFC 9773 §4.1's example: keyIdentifier 69:88:5B:…:C8:D4 and serial 0x87654321 (DER 00 87 65 43 21).
@@ -163,12 +163,12 @@ describe('renewalInfo responses', () => {
     );
   });
 
-  test('the point in the window is inside it and the same for the same seed', () => {
+  test('the point in the window (the policy picks it) is inside it and the same for the same seed', () => {
     const window = { start: new Date('2025-01-02T00:00:00Z'), end: new Date('2025-01-03T00:00:00Z') };
-    const a = pointInWindow(window, 'cert-a');
+    const a = ariRenewAt(window, 'cert-a');
     assert.ok(a >= window.start && a < window.end);
-    assert.equal(pointInWindow(window, 'cert-a').getTime(), a.getTime());
-    const points = new Set(['a', 'b', 'c', 'd', 'e'].map((s) => pointInWindow(window, s).getTime()));
+    assert.equal(ariRenewAt(window, 'cert-a').getTime(), a.getTime());
+    const points = new Set(['a', 'b', 'c', 'd', 'e'].map((s) => ariRenewAt(window, s).getTime()));
     assert.ok(points.size > 1, 'different certificates spread over the window');
   });
 

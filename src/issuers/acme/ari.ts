@@ -47,18 +47,6 @@ export function parseRenewalInfo(data: unknown): SuggestedWindow | undefined {
   };
 }
 
-/**
- * A deterministic point inside the window for one certificate (the same certificate always picks the
- * same moment, different certificates spread over the window), as RFC 9773 asks clients to pick a
- * point rather than renewing at the start.
- */
-export function pointInWindow(window: { start: Date; end: Date }, seed: string): Date {
-  const span = window.end.getTime() - window.start.getTime();
-  if (span <= 0) return new Date(window.start);
-  const fraction = createHash('sha256').update(seed).digest().readUInt32BE(0) / 0x1_0000_0000;
-  return new Date(window.start.getTime() + Math.floor(fraction * span));
-}
-
 /** The URL for a certificate identifier under the directory's renewalInfo resource. */
 export function renewalInfoUrl(base: string, identifier: string): string {
   return `${base.replace(/\/+$/, '')}/${identifier}`;
