@@ -155,6 +155,12 @@ export const domainsChanged: Check = withCert((input, cert) => {
   if (sameDomains(covered, input.entry.domains)) return null;
   const have = new Set(covered.map(normalizeName));
   const want = new Set(input.entry.domains.map(normalizeName));
+  // A CA may add names of its own (www.): what counts is what was asked for at issuance, as long as the
+  // certificate still covers every requested name. Otherwise such a certificate would renew on every run.
+  const requested = input.stored.state === 'present' ? input.stored.cert.meta?.domains : undefined;
+  if (requested && sameDomains(requested, input.entry.domains) && [...want].every((name) => have.has(name))) {
+    return null;
+  }
   const adds = [...want].filter((name) => !have.has(name));
   const drops = [...have].filter((name) => !want.has(name));
   const parts = [

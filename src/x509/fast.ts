@@ -3,8 +3,9 @@
  * fingerprint of the stored certificate's exact bytes, the dates, serial and names recorded beside it at
  * issuance (after verification) describe that certificate, and the key is compared as DER bytes. Anything
  * unexpected — no metadata, a fingerprint that does not match, a key this reader does not understand, a
- * key that does not match — returns undefined and the caller parses with node:crypto as before, so this
- * can only make planning faster, never different in outcome.
+ * key that does not match — returns undefined and the caller parses with node:crypto as before. The names
+ * are those requested at issuance (which verification proved the certificate covers); the policy judges
+ * domain changes by those in both paths, so the outcome is the same either way.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
