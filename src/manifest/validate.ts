@@ -85,6 +85,7 @@ function semanticFindings(root: Json, options: CheckOptions): Finding[] {
   const warning = (pointer: string, message: string) =>
     findings.push({ severity: 'warning', pointer, message });
 
+  checkDurationRanges(root, '', error);
   const issuers = objectAt(root, 'issuers') ?? {};
   const stores = objectAt(root, 'stores') ?? {};
   const defaults = objectAt(root, 'defaults');
@@ -347,6 +348,41 @@ function semanticFindings(root: Json, options: CheckOptions): Finding[] {
   }
 
   return findings;
+}
+
+const DURATION_KEYS = new Set([
+  'renewBefore',
+  'lifetime',
+  'timeout',
+  'ttl',
+  'propagationTimeout',
+  'propagationDelay',
+  'lockTimeout',
+]);
+/** A hundred years: anything longer is a typo, and past what the clock arithmetic can hold. */
+const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/** Durations that match the pattern but are absurdly long (`"999999999d"`) are errors here, not crashes later. */
+function checkDurationRanges(
+  value: Json | unknown,
+  pointer: string,
+  error: (pointer: string, message: string) => void,
+): void {
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => checkDurationRanges(item, `${pointer}/${i}`, error));
+    return;
+  }
+  if (!isObject(value)) return;
+  for (const [key, child] of Object.entries(value)) {
+    const at = `${pointer}/${esc(key)}`;
+    if (DURATION_KEYS.has(key) && typeof child === 'string' && /^(?:[0-9]+(?:ms|s|m|h|d|w))+$/.test(child)) {
+      const ms = parseDuration(child);
+      if (ms === undefined || ms > MAX_DURATION_MS)
+        error(at, `${JSON.stringify(child)} is too long; durations go up to 100 years`);
+    } else {
+      checkDurationRanges(child, at, error);
+    }
+  }
 }
 
 /** Checks shared by `defaults` and certificates: window settings and hooks. */
