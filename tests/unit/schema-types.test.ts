@@ -222,7 +222,8 @@ describe('types.ts and the schema agree', () => {
 
   test('enums, patterns and variants', () => {
     assert.deepEqual((defs.keyType as Json).enum, [...KEY_TYPES]);
-    assert.equal((defs.duration as Json).pattern, DURATION_PATTERN);
+    const timeSpan = defs.duration as Json;
+    assert.equal(timeSpan.pattern, DURATION_PATTERN);
     const directory = ((defs.acmeIssuer as Json).properties as Record<string, Json>).directory as Json;
     assert.deepEqual((directory.then as Json).enum, [...ACME_ALIASES]);
     const typeEnum = (d: string) => ((defs[d] as Json).properties as Record<string, Json>).type?.enum;
