@@ -369,7 +369,7 @@ function checkDurationRanges(
   error: (pointer: string, message: string) => void,
 ): void {
   if (Array.isArray(value)) {
-    value.forEach((item, i) => checkDurationRanges(item, `${pointer}/${i}`, error));
+    for (const [i, item] of value.entries()) checkDurationRanges(item, `${pointer}/${i}`, error);
     return;
   }
   if (!isObject(value)) return;

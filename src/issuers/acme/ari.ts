@@ -4,7 +4,7 @@
  * certificate's DER (node's X509Certificate prints the serial without the leading zero byte the DER
  * carries, and the identifier needs those exact octets).
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { serialAndAuthorityKeyId } from '../../x509/der.js';
 
 /** `keyIdentifier` and `serialDer` are raw bytes (the serial as DER content octets, sign byte kept). */
