@@ -8,7 +8,7 @@ import type { Manifest, ResolvedCertificate } from '../../src/manifest/types.js'
 import { systemClock } from '../../src/runtime/clock.js';
 import type { RuntimeContext } from '../../src/runtime/context.js';
 import { silentLogger } from '../../src/runtime/logger.js';
-import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { mapLimit } from '../../src/util/pool.js';
 import { createCsr, generateKey, inspectCertificate } from '../../src/x509/index.js';
 import { BIN, median, record, type Section, timeCommand } from '../lib.js';

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RedisStore } from '../../src/stores/redis.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
 import { mapLimit } from '../../src/util/pool.js';
 import { startRedis } from '../../tests/harness/redis.js';
 import { median, record, type Section, timeCommand } from '../lib.js';

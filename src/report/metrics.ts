@@ -2,10 +2,9 @@
  * A Prometheus textfile (node_exporter's textfile collector), written atomically: temp file + rename, so
  * the collector never reads half a file.
  */
-import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import { CertRenewError, ErrorCode } from '../errors.js';
 import type { PlanItem } from '../plan/build-plan.js';
+import { writeAtomic } from '../stores/filesystem/fs-util.js';
 import type { RunReport } from './model.js';
 
 function label(value: string): string {
@@ -139,12 +138,9 @@ export function statusMetrics(items: PlanItem[], at: Date): string {
 }
 
 export async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writeFile(temp, text, { mode: 0o644 });
-    await rename(temp, path);
+    await writeAtomic(path, text, { mode: 0o644 });
   } catch (error) {
-    await rm(temp, { force: true });
     throw new CertRenewError(ErrorCode.storeWrite, `cannot write the metrics file ${path}`, {
       cause: error,
       hint: 'check that its directory exists and is writable',

@@ -96,11 +96,12 @@ export class Session {
     return issuer;
   }
 
-  /** The locker for a certificate's store: the store's own, or the Redis store named by its `locks`. */
+  /**
+   * The locker for a certificate: its store's (a filesystem store with `locks` hands out the named Redis
+   * store's locks itself, see FilesystemStore.locker).
+   */
   async locker(entry: ResolvedCertificate): Promise<Locker> {
-    const lockStore =
-      entry.store.type === 'filesystem' && entry.store.locks ? entry.store.locks : entry.storeName;
-    return (await this.store(lockStore)).locker();
+    return (await this.store(entry.storeName)).locker();
   }
 
   /** Closes every store and issuer that was opened (connections would keep the process alive). */

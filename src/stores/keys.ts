@@ -1,7 +1,26 @@
 /**
- * The one place that names things inside a store, so the filesystem and Redis layouts cannot drift.
- * Names were validated by the manifest (safe path components); emails and issuer names are encoded.
+ * The one place that names things inside a store (certmagic's KeyBuilder idea), so the filesystem and Redis
+ * layouts cannot drift and no other file builds a path or key by hand. Both layouts hold the same things:
+ *
+ *   thing                 filesystem (under the store's path)               Redis (after keyPrefix)
+ *   certificate           <name>/current → versions/<id>/{cert,…}.pem        cert:{<name>}
+ *   previous versions     <name>/versions/<id>/                              history:{<name>}
+ *   last failed attempt   <name>/attempts.json                               attempts:{<name>}
+ *   lock                  .cert-renew/locks/<name>.lock                      lock:{<name>}
+ *   blob (account, CA)    .cert-renew/blobs/<segment>/<segment>              <segment>:<segment>
+ *   http-01 challenge     —                                                  challenge:<token>
+ *
+ * Certificate names were validated by the manifest (CERT_NAME_PATTERN: safe path components); blob keys
+ * are `/`-separated segments with each segment URI-encoded (emails and issuer names may hold anything).
+ * See docs/stores.md for the layouts as an operator sees them.
  */
+import { join } from 'node:path';
+import { CertRenewError, ErrorCode, UsageError } from '../errors.js';
+
+/** A certificate name (the manifest schema's pattern): a safe file name and Redis hash tag. */
+export const CERT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+// ---- blob keys (logical, shared by every store) ----------------------------------------------------
 
 /** Blob key for an ACME account (key + URL) of one issuer and contact email. */
 export function accountBlobKey(issuer: string, email: string | undefined): string {
@@ -13,6 +32,8 @@ export function localCaBlobKey(issuer: string): string {
   return `local-ca/${encodeURIComponent(issuer)}`;
 }
 
+// ---- Redis -----------------------------------------------------------------------------------------
+
 /** Redis keys. `{name}` is a Cluster hash tag: a certificate's keys all live in one slot. */
 export const redisKeys = {
   cert: (prefix: string, name: string) => `${prefix}cert:{${name}}`,
@@ -22,4 +43,118 @@ export const redisKeys = {
   challenge: (prefix: string, token: string) => `${prefix}challenge:${token}`,
   /** `account/le/ops%40example.com` → `account:le:ops@example.com`. */
   blob: (prefix: string, key: string) => `${prefix}${key.split('/').map(decodeURIComponent).join(':')}`,
+  /** The short-lived key `checkWritable` writes and deletes (expires by itself if the delete is lost). */
+  probe: (prefix: string, hostname: string, pid: number) => `${prefix}probe:{cert-renew}:${hostname}:${pid}`,
 } as const;
+
+// ---- filesystem ------------------------------------------------------------------------------------
+
+/** Names of the files inside a version directory (fixed; the stable names outside are configurable). */
+export const VERSION_FILES = {
+  cert: 'cert.pem',
+  chain: 'chain.pem',
+  fullchain: 'fullchain.pem',
+  privkey: 'privkey.pem',
+  meta: 'meta.json',
+  combined: 'combined.pem',
+  pkcs12: 'cert.p12',
+} as const;
+
+/** The symlink naming the version readers see. */
+export const CURRENT = 'current';
+export const VERSIONS = 'versions';
+export const ATTEMPTS = 'attempts.json';
+/** Plain files found before cert-renew managed a directory are kept as this version. */
+export const LEGACY_ID = '000000-legacy';
+/** The store's own files (locks, blobs) live here; certificate names cannot start with a dot. */
+export const INTERNAL_DIR = '.cert-renew';
+/** Names a configured stable file name may not take (they are the layout's own). */
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([CURRENT, VERSIONS, ATTEMPTS, VERSION_FILES.meta]);
+
+const VERSION_PATTERN = /^([0-9]{6,})-[A-Za-z0-9]+$/;
+
+/** The sequence number of a version id (`000042-20250131T120000Z` → 42); undefined for anything else. */
+export function versionSeq(id: string): number | undefined {
+  const match = VERSION_PATTERN.exec(id);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** A version id: the zero-padded sequence number and the UTC time, `000042-20250131T120000Z`. */
+export function versionId(seq: number, at: Date): string {
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.[0-9]+Z$/, 'Z');
+  return `${String(seq).padStart(6, '0')}-${stamp}`;
+}
+
+/** The symlink target of `current` for a version (relative, so the store directory can move). */
+export function currentTarget(id: string): string {
+  return `${VERSIONS}/${id}`;
+}
+
+/** Every path inside one filesystem store, from its absolute root directory. */
+export class FilesystemLayout {
+  constructor(
+    /** The store's directory, absolute. */
+    readonly root: string,
+    /** The store's name in the manifest, for messages. */
+    private readonly storeName: string,
+  ) {}
+
+  /** `<root>/<name>`; throws a UsageError for a name that is not a safe file name. */
+  certDir(name: string): string {
+    if (!CERT_NAME_PATTERN.test(name)) {
+      throw new UsageError(
+        `certificate name "${name}" is not a safe file name (letters, digits, '.', '_', '-')`,
+      );
+    }
+    return join(this.root, name);
+  }
+
+  current(name: string): string {
+    return join(this.certDir(name), CURRENT);
+  }
+
+  versionsDir(name: string): string {
+    return join(this.certDir(name), VERSIONS);
+  }
+
+  versionDir(name: string, id: string): string {
+    return join(this.versionsDir(name), id);
+  }
+
+  attempts(name: string): string {
+    return join(this.certDir(name), ATTEMPTS);
+  }
+
+  /** A stable name (`cert.pem`, or as configured in `files`) beside `current`. */
+  stable(name: string, file: string): string {
+    return join(this.certDir(name), file);
+  }
+
+  get locksDir(): string {
+    return join(this.root, INTERNAL_DIR, 'locks');
+  }
+
+  lock(name: string): string {
+    return join(this.locksDir, `${name}.lock`);
+  }
+
+  /** `account/le/ops%40example.com` → `<root>/.cert-renew/blobs/account/le/ops%40example.com`. */
+  blob(key: string): string {
+    const segments = key.split('/');
+    for (const segment of segments) {
+      if (
+        segment === '' ||
+        segment === '.' ||
+        segment === '..' ||
+        segment.includes('\0') ||
+        segment.includes('\\')
+      ) {
+        throw new CertRenewError(ErrorCode.internal, `store ${this.storeName}: invalid blob key "${key}"`);
+      }
+    }
+    return join(this.root, INTERNAL_DIR, 'blobs', ...segments);
+  }
+}

@@ -10,11 +10,11 @@ export async function createStore(
 ): Promise<Store> {
   switch (config.type) {
     case 'filesystem': {
-      const { FilesystemStore } = await import('./filesystem.js');
+      const { FilesystemStore } = await import('./filesystem/index.js');
       return new FilesystemStore(name, config, context);
     }
     case 'redis': {
-      const { RedisStore } = await import('./redis.js');
+      const { RedisStore } = await import('./redis/index.js');
       return RedisStore.open(name, config, context);
     }
   }

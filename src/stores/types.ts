@@ -23,8 +23,6 @@ export interface StoredMeta {
   issuedAt: string;
   /** How it was obtained ("local-ca", "acme order", "step-ca renew", …). */
   via?: string;
-  /** Set by the ARI-capable issuers: the CA's suggested window, so it is not reused after renewal. */
-  ari?: { start: string; end: string; fetchedAt: string };
 }
 
 /** Kept apart from the certificate so a failed attempt never touches it. */

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { testContext } from './fixtures.js';
 import { storeContract } from './store-contract.js';
 

@@ -1,4 +1,4 @@
-import { RedisStore } from '../../src/stores/redis.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
 import { startRedis } from '../harness/redis.js';
 import { testContext } from './fixtures.js';
 import { storeContract } from './store-contract.js';

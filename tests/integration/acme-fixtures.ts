@@ -13,7 +13,7 @@ import type { AcmeIssuerConfig, Challenge, KeyType, ResolvedCertificate } from '
 import { systemClock } from '../../src/runtime/clock.js';
 import type { RuntimeContext } from '../../src/runtime/context.js';
 import { createLogger, type Logger, silentLogger } from '../../src/runtime/logger.js';
-import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { createCsr } from '../../src/x509/build.js';
 import { verifyChain } from '../../src/x509/chain.js';

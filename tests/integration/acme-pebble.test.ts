@@ -13,7 +13,7 @@ import { AcmeIssuer } from '../../src/issuers/acme/issuer.js';
 import type { AcmeIssuerConfig } from '../../src/manifest/types.js';
 import type { RuntimeContext } from '../../src/runtime/context.js';
 import { accountBlobKey } from '../../src/stores/keys.js';
-import { RedisStore } from '../../src/stores/redis.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
 import type { Store } from '../../src/stores/types.js';
 import { keyMatchesCertificate } from '../../src/x509/keys.js';
 import { type Pebble, startPebble, writeDnsExecHook } from '../harness/pebble.js';

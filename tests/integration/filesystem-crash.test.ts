@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 

@@ -9,7 +9,7 @@ import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
-import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 

@@ -4,7 +4,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { RedisStore } from '../../src/stores/redis.js';
+import type { RedisStore } from '../../src/stores/redis/index.js';
 import {
   type RedisCluster,
   type RedisSentinel,

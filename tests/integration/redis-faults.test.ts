@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { RedisStoreConfig } from '../../src/manifest/types.js';
-import type { RedisStore } from '../../src/stores/redis.js';
+import type { RedisStore } from '../../src/stores/redis/index.js';
 import { freePort } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { keyMatches, makeCertificates, openStore } from './redis-fixtures.js';
@@ -25,7 +25,7 @@ after(async () => {
 async function loadInChild(
   config: RedisStoreConfig,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const module = fileURLToPath(new URL('../../src/stores/redis.js', import.meta.url));
+  const module = fileURLToPath(new URL('../../src/stores/redis/index.js', import.meta.url));
   const script = `
     const { RedisStore } = await import(${JSON.stringify(module)});
     const logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -6,7 +6,7 @@ import type { RedisStoreConfig } from '../../src/manifest/types.js';
 import { systemClock } from '../../src/runtime/clock.js';
 import type { RuntimeContext } from '../../src/runtime/context.js';
 import { createLogger, type Logger, silentLogger } from '../../src/runtime/logger.js';
-import { RedisStore } from '../../src/stores/redis.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
 import type { CertificateBundle, StoredMeta } from '../../src/stores/types.js';
 import { tempDir } from '../harness/process.js';
 import { createCa, createLeaf } from '../harness/tls.js';

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { RedisStore } from '../../src/stores/redis.js';
+import type { RedisStore } from '../../src/stores/redis/index.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { openStore, testContext } from './redis-fixtures.js';
 
@@ -72,7 +72,7 @@ test('the holder extends its lock; another host cannot take it while the holder 
 });
 
 test('a lock left by a killed process is taken over after it expires', async () => {
-  const module = fileURLToPath(new URL('../../src/stores/redis.js', import.meta.url));
+  const module = fileURLToPath(new URL('../../src/stores/redis/index.js', import.meta.url));
   const script = `
     const { RedisStore } = await import(${JSON.stringify(module)});
     const { readSecret } = await import(${JSON.stringify(fileURLToPath(new URL('../../src/manifest/secrets.js', import.meta.url)))});

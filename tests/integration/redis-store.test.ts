@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import type { RedisStore } from '../../src/stores/redis.js';
+import type { RedisStore } from '../../src/stores/redis/index.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import {
   keyMatches,

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { RedisStore } from '../../src/stores/redis.js';
+import type { RedisStore } from '../../src/stores/redis/index.js';
 import { freePort, type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { createCa, createLeaf } from '../harness/tls.js';

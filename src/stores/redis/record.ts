@@ -2,15 +2,15 @@
  * The JSON value of `cert:{name}` (and of each `history:{name}` entry) and of `attempts:{name}`.
  * Field names are snake_case because proxies written in other languages read them.
  */
-import { KEY_TYPES, type KeyType } from '../manifest/types.js';
+import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
+import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
   DecryptError,
   decryptPrivateKey,
   type EncryptedPrivateKey,
   encryptPrivateKey,
   type KeyRing,
-} from './redis-crypto.js';
-import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from './types.js';
+} from './crypto.js';
 
 export interface CertRecord {
   name: string;
@@ -24,7 +24,6 @@ export interface CertRecord {
   serial: string;
   key_type: KeyType;
   via?: string;
-  ari?: { start: string; end: string; fetched_at: string };
   fullchain_pem: string;
   cert_pem: string;
   chain_pem: string;
@@ -56,9 +55,6 @@ export function encodeCertRecord(
     serial: meta.serial,
     key_type: meta.keyType,
     ...(meta.via === undefined ? {} : { via: meta.via }),
-    ...(meta.ari === undefined
-      ? {}
-      : { ari: { start: meta.ari.start, end: meta.ari.end, fetched_at: meta.ari.fetchedAt } }),
     fullchain_pem: certPem + chainPem,
     cert_pem: certPem,
     chain_pem: chainPem,
@@ -103,10 +99,6 @@ function metaOf(record: Record<string, unknown>, name: string): StoredMeta | und
     issuedAt: r.issued_at,
   };
   if (isString(r.via)) meta.via = r.via;
-  const ari = r.ari as Record<string, unknown> | undefined;
-  if (ari && isString(ari.start) && isString(ari.end) && isString(ari.fetched_at)) {
-    meta.ari = { start: ari.start, end: ari.end, fetchedAt: ari.fetched_at };
-  }
   return meta;
 }
 

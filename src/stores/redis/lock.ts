@@ -6,11 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describeError } from '../errors.js';
-import type { Clock } from '../runtime/clock.js';
-import type { Logger } from '../runtime/logger.js';
-import { redisKeys } from './keys.js';
-import type { AcquireOptions, Lock, Locker } from './types.js';
+import { describeError } from '../../errors.js';
+import type { Clock } from '../../runtime/clock.js';
+import type { Logger } from '../../runtime/logger.js';
+import { redisKeys } from '../keys.js';
+import type { AcquireOptions, Lock, Locker } from '../types.js';
 
 /** GET + PEXPIRE only when the value is still our token. Returns 1 when extended. */
 export const EXTEND_SCRIPT =

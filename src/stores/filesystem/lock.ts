@@ -19,11 +19,12 @@ import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'no
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertRenewError, describeError, ErrorCode } from '../errors.js';
-import type { Clock } from '../runtime/clock.js';
-import type { Logger } from '../runtime/logger.js';
+import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import type { Clock } from '../../runtime/clock.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { FilesystemLayout } from '../keys.js';
+import type { AcquireOptions, Lock, Locker } from '../types.js';
 import { fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
-import type { AcquireOptions, Lock, Locker } from './types.js';
 
 export interface LockFileContent {
   token: string;
@@ -33,8 +34,8 @@ export interface LockFileContent {
 }
 
 export interface FileLockerOptions {
-  /** Directory holding the lock files (created when missing). */
-  dir: string;
+  /** Where the lock files are (`layout.locksDir`, created when missing; `layout.lock(name)`). */
+  layout: FilesystemLayout;
   /** Name of the store, for messages. */
   storeName: string;
   /** A lock whose file was not refreshed for this long is stale. */
@@ -112,7 +113,7 @@ export class FileLocker implements Locker {
   }
 
   lockPath(name: string): string {
-    return join(this.options.dir, `${name}.lock`);
+    return this.options.layout.lock(name);
   }
 
   async acquire(name: string, { waitMs, signal }: AcquireOptions): Promise<Lock | undefined> {
@@ -142,14 +143,14 @@ export class FileLocker implements Locker {
   }
 
   private async ensureDir(): Promise<void> {
-    this.ready ??= mkdir(this.options.dir, { recursive: true, mode: 0o755 }).then(
+    this.ready ??= mkdir(this.options.layout.locksDir, { recursive: true, mode: 0o755 }).then(
       () => undefined,
       (error: unknown) => {
         this.ready = undefined;
         throw fsError(
           ErrorCode.storeUnavailable,
           `filesystem store ${this.options.storeName}: cannot create the lock directory`,
-          this.options.dir,
+          this.options.layout.locksDir,
           error,
         );
       },
@@ -196,7 +197,10 @@ export class FileLocker implements Locker {
 
   /** The filesystem's idea of "now": the mtime of a file we just wrote (one per host). */
   private async filesystemNow(): Promise<number> {
-    const probe = join(this.options.dir, `.clock-${this.options.hostname.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+    const probe = join(
+      this.options.layout.locksDir,
+      `.clock-${this.options.hostname.replace(/[^A-Za-z0-9._-]/g, '_')}`,
+    );
     await writeFile(probe, 'clock\n');
     return (await stat(probe)).mtimeMs;
   }

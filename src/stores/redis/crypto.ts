@@ -4,8 +4,8 @@
  * decrypt), and the key id stored beside the ciphertext so keys can be rotated (`previousKeys`).
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { CertRenewError, ErrorCode } from '../errors.js';
-import type { RedisStoreConfig, SecretRef } from '../manifest/types.js';
+import { CertRenewError, ErrorCode } from '../../errors.js';
+import type { RedisStoreConfig, SecretRef } from '../../manifest/types.js';
 
 export const ENCRYPTION_ALG = 'aes-256-gcm';
 

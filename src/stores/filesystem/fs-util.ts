@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { link, lstat, open, readFile, readlink, rename, statfs, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CertRenewError, ErrorCode } from '../errors.js';
+import { CertRenewError, ErrorCode } from '../../errors.js';
 
 export function randomId(bytes = 8): string {
   return randomBytes(bytes).toString('hex');

@@ -1,0 +1,192 @@
+/**
+ * The filesystem store, for local disks and NFS. Layout under the store's `path` (certbot-familiar names,
+ * so existing NGINX configurations keep working; every path comes from keys.ts):
+ *
+ *   <path>/<name>/versions/<id>/{cert,chain,fullchain,privkey}.pem, meta.json [, combined.pem, cert.p12]
+ *   <path>/<name>/current            → versions/<id>            (switched with one rename)
+ *   <path>/<name>/cert.pem …         → current/cert.pem …       (stable names, `files` in the manifest)
+ *   <path>/<name>/attempts.json        the last failed attempt (kept apart from the certificate)
+ *   <path>/.cert-renew/locks/<name>.lock, <path>/.cert-renew/blobs/<key>
+ *
+ * The jobs live beside this file: config.ts (the manifest entry checked), read.ts (loading), versions.ts
+ * (save, publish, rollback, attempts), lock.ts (lock files), fs-util.ts (durable writes, errno helpers).
+ */
+import { access, constants, lstat, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CertRenewError, ErrorCode } from '../../errors.js';
+import type { FilesystemStoreConfig } from '../../manifest/types.js';
+import type { RuntimeContext } from '../../runtime/context.js';
+import type {
+  AttemptInfo,
+  CertificateBundle,
+  CertificatePaths,
+  LoadResult,
+  Locker,
+  Store,
+  StoredMeta,
+} from '../types.js';
+import { type FilesystemSettings, filesystemSettings, stableName } from './config.js';
+import {
+  asyncIo,
+  fsError,
+  isErrno,
+  randomId,
+  readOptional,
+  unlinkQuietly,
+  writeAtomic,
+  writeIfAbsent,
+  writeNewFile,
+} from './fs-util.js';
+import { FileLocker } from './lock.js';
+import { loadMany, loadOne, localCheck } from './read.js';
+import { rollbackVersion, saveVersion, writeAttempt } from './versions.js';
+
+export class FilesystemStore implements Store {
+  readonly name: string;
+  readonly type = 'filesystem' as const;
+  /** The store's directory, absolute. */
+  readonly root: string;
+  private readonly settings: FilesystemSettings;
+  private readonly isLocal: () => Promise<boolean>;
+  private ownLocker: Locker | undefined;
+
+  /** Checks the manifest entry (throws a UsageError naming the bad setting); touches no file. */
+  constructor(name: string, config: FilesystemStoreConfig, context: RuntimeContext) {
+    this.name = name;
+    this.settings = filesystemSettings(name, config, context);
+    this.root = this.settings.layout.root;
+    this.isLocal = localCheck(this.root);
+  }
+
+  paths(name: string): CertificatePaths {
+    const { layout } = this.settings;
+    const at = (kind: 'cert' | 'chain' | 'fullchain' | 'privkey') =>
+      layout.stable(name, stableName(this.settings, kind));
+    return {
+      dir: layout.certDir(name),
+      cert: at('cert'),
+      chain: at('chain'),
+      fullchain: at('fullchain'),
+      privkey: at('privkey'),
+    };
+  }
+
+  load(name: string): Promise<LoadResult> {
+    return loadOne(this.settings, asyncIo, name);
+  }
+
+  loadMany(names: readonly string[]): Promise<Map<string, LoadResult>> {
+    return loadMany(this.settings, this.isLocal, names);
+  }
+
+  save(name: string, bundle: CertificateBundle, meta: StoredMeta): Promise<void> {
+    return saveVersion(this.settings, name, bundle, meta);
+  }
+
+  rollback(name: string): Promise<boolean> {
+    return rollbackVersion(this.settings, name);
+  }
+
+  recordAttempt(name: string, attempt: AttemptInfo | undefined): Promise<void> {
+    return writeAttempt(this.settings, name, attempt);
+  }
+
+  async getBlob(key: string): Promise<string | undefined> {
+    const path = this.settings.layout.blob(key);
+    try {
+      return await readOptional(path);
+    } catch (error) {
+      throw fsError(ErrorCode.storeUnavailable, `store ${this.name}: cannot read`, path, error);
+    }
+  }
+
+  async putBlob(key: string, value: string, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const path = this.settings.layout.blob(key);
+    try {
+      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      // Blobs hold private keys (the local CA, ACME accounts): owned by whoever runs cert-renew, never by
+      // the `owner`/`group` the certificates are given (a web server user must not own the CA key).
+      const write = { mode: 0o600 };
+      if (options.ifAbsent) return await writeIfAbsent(path, value, write);
+      await writeAtomic(path, value, write);
+      return true;
+    } catch (error) {
+      throw fsError(ErrorCode.storeWrite, `store ${this.name}: cannot write`, path, error);
+    }
+  }
+
+  /**
+   * Creates and removes a probe file in the store's directory (or, when the directory does not exist yet,
+   * checks that its nearest existing parent lets it be created). Leaves nothing behind.
+   */
+  async checkWritable(): Promise<string> {
+    const unavailable = (what: string, path: string, error: unknown) =>
+      fsError(ErrorCode.storeUnavailable, `filesystem store ${this.name}: ${what}`, path, error);
+    let existing = this.root;
+    for (;;) {
+      try {
+        const info = await lstat(existing);
+        if (!info.isDirectory() && !info.isSymbolicLink()) {
+          throw new CertRenewError(
+            ErrorCode.storeUnavailable,
+            `filesystem store ${this.name}: ${existing} is not a directory`,
+            { hint: 'point the store path at a directory' },
+          );
+        }
+        break;
+      } catch (error) {
+        if (error instanceof CertRenewError) throw error;
+        if (!isErrno(error, 'ENOENT')) throw unavailable('cannot reach', existing, error);
+        const parent = dirname(existing);
+        if (parent === existing) throw unavailable('no existing parent directory for', this.root, error);
+        existing = parent;
+      }
+    }
+    if (existing !== this.root) {
+      try {
+        await access(existing, constants.W_OK | constants.X_OK);
+      } catch (error) {
+        throw unavailable(`cannot create ${this.root} in`, existing, error);
+      }
+      return `filesystem ${this.root} (does not exist yet; would be created in ${existing})`;
+    }
+    const probe = join(this.root, `.cert-renew-probe-${randomId()}`);
+    try {
+      await writeNewFile(probe, 'probe\n', { mode: 0o600 });
+    } catch (error) {
+      throw unavailable('cannot write in', this.root, error);
+    } finally {
+      await unlinkQuietly(probe);
+    }
+    return `filesystem ${this.root} (writable)`;
+  }
+
+  /**
+   * Lock files in `<path>/.cert-renew/locks/`, or, with `locks: "<redis store>"` in the manifest, that
+   * store's locks (hosts that share certificates over NFS but want Redis to coordinate). This is the one
+   * place that delegation happens: callers always ask the certificate's own store.
+   */
+  locker(): Locker {
+    if (this.ownLocker) return this.ownLocker;
+    const { config, context, layout, lockTimeoutMs } = this.settings;
+    const delegate = config.locks;
+    if (delegate !== undefined) {
+      this.ownLocker = {
+        acquire: async (name, options) => (await context.getStore(delegate)).locker().acquire(name, options),
+      };
+      return this.ownLocker;
+    }
+    this.ownLocker = new FileLocker({
+      layout,
+      storeName: this.name,
+      lockTimeoutMs,
+      hostname: context.hostname,
+      pid: context.pid,
+      clock: context.clock,
+      logger: context.logger,
+    });
+    return this.ownLocker;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,300 @@
+/**
+ * The connection to one Redis, Sentinel set-up or Cluster (ioredis), apart from what the store keeps in it:
+ * building the client from the manifest entry, connecting once and failing fast, a circuit breaker for a
+ * lost connection, a time limit on every operation, and closing. `run` is the only way the store reaches
+ * Redis; every failure leaves it as one CertRenewError line (errors.ts).
+ *
+ * Connections are opened on first use and fail fast: an unreachable Redis is one STORE_UNAVAILABLE line
+ * naming the store and its address within seconds, never an endless retry or an unhandled 'error' event.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { CertRenewError, describeError, ErrorCode, ExitCode } from '../../errors.js';
+import type { RedisStoreConfig } from '../../manifest/types.js';
+import type { RuntimeContext } from '../../runtime/context.js';
+import type { Logger } from '../../runtime/logger.js';
+import {
+  type Access,
+  commandError,
+  connectionLostError,
+  type StoreLabel,
+  unavailableError,
+} from './errors.js';
+
+const CONNECT_TIMEOUT_MS = 5000;
+/**
+ * A whole operation (one load, save, lock step) that gets no answer within this time fails. Measured here
+ * with an unref'd timer: ioredis' own commandTimeout leaves timers behind that delay the exit.
+ */
+const OPERATION_TIMEOUT_MS = 20_000;
+const RECONNECT_WAIT_MS = 3_000;
+const FAIL_FAST_MS = 15_000;
+/** Reconnection attempts a command waits through before it fails (about 0.6 s with the delays below). */
+const MAX_RETRIES_PER_REQUEST = 2;
+
+export type Client = Redis | Cluster;
+
+/** A manifest entry that cannot work (exit code 2). */
+export function invalid(message: string): CertRenewError {
+  return new CertRenewError(ErrorCode.manifestInvalid, message, { exitCode: ExitCode.usage });
+}
+
+function nodesText(nodes: { host: string; port: number }[]): string {
+  return nodes.map((n) => `${n.host}:${n.port}`).join(',');
+}
+
+/** Options shared by every kind of connection (a Cluster passes them to each node). */
+function commonOptions(): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
+    // ioredis waits this long for a closed socket's 'close' (2 s by default, which delays the exit).
+    disconnectTimeout: 200,
+    // After a failover the old master answers READONLY: reconnect (Sentinel finds the new one) and resend.
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+  };
+}
+
+/** Builds the ioredis client (not yet connected) and the address to name in messages. */
+export async function buildClient(
+  name: string,
+  config: RedisStoreConfig,
+  context: RuntimeContext,
+): Promise<{ client: Client; address: string }> {
+  const kinds = [config.url, config.sentinel, config.cluster].filter((x) => x !== undefined).length;
+  if (kinds !== 1) {
+    throw invalid(`store "${name}": give exactly one of url, sentinel or cluster`);
+  }
+  const auth: RedisOptions = {};
+  if (config.username) auth.username = await context.readSecret(config.username);
+  if (config.password) auth.password = await context.readSecret(config.password);
+  let tls: ConnectionOptions | undefined;
+  if (config.tls) {
+    tls = {};
+    if (config.tls.caBundle) {
+      const path = resolve(context.baseDir, config.tls.caBundle);
+      try {
+        tls.ca = await readFile(path);
+      } catch (error) {
+        throw new CertRenewError(
+          ErrorCode.storeUnavailable,
+          `store "${name}": CA bundle ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+          { cause: error, hint: 'check tls.caBundle (relative to the manifest)' },
+        );
+      }
+    }
+  }
+  // Reconnect quickly and forever in the background; commands still fail after MAX_RETRIES_PER_REQUEST.
+  const retryStrategy = (times: number) => Math.min(times * 200, 1000);
+
+  if (config.url !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(config.url);
+    } catch {
+      // Never echo it: a redis URL may carry a password.
+      throw invalid(`store "${name}": url is not a valid redis:// or rediss:// URL`);
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw invalid(`store "${name}": url must start with redis:// or rediss://`);
+    }
+    const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+    const options: RedisOptions = {
+      ...commonOptions(),
+      host,
+      port: url.port ? Number(url.port) : 6379,
+      retryStrategy,
+    };
+    if (url.username) options.username = decodeURIComponent(url.username);
+    if (url.password) options.password = decodeURIComponent(url.password);
+    const db = url.pathname.replace(/^\//, '');
+    if (db) options.db = Number(db);
+    if (url.protocol === 'rediss:' || tls)
+      options.tls = { ...(isIP(host) ? {} : { servername: host }), ...tls };
+    Object.assign(options, auth);
+    const address = `${url.protocol}//${url.host}${db ? `/${db}` : ''}`;
+    return { client: new Redis(options), address };
+  }
+
+  if (config.sentinel !== undefined) {
+    const options: RedisOptions = {
+      ...commonOptions(),
+      ...auth,
+      sentinels: config.sentinel.sentinels.map((n) => ({ host: n.host, port: n.port })),
+      name: config.sentinel.name,
+      retryStrategy,
+      // Give up on the sentinels after a few rounds instead of asking them forever.
+      sentinelRetryStrategy: (times: number) => (times > 3 ? null : times * 200),
+      failoverDetector: true,
+      ...(tls ? { tls, enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+    };
+    const address = `sentinel master "${config.sentinel.name}" via ${nodesText(config.sentinel.sentinels)}`;
+    return { client: new Redis(options), address };
+  }
+
+  const cluster = config.cluster!;
+  const options: ClusterOptions = {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    // Concurrent single-key commands (loadMany) are sent as one pipeline per node.
+    enableAutoPipelining: true,
+    clusterRetryStrategy: (times: number) => (times > 3 ? null : times * 200),
+    slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+    redisOptions: { ...commonOptions(), ...auth, ...(tls ? { tls } : {}) },
+  };
+  const address = `cluster ${nodesText(cluster.nodes)}`;
+  return {
+    client: new Cluster(
+      cluster.nodes.map((n) => ({ host: n.host, port: n.port })),
+      options,
+    ),
+    address,
+  };
+}
+
+/** One client with its connection state; see the file header. */
+export class RedisConnection {
+  private connecting: Promise<void> | undefined;
+  private connected = false;
+  private closed = false;
+  /** The last connection-level error ioredis reported, for messages about lost connections. */
+  private lastConnectionError: string | undefined;
+  private lastNodeError: string | undefined;
+  /**
+   * Set when a command failed because the connection was lost, cleared when ioredis is ready again: until
+   * then further commands fail at once instead of each waiting through its own reconnection attempts (a
+   * dead Redis would otherwise cost seconds per certificate).
+   */
+  private lostConnection: string | undefined;
+  /** One wait for the reconnection shared by every command; after it fails, commands fail at once for a while. */
+  private reconnectProbe: Promise<boolean> | undefined;
+  private failFastUntil = 0;
+
+  constructor(
+    readonly client: Client,
+    private readonly label: StoreLabel,
+    logger: Logger,
+  ) {
+    const name = label.name;
+    client.on('error', (error: Error) => {
+      this.lastConnectionError = describeError(error);
+      logger.debug(`redis store "${name}": ${this.lastConnectionError}`);
+    });
+    // Cluster: the error of one node ("connect ECONNREFUSED …") says more than "Failed to refresh slots cache".
+    client.on('node error', (error: Error, address: string) => {
+      this.lastNodeError = `${address}: ${describeError(error)}`;
+      logger.debug(`redis store "${name}": node ${this.lastNodeError}`);
+    });
+    client.on('ready', () => {
+      this.lostConnection = undefined;
+      this.lastConnectionError = undefined;
+      this.lastNodeError = undefined;
+    });
+  }
+
+  /**
+   * Runs commands on a connected client, within OPERATION_TIMEOUT_MS; any failure becomes one
+   * CertRenewError line (STORE_UNAVAILABLE, or STORE_WRITE_FAILED for a refused write).
+   */
+  async run<T>(what: string, access: Access, action: (client: Client) => Promise<T>): Promise<T> {
+    await this.ensureConnected();
+    if (
+      this.lostConnection !== undefined &&
+      this.client.status !== 'ready' &&
+      !(await this.awaitReconnect())
+    ) {
+      throw connectionLostError(this.label, what, this.lostConnection);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${OPERATION_TIMEOUT_MS / 1000} s`)),
+        OPERATION_TIMEOUT_MS,
+      );
+      timer.unref();
+    });
+    try {
+      return await Promise.race([action(this.client), timeout]);
+    } catch (error) {
+      const mapped = commandError(this.label, what, access, error, this.lastConnectionError);
+      if (mapped.lost !== undefined) this.lostConnection = mapped.lost;
+      throw mapped.error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Quits cleanly (QUIT, then a hard disconnect if Redis does not answer within a second). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const client = this.client;
+    if (client.status === 'ready') {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        client.quit().catch(() => undefined),
+        new Promise((done) => {
+          timer = setTimeout(done, 1000);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    client.disconnect();
+  }
+
+  /**
+   * Connects once. The first connection must succeed at once: on failure the client is disconnected (no
+   * background retries) and the error is one line; the next command tries again. Once connected, ioredis
+   * reconnects by itself and a command fails after MAX_RETRIES_PER_REQUEST reconnection attempts.
+   */
+  private ensureConnected(): Promise<void> {
+    if (this.connected) return Promise.resolve();
+    if (this.closed) return Promise.reject(unavailableError(this.label, 'the store was closed'));
+    this.connecting ??= this.client.connect().then(
+      () => {
+        this.connected = true;
+      },
+      (error: unknown) => {
+        this.connecting = undefined;
+        // connect() rejects with "Connection is closed."; the 'error' event said why.
+        let main = this.lastConnectionError ?? describeError(error);
+        if (/^All sentinels are unreachable/.test(main)) main = 'no sentinel answered';
+        if (/^(Failed to refresh slots cache|None of startup nodes)/.test(main))
+          main = 'no cluster node answered';
+        const node = this.lastNodeError;
+        const detail =
+          node && !/Connection is closed/.test(node) && !main.includes(node) ? `${main} (${node})` : main;
+        this.client.disconnect();
+        throw unavailableError(this.label, detail, error);
+      },
+    );
+    return this.connecting;
+  }
+
+  /**
+   * A circuit breaker for a lost connection: every waiting command shares one wait of RECONNECT_WAIT_MS for
+   * ioredis to be ready again (a restart or a Sentinel failover); when that fails, commands fail at once for
+   * FAIL_FAST_MS, then one more wait is allowed. A dead Redis costs seconds per run, not per certificate.
+   */
+  private awaitReconnect(): Promise<boolean> {
+    if (performance.now() < this.failFastUntil) return Promise.resolve(false);
+    this.reconnectProbe ??= new Promise<boolean>((resolve) => {
+      const done = (ready: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        this.reconnectProbe = undefined;
+        if (!ready) this.failFastUntil = performance.now() + FAIL_FAST_MS;
+        resolve(ready);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), RECONNECT_WAIT_MS);
+      timer.unref();
+      this.client.once('ready', onReady);
+    });
+    return this.reconnectProbe;
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * ioredis errors turned into one-line CertRenewErrors naming the store and its address (never a password):
+ * a refused login, an unreachable server, a reply error (WRONGTYPE, OOM, READONLY …) and a lost connection
+ * each get their code, whether a retry may help (`transient`) and what the operator should check.
+ */
+import { ReplyError } from 'ioredis';
+import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+
+/** Whether the command only reads (failures are STORE_UNAVAILABLE) or writes (STORE_WRITE_FAILED). */
+export type Access = 'read' | 'write';
+
+/** Which store, for messages: its manifest name and its address without credentials. */
+export interface StoreLabel {
+  name: string;
+  address: string;
+}
+
+const AUTH_FAILURE = /^(WRONGPASS|NOAUTH|NOPERM)/;
+const TRANSIENT_REPLY = /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY)/;
+const CONNECTION_LOST =
+  /max retries per request|Connection is closed|Command aborted|Stream isn't writeable|Command timed out/i;
+
+/** The first connection failed (`detail` says why): STORE_UNAVAILABLE, transient unless the login was refused. */
+export function unavailableError(store: StoreLabel, detail: string, cause?: unknown): CertRenewError {
+  if (AUTH_FAILURE.test(detail)) {
+    return new CertRenewError(
+      ErrorCode.storeUnavailable,
+      `redis store "${store.name}" at ${store.address} refused the login: ${detail}`,
+      { cause, hint: "check the store's username and password (secret references) and the ACL" },
+    );
+  }
+  return new CertRenewError(
+    ErrorCode.storeUnavailable,
+    `redis store "${store.name}" at ${store.address} is unreachable: ${detail}`,
+    {
+      transient: true,
+      cause,
+      hint: 'check that Redis runs there and that the address and credentials are right',
+    },
+  );
+}
+
+/** A command refused while the circuit breaker keeps a lost connection open (see RedisConnection). */
+export function connectionLostError(store: StoreLabel, what: string, lost: string): CertRenewError {
+  return new CertRenewError(
+    ErrorCode.storeUnavailable,
+    `redis store "${store.name}" (${store.address}): cannot ${what}: ${lost}`,
+    { transient: true, hint: 'check that Redis runs and is reachable; the next run retries' },
+  );
+}
+
+/**
+ * A failed command. `lost` is set when the failure means the connection was lost (the caller then fails
+ * further commands fast until ioredis is ready again); `lastConnectionError` is what ioredis last reported.
+ */
+export function commandError(
+  store: StoreLabel,
+  what: string,
+  access: Access,
+  error: unknown,
+  lastConnectionError: string | undefined,
+): { error: CertRenewError; lost?: string } {
+  if (error instanceof CertRenewError) return { error };
+  const prefix = `redis store "${store.name}" (${store.address}): cannot ${what}`;
+  const message = describeError(error);
+  if (error instanceof ReplyError || (error instanceof Error && error.name === 'ReplyError')) {
+    if (AUTH_FAILURE.test(message)) {
+      return {
+        error: new CertRenewError(ErrorCode.storeUnavailable, `${prefix}: ${message}`, {
+          cause: error,
+          hint: "check the store's username, password and ACL permissions",
+        }),
+      };
+    }
+    return {
+      error: new CertRenewError(
+        access === 'write' ? ErrorCode.storeWrite : ErrorCode.storeUnavailable,
+        `${prefix}: ${message}`,
+        { cause: error, transient: TRANSIENT_REPLY.test(message) },
+      ),
+    };
+  }
+  const lost = CONNECTION_LOST.test(message);
+  const detail = lost
+    ? `connection lost${lastConnectionError ? ` (${lastConnectionError})` : ` (${message})`}`
+    : message;
+  return {
+    error: new CertRenewError(ErrorCode.storeUnavailable, `${prefix}: ${detail}`, {
+      cause: error,
+      transient: true,
+      hint: 'check that Redis runs and is reachable; the next run retries',
+    }),
+    ...(lost ? { lost: detail } : {}),
+  };
+}
