@@ -42,6 +42,16 @@ export interface StoredCertificate extends CertificateBundle {
   meta: StoredMeta | undefined;
 }
 
+/**
+ * What a store holds for one certificate name. Reading never guesses:
+ * - `missing`: nothing is stored under the name (a first issuance is due);
+ * - `unreadable`: something is there but cannot be used as it is (a file of the set missing, no PEM block,
+ *   metadata not JSON, a key that does not decrypt, a filesystem error on one file); `error` says what and
+ *   where in one line. The certificate is renewed; the store never "repairs" it on read;
+ * - `present`: a complete, consistent set (the key belongs to the set it was saved with; the caller still
+ *   checks that it matches the certificate).
+ * `attempts` is the last failed attempt (advisory: an unreadable one reads as none), in any state.
+ */
 export type LoadResult =
   | { state: 'missing'; attempts?: AttemptInfo }
   | { state: 'unreadable'; error: string; attempts?: AttemptInfo }
@@ -56,22 +66,46 @@ export interface CertificatePaths {
   privkey: string;
 }
 
+/**
+ * A held per-certificate lock. Holding it does not freeze the world: it can be lost while held (a Redis
+ * key that expired during a network partition, a lock file taken over as stale after `lockTimeout`).
+ */
 export interface Lock {
   readonly name: string;
-  /** Whether we still own it (checked right before a write; a long order may have outlived it). */
+  /**
+   * Whether we still own it, asked of the store (not remembered). A caller asks right before each write
+   * that must not race another holder (save, rollback): a long order may have outlived the lock, and then
+   * what was issued is dropped rather than stored over another host's certificate.
+   */
   stillHeld(): Promise<boolean>;
-  /** Releases only if we still own it. Never throws for a lock already lost. */
+  /** Releases only if we still own it (compare-and-delete). Idempotent; never throws for a lost lock. */
   release(): Promise<void>;
 }
 
 export interface AcquireOptions {
   /** How long to wait for another holder before giving up (the caller then reports LOCK_BUSY). */
   waitMs: number;
+  /** Aborting stops the wait: `acquire` rejects (it never resolves with a lock after an abort). */
   signal?: AbortSignal;
 }
 
+/**
+ * Mutual exclusion per certificate name between processes and hosts that share a store (certmagic's
+ * Locker). The contract for a caller, after `acquire` resolves with a lock:
+ * 1. load the certificate again and re-decide: what was gathered before the lock is stale — another host
+ *    may have renewed it (or recorded a failure) while this one waited;
+ * 2. act (issue, verify);
+ * 3. check `lock.stillHeld()` immediately before writing; if false, write nothing;
+ * 4. `release()` in a `finally`.
+ * Locks expire by themselves when their holder dies (Redis: PX ttl; filesystem: a stale lock file), so a
+ * crashed run never blocks the next one for longer than the lock timeout.
+ */
 export interface Locker {
-  /** Resolves with the lock, or `undefined` when another holder kept it for all of `waitMs`. */
+  /**
+   * Resolves with the lock, or `undefined` when another holder kept it for all of `waitMs`. Rejects with
+   * STORE_UNAVAILABLE when the store cannot be reached, and when the wait was aborted (filesystem:
+   * LOCK_BUSY; Redis: the signal's abort reason).
+   */
   acquire(name: string, options: AcquireOptions): Promise<Lock | undefined>;
 }
 
@@ -80,30 +114,63 @@ export interface SaveOptions {
   announce?: boolean;
 }
 
+/**
+ * Where certificates live (certmagic's Storage). Names are certificate names the manifest validated; a
+ * name that is not a safe file name is a UsageError. Every failure is a CertRenewError with a stable code
+ * (STORE_UNAVAILABLE for reading/reaching, STORE_WRITE_FAILED for writing), one line naming the store, and
+ * `transient` set when a retry may help; never a raw errno or ioredis error.
+ *
+ * Cancellation: no method takes a signal. Each is bounded (Redis: a per-operation timeout; filesystem:
+ * system calls) and is left to finish once started, because stopping a write half-way is exactly what the
+ * atomicity rules below exist to make harmless; callers check their signal between calls.
+ *
+ * Atomicity: `save` and `rollback` switch the whole set (certificate, chain, key, metadata) at once; a reader
+ * (another process, a web server) sees the complete old set or the complete new set, and a crash at any
+ * point leaves the previous set readable. Writes are not serialised by the store: callers hold the
+ * certificate's lock (`locker()`) around save/rollback/recordAttempt.
+ */
 export interface Store {
   readonly name: string;
   readonly type: 'filesystem' | 'redis';
+  /**
+   * Reads one certificate. Resolves `missing`/`unreadable`/`present` for anything found (or not) under the
+   * name — a damaged certificate is data, not an exception. Rejects only when the store itself cannot be
+   * asked (STORE_UNAVAILABLE: Redis unreachable) or the name is unsafe (UsageError): then nothing is known
+   * about the certificate, and the caller must not treat it as missing.
+   */
   load(name: string): Promise<LoadResult>;
-  /** Batched/concurrent load; stores that can pipeline do. */
+  /**
+   * `load` for many names (pipelined for Redis, concurrent on NFS); the map has every name asked for, in
+   * the order asked. Rejects as `load` does, for the whole batch.
+   */
   loadMany(names: readonly string[]): Promise<Map<string, LoadResult>>;
   /**
-   * Writes a new version atomically: a reader sees the complete previous set or the complete new set,
-   * never a mix. Keeps previous versions for rollback.
+   * Writes a new version atomically (see the interface): a reader sees the complete previous set or the
+   * complete new set, never a mix. Keeps the previous `keep` versions for rollback. Rejects with
+   * STORE_WRITE_FAILED (or STORE_UNAVAILABLE) and then leaves the previous set as it was.
    */
   save(name: string, bundle: CertificateBundle, meta: StoredMeta, options?: SaveOptions): Promise<void>;
-  /** Restores the previous version. Resolves false when there is none. */
+  /** Restores the previous version atomically, dropping the current one. Resolves false when there is none. */
   rollback(name: string): Promise<boolean>;
   /** Records (or, with `undefined`, clears) the last failed attempt, for backoff between runs. */
   recordAttempt(name: string, attempt: AttemptInfo | undefined): Promise<void>;
-  /** Small named values that are not certificates: ACME account keys, the local CA. */
+  /** Small named values that are not certificates: ACME account keys, the local CA (keys.ts names them). */
   getBlob(key: string): Promise<string | undefined>;
-  /** Writes a blob; with `ifAbsent`, only when there is none (resolves false then). */
+  /**
+   * Writes a blob atomically; with `ifAbsent`, only when there is none, and of two concurrent writers
+   * exactly one wins (resolves false for the other).
+   */
   putBlob(key: string, value: string, options?: { ifAbsent?: boolean }): Promise<boolean>;
   /** Filesystem paths for hooks; undefined for stores without files. */
   paths(name: string): CertificatePaths | undefined;
-  /** Dry run: proves the store is reachable and writable without writing a certificate. */
+  /**
+   * Dry run: proves the store is reachable and writable, leaving nothing behind (a probe written and
+   * removed) and writing no certificate. Resolves a one-line description; rejects with STORE_UNAVAILABLE.
+   */
   checkWritable(): Promise<string>;
+  /** The locker for this store's certificates (for a filesystem store with `locks`, the named store's). */
   locker(): Locker;
+  /** Releases connections and timers; held locks are not released (they expire). Idempotent. */
   close(): Promise<void>;
 }
 
