@@ -1,12 +1,11 @@
-import { RedisStore } from '../../src/stores/redis/index.js';
-import { startRedis } from '../harness/redis.js';
-import { testContext } from './fixtures.js';
 import { storeContract } from './store-contract.js';
+import { filesystemTarget, redisTarget, sharedRedis } from './targets.js';
 
-storeContract('redis', async () => {
-  const redis = await startRedis();
-  return {
-    store: await RedisStore.open('shared', { type: 'redis', url: redis.url }, testContext(redis.dir)),
-    cleanup: () => redis.stop(),
-  };
-});
+const redis = sharedRedis();
+
+storeContract('redis', redisTarget(redis));
+storeContract('redis, private keys encrypted at rest', redisTarget(redis, { encrypted: true }));
+storeContract(
+  'filesystem with locks in a Redis store',
+  filesystemTarget({ name: 'shared', target: redisTarget(redis) }),
+);
