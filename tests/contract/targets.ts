@@ -165,6 +165,7 @@ export function sharedRedis(): () => RedisServer {
       '&*',
       '+@read',
       '+ping',
+      '+info',
     );
   });
   after(async () => {
