@@ -8,8 +8,9 @@
  *   <path>/<name>/attempts.json        the last failed attempt (kept apart from the certificate)
  *   <path>/.cert-renew/locks/<name>.lock, <path>/.cert-renew/blobs/<key>
  *
- * The jobs live beside this file: config.ts (the manifest entry checked), read.ts (loading), versions.ts
- * (save, publish, rollback, attempts), lock.ts (lock files), fs-util.ts (durable writes, errno helpers).
+ * The jobs live beside this file: config.ts (the manifest entry checked), read.ts (loading), render.ts (the
+ * files of one version), versions.ts (save, publish, rollback, attempts), lock.ts (lock files), fs-util.ts
+ * (durable writes, errno helpers).
  */
 import { access, constants, lstat, mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
