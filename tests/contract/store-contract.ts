@@ -69,6 +69,16 @@ export function storeContract(label: string, target: ContractTarget): void {
         await assertHolds(store, 'beta', { ...first, meta: { ...first.meta, name: 'beta' } });
       }));
 
+    test('a damaged certificate loads as unreadable with a reason, never as missing or a rejection', () =>
+      withStore(async (store, opened) => {
+        await store.save('alpha', first.bundle, first.meta);
+        await opened.corrupt('alpha');
+        const result = await store.load('alpha');
+        assert.equal(result.state, 'unreadable');
+        if (result.state === 'unreadable') assert.ok(result.error.length > 0);
+        assert.equal((await store.loadMany(['alpha'])).get('alpha')?.state, 'unreadable');
+      }));
+
     test('rollback of a name never saved resolves false', () =>
       withStore(async (store) => {
         assert.equal(await store.rollback('never-saved'), false);

@@ -20,6 +20,8 @@ export interface StoreUnderTest {
   store: Store;
   /** Everything the store holds, sorted: files and links under its directory, or keys under its prefix. */
   contents(): Promise<string[]>;
+  /** Damages the saved certificate `name` behind the store's back (its private key is no longer PEM). */
+  corrupt(name: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export function filesystemTarget(locks?: { name: string; target: ContractTarget 
       return {
         store,
         contents: () => listTree(join(dir, 'certs')),
+        corrupt: (name) => writeFile(join(dir, 'certs', name, 'current', 'privkey.pem'), 'not a key\n'),
         cleanup: async () => {
           if (lockStore) {
             await lockStore.store.close();
@@ -211,6 +214,9 @@ export function redisTarget(
       return {
         store,
         contents: () => keysUnder(redis, prefix),
+        corrupt: async (name) => {
+          await redis.cli('SET', `${prefix}cert:{${name}}`, '{"not": "a certificate"}');
+        },
         cleanup: async () => {
           const keys = await keysUnder(redis, prefix);
           if (keys.length > 0) await redis.cli('DEL', ...keys);
