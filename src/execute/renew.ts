@@ -3,8 +3,7 @@
  * key + CSR → issue → verify → store atomically → unlock. Throws CertRenewError; the caller records it.
  */
 import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
-import type { Issuer } from '../issuers/types.js';
-import type { ResolvedCertificate } from '../manifest/types.js';
+import type { KeyType, ResolvedCertificate } from '../manifest/types.js';
 import { decide } from '../policy/decide.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
@@ -42,20 +41,33 @@ function usableCurrent(loaded: LoadResult): StoredCertificate | undefined {
   return keyMatchesCertificate(loaded.cert.keyPem, loaded.cert.certPem) ? loaded.cert : undefined;
 }
 
+/**
+ * The key type to issue with: the manifest's when it names one; otherwise the stored certificate's (an
+ * RSA certificate copied from certbot stays RSA), or the default for a new one.
+ */
+export function keyTypeFor(entry: ResolvedCertificate, loaded: LoadResult): KeyType {
+  if (!entry.keyTypeIsDefault || loaded.state !== 'present') return entry.keyType;
+  try {
+    const stored = inspectCertificate(loaded.cert.certPem).keyType;
+    return stored === 'other' ? entry.keyType : stored;
+  } catch {
+    return entry.keyType; // unreadable certificate: the default
+  }
+}
+
 async function chooseKey(
-  entry: ResolvedCertificate,
-  issuer: Issuer,
+  keyType: KeyType,
+  reuse: boolean,
   current: StoredCertificate | undefined,
 ): Promise<string> {
-  const reuse = entry.reuseKey ?? issuer.defaultReuseKey;
   if (reuse && current) {
     try {
-      if (inspectCertificate(current.certPem).keyType === entry.keyType) return current.keyPem;
+      if (inspectCertificate(current.certPem).keyType === keyType) return current.keyPem;
     } catch {
       // unreadable certificate: a new key
     }
   }
-  return generateKey(entry.keyType);
+  return generateKey(keyType);
 }
 
 export async function renewOne(
@@ -139,7 +151,8 @@ export async function renewOne(
 
     const issuer = await session.issuer(entry.issuerName);
     const current = usableCurrent(loaded);
-    const keyPem = await chooseKey(entry, issuer, current);
+    const keyType = keyTypeFor(entry, loaded);
+    const keyPem = await chooseKey(keyType, entry.reuseKey ?? issuer.defaultReuseKey, current);
     const csrPem = await createCsr(keyPem, entry.domains);
     signal.throwIfAborted();
     const issued = await issuer.issue({
@@ -160,7 +173,7 @@ export async function renewOne(
       name: entry.name,
       domains: entry.domains,
       issuer: entry.issuerName,
-      keyType: entry.keyType,
+      keyType,
       notBefore: info.notBefore.toISOString(),
       notAfter: info.notAfter.toISOString(),
       fingerprint: info.fingerprint256,

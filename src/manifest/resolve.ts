@@ -113,6 +113,7 @@ export function resolveCertificates(manifest: Manifest): ResolvedCertificate[] {
         rollbackOnHookFailure: hooks.rollbackOnHookFailure ?? defaultHooks.rollbackOnHookFailure ?? false,
       },
     };
+    if (cert.keyType === undefined && defaults.keyType === undefined) resolved.keyTypeIsDefault = true;
     if (window.renewBefore !== undefined) resolved.renewBeforeMs = durationMs(window.renewBefore);
     if (window.renewBeforePercent !== undefined) resolved.renewBeforePercent = window.renewBeforePercent;
     if (lifetime !== undefined) resolved.lifetimeMs = durationMs(lifetime);

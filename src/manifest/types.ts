@@ -35,8 +35,16 @@ export interface Hooks {
 
 export interface Http01Webroot {
   type: 'http-01';
-  /** Directory served at `/.well-known/acme-challenge/`; the token file is written there. */
+  /**
+   * The web server's document root (as in certbot, lego and acme.sh): the token file is written to
+   * `<webroot>/.well-known/acme-challenge/<token>`.
+   */
   webroot: string;
+}
+export interface Http01ChallengeDirectory {
+  type: 'http-01';
+  /** The directory served AT `/.well-known/acme-challenge/` (an NGINX `alias`): the token file goes directly in it. */
+  challengeDirectory: string;
 }
 export interface Http01Standalone {
   type: 'http-01';
@@ -58,7 +66,7 @@ export interface Dns01Exec {
   /** Fixed wait after `present` (for providers without a way to check). Default 0s. */
   propagationDelay?: Duration;
 }
-export type Challenge = Http01Webroot | Http01Standalone | Http01Redis | Dns01Exec;
+export type Challenge = Http01Webroot | Http01ChallengeDirectory | Http01Standalone | Http01Redis | Dns01Exec;
 
 export const ACME_ALIASES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'buypass'] as const;
 export type AcmeAlias = (typeof ACME_ALIASES)[number];
@@ -75,6 +83,11 @@ export interface AcmeIssuerConfig {
   challenge: Challenge;
   /** Lifetime the CA gives (used by `validate` for window checks). Default 90d. */
   lifetime?: Duration;
+  /**
+   * Among the CA's alternate chains, the one whose top certificate's issuer common name is this (certbot's
+   * and lego's `--preferred-chain`); the default chain when none matches.
+   */
+  preferredChain?: string;
 }
 
 export interface StepCaIssuerConfig {
@@ -195,7 +208,13 @@ export interface ResolvedCertificate {
   issuer: IssuerConfig;
   storeName: string;
   store: StoreConfig;
+  /** The manifest's key type, or the default `ecdsa-p256` when it names none (see `keyTypeIsDefault`). */
   keyType: KeyType;
+  /**
+   * True when neither the entry nor `defaults` names `keyType`: an existing certificate then keeps its own
+   * key type (as certbot keeps a lineage's), and `keyType` applies only to a new certificate.
+   */
+  keyTypeIsDefault?: boolean;
   /** `undefined` means "the issuer's default" (step-ca keeps the key so it can use /1.0/renew). */
   reuseKey: boolean | undefined;
   renewBeforeMs?: number;

@@ -170,8 +170,9 @@ export const domainsChanged: Check = withCert((input, cert) => {
   return hard(Reason.domainsChanged, `domains changed: ${parts.filter(Boolean).join('; ')}`, input, cert);
 });
 
+/** Only when the manifest names a key type: without one, a certificate keeps the type it has. */
 export const keyTypeChanged: Check = withCert((input, cert) =>
-  cert.keyType === input.entry.keyType
+  input.entry.keyTypeIsDefault || cert.keyType === input.entry.keyType
     ? null
     : hard(
         Reason.keyTypeChanged,

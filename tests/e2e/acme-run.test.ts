@@ -2,7 +2,7 @@
  * `cert-renew run` against a real Pebble that validates for real (names resolve to 127.0.0.1 through
  * pebble-challtestsrv): several certificates in one run (single name, several SANs, a wildcard with its
  * apex by dns-01 exec, ECDSA and RSA keys), each chain checked against Pebble's root, a shared hook run
- * once; then the webroot and redis http-01 variants, each in its own run.
+ * once; then the challengeDirectory and redis http-01 variants, each in its own run.
  */
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
@@ -126,7 +126,7 @@ describe('cert-renew run against Pebble', () => {
     assert.equal((await logLines(hookLog)).length, 1);
   });
 
-  test('http-01 webroot: served by a test HTTP server, token files removed afterwards', async () => {
+  test('http-01 challengeDirectory: served by a test HTTP server, token files removed afterwards', async () => {
     const store = join(tmp.path, 'webroot-certs');
     const webroot = join(tmp.path, 'webroot');
     await mkdir(webroot);
@@ -134,7 +134,7 @@ describe('cert-renew run against Pebble', () => {
     try {
       const manifest = await writeManifest(
         tmp.path,
-        acmeManifest(pebbleIssuer(pebble, { type: 'http-01', webroot: 'webroot' }), store, [
+        acmeManifest(pebbleIssuer(pebble, { type: 'http-01', challengeDirectory: 'webroot' }), store, [
           { name: 'web', domains: ['web.example.test', 'www.web.example.test'] },
           { name: 'web-rsa', domains: ['rsa.web.example.test'], keyType: 'rsa-2048' },
         ]),

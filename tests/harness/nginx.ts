@@ -21,6 +21,11 @@ export interface NginxOptions {
   tlsPort?: number;
   /** Directory served at `/.well-known/acme-challenge/` (default: `<prefix>/webroot`). */
   webroot?: string;
+  /**
+   * A document root (`root` directive) for the plain HTTP server instead of the `webroot` alias: what
+   * certbot's, lego's and acme.sh's webroot mode expect.
+   */
+  documentRoot?: string;
 }
 
 export interface Nginx {
@@ -110,8 +115,12 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
         '  server {',
         `    listen 127.0.0.1:${httpPort};`,
         '    server_name _;',
-        `    location /.well-known/acme-challenge/ { alias ${webroot}/; default_type text/plain; }`,
-        '    location / { return 404; }',
+        ...(options.documentRoot
+          ? [`    root ${options.documentRoot};`, '    location / { default_type text/plain; }']
+          : [
+              `    location /.well-known/acme-challenge/ { alias ${webroot}/; default_type text/plain; }`,
+              '    location / { return 404; }',
+            ]),
         '  }',
         options.extraServer ?? '',
         '}',

@@ -22,6 +22,8 @@ export interface PebbleOptions {
   eabRequired?: boolean;
   /** Where Pebble validates http-01 (default: a free port). */
   httpPort?: number;
+  /** Alternate chains to offer besides the default one (PEBBLE_ALTERNATE_ROOTS; default 0). */
+  alternateRoots?: number;
 }
 
 export interface Pebble {
@@ -41,9 +43,12 @@ export interface Pebble {
   /** Base URL of Pebble's own management API (HTTPS, trusting `caBundlePem`). */
   managementUrl: string;
   dir: string;
-  /** PEM of the root that signs issued chains (it changes at every Pebble start). */
-  roots(): Promise<string>;
-  intermediates(): Promise<string>;
+  /**
+   * PEM of the root that signs issued chains (it changes at every Pebble start); `index` 1… are the
+   * alternate roots (with `alternateRoots`).
+   */
+  roots(index?: number): Promise<string>;
+  intermediates(index?: number): Promise<string>;
   /** Serves a TXT record for `host` (a trailing dot is added when missing). */
   setTxt(host: string, value: string): Promise<void>;
   clearTxt(host: string): Promise<void>;
@@ -157,6 +162,7 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
       PEBBLE_WFE_NONCEREJECT: String(options.nonceRejectPercent ?? 0),
       PEBBLE_AUTHZREUSE: '0',
     };
+    env.PEBBLE_ALTERNATE_ROOTS = String(options.alternateRoots ?? 0);
     if (options.alwaysValid) env.PEBBLE_VA_ALWAYS_VALID = '1';
     else delete env.PEBBLE_VA_ALWAYS_VALID;
 
@@ -183,8 +189,8 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
       challtestsrvUrl,
       managementUrl,
       dir: dir.path,
-      roots: () => httpsGet(`${managementUrl}/roots/0`, ca.certPem),
-      intermediates: () => httpsGet(`${managementUrl}/intermediates/0`, ca.certPem),
+      roots: (index = 0) => httpsGet(`${managementUrl}/roots/${index}`, ca.certPem),
+      intermediates: (index = 0) => httpsGet(`${managementUrl}/intermediates/${index}`, ca.certPem),
       setTxt: (host, value) => postJson(`${challtestsrvUrl}/set-txt`, { host: fqdn(host), value }),
       clearTxt: (host) => postJson(`${challtestsrvUrl}/clear-txt`, { host: fqdn(host) }),
       output: () => pebble.output(),

@@ -95,13 +95,13 @@ describe('ACME issuer against Pebble', () => {
     assert.equal(await store.getBlob(key), before, 'same account (key and URL) as the first issuance');
   });
 
-  test('http-01 webroot (per-certificate override): token written and removed', async () => {
+  test('http-01 challengeDirectory (per-certificate override): token written and removed', async () => {
     const webroot = join(dir.path, 'webroot');
     await mkdir(webroot);
     const server = await serveWebroot(webroot, pebble.httpPort);
     try {
       const cert = resolved('webroot', ['webroot.example.test'], config, {
-        challenge: { type: 'http-01', webroot: 'webroot' },
+        challenge: { type: 'http-01', challengeDirectory: 'webroot' },
       });
       const result = await issueOne(issuer, store, cert);
       assertChainVerifies(result, await pebble.roots());
@@ -111,13 +111,13 @@ describe('ACME issuer against Pebble', () => {
     }
   });
 
-  test('http-01 webroot that is not served: CHALLENGE_FAILED with the CA detail, token removed', async () => {
+  test('http-01 challengeDirectory that is not served: CHALLENGE_FAILED with the CA detail, token removed', async () => {
     const webroot = join(dir.path, 'unserved');
     await mkdir(webroot);
     const server = await serveWebroot(join(dir.path, 'elsewhere'), pebble.httpPort);
     try {
       const cert = resolved('unserved', ['unserved.example.test'], config, {
-        challenge: { type: 'http-01', webroot: 'unserved' },
+        challenge: { type: 'http-01', challengeDirectory: 'unserved' },
       });
       await assert.rejects(issueOne(issuer, store, cert), (error: Error & { code?: string }) => {
         assert.equal(error.code, ErrorCode.challengeFailed);

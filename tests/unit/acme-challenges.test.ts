@@ -27,16 +27,31 @@ describe('challenge solvers', () => {
 
   const task = { identifier: 'a.test', wildcard: false, token: 'tok_EN-1', value: 'tok_EN-1.thumb' };
 
-  test('webroot: the token file is written into the webroot itself and removed by cleanup', async () => {
-    const solver = createSolver({ type: 'http-01', webroot: 'www/acme' }, context);
+  test('webroot is the document root: the token goes under .well-known/acme-challenge/ and is removed', async () => {
+    await mkdir(join(dir.path, 'html'));
+    const solver = createSolver({ type: 'http-01', webroot: 'html' }, context);
+    assert.match(await solver.check(), /webroot .*html is writable/);
+    assert.deepEqual(await readdir(join(dir.path, 'html')), [], 'the probe is removed');
     await solver.present(task, new AbortController().signal);
-    const webroot = join(dir.path, 'www/acme');
-    assert.equal(await readFile(join(webroot, task.token), 'utf8'), task.value);
-    assert.deepEqual(await readdir(webroot), [task.token], 'no temporary files left behind');
+    const tokens = join(dir.path, 'html/.well-known/acme-challenge');
+    assert.equal(await readFile(join(tokens, task.token), 'utf8'), task.value);
+    assert.deepEqual(await readdir(tokens), [task.token], 'no temporary files left behind');
     await solver.cleanup(task);
-    assert.deepEqual(await readdir(webroot), []);
+    assert.deepEqual(await readdir(tokens), []);
     assert.match(await solver.check(), /writable/);
-    assert.deepEqual(await readdir(webroot), [], 'the probe is removed');
+    assert.deepEqual(await readdir(tokens), [], 'the probe is removed');
+  });
+
+  test('challengeDirectory: the token file is written into the directory itself and removed by cleanup', async () => {
+    const solver = createSolver({ type: 'http-01', challengeDirectory: 'www/acme' }, context);
+    await solver.present(task, new AbortController().signal);
+    const directory = join(dir.path, 'www/acme');
+    assert.equal(await readFile(join(directory, task.token), 'utf8'), task.value);
+    assert.deepEqual(await readdir(directory), [task.token], 'no temporary files left behind');
+    await solver.cleanup(task);
+    assert.deepEqual(await readdir(directory), []);
+    assert.match(await solver.check(), /challengeDirectory .* is writable/);
+    assert.deepEqual(await readdir(directory), [], 'the probe is removed');
   });
 
   test('webroot: unsafe tokens and missing directories are refused', async () => {
@@ -46,7 +61,11 @@ describe('challenge solvers', () => {
     });
     await assert.rejects(createSolver({ type: 'http-01', webroot: 'missing' }, context).check(), {
       code: ErrorCode.challengeFailed,
-      message: /is not a directory/,
+      message: /webroot .*missing is not a directory/,
+    });
+    await assert.rejects(createSolver({ type: 'http-01', challengeDirectory: 'missing' }, context).check(), {
+      code: ErrorCode.challengeFailed,
+      message: /challengeDirectory .*missing is not a directory/,
     });
   });
 

@@ -57,6 +57,7 @@ describe('resolveCertificates', () => {
     assert.equal(a?.storeName, 'files');
     assert.deepEqual(a?.domains, ['xn--bcher-kva.example', 'www.xn--bcher-kva.example']);
     assert.equal(a?.keyType, 'ecdsa-p256');
+    assert.equal(a?.keyTypeIsDefault, true, 'neither the entry nor defaults name a key type');
     assert.equal(a?.reuseKey, undefined);
     assert.equal(a?.renewBeforeMs, 20 * DAY);
     assert.equal(a?.renewBeforePercent, undefined);
@@ -72,6 +73,7 @@ describe('resolveCertificates', () => {
   test("a certificate's settings win, hooks per key, the window as a pair", () => {
     assert.equal(b?.storeName, 'redis');
     assert.equal(b?.keyType, 'rsa-2048');
+    assert.equal(b?.keyTypeIsDefault, undefined);
     assert.equal(b?.reuseKey, true);
     assert.equal(b?.renewBeforeMs, undefined, "its renewBeforePercent replaces the defaults' renewBefore");
     assert.equal(b?.renewBeforePercent, 25);

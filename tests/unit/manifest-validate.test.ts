@@ -237,7 +237,8 @@ const rows: Row[] = [
       m.issuers.le.challenge.standalone = ':80';
     },
     pointer: '/issuers/le/challenge',
-    message: /has 'webroot' and 'standalone'; give only one of 'webroot', 'standalone' or 'redis'/,
+    message:
+      /has 'webroot' and 'standalone'; give only one of 'webroot', 'challengeDirectory', 'standalone' or 'redis'/,
     at: '"challenge"',
   },
   {
@@ -246,7 +247,7 @@ const rows: Row[] = [
       m.issuers.le.challenge = { type: 'http-01' };
     },
     pointer: '/issuers/le/challenge',
-    message: /needs one of 'webroot', 'standalone' or 'redis'/,
+    message: /needs one of 'webroot', 'challengeDirectory', 'standalone' or 'redis'/,
     at: '"challenge"',
   },
   {

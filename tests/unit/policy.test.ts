@@ -573,6 +573,12 @@ describe('hard triggers and forced (real certificates)', () => {
     );
   });
 
+  test('no key type in the manifest: a certificate keeps the one it has', () => {
+    const unnamed = entry({ keyType: 'ecdsa-p256', keyTypeIsDefault: true });
+    assert.equal(run(input(present(p384Cert, p384Key), { entry: unnamed })).reason, Reason.ok);
+    assert.equal(run(input(present(good, key), { entry: unnamed })).reason, Reason.ok);
+  });
+
   test('issuer-changed, and no trigger when the store has no metadata', () => {
     const decision = run(input(present(good, key, meta({ issuer: 'old-ca' }))));
     assert.equal(decision.reason, Reason.issuerChanged);

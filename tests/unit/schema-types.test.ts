@@ -14,6 +14,7 @@ import type {
   FilesystemStoreConfig,
   HookSpec,
   Hooks,
+  Http01ChallengeDirectory,
   Http01Redis,
   Http01Standalone,
   Http01Webroot,
@@ -44,8 +45,12 @@ function requiredKeys<T>() {
 
 type Nested<T, K extends keyof T> = NonNullable<T[K]>;
 type Item<T> = T extends readonly (infer U)[] ? U : never;
-type Http01 = Http01Webroot | Http01Standalone | Http01Redis;
-type Http01Keys = keyof Http01Webroot | keyof Http01Standalone | keyof Http01Redis;
+type Http01 = Http01Webroot | Http01ChallengeDirectory | Http01Standalone | Http01Redis;
+type Http01Keys =
+  | keyof Http01Webroot
+  | keyof Http01ChallengeDirectory
+  | keyof Http01Standalone
+  | keyof Http01Redis;
 type FsOutputs = Nested<FilesystemStoreConfig, 'outputs'>;
 type RedisEncryption = Nested<RedisStoreConfig, 'encryption'>;
 
@@ -57,7 +62,7 @@ const expected: Record<string, [readonly string[], readonly string[]]> = {
   ],
   hooks: [allKeys<Hooks>()(['postRenew', 'onFailure', 'rollbackOnHookFailure']), requiredKeys<Hooks>()([])],
   http01Challenge: [
-    ['type', 'webroot', 'standalone', 'redis', 'ttl'] satisfies Http01Keys[],
+    ['type', 'webroot', 'challengeDirectory', 'standalone', 'redis', 'ttl'] satisfies Http01Keys[],
     requiredKeys<Http01>()(['type']),
   ],
   dns01Challenge: [
@@ -74,6 +79,7 @@ const expected: Record<string, [readonly string[], readonly string[]]> = {
       'caBundle',
       'challenge',
       'lifetime',
+      'preferredChain',
     ]),
     requiredKeys<AcmeIssuerConfig>()(['type', 'directory', 'challenge']),
   ],

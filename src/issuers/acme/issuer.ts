@@ -25,6 +25,7 @@ import { splitPemChain } from '../../x509/pem.js';
 import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext, RenewalInfoCapable } from '../types.js';
 import { type AcmeAccount, ensureAccount, parseAccountBlob } from './account.js';
 import { ariCertIdentifierFromPem, parseRenewalInfo, renewalInfoUrl } from './ari.js';
+import { downloadCertificate } from './chain.js';
 import { dnsRecordName } from './challenges/dns-exec.js';
 import {
   type ChallengeSolver,
@@ -177,7 +178,9 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
 
     await this.authorize(session, client, order, challenge);
     const valid = await this.finalize(session, client, order, request.csrPem);
-    const pem = await this.call(session, 'downloading the certificate', () => client.getCertificate(valid));
+    const pem = await this.call(session, 'downloading the certificate', () =>
+      downloadCertificate(client, valid, this.config.preferredChain),
+    );
     const [leaf, ...chain] = splitPemChain(pem);
     if (!leaf) {
       throw new CertRenewError(

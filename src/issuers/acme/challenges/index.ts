@@ -11,7 +11,10 @@ export type { ChallengeSolver, ChallengeTask, PropagationCheck, SolverContext } 
 /** The solver for a manifest challenge (one per order: standalone keeps per-order state). */
 export function createSolver(challenge: Challenge, context: SolverContext): ChallengeSolver {
   if (challenge.type === 'dns-01') return new DnsExecSolver(challenge, context);
-  if ('webroot' in challenge) return new WebrootSolver(challenge.webroot, context);
+  if ('webroot' in challenge) return new WebrootSolver(challenge.webroot, context, 'webroot');
+  if ('challengeDirectory' in challenge) {
+    return new WebrootSolver(challenge.challengeDirectory, context, 'challengeDirectory');
+  }
   if ('standalone' in challenge) return new StandaloneSolver(challenge.standalone, context);
   return new RedisChallengeSolver(
     challenge.redis,
