@@ -1,4 +1,5 @@
-# cert-renew tasks. `npx just <recipe>` works after `npm ci` (just comes from the rust-just package).
+# Optional aliases for those who have `just` installed: every recipe is an npm script (`npm run <name>`),
+# which is what the README, CI and the docs use. cert-renew does not depend on just.
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # list the recipes
@@ -7,33 +8,32 @@ default:
 
 # compile TypeScript to dist/
 build:
-    rm -rf dist && npx tsc -p tsconfig.json
+    npm run build
 
-# install the test servers when missing (redis-server, pebble, nginx, step-ca's Go sources)
+# install the test servers when missing (redis-server, pebble, nginx, step-ca's Go sources, promtool, …)
 setup:
-    bash scripts/setup-test-deps.sh
+    npm run setup
 
 # the whole suite, against real servers started by the tests
-test: setup build
-    node --test --test-concurrency=3 dist/tests/
+test:
+    npm test
 
 # only the fast unit tests (no servers)
-test-unit: build
-    node --test dist/tests/unit/
+test-unit:
+    npm run test:unit
 
 # type-check, lint and format-check
 lint:
-    npx tsc -p tsconfig.json --noEmit
-    npx biome check .
+    npm run lint
 
 # rewrite files to the project's format
 fmt:
-    npx biome check --write .
+    npm run fmt
 
 # the main job on the bundled quickstart manifest (filesystem store under ./certs, local CA)
-demo: build
-    ./bin/cert-renew --manifest examples/quickstart.json run
+demo:
+    npm run demo
 
 # benchmarks; results land under bench/results/
-bench: build
-    node dist/bench/run.js
+bench:
+    npm run bench

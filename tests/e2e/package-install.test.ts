@@ -1,0 +1,127 @@
+/**
+ * cert-renew installs like a real package: from a copy of the sources without any build output, `npm pack`
+ * builds (prepack) and packs only what runs (no tests, benchmarks or source maps); the tarball installs
+ * globally into a temporary prefix (`npm install -g --prefix`, from the npm cache when it can); and the
+ * installed `cert-renew` runs the quickstart exactly as the README's install section shows.
+ */
+import assert from 'node:assert/strict';
+import { cp, mkdir, readdir, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runCommand, type TempDir, tempDir } from '../harness/process.js';
+import { REPO } from './cli.js';
+import { parseReport } from './e2e-helpers.js';
+
+/** What a fresh clone holds that packing needs (build output and node_modules are not among them). */
+const SOURCES = [
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'README.md',
+  'bin',
+  'src',
+  'tests',
+  'bench',
+  'schemas',
+  'examples',
+  'docs',
+  'scripts',
+];
+
+/** npm and the CLI without the variables of an npm script that may be running the tests. */
+function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const clean: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^npm_(config_(prefix|global|dry_run)|lifecycle_|package_)/i.test(key)) clean[key] = value;
+  }
+  return { ...clean, NO_COLOR: '1', ...extra };
+}
+
+describe('npm pack, install the tarball globally, run the quickstart', () => {
+  let tmp: TempDir;
+  let tarball: string;
+  let prefix: string;
+  let bin: string;
+  let packedFiles: string[] = [];
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-package-');
+    const source = join(tmp.path, 'source');
+    await mkdir(source);
+    for (const entry of SOURCES) await cp(join(REPO, entry), join(source, entry), { recursive: true });
+    // The dev dependencies (TypeScript) that prepack's build needs.
+    await symlink(join(REPO, 'node_modules'), join(source, 'node_modules'), 'dir');
+    const packed = await runCommand(
+      'npm',
+      ['pack', '--json', '--pack-destination', tmp.path, '--no-audit', '--no-fund'],
+      { cwd: source, env: env(), timeoutMs: 600_000 },
+    );
+    const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as {
+      filename: string;
+      files: { path: string }[];
+    }[];
+    assert.ok(info, packed.stdout);
+    tarball = join(tmp.path, info.filename);
+    prefix = join(tmp.path, 'prefix');
+    bin = join(prefix, 'bin', 'cert-renew');
+    packedFiles = info.files.map((f) => f.path);
+  });
+  after(() => tmp?.remove());
+
+  test('the package holds only what runs: dist/src (built by prepack), bin, schemas, examples, docs', () => {
+    assert.ok(packedFiles.includes('dist/src/cli.js'), 'prepack built dist/');
+    assert.ok(packedFiles.includes('bin/cert-renew'));
+    assert.ok(packedFiles.includes('schemas/certificate-manifest.schema.json'));
+    assert.ok(packedFiles.includes('examples/quickstart.json'));
+    assert.ok(packedFiles.includes('docs/manifest.md'));
+    const stray = packedFiles.filter(
+      (path) =>
+        !/^(dist\/src\/.*\.js|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(path),
+    );
+    assert.deepEqual(stray, [], 'nothing else (no tests, benchmarks, source maps or TypeScript sources)');
+  });
+
+  test('installs globally into a prefix and runs the quickstart with the installed cert-renew', async () => {
+    await runCommand(
+      'npm',
+      ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball],
+      { env: env(), timeoutMs: 600_000 },
+    );
+    const version = await runCommand(bin, ['--version'], { env: env() });
+    assert.match(version.stdout, /^0\.\d+\.\d+/);
+
+    // The README: copy the examples next to you; the quickstart's store is ./certs beside them.
+    const work = join(tmp.path, 'work');
+    await mkdir(work);
+    await cp(join(prefix, 'lib', 'node_modules', 'cert-renew', 'examples'), join(work, 'examples'), {
+      recursive: true,
+    });
+    const manifest = join('examples', 'quickstart.json');
+    await runCommand(bin, ['validate', manifest], { cwd: work, env: env() });
+    const first = await runCommand(bin, ['--manifest', manifest, 'run', '--json'], {
+      cwd: work,
+      env: env(),
+      timeoutMs: 120_000,
+    });
+    assert.deepEqual(
+      parseReport(first.stdout).certificates.map((c) => [c.name, c.outcome]),
+      [
+        ['app', 'renewed'],
+        ['www', 'renewed'],
+      ],
+    );
+    assert.deepEqual((await readdir(join(work, 'certs'))).filter((f) => !f.startsWith('.')).sort(), [
+      'app',
+      'www',
+    ]);
+    const second = await runCommand(bin, ['--manifest', manifest, 'run', '--json'], {
+      cwd: work,
+      env: env(),
+      timeoutMs: 120_000,
+    });
+    assert.deepEqual(
+      parseReport(second.stdout).certificates.map((c) => c.outcome),
+      ['ok', 'ok'],
+    );
+  });
+});
