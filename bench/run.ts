@@ -1,5 +1,5 @@
 /**
- * Benchmarks (`just bench`). Speed is measured here, never asserted in tests. Each section prints a line and
+ * Benchmarks (`npm run bench`). Speed is measured here, never asserted in tests. Each section prints a line and
  * writes bench/results/<section>.json; `node dist/bench/run.js SECTION…` runs some (default: all).
  * Sections register themselves from bench/sections/*.ts:
  *
