@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the test suite needs when it is missing: the real servers the tests start (redis-server,
-# pebble + pebble-challtestsrv, nginx), openssl, certbot (the benchmark's baseline), and Go with step-ca's
+# pebble + pebble-challtestsrv, nginx), openssl, certbot (the benchmark's baseline), promtool (checks the
+# shipped alerting rules), and Go with step-ca's
 # sources (built by scripts/build-step-ca.sh). Debian/Ubuntu only (apt-get).
 #
 # Idempotent and quick when everything is present. Installing needs root (or passwordless sudo); the
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 # "command  package" pairs; nginx lives in sbin, which is not on a normal user's PATH.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 commands='redis-server:redis-server redis-cli:redis-tools pebble:pebble pebble-challtestsrv:pebble
-nginx:nginx-light go:golang-go openssl:openssl certbot:certbot ps:procps'
+nginx:nginx-light go:golang-go openssl:openssl certbot:certbot ps:procps promtool:prometheus'
 dpkg_only='golang-github-smallstep-certificates-dev ca-certificates'
 
 missing=''
@@ -55,6 +56,7 @@ if [ -n "$missing" ]; then
     case "$pkg" in
       redis-server) service=redis-server ;;
       nginx-light) service=nginx ;;
+      prometheus) service=prometheus ;;
       *) continue ;;
     esac
     $as_root service "$service" stop >/dev/null 2>&1 || true

@@ -46,6 +46,12 @@ function certificateFamilies(items: PlanItem[]): Family[] {
     type: 'gauge',
     samples: [],
   };
+  const window: Family = {
+    name: 'cert_renew_certificate_renewal_window_seconds',
+    help: 'How long before expiry the stored certificate becomes due (not-after minus renew-at).',
+    type: 'gauge',
+    samples: [],
+  };
   const failures: Family = {
     name: 'cert_renew_certificate_failed_attempts',
     help: 'Consecutive failed renewal attempts recorded in the store.',
@@ -55,13 +61,17 @@ function certificateFamilies(items: PlanItem[]): Family[] {
   for (const item of items) {
     const labels = { name: item.name, issuer: item.issuer, store: item.store };
     if (item.notAfter) expiry.samples.push({ labels, value: Math.floor(Date.parse(item.notAfter) / 1000) });
+    if (item.notAfter && item.renewAt) {
+      const seconds = Math.floor((Date.parse(item.notAfter) - Date.parse(item.renewAt)) / 1000);
+      window.samples.push({ labels, value: seconds });
+    }
     due.samples.push({
       labels: { ...labels, reason: item.reason ?? 'error' },
       value: item.action === 'keep' ? 0 : 1,
     });
     failures.samples.push({ labels, value: item.failures?.count ?? 0 });
   }
-  return [expiry, due, failures];
+  return [expiry, due, failures, window];
 }
 
 export function runMetrics(report: RunReport, items: PlanItem[]): string {
@@ -80,6 +90,8 @@ export function runMetrics(report: RunReport, items: PlanItem[]): string {
     const c = byName.get(item.name);
     if (!c) return item;
     const next: PlanItem = { ...item, ...(c.notAfter ? { notAfter: c.notAfter } : {}) };
+    // Another certificate now: its renewal window is known at the next plan, not from the previous one.
+    if (c.notAfter !== undefined && c.notAfter !== item.notAfter) delete next.renewAt;
     if (c.outcome === 'renewed' || c.outcome === 'fresh' || c.outcome === 'renewed-elsewhere') {
       next.action = 'keep';
       next.reason = 'ok';
