@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs what the test suite needs when it is missing: the real servers the tests start (redis-server,
 # pebble + pebble-challtestsrv, nginx), openssl, certbot (the benchmark's baseline), promtool (checks the
-# shipped alerting rules), and Go with step-ca's
-# sources (built by scripts/build-step-ca.sh). Debian/Ubuntu only (apt-get).
+# shipped alerting rules), Go with step-ca's sources (built by scripts/build-step-ca.sh), BIND (named, and
+# nsupdate/dig, which the rfc2136 dns-01 provider runs) and PowerDNS with its sqlite3 backend.
+# Debian/Ubuntu only (apt-get).
 #
 # Idempotent and quick when everything is present. Installing needs root (or passwordless sudo); the
 # system services the packages start are stopped and disabled again: the tests start their own servers
@@ -14,8 +15,10 @@ cd "$(dirname "$0")/.."
 # "command  package" pairs; nginx lives in sbin, which is not on a normal user's PATH.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 commands='redis-server:redis-server redis-cli:redis-tools pebble:pebble pebble-challtestsrv:pebble
-nginx:nginx-light go:golang-go openssl:openssl certbot:certbot ps:procps promtool:prometheus'
-dpkg_only='golang-github-smallstep-certificates-dev ca-certificates'
+nginx:nginx-light go:golang-go openssl:openssl certbot:certbot ps:procps promtool:prometheus
+named:bind9 named-checkconf:bind9-utils nsupdate:bind9-dnsutils dig:bind9-dnsutils pdns_server:pdns-server
+sqlite3:sqlite3'
+dpkg_only='golang-github-smallstep-certificates-dev ca-certificates pdns-backend-sqlite3'
 
 missing=''
 for pair in $commands; do
@@ -57,6 +60,8 @@ if [ -n "$missing" ]; then
       redis-server) service=redis-server ;;
       nginx-light) service=nginx ;;
       prometheus) service=prometheus ;;
+      bind9) service=named ;;
+      pdns-server) service=pdns ;;
       *) continue ;;
     esac
     $as_root service "$service" stop >/dev/null 2>&1 || true

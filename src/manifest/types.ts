@@ -57,16 +57,63 @@ export interface Http01Redis {
   redis: string;
   ttl?: Duration;
 }
-export interface Dns01Exec {
+/** Settings every dns-01 provider shares: CNAME following is always on; these tune the wait. */
+export interface Dns01Common {
   type: 'dns-01';
+  /** How long to wait for every authoritative nameserver to answer the TXT record. Default 2m. */
+  propagationTimeout?: Duration;
+  /** Fixed wait after `present`, before the first check. Default 0s. */
+  propagationDelay?: Duration;
+  /** Time between two rounds of the check. Default 2s. */
+  propagationInterval?: Duration;
+  /** Ask the nameservers before telling the CA. Default true; false leaves only `propagationDelay`. */
+  propagationCheck?: boolean;
+  /**
+   * The DNS servers to ask (`host`, `host:port`, `[v6]:port`), instead of the system resolver for CNAME
+   * following and the zone's NS set (port 53) for the propagation check: each is taken as authoritative.
+   */
+  nameservers?: string[];
+}
+export interface Dns01Exec extends Dns01Common {
   /** Command called as `COMMAND present|cleanup FQDN VALUE` (lego's exec convention). */
   exec: string;
-  /** How long to wait for the record to be visible before asking the CA to validate. Default 60s. */
-  propagationTimeout?: Duration;
-  /** Fixed wait after `present` (for providers without a way to check). Default 0s. */
-  propagationDelay?: Duration;
 }
-export type Challenge = Http01Webroot | Http01ChallengeDirectory | Http01Standalone | Http01Redis | Dns01Exec;
+/** RFC 2136 dynamic update signed with TSIG (RFC 8945). */
+export interface Rfc2136Settings {
+  /** The primary server that takes updates: `host`, `host:port` or `[v6]:port` (default port 53). */
+  server: string;
+  /** TSIG key name, as in the server's `key "NAME"` statement. */
+  keyName: string;
+  /** TSIG algorithm. Default hmac-sha256. */
+  algorithm?: 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512' | 'hmac-sha224' | 'hmac-sha1';
+  /** The TSIG secret (base64). */
+  secret: SecretRef;
+  /** The zone to update; default: found by SOA queries to `server`. */
+  zone?: string;
+  /** TTL of the TXT record in seconds. Default 60. */
+  ttl?: number;
+}
+export interface Dns01Rfc2136 extends Dns01Common {
+  rfc2136: Rfc2136Settings;
+}
+/** The PowerDNS Authoritative HTTP API. */
+export interface PowerDnsSettings {
+  /** Base URL of the API, e.g. `http://127.0.0.1:8081` (the `/api/v1` part is added). */
+  url: string;
+  /** The API key (`api-key` in pdns.conf). */
+  apiKey: SecretRef;
+  /** Default `localhost`. */
+  serverId?: string;
+  /** The zone to update; default: the longest zone the server holds that ends the record's name. */
+  zone?: string;
+  /** TTL of the TXT record in seconds. Default 60. */
+  ttl?: number;
+}
+export interface Dns01PowerDns extends Dns01Common {
+  powerdns: PowerDnsSettings;
+}
+export type Dns01 = Dns01Exec | Dns01Rfc2136 | Dns01PowerDns;
+export type Challenge = Http01Webroot | Http01ChallengeDirectory | Http01Standalone | Http01Redis | Dns01;
 
 export const ACME_ALIASES = ['letsencrypt', 'letsencrypt-staging', 'zerossl', 'google', 'buypass'] as const;
 export type AcmeAlias = (typeof ACME_ALIASES)[number];

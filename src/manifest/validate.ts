@@ -130,6 +130,7 @@ function semanticFindings(root: Json, options: CheckOptions): Finding[] {
     if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
       error(`${pointer}/standalone`, `port ${port} is out of range (1-65535)`);
     }
+    checkDns01(challenge, pointer, error, warning);
   };
 
   // Issuers and stores: their own references.
@@ -357,8 +358,56 @@ const DURATION_KEYS = new Set([
   'ttl',
   'propagationTimeout',
   'propagationDelay',
+  'propagationInterval',
   'lockTimeout',
 ]);
+/**
+ * dns-01 settings the schema cannot judge: ports in range, a propagation interval above zero, and an
+ * API key that would cross the network in clear. Never contacts a server.
+ */
+function checkDns01(
+  challenge: Json,
+  pointer: string,
+  error: (pointer: string, message: string) => void,
+  warning: (pointer: string, message: string) => void,
+): void {
+  if (challenge.type !== 'dns-01') return;
+  const port = (text: unknown, at: string) => {
+    const match = typeof text === 'string' ? /:([0-9]{1,5})$/.exec(text) : null;
+    if (match && (Number(match[1]) < 1 || Number(match[1]) > 65535)) {
+      error(at, `port ${match[1]} is out of range (1-65535)`);
+    }
+  };
+  const nameservers = challenge.nameservers;
+  if (Array.isArray(nameservers)) {
+    for (const [i, server] of nameservers.entries()) port(server, `${pointer}/nameservers/${i}`);
+  }
+  const rfc2136 = objectAt(challenge, 'rfc2136');
+  if (rfc2136) port(rfc2136.server, `${pointer}/rfc2136/server`);
+  const interval = stringAt(challenge, 'propagationInterval');
+  if (interval !== undefined && parseDuration(interval) === 0) {
+    error(
+      `${pointer}/propagationInterval`,
+      'must be longer than 0s (every authoritative server is asked each round)',
+    );
+  }
+  const url = stringAt(objectAt(challenge, 'powerdns'), 'url');
+  if (url?.startsWith('http://')) {
+    let host = '';
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      host = '';
+    }
+    if (host !== '' && host !== 'localhost' && host !== '[::1]' && !host.startsWith('127.')) {
+      warning(
+        `${pointer}/powerdns/url`,
+        `the API key would cross the network in clear to ${host}: use https (a TLS proxy in front of the PowerDNS webserver)`,
+      );
+    }
+  }
+}
+
 /** A hundred years: anything longer is a typo, and past what the clock arithmetic can hold. */
 const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 

@@ -10,7 +10,11 @@ import { manifestSchema } from '../../src/manifest/schema.js';
 import type {
   AcmeIssuerConfig,
   CertificateConfig,
+  Dns01,
+  Dns01Common,
   Dns01Exec,
+  Dns01PowerDns,
+  Dns01Rfc2136,
   FilesystemStoreConfig,
   HookSpec,
   Hooks,
@@ -20,9 +24,11 @@ import type {
   Http01Webroot,
   LocalCaIssuerConfig,
   Manifest,
+  PowerDnsSettings,
   RedisNode,
   RedisStoreConfig,
   RenewalSettings,
+  Rfc2136Settings,
   StepCaIssuerConfig,
 } from '../../src/manifest/types.js';
 import { ACME_ALIASES, KEY_TYPES } from '../../src/manifest/types.js';
@@ -51,6 +57,7 @@ type Http01Keys =
   | keyof Http01ChallengeDirectory
   | keyof Http01Standalone
   | keyof Http01Redis;
+type Dns01Keys = keyof Dns01Exec | keyof Dns01Rfc2136 | keyof Dns01PowerDns;
 type FsOutputs = Nested<FilesystemStoreConfig, 'outputs'>;
 type RedisEncryption = Nested<RedisStoreConfig, 'encryption'>;
 
@@ -66,8 +73,28 @@ const expected: Record<string, [readonly string[], readonly string[]]> = {
     requiredKeys<Http01>()(['type']),
   ],
   dns01Challenge: [
-    allKeys<Dns01Exec>()(['type', 'exec', 'propagationTimeout', 'propagationDelay']),
-    requiredKeys<Dns01Exec>()(['type', 'exec']),
+    [
+      ...allKeys<Dns01Common>()([
+        'type',
+        'propagationTimeout',
+        'propagationDelay',
+        'propagationInterval',
+        'propagationCheck',
+        'nameservers',
+      ]),
+      'exec',
+      'rfc2136',
+      'powerdns',
+    ] satisfies Dns01Keys[],
+    requiredKeys<Dns01>()(['type']),
+  ],
+  rfc2136: [
+    allKeys<Rfc2136Settings>()(['server', 'keyName', 'algorithm', 'secret', 'zone', 'ttl']),
+    requiredKeys<Rfc2136Settings>()(['server', 'keyName', 'secret']),
+  ],
+  powerdns: [
+    allKeys<PowerDnsSettings>()(['url', 'apiKey', 'serverId', 'zone', 'ttl']),
+    requiredKeys<PowerDnsSettings>()(['url', 'apiKey']),
   ],
   acmeIssuer: [
     allKeys<AcmeIssuerConfig>()([
@@ -216,7 +243,18 @@ describe('types.ts and the schema agree', () => {
 
   test('every $def is covered by this test', () => {
     const covered = new Set([...Object.keys(expected), 'certificate', 'defaults']);
-    const scalars = new Set(['name', 'duration', 'keyType', 'envName', 'path', 'fileName', 'secretRef']);
+    const scalars = new Set([
+      'name',
+      'duration',
+      'keyType',
+      'envName',
+      'path',
+      'fileName',
+      'secretRef',
+      'dnsServer',
+      'dnsZone',
+      'dnsTtl',
+    ]);
     const dispatch = new Set(['issuer', 'store', 'challenge']);
     for (const name of Object.keys(defs)) {
       assert.ok(

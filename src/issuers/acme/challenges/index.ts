@@ -1,6 +1,6 @@
 import type { Challenge } from '../../../manifest/types.js';
 import { durationMs } from '../../../util/duration.js';
-import { DnsExecSolver } from './dns-exec.js';
+import { Dns01Solver } from './dns01.js';
 import { DEFAULT_CHALLENGE_TTL_MS, RedisChallengeSolver } from './redis.js';
 import { StandaloneSolver } from './standalone.js';
 import type { ChallengeSolver, SolverContext } from './types.js';
@@ -10,7 +10,7 @@ export type { ChallengeSolver, ChallengeTask, PropagationCheck, SolverContext } 
 
 /** The solver for a manifest challenge (one per order: standalone keeps per-order state). */
 export function createSolver(challenge: Challenge, context: SolverContext): ChallengeSolver {
-  if (challenge.type === 'dns-01') return new DnsExecSolver(challenge, context);
+  if (challenge.type === 'dns-01') return new Dns01Solver(challenge, context);
   if ('webroot' in challenge) return new WebrootSolver(challenge.webroot, context, 'webroot');
   if ('challengeDirectory' in challenge) {
     return new WebrootSolver(challenge.challengeDirectory, context, 'challengeDirectory');

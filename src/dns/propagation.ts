@@ -1,0 +1,71 @@
+/**
+ * Waiting for TXT records to reach every authoritative nameserver (what lego's and certbot's propagation
+ * checks do): each server is asked directly, never through a recursive resolver whose cache could
+ * answer an old state, until every one answers every value.
+ */
+import { CertRenewError, ErrorCode } from '../errors.js';
+import { pause } from '../issuers/acme/retry.js';
+import { DnsQuery, type DnsServer } from './query.js';
+
+export const DEFAULT_PROPAGATION_TIMEOUT_MS = 120_000;
+export const DEFAULT_PROPAGATION_INTERVAL_MS = 2000;
+
+/** One TXT value expected at one name (canonical, no trailing dot). */
+export interface ExpectedTxt {
+  name: string;
+  value: string;
+}
+
+export interface PropagationOptions {
+  /** The servers that must answer `record` (one lookup per record, before the first round). */
+  serversFor(record: ExpectedTxt, signal: AbortSignal): Promise<DnsServer[]>;
+  /** Give up after this many ms (counted in rounds of `intervalMs`, so no clock is needed). */
+  timeoutMs: number;
+  intervalMs: number;
+}
+
+/**
+ * Resolves once every record is answered by every one of its servers. Throws CHALLENGE_FAILED at the
+ * timeout, naming the first record and server still lagging (and what that server answered). Returns
+ * early, without error, when `signal` aborts (the caller reports its own deadline).
+ */
+export async function waitForTxt(
+  records: readonly ExpectedTxt[],
+  options: PropagationOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  let pending: { record: ExpectedTxt; server: DnsServer; last: string }[] = [];
+  for (const record of records) {
+    for (const server of await options.serversFor(record, signal)) pending.push({ record, server, last: '' });
+  }
+  const rounds = Math.max(1, Math.floor(options.timeoutMs / Math.max(1, options.intervalMs)) + 1);
+  for (let round = 1; ; round++) {
+    const answered = await Promise.all(
+      pending.map(async (item) => {
+        try {
+          const values = await new DnsQuery([item.server]).txt(item.record.name, signal);
+          item.last = values.length === 0 ? 'no TXT record' : `${values.length} other TXT value(s)`;
+          return values.includes(item.record.value);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code ?? 'error';
+          item.last = code === 'ENODATA' || code === 'ENOTFOUND' ? 'no TXT record' : code;
+          return false;
+        }
+      }),
+    );
+    pending = pending.filter((_, i) => !answered[i]);
+    if (pending.length === 0 || signal.aborted) return;
+    if (round >= rounds) {
+      const first = pending[0];
+      const lagging = [...new Set(pending.map((p) => p.server.label))];
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `TXT record ${first?.record.name} did not reach nameserver ${lagging.join(', ')} within ${options.timeoutMs / 1000}s (it answers: ${first?.last})`,
+        {
+          hint: 'check that the nameserver gets the zone (NOTIFY, zone transfers), or raise propagationTimeout',
+        },
+      );
+    }
+    if (!(await pause(options.intervalMs, signal))) return;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Zone finding (the closest enclosing name with an SOA record), CNAME following (RFC 1034 §3.6.2: a
+ * resolver follows the chain; we do the same for `_acme-challenge.<domain>` so the TXT record is written
+ * where the CA will end up) and the authoritative nameservers of a zone.
+ */
+import { CertRenewError, ErrorCode } from '../errors.js';
+import { canonicalName, type DnsQuery, type DnsServer, isNoRecord } from './query.js';
+
+/** As many CNAME hops as a resolver follows before giving up (BIND and Unbound stop near this). */
+export const MAX_CNAME_HOPS = 16;
+
+function codeOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+}
+
+/**
+ * The zone that holds `name`: the longest suffix of it (itself included) with an SOA record, asked of
+ * `query`'s servers. Servers that refuse a name above their zones are passed over like "no SOA".
+ * Throws CHALLENGE_FAILED when no suffix has one.
+ */
+export async function findZone(
+  name: string,
+  query: DnsQuery,
+  where: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const labels = canonicalName(name).split('.');
+  let lastError: unknown;
+  for (let i = 0; i < labels.length; i++) {
+    const candidate = labels.slice(i).join('.');
+    try {
+      if (await query.hasSoa(candidate, signal)) return candidate;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw new CertRenewError(
+    ErrorCode.challengeFailed,
+    `cannot find the DNS zone of ${canonicalName(name)} at ${where}${lastError ? ` (${codeOf(lastError)})` : ''}`,
+    { hint: 'set "zone" in the dns-01 provider settings, or check that the server is authoritative for it' },
+  );
+}
+
+/**
+ * Follows CNAME records from `name` and returns the final name (canonical, no trailing dot; `name`
+ * itself when it has no CNAME). Throws CHALLENGE_FAILED on a loop, on more than MAX_CNAME_HOPS hops, or
+ * when the lookup itself fails (a timeout is not taken for "no CNAME": writing the record at the wrong
+ * name would only fail later, at the CA).
+ */
+export async function followCname(name: string, query: DnsQuery, signal?: AbortSignal): Promise<string> {
+  const seen = [canonicalName(name)];
+  let current = canonicalName(name);
+  for (;;) {
+    let target: string;
+    try {
+      target = await query.cname(current, signal);
+    } catch (error) {
+      if (isNoRecord(error)) return current;
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `cannot look up a CNAME at ${current} (${codeOf(error)})`,
+        { cause: error, hint: 'check the DNS servers in "nameservers" (or the system resolver) answer' },
+      );
+    }
+    if (seen.includes(target)) {
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `CNAME loop at ${canonicalName(name)}: ${[...seen, target].join(' -> ')}`,
+        { hint: 'fix the CNAME records so the chain ends at a name that can hold the TXT record' },
+      );
+    }
+    seen.push(target);
+    if (seen.length > MAX_CNAME_HOPS + 1) {
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `CNAME chain from ${canonicalName(name)} is longer than ${MAX_CNAME_HOPS} hops`,
+      );
+    }
+    current = target;
+  }
+}
+
+/**
+ * The authoritative nameservers of the zone holding `name`, found through `query` (normally the system
+ * resolver): the zone by SOA, its NS set, each NS host's addresses, on port 53. Throws CHALLENGE_FAILED
+ * when there is no NS set or none of its hosts has an address.
+ */
+export async function authoritativeServers(
+  name: string,
+  query: DnsQuery,
+  signal?: AbortSignal,
+): Promise<DnsServer[]> {
+  const zone = await findZone(name, query, 'the system resolver', signal);
+  let hosts: string[];
+  try {
+    hosts = await query.ns(zone, signal);
+  } catch (error) {
+    throw new CertRenewError(
+      ErrorCode.challengeFailed,
+      `cannot find the nameservers of zone ${zone} (${codeOf(error)})`,
+      { cause: error, hint: 'set "nameservers" in the dns-01 challenge to the servers to check' },
+    );
+  }
+  const servers: DnsServer[] = [];
+  for (const host of hosts.sort()) {
+    for (const address of await query.addresses(host, signal)) {
+      servers.push({ address, port: 53, label: `${host} (${address})` });
+    }
+  }
+  if (servers.length === 0) {
+    throw new CertRenewError(
+      ErrorCode.challengeFailed,
+      `the nameservers of zone ${zone} (${hosts.join(', ') || 'none'}) have no address`,
+      { hint: 'set "nameservers" in the dns-01 challenge to the servers to check' },
+    );
+  }
+  return servers;
+}

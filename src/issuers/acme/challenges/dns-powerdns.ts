@@ -1,0 +1,174 @@
+/**
+ * dns-01 through the PowerDNS Authoritative HTTP API (`/api/v1`, authenticated by `X-API-Key`).
+ * The API replaces whole RRsets (PATCH with changetype REPLACE), so present and cleanup read the TXT
+ * RRset, add or remove exactly one value and write it back; the updates of one solver are serialized so
+ * a wildcard and its base name (same record name, two values) do not overwrite each other.
+ * Dry run: an authenticated GET of the server's zone list, which changes nothing.
+ */
+
+import { canonicalName } from '../../../dns/query.js';
+import { CertRenewError, ErrorCode } from '../../../errors.js';
+import { readSecret } from '../../../manifest/secrets.js';
+import type { PowerDnsSettings } from '../../../manifest/types.js';
+import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+
+export const API_TIMEOUT_MS = 30_000;
+const DEFAULT_TTL = 60;
+
+interface ApiRecord {
+  content: string;
+  disabled?: boolean;
+}
+interface ApiRrset {
+  name: string;
+  type: string;
+  ttl?: number;
+  records: ApiRecord[];
+}
+
+export class PowerDnsSolver implements ChallengeSolver {
+  readonly type = 'dns-01' as const;
+  readonly description: string;
+  readonly failureHint: string;
+  private readonly base: string;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly settings: PowerDnsSettings,
+    private readonly context: SolverContext,
+  ) {
+    this.base = `${settings.url.replace(/\/+$/, '').replace(/\/api\/v1$/, '')}/api/v1/servers/${encodeURIComponent(settings.serverId ?? 'localhost')}`;
+    this.description = `dns-01 powerdns ${settings.url}`;
+    this.failureHint = `check that PowerDNS at ${settings.url} serves the zone and that every nameserver of it gets the change`;
+  }
+
+  private async api<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<T | undefined> {
+    const key = await readSecret(this.settings.apiKey, this.context.env, this.context.baseDir);
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers: {
+          'X-API-Key': key,
+          accept: 'application/json',
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(API_TIMEOUT_MS)]),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `powerdns ${method} ${this.settings.url}: ${cause}`,
+        {
+          cause: error,
+          hint: 'check the url and that the PowerDNS webserver (webserver=yes, api=yes) listens there',
+        },
+      );
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      let detail = text.slice(0, 200);
+      try {
+        detail = (JSON.parse(text) as { error?: string }).error ?? detail;
+      } catch {
+        // not JSON
+      }
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `powerdns ${method} ${path || '/'} at ${this.settings.url}: HTTP ${response.status}${detail ? ` ${detail.trim()}` : ''}`,
+        {
+          hint:
+            response.status === 401 || response.status === 403
+              ? 'the API key was refused: check apiKey against api-key in pdns.conf'
+              : 'check serverId and zone',
+        },
+      );
+    }
+    return text === '' ? undefined : (JSON.parse(text) as T);
+  }
+
+  /** The configured zone, or the longest zone the server holds that ends `name`. */
+  private async zoneOf(name: string, signal: AbortSignal): Promise<string> {
+    if (this.settings.zone) return canonicalName(this.settings.zone);
+    const zones = (await this.api<{ name: string }[]>('GET', '/zones', undefined, signal)) ?? [];
+    const match = zones
+      .map((z) => canonicalName(z.name))
+      .filter((z) => name === z || name.endsWith(`.${z}`))
+      .sort((a, b) => b.length - a.length)[0];
+    if (!match) {
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `powerdns at ${this.settings.url} holds no zone for ${name}`,
+        {
+          hint: 'create the zone in PowerDNS, or set "zone"',
+        },
+      );
+    }
+    return match;
+  }
+
+  private serialized<T>(run: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(run, run);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private change(action: 'add' | 'delete', task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    return this.serialized(async () => {
+      const name = canonicalName(task.recordName ?? '');
+      const zone = await this.zoneOf(name, signal);
+      const zonePath = `/zones/${encodeURIComponent(`${zone}.`)}`;
+      const current = await this.api<{ rrsets?: ApiRrset[] }>(
+        'GET',
+        `${zonePath}?rrsets=true&rrset_name=${encodeURIComponent(`${name}.`)}&rrset_type=TXT`,
+        undefined,
+        signal,
+      );
+      const rrset = current?.rrsets?.find((r) => r.type === 'TXT' && canonicalName(r.name) === name);
+      const content = `"${task.value}"`;
+      const others = (rrset?.records ?? []).filter((r) => r.content !== content);
+      const records = action === 'add' ? [...others, { content, disabled: false }] : others;
+      const change =
+        records.length === 0
+          ? { name: `${name}.`, type: 'TXT', changetype: 'DELETE' }
+          : {
+              name: `${name}.`,
+              type: 'TXT',
+              ttl: this.settings.ttl ?? rrset?.ttl ?? DEFAULT_TTL,
+              changetype: 'REPLACE',
+              records,
+            };
+      await this.api('PATCH', zonePath, { rrsets: [change] }, signal);
+    });
+  }
+
+  async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    await this.change('add', task, signal);
+  }
+
+  async cleanup(task: ChallengeTask): Promise<void> {
+    try {
+      await this.change('delete', task, AbortSignal.timeout(API_TIMEOUT_MS));
+    } catch (error) {
+      this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
+    }
+  }
+
+  async check(): Promise<string> {
+    const signal = AbortSignal.timeout(API_TIMEOUT_MS);
+    if (this.settings.zone) {
+      const zone = canonicalName(this.settings.zone);
+      await this.api('GET', `/zones/${encodeURIComponent(`${zone}.`)}?rrsets=false`, undefined, signal);
+      return `${this.description}: the API accepts the key and holds zone ${zone}`;
+    }
+    const zones = (await this.api<unknown[]>('GET', '/zones', undefined, signal)) ?? [];
+    return `${this.description}: the API accepts the key (${zones.length} zone${zones.length === 1 ? '' : 's'})`;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * dns-01 through RFC 2136 dynamic update signed with TSIG (RFC 8945), by running BIND's `nsupdate`
+ * (Debian: bind9-dnsutils). No npm DNS library signs UPDATE messages with TSIG (dns-packet, dns2 and
+ * native-dns encode packets but none implements TSIG), and TSIG is exactly the part where hand-written
+ * code would be a security risk; nsupdate is the reference client every RFC 2136 server is tested with.
+ * The script goes to nsupdate's standard input, so the secret never appears in an argv or a log.
+ *
+ * present: `update add NAME TTL TXT "VALUE"`; cleanup: `update delete NAME TXT "VALUE"` (only that
+ * value: a wildcard and its base name share the name and both records live at once). Dry run: an update
+ * whose only content is the prerequisite "the zone exists" (RFC 2136 §2.4.4): the server checks the
+ * signature and answers, and nothing changes.
+ */
+
+import { canonicalName, DnsQuery, type DnsServer, resolveServer } from '../../../dns/query.js';
+import { findZone } from '../../../dns/zone.js';
+import { CertRenewError, ErrorCode } from '../../../errors.js';
+import { readSecret } from '../../../manifest/secrets.js';
+import type { Rfc2136Settings } from '../../../manifest/types.js';
+import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+
+export const NSUPDATE_TIMEOUT_MS = 30_000;
+const DEFAULT_TTL = 60;
+/** What may go into an nsupdate script line unquoted: DNS names, base64(url) values, key names. */
+const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
+const SAFE_SECRET = /^[A-Za-z0-9+/=]+$/;
+
+export class Rfc2136Solver implements ChallengeSolver {
+  readonly type = 'dns-01' as const;
+  readonly description: string;
+  readonly failureHint: string;
+  private server: Promise<DnsServer> | undefined;
+  private readonly zones = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly settings: Rfc2136Settings,
+    private readonly context: SolverContext,
+  ) {
+    this.description = `dns-01 rfc2136 ${settings.server} key ${settings.keyName}`;
+    this.failureHint = `check that ${settings.server} takes updates signed with key ${settings.keyName} and that every nameserver of the zone gets them`;
+  }
+
+  private serverAddress(): Promise<DnsServer> {
+    this.server ??= resolveServer(this.settings.server).then((server) => {
+      if (!server) {
+        throw new CertRenewError(
+          ErrorCode.manifestInvalid,
+          `rfc2136 server ${this.settings.server} is not host:port`,
+        );
+      }
+      return server;
+    });
+    this.server.catch(() => {
+      this.server = undefined;
+    });
+    return this.server;
+  }
+
+  /** The zone holding `name`: the configured one, or found by SOA queries to the server. */
+  private zoneOf(name: string, signal?: AbortSignal): Promise<string> {
+    if (this.settings.zone) return Promise.resolve(canonicalName(this.settings.zone));
+    let zone = this.zones.get(name);
+    if (!zone) {
+      zone = this.serverAddress().then((server) =>
+        findZone(name, new DnsQuery([server]), `rfc2136 server ${this.settings.server}`, signal),
+      );
+      this.zones.set(name, zone);
+      zone.catch(() => this.zones.delete(name));
+    }
+    return zone;
+  }
+
+  private async script(zone: string, lines: string[]): Promise<string> {
+    const server = await this.serverAddress();
+    const secret = (await readSecret(this.settings.secret, this.context.env, this.context.baseDir)).trim();
+    if (!SAFE_SECRET.test(secret)) {
+      throw new CertRenewError(
+        ErrorCode.secretUnavailable,
+        `the TSIG secret of key ${this.settings.keyName} is not base64`,
+        {
+          hint: "give the secret exactly as in the server's key statement (tsig-keygen prints it)",
+        },
+      );
+    }
+    if ((zone !== '' && !SAFE_NAME.test(zone)) || !SAFE_NAME.test(this.settings.keyName)) {
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `rfc2136: unsafe zone or key name ${JSON.stringify(zone)}`,
+      );
+    }
+    return [
+      `server ${server.address} ${server.port}`,
+      `key ${this.settings.algorithm ?? 'hmac-sha256'}:${this.settings.keyName} ${secret}`,
+      `zone ${zone}.`,
+      ...lines,
+      'send',
+      '',
+    ].join('\n');
+  }
+
+  private async nsupdate(what: string, script: string, signal: AbortSignal): Promise<void> {
+    const { execa } = await import('execa');
+    try {
+      await execa('nsupdate', ['-v', '-t', '10'], {
+        input: script,
+        env: { PATH: this.context.env.PATH ?? '/usr/bin:/bin' },
+        extendEnv: false,
+        timeout: NSUPDATE_TIMEOUT_MS,
+        cancelSignal: signal,
+        forceKillAfterDelay: 2000,
+        maxBuffer: 1024 * 1024,
+      });
+    } catch (error) {
+      const e = error as { stderr?: unknown; stdout?: unknown; code?: string; timedOut?: boolean };
+      const output = [e.stderr, e.stdout]
+        .filter((s): s is string => typeof s === 'string')
+        .join('\n')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l !== '' && !l.startsWith('>'));
+      const why =
+        e.code === 'ENOENT'
+          ? 'nsupdate is not installed (Debian: apt-get install bind9-dnsutils)'
+          : e.timedOut
+            ? `no answer within ${NSUPDATE_TIMEOUT_MS / 1000}s`
+            : (output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ?? output.pop() ?? 'failed');
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `rfc2136 ${what} at ${this.settings.server} with key ${this.settings.keyName}: ${why}`,
+        {
+          cause: error,
+          hint: /tsig|BADSIG|BADKEY/i.test(why)
+            ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
+            : "check the server's allow-update / update-policy for this key and zone",
+        },
+      );
+    }
+  }
+
+  private async update(action: 'add' | 'delete', task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    const name = canonicalName(task.recordName ?? '');
+    if (!SAFE_NAME.test(name) || !SAFE_NAME.test(task.value)) {
+      throw new CertRenewError(ErrorCode.challengeFailed, `rfc2136: unsafe record ${JSON.stringify(name)}`);
+    }
+    const zone = await this.zoneOf(name, signal);
+    const line =
+      action === 'add'
+        ? `update add ${name}. ${this.settings.ttl ?? DEFAULT_TTL} TXT "${task.value}"`
+        : `update delete ${name}. TXT "${task.value}"`;
+    await this.nsupdate(
+      `${action === 'add' ? 'adding' : 'deleting'} TXT ${name} in zone ${zone}`,
+      await this.script(zone, [line]),
+      signal,
+    );
+  }
+
+  async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    await this.update('add', task, signal);
+  }
+
+  async cleanup(task: ChallengeTask): Promise<void> {
+    try {
+      await this.update('delete', task, AbortSignal.timeout(NSUPDATE_TIMEOUT_MS));
+    } catch (error) {
+      this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
+    }
+  }
+
+  async check(): Promise<string> {
+    // Without a configured zone, ask about the root: a server that verified the signature answers
+    // NOTAUTH (not its zone), one that did not answers with a TSIG error.
+    const zone = this.settings.zone ? canonicalName(this.settings.zone) : '';
+    const lines = zone ? [`prereq yxdomain ${zone}.`] : ['prereq yxdomain .'];
+    try {
+      await this.nsupdate(
+        zone ? `checking zone ${zone}` : 'checking the key',
+        await this.script(zone, lines),
+        AbortSignal.timeout(NSUPDATE_TIMEOUT_MS),
+      );
+    } catch (error) {
+      if (!zone && error instanceof CertRenewError && /NOTAUTH$|NOTZONE$|REFUSED$/.test(error.message)) {
+        return `${this.description}: the server answers and accepts the key`;
+      }
+      throw error;
+    }
+    return `${this.description}: the server answers, accepts the key and holds zone ${zone}`;
+  }
+}

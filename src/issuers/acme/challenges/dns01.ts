@@ -1,0 +1,173 @@
+/**
+ * What every dns-01 provider shares, around the provider itself (exec, rfc2136, powerdns):
+ *
+ * 1. CNAME delegation: `_acme-challenge.<domain>` is followed through any CNAME chain (loops and
+ *    over-long chains are errors) and the provider is handed the final name, in whatever zone that is.
+ * 2. After every record of the order is present: `propagationDelay`, then the propagation check: every
+ *    authoritative nameserver of the record's zone (or every server in `nameservers`) is asked directly
+ *    until it answers the value, at most `propagationTimeout`; only then is the CA told.
+ * 3. Cleanup removes the record where it was written.
+ */
+
+import {
+  DEFAULT_PROPAGATION_INTERVAL_MS,
+  DEFAULT_PROPAGATION_TIMEOUT_MS,
+  type ExpectedTxt,
+  waitForTxt,
+} from '../../../dns/propagation.js';
+import type { DnsServer } from '../../../dns/query.js';
+import { DnsQuery, resolveServer } from '../../../dns/query.js';
+import { authoritativeServers, followCname } from '../../../dns/zone.js';
+import { CertRenewError, ErrorCode } from '../../../errors.js';
+import type { Dns01 } from '../../../manifest/types.js';
+import { durationMs } from '../../../util/duration.js';
+import { pause } from '../retry.js';
+import { DnsExecSolver } from './dns-exec.js';
+import { PowerDnsSolver } from './dns-powerdns.js';
+import { Rfc2136Solver } from './dns-rfc2136.js';
+import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+
+/** The provider alone (no CNAME following, no waiting): what `Dns01Solver` wraps. */
+export function createDnsProvider(config: Dns01, context: SolverContext): ChallengeSolver {
+  if ('rfc2136' in config) return new Rfc2136Solver(config.rfc2136, context);
+  if ('powerdns' in config) return new PowerDnsSolver(config.powerdns, context);
+  // The exec solver's own waiting is not used: this wrapper waits for every provider alike.
+  const { propagationCheck: _check, ...rest } = context;
+  return new DnsExecSolver({ type: 'dns-01', exec: config.exec }, rest);
+}
+
+export class Dns01Solver implements ChallengeSolver {
+  readonly type = 'dns-01' as const;
+  readonly description: string;
+  readonly failureHint: string;
+  private readonly provider: ChallengeSolver;
+  private readonly delayMs: number;
+  private readonly timeoutMs: number;
+  private readonly intervalMs: number;
+  /** task → the name the record was written at (after CNAME following). */
+  private readonly targets = new Map<ChallengeTask, string>();
+  private nameservers: Promise<DnsServer[]> | undefined;
+
+  constructor(
+    private readonly config: Dns01,
+    private readonly context: SolverContext,
+    provider?: ChallengeSolver,
+  ) {
+    this.provider = provider ?? createDnsProvider(config, context);
+    this.description = this.provider.description;
+    this.failureHint = this.provider.failureHint;
+    this.delayMs = config.propagationDelay ? durationMs(config.propagationDelay) : 0;
+    this.timeoutMs = config.propagationTimeout
+      ? durationMs(config.propagationTimeout)
+      : DEFAULT_PROPAGATION_TIMEOUT_MS;
+    this.intervalMs = config.propagationInterval
+      ? durationMs(config.propagationInterval)
+      : DEFAULT_PROPAGATION_INTERVAL_MS;
+  }
+
+  /** The `nameservers` setting resolved to addresses, or undefined when unset. */
+  private configuredServers(): Promise<DnsServer[]> | undefined {
+    const list = this.config.nameservers;
+    if (!list || list.length === 0) return undefined;
+    this.nameservers ??= Promise.all(
+      list.map(async (text) => {
+        let server: DnsServer | undefined;
+        try {
+          server = await resolveServer(text);
+        } catch (error) {
+          throw new CertRenewError(ErrorCode.challengeFailed, `nameserver ${text} does not resolve`, {
+            cause: error,
+          });
+        }
+        if (!server)
+          throw new CertRenewError(ErrorCode.manifestInvalid, `nameserver ${text} is not host:port`);
+        return server;
+      }),
+    );
+    this.nameservers.catch(() => {
+      this.nameservers = undefined;
+    });
+    return this.nameservers;
+  }
+
+  /** The query for CNAME following: the first configured server, or the system resolver. */
+  private async resolverQuery(): Promise<DnsQuery> {
+    const servers = await this.configuredServers();
+    return new DnsQuery(servers);
+  }
+
+  private recordName(task: ChallengeTask): string {
+    return task.recordName ?? `_acme-challenge.${task.identifier.replace(/^\*\./, '').replace(/\.$/, '')}.`;
+  }
+
+  async open(signal: AbortSignal): Promise<void> {
+    await this.provider.open?.(signal);
+  }
+
+  async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    const asked = this.recordName(task);
+    const target = await followCname(asked, await this.resolverQuery(), signal);
+    if (target !== asked.replace(/\.$/, '').toLowerCase()) {
+      this.context.logger.info(
+        `issuer ${this.context.issuerName}: ${asked.replace(/\.$/, '')} is a CNAME: the TXT record goes to ${target}`,
+      );
+    }
+    this.targets.set(task, target);
+    await this.provider.present({ ...task, recordName: `${target}.` }, signal);
+  }
+
+  async settle(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void> {
+    if (this.delayMs > 0 && !(await pause(this.delayMs, signal))) return;
+    const records: ExpectedTxt[] = tasks.map((task) => ({
+      name: this.targets.get(task) ?? this.recordName(task).replace(/\.$/, ''),
+      value: task.value,
+    }));
+    const plugged = this.context.propagationCheck;
+    if (plugged) {
+      // A check given by the embedding program (tests) replaces the DNS one.
+      for (let round = 0; ; round++) {
+        const results = await Promise.all(
+          records.map((r) => plugged(`${r.name}.`, r.value, signal).catch(() => false)),
+        );
+        if (results.every(Boolean) || signal.aborted) return;
+        if (round * this.intervalMs >= this.timeoutMs) {
+          throw new CertRenewError(
+            ErrorCode.challengeFailed,
+            `TXT record ${records[results.indexOf(false)]?.name} did not propagate within ${this.timeoutMs / 1000}s`,
+          );
+        }
+        if (!(await pause(this.intervalMs, signal))) return;
+      }
+    }
+    if (this.config.propagationCheck === false) return;
+    const configured = this.configuredServers();
+    await waitForTxt(
+      records,
+      {
+        serversFor: async (record, s) =>
+          configured ? await configured : authoritativeServers(record.name, new DnsQuery(), s),
+        timeoutMs: this.timeoutMs,
+        intervalMs: this.intervalMs,
+      },
+      signal,
+    );
+  }
+
+  async cleanup(task: ChallengeTask): Promise<void> {
+    const target = this.targets.get(task);
+    // A task whose CNAME lookup failed never reached the provider: nothing to remove.
+    if (target === undefined) return;
+    await this.provider.cleanup({ ...task, recordName: `${target}.` });
+  }
+
+  async close(): Promise<void> {
+    await this.provider.close?.();
+  }
+
+  async check(): Promise<string> {
+    const parts = [await this.provider.check()];
+    const servers = await this.configuredServers();
+    if (servers) parts.push(`asks ${servers.map((s) => s.label).join(', ')}`);
+    return parts.join('; ');
+  }
+}
