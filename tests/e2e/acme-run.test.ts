@@ -51,7 +51,12 @@ describe('cert-renew run against Pebble', () => {
           {
             name: 'wild',
             domains: ['wild.example.test', '*.wild.example.test'],
-            challenge: { type: 'dns-01', exec: dnsHook, propagationDelay: '0s' },
+            challenge: {
+              type: 'dns-01',
+              exec: dnsHook,
+              propagationDelay: '0s',
+              nameservers: [`127.0.0.1:${pebble.dnsPort}`],
+            },
           },
         ],
         { postRenew: [{ run: [hook], name: 'reload' }] },

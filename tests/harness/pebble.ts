@@ -24,6 +24,8 @@ export interface PebbleOptions {
   httpPort?: number;
   /** Alternate chains to offer besides the default one (PEBBLE_ALTERNATE_ROOTS; default 0). */
   alternateRoots?: number;
+  /** The DNS server Pebble resolves through (`127.0.0.1:PORT`, e.g. a BIND under test); default challtestsrv's. */
+  dnsServer?: string;
 }
 
 export interface Pebble {
@@ -168,12 +170,16 @@ export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> 
 
     const directoryUrl = `https://127.0.0.1:${listenPort}/dir`;
     const start = () =>
-      startServer('pebble', ['-config', configPath, '-dnsserver', `127.0.0.1:${dnsPort}`], {
-        name: 'pebble',
-        cwd: dir.path,
-        env,
-        ready: async () => (await httpsGet(directoryUrl, ca.certPem)).includes('newNonce'),
-      });
+      startServer(
+        'pebble',
+        ['-config', configPath, '-dnsserver', options.dnsServer ?? `127.0.0.1:${dnsPort}`],
+        {
+          name: 'pebble',
+          cwd: dir.path,
+          env,
+          ready: async () => (await httpsGet(directoryUrl, ca.certPem)).includes('newNonce'),
+        },
+      );
     let pebble: ServerProcess = await start();
     stops.push(() => pebble.stop());
 

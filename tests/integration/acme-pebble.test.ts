@@ -137,7 +137,7 @@ describe('ACME issuer against Pebble', () => {
   test('dns-01 exec with a wildcard and its base name', async () => {
     const hook = await writeDnsExecHook(dir.path, pebble.challtestsrvUrl);
     const cert = resolved('wild', ['wild.example.test', '*.wild.example.test'], config, {
-      challenge: { type: 'dns-01', exec: hook },
+      challenge: { type: 'dns-01', exec: hook, nameservers: [`127.0.0.1:${pebble.dnsPort}`] },
     });
     const result = await issueOne(issuer, store, cert);
     assert.deepEqual(dnsNames(result.certPem), ['*.wild.example.test', 'wild.example.test']);
@@ -154,7 +154,7 @@ describe('ACME issuer against Pebble', () => {
     await chmod(hook, 0o755);
     const logger = capturingLogger();
     const cert = resolved('deact', ['ok.deact.example.test', 'fail.deact.example.test'], config, {
-      challenge: { type: 'dns-01', exec: hook },
+      challenge: { type: 'dns-01', exec: hook, nameservers: [`127.0.0.1:${pebble.dnsPort}`] },
     });
     await assert.rejects(issueOne(issuer, store, cert, { logger }), (error: Error & { code?: string }) => {
       assert.equal(error.code, ErrorCode.challengeFailed);

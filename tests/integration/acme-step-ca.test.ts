@@ -43,7 +43,11 @@ describe('ACME issuer against step-ca ACME provisioner', () => {
       directory: ca.acmeDirectoryUrl,
       email: 'ops@example.test',
       caBundle: ca.rootPath,
-      challenge: { type: 'dns-01', exec: await writeDnsExecHook(dir.path, dns.challtestsrvUrl) },
+      challenge: {
+        type: 'dns-01',
+        exec: await writeDnsExecHook(dir.path, dns.challtestsrvUrl),
+        nameservers: [`127.0.0.1:${dns.dnsPort}`],
+      },
     };
     const issuer = new AcmeIssuer('step-acme', config, context, FAST);
     try {

@@ -287,12 +287,12 @@ const rows: Row[] = [
     at: '"redis": "cach"',
   },
   {
-    title: 'dns-01 needs exec',
+    title: 'dns-01 needs a provider',
     mutate: (m) => {
       delete m.issuers.dns.challenge.exec;
     },
     pointer: '/issuers/dns/challenge',
-    message: /missing required property 'exec'/,
+    message: /needs one of 'exec', 'rfc2136' or 'powerdns'/,
     at: '"challenge": {\n        "type": "dns-01"',
   },
   {

@@ -122,7 +122,10 @@ export class Rfc2136Solver implements ChallengeSolver {
           ? 'nsupdate is not installed (Debian: apt-get install bind9-dnsutils)'
           : e.timedOut
             ? `no answer within ${NSUPDATE_TIMEOUT_MS / 1000}s`
-            : (output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ?? output.pop() ?? 'failed');
+            : (output.find((l) => l.startsWith('update failed')) ??
+              output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ??
+              output.pop() ??
+              'failed');
       throw new CertRenewError(
         ErrorCode.challengeFailed,
         `rfc2136 ${what} at ${this.settings.server} with key ${this.settings.keyName}: ${why}`,

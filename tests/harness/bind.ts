@@ -1,0 +1,144 @@
+/**
+ * A real authoritative BIND (`named` from bind9) for the tests: on 127.0.0.1 and a free port (UDP and
+ * TCP), recursion off, no rndc channel, zones from the options, each updatable by the TSIG key through
+ * RFC 2136 (`update-policy { grant KEY zonesub TXT; }`: TXT records anywhere in the zone, nothing else).
+ * Runs as the current user from a temporary directory (zone files and journals live there).
+ */
+import { randomBytes } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePort, runCommand, type ServerProcess, startServer, tempDir } from './process.js';
+
+export interface BindZone {
+  /** `example.test` (no trailing dot). */
+  name: string;
+  /** Extra zone-file lines, relative names allowed (`_acme-challenge.www 60 IN CNAME www.other.test.`). */
+  records?: string[];
+}
+
+export interface BindOptions {
+  zones: BindZone[];
+  /** TSIG key name (default `cert-renew-test`). */
+  keyName?: string;
+  /** Default hmac-sha256. */
+  algorithm?: string;
+  /** Base64 secret (default: 32 random bytes). */
+  secret?: string;
+}
+
+export interface BindServer {
+  port: number;
+  /** `127.0.0.1:PORT`, as Pebble's `-dnsserver` and the manifest's `nameservers` take it. */
+  address: string;
+  keyName: string;
+  algorithm: string;
+  secret: string;
+  dir: string;
+  /** The TXT values at `name` (asked of this server only; empty when there are none). */
+  txt(name: string): Promise<string[]>;
+  /** Adds a TXT value through nsupdate with this server's key (what a "late" secondary step does). */
+  addTxt(zone: string, name: string, value: string): Promise<void>;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function zoneFile(zone: BindZone): string {
+  return [
+    '$TTL 60',
+    `@ IN SOA ns1.${zone.name}. hostmaster.${zone.name}. 1 3600 600 86400 60`,
+    `@ IN NS ns1.${zone.name}.`,
+    'ns1 IN A 127.0.0.1',
+    '@ IN A 127.0.0.1',
+    ...(zone.records ?? []),
+    '',
+  ].join('\n');
+}
+
+/** Starts named and waits until it answers the SOA of the first zone. */
+export async function startBind(options: BindOptions): Promise<BindServer> {
+  const dir = await tempDir('cert-renew-bind-');
+  try {
+    const port = await freePort();
+    const keyName = options.keyName ?? 'cert-renew-test';
+    const algorithm = options.algorithm ?? 'hmac-sha256';
+    const secret = options.secret ?? randomBytes(32).toString('base64');
+    const zones = options.zones
+      .map(
+        (zone) =>
+          `zone "${zone.name}" {\n  type primary;\n  file "${join(dir.path, `${zone.name}.db`)}";\n  update-policy { grant ${keyName} zonesub TXT; };\n};`,
+      )
+      .join('\n');
+    const conf = `options {
+  directory "${dir.path}";
+  pid-file "${join(dir.path, 'named.pid')}";
+  session-keyfile "${join(dir.path, 'session.key')}";
+  managed-keys-directory "${dir.path}";
+  listen-on port ${port} { 127.0.0.1; };
+  listen-on-v6 { none; };
+  recursion no;
+  allow-query { any; };
+  dnssec-validation no;
+  notify no;
+};
+controls { };
+key "${keyName}" {
+  algorithm ${algorithm};
+  secret "${secret}";
+};
+${zones}
+`;
+    const confPath = join(dir.path, 'named.conf');
+    await writeFile(confPath, conf);
+    for (const zone of options.zones) await writeFile(join(dir.path, `${zone.name}.db`), zoneFile(zone));
+
+    const first = options.zones[0]?.name ?? '.';
+    const query = () => {
+      const resolver = new Resolver({ timeout: 1000, tries: 1 });
+      resolver.setServers([`127.0.0.1:${port}`]);
+      return resolver;
+    };
+    const named: ServerProcess = await startServer('named', ['-g', '-4', '-c', confPath], {
+      name: 'named',
+      cwd: dir.path,
+      ready: async () => (await query().resolveSoa(first)).serial > 0,
+    });
+    return {
+      port,
+      address: `127.0.0.1:${port}`,
+      keyName,
+      algorithm,
+      secret,
+      dir: dir.path,
+      txt: async (name) => {
+        try {
+          return (await query().resolveTxt(name.replace(/\.$/, ''))).map((chunks) => chunks.join(''));
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
+          throw error;
+        }
+      },
+      addTxt: async (zone, name, value) => {
+        await runCommand('nsupdate', ['-v', '-t', '10'], {
+          input: [
+            `server 127.0.0.1 ${port}`,
+            `key ${algorithm}:${keyName} ${secret}`,
+            `zone ${zone}.`,
+            `update add ${name.replace(/\.$/, '')}. 60 TXT "${value}"`,
+            'send',
+            '',
+          ].join('\n'),
+        });
+      },
+      output: () => named.output(),
+      stop: async () => {
+        await named.stop();
+        await dir.remove();
+      },
+    };
+  } catch (error) {
+    await dir.remove();
+    throw error;
+  }
+}
