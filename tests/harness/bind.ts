@@ -25,6 +25,8 @@ export interface BindOptions {
   algorithm?: string;
   /** Base64 secret (default: 32 random bytes). */
   secret?: string;
+  /** A resolver instead: recursion on, these zones forwarded to 127.0.0.1:port (see startBindResolver). */
+  forwardTo?: { port: number; zones: string[] };
 }
 
 export interface BindServer {
@@ -55,6 +57,14 @@ function zoneFile(zone: BindZone): string {
   ].join('\n');
 }
 
+/**
+ * A recursive BIND in front of `authoritative` (forward-only zones), the way a CA asks DNS: through a
+ * resolver that follows CNAME chains across zones (an authoritative BIND stops at a zone boundary).
+ */
+export async function startBindResolver(authoritative: BindServer, zones: string[]): Promise<BindServer> {
+  return startBind({ zones: [], forwardTo: { port: authoritative.port, zones } });
+}
+
 /** Starts named and waits until it answers the SOA of the first zone. */
 export async function startBind(options: BindOptions): Promise<BindServer> {
   const dir = await tempDir('cert-renew-bind-');
@@ -69,6 +79,13 @@ export async function startBind(options: BindOptions): Promise<BindServer> {
           `zone "${zone.name}" {\n  type primary;\n  file "${join(dir.path, `${zone.name}.db`)}";\n  update-policy { grant ${keyName} zonesub TXT; };\n};`,
       )
       .join('\n');
+    const forward = options.forwardTo;
+    const forwards = (forward?.zones ?? [])
+      .map(
+        (zone) =>
+          `zone "${zone}" {\n  type forward;\n  forward only;\n  forwarders { 127.0.0.1 port ${forward?.port}; };\n};`,
+      )
+      .join('\n');
     const conf = `options {
   directory "${dir.path}";
   pid-file "${join(dir.path, 'named.pid')}";
@@ -76,7 +93,7 @@ export async function startBind(options: BindOptions): Promise<BindServer> {
   managed-keys-directory "${dir.path}";
   listen-on port ${port} { 127.0.0.1; };
   listen-on-v6 { none; };
-  recursion no;
+  ${forward ? 'recursion yes;\n  allow-recursion { 127.0.0.1; };\n  max-cache-ttl 1;\n  max-ncache-ttl 1;' : 'recursion no;'}
   allow-query { any; };
   dnssec-validation no;
   notify no;
@@ -87,12 +104,13 @@ key "${keyName}" {
   secret "${secret}";
 };
 ${zones}
+${forwards}
 `;
     const confPath = join(dir.path, 'named.conf');
     await writeFile(confPath, conf);
     for (const zone of options.zones) await writeFile(join(dir.path, `${zone.name}.db`), zoneFile(zone));
 
-    const first = options.zones[0]?.name ?? '.';
+    const first = options.zones[0]?.name ?? forward?.zones[0] ?? '.';
     const query = () => {
       const resolver = new Resolver({ timeout: 1000, tries: 1 });
       resolver.setServers([`127.0.0.1:${port}`]);
