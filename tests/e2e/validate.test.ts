@@ -83,7 +83,13 @@ describe('cert-renew validate (built CLI)', () => {
   });
 
   test('every example is valid (exit 0)', async () => {
-    for (const name of ['quickstart.json', 'nginx-step-ca.json', 'redis-fleet.json', 'wildcard-dns01.json']) {
+    for (const name of [
+      'quickstart.json',
+      'nginx-step-ca.json',
+      'redis-fleet.json',
+      'wildcard-dns01.json',
+      'wildcard-rfc2136.json',
+    ]) {
       const run = await cli(['validate', join('examples', name)], root);
       noStack(run);
       assert.equal(run.code, 0, `${name}: ${run.stdout}${run.stderr}`);

@@ -803,6 +803,71 @@ const rows: Row[] = [
     after: '"api.example.com"',
     severity: 'warning',
   },
+  // dns-01 providers
+  {
+    title: 'dns-01 takes one provider, not two',
+    mutate: (m) => {
+      m.issuers.dns.challenge.rfc2136 = { server: 'ns1.example.com', keyName: 'k', secret: { env: 'TSIG' } };
+    },
+    pointer: '/issuers/dns/challenge',
+    message: /exec|rfc2136/,
+    at: '"challenge": {\n        "type": "dns-01"',
+  },
+  {
+    title: 'rfc2136 secret must be a secret reference',
+    mutate: (m) => {
+      m.issuers.dns.challenge = {
+        type: 'dns-01',
+        rfc2136: { server: 'ns1.example.com', keyName: 'k', secret: 'c2VjcmV0' },
+      };
+    },
+    pointer: '/issuers/dns/challenge/rfc2136/secret',
+    message: /must be a secret reference/,
+    at: '"secret": "c2VjcmV0"',
+  },
+  {
+    title: 'rfc2136 server port out of range',
+    mutate: (m) => {
+      m.issuers.dns.challenge = {
+        type: 'dns-01',
+        rfc2136: { server: 'ns1.example.com:99999', keyName: 'k', secret: { env: 'TSIG' } },
+      };
+    },
+    pointer: '/issuers/dns/challenge/rfc2136/server',
+    message: /port 99999 is out of range/,
+    at: '"server": "ns1.example.com:99999"',
+  },
+  {
+    title: 'nameservers port out of range',
+    mutate: (m) => {
+      m.issuers.dns.challenge.nameservers = ['192.0.2.1:0'];
+    },
+    pointer: '/issuers/dns/challenge/nameservers/0',
+    message: /port 0 is out of range/,
+    at: '"192.0.2.1:0"',
+  },
+  {
+    title: 'propagationInterval must not be 0',
+    mutate: (m) => {
+      m.issuers.dns.challenge.propagationInterval = '0s';
+    },
+    pointer: '/issuers/dns/challenge/propagationInterval',
+    message: /longer than 0s/,
+    at: '"propagationInterval"',
+  },
+  {
+    title: 'powerdns API key in clear over the network',
+    mutate: (m) => {
+      m.issuers.dns.challenge = {
+        type: 'dns-01',
+        powerdns: { url: 'http://dns.example.com:8081', apiKey: { env: 'PDNS_API_KEY' } },
+      };
+    },
+    pointer: '/issuers/dns/challenge/powerdns/url',
+    message: /in clear to dns\.example\.com: use https/,
+    at: '"url": "http://dns.example.com:8081"',
+    severity: 'warning',
+  },
 ];
 
 describe('checkManifestText: one row per check', () => {
@@ -946,7 +1011,13 @@ describe('examples', () => {
   const dir = new URL('examples/', root);
   const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   test('there are the four scenario manifests', () => {
-    for (const name of ['quickstart.json', 'nginx-step-ca.json', 'redis-fleet.json', 'wildcard-dns01.json']) {
+    for (const name of [
+      'quickstart.json',
+      'nginx-step-ca.json',
+      'redis-fleet.json',
+      'wildcard-dns01.json',
+      'wildcard-rfc2136.json',
+    ]) {
       assert.ok(files.includes(name), name);
     }
   });
