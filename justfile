@@ -10,7 +10,7 @@ default:
 build:
     npm run build
 
-# install the test servers when missing (redis-server, pebble, nginx, step-ca's Go sources, promtool, …)
+# install the test servers when missing (redis-server, pebble, nginx, bind9, PowerDNS, step-ca's Go sources, promtool, …)
 setup:
     npm run setup
 
