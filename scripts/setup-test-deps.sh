@@ -2,7 +2,7 @@
 # Installs what the test suite needs when it is missing: the real servers the tests start (redis-server,
 # pebble + pebble-challtestsrv, nginx), openssl, certbot (the benchmark's baseline), promtool (checks the
 # shipped alerting rules), Go with step-ca's sources (built by scripts/build-step-ca.sh), BIND (named, and
-# nsupdate/dig, which the rfc2136 dns-01 provider runs) and PowerDNS with its sqlite3 backend.
+# nsupdate, which the rfc2136 dns-01 provider runs) and PowerDNS with its sqlite3 backend.
 # Debian/Ubuntu only (apt-get).
 #
 # Idempotent and quick when everything is present. Installing needs root (or passwordless sudo); the
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 commands='redis-server:redis-server redis-cli:redis-tools pebble:pebble pebble-challtestsrv:pebble
 nginx:nginx-light go:golang-go openssl:openssl certbot:certbot ps:procps promtool:prometheus
-named:bind9 named-checkconf:bind9-utils nsupdate:bind9-dnsutils dig:bind9-dnsutils pdns_server:pdns-server
+named:bind9 nsupdate:bind9-dnsutils pdns_server:pdns-server
 sqlite3:sqlite3'
 dpkg_only='golang-github-smallstep-certificates-dev ca-certificates pdns-backend-sqlite3'
 
@@ -71,6 +71,16 @@ if [ -n "$missing" ]; then
   done
 else
   echo "setup-test-deps: all test dependencies present"
+fi
+
+# The tests run named from a temporary directory; Ubuntu's AppArmor profile for named confines it to
+# /etc/bind and /var/cache/bind and would deny that. Where the profile is loaded, unload it (until the
+# next reboot or profile reload); nothing to do where AppArmor is off.
+if [ -e /sys/kernel/security/apparmor/profiles ] && grep -q '/usr/sbin/named' /sys/kernel/security/apparmor/profiles 2>/dev/null \
+  && [ -f /etc/apparmor.d/usr.sbin.named ] && command -v apparmor_parser >/dev/null 2>&1; then
+  echo "setup-test-deps: unloading the AppArmor profile of named so the tests can run it from a temporary directory"
+  if [ "$(id -u)" -eq 0 ]; then apparmor_parser -R /etc/apparmor.d/usr.sbin.named || true
+  else sudo -n apparmor_parser -R /etc/apparmor.d/usr.sbin.named || true; fi
 fi
 
 if [ -f scripts/build-step-ca.sh ]; then
