@@ -4,6 +4,8 @@
  * with a second authoritative server that lags (updated late by the test, or never).
  */
 import assert from 'node:assert/strict';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode } from '../../src/errors.js';
@@ -34,6 +36,7 @@ const exampleZone = {
   name: 'example.test',
   records: [
     '_acme-challenge.www 60 IN CNAME www.acme-delegated.test.',
+    '_acme-challenge.www2 60 IN CNAME www2.acme-delegated.test.',
     '_acme-challenge.loop 60 IN CNAME _acme-challenge.loop2.example.test.',
     '_acme-challenge.loop2 60 IN CNAME _acme-challenge.loop.example.test.',
   ],
@@ -130,6 +133,33 @@ describe('dns-01 rfc2136 into BIND', () => {
       logger.lines.join('\n'),
     );
     assert.deepEqual(await bind.txt('www.acme-delegated.test'), []);
+  });
+
+  test('an exec provider is handed the end of the CNAME chain', async () => {
+    const log = join(dir.path, 'exec.log');
+    const hook = join(dir.path, 'nsupdate-hook');
+    await writeFile(
+      hook,
+      [
+        '#!/bin/sh',
+        'set -eu',
+        `echo "$1 $2" >> '${log}'`,
+        'if [ "$1" = present ]; then line="update add $2 60 TXT \\"$3\\""; else line="update delete $2 TXT \\"$3\\""; fi',
+        `printf 'server 127.0.0.1 %s\\nkey hmac-sha256:%s %s\\nzone acme-delegated.test.\\n%s\\nsend\\n' ${bind.port} '${bind.keyName}' "$TSIG_SECRET" "$line" | nsupdate -v`,
+        '',
+      ].join('\n'),
+    );
+    await chmod(hook, 0o755);
+    const { issuer, config } = issuerFor({ type: 'dns-01', exec: hook, nameservers: [bind.address] }, 'exec');
+    const result = await issueOne(issuer, store, resolved('www2', ['www2.example.test'], config), {
+      timeoutMs: ISSUE_TIMEOUT_MS,
+    });
+    assert.deepEqual(dnsNames(result.certPem), ['www2.example.test']);
+    assert.deepEqual((await readFile(log, 'utf8')).trim().split('\n'), [
+      'present www2.acme-delegated.test.',
+      'cleanup www2.acme-delegated.test.',
+    ]);
+    assert.deepEqual(await bind.txt('www2.acme-delegated.test'), []);
   });
 
   test('a CNAME loop is a clear error', async () => {

@@ -22,7 +22,7 @@ import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
 import { durationMs } from '../../../util/duration.js';
 import { pause } from '../retry.js';
-import { DnsExecSolver } from './dns-exec.js';
+import { DnsExecSolver, dnsRecordName } from './dns-exec.js';
 import { PowerDnsSolver } from './dns-powerdns.js';
 import { Rfc2136Solver } from './dns-rfc2136.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
@@ -97,7 +97,7 @@ export class Dns01Solver implements ChallengeSolver {
   }
 
   private recordName(task: ChallengeTask): string {
-    return task.recordName ?? `_acme-challenge.${task.identifier.replace(/^\*\./, '').replace(/\.$/, '')}.`;
+    return task.recordName ?? dnsRecordName(task.identifier);
   }
 
   async open(signal: AbortSignal): Promise<void> {
