@@ -51,7 +51,7 @@ export async function benchCertificate(dir: string) {
     hooks: { postRenew: [], onFailure: [], rollbackOnHookFailure: false },
   } as ResolvedCertificate;
   const issued = await issuer.issue({
-    cert: entry,
+    entry,
     keyPem,
     csrPem: await createCsr(keyPem, domains),
     current: undefined,

@@ -156,7 +156,7 @@ export async function renewOne(
     const csrPem = await createCsr(keyPem, entry.domains);
     signal.throwIfAborted();
     const issued = await issuer.issue({
-      cert: entry,
+      entry,
       keyPem,
       csrPem,
       current,

@@ -53,16 +53,16 @@ export class LocalCaIssuer implements Issuer {
     const store = await this.caStore(request.store);
     const ca = await this.loadOrCreate(store);
     const now = this.context.clock.now();
-    const domains = request.cert.domains;
+    const domains = request.entry.domains;
     const lifetimeMs =
-      request.cert.lifetimeMs ??
+      request.entry.lifetimeMs ??
       (this.config.lifetime === undefined ? DEFAULT_LOCAL_CA_LIFETIME_MS : durationMs(this.config.lifetime));
     let notAfter = new Date(now.getTime() + lifetimeMs);
     const caNotAfter = this.assertUsable(ca.certPem, store.name, now);
     if (notAfter > caNotAfter) {
       // A leaf cannot outlive the CA that signed it.
       this.context.logger.warn(
-        `${request.cert.name}: local CA '${this.name}' expires ${caNotAfter.toISOString()}; the certificate is cut to end then`,
+        `${request.entry.name}: local CA '${this.name}' expires ${caNotAfter.toISOString()}; the certificate is cut to end then`,
       );
       notAfter = caNotAfter;
     }
@@ -82,7 +82,7 @@ export class LocalCaIssuer implements Issuer {
       if (error instanceof CertRenewError) throw error;
       throw new CertRenewError(
         ErrorCode.issuerRejected,
-        `${request.cert.name}: local CA '${this.name}' could not sign the certificate: ${describeError(error)}`,
+        `${request.entry.name}: local CA '${this.name}' could not sign the certificate: ${describeError(error)}`,
         { cause: error },
       );
     }

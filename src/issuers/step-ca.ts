@@ -86,7 +86,7 @@ export class StepCaIssuer implements Issuer {
   }
 
   async issue(request: IssueRequest): Promise<IssueResult> {
-    const { cert, signal, logger } = request;
+    const { entry: cert, signal, logger } = request;
     const root = await this.pinnedRoot(signal);
     const refusal = this.renewable(request);
     if (refusal === undefined) {
@@ -137,7 +137,7 @@ export class StepCaIssuer implements Issuer {
     }
     if (!keyMatchesCertificate(request.keyPem, current.certPem)) return 'the key changes';
     // /1.0/renew keeps the current lifetime; a different requested lifetime needs /1.0/sign.
-    const wanted = requestedLifetimeMs(request.cert.lifetimeMs, this.config);
+    const wanted = requestedLifetimeMs(request.entry.lifetimeMs, this.config);
     const lifetime = new Date(x509.validTo).getTime() - new Date(x509.validFrom).getTime();
     if (wanted !== undefined && Math.abs(lifetime - wanted) > LIFETIME_TOLERANCE_MS) {
       return `the requested lifetime changes (${formatDuration(lifetime)} → ${formatDuration(wanted)})`;
@@ -147,7 +147,7 @@ export class StepCaIssuer implements Issuer {
 
   /** `POST /1.0/renew` over mutual TLS; `undefined` when the CA refuses the certificate (then: sign). */
   private async renew(request: IssueRequest, root: string): Promise<IssueResult | undefined> {
-    const { cert, signal, logger } = request;
+    const { entry: cert, signal, logger } = request;
     const current = request.current;
     if (!current) return undefined;
     let response: StepCaResponse;
@@ -184,7 +184,7 @@ export class StepCaIssuer implements Issuer {
 
   /** `POST /1.0/sign` with the CSR and a one-time token from the JWK provisioner. */
   private async sign(request: IssueRequest, root: string): Promise<IssueResult> {
-    const { cert, signal } = request;
+    const { entry: cert, signal } = request;
     const provisioner = await this.provisioner(root, signal);
     const key = await this.signingKey(provisioner);
     const domains = cert.domains;

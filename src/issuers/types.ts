@@ -3,7 +3,8 @@ import type { Logger } from '../runtime/logger.js';
 import type { Store, StoredCertificate } from '../stores/types.js';
 
 export interface IssueRequest {
-  cert: ResolvedCertificate;
+  /** The manifest entry being issued (resolved: issuer, store, key type, domains). */
+  entry: ResolvedCertificate;
   /** The private key the certificate is for (PKCS#8 PEM), and a CSR signed with it. */
   keyPem: string;
   csrPem: string;

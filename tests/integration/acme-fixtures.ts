@@ -85,7 +85,7 @@ export async function issueOne(
   const keyPem = await generateKey(cert.keyType);
   const csrPem = await createCsr(keyPem, cert.domains);
   const result = await issuer.issue({
-    cert,
+    entry: cert,
     keyPem,
     csrPem,
     current: undefined,

@@ -116,7 +116,7 @@ describe('step-ca issuer against a real step-ca', () => {
     const keyPem = options.keyPem ?? (await generateKey('ecdsa-p256'));
     const logger = memoryLogger();
     return {
-      cert: resolved(config, options.names ?? domains, options.lifetimeMs),
+      entry: resolved(config, options.names ?? domains, options.lifetimeMs),
       keyPem,
       csrPem: await createCsr(keyPem, options.names ?? domains),
       current: options.current,
@@ -336,7 +336,7 @@ describe('step-ca issuer against a real step-ca', () => {
   test('domains that do not match the CSR are refused by step-ca, not retried', async () => {
     const { issuer: stepCa } = issuer();
     const req = await request();
-    req.cert = resolved(config, ['other.internal.test']);
+    req.entry = resolved(config, ['other.internal.test']);
     await assert.rejects(stepCa.issue(req), (error: unknown) => {
       assert.ok(error instanceof CertRenewError);
       assert.equal(error.code, ErrorCode.issuerRejected);

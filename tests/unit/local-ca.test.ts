@@ -80,7 +80,7 @@ function entry(domains: string[], keyType: KeyType = 'ecdsa-p256', lifetimeMs?: 
 async function request(store: Store, cert: ResolvedCertificate): Promise<IssueRequest> {
   const keyPem = await generateKey(cert.keyType);
   return {
-    cert,
+    entry: cert,
     keyPem,
     csrPem: await createCsr(keyPem, cert.domains),
     current: undefined,

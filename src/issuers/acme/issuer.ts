@@ -146,12 +146,12 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
       return await this.order(request);
     } catch (error) {
       // Shared work (directory, account) reports issuer-wide; every error leaves here naming the certificate.
-      throw this.tag(request.cert.name, error, 'issuing');
+      throw this.tag(request.entry.name, error, 'issuing');
     }
   }
 
   private async order(request: IssueRequest): Promise<IssueResult> {
-    const cert = request.cert;
+    const cert = request.entry;
     const challenge = this.challengeFor(cert);
     const session = await this.session(request.signal, cert.name, request.logger);
     this.checkProfile(session.directory, cert.name);
