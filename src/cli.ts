@@ -5,23 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import type { CliIO, GlobalOptions } from './commands/io.js';
 import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from './errors.js';
 import type { Env } from './manifest/secrets.js';
-import { type Clock, systemClock } from './runtime/clock.js';
+import { systemClock } from './runtime/clock.js';
 
-export interface CliIO {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: Env;
-  cwd: string;
-  /** Whether stdout is a terminal (colour and tables only then). */
-  stdoutIsTTY: boolean;
-  clock: Clock;
-  hostname: string;
-  pid: number;
-  /** Aborted when the operator (or systemd) interrupts the run: hooks are killed, locks released. */
-  interrupt?: AbortSignal;
-}
+export type { CliIO, GlobalOptions } from './commands/io.js';
 
 /** SIGINT/SIGTERM abort the run once (a second signal kills the process as usual). */
 function interruptSignal(): AbortSignal {
@@ -54,25 +43,11 @@ export function defaultIO(env: Env): CliIO {
   };
 }
 
-/** Whether to colour output: a terminal, and neither NO_COLOR nor a dumb terminal. FORCE_COLOR wins. */
-export function useColour(io: CliIO): boolean {
-  if (io.env.FORCE_COLOR !== undefined && io.env.FORCE_COLOR !== '0') return true;
-  if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
-  if (io.env.TERM === 'dumb') return false;
-  return io.stdoutIsTTY;
-}
-
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
   return pkg.version;
-}
-
-export interface GlobalOptions {
-  manifest: string;
-  verbose?: boolean;
-  quiet?: boolean;
 }
 
 function parsePositiveInt(value: string): number {

@@ -1,13 +1,13 @@
 /** What every command that reads the manifest shares: logger, interval, session, selection. */
 import { resolve } from 'node:path';
-import type { CliIO, GlobalOptions } from '../cli.js';
 import { UsageError } from '../errors.js';
-import type { Plan } from '../plan/build-plan.js';
-import { gatherAndPlan, type Seen } from '../plan/gather.js';
+import type { PlannedRun } from '../plan/model.js';
+import { makePlan } from '../plan/plan.js';
 import { parseShard, selectCertificates } from '../plan/select.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { Session, type SessionDeps } from '../runtime/session.js';
 import { parseDuration } from '../util/duration.js';
+import type { CliIO, GlobalOptions } from './io.js';
 
 export const DEFAULT_INTERVAL = '24h';
 
@@ -59,15 +59,15 @@ export async function openSession(
 }
 
 /**
- * Opens the manifest, selects certificates, gathers their stored state and decides. The caller closes the
- * session.
+ * Opens the manifest, selects certificates, gathers their stored state and decides (`makePlan`). The
+ * caller closes the session.
  */
 export async function openAndPlan(
   globals: GlobalOptions,
   options: SelectionOptions & { force?: boolean },
   io: CliIO,
   logger: Logger,
-): Promise<{ session: Session; plan: Plan; seen: Seen[]; intervalMs: number }> {
+): Promise<{ session: Session; run: PlannedRun; intervalMs: number }> {
   const intervalMs = parseInterval(options.interval);
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const session = await openSession(globals, io, logger, intervalMs);
@@ -76,11 +76,11 @@ export async function openAndPlan(
       ...(options.only ? { only: options.only } : {}),
       ...(shard ? { shard } : {}),
     });
-    const { plan, seen } = await gatherAndPlan(session, entries, {
+    const run = await makePlan(session, entries, {
       logger,
       plan: { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false },
     });
-    return { session, plan, seen, intervalMs };
+    return { session, run, intervalMs };
   } catch (error) {
     await session.close();
     throw error;

@@ -1,7 +1,7 @@
-import type { CliIO, GlobalOptions } from '../cli.js';
 import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from '../errors.js';
 import { inspectCertificate } from '../x509/index.js';
 import { commandLogger, openSession, parseInterval } from './common.js';
+import type { CliIO, GlobalOptions } from './io.js';
 
 export interface ShowOptions {
   json?: boolean;

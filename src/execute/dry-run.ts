@@ -9,7 +9,7 @@ import { checkHookRunnable } from '../hooks/check.js';
 import { hookDisplayName, hookIdentity } from '../hooks/run.js';
 import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
-import type { Plan } from '../plan/build-plan.js';
+import type { PlannedRecord } from '../plan/model.js';
 import type { CheckReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
@@ -17,20 +17,24 @@ import type { Session } from '../runtime/session.js';
 export interface DryRunChecks {
   reports: CheckReport[];
   /** The failed checks that would stop this certificate's renewal. */
-  failuresFor(entry: ResolvedCertificate): { code: string; message: string }[];
+  failuresFor(entry: ResolvedCertificate): { code: ErrorCode; message: string }[];
 }
 
 const CHECK_TIMEOUT_MS = 30_000;
 
+/**
+ * Runs every check for the selected `records` at once (30 s each at most) and says which failures stop which
+ * certificate. Never throws for a failed check: it is a report line.
+ */
 export async function dryRunChecks(
-  plan: Plan,
-  entries: ResolvedCertificate[],
+  records: readonly PlannedRecord[],
   deps: { session: Session; env: Env; logger: Logger },
 ): Promise<DryRunChecks> {
   const { session, logger } = deps;
-  const due = entries.filter(
-    (_, i) => plan.items[i]?.action === 'renew' || plan.items[i]?.action === 'backoff',
-  );
+  const entries = records.map((r) => r.entry);
+  const due = records
+    .filter((r) => r.item.action === 'renew' || r.item.action === 'backoff')
+    .map((r) => r.entry);
   const storeNames = new Set(entries.map((e) => e.storeName));
   const issuerNames = new Set(due.map((e) => e.issuerName));
   const hooks = new Map<string, HookSpec>();
@@ -39,8 +43,8 @@ export async function dryRunChecks(
       hooks.set(hookIdentity(spec), spec);
   }
 
-  const storeResults = new Map<string, CheckReport & { code?: string }>();
-  const issuerResults = new Map<string, CheckReport & { code?: string }>();
+  const storeResults = new Map<string, CheckReport & { code?: ErrorCode }>();
+  const issuerResults = new Map<string, CheckReport & { code?: ErrorCode }>();
   const hookResults = new Map<string, CheckReport>();
   const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
 
@@ -92,7 +96,7 @@ export async function dryRunChecks(
   return {
     reports,
     failuresFor(entry) {
-      const out: { code: string; message: string }[] = [];
+      const out: { code: ErrorCode; message: string }[] = [];
       const store = storeResults.get(entry.storeName);
       if (store && !store.ok)
         out.push({ code: store.code ?? ErrorCode.storeUnavailable, message: store.message });

@@ -10,27 +10,26 @@ import {
   failureHookEnv,
   type HookCertificateInfo,
 } from '../hooks/env.js';
-import { type HookResult, hookIdentity, runHook } from '../hooks/run.js';
+import { hookIdentity, runHook } from '../hooks/run.js';
 import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
+import type { HookRunReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import type { StoredMeta } from '../stores/types.js';
 
 const ROLLBACK_LOCK_WAIT_MS = 60_000;
 
-export interface HookRunReport extends HookResult {
-  event: 'post-renew' | 'rollback' | 'on-failure';
-  /** The certificates this hook ran for. */
-  certificates: string[];
-}
-
-interface Group<T> {
+export interface Group<T> {
   spec: HookSpec;
   members: T[];
 }
 
-function groupHooks<T>(items: T[], specsOf: (item: T) => HookSpec[]): Group<T>[] {
+/**
+ * Groups items by hook: every distinct hook (by `hookIdentity`: command, shell, cwd, env, timeout) once, in
+ * the order first met, with the items that name it in their order, each item once per group.
+ */
+export function groupHooks<T>(items: T[], specsOf: (item: T) => HookSpec[]): Group<T>[] {
   const groups = new Map<string, Group<T>>();
   for (const item of items) {
     for (const spec of specsOf(item)) {

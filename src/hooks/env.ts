@@ -2,6 +2,8 @@
  * The `CERT_RENEW_*` environment a hook receives. Everything about the certificate arrives here, in
  * variables, and never inside a command line: a domain name is data, not shell text.
  */
+import type { ErrorCode } from '../errors.js';
+import type { Reason } from '../policy/reasons.js';
 import type { CertificatePaths } from '../stores/types.js';
 
 export type HookEvent = 'post-renew' | 'on-failure' | 'rollback';
@@ -17,14 +19,14 @@ export interface HookCertificateInfo {
   fingerprint?: string;
   /** Filesystem stores only. */
   paths?: CertificatePaths;
-  /** Why it was renewed (the policy's reason code), or why it failed. */
-  reason?: string;
+  /** Why it was renewed (the policy's reason code, CERT_RENEW_REASON). */
+  reason?: Reason;
 }
 
 export interface FailureInfo {
   name: string;
-  /** The error code (ErrorCode), e.g. ISSUER_REJECTED. */
-  code: string;
+  /** The error code, e.g. ISSUER_REJECTED. */
+  code: ErrorCode;
   message: string;
 }
 

@@ -1,90 +1,46 @@
 /**
- * Decide: a pure function from what was gathered and the clock to the plan. `cert-renew plan --json`
- * prints exactly this object; `run` executes it.
+ * Decide: pure functions from gathered records and the clock to the plan. `cert-renew plan --json` prints
+ * exactly the `Plan`; `run` executes the records.
  */
+import { ErrorCode } from '../errors.js';
+import { backingOff, retryAt } from '../policy/backoff.js';
 import { decide } from '../policy/decide.js';
-import { Reason } from '../policy/reasons.js';
-import type { AttemptInfo } from '../stores/types.js';
-import type { Gathered } from './gather.js';
+import type {
+  GatheredRecord,
+  Plan,
+  PlanAction,
+  PlanItem,
+  PlannedRecord,
+  PlannedRun,
+  PlanOptions,
+} from './model.js';
 
-export const PLAN_VERSION = 1;
-
-/** renew: due now; keep: nothing to do; backoff: due but failed recently; error: the store could not be read. */
-export type PlanAction = 'renew' | 'keep' | 'backoff' | 'error';
-
-export interface PlanItem {
-  name: string;
-  domains: string[];
-  issuer: string;
-  store: string;
-  action: PlanAction;
-  /** The policy's reason code (DESIGN.md "When to renew"); absent only for `error`. */
-  reason?: string;
-  message: string;
-  notBefore?: string;
-  notAfter?: string;
-  /** Remaining lifetime at plan time, in seconds (negative when expired). */
-  remainingSeconds?: number;
-  /** When the certificate becomes due, if it is not yet. */
-  renewAt?: string;
-  /** Failed attempts since the last success (from the store). */
-  failures?: { count: number; lastAttempt: string; lastError?: string; retryAt?: string };
-  /** The stored certificate's post-renew hooks have not succeeded yet: `run` runs them again. */
-  hooksPending?: boolean;
-  error?: { code: string; message: string };
-}
-
-export interface Plan {
-  version: typeof PLAN_VERSION;
-  generatedAt: string;
-  runIntervalSeconds: number;
-  forced: boolean;
-  summary: { total: number; renew: number; keep: number; backoff: number; error: number };
-  items: PlanItem[];
-}
-
-export interface PlanOptions {
-  now: Date;
-  runIntervalMs: number;
-  force?: boolean;
-}
-
-const BACKOFF_BASE_MS = 5 * 60_000;
-const BACKOFF_MAX_MS = 6 * 3_600_000;
+export type { Plan, PlanAction, PlanItem, PlanOptions } from './model.js';
+export { PLAN_VERSION } from './model.js';
 
 /**
- * After n consecutive failures the next attempt waits 5 min × 2^(n−1), at most 6 h — and never longer than
- * a tenth of what is left of the certificate, so backing off cannot let it expire. A daily timer is never
- * held back; a five-minute timer stops hammering a CA that says no. `--force` ignores it.
+ * The plan item for one gathered certificate: the policy's decision (docs/design.md "Policy"), then the
+ * backoff check over the failed attempts the store recorded. A store that could not be read gives action
+ * `error` with its error code. Pure: reads `options.now`, never the clock.
  */
-export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined): Date {
-  const exponent = Math.min(Math.max(attempts.failureCount - 1, 0), 20);
-  let wait = Math.min(BACKOFF_BASE_MS * 2 ** exponent, BACKOFF_MAX_MS);
-  if (remainingMs !== undefined) wait = Math.min(wait, Math.max(remainingMs / 10, 0));
-  return new Date(new Date(attempts.lastAttempt).getTime() + wait);
-}
-
-export function planItem(g: Gathered, options: PlanOptions): PlanItem {
-  const base = {
-    name: g.entry.name,
-    domains: g.entry.domains,
-    issuer: g.entry.issuerName,
-    store: g.entry.storeName,
-  };
-  if (!g.stored) {
+export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem {
+  const { entry, stored } = record;
+  const base = { name: entry.name, domains: entry.domains, issuer: entry.issuerName, store: entry.storeName };
+  if (!stored) {
     const error = {
-      code: g.error?.code ?? 'STORE_UNAVAILABLE',
-      message: g.error?.oneLine ?? 'store unavailable',
+      code: record.storeError?.code ?? ErrorCode.storeUnavailable,
+      message: record.storeError?.oneLine ?? 'store unavailable',
     };
     return { ...base, action: 'error', message: error.message, error };
   }
+  const force = options.force ?? false;
   const decision = decide({
-    entry: g.entry,
-    stored: g.stored,
+    entry,
+    stored,
     now: options.now,
     runIntervalMs: options.runIntervalMs,
-    force: options.force ?? false,
-    ...(g.ari ? { ari: g.ari } : {}),
+    force,
+    ...(record.ari ? { ari: record.ari } : {}),
   });
   const item: PlanItem = {
     ...base,
@@ -96,29 +52,43 @@ export function planItem(g: Gathered, options: PlanOptions): PlanItem {
   if (decision.notAfter) item.notAfter = decision.notAfter.toISOString();
   if (decision.remainingMs !== undefined) item.remainingSeconds = Math.round(decision.remainingMs / 1000);
   if (decision.renewAt && !decision.renew) item.renewAt = decision.renewAt.toISOString();
-  const attempts = g.stored.attempts;
+  const attempts = stored.attempts;
   if (attempts && attempts.failureCount > 0) {
-    const at = retryAt(attempts, decision.remainingMs);
     item.failures = {
       count: attempts.failureCount,
       lastAttempt: attempts.lastAttempt,
       ...(attempts.lastError ? { lastError: attempts.lastError } : {}),
-      retryAt: at.toISOString(),
+      retryAt: retryAt(attempts, decision.remainingMs).toISOString(),
     };
     if (attempts.hooksPending) item.hooksPending = true;
-    if (decision.renew && !options.force && decision.reason !== Reason.forced && at > options.now) {
-      item.action = 'backoff';
-      item.message = `${decision.message}; backing off after ${attempts.failureCount} failed attempt(s) until ${at.toISOString()} (--force retries now)`;
-    }
+  }
+  const backoff = backingOff({ decision, attempts, now: options.now, force });
+  if (backoff) {
+    item.action = 'backoff';
+    item.message = `${decision.message}; backing off after ${backoff.failures} failed attempt(s) until ${backoff.until.toISOString()} (--force retries now)`;
   }
   return item;
 }
 
-/** Puts decided items together with their summary. */
-export function assemblePlan(items: PlanItem[], options: PlanOptions): Plan {
+/**
+ * Extends a gathered record with its decision and lets go of the PEMs (only the metadata and the ARI window
+ * travel on to execute). Pure.
+ */
+export function planRecord(record: GatheredRecord, options: PlanOptions): PlannedRecord {
+  const item = planItem(record, options);
+  const meta = record.stored?.state === 'present' ? record.stored.cert.meta : undefined;
+  return { entry: record.entry, item, ...(meta ? { meta } : {}), ...(record.ari ? { ari: record.ari } : {}) };
+}
+
+/**
+ * The plan for decided records, in their order, with its summary: `plan.items[i]` is `records[i].item`.
+ * Pure; `options` must be the ones the records were decided with.
+ */
+export function buildPlan(records: PlannedRecord[], options: PlanOptions): PlannedRun {
+  const items = records.map((r) => r.item);
   const count = (action: PlanAction) => items.filter((i) => i.action === action).length;
-  return {
-    version: PLAN_VERSION,
+  const plan: Plan = {
+    version: 1,
     generatedAt: options.now.toISOString(),
     runIntervalSeconds: Math.round(options.runIntervalMs / 1000),
     forced: options.force ?? false,
@@ -131,4 +101,5 @@ export function assemblePlan(items: PlanItem[], options: PlanOptions): Plan {
     },
     items,
   };
+  return { plan, records };
 }

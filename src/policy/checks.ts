@@ -232,7 +232,7 @@ export const safetyFloor: Check = withCert((input, cert) => {
   if (t.remainingMs > t.floorMs) return null;
   return {
     renew: true,
-    reason: Reason.withinRenewWindow,
+    reason: Reason.safetyFloor,
     message: `${left(t)}; at or below the safety floor of ${formatDuration(t.floorMs)} (max of lifetime/20 and two run intervals)`,
     ...times(t, true),
   };

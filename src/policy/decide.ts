@@ -7,7 +7,8 @@
  *   2. ari-window: the deterministic point in the CA's suggested window falls before the next run;
  *   3. within-renew-window: remaining ≤ the renewal window — only when no usable ARI window was given
  *      (ARI, when offered, replaces the window);
- *   4. within-renew-window (safety floor): remaining ≤ max(lifetime/20, 2 × run interval), whatever ARI said;
+ *   4. safety-floor: remaining ≤ max(lifetime/20, 2 × run interval), whatever the window or ARI said (a
+ *      certificate inside both its window and the floor reports within-renew-window: the window came first);
  *   5. forced (`--force`) — last on purpose, as in DESIGN.md's list: a forced run renews everything, but a
  *      certificate that was due anyway reports the real reason (missing, expired, …); only one that would
  *      otherwise have been `ok` reports `forced`;
@@ -35,6 +36,7 @@ import {
   type PolicyInput,
   safetyFloor,
 } from './checks.js';
+import { Reason } from './reasons.js';
 
 export type { Check, Decision, Inspected, PolicyInput } from './checks.js';
 export { Reason } from './reasons.js';
@@ -83,7 +85,7 @@ export function decide(
   }
   if (!inspected?.ok) {
     // Unreachable: missing and unreadable stores are hard triggers above.
-    return { renew: true, reason: 'unreadable', message: 'stored certificate unreadable' };
+    return { renew: true, reason: Reason.unreadable, message: 'stored certificate unreadable' };
   }
   return okDecision(input, inspected.cert);
 }

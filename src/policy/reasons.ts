@@ -12,6 +12,8 @@ export const Reason = {
   expired: 'expired',
   ariWindow: 'ari-window',
   withinRenewWindow: 'within-renew-window',
+  /** At or below the safety floor (max of lifetime/20 and two run intervals), whatever the window or ARI said. */
+  safetyFloor: 'safety-floor',
   forced: 'forced',
   ok: 'ok',
 } as const;

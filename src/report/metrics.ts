@@ -3,9 +3,20 @@
  * the collector never reads half a file.
  */
 import { CertRenewError, ErrorCode } from '../errors.js';
-import type { PlanItem } from '../plan/build-plan.js';
+import type { PlanItem } from '../plan/model.js';
+import type { Reason } from '../policy/reasons.js';
 import { writeAtomic } from '../stores/filesystem/fs-util.js';
 import type { RunReport } from './model.js';
+
+/**
+ * The `reason` label: a policy reason code (policy/reasons.ts), or `error` for a certificate whose store
+ * could not be read. Nothing else ever lands in it, so dashboards can enumerate it.
+ */
+export type ReasonLabel = Reason | 'error';
+
+function reasonLabel(item: Pick<PlanItem, 'reason'>): ReasonLabel {
+  return item.reason ?? 'error';
+}
 
 function label(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
@@ -66,7 +77,7 @@ function certificateFamilies(items: PlanItem[]): Family[] {
       window.samples.push({ labels, value: seconds });
     }
     due.samples.push({
-      labels: { ...labels, reason: item.reason ?? 'error' },
+      labels: { ...labels, reason: reasonLabel(item) },
       value: item.action === 'keep' ? 0 : 1,
     });
     failures.samples.push({ labels, value: item.failures?.count ?? 0 });
@@ -74,12 +85,18 @@ function certificateFamilies(items: PlanItem[]): Family[] {
   return [expiry, due, failures, window];
 }
 
+/**
+ * The textfile after `cert-renew run`: the certificate families as they stand after the run (renewed ones
+ * no longer due, failed ones with this attempt counted), then the last run's time, success, duration,
+ * renewals by reason and failures by error code.
+ */
 export function runMetrics(report: RunReport, items: PlanItem[]): string {
-  const byReason = new Map<string, number>();
-  const failuresByCode = new Map<string, number>();
+  const byReason = new Map<ReasonLabel, number>();
+  const failuresByCode = new Map<ErrorCode, number>();
   for (const c of report.certificates) {
-    if (c.outcome === 'renewed' || c.outcome === 'rolled-back') {
-      byReason.set(c.reason ?? 'unknown', (byReason.get(c.reason ?? 'unknown') ?? 0) + 1);
+    // A renewed certificate was planned `renew`, so it always has a reason.
+    if ((c.outcome === 'renewed' || c.outcome === 'rolled-back') && c.reason) {
+      byReason.set(c.reason, (byReason.get(c.reason) ?? 0) + 1);
     }
     if (c.error) failuresByCode.set(c.error.code, (failuresByCode.get(c.error.code) ?? 0) + 1);
   }
@@ -137,6 +154,7 @@ export function runMetrics(report: RunReport, items: PlanItem[]): string {
   ]);
 }
 
+/** The textfile after `cert-renew status`: the certificate families and when status looked. */
 export function statusMetrics(items: PlanItem[], at: Date): string {
   return render([
     ...certificateFamilies(items),

@@ -2,16 +2,26 @@
  * The run report: what `cert-renew run --json` prints (documented in docs/operations.md). Versioned: fields
  * are only ever added within a version.
  */
-import type { HookRunReport } from '../execute/hooks.js';
-import type { PlanAction } from '../plan/build-plan.js';
+import type { ErrorCode } from '../errors.js';
+import type { HookResult } from '../hooks/run.js';
+import type { PlanAction } from '../plan/model.js';
+import type { Reason } from '../policy/reasons.js';
 
 export const REPORT_VERSION = 1;
 
 /**
- * renewed: issued and stored (hooks may still have failed: see `error`); fresh: due at plan time but fine
- * on the re-check under the lock; renewed-elsewhere: another host renewed it during this run; ok: not due;
- * would-renew: dry run; backoff: due but held back after recent failures; rolled-back: renewed, a hook
- * failed, the previous certificate was restored; failed: not renewed (or its hook failed).
+ * What happened to one certificate in a run (a public JSON value; never rename one):
+ *
+ * - renewed: issued and stored (hooks may still have failed: see `error`);
+ * - fresh: the plan said due, but the re-check under the certificate's lock (not with `--force`) found the
+ *   stored certificate not due, and nothing was issued. Either it is the very certificate the plan saw and
+ *   the second look decided otherwise, or the store's certificate carries no recorded fingerprint (put there
+ *   by another tool), so a replacement cannot be told from the original. Not a failure; nothing to do;
+ * - renewed-elsewhere: the re-check under the lock found a different certificate than the plan saw: another
+ *   host (or run) renewed it during this run;
+ * - ok: not due; would-renew: dry run; backoff: due but held back after recent failures;
+ * - rolled-back: renewed, a post-renew hook failed, the previous certificate was restored;
+ * - failed: not renewed (or stored but its post-renew hook failed).
  */
 export type Outcome =
   | 'renewed'
@@ -25,16 +35,23 @@ export type Outcome =
 
 export const FAILING_OUTCOMES: ReadonlySet<Outcome> = new Set<Outcome>(['failed', 'rolled-back', 'backoff']);
 
+/** A hook run, as the run report lists it. */
+export interface HookRunReport extends HookResult {
+  event: 'post-renew' | 'rollback' | 'on-failure';
+  /** The certificates this hook ran for. */
+  certificates: string[];
+}
+
 export interface CertificateReport {
   name: string;
   domains: string[];
   issuer: string;
   store: string;
   action: PlanAction;
-  reason?: string;
+  reason?: Reason;
   message: string;
   outcome: Outcome;
-  error?: { code: string; message: string };
+  error?: { code: ErrorCode; message: string };
   /** The certificate in the store after the run. */
   notAfter?: string;
   serial?: string;

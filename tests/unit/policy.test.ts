@@ -281,7 +281,7 @@ describe('the renewal window, at every boundary (synthetic certificates)', () =>
       lifetimeMs: 30 * D,
       remainingMs: 2 * D,
       settings: { renewBeforeMs: D },
-      expect: Reason.withinRenewWindow,
+      expect: Reason.safetyFloor,
       message: /safety floor of 2d/,
     },
     {
@@ -289,7 +289,7 @@ describe('the renewal window, at every boundary (synthetic certificates)', () =>
       lifetimeMs: 30 * D,
       remainingMs: 2 * D - S,
       settings: { renewBeforeMs: D },
-      expect: Reason.withinRenewWindow,
+      expect: Reason.safetyFloor,
     },
     // A 20-day interval between runs: floor = 40d, above the 30d window.
     {
@@ -304,7 +304,7 @@ describe('the renewal window, at every boundary (synthetic certificates)', () =>
       lifetimeMs: 90 * D,
       remainingMs: 40 * D,
       runIntervalMs: 20 * D,
-      expect: Reason.withinRenewWindow,
+      expect: Reason.safetyFloor,
       message: /safety floor of 40d/,
     },
     {
@@ -312,7 +312,7 @@ describe('the renewal window, at every boundary (synthetic certificates)', () =>
       lifetimeMs: 90 * D,
       remainingMs: 40 * D - S,
       runIntervalMs: 20 * D,
-      expect: Reason.withinRenewWindow,
+      expect: Reason.safetyFloor,
     },
     { name: '90d, 1s before expiry', lifetimeMs: 90 * D, remainingMs: S, expect: Reason.withinRenewWindow },
     {
@@ -446,7 +446,7 @@ describe('ARI', () => {
   test('the safety floor overrides ARI', () => {
     const base = input(86, undefined); // 4d left; floor is 4.5d
     const decision = run({ ...base, ari: from(base.now, 3 * D, 3.5 * D) }, info);
-    assert.equal(decision.reason, Reason.withinRenewWindow);
+    assert.equal(decision.reason, Reason.safetyFloor);
     assert.match(decision.message, /safety floor/);
   });
 

@@ -1,0 +1,36 @@
+/**
+ * What a command gets from the entry point: output writers, the environment, the clock, the interrupt
+ * signal, and the global options. `cli.ts` builds the real one from the process; tests build their own.
+ * Commands import these from here, never from `cli.ts`, so the entry point stays at the top of the graph.
+ */
+import type { Env } from '../manifest/secrets.js';
+import type { Clock } from '../runtime/clock.js';
+
+export interface CliIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  env: Env;
+  cwd: string;
+  /** Whether stdout is a terminal (colour and tables only then). */
+  stdoutIsTTY: boolean;
+  clock: Clock;
+  hostname: string;
+  pid: number;
+  /** Aborted when the operator (or systemd) interrupts the run: hooks are killed, locks released. */
+  interrupt?: AbortSignal;
+}
+
+/** The options every command accepts (`cert-renew -m FILE -v COMMAND`). */
+export interface GlobalOptions {
+  manifest: string;
+  verbose?: boolean;
+  quiet?: boolean;
+}
+
+/** Whether to colour output: a terminal, and neither NO_COLOR nor a dumb terminal. FORCE_COLOR wins. */
+export function useColour(io: CliIO): boolean {
+  if (io.env.FORCE_COLOR !== undefined && io.env.FORCE_COLOR !== '0') return true;
+  if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
+  if (io.env.TERM === 'dumb') return false;
+  return io.stdoutIsTTY;
+}

@@ -1,0 +1,96 @@
+/**
+ * What flows from gather to report, one record per certificate:
+ *
+ *   gather  creates a `GatheredRecord`  (the manifest entry + what its store and its CA's ARI said)
+ *   plan    extends it to `PlannedRecord` (+ `item`, the decision; the PEMs are dropped)
+ *   execute reads the planned record and returns the run report, certificate by certificate.
+ *
+ * `Plan` and `PlanItem` are the public JSON of `cert-renew plan --json` (docs/operations.md); `plan.items[i]`
+ * is `records[i].item`, the same object. Fields are only ever added within a version.
+ */
+import type { CertRenewError, ErrorCode } from '../errors.js';
+import type { ResolvedCertificate } from '../manifest/types.js';
+import type { Reason } from '../policy/reasons.js';
+import type { LoadResult, StoredMeta } from '../stores/types.js';
+
+export const PLAN_VERSION = 1;
+
+/** renew: due now; keep: nothing to do; backoff: due but failed recently; error: the store could not be read. */
+export type PlanAction = 'renew' | 'keep' | 'backoff' | 'error';
+
+/** One certificate in `plan --json`. */
+export interface PlanItem {
+  name: string;
+  domains: string[];
+  issuer: string;
+  store: string;
+  action: PlanAction;
+  /** The policy's reason code (docs/design.md "Policy"); absent only for `error`. */
+  reason?: Reason;
+  message: string;
+  notBefore?: string;
+  notAfter?: string;
+  /** Remaining lifetime at plan time, in seconds (negative when expired). */
+  remainingSeconds?: number;
+  /** When the certificate becomes due, if it is not yet. */
+  renewAt?: string;
+  /** Failed attempts since the last success (from the store); `retryAt` is when backoff ends. */
+  failures?: { count: number; lastAttempt: string; lastError?: string; retryAt?: string };
+  /** The stored certificate's post-renew hooks have not succeeded yet: `run` runs them again. */
+  hooksPending?: boolean;
+  /** Set with action `error`: why the store could not be read. */
+  error?: { code: ErrorCode; message: string };
+}
+
+/** The whole plan: exactly what `cert-renew plan --json` prints. */
+export interface Plan {
+  version: typeof PLAN_VERSION;
+  generatedAt: string;
+  runIntervalSeconds: number;
+  forced: boolean;
+  summary: { total: number; renew: number; keep: number; backoff: number; error: number };
+  items: PlanItem[];
+}
+
+export interface PlanOptions {
+  now: Date;
+  /** The timer's period in ms (for the safety floor and ARI); 24 h by default. */
+  runIntervalMs: number;
+  force?: boolean;
+}
+
+/** A window the CA suggests for renewing (ARI, RFC 9773 `suggestedWindow`). */
+export interface SuggestedWindow {
+  start: Date;
+  end: Date;
+}
+
+/** What gather learned about one certificate. */
+export interface GatheredRecord {
+  readonly entry: ResolvedCertificate;
+  /** What the store holds, PEMs included; undefined when the store itself could not be read. */
+  readonly stored: LoadResult | undefined;
+  /** Why the store could not be read (with `stored` undefined). */
+  readonly storeError?: CertRenewError;
+  /** The CA's suggested window for the stored certificate, when its issuer offers ARI and answered. */
+  readonly ari?: SuggestedWindow;
+}
+
+/**
+ * A gathered record once decided: the PEMs are gone (memory stays flat over thousands of certificates),
+ * the stored metadata and the ARI window stay so the re-check under the lock decides as the plan did.
+ */
+export interface PlannedRecord {
+  readonly entry: ResolvedCertificate;
+  /** The stored certificate's metadata at gather time, when one was there. */
+  readonly meta?: StoredMeta;
+  readonly ari?: SuggestedWindow;
+  /** The decision, as printed in `plan --json`. */
+  readonly item: PlanItem;
+}
+
+/** A plan and the records it was made from, in manifest (selection) order: `plan.items[i] === records[i].item`. */
+export interface PlannedRun {
+  plan: Plan;
+  records: PlannedRecord[];
+}

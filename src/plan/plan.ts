@@ -1,0 +1,34 @@
+/**
+ * The plan as a composition: gather (I/O) → decide each record (pure) → build the plan (pure). Nothing here
+ * but the order of those steps and the batching that keeps memory flat.
+ */
+import type { ResolvedCertificate } from '../manifest/types.js';
+import type { Session } from '../runtime/session.js';
+import { buildPlan, planRecord } from './build-plan.js';
+import { type GatherOptions, gather } from './gather.js';
+import type { PlannedRecord, PlannedRun, PlanOptions } from './model.js';
+
+/** Certificates gathered and decided per batch; only the decisions and metadata are kept. */
+export const PLAN_BATCH = 1000;
+
+/**
+ * Gathers and decides `entries` (already selected: `--only`, `--shard`) and returns the plan with one
+ * planned record per entry, in the same order.
+ *
+ * Batches of PLAN_BATCH: each batch is read (batched per store), decided and its PEMs dropped, so a
+ * manifest of many thousands never holds every certificate and key in memory at once. The result is the
+ * plan that deciding everything at once would give. Store failures become `error` items (see `gather`);
+ * throws only what `session.store`/`session.issuer` throw for a manifest problem.
+ */
+export async function makePlan(
+  session: Pick<Session, 'store' | 'issuer'>,
+  entries: ResolvedCertificate[],
+  options: GatherOptions & { plan: PlanOptions },
+): Promise<PlannedRun> {
+  const records: PlannedRecord[] = [];
+  for (let start = 0; start < entries.length; start += PLAN_BATCH) {
+    const gathered = await gather(session, entries.slice(start, start + PLAN_BATCH), options);
+    for (const record of gathered) records.push(planRecord(record, options.plan));
+  }
+  return buildPlan(records, options.plan);
+}

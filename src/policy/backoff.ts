@@ -1,0 +1,46 @@
+/**
+ * Backoff, a policy check after the renewal decision: a due certificate whose recent attempts failed waits
+ * before the next one. Pure: the attempts come from the store, the clock from the caller.
+ */
+import type { AttemptInfo } from '../stores/types.js';
+import { Reason } from './reasons.js';
+
+/** The first wait after one failure, in ms. */
+export const BACKOFF_BASE_MS = 5 * 60_000;
+/** The longest wait, in ms. */
+export const BACKOFF_MAX_MS = 6 * 3_600_000;
+
+/**
+ * When the next attempt may start: after n consecutive failures, lastAttempt + 5 min × 2^(n−1), at most 6 h
+ * — and never longer than a tenth of what is left of the certificate (`remainingMs`, ms; undefined when
+ * unknown), so backing off cannot let it expire. A daily timer is never held back; a five-minute timer stops
+ * hammering a CA that says no.
+ */
+export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined): Date {
+  const exponent = Math.min(Math.max(attempts.failureCount - 1, 0), 20);
+  let wait = Math.min(BACKOFF_BASE_MS * 2 ** exponent, BACKOFF_MAX_MS);
+  if (remainingMs !== undefined) wait = Math.min(wait, Math.max(remainingMs / 10, 0));
+  return new Date(new Date(attempts.lastAttempt).getTime() + wait);
+}
+
+export interface BackoffInput {
+  /** The renewal decision for the certificate. */
+  decision: { renew: boolean; reason: Reason; remainingMs?: number };
+  /** What the store recorded about failed attempts since the last success. */
+  attempts: AttemptInfo | undefined;
+  now: Date;
+  /** `--force` retries now. */
+  force: boolean;
+}
+
+/**
+ * The backoff check: fires (with the moment it ends) when the certificate is due, has failed attempts and
+ * `retryAt` is still ahead; null when it may be renewed now. A forced renewal never backs off.
+ */
+export function backingOff(input: BackoffInput): { until: Date; failures: number } | null {
+  const { decision, attempts } = input;
+  if (!decision.renew || input.force || decision.reason === Reason.forced) return null;
+  if (!attempts || attempts.failureCount <= 0) return null;
+  const until = retryAt(attempts, decision.remainingMs);
+  return until > input.now ? { until, failures: attempts.failureCount } : null;
+}

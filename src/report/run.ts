@@ -1,0 +1,64 @@
+/** `cert-renew run`: the run report as tables, or as the public JSON (docs/operations.md). */
+import type { Outcome, RunReport } from './model.js';
+import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
+import { painter, renderTable, shortDate } from './table.js';
+
+function runTable(report: RunReport, { colour }: ReportOptions): string {
+  const c = painter(colour);
+  const paint = (outcome: Outcome) => {
+    switch (outcome) {
+      case 'renewed':
+      case 'would-renew':
+        return c.cyan(outcome);
+      case 'ok':
+      case 'fresh':
+      case 'renewed-elsewhere':
+        return c.green(outcome);
+      default:
+        return c.red(outcome);
+    }
+  };
+  const rows = report.certificates.map((r) => [
+    r.name,
+    paint(r.outcome),
+    r.reason ?? '-',
+    shortDate(r.notAfter),
+    r.error ? `${r.error.code}: ${r.error.message}` : r.message,
+  ]);
+  let out = renderTable(['NAME', 'OUTCOME', 'REASON', 'NOT AFTER', 'DETAIL'], rows);
+  if (report.hooks.length > 0) {
+    out += '\n';
+    out += renderTable(
+      ['HOOK', 'EVENT', 'RESULT', 'FOR'],
+      report.hooks.map((h) => [
+        h.name,
+        h.event,
+        h.ok ? c.green('ok') : c.red(h.error ?? 'failed'),
+        h.certificates.join(' '),
+      ]),
+    );
+  }
+  if (report.checks) {
+    out += '\n';
+    out += renderTable(
+      ['CHECK', 'NAME', 'RESULT', 'DETAIL'],
+      report.checks.map((k) => [k.kind, k.name, k.ok ? c.green('ok') : c.red('failed'), k.message]),
+    );
+  }
+  const s = report.summary;
+  const parts = [
+    report.dryRun ? `${s['would-renew']} would be renewed` : `${s.renewed} renewed`,
+    `${s.ok + s.fresh} fine`,
+    s['renewed-elsewhere'] ? `${s['renewed-elsewhere']} renewed elsewhere` : '',
+    s.backoff ? `${s.backoff} backing off` : '',
+    s['rolled-back'] ? `${s['rolled-back']} rolled back` : '',
+    `${s.failed} failed`,
+  ].filter(Boolean);
+  out += `\n${report.dryRun ? 'dry run (nothing was changed): ' : ''}${s.total} certificate(s): ${parts.join(', ')}\n`;
+  return out;
+}
+
+export const runReporters: Readonly<Record<Format, Reporter<RunReport>>> = {
+  human: runTable,
+  json: (report) => jsonText(report),
+};

@@ -1,0 +1,57 @@
+/**
+ * `cert-renew status`: each planned certificate with its health (policy/readiness.ts), as a table or as
+ * the public JSON (docs/operations.md), and the `--check` exit code.
+ */
+import type { Plan, PlanItem } from '../plan/model.js';
+import { checkExitCode, type Health, healthOf } from '../policy/readiness.js';
+import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
+import { domainsCell, painter, renderTable, shortDate, shortLeft } from './table.js';
+
+/** What `status --json` prints. */
+export interface StatusReport {
+  version: 1;
+  command: 'status';
+  /** When the plan was made (ISO 8601). */
+  at: string;
+  /** The `--check` exit code: 0 all valid, 1 some warning, 2 some critical. */
+  exitCode: number;
+  certificates: (PlanItem & { health: Health })[];
+}
+
+/** The status of a plan (made without `--force`). Pure. */
+export function statusReport(plan: Plan): StatusReport {
+  const certificates = plan.items.map((item) => ({ ...item, health: healthOf(item) }));
+  return {
+    version: 1,
+    command: 'status',
+    at: new Date(plan.generatedAt).toISOString(),
+    exitCode: checkExitCode(certificates.map((c) => c.health)),
+    certificates,
+  };
+}
+
+function statusTable(status: StatusReport, { colour }: ReportOptions): string {
+  const c = painter(colour);
+  const paint = (h: Health) => (h === 'valid' ? c.green(h) : h === 'warning' ? c.yellow(h) : c.red(h));
+  const items = status.certificates;
+  const rows = items.map((i) => [
+    i.name,
+    domainsCell(i.domains),
+    shortDate(i.notAfter),
+    shortLeft(i.remainingSeconds),
+    paint(i.health),
+    i.failures
+      ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}`
+      : i.message,
+  ]);
+  const count = (h: Health) => items.filter((i) => i.health === h).length;
+  return (
+    renderTable(['NAME', 'DOMAINS', 'NOT AFTER', 'LEFT', 'HEALTH', 'DETAIL'], rows) +
+    `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n`
+  );
+}
+
+export const statusReporters: Readonly<Record<Format, Reporter<StatusReport>>> = {
+  human: statusTable,
+  json: (status) => jsonText(status),
+};
