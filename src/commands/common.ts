@@ -5,7 +5,7 @@ import type { PlannedRun } from '../plan/model.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard, selectCertificates } from '../plan/select.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
-import { Session, type SessionDeps } from '../runtime/session.js';
+import { Session } from '../runtime/session.js';
 import { parseDuration } from '../util/duration.js';
 import type { CliIO, GlobalOptions } from './io.js';
 
@@ -38,15 +38,11 @@ export interface SelectionOptions {
   interval?: string;
 }
 
-/** Test seam: tests may swap store/issuer factories in. */
-export type SessionOverrides = Partial<Pick<SessionDeps, 'createStore' | 'createIssuer'>>;
-
 export async function openSession(
   globals: GlobalOptions,
   io: CliIO,
   logger: Logger,
   intervalMs: number,
-  overrides: SessionOverrides = {},
 ): Promise<Session> {
   return Session.open(resolve(io.cwd, globals.manifest), intervalMs, {
     clock: io.clock,
@@ -54,7 +50,6 @@ export async function openSession(
     env: io.env,
     hostname: io.hostname,
     pid: io.pid,
-    ...overrides,
   });
 }
 

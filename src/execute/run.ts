@@ -12,13 +12,9 @@
  *
  * and then the report.
  */
-import { describeError, ErrorCode, ExitCode, toCertRenewError } from '../errors.js';
-import type { FailureInfo, HookCertificateInfo } from '../hooks/env.js';
-import type { Env } from '../manifest/secrets.js';
-import type { ResolvedCertificate } from '../manifest/types.js';
-import type { PlannedRecord, PlannedRun } from '../plan/model.js';
+import { ErrorCode, ExitCode, toCertRenewError } from '../errors.js';
+import type { PlannedRun } from '../plan/model.js';
 import {
-  type CertificateReport,
   FAILING_OUTCOMES,
   type HookRunReport,
   REPORT_VERSION,
@@ -27,20 +23,14 @@ import {
 } from '../report/model.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
-import type { Session } from '../runtime/session.js';
-import type { AttemptInfo, StoredMeta } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
 import { dryRunChecks } from './dry-run.js';
-import { type HookRunnerOptions, type PostRenewResult, runFailureHooks, runPostRenewHooks } from './hooks.js';
+import { failureHooks, postRenewHooks, recordHookResults, retryPendingHooks } from './hook-phases.js';
+import type { HookRunnerOptions } from './hooks.js';
 import { renewOne } from './renew.js';
+import { baseReport, hookInfo, namedLine, type RunDeps, type Running } from './running.js';
 
-/** One log line that starts with `NAME: `, once (some issuers' messages already name the certificate). */
-export function namedLine(name: string, message: string): string {
-  for (const prefix of [`${name}: `, `certificate ${name}: `]) {
-    if (message.startsWith(prefix)) return `${name}: ${message.slice(prefix.length)}`;
-  }
-  return `${name}: ${message}`;
-}
+export { namedLine, type RunDeps } from './running.js';
 
 export interface RunOptions {
   dryRun: boolean;
@@ -55,21 +45,6 @@ export interface RunOptions {
   deadlineMs: number;
   /** Aborted on SIGINT/SIGTERM: no new certificate starts, running ones and hooks are stopped. */
   interrupt?: AbortSignal;
-}
-
-export interface RunDeps {
-  session: Session;
-  clock: Clock;
-  logger: Logger;
-  env: Env;
-}
-
-/** One certificate while the run executes: its planned record and its line of the report, filled phase by phase. */
-interface Running {
-  readonly record: PlannedRecord;
-  readonly report: CertificateReport;
-  /** Set when its post-renew hooks run in this run: what they are told about the certificate. */
-  hook?: HookCertificateInfo;
 }
 
 /**
@@ -104,47 +79,6 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
   await recordHookResults(running, post, deps);
   const onFailure = await failureHooks(running, hookOptions, deps.logger);
   return finish(running, [...post.reports, ...onFailure], undefined, options, startedAt, deps.clock);
-}
-
-function baseReport({ item, meta }: PlannedRecord): CertificateReport {
-  const report: CertificateReport = {
-    name: item.name,
-    domains: item.domains,
-    issuer: item.issuer,
-    store: item.store,
-    action: item.action,
-    message: item.message,
-    outcome: 'ok',
-    hooks: [],
-    durationMs: 0,
-  };
-  if (item.reason) report.reason = item.reason;
-  if (item.notAfter) report.notAfter = item.notAfter;
-  if (meta) {
-    report.serial = meta.serial;
-    report.fingerprint = meta.fingerprint;
-  }
-  return report;
-}
-
-function hookInfo(
-  entry: ResolvedCertificate,
-  meta: StoredMeta | undefined,
-  storeType: string,
-): HookCertificateInfo {
-  const info: HookCertificateInfo = {
-    name: entry.name,
-    domains: entry.domains,
-    storeName: entry.storeName,
-    storeType,
-    issuerName: entry.issuerName,
-  };
-  if (meta) {
-    info.notAfter = new Date(meta.notAfter);
-    info.serial = meta.serial;
-    info.fingerprint = meta.fingerprint;
-  }
-  return info;
 }
 
 /** Phase: certificates whose store could not be read fail; those backing off say so. Nothing is touched. */
@@ -255,127 +189,6 @@ async function renewDue(
       report.durationMs = clock.now().getTime() - began;
     }
   });
-}
-
-/**
- * Phase: a certificate that is fine but whose post-renew hooks have not succeeded (an earlier run stored it,
- * then a hook failed or the run was interrupted) gets its hooks run again; failed attempts recorded on a
- * certificate that is fine and not due otherwise (a failed --force, say) are history and are cleared.
- */
-async function retryPendingHooks(running: Running[], deps: RunDeps): Promise<void> {
-  for (const r of running) {
-    const { entry, item, meta } = r.record;
-    if (item.action !== 'keep' || !item.failures) continue;
-    const store = await deps.session.store(entry.storeName);
-    if (!item.hooksPending || !meta) {
-      await store.recordAttempt(entry.name, undefined).catch(() => {});
-      continue;
-    }
-    const info = hookInfo(entry, meta, store.type);
-    const paths = store.paths(entry.name);
-    if (paths) info.paths = paths;
-    r.hook = info;
-    r.report.message = 'post-renew hooks ran again (they had not succeeded)';
-    deps.logger.info(`${entry.name}: running its post-renew hooks again (they had not succeeded)`);
-  }
-}
-
-/** Phase: the post-renew hooks (grouped, manifest order), then each report line follows what is stored now. */
-async function postRenewHooks(running: Running[], options: HookRunnerOptions): Promise<PostRenewResult> {
-  // Manifest order, not completion order: hooks and their CERT_RENEW_NAMES must not depend on timing.
-  const renewed = running
-    .filter((r) => r.hook !== undefined)
-    .sort((a, b) => a.record.entry.index - b.record.entry.index)
-    .map((r) => ({ entry: r.record.entry, info: r.hook as HookCertificateInfo }));
-  const post = await runPostRenewHooks(renewed, options);
-  for (const { report } of running) {
-    const failure = post.failed.get(report.name);
-    report.hooks = post.reports.filter((h) => h.certificates.includes(report.name)).map((h) => h.name);
-    if (failure === undefined) continue;
-    report.error = { code: ErrorCode.hookFailed, message: failure };
-    if (post.rolledBack.has(report.name)) {
-      report.outcome = 'rolled-back';
-      report.message = `renewed, but a hook failed and the previous certificate was restored: ${failure}`;
-      const restored = post.rolledBack.get(report.name);
-      delete report.notAfter;
-      delete report.serial;
-      delete report.fingerprint;
-      if (restored) {
-        report.notAfter = restored.notAfter;
-        report.serial = restored.serial;
-        report.fingerprint = restored.fingerprint;
-      }
-    } else {
-      report.outcome = 'failed';
-      report.message = `stored, but a post-renew hook failed: ${failure}`;
-    }
-  }
-  return post;
-}
-
-/**
- * Phase: what the hooks did is kept in the store, so a failed reload is not forgotten: a failed hook records a
- * failure with `hooksPending` (the next run runs the hooks again, `status` warns, frequent runs back off a
- * rolled-back renewal); success clears an earlier record.
- */
-async function recordHookResults(running: Running[], post: PostRenewResult, deps: RunDeps): Promise<void> {
-  await Promise.all(
-    running
-      .filter((r) => r.hook !== undefined)
-      .map(async ({ record: { entry, item } }) => {
-        const failure = post.failed.get(entry.name);
-        const previous = item.failures?.count ?? 0;
-        let attempt: AttemptInfo | undefined;
-        if (failure !== undefined) {
-          attempt = {
-            lastAttempt: deps.clock.now().toISOString(),
-            failureCount: previous + 1,
-            lastErrorCode: ErrorCode.hookFailed,
-            lastError: failure,
-            ...(post.rolledBack.has(entry.name) ? {} : { hooksPending: true }),
-          };
-        } else if (previous === 0 && !item.hooksPending) {
-          return;
-        }
-        try {
-          await (await deps.session.store(entry.storeName)).recordAttempt(entry.name, attempt);
-        } catch (error) {
-          deps.logger.warn(
-            namedLine(entry.name, `could not record the hook result: ${describeError(error)}`),
-          );
-        }
-      }),
-  );
-}
-
-/**
- * Phase: onFailure hooks (grouped) for every certificate that failed in this run. A certificate backing off
- * failed in an earlier run, which already alerted; this run only waits.
- */
-async function failureHooks(
-  running: Running[],
-  options: HookRunnerOptions,
-  logger: Logger,
-): Promise<HookRunReport[]> {
-  const failures: { entry: ResolvedCertificate; failure: FailureInfo }[] = [];
-  for (const { record, report } of running) {
-    if (!FAILING_OUTCOMES.has(report.outcome) || !report.error || report.outcome === 'backoff') continue;
-    failures.push({
-      entry: record.entry,
-      failure: { name: report.name, code: report.error.code, message: report.error.message },
-    });
-  }
-  let reports: HookRunReport[] = [];
-  try {
-    reports = await runFailureHooks(failures, options);
-  } catch (error) {
-    logger.error(`onFailure hooks: ${describeError(error)}`);
-  }
-  const byName = new Map(running.map((r) => [r.report.name, r.report]));
-  for (const h of reports) {
-    for (const name of h.certificates) byName.get(name)?.hooks.push(h.name);
-  }
-  return reports;
 }
 
 function finish(
