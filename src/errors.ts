@@ -36,6 +36,13 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** Whether a string read back from a store is one of the codes (an unknown one is dropped, not trusted). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && ERROR_CODES.has(value);
+}
+
 export interface CertRenewErrorOptions {
   cause?: unknown;
   exitCode?: ExitCode;

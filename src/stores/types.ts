@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
 
 /** What an issuer hands back plus the key it was issued for. PEM text throughout. */
@@ -29,7 +30,7 @@ export interface StoredMeta {
 export interface AttemptInfo {
   lastAttempt: string;
   failureCount: number;
-  lastErrorCode?: string;
+  lastErrorCode?: ErrorCode;
   lastError?: string;
   /**
    * The stored certificate is new but its post-renew hooks have not succeeded yet (they failed, or the run

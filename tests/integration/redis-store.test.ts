@@ -99,7 +99,7 @@ describe('layout', () => {
     await store.recordAttempt('json', {
       lastAttempt: '2030-01-01T00:00:00.000Z',
       failureCount: 2,
-      lastErrorCode: 'X',
+      lastErrorCode: 'ISSUER_REJECTED',
     });
     const results = await store.loadMany(['json', 'nopem', 'nokey', 'none']);
     const json = results.get('json');

@@ -2,6 +2,7 @@
  * The JSON value of `cert:{name}` (and of each `history:{name}` entry) and of `attempts:{name}`.
  * Field names are snake_case because proxies written in other languages read them.
  */
+import { isErrorCode } from '../../errors.js';
 import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
@@ -165,7 +166,7 @@ export function decodeAttempt(text: string | null | undefined): AttemptInfo | un
     return {
       lastAttempt: r.last_attempt,
       failureCount: r.failure_count,
-      ...(isString(r.last_error_code) ? { lastErrorCode: r.last_error_code } : {}),
+      ...(isErrorCode(r.last_error_code) ? { lastErrorCode: r.last_error_code } : {}),
       ...(isString(r.last_error) ? { lastError: r.last_error } : {}),
     };
   } catch {
