@@ -25,9 +25,7 @@ export async function retryPendingHooks(running: Running[], deps: RunDeps): Prom
       await store.recordAttempt(entry.name, undefined).catch(() => {});
       continue;
     }
-    const info = hookInfo(entry, meta, store.type);
-    const paths = store.paths(entry.name);
-    if (paths) info.paths = paths;
+    const info = hookInfo(entry, meta, store);
     r.hook = info;
     r.report.message = 'post-renew hooks ran again (they had not succeeded)';
     deps.logger.info(`${entry.name}: running its post-renew hooks again (they had not succeeded)`);

@@ -160,9 +160,7 @@ async function renewDue(
         if (outcome.previous) report.previousNotAfter = outcome.previous.notAfter;
         else if (gatheredMeta) report.previousNotAfter = gatheredMeta.notAfter;
         const store = await session.store(entry.storeName);
-        const info = hookInfo(entry, outcome.meta, store.type);
-        const paths = store.paths(entry.name);
-        if (paths) info.paths = paths;
+        const info = hookInfo(entry, outcome.meta, store);
         if (item.reason) info.reason = item.reason;
         r.hook = info;
         logger.info(

@@ -7,7 +7,7 @@ import type { CertificateReport } from '../report/model.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import type { StoredMeta } from '../stores/types.js';
+import type { Store, StoredMeta } from '../stores/types.js';
 
 /** One log line that starts with `NAME: `, once (some issuers' messages already name the certificate). */
 export function namedLine(name: string, message: string): string {
@@ -55,19 +55,21 @@ export function baseReport({ item, meta }: PlannedRecord): CertificateReport {
   return report;
 }
 
-/** What a hook is told about a certificate (CERT_RENEW_* variables). */
+/** What a post-renew hook is told about a stored certificate (CERT_RENEW_* variables; paths for files). */
 export function hookInfo(
   entry: ResolvedCertificate,
   meta: StoredMeta | undefined,
-  storeType: string,
+  store: Pick<Store, 'type' | 'paths'>,
 ): HookCertificateInfo {
   const info: HookCertificateInfo = {
     name: entry.name,
     domains: entry.domains,
     storeName: entry.storeName,
-    storeType,
+    storeType: store.type,
     issuerName: entry.issuerName,
   };
+  const paths = store.paths(entry.name);
+  if (paths) info.paths = paths;
   if (meta) {
     info.notAfter = new Date(meta.notAfter);
     info.serial = meta.serial;

@@ -5,14 +5,15 @@
 import { ErrorCode } from '../errors.js';
 import { backingOff, retryAt } from '../policy/backoff.js';
 import { decide } from '../policy/decide.js';
-import type {
-  GatheredRecord,
-  Plan,
-  PlanAction,
-  PlanItem,
-  PlannedRecord,
-  PlannedRun,
-  PlanOptions,
+import {
+  type GatheredRecord,
+  PLAN_VERSION,
+  type Plan,
+  type PlanAction,
+  type PlanItem,
+  type PlannedRecord,
+  type PlannedRun,
+  type PlanOptions,
 } from './model.js';
 
 export type { Plan, PlanAction, PlanItem, PlanOptions } from './model.js';
@@ -88,7 +89,7 @@ export function buildPlan(records: PlannedRecord[], options: PlanOptions): Plann
   const items = records.map((r) => r.item);
   const count = (action: PlanAction) => items.filter((i) => i.action === action).length;
   const plan: Plan = {
-    version: 1,
+    version: PLAN_VERSION,
     generatedAt: options.now.toISOString(),
     runIntervalSeconds: Math.round(options.runIntervalMs / 1000),
     forced: options.force ?? false,

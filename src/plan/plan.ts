@@ -17,8 +17,8 @@ export const PLAN_BATCH = 1000;
  *
  * Batches of PLAN_BATCH: each batch is read (batched per store), decided and its PEMs dropped, so a
  * manifest of many thousands never holds every certificate and key in memory at once. The result is the
- * plan that deciding everything at once would give. Store failures become `error` items (see `gather`);
- * throws only what `session.store`/`session.issuer` throw for a manifest problem.
+ * plan that deciding everything at once would give. A store that cannot be read makes `error` items and
+ * an ARI failure is only logged (see `gather`), so nothing a store or issuer does makes it throw.
  */
 export async function makePlan(
   session: Pick<Session, 'store' | 'issuer'>,
