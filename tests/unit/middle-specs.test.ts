@@ -151,7 +151,12 @@ describe('health: one readiness chain over the policy reasons', () => {
 });
 
 describe('metrics: the Prometheus text', () => {
-  const keep: PlanItem = { ...item('keep', Reason.ok), name: 'web', notAfter: '2030-03-01T00:00:00.000Z' };
+  const keep: PlanItem = {
+    ...item('keep', Reason.ok),
+    name: 'web',
+    notAfter: '2030-03-01T00:00:00.000Z',
+    renewAt: '2030-02-01T00:00:00.000Z',
+  };
   const due: PlanItem = {
     ...item('renew', Reason.safetyFloor, 2),
     name: 'api',
@@ -177,6 +182,9 @@ describe('metrics: the Prometheus text', () => {
         'cert_renew_certificate_failed_attempts{name="web",issuer="local",store="files"} 0',
         'cert_renew_certificate_failed_attempts{name="api",issuer="local",store="files"} 2',
         'cert_renew_certificate_failed_attempts{name="db",issuer="local",store="files"} 0',
+        '# HELP cert_renew_certificate_renewal_window_seconds How long before expiry the stored certificate becomes due (not-after minus renew-at).',
+        '# TYPE cert_renew_certificate_renewal_window_seconds gauge',
+        'cert_renew_certificate_renewal_window_seconds{name="web",issuer="local",store="files"} 2505600',
         '# HELP cert_renew_status_timestamp_seconds When cert-renew status last looked (Unix time).',
         '# TYPE cert_renew_status_timestamp_seconds gauge',
         'cert_renew_status_timestamp_seconds 1893456000',
@@ -229,6 +237,7 @@ describe('metrics: the Prometheus text', () => {
       'cert_renew_certificate_failed_attempts{name="web",issuer="local",store="files"} 0',
       'cert_renew_certificate_failed_attempts{name="api",issuer="local",store="files"} 0',
       'cert_renew_certificate_failed_attempts{name="db",issuer="local",store="files"} 1',
+      'cert_renew_certificate_renewal_window_seconds{name="web",issuer="local",store="files"} 2505600',
       'cert_renew_last_run_timestamp_seconds 1893456090',
       'cert_renew_last_run_success 0',
       'cert_renew_last_run_duration_seconds 90',
