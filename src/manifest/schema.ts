@@ -4,9 +4,10 @@
  * variant the manifest chose, and the noise ajv adds around that (failed `if`, `oneOf` branches) is dropped.
  */
 import { readFileSync } from 'node:fs';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
-import * as formats from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { ErrorObject } from 'ajv';
 import { escapePointerToken } from './positions.js';
+import { type CompiledValidator, compileValidator, schemaDigest } from './schema-compile.js';
 
 type Json = Record<string, unknown>;
 
@@ -18,34 +19,41 @@ export interface SchemaProblem {
   message: string;
 }
 
+const SCHEMA_URL = new URL('../../../schemas/certificate-manifest.schema.json', import.meta.url);
+let schemaText: string | undefined;
 let schemaCache: Json | undefined;
-let validatorCache: ValidateFunction | undefined;
+let validatorCache: CompiledValidator | undefined;
+
+function manifestSchemaText(): string {
+  schemaText ??= readFileSync(SCHEMA_URL, 'utf8');
+  return schemaText;
+}
 
 /** The schema as shipped in `schemas/` (parsed once). */
 export function manifestSchema(): Json {
-  schemaCache ??= JSON.parse(
-    readFileSync(new URL('../../../schemas/certificate-manifest.schema.json', import.meta.url), 'utf8'),
-  ) as Json;
+  schemaCache ??= JSON.parse(manifestSchemaText()) as Json;
   return schemaCache;
 }
 
-function validator(): ValidateFunction {
-  if (validatorCache) return validatorCache;
-  const ajv = new Ajv2020({
-    allErrors: true,
-    verbose: true,
-    strictSchema: true,
-    strictNumbers: true,
-    strictTypes: true,
-    strictTuples: true,
-    strictRequired: false,
-    allowUnionTypes: true,
-    logger: false,
-  });
-  // ajv-formats is CommonJS: its module.exports is the plugin (with a `default` pointing to itself).
-  const plugin = (formats as unknown as { default: (a: Ajv2020) => void }).default;
-  plugin(ajv);
-  validatorCache = ajv.compile(manifestSchema());
+/**
+ * The validator generated at build time (`schema-validator.cjs`, see schema-compile.ts) when it exists and
+ * was compiled from the shipped schema text; otherwise undefined.
+ */
+export function precompiledValidator(): CompiledValidator | undefined {
+  let generated: CompiledValidator & { schemaDigest?: string };
+  try {
+    generated = createRequire(import.meta.url)('./schema-validator.cjs') as typeof generated;
+  } catch {
+    return undefined;
+  }
+  if (typeof generated !== 'function') return undefined;
+  return generated.schemaDigest === schemaDigest(manifestSchemaText()) ? generated : undefined;
+}
+
+function validator(): CompiledValidator {
+  // Without a matching build-time validator (a bare `tsc` build, or the schema changed since) ajv compiles
+  // the schema now: the same result, a few hundred milliseconds later.
+  validatorCache ??= precompiledValidator() ?? compileValidator(manifestSchema());
   return validatorCache;
 }
 

@@ -1,0 +1,67 @@
+/**
+ * Compiling the manifest's JSON Schema with ajv: at run time (the fallback) and at build time, where
+ * ajv's standalone code generation writes the validator as a CommonJS module
+ * (`dist/src/manifest/schema-validator.cjs`, written by `scripts/compile-schema.mjs`), so a run neither
+ * loads ajv nor compiles the schema. The schema in `schemas/` stays the source of truth: the generated
+ * module records the SHA-256 of the schema text it was compiled from, and `schema.ts` uses it only when
+ * that matches the shipped schema.
+ *
+ * ajv and ajv-formats are CommonJS; they are required here (not imported) so this module loads them only
+ * when a function is called, and `schema.ts` can call it synchronously.
+ */
+import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { ErrorObject } from 'ajv';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
+
+/** The validator's shape (ajv's ValidateFunction, as far as `schema.ts` uses it). */
+export interface CompiledValidator {
+  (data: unknown): boolean;
+  errors?: ErrorObject[] | null;
+}
+
+/** The SHA-256 (hex) of the schema file's text: what ties a generated validator to its schema. */
+export function schemaDigest(schemaText: string): string {
+  return createHash('sha256').update(schemaText).digest('hex');
+}
+
+const require = createRequire(import.meta.url);
+
+function newAjv(source: boolean): Ajv2020 {
+  const { Ajv2020: Ajv } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+  const ajv = new Ajv({
+    allErrors: true,
+    verbose: true,
+    strictSchema: true,
+    strictNumbers: true,
+    strictTypes: true,
+    strictTuples: true,
+    strictRequired: false,
+    allowUnionTypes: true,
+    logger: false,
+    ...(source ? { code: { source: true, esm: false, lines: false, optimize: true } } : {}),
+  });
+  // ajv-formats' module.exports is the plugin; with `code.source` it makes the generated code require its
+  // formats from ajv-formats/dist/formats.
+  (require('ajv-formats') as (a: Ajv2020) => void)(ajv);
+  return ajv;
+}
+
+/** Compiles the schema in this process (what a run does when no matching generated validator exists). */
+export function compileValidator(schema: Record<string, unknown>): CompiledValidator {
+  return newAjv(false).compile(schema) as CompiledValidator;
+}
+
+/**
+ * The source of a CommonJS module whose export is the validator and the digest of
+ * the schema text it was compiled from (`module.exports.schemaDigest`). The module requires only ajv's
+ * and ajv-formats' small runtime helpers. Throws what ajv throws for an invalid schema.
+ */
+export function generateValidatorModule(schemaText: string): string {
+  const ajv = newAjv(true);
+  const validate = ajv.compile(JSON.parse(schemaText) as Record<string, unknown>);
+  const standaloneCode = (
+    require('ajv/dist/standalone/index.js') as { default: (a: Ajv2020, v: unknown) => string }
+  ).default;
+  return `${standaloneCode(ajv, validate)}\nmodule.exports.schemaDigest = ${JSON.stringify(schemaDigest(schemaText))};\n`;
+}
