@@ -65,6 +65,24 @@ function def(name: string): Json {
   return defs()[name] as Json;
 }
 
+const schemaJson = new WeakMap<object, string>();
+function textOf(schema: Json): string {
+  let text = schemaJson.get(schema);
+  if (text === undefined) {
+    text = JSON.stringify(schema);
+    schemaJson.set(schema, text);
+  }
+  return text;
+}
+
+/**
+ * Whether an error's `parentSchema` is the named definition. Compared by content, not identity: the
+ * build-time validator carries its own copies of the schema's objects.
+ */
+function isDef(parent: Json | undefined, name: string): boolean {
+  return parent !== undefined && textOf(parent) === textOf(def(name));
+}
+
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** "an object", "a string", "an array" … for messages. */
@@ -167,16 +185,16 @@ function patternMessage(error: ErrorObject): string {
   const parent = error.parentSchema as Json | undefined;
   const pattern = String(error.schema);
   const value = show(data);
-  if (parent === def('duration')) {
+  if (isDef(parent, 'duration')) {
     return `${value} is not a duration; write a number and a unit such as '90d', '12h' or '1h30m' (units ms, s, m, h, d, w)`;
   }
-  if (parent === def('envName')) {
+  if (isDef(parent, 'envName')) {
     return `${value} is not an environment variable name (letters, digits and '_', not starting with a digit)`;
   }
-  if (parent === def('name')) {
+  if (isDef(parent, 'name')) {
     return `${value} is not a safe name: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters`;
   }
-  if (parent === def('fileName') || error.instancePath.endsWith('/combined')) {
+  if (isDef(parent, 'fileName') || error.instancePath.endsWith('/combined')) {
     return `${value} is not a plain file name: use letters, digits, '.', '_' and '-', with no directory part`;
   }
   if (pattern === '^https://') return `${value} must be an https:// URL`;
@@ -218,7 +236,7 @@ function translate(error: ErrorObject): SchemaProblem | undefined {
       if (!keys) return plain('does not match exactly one of the allowed forms');
       if (!isObject(data)) return undefined; // the type error says it
       const present = keys.filter((k) => Object.hasOwn(data, k));
-      if (parent === def('secretRef')) {
+      if (isDef(parent, 'secretRef')) {
         return plain(
           present.length === 0
             ? `is an empty secret reference; ${SECRET_HINT}`
@@ -229,7 +247,7 @@ function translate(error: ErrorObject): SchemaProblem | undefined {
       return plain(`has ${listOf(present, 'and')}; give only one of ${listOf(keys)}`);
     }
     case 'type': {
-      if (parent === def('secretRef'))
+      if (isDef(parent, 'secretRef'))
         return plain(`must be a secret reference, not ${describeType(data)}: ${SECRET_HINT}`);
       const expected = String(params.type).split(',').map(typeName).join(' or ');
       // The dispatch's `if` repeats the same complaint; schemaProblems drops identical messages.
@@ -296,7 +314,7 @@ function propertyNameProblem(error: ErrorObject): SchemaProblem | undefined {
   const parent = error.parentSchema as Json | undefined;
   const what =
     error.instancePath === '/issuers' ? 'issuer' : error.instancePath === '/stores' ? 'store' : undefined;
-  if (parent === def('envName')) {
+  if (isDef(parent, 'envName')) {
     return {
       pointer,
       at: pointer,
