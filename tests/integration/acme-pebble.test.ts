@@ -187,6 +187,39 @@ describe('ACME issuer against Pebble', () => {
     assert.equal(await issuer.renewalWindow(stored, AbortSignal.timeout(10_000)), undefined);
   });
 
+  test('renewal information: one directory fetch per issuer and run, a failed one not repeated', async () => {
+    const result = await issueOne(issuer, store, resolved('ari-once', ['ari-once.example.test'], config));
+    const stored = {
+      certPem: result.certPem,
+      chainPem: result.chainPem,
+      keyPem: result.keyPem,
+      meta: undefined,
+    };
+    const requests: string[] = [];
+    const fresh = new AcmeIssuer('pebble', config, context, {
+      ...FAST,
+      onRequest: (m, u) => requests.push(`${m} ${u}`),
+    });
+    const down = new AcmeIssuer('down', { ...config, directory: 'https://127.0.0.1:1/dir' }, context, {
+      ...FAST,
+      onRequest: (m, u) => requests.push(`${m} ${u}`),
+    });
+    try {
+      const signal = AbortSignal.timeout(30_000);
+      const windows = await Promise.all(
+        Array.from({ length: 10 }, () => fresh.renewalWindow(stored, signal)),
+      );
+      assert.deepEqual(windows, Array(10).fill(undefined));
+      assert.deepEqual(requests, [`GET ${pebble.directoryUrl}`]);
+      requests.length = 0;
+      await Promise.all(Array.from({ length: 10 }, () => down.renewalWindow(stored, signal)));
+      assert.deepEqual(requests, ['GET https://127.0.0.1:1/dir']);
+    } finally {
+      await fresh.close();
+      await down.close();
+    }
+  });
+
   test('a wildcard with http-01 is refused before anything is ordered', async () => {
     const cert = resolved('bad-wild', ['*.bad.example.test'], config);
     await assert.rejects(issueOne(issuer, store, cert), {
