@@ -24,7 +24,7 @@ import type { Store, StoredCertificate } from '../../stores/types.js';
 import { splitPemChain } from '../../x509/pem.js';
 import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext, RenewalInfoCapable } from '../types.js';
 import { type AcmeAccount, ensureAccount, parseAccountBlob } from './account.js';
-import { ariCertIdentifierFromPem, parseRenewalInfo, renewalInfoUrl } from './ari.js';
+import { ariCertIdentifierFromPem } from './ari.js';
 import { downloadCertificate } from './chain.js';
 import { dnsRecordName } from './challenges/dns-exec.js';
 import {
@@ -36,6 +36,7 @@ import {
 } from './challenges/index.js';
 import { type AcmeDirectory, parseDirectory, resolveDirectoryUrl } from './directory.js';
 import { type AcmeErrorContext, acmeError, challengeError, deadlineError } from './errors.js';
+import { RenewalInfoLookup } from './renewal-info.js';
 import { DEFAULT_RETRY_POLICY, pause, type RetryPolicy, withRetry } from './retry.js';
 import { AcmeProblemError, AcmeTransport, parseProblem } from './transport.js';
 
@@ -127,6 +128,8 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
   private agents: Promise<{ https: HttpsAgent; http: HttpAgent }> | undefined;
   private directory: Promise<AcmeDirectory> | undefined;
   private readonly accounts = new Map<string, Promise<AcmeAccount>>();
+  /** Planning's renewal information: plain GETs, without loading acme-client (renewal-info.ts). */
+  private readonly renewalInfo: RenewalInfoLookup;
 
   constructor(
     readonly name: string,
@@ -137,6 +140,16 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
     this.directoryUrl = resolveDirectoryUrl(config.directory, name);
     this.retry = options.retry ?? DEFAULT_RETRY_POLICY;
     this.poll = options.poll ?? DEFAULT_POLL_POLICY;
+    const caBundle = config.caBundle;
+    this.renewalInfo = new RenewalInfoLookup({
+      directoryUrl: this.directoryUrl,
+      issuerName: name,
+      caBundle: async () => (caBundle ? readFile(resolve(context.baseDir, caBundle), 'utf8') : undefined),
+      logger: context.logger,
+      userAgent: 'cert-renew',
+      requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
+      ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    });
   }
 
   // --- issuing
@@ -542,6 +555,11 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
     const partial = { acme, transport, certName, logger: logger ?? this.context.logger };
     let directory = this.directory;
     if (!directory) {
+      // The directory planning fetched for renewal information, when it did: one fetch per issuer and run.
+      const fetched = await this.renewalInfo.fetchedDirectory();
+      if (fetched) this.directory = directory = Promise.resolve(fetched);
+    }
+    if (!directory) {
       directory = this.call(
         { ...partial, certName: undefined },
         'fetching the directory',
@@ -653,33 +671,11 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
   // --- ARI
 
   /** RFC 9773 suggested window, or undefined (no ARI, no AKI, any error: ARI never blocks a renewal). */
-  async renewalWindow(
+  renewalWindow(
     cert: StoredCertificate,
     signal: AbortSignal,
   ): Promise<{ start: Date; end: Date } | undefined> {
-    try {
-      const session = await this.session(signal, cert.meta?.name, undefined, {
-        ...this.retry,
-        maxAttempts: 1,
-      });
-      const base = session.directory.renewalInfo;
-      if (!base) return undefined;
-      const id = ariCertIdentifierFromPem(cert.certPem);
-      if (!id) {
-        this.context.logger.debug(`issuer ${this.name}: no ARI identifier (the certificate has no AKI)`);
-        return undefined;
-      }
-      const response = await session.transport.get(renewalInfoUrl(base, id));
-      const window = parseRenewalInfo(response.data);
-      if (!window) {
-        this.context.logger.debug(`issuer ${this.name}: renewalInfo for ${id} has no usable suggestedWindow`);
-        return undefined;
-      }
-      return { start: window.start, end: window.end };
-    } catch (error) {
-      this.context.logger.debug(`issuer ${this.name}: renewalInfo unavailable: ${describeError(error)}`);
-      return undefined;
-    }
+    return this.renewalInfo.window(cert, signal);
   }
 
   // --- dry run
@@ -734,6 +730,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
   }
 
   async close(): Promise<void> {
+    await this.renewalInfo.close();
     const agents = this.agents;
     this.agents = undefined;
     if (agents) {
