@@ -109,6 +109,25 @@ export function parseRetryAfter(header: string | undefined, now: Date): number |
   return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
 }
 
+/**
+ * Replay-Nonces (RFC 8555 §7.2) handed back by the CA on earlier responses, shared by every certificate of
+ * one issuer. acme-client asks for a fresh nonce (a HEAD to newNonce) before every signed request; the
+ * transport answers that from here when it can, which halves the requests per certificate. Each nonce is
+ * handed out once, newest first; one the CA has since forgotten comes back as badNonce, which acme-client
+ * retries with the nonce of that response.
+ */
+export class NoncePool {
+  private readonly nonces: string[] = [];
+  constructor(private readonly max = 64) {}
+  put(nonce: string): void {
+    this.nonces.push(nonce);
+    if (this.nonces.length > this.max) this.nonces.shift();
+  }
+  take(): string | undefined {
+    return this.nonces.pop();
+  }
+}
+
 export interface TransportOptions {
   agent: HttpsAgent;
   httpAgent: HttpAgent;
@@ -118,6 +137,8 @@ export interface TransportOptions {
   requestTimeoutMs: number;
   /** Sees every request before it is sent. */
   onRequest?: (method: string, url: string) => void;
+  /** The issuer's nonce pool; without it every newNonce HEAD goes to the CA. */
+  nonces?: NoncePool;
 }
 
 /**
@@ -144,9 +165,17 @@ export class AcmeTransport {
     method: string,
     opts: { data?: unknown; headers?: Record<string, string> } = {},
   ) {
-    const response = await this.send(url, method.toUpperCase(), opts.data, opts.headers ?? {});
-    if (response.status >= 400) {
-      const problem = parseProblem(response.data);
+    const verb = method.toUpperCase();
+    const nonces = this.options.nonces;
+    // acme-client's only HEAD is the newNonce request.
+    const pooled = verb === 'HEAD' ? nonces?.take() : undefined;
+    if (pooled) return { status: 200, headers: { 'replay-nonce': pooled }, data: '' };
+    const response = await this.send(url, verb, opts.data, opts.headers ?? {});
+    const problem = response.status >= 400 ? parseProblem(response.data) : undefined;
+    const fresh = response.headers['replay-nonce'];
+    // A HEAD's nonce goes to acme-client, and so does a badNonce response's (it retries with it).
+    if (nonces && fresh && verb !== 'HEAD' && problem?.type !== 'badNonce') nonces.put(fresh);
+    if (problem) {
       if (problem.type === 'badNonce') {
         // acme-client retries these with the fresh nonce of the response.
         this.badNonceDetails.add(problem.detail.replace(/\n/g, ''));
