@@ -8,6 +8,7 @@
  * the certificate's deadline on every request, and problem documents kept whole for error reporting.
  */
 
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -38,7 +39,7 @@ import { type AcmeDirectory, parseDirectory, resolveDirectoryUrl } from './direc
 import { type AcmeErrorContext, acmeError, challengeError, deadlineError } from './errors.js';
 import { RenewalInfoLookup } from './renewal-info.js';
 import { DEFAULT_RETRY_POLICY, pause, type RetryPolicy, withRetry } from './retry.js';
-import { AcmeProblemError, AcmeTransport, parseProblem } from './transport.js';
+import { AcmeProblemError, AcmeTransport, NoncePool, parseProblem } from './transport.js';
 
 type AcmeModule = typeof import('acme-client');
 type AcmeChallenge = Authorization['challenges'][number];
@@ -104,6 +105,10 @@ interface AcmeHttpInternals {
   directoryCache: unknown;
   directoryTimestamp: number;
   maxBadNonceRetries: number;
+  /** The account key acme-client signs with (a PEM Buffer, or a KeyObject: node's sign takes either). */
+  accountKey: unknown;
+  /** The account key's JWK, computed on first use. */
+  jwk: unknown;
 }
 
 interface Session {
@@ -130,6 +135,10 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
   private readonly accounts = new Map<string, Promise<AcmeAccount>>();
   /** Planning's renewal information: plain GETs, without loading acme-client (renewal-info.ts). */
   private readonly renewalInfo: RenewalInfoLookup;
+  /** Replay-Nonces from earlier responses, used instead of a newNonce request each (transport.ts). */
+  private readonly nonces = new NoncePool();
+  /** Account keys parsed once per run, not on every signature (acme-client re-reads the PEM each time). */
+  private readonly accountKeys = new Map<string, { key: KeyObject; jwk: unknown }>();
 
   constructor(
     readonly name: string,
@@ -548,6 +557,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
         clock: this.context.clock,
         userAgent: 'cert-renew (acme-client)',
         requestTimeoutMs: this.options.requestTimeoutMs ?? 30_000,
+        nonces: this.nonces,
         ...(this.options.onRequest ? { onRequest: this.options.onRequest } : {}),
       },
       signal,
@@ -555,28 +565,28 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
     const partial = { acme, transport, certName, logger: logger ?? this.context.logger };
     let directory = this.directory;
     if (!directory) {
+      const fetch = () =>
+        this.call(
+          { ...partial, certName: undefined },
+          'fetching the directory',
+          async () => {
+            const response = await transport.get(this.directoryUrl);
+            const parsed = parseDirectory(response.data);
+            if (!parsed) {
+              throw new CertRenewError(
+                ErrorCode.issuerUnavailable,
+                `ACME issuer ${this.name}: ${this.directoryUrl} is not an ACME directory`,
+                { hint: 'check the directory URL' },
+              );
+            }
+            return parsed;
+          },
+          policy,
+        );
       // The directory planning fetched for renewal information, when it did: one fetch per issuer and run.
-      const fetched = await this.renewalInfo.fetchedDirectory();
-      if (fetched) this.directory = directory = Promise.resolve(fetched);
-    }
-    if (!directory) {
-      directory = this.call(
-        { ...partial, certName: undefined },
-        'fetching the directory',
-        async () => {
-          const response = await transport.get(this.directoryUrl);
-          const parsed = parseDirectory(response.data);
-          if (!parsed) {
-            throw new CertRenewError(
-              ErrorCode.issuerUnavailable,
-              `ACME issuer ${this.name}: ${this.directoryUrl} is not an ACME directory`,
-              { hint: 'check the directory URL' },
-            );
-          }
-          return parsed;
-        },
-        policy,
-      );
+      // Set before any await, so certificates issued at once share one fetch.
+      const planned = this.renewalInfo.fetchedDirectory();
+      directory = planned ? planned.then((d) => d ?? fetch()) : fetch();
       this.directory = directory;
       directory.catch(() => {
         if (this.directory === directory) this.directory = undefined;
@@ -605,6 +615,14 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
     http.directoryCache = session.directory;
     http.directoryTimestamp = Math.floor(this.context.clock.now().getTime() / 1000);
     http.maxBadNonceRetries = 10;
+    let parsed = this.accountKeys.get(keyPem);
+    if (!parsed) {
+      const key = createPrivateKey(keyPem);
+      parsed = { key, jwk: session.acme.crypto.getJwk(key as unknown as string) };
+      this.accountKeys.set(keyPem, parsed);
+    }
+    http.accountKey = parsed.key;
+    http.jwk = parsed.jwk;
     return client;
   }
 
