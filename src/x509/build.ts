@@ -6,6 +6,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, webcryp
 import { isIP } from 'node:net';
 import { CertRenewError, ErrorCode, InternalError } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
+import { csrDer, csrPem } from './csr.js';
 import { keyTypeOf } from './keys.js';
 
 type X509Module = typeof import('@peculiar/x509');
@@ -109,15 +110,20 @@ export function subjectFor(domains: readonly string[]): { CN: string[] }[] {
  */
 export async function createCsr(keyPem: string, domains: readonly string[]): Promise<string> {
   if (domains.length === 0) throw new InternalError('createCsr needs at least one domain');
-  const x509 = await loadX509();
-  const keys = await importSigningKey(keyPem);
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    name: subjectFor(domains),
-    keys: { privateKey: keys.privateKey, publicKey: keys.publicKey },
-    signingAlgorithm: keys.signingAlgorithm,
-    extensions: [new x509.SubjectAlternativeNameExtension(subjectAltNames(domains))],
-  });
-  return pemWithNewline(csr.toString('pem'));
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (error) {
+    throw new CertRenewError(ErrorCode.storeCorrupt, 'the private key does not parse', { cause: error });
+  }
+  if (keyTypeOf(key) === 'other') {
+    throw new CertRenewError(
+      ErrorCode.storeCorrupt,
+      `unsupported private key (${key.asymmetricKeyType ?? 'unknown'}); cert-renew signs with ECDSA P-256/P-384 or RSA 2048/3072/4096`,
+    );
+  }
+  // Written in DER directly (csr.ts): no ASN.1 library on the issuing path.
+  return csrPem(csrDer(key, domains, subjectFor(domains)[0]?.CN[0]));
 }
 
 /** PEM text with `\n` line endings and one final newline. */
