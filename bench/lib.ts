@@ -11,6 +11,8 @@ export const RESULTS = join(REPO, 'bench', 'results');
 export interface Timing {
   ms: number;
   maxRssKb?: number;
+  /** User + system CPU of the measured process (µs), for node commands run through `measure`. */
+  cpuUs?: number;
 }
 
 /** Runs a command; resolves with wall time and, for node commands run through `measure`, its peak RSS. */
@@ -34,7 +36,15 @@ export function timeCommand(
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const rss = /^cert-renew-bench maxrss (\d+)$/m.exec(stderr);
-      resolve({ ms, code, stderr, stdout, ...(rss ? { maxRssKb: Number(rss[1]) } : {}) });
+      const cpu = /^cert-renew-bench cpu (\d+)$/m.exec(stderr);
+      resolve({
+        ms,
+        code,
+        stderr,
+        stdout,
+        ...(rss ? { maxRssKb: Number(rss[1]) } : {}),
+        ...(cpu ? { cpuUs: Number(cpu[1]) } : {}),
+      });
     });
   });
 }

@@ -3,10 +3,13 @@
  * writes bench/results/<section>.json; `node dist/bench/run.js SECTION…` runs some (default: all).
  * Sections register themselves from bench/sections/*.ts:
  *
- *   version     `cert-renew --version` against a bare `node -e 0`
- *   plan-fs     `cert-renew plan` over 10,000 certificates in the filesystem store (wall time, peak RSS)
- *   plan-redis  the same with the certificates in a local redis-server
- *   acme-100    100 certificates issued against Pebble with concurrency, against a sequential certbot loop
+ *   version      `cert-renew --version` against a bare `node -e 0`
+ *   nothing-due  `cert-renew plan`, 10 ACME certificates with renewal info, against `node -e 0`
+ *   plan-fs      `cert-renew plan` over 10,000 certificates in the filesystem store (wall time, peak RSS)
+ *   plan-redis   the same with the certificates in a local redis-server
+ *   acme-100     100 certificates issued against Pebble with concurrency, against a sequential certbot loop
+ *   issue-scale  client CPU per certificate and peak RSS issuing 100 and 1,000 against Pebble
+ *   compare      cert-renew, certbot and lego on one Pebble: issuing 100, and a nothing-due run
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';

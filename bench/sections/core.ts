@@ -105,7 +105,7 @@ async function version(): Promise<void> {
     nodeMedianMs: Math.round(nodeMs),
     versionMedianMs: Math.round(versionMs),
     ratio: Number((versionMs / nodeMs).toFixed(2)),
-    target: 'within 2x of node -e 0',
+    target: 'within 1.5x of node -e 0',
   });
 }
 
