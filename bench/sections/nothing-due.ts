@@ -15,7 +15,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Manifest } from '../../src/manifest/types.js';
 import type { Plan } from '../../src/plan/build-plan.js';
-import { FilesystemStore } from '../../src/stores/filesystem.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { createCa, createLeaf } from '../../tests/harness/tls.js';
 import { BIN, median, record, type Section, timeCommand } from '../lib.js';
 import { benchCertificate, benchContext } from './core.js';
