@@ -74,9 +74,11 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
     assert.ok(packedFiles.includes('schemas/certificate-manifest.schema.json'));
     assert.ok(packedFiles.includes('examples/quickstart.json'));
     assert.ok(packedFiles.includes('docs/manifest.md'));
+    // The schema validator compiled at build time (ajv standalone code) ships, so start-up skips compiling.
+    assert.ok(packedFiles.includes('dist/src/manifest/schema-validator.cjs'));
     const stray = packedFiles.filter(
       (path) =>
-        !/^(dist\/src\/.*\.js|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(path),
+        !/^(dist\/src\/.*\.c?js|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(path),
     );
     assert.deepEqual(stray, [], 'nothing else (no tests, benchmarks, source maps or TypeScript sources)');
   });
