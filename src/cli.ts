@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import type { CliIO, GlobalOptions } from './commands/io.js';
 import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from './errors.js';
 import type { Env } from './manifest/secrets.js';
+import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
@@ -86,7 +87,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .addOption(
       new Option('--format <format>', 'output format').choices(['human', 'json', 'github']).default('human'),
     )
-    .option('--interval <duration>', 'how often the renewal job runs', '24h')
+    .option('--interval <duration>', 'how often the renewal job runs', DEFAULT_RUN_INTERVAL)
     .option('--strict', 'treat warnings as failures')
     .action(
       async (
@@ -105,7 +106,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--only <names...>', 'only these certificates')
     .option('--force', 'plan as if every certificate were due')
     .option('--shard <i/n>', 'only the certificates of shard i of n')
-    .option('--interval <duration>', 'how often the renewal job runs (for the safety floor)', '24h')
+    .option(
+      '--interval <duration>',
+      'how often the renewal job runs (for the safety floor)',
+      DEFAULT_RUN_INTERVAL,
+    )
     .action(async (options) => {
       const { planCommand } = await import('./commands/plan.js');
       setExit(await planCommand(globals(), options, io));
@@ -121,7 +126,11 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print the run report as JSON')
     .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
     .option('--shard <i/n>', 'only the certificates of shard i of n')
-    .option('--interval <duration>', 'how often the renewal job runs (for the safety floor)', '24h')
+    .option(
+      '--interval <duration>',
+      'how often the renewal job runs (for the safety floor)',
+      DEFAULT_RUN_INTERVAL,
+    )
     .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
     .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
     .action(async (options) => {
@@ -137,7 +146,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--only <names...>', 'only these certificates')
     .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
     .option('--shard <i/n>', 'only the certificates of shard i of n')
-    .option('--interval <duration>', 'how often the renewal job runs', '24h')
+    .option('--interval <duration>', 'how often the renewal job runs', DEFAULT_RUN_INTERVAL)
     .action(async (options) => {
       const { statusCommand } = await import('./commands/status.js');
       setExit(await statusCommand(globals(), options, io));

@@ -4,12 +4,11 @@ import { UsageError } from '../errors.js';
 import type { PlannedRun } from '../plan/model.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard, selectCertificates } from '../plan/select.js';
+import { DEFAULT_RUN_INTERVAL } from '../policy/time.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { Session } from '../runtime/session.js';
 import { parseDuration } from '../util/duration.js';
 import type { CliIO, GlobalOptions } from './io.js';
-
-export const DEFAULT_INTERVAL = '24h';
 
 export function commandLogger(globals: GlobalOptions, io: CliIO): Logger {
   const level = globals.verbose ? 'debug' : globals.quiet ? 'warn' : 'info';
@@ -17,7 +16,7 @@ export function commandLogger(globals: GlobalOptions, io: CliIO): Logger {
 }
 
 export function parseInterval(text: string | undefined): number {
-  const ms = parseDuration(text ?? DEFAULT_INTERVAL);
+  const ms = parseDuration(text ?? DEFAULT_RUN_INTERVAL);
   if (ms === undefined || ms <= 0) {
     throw new UsageError(`--interval expects a duration such as 24h, 6h or 30m, got '${text}'`);
   }

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HookSpec } from '../manifest/types.js';
 import type { Clock } from '../runtime/clock.js';
-import { parseDuration, timerMs } from '../util/duration.js';
+import { formatDuration, parseDuration, timerMs } from '../util/duration.js';
 
 export const DEFAULT_HOOK_TIMEOUT_MS = 60_000;
 /** Time between SIGTERM and SIGKILL to the hook's process group. */
@@ -113,15 +113,6 @@ export function hookEnvironment(
     if (value !== undefined && !key.startsWith('CERT_RENEW_')) env[key] = value;
   }
   return { ...env, ...specEnv, ...extraEnv };
-}
-
-/** "30s", "1m30s", "250ms": how long the timeout was, for messages. */
-function formatTimeout(ms: number): string {
-  if (ms % 1000 !== 0) return `${ms}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  return s % 60 === 0 ? `${m}m` : `${m}m${s % 60}s`;
 }
 
 /** Keeps the last `cap` bytes written to a stream. */
@@ -389,7 +380,7 @@ async function supervise(child: ChildProcess, s: Supervision): Promise<HookResul
   if (signal !== null) result.signal = signal;
   const tail = lastLine(result.stderr);
   if (killReason === 'timeout') {
-    result.error = `${s.label} timed out after ${formatTimeout(s.timeoutMs)} and was killed`;
+    result.error = `${s.label} timed out after ${formatDuration(s.timeoutMs, 'timeout')} and was killed`;
   } else if (killReason === 'abort') {
     result.error = `${s.label} was cancelled and killed`;
   } else if (code === 0) {

@@ -4,7 +4,7 @@
  * certificates, issuers and stores, wildcards and challenges, renewal windows). Every problem comes back with
  * its JSON pointer and its line and column. Nothing here touches the network, a store or a hook.
  */
-import { parseDuration } from '../util/duration.js';
+import { formatDuration, parseDuration } from '../util/duration.js';
 import { type JsonLocation, positionAt, scanJson } from './positions.js';
 import { checkDomain } from './resolve.js';
 import { didYouMean, schemaProblems, show } from './schema.js';
@@ -32,8 +32,6 @@ export const MAX_DEPTH = 64;
 /** At most this many diagnostics per file; the last one says how many more there were. */
 export const MAX_DIAGNOSTICS = 1000;
 
-export const DEFAULT_INTERVAL_MS = 24 * 3_600_000;
-
 const DAY = 86_400_000;
 
 type Json = Record<string, unknown>;
@@ -59,18 +57,7 @@ const has = (o: Json | undefined, key: string): boolean => o !== undefined && Ob
 
 /** "90d", "36h", "2h40m", "45s": a duration string the manifest and `--interval` accept. */
 export function compactDuration(ms: number): string {
-  let rest = Math.max(0, Math.floor(ms / 1000));
-  if (rest === 0) return `${Math.max(0, Math.floor(ms))}ms`;
-  // Days only from two days up: "24h" and "36h" read better than "1d" and "1d12h".
-  const units: [string, number][] = ms >= 2 * DAY ? [['d', 86400]] : [];
-  units.push(['h', 3600], ['m', 60], ['s', 1]);
-  const parts: string[] = [];
-  for (const [unit, size] of units) {
-    const n = Math.floor(rest / size);
-    if (n > 0) parts.push(`${n}${unit}`);
-    rest -= n * size;
-  }
-  return parts.join('');
+  return formatDuration(ms, 'manifest');
 }
 
 /** The semantic checks, on a value that may or may not have passed the schema (so: defensive). */

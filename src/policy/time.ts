@@ -1,7 +1,11 @@
 /** The time maths of the policy, pure: windows, the safety floor, the ARI point. */
 import { createHash } from 'node:crypto';
+import { formatDuration } from '../util/duration.js';
 
+/** How often the renewal job runs unless `--interval` says otherwise: once a day. */
 export const DEFAULT_RUN_INTERVAL_MS = 24 * 3_600_000;
+/** DEFAULT_RUN_INTERVAL_MS as `--interval` writes it ("24h"), for option defaults and help. */
+export const DEFAULT_RUN_INTERVAL = formatDuration(DEFAULT_RUN_INTERVAL_MS, 'manifest');
 /** At or below this lifetime the default window is one half instead of one third. */
 export const SHORT_LIFETIME_MS = 10 * 86_400_000;
 

@@ -1,5 +1,6 @@
 /** Plain-text tables for terminals and logs: aligned columns, colour only when asked. */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { formatDuration } from '../util/duration.js';
 
 export function painter(colour: boolean): ChalkInstance {
   return new Chalk({ level: colour ? 1 : 0 });
@@ -22,12 +23,7 @@ export function renderTable(headers: string[], rows: string[][]): string {
 
 /** "42d", "5h", "-3d" — remaining lifetime for tables. */
 export function shortLeft(seconds: number | undefined): string {
-  if (seconds === undefined) return '-';
-  const abs = Math.abs(seconds);
-  const sign = seconds < 0 ? '-' : '';
-  if (abs >= 86400) return `${sign}${Math.floor(abs / 86400)}d`;
-  if (abs >= 3600) return `${sign}${Math.floor(abs / 3600)}h`;
-  return `${sign}${Math.floor(abs / 60)}m`;
+  return seconds === undefined ? '-' : formatDuration(seconds * 1000, 'table');
 }
 
 export function shortDate(iso: string | undefined): string {

@@ -29,20 +29,108 @@ export function durationMs(text: string): number {
   return ms;
 }
 
-/** A short human form: "89d 23h", "3h 5m", "42s". */
-export function formatDuration(ms: number): string {
-  const sign = ms < 0 ? '-' : '';
-  let s = Math.floor(Math.abs(ms) / 1000);
-  const d = Math.floor(s / 86400);
-  s -= d * 86400;
-  const h = Math.floor(s / 3600);
-  s -= h * 3600;
-  const m = Math.floor(s / 60);
-  s -= m * 60;
-  if (d > 0) return `${sign}${d}d${h ? ` ${h}h` : ''}`;
-  if (h > 0) return `${sign}${h}h${m ? ` ${m}m` : ''}`;
-  if (m > 0) return `${sign}${m}m${s ? ` ${s}s` : ''}`;
-  return `${sign}${s}s`;
+/** How `formatDuration` writes a duration (see DURATION_STYLES). */
+export type DurationStyle = 'short' | 'manifest' | 'table' | 'timeout';
+
+type Unit = 'd' | 'h' | 'm' | 's';
+const UNITS: readonly [Unit, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+interface StyleRule {
+  /** At most this many units, from the largest non-zero one down; what is below them is dropped. */
+  units: number;
+  separator: string;
+  largest: Unit;
+  smallest: Unit;
+  /** Days only from this length on ("36h" reads better than "1d12h"). */
+  daysFromMs: number;
+  /** When to give the whole value in milliseconds instead: never, under one second, or unless whole seconds. */
+  milliseconds: 'never' | 'under-a-second' | 'unless-whole-seconds';
+  /** Negative values: with a leading '-', or as zero. */
+  negative: 'sign' | 'zero';
+}
+
+/**
+ * The styles, each a row of the one algorithm below:
+ * - `short` — messages and logs: "89d 23h", "3h 5m", "42s", "-2d" (largest non-zero unit and the next one).
+ * - `manifest` — a duration the manifest and `--interval` accept: "90d", "36h", "2h40m", "500ms"
+ *   (days only from two days up; under a second in ms; rounded down to the second otherwise).
+ * - `table` — remaining lifetime in a table cell: "42d", "5h", "-3m" (one unit, minutes at the least).
+ * - `timeout` — a timeout as configured: "30s", "1m30s", "90m", "250ms" (at most minutes; exact).
+ */
+const DURATION_STYLES: Record<DurationStyle, StyleRule> = {
+  short: {
+    units: 2,
+    separator: ' ',
+    largest: 'd',
+    smallest: 's',
+    daysFromMs: 86_400_000,
+    milliseconds: 'never',
+    negative: 'sign',
+  },
+  manifest: {
+    units: 4,
+    separator: '',
+    largest: 'd',
+    smallest: 's',
+    daysFromMs: 2 * 86_400_000,
+    milliseconds: 'under-a-second',
+    negative: 'zero',
+  },
+  table: {
+    units: 1,
+    separator: '',
+    largest: 'd',
+    smallest: 'm',
+    daysFromMs: 86_400_000,
+    milliseconds: 'never',
+    negative: 'sign',
+  },
+  timeout: {
+    units: 4,
+    separator: '',
+    largest: 'm',
+    smallest: 's',
+    daysFromMs: 86_400_000,
+    milliseconds: 'unless-whole-seconds',
+    negative: 'sign',
+  },
+};
+
+/**
+ * A duration in milliseconds as text, in one of the styles above (default `short`). The one formatter of
+ * the code base: messages, validate's suggestions, table cells and hook timeouts all come through here.
+ */
+export function formatDuration(ms: number, style: DurationStyle = 'short'): string {
+  const rule = DURATION_STYLES[style];
+  const sign = ms < 0 && rule.negative === 'sign' ? '-' : '';
+  const abs = ms < 0 ? (rule.negative === 'sign' ? -ms : 0) : ms;
+  if (
+    (rule.milliseconds === 'under-a-second' && abs < 1000) ||
+    (rule.milliseconds === 'unless-whole-seconds' && abs % 1000 !== 0)
+  ) {
+    return `${sign}${Math.floor(abs)}ms`;
+  }
+  const first = UNITS.findIndex(([unit]) => unit === rule.largest);
+  const last = UNITS.findIndex(([unit]) => unit === rule.smallest);
+  const units = UNITS.slice(first, last + 1).filter(([unit]) => unit !== 'd' || abs >= rule.daysFromMs);
+  let rest = abs;
+  const counts = units.map(([unit, size]): [Unit, number] => {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    return [unit, n];
+  });
+  const top = counts.findIndex(([, n]) => n > 0);
+  if (top === -1) return `${sign}0${rule.smallest}`;
+  const parts = counts
+    .slice(top, top + rule.units)
+    .filter(([, n]) => n > 0)
+    .map(([unit, n]) => `${n}${unit}`);
+  return sign + parts.join(rule.separator);
 }
 
 /** The longest delay a Node timer can wait (about 24.8 days); longer ones would fire at once. */
