@@ -1,0 +1,374 @@
+/**
+ * The meaning checks of a manifest: what a schema cannot express. Each is a small named function over the
+ * manifest view (defaults applied once, see view.ts) that returns located findings; `MANIFEST_CHECKS` is the
+ * list `checkManifestText` runs, in this order (findings at the same line and column keep it). The checks
+ * cope with manifests the schema rejected: whatever they cannot read they skip, and the schema reports.
+ */
+import { renewalWindowMs, SHORT_LIFETIME_MS } from '../../policy/time.js';
+import { formatDuration, parseDuration } from '../../util/duration.js';
+import { escapePointerToken as esc } from '../positions.js';
+import { checkDomain } from '../resolve.js';
+import { didYouMean, show } from '../schema.js';
+import { dns01Settings } from './dns01.js';
+import { type CheckOptions, error, type Finding, warning } from './finding.js';
+import {
+  type CertificateView,
+  has,
+  isObject,
+  type Json,
+  type ManifestView,
+  objectAt,
+  stringAt,
+  viewManifest,
+} from './view.js';
+
+export type { CheckOptions, Finding } from './finding.js';
+
+/** One meaning check: the findings it has about the manifest (none: nothing to say). */
+export type ManifestCheck = (view: ManifestView, options: CheckOptions) => Finding[];
+
+/** The object entries of `certificates` (for checks that look at each one alone). */
+function eachCertificate(
+  view: ManifestView,
+  check: (cert: CertificateView, findings: Finding[]) => void,
+): Finding[] {
+  const findings: Finding[] = [];
+  for (const cert of view.certificates) check(cert, findings);
+  return findings;
+}
+
+const DURATION_KEYS = new Set([
+  'renewBefore',
+  'lifetime',
+  'timeout',
+  'ttl',
+  'propagationTimeout',
+  'propagationDelay',
+  'propagationInterval',
+  'lockTimeout',
+]);
+const DURATION_SYNTAX = /^(?:[0-9]+(?:ms|s|m|h|d|w))+$/;
+/** A hundred years: anything longer is a typo, and past what the clock arithmetic can hold. */
+const MAX_DURATION_MS = 100 * 365 * 86_400_000;
+
+/** Durations that match the pattern but are absurdly long (`"999999999d"`) are errors here, not crashes later. */
+export function durationsInRange(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  const walk = (value: unknown, pointer: string): void => {
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, `${pointer}/${i}`);
+      return;
+    }
+    if (!isObject(value)) return;
+    for (const [key, child] of Object.entries(value)) {
+      const at = `${pointer}/${esc(key)}`;
+      if (DURATION_KEYS.has(key) && typeof child === 'string' && DURATION_SYNTAX.test(child)) {
+        const ms = parseDuration(child);
+        if (ms === undefined || ms > MAX_DURATION_MS)
+          findings.push(error(at, `${JSON.stringify(child)} is too long; durations go up to 100 years`));
+      } else {
+        walk(child, at);
+      }
+    }
+  };
+  walk(view.root, '');
+  return findings;
+}
+
+function defined(kind: string, names: string[]): string {
+  return names.length === 0
+    ? `; no ${kind}s are defined`
+    : ` (defined: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''})`;
+}
+
+function issuerReference(view: ManifestView, name: string, pointer: string): Finding[] {
+  if (Object.hasOwn(view.issuers, name)) return [];
+  const names = Object.keys(view.issuers);
+  return [
+    error(
+      pointer,
+      `issuer '${name}' is not defined in 'issuers'${didYouMean(name, names)}${defined('issuer', names)}`,
+    ),
+  ];
+}
+
+/** `needRedis`: what needs the store to be a redis one ("'locks'"), when something does. */
+function storeReference(view: ManifestView, name: string, pointer: string, needRedis?: string): Finding[] {
+  const names = Object.keys(view.stores);
+  if (!Object.hasOwn(view.stores, name)) {
+    return [
+      error(
+        pointer,
+        `store '${name}' is not defined in 'stores'${didYouMean(name, names)}${defined('store', names)}`,
+      ),
+    ];
+  }
+  const type = stringAt(objectAt(view.stores, name), 'type');
+  if (needRedis && type !== undefined && type !== 'redis') {
+    return [error(pointer, `store '${name}' is a ${type} store; ${needRedis} needs a redis store`)];
+  }
+  return [];
+}
+
+/**
+ * Every issuer, store and certificate names issuers and stores that exist (and of the right type); a
+ * certificate without an issuer or a store of its own needs a default.
+ */
+export function references(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, value] of Object.entries(view.issuers)) {
+    const store = isObject(value) ? stringAt(value, 'store') : undefined;
+    if (isObject(value) && value.type === 'local-ca' && store !== undefined)
+      findings.push(...storeReference(view, store, `/issuers/${esc(name)}/store`));
+  }
+  for (const [name, value] of Object.entries(view.stores)) {
+    const locks = isObject(value) ? stringAt(value, 'locks') : undefined;
+    if (isObject(value) && value.type === 'filesystem' && locks !== undefined)
+      findings.push(...storeReference(view, locks, `/stores/${esc(name)}/locks`, "'locks'"));
+  }
+  const defaultIssuer = stringAt(view.defaults, 'issuer');
+  const defaultStore = stringAt(view.defaults, 'store');
+  if (defaultIssuer !== undefined) findings.push(...issuerReference(view, defaultIssuer, '/defaults/issuer'));
+  if (defaultStore !== undefined) findings.push(...storeReference(view, defaultStore, '/defaults/store'));
+  for (const { entry, pointer, label } of view.certificates) {
+    const issuer = stringAt(entry, 'issuer');
+    if (issuer !== undefined) findings.push(...issuerReference(view, issuer, `${pointer}/issuer`));
+    else if (!has(entry, 'issuer') && defaultIssuer === undefined)
+      findings.push(error(pointer, `${label} has no issuer: set 'issuer' here or in 'defaults'`));
+    const store = stringAt(entry, 'store');
+    if (store !== undefined) findings.push(...storeReference(view, store, `${pointer}/store`));
+    else if (!has(entry, 'store') && defaultStore === undefined)
+      findings.push(error(pointer, `${label} has no store: set 'store' here or in 'defaults'`));
+  }
+  return findings;
+}
+
+/**
+ * Every challenge written (in an ACME issuer, the defaults, a certificate): its redis store, its port, and
+ * the dns-01 settings (dns01.ts).
+ */
+export function challengeTargets(view: ManifestView): Finding[] {
+  const written: [Json | undefined, string][] = [];
+  for (const [name, value] of Object.entries(view.issuers)) {
+    if (isObject(value) && value.type === 'acme')
+      written.push([objectAt(value, 'challenge'), `/issuers/${esc(name)}/challenge`]);
+  }
+  written.push([objectAt(view.defaults, 'challenge'), '/defaults/challenge']);
+  for (const cert of view.certificates)
+    written.push([objectAt(cert.entry, 'challenge'), `${cert.pointer}/challenge`]);
+
+  const findings: Finding[] = [];
+  for (const [challenge, pointer] of written) {
+    if (!challenge) continue;
+    const redis = stringAt(challenge, 'redis');
+    if (redis !== undefined)
+      findings.push(...storeReference(view, redis, `${pointer}/redis`, "an http-01 challenge in 'redis'"));
+    const standalone = stringAt(challenge, 'standalone');
+    const port = standalone === undefined ? undefined : /:([0-9]{1,5})$/.exec(standalone)?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535))
+      findings.push(error(`${pointer}/standalone`, `port ${port} is out of range (1-65535)`));
+    findings.push(...dns01Settings(challenge, pointer));
+  }
+  return findings;
+}
+
+/** In `defaults` and every certificate: one renewal window setting, and string hooks only with a shell. */
+export function settings(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  const check = (entry: Json, base: string) => {
+    if (has(entry, 'renewBefore') && has(entry, 'renewBeforePercent'))
+      findings.push(error(base, "sets both 'renewBefore' and 'renewBeforePercent'; keep one"));
+    const hooks = objectAt(entry, 'hooks');
+    for (const kind of ['postRenew', 'onFailure']) {
+      const list = hooks && Object.hasOwn(hooks, kind) ? hooks[kind] : undefined;
+      if (!Array.isArray(list)) continue;
+      list.forEach((hook: unknown, k) => {
+        if (!isObject(hook) || typeof hook.run !== 'string' || hook.shell === true) return;
+        const words = hook.run.trim().split(/\s+/);
+        const plain = /^[A-Za-z0-9_./=:,+@%-]+$/;
+        const suggestion = words.every((w) => plain.test(w))
+          ? `give it as an argv array, ${JSON.stringify(words)}, or add "shell": true`
+          : 'add "shell": true to run it with /bin/sh, or give it as an argv array';
+        findings.push(
+          error(
+            `${base}/hooks/${kind}/${k}/run`,
+            `is a string, and a string command needs a shell; ${suggestion}`,
+          ),
+        );
+      });
+    }
+  };
+  if (view.defaults) check(view.defaults, '/defaults');
+  for (const cert of view.certificates) check(cert.entry, cert.pointer);
+  return findings;
+}
+
+/** An empty `certificates` list is allowed, but says nothing would be renewed. */
+export function certificatesListed(view: ManifestView): Finding[] {
+  const list = view.root.certificates;
+  return Array.isArray(list) && list.length === 0
+    ? [warning('/certificates', 'lists no certificates; there is nothing to renew')]
+    : [];
+}
+
+/** Names are unique, also ignoring case (case-insensitive file systems), and hold no '..'. */
+export function uniqueNames(view: ManifestView): Finding[] {
+  const first = new Map<string, { name: string; index: number }>();
+  return eachCertificate(view, ({ name, index, pointer }, findings) => {
+    if (name === undefined) return;
+    if (name.includes('..'))
+      findings.push(error(`${pointer}/name`, `${show(name)} contains '..'; names become file and key names`));
+    const earlier = first.get(name.toLowerCase());
+    if (earlier && earlier.name === name) {
+      findings.push(
+        error(
+          `${pointer}/name`,
+          `name ${show(name)} is already used by certificates/${earlier.index}; names must be unique`,
+        ),
+      );
+    } else if (earlier) {
+      findings.push(
+        error(
+          `${pointer}/name`,
+          `name ${show(name)} differs only in case from ${show(earlier.name)} (certificates/${earlier.index}); they would share a directory on case-insensitive file systems`,
+        ),
+      );
+    } else {
+      first.set(name.toLowerCase(), { name, index });
+    }
+  });
+}
+
+/** A challenge on a certificate whose issuer is not ACME means nothing. */
+export function challengesUsed(view: ManifestView): Finding[] {
+  return eachCertificate(view, ({ entry, pointer, issuer }, findings) => {
+    if (has(entry, 'challenge') && issuer?.type !== undefined && issuer.type !== 'acme') {
+      findings.push(
+        warning(
+          `${pointer}/challenge`,
+          `is ignored: issuer '${issuer.name}' is ${issuer.type}, and only acme issuers use challenges`,
+        ),
+      );
+    }
+  });
+}
+
+/** Domains are host names, unique after punycode, and wildcards only where the challenge is dns-01. */
+export function domainNames(view: ManifestView): Finding[] {
+  return eachCertificate(view, ({ entry, pointer: base, issuer, challenge }, findings) => {
+    const domains = Array.isArray(entry.domains) ? (entry.domains as unknown[]) : [];
+    const seen = new Map<string, number>();
+    domains.forEach((domain, j) => {
+      if (typeof domain !== 'string' || domain === '') return;
+      const pointer = `${base}/domains/${j}`;
+      const checked = checkDomain(domain);
+      if (!checked.ok) {
+        findings.push(error(pointer, `${show(domain)} ${checked.problem}`));
+        return;
+      }
+      const shown =
+        checked.ascii === domain.toLowerCase()
+          ? show(domain)
+          : `${show(domain)} (punycode '${checked.ascii}')`;
+      const first = seen.get(checked.ascii);
+      if (first !== undefined)
+        findings.push(error(pointer, `${shown} is listed twice (also domains/${first})`));
+      else seen.set(checked.ascii, j);
+      if (
+        checked.wildcard &&
+        issuer?.type === 'acme' &&
+        challenge?.type !== undefined &&
+        challenge.type !== 'dns-01'
+      ) {
+        findings.push(
+          error(
+            pointer,
+            `${shown} is a wildcard; wildcards need a dns-01 challenge, but ${challenge.source} ${challenge.type}`,
+          ),
+        );
+      }
+    });
+  });
+}
+
+/**
+ * The renewal window (policy/time.ts's rule, on the lifetime the certificate is expected to get) is shorter
+ * than the lifetime, and long enough for three runs at `--interval`.
+ */
+export function renewalWindows(view: ManifestView, options: CheckOptions): Finding[] {
+  return eachCertificate(view, ({ lifetime: expected, renewal }, findings) => {
+    if (!expected) return;
+    const lifetime = expected.text === undefined ? undefined : parseDuration(expected.text);
+    if (lifetime === undefined) return;
+    if (lifetime === 0) {
+      findings.push(
+        error(expected.pointer, 'a lifetime of zero is not a lifetime; give a duration such as 90d'),
+      );
+      return;
+    }
+    const lifetimeShown = formatDuration(lifetime, 'manifest');
+    const from = renewal.settings;
+    let pointer: string;
+    let description: string;
+    let entry: { renewBeforeMs?: number; renewBeforePercent?: number } = {};
+    if (has(from, 'renewBefore')) {
+      const text = stringAt(from, 'renewBefore');
+      const renewBefore = text === undefined ? undefined : parseDuration(text);
+      if (renewBefore === undefined) return;
+      pointer = `${renewal.pointer}/renewBefore`;
+      if (renewBefore >= lifetime) {
+        findings.push(
+          error(
+            pointer,
+            `renewBefore ${text} is not shorter than the ${lifetimeShown} lifetime ${expected.description}; the certificate would be renewed on every run`,
+          ),
+        );
+        return;
+      }
+      entry = { renewBeforeMs: renewBefore };
+      description = `renewBefore ${text}`;
+    } else if (has(from, 'renewBeforePercent')) {
+      const percent = from?.renewBeforePercent;
+      if (typeof percent !== 'number' || !(percent > 0 && percent < 100)) return;
+      pointer = `${renewal.pointer}/renewBeforePercent`;
+      entry = { renewBeforePercent: percent };
+      description = `${percent}% of the ${lifetimeShown} lifetime ${expected.description}`;
+    } else {
+      const fraction = lifetime <= SHORT_LIFETIME_MS ? 'half' : 'a third';
+      pointer = expected.pointer;
+      description = `by default ${fraction} of the ${lifetimeShown} lifetime ${expected.description}`;
+    }
+    const window = renewalWindowMs(lifetime, entry);
+    if (window < 3 * options.intervalMs) {
+      const every = formatDuration(
+        Math.floor(window / 3 / 60_000) * 60_000 || Math.floor(window / 3),
+        'manifest',
+      );
+      findings.push(
+        warning(
+          pointer,
+          `the renewal window is ${formatDuration(window, 'manifest')} (${description}), which leaves fewer than three runs at an interval of ${formatDuration(options.intervalMs, 'manifest')}; run at least every ${every} (and validate with --interval ${every}), or widen the window`,
+        ),
+      );
+    }
+  });
+}
+
+/** The checks `checkManifestText` runs, in order. */
+export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
+  durationsInRange,
+  references,
+  challengeTargets,
+  settings,
+  certificatesListed,
+  uniqueNames,
+  challengesUsed,
+  domainNames,
+  renewalWindows,
+];
+
+/** Runs every check of `MANIFEST_CHECKS` over a parsed manifest (any JSON object, valid or not). */
+export function meaningFindings(root: Json, options: CheckOptions): Finding[] {
+  const view = viewManifest(root);
+  return MANIFEST_CHECKS.flatMap((check) => check(view, options));
+}
