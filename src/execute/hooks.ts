@@ -74,6 +74,7 @@ async function runOne(
     extraEnv,
     baseDir: options.session.loaded.baseDir,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.session.context.runProcess ? { runner: options.session.context.runProcess } : {}),
   });
   if (result.ok)
     options.logger.info(`hook ${result.name} (${event}) succeeded for ${certificates.join(', ')}`);

@@ -4,32 +4,12 @@
  * regular file we may execute; the working directory must exist. Nothing is ever run, and a shell string
  * is never parsed: for `shell: true` only `/bin/sh` is checked.
  */
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, resolve as resolvePath } from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { HookSpec } from '../manifest/types.js';
+import { findExecutable } from '../runtime/process.js';
 import { HOOK_SHELL, hookCwd, hookDisplayName, hookEnvironment } from './run.js';
 
 export type HookCheckResult = { ok: true; resolved: string } | { ok: false; message: string };
-
-/** What execvp searches when the environment has no PATH. */
-const DEFAULT_PATH = '/usr/bin:/bin';
-
-type FileState = 'ok' | 'missing' | 'not-a-file' | 'not-executable';
-
-async function executableState(path: string): Promise<FileState> {
-  try {
-    if (!(await stat(path)).isFile()) return 'not-a-file';
-  } catch {
-    return 'missing';
-  }
-  try {
-    await access(path, constants.X_OK);
-    return 'ok';
-  } catch {
-    return 'not-executable';
-  }
-}
 
 export async function checkHookRunnable(
   spec: HookSpec,
@@ -57,25 +37,14 @@ export async function checkHookRunnable(
     command = first;
   }
 
+  const env = hookEnvironment(baseEnv, spec.env, {});
+  const found = await findExecutable(command, cwd, env.PATH);
+  if (found.found) return { ok: true, resolved: found.path };
   if (command.includes('/')) {
-    const path = resolvePath(cwd, command);
-    const state = await executableState(path);
-    if (state === 'ok') return { ok: true, resolved: path };
-    if (state === 'missing') return fail(`not found: ${command}`);
-    if (state === 'not-a-file') return fail(`not a file: ${command}`);
+    if (found.why === 'missing') return fail(`not found: ${command}`);
+    if (found.why === 'not-a-file') return fail(`not a file: ${command}`);
     return fail(`not executable: ${command} (permission denied)`);
   }
-
-  const env = hookEnvironment(baseEnv, spec.env, {});
-  const searchPath = env.PATH ?? DEFAULT_PATH;
-  let denied: string | undefined;
-  for (const entry of searchPath.split(delimiter)) {
-    // An empty PATH entry means the current directory, as for execvp.
-    const path = resolvePath(cwd, entry === '' ? '.' : entry, command);
-    const state = await executableState(path);
-    if (state === 'ok') return { ok: true, resolved: path };
-    if (state === 'not-executable') denied ??= path;
-  }
-  if (denied) return fail(`not executable: ${denied} (permission denied)`);
+  if (found.why === 'not-executable') return fail(`not executable: ${found.path} (permission denied)`);
   return fail(`not found on PATH: ${command}`);
 }

@@ -4,6 +4,7 @@ import type { IssuerConfig, SecretRef, StoreConfig } from '../manifest/types.js'
 import type { Store } from '../stores/types.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
+import type { ProcessRunner } from './process.js';
 
 /**
  * What issuers and stores get from the outside world. Built once per command by the entry point; nothing
@@ -20,6 +21,8 @@ export interface RuntimeContext {
   readSecret(ref: SecretRef): Promise<string>;
   /** Opens (once) the named store of the manifest. Issuers use it for challenge stores. */
   getStore(name: string): Promise<Store>;
+  /** Runs other programs (hooks, dns-01 exec); the real runner (src/runtime/process.ts) when absent. */
+  runProcess?: ProcessRunner;
 }
 
 export type StoreFactory = (name: string, config: StoreConfig, context: RuntimeContext) => Promise<Store>;

@@ -13,6 +13,7 @@ import type { Locker, Store } from '../stores/types.js';
 import type { Clock } from './clock.js';
 import type { IssuerFactory, RuntimeContext, StoreFactory } from './context.js';
 import type { Logger } from './logger.js';
+import type { ProcessRunner } from './process.js';
 
 export interface SessionDeps {
   clock: Clock;
@@ -22,6 +23,8 @@ export interface SessionDeps {
   pid: number;
   createStore?: StoreFactory;
   createIssuer?: IssuerFactory;
+  /** Runs hooks and dns-01 exec commands; the real runner (src/runtime/process.ts) when absent. */
+  runProcess?: ProcessRunner;
 }
 
 export class Session {
@@ -47,6 +50,7 @@ export class Session {
       pid: deps.pid,
       readSecret: (ref) => readSecret(ref, deps.env, baseDir),
       getStore: (name) => this.store(name),
+      ...(deps.runProcess ? { runProcess: deps.runProcess } : {}),
     };
   }
 

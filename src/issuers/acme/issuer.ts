@@ -303,6 +303,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
       getStore: (name) => this.context.getStore(name),
       issuerName: this.name,
       ...(this.options.propagationCheck ? { propagationCheck: this.options.propagationCheck } : {}),
+      ...(this.context.runProcess ? { runProcess: this.context.runProcess } : {}),
     });
     const work: { authz: Authorization; challenge: AcmeChallenge; task: ChallengeTask }[] = [];
     for (const authz of pending) {
@@ -741,6 +742,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
         logger: this.context.logger,
         getStore: (name) => this.context.getStore(name),
         issuerName: this.name,
+        ...(this.context.runProcess ? { runProcess: this.context.runProcess } : {}),
       });
       parts.push(await solver.check());
     }

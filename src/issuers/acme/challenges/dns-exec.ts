@@ -2,15 +2,14 @@
  * dns-01 through a command, lego's `exec` convention: `COMMAND present <fqdn> <value>` before
  * validation and `COMMAND cleanup <fqdn> <value>` after, where fqdn is `_acme-challenge.<domain>.` (for
  * `*.example.com` the record is `_acme-challenge.example.com.`) and value is the TXT record's content.
- * Run without a shell, with the manifest's environment only and a timeout. After every record of an
- * order is present: wait `propagationDelay` (default 0s), then, when a propagation check is plugged in,
+ * Run without a shell, with the manifest's environment only and a timeout that kills the command and
+ * everything it started (src/runtime/process.ts). After every record of an order is present: wait `propagationDelay` (default 0s), then, when a propagation check is plugged in,
  * poll it until `propagationTimeout` (default 60s).
  */
-import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01Exec } from '../../../manifest/types.js';
+import { findExecutable, type ProcessRunner, runProcess } from '../../../runtime/process.js';
 import { durationMs } from '../../../util/duration.js';
 import { pause } from '../retry.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
@@ -18,6 +17,15 @@ import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 export const COMMAND_TIMEOUT_MS = 60_000;
 export const DEFAULT_PROPAGATION_TIMEOUT_MS = 60_000;
 const CHECK_INTERVAL_MS = 2000;
+/** SIGTERM → SIGKILL grace for the command's process group. */
+const KILL_GRACE_MS = 2000;
+/** The command's stdout and stderr keep this many of their last bytes (stderr's last line is reported). */
+const OUTPUT_CAP_BYTES = 64 * 1024;
+
+/** For tests: a shorter command timeout than the 60 s a real DNS API may need. */
+export interface DnsExecOptions {
+  commandTimeoutMs?: number;
+}
 
 export function dnsRecordName(identifier: string): string {
   return `_acme-challenge.${identifier.replace(/^\*\./, '').replace(/\.$/, '')}.`;
@@ -30,11 +38,16 @@ export class DnsExecSolver implements ChallengeSolver {
   readonly command: string;
   private readonly delayMs: number;
   private readonly timeoutMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly runner: ProcessRunner;
 
   constructor(
     config: Dns01Exec,
     private readonly context: SolverContext,
+    options: DnsExecOptions = {},
   ) {
+    this.commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    this.runner = context.runProcess ?? runProcess;
     // A bare name is looked up in PATH; a path is relative to the manifest.
     this.command = config.exec.includes('/') ? resolve(context.baseDir, config.exec) : config.exec;
     this.delayMs = config.propagationDelay ? durationMs(config.propagationDelay) : 0;
@@ -46,43 +59,36 @@ export class DnsExecSolver implements ChallengeSolver {
   }
 
   private async run(action: 'present' | 'cleanup', task: ChallengeTask, signal: AbortSignal): Promise<void> {
-    const { execa } = await import('execa');
     const record = task.recordName ?? dnsRecordName(task.identifier);
-    try {
-      await execa(this.command, [action, record, task.value], {
-        cwd: this.context.baseDir,
-        env: { ...this.context.env },
-        extendEnv: false,
-        stdin: 'ignore',
-        timeout: COMMAND_TIMEOUT_MS,
-        cancelSignal: signal,
-        forceKillAfterDelay: 2000,
-        maxBuffer: 1024 * 1024,
-      });
-    } catch (error) {
-      const e = error as {
-        timedOut?: boolean;
-        isCanceled?: boolean;
-        exitCode?: number;
-        stderr?: unknown;
-        code?: string;
-      };
-      const stderr = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').pop() : undefined;
-      const why = e.timedOut
-        ? `timed out after ${COMMAND_TIMEOUT_MS / 1000}s`
-        : e.isCanceled
-          ? 'was stopped at the deadline'
-          : e.exitCode !== undefined
-            ? `exited with status ${e.exitCode}${stderr ? `: ${stderr}` : ''}`
-            : `could not run (${e.code ?? (error as Error).message})`;
-      throw new CertRenewError(
-        ErrorCode.challengeFailed,
-        `dns-01 command ${this.command} ${action} ${record} ${why}`,
-        {
-          cause: error,
-        },
-      );
+    const result = await this.runner({
+      argv: [this.command, action, record, task.value],
+      cwd: this.context.baseDir,
+      env: this.context.env,
+      timeoutMs: this.commandTimeoutMs,
+      signal,
+      killGraceMs: KILL_GRACE_MS,
+      outputCapBytes: OUTPUT_CAP_BYTES,
+    });
+    if (result.outcome === 'exited' && result.exitCode === 0) return;
+    let why: string;
+    if (result.outcome === 'not-started') {
+      why = `could not run (${result.error.code ?? result.error.message})`;
+    } else if (result.outcome === 'timed-out') {
+      why = `timed out after ${this.commandTimeoutMs / 1000}s`;
+    } else if (result.outcome === 'cancelled') {
+      why = 'was stopped at the deadline';
+    } else {
+      const stderr = result.stderr.trim().split('\n').pop();
+      why =
+        result.exitCode !== undefined
+          ? `exited with status ${result.exitCode}${stderr ? `: ${stderr}` : ''}`
+          : `was killed by ${result.signal ?? 'a signal'}`;
     }
+    throw new CertRenewError(
+      ErrorCode.challengeFailed,
+      `dns-01 command ${this.command} ${action} ${record} ${why}`,
+      result.outcome === 'not-started' ? { cause: result.error } : {},
+    );
   }
 
   async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
@@ -114,7 +120,7 @@ export class DnsExecSolver implements ChallengeSolver {
 
   async cleanup(task: ChallengeTask): Promise<void> {
     try {
-      await this.run('cleanup', task, AbortSignal.timeout(COMMAND_TIMEOUT_MS));
+      await this.run('cleanup', task, AbortSignal.timeout(this.commandTimeoutMs));
     } catch (error) {
       this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
     }
@@ -134,22 +140,9 @@ export class DnsExecSolver implements ChallengeSolver {
     return `dns-01 exec ${path} is executable`;
   }
 
+  /** The command as it would be started: an absolute path, or the first match in the manifest's PATH. */
   private async locate(): Promise<string | undefined> {
-    const candidates = isAbsolute(this.command)
-      ? [this.command]
-      : (this.context.env.PATH ?? '')
-          .split(delimiter)
-          .filter((dir) => dir !== '')
-          .map((dir) => join(dir, this.command));
-    for (const candidate of candidates) {
-      try {
-        if (!(await stat(candidate)).isFile()) continue;
-        await access(candidate, constants.X_OK);
-        return candidate;
-      } catch {
-        // not this one
-      }
-    }
-    return undefined;
+    const found = await findExecutable(this.command, this.context.baseDir, this.context.env.PATH);
+    return found.found ? found.path : undefined;
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '../../../runtime/logger.js';
+import type { ProcessRunner } from '../../../runtime/process.js';
 import type { Store } from '../../../stores/types.js';
 
 /** One challenge to answer: what the CA asks for one identifier. */
@@ -45,4 +46,6 @@ export interface SolverContext {
   getStore(name: string): Promise<Store>;
   issuerName: string;
   propagationCheck?: PropagationCheck;
+  /** Runs the dns-01 `exec` command; the real runner (src/runtime/process.ts) when absent. */
+  runProcess?: ProcessRunner;
 }

@@ -1,0 +1,126 @@
+/**
+ * The dns-01 `exec` provider through the one process runner (src/runtime/process.ts), against real
+ * processes: a provider past its timeout, or stopped at the deadline, is killed with everything it started
+ * (its process group), not only the direct child; the runner is injectable. Waits are generous and the
+ * assertions are about what happened, never how fast.
+ */
+import assert from 'node:assert/strict';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ErrorCode } from '../../src/errors.js';
+import { DnsExecSolver } from '../../src/issuers/acme/challenges/dns-exec.js';
+import type { SolverContext } from '../../src/issuers/acme/challenges/types.js';
+import { silentLogger } from '../../src/runtime/logger.js';
+import type { ProcessRequest } from '../../src/runtime/process.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+
+/** Alive unless gone from /proc or a zombie (an orphan's zombie may never be reaped in a container). */
+async function running(pid: number): Promise<boolean> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the process is gone within a generous minute (fails only on a hang). */
+async function goneWithin(pid: number): Promise<boolean> {
+  for (let i = 0; i < 600; i++) {
+    if (!(await running(pid))) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+async function pidFrom(path: string): Promise<number> {
+  for (let i = 0; i < 600; i++) {
+    const text = await readFile(path, 'utf8').catch(() => '');
+    if (text.trim() !== '') return Number(text.trim());
+    await sleep(100);
+  }
+  throw new Error(`${path} never appeared`);
+}
+
+describe('dns-01 exec provider processes', () => {
+  let dir: TempDir;
+  let context: SolverContext;
+  const leftovers: number[] = [];
+  const task = { identifier: 'example.test', wildcard: false, token: 't', value: 'v' };
+
+  before(async () => {
+    dir = await tempDir('cert-renew-dns-exec-');
+    context = {
+      baseDir: dir.path,
+      env: { PATH: process.env.PATH },
+      logger: silentLogger,
+      getStore: () => Promise.reject(new Error('no stores here')),
+      issuerName: 'test',
+    };
+    // A provider that starts a long-lived child of its own and waits for it.
+    await writeFile(
+      join(dir.path, 'provider'),
+      '#!/bin/sh\nsleep 1000 &\necho $! > "grandchild-$2pid"\nwait\n',
+    );
+    await chmod(join(dir.path, 'provider'), 0o755);
+  });
+  after(async () => {
+    for (const pid of leftovers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    }
+    await dir?.remove();
+  });
+
+  test('a provider past its timeout is killed with its own children', async () => {
+    const solver = new DnsExecSolver({ type: 'dns-01', exec: './provider' }, context, {
+      commandTimeoutMs: 3000,
+    });
+    await assert.rejects(solver.present(task, new AbortController().signal), (error: Error) => {
+      assert.equal((error as { code?: string }).code, ErrorCode.challengeFailed);
+      assert.match(error.message, /provider present _acme-challenge\.example\.test\. timed out after 3s$/);
+      return true;
+    });
+    const grandchild = await pidFrom(join(dir.path, 'grandchild-_acme-challenge.example.test.pid'));
+    leftovers.push(grandchild);
+    assert.equal(await goneWithin(grandchild), true, `grandchild ${grandchild} survived the timeout`);
+  });
+
+  test('a provider stopped at the deadline is killed with its own children', async () => {
+    const solver = new DnsExecSolver({ type: 'dns-01', exec: './provider' }, context);
+    const controller = new AbortController();
+    const presenting = solver.present({ ...task, identifier: 'deadline.test' }, controller.signal);
+    const outcome = assert.rejects(presenting, /was stopped at the deadline$/);
+    const grandchild = await pidFrom(join(dir.path, 'grandchild-_acme-challenge.deadline.test.pid'));
+    leftovers.push(grandchild);
+    controller.abort();
+    await outcome;
+    assert.equal(await goneWithin(grandchild), true, `grandchild ${grandchild} survived the abort`);
+  });
+
+  test('the runner comes from the context: argv without a shell, the manifest environment, baseDir', async () => {
+    const requests: ProcessRequest[] = [];
+    const solver = new DnsExecSolver(
+      { type: 'dns-01', exec: 'my-dns' },
+      {
+        ...context,
+        runProcess: async (request) => {
+          requests.push(request);
+          return { outcome: 'exited', exitCode: 0, stdout: '', stderr: '' };
+        },
+      },
+    );
+    await solver.present({ ...task, identifier: '*.example.test' }, new AbortController().signal);
+    assert.equal(requests.length, 1);
+    assert.deepEqual(requests[0]?.argv, ['my-dns', 'present', '_acme-challenge.example.test.', 'v']);
+    assert.equal(requests[0]?.shell, undefined);
+    assert.equal(requests[0]?.cwd, dir.path);
+    assert.deepEqual(requests[0]?.env, { PATH: process.env.PATH });
+  });
+});
