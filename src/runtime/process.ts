@@ -84,15 +84,21 @@ export const runProcess: ProcessRunner = async (request) => {
       : [request.argv?.[0] ?? '', request.argv?.slice(1) ?? []];
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(request.env)) if (value !== undefined) env[key] = value;
-  const child = spawn(file, args, {
-    cwd: request.cwd,
-    env,
-    // Leader of its own process group (and session), so a timeout can kill everything it started.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    shell: false,
-    windowsHide: true,
-  });
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      cwd: request.cwd,
+      env,
+      // Leader of its own process group (and session), so a timeout can kill everything it started.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+    });
+  } catch (error) {
+    // Thrown at once for arguments spawn refuses (an empty program name, a NUL byte).
+    return { outcome: 'not-started', file, error: error as NodeJS.ErrnoException };
+  }
   const cap = request.outputCapBytes ?? OUTPUT_CAP_BYTES;
   const stdout = new OutputTail(cap);
   const stderr = new OutputTail(cap);
