@@ -3,8 +3,9 @@
  * validation and `COMMAND cleanup <fqdn> <value>` after, where fqdn is `_acme-challenge.<domain>.` (for
  * `*.example.com` the record is `_acme-challenge.example.com.`) and value is the TXT record's content.
  * Run without a shell, with the manifest's environment only and a timeout that kills the command and
- * everything it started (src/runtime/process.ts). After every record of an order is present: wait `propagationDelay` (default 0s), then, when a propagation check is plugged in,
- * poll it until `propagationTimeout` (default 60s).
+ * everything it started (src/runtime/process.ts). After every record of an order is present: wait
+ * `propagationDelay` (default 0s), then, when a propagation check is plugged in, poll it until
+ * `propagationTimeout` (default 60s).
  */
 import { resolve } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
