@@ -51,6 +51,11 @@ export interface ProcessRequest {
   killGraceMs?: number;
   /** Bytes of the end of stdout and of stderr kept. Default OUTPUT_CAP_BYTES. */
   outputCapBytes?: number;
+  /**
+   * Written to the program's standard input, which is then closed (e.g. an nsupdate script that holds a
+   * secret, so it never appears in an argv). Without it, standard input is closed from the start.
+   */
+  input?: string;
 }
 
 /** How a program that started ended. `stdout`/`stderr` are the kept tails (see TRUNCATED_MARKER). */
@@ -91,7 +96,7 @@ export const runProcess: ProcessRunner = async (request) => {
       env,
       // Leader of its own process group (and session), so a timeout can kill everything it started.
       detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [request.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       shell: false,
       windowsHide: true,
     });
@@ -112,6 +117,11 @@ export const runProcess: ProcessRunner = async (request) => {
   // Later 'error' events (a failed kill) are not the program's failure; the listener keeps them from throwing.
   child.on('error', () => {});
   if (startError) return { outcome: 'not-started', file, error: startError };
+  if (request.input !== undefined && child.stdin) {
+    // A program that exits without reading its input closes the pipe: EPIPE is its business, not ours.
+    child.stdin.on('error', () => {});
+    child.stdin.end(request.input);
+  }
   return supervise(child, request, stdout, stderr);
 };
 

@@ -16,6 +16,7 @@ import { findZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
 import type { Rfc2136Settings } from '../../../manifest/types.js';
+import { runProcess } from '../../../runtime/process.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 
 export const NSUPDATE_TIMEOUT_MS = 30_000;
@@ -98,45 +99,46 @@ export class Rfc2136Solver implements ChallengeSolver {
   }
 
   private async nsupdate(what: string, script: string, signal: AbortSignal): Promise<void> {
-    const { execa } = await import('execa');
-    try {
-      await execa('nsupdate', ['-v', '-t', '10'], {
-        input: script,
-        env: { PATH: this.context.env.PATH ?? '/usr/bin:/bin' },
-        extendEnv: false,
-        timeout: NSUPDATE_TIMEOUT_MS,
-        cancelSignal: signal,
-        forceKillAfterDelay: 2000,
-        maxBuffer: 1024 * 1024,
-      });
-    } catch (error) {
-      const e = error as { stderr?: unknown; stdout?: unknown; code?: string; timedOut?: boolean };
-      const output = [e.stderr, e.stdout]
-        .filter((s): s is string => typeof s === 'string')
-        .join('\n')
+    const result = await (this.context.runProcess ?? runProcess)({
+      argv: ['nsupdate', '-v', '-t', '10'],
+      input: script,
+      cwd: '/',
+      env: { PATH: this.context.env.PATH ?? '/usr/bin:/bin' },
+      timeoutMs: NSUPDATE_TIMEOUT_MS,
+      signal,
+      killGraceMs: 2000,
+    });
+    if (result.outcome === 'exited' && result.exitCode === 0) return;
+    let why: string;
+    if (result.outcome === 'not-started') {
+      why =
+        result.error.code === 'ENOENT'
+          ? 'nsupdate is not installed (Debian: apt-get install bind9-dnsutils)'
+          : `nsupdate could not be started (${result.error.code ?? result.error.message})`;
+    } else if (result.outcome === 'timed-out') {
+      why = `no answer within ${NSUPDATE_TIMEOUT_MS / 1000}s`;
+    } else if (result.outcome === 'cancelled') {
+      why = "cancelled (the certificate's deadline passed or the run was interrupted)";
+    } else {
+      const output = `${result.stderr}\n${result.stdout}`
         .split('\n')
         .map((l) => l.trim())
         .filter((l) => l !== '' && !l.startsWith('>'));
-      const why =
-        e.code === 'ENOENT'
-          ? 'nsupdate is not installed (Debian: apt-get install bind9-dnsutils)'
-          : e.timedOut
-            ? `no answer within ${NSUPDATE_TIMEOUT_MS / 1000}s`
-            : (output.find((l) => l.startsWith('update failed')) ??
-              output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ??
-              output.pop() ??
-              'failed');
-      throw new CertRenewError(
-        ErrorCode.challengeFailed,
-        `rfc2136 ${what} at ${this.settings.server} with key ${this.settings.keyName}: ${why}`,
-        {
-          cause: error,
-          hint: /tsig|BADSIG|BADKEY/i.test(why)
-            ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
-            : "check the server's allow-update / update-policy for this key and zone",
-        },
-      );
+      why =
+        output.find((l) => l.startsWith('update failed')) ??
+        output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ??
+        output.pop() ??
+        'failed';
     }
+    throw new CertRenewError(
+      ErrorCode.challengeFailed,
+      `rfc2136 ${what} at ${this.settings.server} with key ${this.settings.keyName}: ${why}`,
+      {
+        hint: /tsig|BADSIG|BADKEY/i.test(why)
+          ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
+          : "check the server's allow-update / update-policy for this key and zone",
+      },
+    );
   }
 
   private async update(action: 'add' | 'delete', task: ChallengeTask, signal: AbortSignal): Promise<void> {
