@@ -50,8 +50,10 @@ export class LocalCaIssuer implements Issuer {
   ) {}
 
   async issue(request: IssueRequest): Promise<IssueResult> {
+    this.throwIfAborted(request);
     const store = await this.caStore(request.store);
     const ca = await this.loadOrCreate(store);
+    this.throwIfAborted(request);
     const now = this.context.clock.now();
     const domains = request.entry.domains;
     const lifetimeMs =
@@ -87,6 +89,16 @@ export class LocalCaIssuer implements Issuer {
       );
     }
     return { certPem, chainPem: '', via: 'local-ca' };
+  }
+
+  /** Nothing is signed once the certificate's deadline passed (the `Issuer.issue` contract). */
+  private throwIfAborted(request: IssueRequest): void {
+    if (!request.signal.aborted) return;
+    throw new CertRenewError(
+      ErrorCode.issuerTimeout,
+      `${request.entry.name}: local CA '${this.name}' did not sign: the certificate's time ran out`,
+      { transient: true },
+    );
   }
 
   /** The CA's end; throws a clear error once it has expired (issuing and the dry run alike). */

@@ -13,7 +13,7 @@ export interface IssueRequest {
   /** The certificate's store: issuers keep account keys / their CA there. */
   store: Store;
   now: Date;
-  /** Aborted at the per-certificate deadline. */
+  /** Aborted at the per-certificate deadline or when the run is interrupted (see `Issuer.issue`). */
   signal: AbortSignal;
   logger: Logger;
 }
@@ -32,27 +32,82 @@ export interface IssuerCheckContext {
   signal: AbortSignal;
 }
 
+/**
+ * An issuer: turns a CSR into a certificate. Implementations: acme (RFC 8555), step-ca (its native API),
+ * local-ca. The contract below is what `execute/` relies on, and what tests/contract/issuer-contract.ts
+ * checks against every implementation.
+ */
 export interface Issuer {
   readonly name: string;
   readonly type: 'acme' | 'step-ca' | 'local-ca';
   /** Default for `reuseKey` when the manifest does not say (step-ca: true, so it can use /1.0/renew). */
   readonly defaultReuseKey: boolean;
+  /**
+   * Obtains a certificate for `request.csrPem` (its key is `request.keyPem`; the names are
+   * `request.entry.domains`). Resolves with the leaf and its intermediates; the caller verifies them (key,
+   * names, chain up to `trustAnchors`, validity) before storing anything.
+   *
+   * Cancellation: `request.signal` is the certificate's deadline (and the run's interruption). Once it
+   * has aborted, no new request is sent to the CA and the call rejects promptly. An already-aborted
+   * signal rejects with ISSUER_TIMEOUT before the CA is contacted. An abort in the middle rejects with
+   * ISSUER_TIMEOUT or with the failure it cut short (the transient error being retried, such as
+   * ISSUER_UNAVAILABLE; a dns-01 command killed: CHALLENGE_FAILED). Whatever the signal's reason is, the
+   * rejection is a CertRenewError, never that reason itself: the caller (execute/renew.ts) reports the
+   * deadline or the interruption when the signal fired.
+   *
+   * Idempotence: `issue` writes no certificate anywhere (storing is the caller's job), so calling it again
+   * after any failure — including a timeout in the middle — is safe, and is what the next run does. Each
+   * call obtains a NEW certificate: nothing of an earlier, failed call is resumed or returned. What a
+   * cut-off call may leave is issuer-side only and harmless: an ACME order left to expire (its pending
+   * authorizations deactivated, its challenge answers removed) or even a certificate issued but never
+   * downloaded; a step-ca certificate signed but never received. Shared state is created once and reused
+   * (the ACME account in the store, the local CA): concurrent and repeated calls agree on it.
+   *
+   * Errors: only CertRenewError. Codes:
+   * - ISSUER_UNAVAILABLE: the CA cannot be reached or answers 5xx / 429 (transient), its TLS certificate
+   *   is not trusted, or (local-ca) the CA has expired;
+   * - ISSUER_REJECTED: the CA refused on purpose (names, key, lifetime, account, profile, provisioner or
+   *   its password, a root that is not the pinned one);
+   * - ISSUER_TIMEOUT: the signal aborted, or (acme) polling the CA ran out of its budget (transient);
+   * - CHALLENGE_FAILED (acme): the challenge answer could not be put in place or did not validate;
+   * - SECRET_UNAVAILABLE: a secret reference (EAB key, provisioner password) cannot be read;
+   * - STORE_UNAVAILABLE / STORE_WRITE_FAILED / STORE_CORRUPT: the store that keeps the issuer's own state
+   *   (ACME account, local CA) failed or holds a corrupt record;
+   * - MANIFEST_INVALID (step-ca): `rootFingerprint` is not a SHA-256 fingerprint (exit code 2);
+   * - INTERNAL: a bug (e.g. acme-client's internals changed).
+   * `transient` on the error says whether trying again soon may succeed.
+   */
   issue(request: IssueRequest): Promise<IssueResult>;
-  /** Dry run: proves the issuer answers (and is who it should be) without ordering anything. */
+  /**
+   * Dry run: proves the issuer answers (and is who it should be) and that what `issue` would need is in
+   * place, WITHOUT ordering, signing, registering or writing anything (a local CA that does not exist yet
+   * is not created; an ACME account is looked up, not registered). One attempt per request: it reports,
+   * it does not wait. Resolves with one line saying what was checked; rejects with the codes of `issue`.
+   */
   check(context: IssuerCheckContext): Promise<string>;
-  /** Trust anchors (PEM) the issued chain must verify against, when known. */
+  /**
+   * Trust anchors (PEM roots) the issued chain must verify against, when the issuer knows them: step-ca
+   * its pinned root (fetched once), local-ca its root once it exists in `store` (an empty list before;
+   * nothing is created). ACME has none: its roots are the system's. Rejects like `issue` when they
+   * cannot be fetched.
+   */
   trustAnchors?(store: Store): Promise<string[]>;
+  /** Releases connections (keep-alive sockets); the issuer is not used afterwards. */
   close?(): Promise<void>;
 }
 
 /** Optional ability: ACME Renewal Information (RFC 9773). */
 export interface RenewalInfoCapable {
-  renewalWindow(
+  /**
+   * The CA's suggestedWindow (RFC 9773 §4.2) for a certificate it issued, or undefined when there is none
+   * to be had (no renewalInfo, no AKI, any error: ARI never blocks a renewal). Never rejects.
+   */
+  suggestedWindow(
     cert: StoredCertificate,
     signal: AbortSignal,
   ): Promise<{ start: Date; end: Date } | undefined>;
 }
 
 export function isRenewalInfoCapable(issuer: Issuer): issuer is Issuer & RenewalInfoCapable {
-  return typeof (issuer as Partial<RenewalInfoCapable>).renewalWindow === 'function';
+  return typeof (issuer as Partial<RenewalInfoCapable>).suggestedWindow === 'function';
 }

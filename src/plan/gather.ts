@@ -83,7 +83,7 @@ async function gatherSuggestedWindows(
     try {
       const issuer = await session.issuer(record.entry.issuerName);
       if (!isRenewalInfoCapable(issuer)) return;
-      const window = await issuer.renewalWindow(record.stored.cert, signal);
+      const window = await issuer.suggestedWindow(record.stored.cert, signal);
       if (window) windows.set(record, window);
     } catch (error) {
       options.logger.debug(`${record.entry.name}: renewal information unavailable: ${describeError(error)}`);

@@ -176,7 +176,7 @@ describe('ACME issuer against Pebble', () => {
     assert.equal(deactivated.length, 2, logger.lines.join(''));
   });
 
-  test('Pebble 2.4 offers no ARI: renewalWindow is undefined (the lifetime fallback applies)', async () => {
+  test('Pebble 2.4 offers no ARI: suggestedWindow is undefined (the lifetime fallback applies)', async () => {
     const result = await issueOne(issuer, store, resolved('ari', ['ari.example.test'], config));
     const stored = {
       certPem: result.certPem,
@@ -184,7 +184,7 @@ describe('ACME issuer against Pebble', () => {
       keyPem: result.keyPem,
       meta: undefined,
     };
-    assert.equal(await issuer.renewalWindow(stored, AbortSignal.timeout(10_000)), undefined);
+    assert.equal(await issuer.suggestedWindow(stored, AbortSignal.timeout(10_000)), undefined);
   });
 
   test('renewal information: one directory fetch per issuer and run, a failed one not repeated', async () => {
@@ -207,12 +207,12 @@ describe('ACME issuer against Pebble', () => {
     try {
       const signal = AbortSignal.timeout(30_000);
       const windows = await Promise.all(
-        Array.from({ length: 10 }, () => fresh.renewalWindow(stored, signal)),
+        Array.from({ length: 10 }, () => fresh.suggestedWindow(stored, signal)),
       );
       assert.deepEqual(windows, Array(10).fill(undefined));
       assert.deepEqual(requests, [`GET ${pebble.directoryUrl}`]);
       requests.length = 0;
-      await Promise.all(Array.from({ length: 10 }, () => down.renewalWindow(stored, signal)));
+      await Promise.all(Array.from({ length: 10 }, () => down.suggestedWindow(stored, signal)));
       assert.deepEqual(requests, ['GET https://127.0.0.1:1/dir']);
     } finally {
       await fresh.close();

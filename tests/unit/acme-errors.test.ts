@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { CertRenewError, ErrorCode } from '../../src/errors.js';
+import { orderPayload } from '../../src/issuers/acme/client.js';
 import {
   ACME_DIRECTORY_URLS,
   parseDirectory,
   resolveDirectoryUrl,
 } from '../../src/issuers/acme/directory.js';
 import { acmeError, challengeError, deadlineError } from '../../src/issuers/acme/errors.js';
-import { orderPayload } from '../../src/issuers/acme/issuer.js';
 import { backoffDelay, DEFAULT_RETRY_POLICY, withRetry } from '../../src/issuers/acme/retry.js';
 import {
   AcmeConnectionError,

@@ -7,9 +7,13 @@
 import { generateKeyPair } from 'node:crypto';
 import { promisify } from 'node:util';
 import { CertRenewError, ErrorCode } from '../../errors.js';
+import type { AcmeIssuerConfig } from '../../manifest/types.js';
 import type { Clock } from '../../runtime/clock.js';
+import type { RuntimeContext } from '../../runtime/context.js';
 import { accountBlobKey } from '../../stores/keys.js';
 import type { Store } from '../../stores/types.js';
+import { AcmeClient } from './client.js';
+import type { AcmeConnection } from './connection.js';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -94,4 +98,70 @@ export async function ensureAccount(options: EnsureAccountOptions): Promise<Acme
   const updated: AccountBlob = { ...blob, directory: options.directoryUrl, url };
   await options.store.putBlob(key, JSON.stringify(updated));
   return { keyPem: blob.keyPem, url };
+}
+
+/**
+ * The issuer's accounts, one per store (each store keeps its own account blob), shared by the
+ * certificates of a run: one load-or-register per store at a time; a failure is not remembered.
+ */
+export class AcmeAccounts {
+  readonly #accounts = new Map<string, Promise<AcmeAccount>>();
+
+  constructor(
+    private readonly issuerName: string,
+    private readonly config: Pick<AcmeIssuerConfig, 'email' | 'eab'>,
+    private readonly context: Pick<RuntimeContext, 'clock' | 'readSecret'>,
+  ) {}
+
+  /**
+   * The account for `store`, registered at the CA when its URL is not known for this directory (or
+   * `refresh`: the CA said it does not know it). Throws CertRenewError: STORE_* from the store,
+   * SECRET_UNAVAILABLE for the EAB key, and what newAccount answers (ISSUER_REJECTED / _UNAVAILABLE).
+   */
+  get(store: Store, connection: AcmeConnection, refresh = false): Promise<AcmeAccount> {
+    const key = `${store.name}\n${accountBlobKey(this.issuerName, this.config.email)}`;
+    const cached = this.#accounts.get(key);
+    if (cached && !refresh) return cached;
+    const pending = ensureAccount({
+      store,
+      issuerName: this.issuerName,
+      email: this.config.email,
+      directoryUrl: connection.directoryUrl,
+      clock: this.context.clock,
+      refresh,
+      register: (keyPem) => this.register(connection, keyPem),
+    });
+    this.#accounts.set(key, pending);
+    pending.catch(() => {
+      if (this.#accounts.get(key) === pending) this.#accounts.delete(key);
+    });
+    return pending;
+  }
+
+  /** External Account Binding credentials, the HMAC key read from its secret reference. */
+  async eab(): Promise<{ kid: string; hmacKey: string } | undefined> {
+    const eab = this.config.eab;
+    if (!eab) return undefined;
+    return { kid: eab.kid, hmacKey: await this.context.readSecret(eab.hmacKey) };
+  }
+
+  /** newAccount for the key (idempotent: an existing account for the key is returned). */
+  private async register(connection: AcmeConnection, keyPem: string): Promise<string> {
+    const eab = await this.eab();
+    // The account is shared by every certificate: its errors report issuer-wide.
+    const shared = connection.issuerWide();
+    const client = await AcmeClient.create(shared, {
+      keyPem,
+      ...(eab ? { externalAccountBinding: eab } : {}),
+    });
+    const email = this.config.email;
+    // Configuring an ACME issuer is agreeing to its CA's terms of service (docs/issuers.md says so).
+    await client.createAccount(
+      { termsOfServiceAgreed: true, ...(email ? { contact: [`mailto:${email}`] } : {}) },
+      'creating the account',
+    );
+    const url = client.accountUrl;
+    connection.logger.info(`issuer ${this.issuerName}: using ACME account ${url}`);
+    return url;
+  }
 }

@@ -1,5 +1,6 @@
 /**
- * ACME Renewal Information (RFC 9773). The certificate identifier is
+ * ACME Renewal Information (RFC 9773): the CA's suggestedWindow for renewing a certificate it issued. The
+ * certificate identifier is
  * base64url(AKI keyIdentifier) "." base64url(serial number DER content octets), read straight from the
  * certificate's DER (node's X509Certificate prints the serial without the leading zero byte the DER
  * carries, and the identifier needs those exact octets).

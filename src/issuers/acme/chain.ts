@@ -5,7 +5,6 @@
  * kept.
  */
 import { X509Certificate } from 'node:crypto';
-import type { Client, Order } from 'acme-client';
 import { splitPemChain } from '../../x509/pem.js';
 
 /** The issuer common name (`CN=` of the issuer DN) of the last certificate in a PEM chain, leaf first. */
@@ -24,20 +23,20 @@ export function topIssuerCommonName(chainPem: string): string | undefined {
 }
 
 /**
- * Downloads the issued certificate of a valid order: the default chain, or with `preferredChain` the
- * first chain whose top certificate was issued by that common name (the default one when none was).
- * Returns the PEM chain, leaf first. Throws what acme-client throws (the caller wraps it).
+ * Downloads the issued certificate of a valid order through `fetch` (acme-client's getCertificate for
+ * the order, client.ts): the default chain, or with `preferredChain` the first chain whose top
+ * certificate was issued by that common name (the default one when none was). Returns the PEM chain,
+ * leaf first. Throws what `fetch` throws (the caller wraps it).
  */
 export async function downloadCertificate(
-  client: Client,
-  order: Order,
+  fetch: (preferredChain?: string) => Promise<string>,
   preferredChain: string | undefined,
 ): Promise<string> {
-  if (preferredChain === undefined) return client.getCertificate(order);
+  if (preferredChain === undefined) return fetch();
   // acme-client fetches the alternates and picks the chain where the name sits closest to the root: a
   // chain whose top certificate matches, if any. It also accepts a match deeper in the chain and falls
   // back to the default chain; certbot and lego match only the top, so check and otherwise take the default.
-  const chosen = await client.getCertificate(order, preferredChain);
+  const chosen = await fetch(preferredChain);
   if (topIssuerCommonName(chosen) === preferredChain) return chosen;
-  return client.getCertificate(order);
+  return fetch();
 }

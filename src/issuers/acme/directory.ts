@@ -63,3 +63,25 @@ export function parseDirectory(data: unknown): AcmeDirectory | undefined {
   if (d.meta !== undefined && (typeof d.meta !== 'object' || d.meta === null)) return undefined;
   return data as AcmeDirectory;
 }
+
+/**
+ * Throws ISSUER_REJECTED unless the directory lists `profile` (draft-aaron-acme-profiles); no profile
+ * asked for always passes. `who` starts the message ("certificate web: ACME issuer le").
+ */
+export function assertProfileOffered(
+  directory: AcmeDirectory,
+  profile: string | undefined,
+  who: string,
+): void {
+  const offered = directory.meta?.profiles;
+  if (!profile || (offered && Object.hasOwn(offered, profile))) return;
+  throw new CertRenewError(
+    ErrorCode.issuerRejected,
+    `${who}: the CA does not offer profile ${JSON.stringify(profile)}`,
+    {
+      hint: offered
+        ? `use one of: ${Object.keys(offered).join(', ')}`
+        : 'the CA offers no profiles: remove profile',
+    },
+  );
+}

@@ -151,6 +151,34 @@ export function deadlineError(context: AcmeErrorContext): CertRenewError {
   );
 }
 
+/** The ACME problem type behind an error (`accountDoesNotExist`, `alreadyReplaced` …), if the CA sent one. */
+export function problemTypeOf(error: unknown): string | undefined {
+  const cause = error instanceof CertRenewError ? error.cause : error;
+  return cause instanceof AcmeProblemError ? cause.type : undefined;
+}
+
+/**
+ * The error as it leaves `issue()`: anything not yet coded is wrapped (`acmeError`), and the certificate's
+ * name is put in front once (issuer-wide work such as the directory or the account reports without it).
+ */
+export function forCertificate(error: unknown, context: AcmeErrorContext): CertRenewError {
+  const { certName, issuerName } = context;
+  if (!(error instanceof CertRenewError)) return acmeError(error, context);
+  if (!certName || error.message.startsWith(`certificate ${certName}: `)) return error;
+  const issuerWide = error.message.startsWith(`ACME issuer ${issuerName}`);
+  return new CertRenewError(
+    error.code,
+    `certificate ${certName}: ${issuerWide ? '' : `ACME issuer ${issuerName}: `}${error.message}`,
+    {
+      cause: error.cause ?? error,
+      exitCode: error.exitCode,
+      transient: error.transient,
+      ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
+      ...(error.hint ? { hint: error.hint } : {}),
+    },
+  );
+}
+
 function hostOf(url: string): string | undefined {
   try {
     return new URL(url).host;

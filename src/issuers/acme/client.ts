@@ -1,0 +1,204 @@
+/**
+ * The adapter around acme-client, and the only file that touches it (or its internals).
+ *
+ * acme-client does the JWS signing and the RFC 8555 resource shapes; everything else is cert-renew's. Each
+ * client sends through the connection's own transport (its `http.request` is replaced: per-issuer trust,
+ * the certificate's deadline, problem documents kept whole) and starts from the directory the connector
+ * already fetched. Every method is one named ACME step run through `AcmeConnection.call`: retried while
+ * transient, and throwing only CertRenewError (acme-client throws plain errors; they are wrapped here).
+ */
+import { createPrivateKey } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Authorization, Client, Order } from 'acme-client';
+import { InternalError } from '../../errors.js';
+import type { Logger } from '../../runtime/logger.js';
+import { downloadCertificate } from './chain.js';
+import type { AcmeConnection } from './connection.js';
+import { acmeError } from './errors.js';
+import { once, type RetryPolicy } from './retry.js';
+
+export type { Authorization, Order } from 'acme-client';
+export type AcmeChallenge = Authorization['challenges'][number];
+
+type AcmeModule = typeof import('acme-client');
+
+let acmeModule: Promise<AcmeModule> | undefined;
+
+/** acme-client is loaded on first use (start-up cost); its logger is wired once, to debug. */
+function loadAcme(logger: Logger): Promise<AcmeModule> {
+  acmeModule ??= import('acme-client').then((acme) => {
+    acme.setLogger((message: string) => logger.debug(`acme-client: ${message}`));
+    return acme;
+  });
+  return acmeModule;
+}
+
+/** acme-client's HttpClient fields the adapter replaces (its transport) or seeds (the directory). */
+interface AcmeHttpInternals {
+  request: (
+    url: string,
+    method: string,
+    opts?: { data?: unknown; headers?: Record<string, string> },
+  ) => Promise<unknown>;
+  directoryCache: unknown;
+  directoryTimestamp: number;
+  maxBadNonceRetries: number;
+  /** The account key acme-client signs with (a PEM Buffer, or a KeyObject: node's sign takes either). */
+  accountKey: unknown;
+  /** The account key's JWK, computed on first use. */
+  jwk: unknown;
+}
+
+/** RFC 8555 newOrder (§7.4) with `profile` (draft-aaron-acme-profiles) and `replaces` (RFC 9773 §5). */
+export interface OrderPayload {
+  identifiers: { type: 'dns' | 'ip'; value: string }[];
+  profile?: string;
+  replaces?: string;
+}
+
+/** The newOrder payload for `domains` (IP addresses become `ip` identifiers, RFC 8738). */
+export function orderPayload(
+  domains: readonly string[],
+  extra: { profile?: string; replaces?: string } = {},
+): OrderPayload {
+  return {
+    identifiers: domains.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })),
+    ...(extra.profile ? { profile: extra.profile } : {}),
+    ...(extra.replaces ? { replaces: extra.replaces } : {}),
+  };
+}
+
+export interface AccountKeyInit {
+  /** The account key, PKCS#8 PEM. */
+  keyPem: string;
+  /** The account URL when known (kid of every JWS); without it only newAccount can be sent. */
+  accountUrl?: string;
+  /** External Account Binding (RFC 8555 §7.3.4), for newAccount. */
+  externalAccountBinding?: { kid: string; hmacKey: string };
+}
+
+/** RFC 8555 §7.3 newAccount fields cert-renew sends. */
+export interface NewAccountRequest {
+  termsOfServiceAgreed?: boolean;
+  contact?: string[];
+  onlyReturnExisting?: boolean;
+}
+
+/** One account's client on one connection. */
+export class AcmeClient {
+  private constructor(
+    private readonly client: Client,
+    private readonly connection: AcmeConnection,
+  ) {}
+
+  /**
+   * A client for `account` on `connection`. Throws InternalError when acme-client's internals no longer
+   * have the shape this adapter replaces (a dependency upgrade broke it).
+   */
+  static async create(connection: AcmeConnection, account: AccountKeyInit): Promise<AcmeClient> {
+    const acme = await loadAcme(connection.runLogger);
+    const client = new acme.Client({
+      directoryUrl: connection.directoryUrl,
+      accountKey: account.keyPem,
+      ...(account.accountUrl ? { accountUrl: account.accountUrl } : {}),
+      ...(account.externalAccountBinding ? { externalAccountBinding: account.externalAccountBinding } : {}),
+    });
+    const http = (client as unknown as { http?: Partial<AcmeHttpInternals> }).http;
+    if (!http || typeof http.request !== 'function') {
+      throw new InternalError('acme-client has no replaceable HTTP client (its internals changed)');
+    }
+    http.request = (url, method, opts) => connection.transport.request(url, method, opts);
+    http.directoryCache = connection.directory;
+    http.directoryTimestamp = Math.floor(connection.clock.now().getTime() / 1000);
+    http.maxBadNonceRetries = 10;
+    let parsed = connection.accountKeys.get(account.keyPem);
+    if (!parsed) {
+      const key = createPrivateKey(account.keyPem);
+      parsed = { key, jwk: acme.crypto.getJwk(key as unknown as string) };
+      connection.accountKeys.set(account.keyPem, parsed);
+    }
+    http.accountKey = parsed.key;
+    http.jwk = parsed.jwk;
+    return new AcmeClient(client, connection);
+  }
+
+  /** newAccount; for a key the CA knows, it answers with the existing account (idempotent). */
+  async createAccount(request: NewAccountRequest, step: string, policy?: RetryPolicy): Promise<void> {
+    await this.connection.call(step, () => this.client.createAccount(request), policy);
+  }
+
+  /** The account URL learnt from newAccount (or given at creation). */
+  get accountUrl(): string {
+    try {
+      return this.client.getAccountUrl();
+    } catch (error) {
+      throw acmeError(error, this.connection.errorContext('reading the account URL'));
+    }
+  }
+
+  createOrder(payload: OrderPayload): Promise<Order> {
+    return this.connection.call('creating the order', () =>
+      this.client.createOrder(payload as Parameters<Client['createOrder']>[0]),
+    );
+  }
+
+  authorizations(order: Order): Promise<Authorization[]> {
+    return this.connection.call('fetching the authorizations', () => this.client.getAuthorizations(order));
+  }
+
+  /** One authorization fetched again (polling, cleanup). */
+  authorization(url: string, step: string, policy?: RetryPolicy): Promise<Authorization> {
+    return this.connection.call(
+      step,
+      async () => {
+        const [current] = await this.client.getAuthorizations({ authorizations: [url] } as Order);
+        if (!current) throw new InternalError('acme-client returned no authorization');
+        return current;
+      },
+      policy,
+    );
+  }
+
+  /** The key authorization (http-01) or its digest (dns-01) for a challenge (RFC 8555 §8.1); no request. */
+  async keyAuthorization(challenge: AcmeChallenge): Promise<string> {
+    try {
+      return await this.client.getChallengeKeyAuthorization(challenge);
+    } catch (error) {
+      throw acmeError(error, this.connection.errorContext('computing the key authorization'));
+    }
+  }
+
+  /** Tells the CA the challenge is ready (RFC 8555 §7.5.1). */
+  async completeChallenge(challenge: AcmeChallenge, identifier: string): Promise<void> {
+    await this.connection.call(`asking the CA to validate ${identifier}`, () =>
+      this.client.completeChallenge(challenge),
+    );
+  }
+
+  /** Deactivates an authorization (RFC 8555 §7.5.2); one attempt, no retry. */
+  async deactivateAuthorization(authorization: Authorization): Promise<void> {
+    await this.connection.call(
+      'deactivating an authorization',
+      () => this.client.deactivateAuthorization(authorization),
+      once(this.connection.retry),
+    );
+  }
+
+  finalizeOrder(order: Order, csrPem: string): Promise<Order> {
+    return this.connection.call('finalizing the order', () => this.client.finalizeOrder(order, csrPem));
+  }
+
+  getOrder(order: Order, step = 'fetching the order'): Promise<Order> {
+    return this.connection.call(step, () => this.client.getOrder(order));
+  }
+
+  /**
+   * The certificate chain (PEM, leaf first) of a valid order: the default chain, or the one
+   * `preferredChain` picks among the alternates (chain.ts).
+   */
+  certificate(order: Order, preferredChain?: string): Promise<string> {
+    return this.connection.call('downloading the certificate', () =>
+      downloadCertificate((chain) => this.client.getCertificate(order, chain), preferredChain),
+    );
+  }
+}
