@@ -18,7 +18,7 @@ export async function createIssuer(
       return new AcmeIssuer(name, config, context);
     }
     case 'step-ca': {
-      const { StepCaIssuer } = await import('./step-ca.js');
+      const { StepCaIssuer } = await import('./step-ca/issuer.js');
       return new StepCaIssuer(name, config, context);
     }
   }

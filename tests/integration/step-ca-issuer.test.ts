@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CertRenewError, ErrorCode } from '../../src/errors.js';
-import { StepCaIssuer } from '../../src/issuers/step-ca.js';
+import { StepCaIssuer } from '../../src/issuers/step-ca/issuer.js';
 import type { IssueRequest } from '../../src/issuers/types.js';
 import { type Env, readSecret } from '../../src/manifest/secrets.js';
 import type { ResolvedCertificate, SecretRef, StepCaIssuerConfig } from '../../src/manifest/types.js';

@@ -4,8 +4,8 @@
  * pinned fingerprint). Network failures become CertRenewErrors here, so the issuer sees one error type.
  */
 import { request } from 'node:https';
-import { CertRenewError, ErrorCode } from '../errors.js';
-import { TLS_TRUST_CODES } from '../util/tls.js';
+import { CertRenewError, ErrorCode } from '../../errors.js';
+import { TLS_TRUST_CODES } from '../../util/tls.js';
 
 /** How long one call may take before it counts as the CA not answering. */
 export const STEP_CA_CALL_TIMEOUT_MS = 30_000;
@@ -177,4 +177,64 @@ export function stepCaMessage(response: StepCaResponse): string {
     typeof body?.message === 'string' ? body.message : typeof body?.detail === 'string' ? body.detail : '';
   const oneLine = message.replace(/\s+/g, ' ').trim();
   return oneLine === '' ? `HTTP ${response.status}` : `${oneLine} (HTTP ${response.status})`;
+}
+
+/** One step-ca's API: the base URL and the issuer's name, put in front of every call and error. */
+export class StepCaApi {
+  /** The CA's base URL without a trailing slash. */
+  readonly url: string;
+
+  constructor(
+    url: string,
+    readonly issuerName: string,
+  ) {
+    this.url = url.replace(/\/+$/, '');
+  }
+
+  /** `path` (with its query) under the base URL; throws StepCaTransportError below HTTP. */
+  call(options: {
+    method: 'GET' | 'POST';
+    path: string;
+    trust: StepCaTrust;
+    body?: unknown;
+    clientCert?: { certPem: string; keyPem: string };
+    signal: AbortSignal;
+  }): Promise<StepCaResponse> {
+    const { path, ...rest } = options;
+    return stepCaCall({
+      ...rest,
+      url: `${this.url}${path}`,
+      label: `step-ca issuer '${this.issuerName}': ${this.url}`,
+    });
+  }
+
+  /**
+   * step-ca's `{status, message}` answer as a CertRenewError: 429 and 5xx ISSUER_UNAVAILABLE (transient),
+   * any other ISSUER_REJECTED with a hint when the message says what to change. `what` is the operation
+   * ("sign", "renew", "root", "provisioners").
+   */
+  answerError(response: StepCaResponse, certName: string | undefined, what: string): CertRenewError {
+    const who = `${certName === undefined ? '' : `${certName}: `}step-ca issuer '${this.issuerName}'`;
+    const message = stepCaMessage(response);
+    if (response.status === 429 || response.status >= 500) {
+      return new CertRenewError(
+        ErrorCode.issuerUnavailable,
+        `${who}: ${what} failed at ${this.url}: ${message}`,
+        { transient: true },
+      );
+    }
+    return new CertRenewError(ErrorCode.issuerRejected, `${who}: step-ca refused to ${what}: ${message}`, {
+      hint: rejectionHint(message),
+    });
+  }
+}
+
+function rejectionHint(message: string): string | undefined {
+  if (/duration|notAfter|notBefore/i.test(message)) {
+    return "ask for a lifetime inside the provisioner's minimum and maximum (its claims in ca.json)";
+  }
+  if (/token already used/i.test(message)) return 'a token is single-use; run again';
+  if (/san|subject|common name/i.test(message))
+    return "the domains must match what the provisioner's policy allows";
+  return undefined;
 }

@@ -11,29 +11,20 @@
  * - otherwise (first issuance, a new key, an expired certificate, or the CA refusing the renewal) →
  *   `POST /1.0/sign` with the CSR and a one-time token signed by the JWK provisioner's key.
  */
-import { createHash, X509Certificate } from 'node:crypto';
-import { CertRenewError, describeError, ErrorCode, ExitCode } from '../errors.js';
-import { describeSecretRef } from '../manifest/secrets.js';
-import type { StepCaIssuerConfig } from '../manifest/types.js';
-import type { RuntimeContext } from '../runtime/context.js';
-import { durationMs, formatDuration } from '../util/duration.js';
-import { keyMatchesCertificate } from '../x509/keys.js';
-import { joinPem, splitPemChain } from '../x509/pem.js';
-import {
-  isClientCertificateRefused,
-  type StepCaResponse,
-  type StepCaTrust,
-  stepCaCall,
-  stepCaMessage,
-} from './step-ca-http.js';
-import {
-  decryptProvisionerKey,
-  type ProvisionerKey,
-  type StepCaProvisioner,
-  signToken,
-  WrongProvisionerPassword,
-} from './step-ca-token.js';
-import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext } from './types.js';
+import { X509Certificate } from 'node:crypto';
+import { CertRenewError, ErrorCode } from '../../errors.js';
+import type { StepCaIssuerConfig } from '../../manifest/types.js';
+import type { RuntimeContext } from '../../runtime/context.js';
+import { durationMs, formatDuration } from '../../util/duration.js';
+import { keyMatchesCertificate } from '../../x509/keys.js';
+import { joinPem, splitPemChain } from '../../x509/pem.js';
+import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext } from '../types.js';
+import { isClientCertificateRefused, StepCaApi, type StepCaResponse, stepCaMessage } from './http.js';
+import { findProvisioner, unlockProvisionerKey } from './provisioner.js';
+import { fetchPinnedRoot, normalizeFingerprint } from './root.js';
+import { type ProvisionerKey, type StepCaProvisioner, signToken } from './token.js';
+
+export { normalizeFingerprint } from './root.js';
 
 /** step-ca's lifetime when the client asks for none (and the provisioner does not change it). */
 export const STEP_CA_DEFAULT_LIFETIME_MS = 24 * 3_600_000;
@@ -42,14 +33,6 @@ export const STEP_CA_DEFAULT_LIFETIME_MS = 24 * 3_600_000;
  * (step-ca back-dates notBefore by a minute; 5 minutes also absorbs other CAs' back-dating).
  */
 const LIFETIME_TOLERANCE_MS = 5 * 60_000;
-/** Pages of `/1.0/provisioners` to read at most (100 each) before giving up on a name. */
-const MAX_PROVISIONER_PAGES = 50;
-
-/** `AB:cd:…` or `abcd…` → `abcd…`; `undefined` unless it is 64 hex digits. */
-export function normalizeFingerprint(text: string): string | undefined {
-  const hex = text.replace(/[\s:]/g, '').toLowerCase();
-  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
-}
 
 /** The lifetime the issuer asks step-ca for, or `undefined` for the CA's default. */
 export function requestedLifetimeMs(
@@ -66,11 +49,16 @@ interface SignResponseBody {
   certChain?: unknown;
 }
 
+/**
+ * See `Issuer` (types.ts) for the contract. step-ca specifics: `issue` sends one renew or one sign per
+ * call (a sign token is single-use, so a retried call signs with a fresh one; nothing is retried inside a
+ * call); `trustAnchors` is the pinned root; `check` reads no secret.
+ */
 export class StepCaIssuer implements Issuer {
   readonly type = 'step-ca' as const;
   /** Keeping the key lets renewals use `/1.0/renew`, which needs no provisioner secret. */
   readonly defaultReuseKey = true;
-  readonly #url: string;
+  readonly #api: StepCaApi;
   readonly #fingerprint: string | undefined;
   #root: Promise<string> | undefined;
   #provisioner: Promise<StepCaProvisioner> | undefined;
@@ -81,7 +69,7 @@ export class StepCaIssuer implements Issuer {
     private readonly config: StepCaIssuerConfig,
     private readonly context: RuntimeContext,
   ) {
-    this.#url = config.url.replace(/\/+$/, '');
+    this.#api = new StepCaApi(config.url, name);
     this.#fingerprint = normalizeFingerprint(config.rootFingerprint);
   }
 
@@ -100,7 +88,7 @@ export class StepCaIssuer implements Issuer {
 
   async check(context: IssuerCheckContext): Promise<string> {
     const root = await this.pinnedRoot(context.signal);
-    const health = await this.call({
+    const health = await this.#api.call({
       method: 'GET',
       path: '/health',
       trust: { ca: root },
@@ -110,12 +98,12 @@ export class StepCaIssuer implements Issuer {
     if (health.status !== 200 || status !== 'ok') {
       throw new CertRenewError(
         ErrorCode.issuerUnavailable,
-        `step-ca issuer '${this.name}': ${this.#url}/health is not ok (${stepCaMessage(health)})`,
+        `step-ca issuer '${this.name}': ${this.#api.url}/health is not ok (${stepCaMessage(health)})`,
         { transient: true },
       );
     }
     await this.provisioner(root, context.signal);
-    return `step-ca ${this.#url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present`;
+    return `step-ca ${this.#api.url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present`;
   }
 
   async trustAnchors(): Promise<string[]> {
@@ -152,7 +140,7 @@ export class StepCaIssuer implements Issuer {
     if (!current) return undefined;
     let response: StepCaResponse;
     try {
-      response = await this.call({
+      response = await this.#api.call({
         method: 'POST',
         path: '/1.0/renew',
         trust: { ca: root },
@@ -179,7 +167,7 @@ export class StepCaIssuer implements Issuer {
       );
       return undefined;
     }
-    throw this.answerError(response, cert.name, 'renew');
+    throw this.#api.answerError(response, cert.name, 'renew');
   }
 
   /** `POST /1.0/sign` with the CSR and a one-time token from the JWK provisioner. */
@@ -194,7 +182,7 @@ export class StepCaIssuer implements Issuer {
     }
     const ott = await signToken(key, {
       provisioner: provisioner.name,
-      audience: `${this.#url}/1.0/sign`,
+      audience: `${this.#api.url}/1.0/sign`,
       subject,
       sans: domains,
       now: this.context.clock.now(),
@@ -203,7 +191,7 @@ export class StepCaIssuer implements Issuer {
     const body: Record<string, string> = { csr: request.csrPem, ott };
     // A duration is relative to the CA's clock, so a skewed local clock cannot shorten the certificate.
     if (lifetimeMs !== undefined) body.notAfter = `${Math.max(1, Math.round(lifetimeMs / 1000))}s`;
-    const response = await this.call({
+    const response = await this.#api.call({
       method: 'POST',
       path: '/1.0/sign',
       trust: { ca: root },
@@ -211,7 +199,7 @@ export class StepCaIssuer implements Issuer {
       signal,
     });
     if (response.status !== 201 && response.status !== 200)
-      throw this.answerError(response, cert.name, 'sign');
+      throw this.#api.answerError(response, cert.name, 'sign');
     request.logger.info(
       `${cert.name}: signed by step-ca issuer '${this.name}' (/1.0/sign${lifetimeMs === undefined ? '' : `, ${formatDuration(lifetimeMs)}`})`,
     );
@@ -241,158 +229,34 @@ export class StepCaIssuer implements Issuer {
 
   /** The root, fetched once and checked against `rootFingerprint`; every later call trusts only it. */
   private pinnedRoot(signal: AbortSignal): Promise<string> {
-    this.#root ??= forgetOnFailure(this.fetchRoot(signal), () => {
+    this.#root ??= forgetOnFailure(fetchPinnedRoot(this.#api, this.#fingerprint, signal), () => {
       this.#root = undefined;
     });
     return this.#root;
   }
 
-  private async fetchRoot(signal: AbortSignal): Promise<string> {
-    const fingerprint = this.#fingerprint;
-    if (fingerprint === undefined) {
-      throw new CertRenewError(
-        ErrorCode.manifestInvalid,
-        `step-ca issuer '${this.name}': rootFingerprint is not a SHA-256 fingerprint (64 hex digits, colons allowed)`,
-        { exitCode: ExitCode.usage, hint: 'run `step certificate fingerprint root_ca.crt` on the CA' },
-      );
-    }
-    // Unverified on purpose: nothing is trusted yet, and what comes back is checked against the pin.
-    const response = await this.call({
-      method: 'GET',
-      path: `/root/${fingerprint}`,
-      trust: { insecure: true },
-      signal,
-    });
-    const notPinned = (why: string) =>
-      new CertRenewError(
-        ErrorCode.issuerRejected,
-        `step-ca issuer '${this.name}': ${this.#url} is not the CA pinned by rootFingerprint (${why}); nothing was sent to it`,
-        { hint: 'check the url and rootFingerprint of the issuer in the manifest' },
-      );
-    if (response.status >= 500) throw this.answerError(response, undefined, 'root');
-    if (response.status !== 200)
-      throw notPinned(`it has no root with that fingerprint, HTTP ${response.status}`);
-    const pem = (response.json as { ca?: unknown } | undefined)?.ca;
-    const rootPem = typeof pem === 'string' ? splitPemChain(pem)[0] : undefined;
-    if (rootPem === undefined) throw notPinned('its answer holds no certificate');
-    let actual: string;
-    try {
-      actual = createHash('sha256').update(new X509Certificate(rootPem).raw).digest('hex');
-    } catch {
-      throw notPinned('its root does not parse');
-    }
-    if (actual !== fingerprint) throw notPinned(`its root's SHA-256 is ${actual}`);
-    return rootPem;
-  }
-
   /** The JWK provisioner named in the manifest, from `/1.0/provisioners` (all pages). */
   private provisioner(root: string, signal: AbortSignal): Promise<StepCaProvisioner> {
-    this.#provisioner ??= forgetOnFailure(this.findProvisioner(root, signal), () => {
-      this.#provisioner = undefined;
-    });
-    return this.#provisioner;
-  }
-
-  private async findProvisioner(root: string, signal: AbortSignal): Promise<StepCaProvisioner> {
-    const wanted = this.config.provisioner;
-    const seen: StepCaProvisioner[] = [];
-    let cursor = '';
-    for (let page = 0; page < MAX_PROVISIONER_PAGES; page++) {
-      const query = cursor === '' ? '?limit=100' : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
-      const response = await this.call({
-        method: 'GET',
-        path: `/1.0/provisioners${query}`,
-        trust: { ca: root },
-        signal,
-      });
-      if (response.status !== 200) throw this.answerError(response, undefined, 'provisioners');
-      const body = (response.json ?? {}) as { provisioners?: unknown; nextCursor?: unknown };
-      const list = Array.isArray(body.provisioners) ? (body.provisioners as StepCaProvisioner[]) : [];
-      seen.push(...list);
-      const found = list.find((p) => p.name === wanted);
-      if (found) {
-        if (found.type !== 'JWK' || !found.encryptedKey) {
-          throw new CertRenewError(
-            ErrorCode.issuerRejected,
-            `step-ca issuer '${this.name}': provisioner '${wanted}' is of type ${found.type}; cert-renew signs with a JWK provisioner that has an encrypted key`,
-            { hint: 'name a JWK provisioner, or use an acme issuer for an ACME provisioner' },
-          );
-        }
-        return found;
-      }
-      const next = typeof body.nextCursor === 'string' ? body.nextCursor : '';
-      if (next === '' || next === cursor || list.length === 0) break;
-      cursor = next;
-    }
-    const names = seen.map((p) => `${p.name} (${p.type})`).join(', ');
-    throw new CertRenewError(
-      ErrorCode.issuerRejected,
-      `step-ca issuer '${this.name}': ${this.#url} has no provisioner named '${wanted}'; it has: ${names || 'none'}`,
-      { hint: 'set provisioner to one of those names' },
+    this.#provisioner ??= forgetOnFailure(
+      findProvisioner(this.#api, this.config.provisioner, root, signal),
+      () => {
+        this.#provisioner = undefined;
+      },
     );
+    return this.#provisioner;
   }
 
   /** The provisioner key, decrypted once per run. */
   private signingKey(provisioner: StepCaProvisioner): Promise<ProvisionerKey> {
-    this.#signingKey ??= forgetOnFailure(this.decryptKey(provisioner), () => {
-      this.#signingKey = undefined;
-    });
+    this.#signingKey ??= forgetOnFailure(
+      unlockProvisionerKey(this.name, provisioner, this.config.password, (ref) =>
+        this.context.readSecret(ref),
+      ),
+      () => {
+        this.#signingKey = undefined;
+      },
+    );
     return this.#signingKey;
-  }
-
-  /** Reads the password (only now, after the root is pinned) and decrypts the provisioner key. */
-  private async decryptKey(provisioner: StepCaProvisioner): Promise<ProvisionerKey> {
-    const password = await this.context.readSecret(this.config.password);
-    try {
-      return await decryptProvisionerKey(provisioner, password);
-    } catch (error) {
-      if (error instanceof WrongProvisionerPassword) {
-        throw new CertRenewError(
-          ErrorCode.issuerRejected,
-          `wrong provisioner password for step-ca issuer '${this.name}': it does not decrypt the key of provisioner '${provisioner.name}'`,
-          { hint: `check the secret in ${describeSecretRef(this.config.password)}` },
-        );
-      }
-      throw new CertRenewError(
-        ErrorCode.issuerRejected,
-        `step-ca issuer '${this.name}': the key of provisioner '${provisioner.name}' cannot be used (${describeError(error)})`,
-        { cause: error },
-      );
-    }
-  }
-
-  private call(options: {
-    method: 'GET' | 'POST';
-    path: string;
-    trust: StepCaTrust;
-    body?: unknown;
-    clientCert?: { certPem: string; keyPem: string };
-    signal: AbortSignal;
-  }): Promise<StepCaResponse> {
-    const { path, ...rest } = options;
-    return stepCaCall({
-      ...rest,
-      url: `${this.#url}${path}`,
-      label: `step-ca issuer '${this.name}': ${this.#url}`,
-    });
-  }
-
-  /** step-ca's `{status, message}` answer as a CertRenewError: 4xx permanent, 429 and 5xx transient. */
-  private answerError(response: StepCaResponse, certName: string | undefined, what: string): CertRenewError {
-    const who = `${certName === undefined ? '' : `${certName}: `}step-ca issuer '${this.name}'`;
-    const message = stepCaMessage(response);
-    if (response.status === 429 || response.status >= 500) {
-      return new CertRenewError(
-        ErrorCode.issuerUnavailable,
-        `${who}: ${what} failed at ${this.#url}: ${message}`,
-        {
-          transient: true,
-        },
-      );
-    }
-    return new CertRenewError(ErrorCode.issuerRejected, `${who}: step-ca refused to ${what}: ${message}`, {
-      hint: rejectionHint(message),
-    });
   }
 }
 
@@ -408,14 +272,4 @@ function sameCertificate(a: string, b: string): boolean {
   } catch {
     return false;
   }
-}
-
-function rejectionHint(message: string): string | undefined {
-  if (/duration|notAfter|notBefore/i.test(message)) {
-    return "ask for a lifetime inside the provisioner's minimum and maximum (its claims in ca.json)";
-  }
-  if (/token already used/i.test(message)) return 'a token is single-use; run again';
-  if (/san|subject|common name/i.test(message))
-    return "the domains must match what the provisioner's policy allows";
-  return undefined;
 }
