@@ -48,7 +48,8 @@ export interface Issuer {
    * names, chain up to `trustAnchors`, validity) before storing anything.
    *
    * Cancellation: `request.signal` is the certificate's deadline (and the run's interruption). Once it
-   * has aborted, no new request is sent to the CA and the call rejects promptly. An already-aborted
+   * has aborted, no new step is started and the call rejects promptly; only cleanup still talks to the
+   * CA (ACME: deactivating pending authorizations, on a short deadline of its own). An already-aborted
    * signal rejects with ISSUER_TIMEOUT before the CA is contacted. An abort in the middle rejects with
    * ISSUER_TIMEOUT or with the failure it cut short (the transient error being retried, such as
    * ISSUER_UNAVAILABLE; a dns-01 command killed: CHALLENGE_FAILED). Whatever the signal's reason is, the
