@@ -187,6 +187,8 @@ export class StepCaApi {
   constructor(
     url: string,
     readonly issuerName: string,
+    /** Sees every call's method and URL before it is sent (tests observe calls with it). */
+    private readonly onRequest?: (method: string, url: string) => void,
   ) {
     this.url = url.replace(/\/+$/, '');
   }
@@ -201,9 +203,11 @@ export class StepCaApi {
     signal: AbortSignal;
   }): Promise<StepCaResponse> {
     const { path, ...rest } = options;
+    const url = `${this.url}${path}`;
+    if (!options.signal.aborted) this.onRequest?.(options.method, url);
     return stepCaCall({
       ...rest,
-      url: `${this.url}${path}`,
+      url,
       label: `step-ca issuer '${this.issuerName}': ${this.url}`,
     });
   }

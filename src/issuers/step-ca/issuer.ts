@@ -43,6 +43,12 @@ export function requestedLifetimeMs(
   return config.lifetime === undefined ? undefined : durationMs(config.lifetime);
 }
 
+/** Knobs for tests; the manifest does not set these. */
+export interface StepCaIssuerOptions {
+  /** Called with every call's method and URL before it is sent. */
+  onRequest?: (method: string, url: string) => void;
+}
+
 interface SignResponseBody {
   crt?: unknown;
   ca?: unknown;
@@ -68,8 +74,9 @@ export class StepCaIssuer implements Issuer {
     readonly name: string,
     private readonly config: StepCaIssuerConfig,
     private readonly context: RuntimeContext,
+    options: StepCaIssuerOptions = {},
   ) {
-    this.#api = new StepCaApi(config.url, name);
+    this.#api = new StepCaApi(config.url, name, options.onRequest);
     this.#fingerprint = normalizeFingerprint(config.rootFingerprint);
   }
 
