@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CertRenewError, ErrorCode } from '../../src/errors.js';
 import type { IssueRequest, IssueResult, Issuer } from '../../src/issuers/types.js';
-import type { ResolvedCertificate } from '../../src/manifest/types.js';
+import type { IssuerConfig, ResolvedCertificate } from '../../src/manifest/types.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import type { Store } from '../../src/stores/types.js';
 import {
@@ -47,6 +47,27 @@ export interface IssuerFixture {
   /** Blob keys where the issuer keeps its own state; a dry run creates none of them. */
   stateKeys: string[];
   cleanup(): Promise<void>;
+}
+
+/** A manifest entry for `domains` issued by `issuerName` (ECDSA P-256, no hooks). */
+export function entryFor(
+  issuerName: string,
+  issuer: IssuerConfig,
+  name: string,
+  domains: string[],
+): ResolvedCertificate {
+  return {
+    index: 0,
+    name,
+    domains,
+    issuerName,
+    issuer,
+    storeName: 'files',
+    store: { type: 'filesystem', path: 'unused' },
+    keyType: 'ecdsa-p256',
+    reuseKey: undefined,
+    hooks: { postRenew: [], onFailure: [], rollbackOnHookFailure: false },
+  };
 }
 
 /** Generous: it only guards against a hang (machines are shared and slow). */

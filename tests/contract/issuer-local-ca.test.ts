@@ -1,10 +1,10 @@
 /** The issuer contract against the local CA (kept in a filesystem store, created on first use). */
 import { LocalCaIssuer } from '../../src/issuers/local-ca.js';
-import type { LocalCaIssuerConfig, ResolvedCertificate } from '../../src/manifest/types.js';
+import type { LocalCaIssuerConfig } from '../../src/manifest/types.js';
 import { localCaBlobKey } from '../../src/stores/keys.js';
 import { tempDir } from '../harness/process.js';
 import { filesystemStore, makeContext } from '../integration/acme-fixtures.js';
-import { issuerContract } from './issuer-contract.js';
+import { entryFor, issuerContract } from './issuer-contract.js';
 
 issuerContract('local-ca', { remote: false }, async () => {
   const dir = await tempDir('cert-renew-issuer-contract-local-');
@@ -16,18 +16,7 @@ issuerContract('local-ca', { remote: false }, async () => {
     makeIssuer: () => new LocalCaIssuer('local', config, context),
     isIssuing: () => true,
     makeStore: async () => filesystemStore(context, `store-${++stores}`),
-    entry: (name, domains): ResolvedCertificate => ({
-      index: 0,
-      name,
-      domains,
-      issuerName: 'local',
-      issuer: config,
-      storeName: 'files',
-      store: { type: 'filesystem', path: 'unused' },
-      keyType: 'ecdsa-p256',
-      reuseKey: undefined,
-      hooks: { postRenew: [], onFailure: [], rollbackOnHookFailure: false },
-    }),
+    entry: (name, domains) => entryFor('local', config, name, domains),
     domains: ['contract.local.test', 'www.contract.local.test'],
     stateKeys: [localCaBlobKey('local')],
     cleanup: () => dir.remove(),

@@ -1,10 +1,10 @@
 /** The issuer contract against a real step-ca (built by the harness), through its JWK provisioner. */
 import { StepCaIssuer } from '../../src/issuers/step-ca/issuer.js';
-import type { ResolvedCertificate, StepCaIssuerConfig } from '../../src/manifest/types.js';
+import type { StepCaIssuerConfig } from '../../src/manifest/types.js';
 import { tempDir } from '../harness/process.js';
 import { startStepCa } from '../harness/step-ca.js';
 import { filesystemStore, makeContext } from '../integration/acme-fixtures.js';
-import { issuerContract } from './issuer-contract.js';
+import { entryFor, issuerContract } from './issuer-contract.js';
 
 issuerContract('step-ca', { remote: true }, async () => {
   const ca = await startStepCa();
@@ -25,18 +25,7 @@ issuerContract('step-ca', { remote: true }, async () => {
       }),
     isIssuing: ({ method, url }) => method === 'POST' && /\/1\.0\/(sign|renew)$/.test(new URL(url).pathname),
     makeStore: async () => filesystemStore(context, `store-${++stores}`),
-    entry: (name, domains): ResolvedCertificate => ({
-      index: 0,
-      name,
-      domains,
-      issuerName: 'internal',
-      issuer: config,
-      storeName: 'files',
-      store: { type: 'filesystem', path: 'unused' },
-      keyType: 'ecdsa-p256',
-      reuseKey: undefined,
-      hooks: { postRenew: [], onFailure: [], rollbackOnHookFailure: false },
-    }),
+    entry: (name, domains) => entryFor('internal', config, name, domains),
     domains: ['contract.internal.test', 'www.contract.internal.test'],
     // step-ca keeps no state of the issuer's in the store.
     stateKeys: [],

@@ -96,8 +96,13 @@ export class AcmeConnector {
     );
     const logger = options.logger ?? this.options.logger;
     const directory = await this.directory(transport, logger, options.directoryPolicy ?? this.options.retry);
+    const { issuerName, directoryUrl, eabConfigured, clock, retry } = this.options;
     return new AcmeConnection({
-      ...this.options,
+      issuerName,
+      directoryUrl,
+      eabConfigured,
+      clock,
+      retry,
       transport,
       directory,
       certName: options.certName,
@@ -232,9 +237,10 @@ export class AcmeConnection {
   readonly retry: RetryPolicy;
   /** The issuer's parsed account keys (client.ts). */
   readonly accountKeys: AccountKeyCache;
-  readonly #eabConfigured: boolean;
+  readonly #init: ConnectionInit;
 
   constructor(init: ConnectionInit) {
+    this.#init = init;
     this.issuerName = init.issuerName;
     this.directoryUrl = init.directoryUrl;
     this.directory = init.directory;
@@ -245,7 +251,6 @@ export class AcmeConnection {
     this.clock = init.clock;
     this.retry = init.retry;
     this.accountKeys = init.accountKeys;
-    this.#eabConfigured = init.eabConfigured;
   }
 
   /** The certificate's deadline (or, while `withSignal` runs, that one). */
@@ -255,19 +260,7 @@ export class AcmeConnection {
 
   /** The same connection reporting issuer-wide (no certificate name): account work is shared. */
   issuerWide(): AcmeConnection {
-    return new AcmeConnection({
-      issuerName: this.issuerName,
-      directoryUrl: this.directoryUrl,
-      eabConfigured: this.#eabConfigured,
-      clock: this.clock,
-      retry: this.retry,
-      transport: this.transport,
-      directory: this.directory,
-      certName: undefined,
-      logger: this.logger,
-      runLogger: this.runLogger,
-      accountKeys: this.accountKeys,
-    });
+    return new AcmeConnection({ ...this.#init, certName: undefined });
   }
 
   /** "certificate web: ACME issuer le" or "ACME issuer le", the front of messages. */
@@ -281,7 +274,7 @@ export class AcmeConnection {
       issuerName: this.issuerName,
       directoryUrl: this.directoryUrl,
       step,
-      eabConfigured: this.#eabConfigured,
+      eabConfigured: this.#init.eabConfigured,
       badNonceDetails: this.transport.badNonceDetails,
     };
   }

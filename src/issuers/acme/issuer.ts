@@ -27,10 +27,6 @@ import { orderCertificate } from './order.js';
 import { RenewalInfoLookup } from './renewal-info.js';
 import { DEFAULT_POLL_POLICY, DEFAULT_RETRY_POLICY, type PollPolicy, type RetryPolicy } from './retry.js';
 
-export type { AcmeDirectory } from './directory.js';
-export type { PollPolicy } from './retry.js';
-export { DEFAULT_POLL_POLICY } from './retry.js';
-
 /** Knobs for tests and the benchmark; the manifest does not set these. */
 export interface AcmeIssuerOptions {
   retry?: RetryPolicy;

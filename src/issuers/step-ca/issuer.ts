@@ -24,8 +24,6 @@ import { findProvisioner, unlockProvisionerKey } from './provisioner.js';
 import { fetchPinnedRoot, normalizeFingerprint } from './root.js';
 import { type ProvisionerKey, type StepCaProvisioner, signToken } from './token.js';
 
-export { normalizeFingerprint } from './root.js';
-
 /** step-ca's lifetime when the client asks for none (and the provisioner does not change it). */
 export const STEP_CA_DEFAULT_LIFETIME_MS = 24 * 3_600_000;
 /**
