@@ -67,7 +67,7 @@ export async function orderCertificate(context: OrderContext, request: IssueRequ
   if (!leaf) {
     throw new CertRenewError(
       ErrorCode.issuerRejected,
-      `certificate ${entry.name}: ACME issuer ${context.issuerName}: the CA returned no certificate from ${valid.certificate}`,
+      `${connection.who()}: the CA returned no certificate from ${valid.certificate}`,
     );
   }
   connection.logger.debug(
