@@ -18,9 +18,9 @@ issuerContract('acme (Pebble)', { remote: true }, async () => {
     caBundle: pebble.caBundlePath,
     challenge: { type: 'http-01', standalone: `127.0.0.1:${pebble.httpPort}` },
   };
-  // RFC 8555 resources that create something at the CA (Pebble's paths: /order-plz, /finalize-order/…,
-  // /sign-me-up). A dry run's account lookup (onlyReturnExisting) also posts to newAccount, so the
-  // dry-run cases count orders and finalizations only; `check` never registers (it is written so).
+  // Issuing requests: newOrder and finalize (Pebble's /finalize-order/…). newAccount is not counted: the
+  // dry run posts to it too, with onlyReturnExisting, which creates nothing; that no account was set up
+  // shows in the store (stateKeys).
   const directory = JSON.parse(await httpsGet(pebble.directoryUrl, pebble.caBundlePem)) as {
     newOrder: string;
   };
