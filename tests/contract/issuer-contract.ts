@@ -118,7 +118,7 @@ export function issuerContract(
     ): Promise<IssueResult & { keyPem: string }> {
       const keyPem = await generateKey(entry.keyType);
       const request: IssueRequest = {
-        cert: entry,
+        entry,
         keyPem,
         csrPem: await createCsr(keyPem, entry.domains),
         current: undefined,
