@@ -164,6 +164,41 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       setExit(await showCommand(globals(), name, options, io));
     });
 
+  program
+    .command('import')
+    .description('adopt certificates from certbot, lego, acme.sh or a PEM pair, without re-issuing')
+    .argument('<source>', 'certbot, lego, acme.sh or pem')
+    .argument(
+      '[dir]',
+      'certbot --config-dir, lego --path or acme.sh home (defaults: /etc/letsencrypt, ./.lego, ~/.acme.sh)',
+    )
+    .option('--write', 'merge the entries into the manifest file (default: print them)')
+    .option('--dry-run', 'show what would be adopted and written; change nothing')
+    .option('--json', 'print the import report as JSON')
+    .option('--store <name>', "store to adopt into (default: the manifest's default store)")
+    .option('--issuer <name>', 'issuer for the imported certificates (default: by ACME directory)')
+    .option('--server <url>', "ACME directory URL or alias (lego's --server; overrides the source's)")
+    .option('--email <address>', 'account e-mail for issuers the import adds')
+    .option(
+      '--ca-bundle <file>',
+      'CA bundle trusted for a private ACME server (set on issuers the import adds)',
+    )
+    .option('--http.webroot <dir>', 'lego: the --http.webroot given to lego (document root)')
+    .option('--http.port <address>', 'lego: the --http.port given to lego (standalone listener)')
+    .option('--dns <provider>', 'lego: the --dns provider given to lego')
+    .option('--exec-path <command>', 'lego: with --dns exec, its EXEC_PATH')
+    .option('--key-type <type>', 'lego: the --key-type given to lego (ec256, ec384, rsa2048, …)')
+    .option('--renew-hook <command>', 'lego: the --renew-hook given to lego')
+    .option('--name <name>', 'pem: the certificate name')
+    .option('--cert <file>', 'pem: the certificate (may hold the chain after it)')
+    .option('--key <file>', 'pem: the private key')
+    .option('--chain <file>', 'pem: the intermediate certificates')
+    .option('--domains <names...>', "pem: the domains (default: the certificate's names)")
+    .action(async (source: string, dir: string | undefined, options) => {
+      const { importCommand } = await import('./commands/import.js');
+      setExit(await importCommand(globals(), source, dir, options, io));
+    });
+
   return program;
 }
 
