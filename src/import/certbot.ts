@@ -72,11 +72,13 @@ async function scriptHook(path: string): Promise<ImportedHook> {
   return { spec: { run: [path] }, ...(CERTBOT_ENV.test(text) ? { legacyEnv: 'certbot' as const } : {}) };
 }
 
-function lineHook(line: string): ImportedHook {
-  return {
-    spec: hookFromCommandLine(line),
-    ...(CERTBOT_ENV.test(line) ? { legacyEnv: 'certbot' as const } : {}),
-  };
+/** A hook command line; it reads certbot's variables when it names them or runs a script that does. */
+async function lineHook(line: string): Promise<ImportedHook> {
+  const spec = hookFromCommandLine(line);
+  const program = Array.isArray(spec.run) ? spec.run[0] : undefined;
+  const script = program ? await readFile(program, 'utf8').catch(() => '') : '';
+  const reads = CERTBOT_ENV.test(line) || CERTBOT_ENV.test(script);
+  return { spec, ...(reads ? { legacyEnv: 'certbot' as const } : {}) };
 }
 
 /** The challenge of one lineage, or a line saying why there is none. */
@@ -226,10 +228,10 @@ export async function readCertbot(dir: string, options: SourceOptions): Promise<
 
     const hooks: ImportedHook[] = [];
     const deploy = configString(params, 'renew_hook') ?? configString(params, 'deploy_hook');
-    if (deploy) hooks.push(lineHook(deploy));
+    if (deploy) hooks.push(await lineHook(deploy));
     const post = configString(params, 'post_hook');
     if (post) {
-      hooks.push(lineHook(post));
+      hooks.push(await lineHook(post));
       note(
         `post_hook '${post}' became a postRenew hook: it now runs once after successful renewals, not after failed attempts`,
       );
