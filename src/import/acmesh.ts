@@ -15,6 +15,7 @@ import {
   directoryAlias,
   domainsOf,
   hookFromCommandLine,
+  importedHook,
   manifestName,
   readBundle,
   reason,
@@ -104,11 +105,8 @@ function acmeShChallenge(conf: Map<string, string>): {
   return { challenge: { type: 'http-01', webroot: first }, ...(note ? { note } : {}) };
 }
 
-function hook(line: string): ImportedHook {
-  return {
-    spec: hookFromCommandLine(line),
-    ...(ACMESH_ENV.test(line) ? { legacyEnv: 'acme.sh' as const } : {}),
-  };
+function hook(line: string): Promise<ImportedHook> {
+  return importedHook(hookFromCommandLine(line), ACMESH_ENV, 'acme.sh');
 }
 
 /**
@@ -180,12 +178,12 @@ export async function readAcmeSh(dir: string, options: SourceOptions): Promise<S
 
     const hooks: ImportedHook[] = [];
     const renew = get(conf, 'Le_RenewHook');
-    if (renew) hooks.push(hook(renew));
+    if (renew) hooks.push(await hook(renew));
     const reload = get(conf, 'Le_ReloadCmd');
-    if (reload) hooks.push(hook(reload));
+    if (reload) hooks.push(await hook(reload));
     const post = get(conf, 'Le_PostHook');
     if (post) {
-      hooks.push(hook(post));
+      hooks.push(await hook(post));
       note(`Le_PostHook '${post}' became a postRenew hook: it now runs after successful renewals only`);
     }
     if (hooks.length > 0) found.postRenew = hooks;

@@ -15,6 +15,7 @@ import {
   directoryAlias,
   domainsOf,
   hookFromCommandLine,
+  importedHook,
   manifestName,
   readBundle,
   reason,
@@ -67,18 +68,12 @@ async function hookScripts(dir: string, kind: 'pre' | 'deploy' | 'post'): Promis
   }
 }
 
-async function scriptHook(path: string): Promise<ImportedHook> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return { spec: { run: [path] }, ...(CERTBOT_ENV.test(text) ? { legacyEnv: 'certbot' as const } : {}) };
+function scriptHook(path: string): Promise<ImportedHook> {
+  return importedHook({ run: [path] }, CERTBOT_ENV, 'certbot');
 }
 
-/** A hook command line; it reads certbot's variables when it names them or runs a script that does. */
-async function lineHook(line: string): Promise<ImportedHook> {
-  const spec = hookFromCommandLine(line);
-  const program = Array.isArray(spec.run) ? spec.run[0] : undefined;
-  const script = program ? await readFile(program, 'utf8').catch(() => '') : '';
-  const reads = CERTBOT_ENV.test(line) || CERTBOT_ENV.test(script);
-  return { spec, ...(reads ? { legacyEnv: 'certbot' as const } : {}) };
+function lineHook(line: string): Promise<ImportedHook> {
+  return importedHook(hookFromCommandLine(line), CERTBOT_ENV, 'certbot');
 }
 
 /** The challenge of one lineage, or a line saying why there is none. */

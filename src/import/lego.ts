@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { ACME_DIRECTORY_URLS } from '../issuers/acme/directory.js';
 import type { Challenge, KeyType } from '../manifest/types.js';
 import { inspectCertificate } from '../x509/index.js';
-import { directoryAlias, domainsOf, manifestName, readBundle, reason } from './translate.js';
+import { directoryAlias, domainsOf, importedHook, manifestName, readBundle, reason } from './translate.js';
 import type { FoundCertificate, SourceOptions, SourceResult } from './types.js';
 
 const LEGO_KEY_TYPES: Record<string, KeyType> = {
@@ -138,13 +138,9 @@ export async function readLego(dir: string, options: SourceOptions): Promise<Sou
       }
     }
     if (options.renewHook) {
-      found.postRenew = [
-        {
-          // lego splits its hook on white space and runs it without a shell.
-          spec: { run: options.renewHook.trim().split(/\s+/) },
-          ...(LEGO_ENV.test(options.renewHook) ? { legacyEnv: 'lego' as const } : {}),
-        },
-      ];
+      // lego splits its hook on white space and runs it without a shell.
+      const spec = { run: options.renewHook.trim().split(/\s+/) };
+      found.postRenew = [await importedHook(spec, LEGO_ENV, 'lego')];
     }
     result.found.push(found);
   }

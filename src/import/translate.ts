@@ -9,6 +9,7 @@ import { ACME_DIRECTORY_URLS } from '../issuers/acme/directory.js';
 import type { HookSpec } from '../manifest/types.js';
 import type { CertificateBundle } from '../stores/types.js';
 import { inspectCertificate, joinPem, splitPemChain } from '../x509/index.js';
+import type { ImportedHook, LegacyEnv } from './types.js';
 
 /** The alias for one of the public CAs' directory URLs (`letsencrypt`, …), or the URL as it is. */
 export function directoryAlias(url: string): string {
@@ -44,6 +45,17 @@ export function hookFromCommandLine(line: string, env?: Record<string, string>):
     }
   }
   return { run: text, shell: true, ...extra };
+}
+
+/**
+ * A translated hook, marked as reading the source's own variables (`pattern`) when its command line
+ * names them or the script it runs does (so the adoption step can point them at the new store).
+ */
+export async function importedHook(spec: HookSpec, pattern: RegExp, kind: LegacyEnv): Promise<ImportedHook> {
+  const line = Array.isArray(spec.run) ? spec.run.join(' ') : spec.run;
+  const program = Array.isArray(spec.run) ? spec.run[0] : undefined;
+  const script = program ? await readFile(program, 'utf8').catch(() => '') : '';
+  return pattern.test(line) || pattern.test(script) ? { spec, legacyEnv: kind } : { spec };
 }
 
 /** A name safe as a file and key name (the manifest's `name` pattern): `*.example.com` → `_.example.com`. */
