@@ -1,0 +1,267 @@
+/**
+ * `cert-renew import acme.sh` of a home built from acme.sh's documented layout (certificates made with
+ * openssl in the test), and `cert-renew import pem` of a hand-made pair into a Redis store. Neither needs
+ * a CA: the manifest's issuers are never contacted, and the next `run` says `ok`.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Manifest } from '../../src/manifest/types.js';
+import { freePort, type TempDir, tempDir } from '../harness/process.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
+import { type CertificateAuthority, createCa, createLeaf, type TestKeyType } from '../harness/tls.js';
+import { hasStackTrace, runCli } from './cli.js';
+import { parseReport } from './e2e-helpers.js';
+import { actions, emptyManifest, envHook, parseImport } from './import-fixtures.js';
+
+const b64 = (text: string) =>
+  `__ACME_BASE64__START_${Buffer.from(text).toString('base64')}__ACME_BASE64__END_`;
+
+/** One acme.sh certificate folder: `<home>/<folder>/<domain>.{conf,cer,key}`, `ca.cer`, `fullchain.cer`. */
+async function acmeShCertificate(
+  home: string,
+  ca: CertificateAuthority,
+  domain: string,
+  keyType: TestKeyType,
+  conf: Record<string, string>,
+): Promise<void> {
+  const folder = join(home, keyType === 'ec' ? `${domain}_ecc` : domain);
+  await mkdir(folder, { recursive: true });
+  const names = [domain, ...(conf.Le_Alt && conf.Le_Alt !== 'no' ? conf.Le_Alt.split(',') : [])];
+  const leaf = await createLeaf(ca, folder, { names, name: 'leaf', keyType });
+  await writeFile(join(folder, `${domain}.cer`), leaf.certPem);
+  await writeFile(join(folder, `${domain}.key`), leaf.keyPem);
+  await writeFile(join(folder, 'ca.cer'), ca.certPem);
+  await writeFile(join(folder, 'fullchain.cer'), leaf.certPem + ca.certPem);
+  const lines = Object.entries({ Le_Domain: domain, ...conf }).map(([k, v]) => `${k}='${v}'`);
+  await writeFile(join(folder, `${domain}.conf`), `${lines.join('\n')}\n`);
+}
+
+describe('cert-renew import acme.sh and pem', () => {
+  let tmp: TempDir;
+  let ca: CertificateAuthority;
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-import-files-');
+    ca = await createCa(tmp.path);
+  });
+  after(async () => {
+    await tmp?.remove();
+  });
+
+  test('acme.sh home: webroot, standalone and a DNS API; reload command; what cannot be translated is named', async () => {
+    const home = join(tmp.path, 'acme.sh');
+    const docroot = join(tmp.path, 'www');
+    const store = join(tmp.path, 'store');
+    // Nothing listens there: a run that contacted the CA would fail.
+    const api = `https://127.0.0.1:${await freePort()}/directory`;
+    const hookLog = join(tmp.path, 'reload.log');
+    const reload = await envHook(tmp.path, 'reload.sh', hookLog, ['CERT_FULLCHAIN_PATH', 'Le_Domain']);
+    await mkdir(home, { recursive: true });
+    await writeFile(
+      join(home, 'account.conf'),
+      "ACCOUNT_EMAIL='ops@example.test'\nLOG_FILE='/var/log/acme.sh.log'\n",
+    );
+    await acmeShCertificate(home, ca, 'web.example.test', 'ec', {
+      Le_Alt: 'www.web.example.test',
+      Le_Webroot: docroot,
+      Le_PreHook: '',
+      Le_PostHook: '',
+      Le_RenewHook: '',
+      Le_API: api,
+      Le_Keylength: 'ec-256',
+      Le_ReloadCmd: b64(`${reload} --quiet`),
+      Le_RealFullChainPath: '/etc/nginx/ssl/web.pem',
+    });
+    await acmeShCertificate(home, ca, 'alone.example.test', 'rsa', {
+      Le_Alt: 'no',
+      Le_Webroot: 'no',
+      Le_HTTPPort: '8080',
+      Le_API: api,
+      Le_Keylength: '2048',
+    });
+    await acmeShCertificate(home, ca, 'dns.example.test', 'ec', {
+      Le_Alt: 'no',
+      Le_Webroot: 'dns_cf',
+      Le_API: api,
+      Le_Keylength: 'ec-256',
+      Le_PreHook: b64('systemctl stop haproxy'),
+    });
+    // Not a certificate folder: ignored.
+    await mkdir(join(home, 'deploy'));
+
+    const manifestPath = await emptyManifest(tmp.path);
+    const r = await runCli(['-m', manifestPath, 'import', 'acme.sh', home, '--write', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    const report = parseImport(r.stdout);
+    assert.deepEqual(actions(report), [
+      ['alone.example.test', 'adopted'],
+      ['dns.example.test', 'adopted'],
+      ['web.example.test', 'adopted'],
+    ]);
+    const notes = report.untranslated.map((u) => `${u.name ?? '*'}: ${u.message}`);
+    assert.ok(
+      notes.some((n) => n.startsWith('dns.example.test: DNS API dns_cf')),
+      notes.join('\n'),
+    );
+    assert.ok(
+      notes.some((n) => n.startsWith("dns.example.test: Le_PreHook 'systemctl stop haproxy'")),
+      notes.join('\n'),
+    );
+    assert.ok(
+      notes.some((n) => n.startsWith('web.example.test: --install-cert copies it to /etc/nginx/ssl/web.pem')),
+    );
+    assert.ok(notes.some((n) => n.startsWith('*: ACME accounts are not copied')));
+    assert.equal(notes.length, 4, notes.join('\n'));
+
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    const [issuerName, issuer] = Object.entries(manifest.issuers)[0] ?? [];
+    assert.ok(issuer?.type === 'acme');
+    assert.equal(issuer.directory, api);
+    assert.equal(issuer.email, 'ops@example.test');
+    const byName = Object.fromEntries(manifest.certificates.map((c) => [c.name, c]));
+    const challengeOf = (name: string) => byName[name]?.challenge ?? issuer.challenge;
+    assert.deepEqual(challengeOf('web.example.test'), { type: 'http-01', webroot: docroot });
+    assert.deepEqual(challengeOf('alone.example.test'), { type: 'http-01', standalone: ':8080' });
+    assert.equal(byName['web.example.test']?.issuer, issuerName);
+    assert.equal(byName['web.example.test']?.keyType, 'ecdsa-p256');
+    assert.equal(byName['alone.example.test']?.keyType, 'rsa-2048');
+    assert.deepEqual(byName['web.example.test']?.domains, ['web.example.test', 'www.web.example.test']);
+    assert.deepEqual(byName['web.example.test']?.hooks?.postRenew, [
+      {
+        run: [reload, '--quiet'],
+        env: {
+          Le_Domain: 'web.example.test',
+          CERT_PATH: join(store, 'web.example.test', 'cert.pem'),
+          CERT_KEY_PATH: join(store, 'web.example.test', 'privkey.pem'),
+          CA_CERT_PATH: join(store, 'web.example.test', 'chain.pem'),
+          CERT_FULLCHAIN_PATH: join(store, 'web.example.test', 'fullchain.pem'),
+        },
+      },
+    ]);
+    assert.equal((await runCli(['validate', manifestPath])).code, 0);
+
+    const run = await runCli(['-m', manifestPath, 'run', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(
+      parseReport(run.stdout).certificates.map((c) => [c.name, c.outcome]),
+      [
+        ['alone.example.test', 'ok'],
+        ['dns.example.test', 'ok'],
+        ['web.example.test', 'ok'],
+      ],
+    );
+    const stored = await readFile(join(store, 'alone.example.test', 'cert.pem'), 'utf8');
+    assert.equal(stored, await readFile(join(home, 'alone.example.test', 'alone.example.test.cer'), 'utf8'));
+  });
+
+  describe('pem into a Redis store', () => {
+    let redis: RedisServer;
+    before(async () => {
+      redis = await startRedis();
+    });
+    after(async () => {
+      await redis?.stop();
+    });
+
+    test('a hand-made pair is adopted into Redis and run says ok; a mismatched key is never adopted', async () => {
+      const dir = join(tmp.path, 'pem');
+      await mkdir(dir);
+      const leaf = await createLeaf(ca, dir, { names: ['hand.example.test'], name: 'hand' });
+      const other = await createLeaf(ca, dir, { names: ['other.example.test'], name: 'other' });
+      const manifestPath = await emptyManifest(dir, {
+        defaults: { store: 'cache', issuer: 'local' },
+        issuers: { local: { type: 'local-ca' } },
+        stores: { cache: { type: 'redis', url: redis.url } },
+      });
+      const before = await readFile(manifestPath, 'utf8');
+
+      // A key that belongs to another certificate: refused, nothing stored, nothing written.
+      const bad = await runCli(
+        [
+          '-m',
+          manifestPath,
+          'import',
+          'pem',
+          '--name',
+          'bad',
+          '--cert',
+          leaf.certPath,
+          '--key',
+          other.keyPath,
+          '--write',
+          '--json',
+        ],
+        { cwd: dir },
+      );
+      assert.equal(bad.code, 1, bad.stderr);
+      const badReport = parseImport(bad.stdout);
+      assert.deepEqual(actions(badReport), [['bad', 'failed']]);
+      assert.match(badReport.certificates[0]?.message ?? '', /private key does not match/);
+      assert.equal(await redis.cli('KEYS', '*bad*'), '');
+      assert.equal(await readFile(manifestPath, 'utf8'), before);
+
+      // --domains the certificate does not cover: refused.
+      const uncovered = await runCli(
+        [
+          '-m',
+          manifestPath,
+          'import',
+          'pem',
+          '--name',
+          'hand',
+          '--cert',
+          'hand.pem',
+          '--key',
+          'hand.key',
+          '--domains',
+          'x.example.test',
+          '--json',
+        ],
+        { cwd: dir },
+      );
+      assert.equal(uncovered.code, 1, uncovered.stderr);
+      assert.match(
+        parseImport(uncovered.stdout).certificates[0]?.message ?? '',
+        /does not cover x\.example\.test/,
+      );
+
+      const good = await runCli(
+        [
+          '-m',
+          manifestPath,
+          'import',
+          'pem',
+          '--name',
+          'hand',
+          '--cert',
+          'hand.pem',
+          '--key',
+          'hand.key',
+          '--chain',
+          ca.certPath,
+          '--write',
+        ],
+        { cwd: dir },
+      );
+      assert.equal(good.code, 0, good.stderr);
+      assert.equal(good.stdout, '', 'with --write the entries are not printed');
+      assert.match(good.stderr, /hand: adopted in store 'cache'/);
+      const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+      assert.deepEqual(manifest.certificates, [{ name: 'hand', domains: ['hand.example.test'] }]);
+      assert.deepEqual(manifest.issuers, { local: { type: 'local-ca' } });
+
+      const run = await runCli(['-m', manifestPath, 'run', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(
+        parseReport(run.stdout).certificates.map((c) => [c.name, c.outcome, c.reason]),
+        [['hand', 'ok', 'ok']],
+      );
+      const show = await runCli(['-m', manifestPath, 'show', 'hand', '--pem']);
+      assert.equal(show.code, 0, show.stderr);
+      assert.ok(show.stdout.includes(leaf.certPem.trim()));
+    });
+  });
+});
