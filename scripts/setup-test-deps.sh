@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs what the test suite needs when it is missing: the real servers the tests start (redis-server,
-# pebble + pebble-challtestsrv, nginx), openssl, certbot (the benchmark's baseline), promtool (checks the
+# pebble + pebble-challtestsrv, nginx), openssl, certbot (the benchmark's baseline and
+# `import certbot`'s test), lego (`import lego`'s test), promtool (checks the
 # shipped alerting rules), Go with step-ca's sources (built by scripts/build-step-ca.sh), BIND (named, and
 # nsupdate, which the rfc2136 dns-01 provider runs) and PowerDNS with its sqlite3 backend.
 # Debian/Ubuntu only (apt-get).
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 # "command  package" pairs; nginx lives in sbin, which is not on a normal user's PATH.
 PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 commands='redis-server:redis-server redis-cli:redis-tools pebble:pebble pebble-challtestsrv:pebble
-nginx:nginx-light go:golang-go openssl:openssl certbot:certbot ps:procps promtool:prometheus
+nginx:nginx-light go:golang-go openssl:openssl certbot:certbot lego:lego ps:procps promtool:prometheus
 named:bind9 nsupdate:bind9-dnsutils pdns_server:pdns-server
 sqlite3:sqlite3'
 dpkg_only='golang-github-smallstep-certificates-dev ca-certificates pdns-backend-sqlite3'

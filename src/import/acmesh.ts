@@ -197,6 +197,12 @@ export async function readAcmeSh(dir: string, options: SourceOptions): Promise<S
         `--install-cert copies it to ${copies.join(', ')}: point the service at the store's files, or add a postRenew hook that copies them`,
       );
     }
+    const days = get(conf, 'Le_RenewalDays');
+    if (days && days !== '60') {
+      note(
+        `Le_RenewalDays ${days} (renew ${days} days after issue): set "renewBefore" to the lifetime minus ${days}d if you want the same`,
+      );
+    }
     const chain = get(conf, 'Le_Preferred_Chain');
     if (chain) found.preferredChain = chain;
     result.found.push(found);
