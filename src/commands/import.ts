@@ -1,7 +1,7 @@
 /** `cert-renew import SOURCE [DIR]`: adopt a certbot, lego or acme.sh installation, or one PEM pair. */
 import { join, resolve } from 'node:path';
 import type { CliIO, GlobalOptions } from '../cli.js';
-import { UsageError } from '../errors.js';
+import { CertRenewError, ErrorCode, UsageError } from '../errors.js';
 import { CERTBOT_DEFAULT_DIR } from '../import/certbot.js';
 import { type ImportReport, importExitCode, runImport } from '../import/import.js';
 import { IMPORT_SOURCES, type ImportSource } from '../import/types.js';
@@ -71,7 +71,14 @@ export async function importCommand(
     });
   }
   const logger = commandLogger(globals, io);
-  const session = await openSession(globals, io, logger, parseInterval(undefined));
+  const session = await openSession(globals, io, logger, parseInterval(undefined)).catch((error: unknown) => {
+    if (error instanceof CertRenewError && error.code === ErrorCode.manifestUnreadable) {
+      throw new UsageError(error.message, {
+        hint: 'import adopts into a store the manifest names: create one with "stores" and "defaults.store" first (docs/migrating.md)',
+      });
+    }
+    throw error;
+  });
   try {
     const report = await runImport(session, {
       source: kind,

@@ -117,7 +117,7 @@ export async function readLego(dir: string, options: SourceOptions): Promise<Sou
     const directory = options.server ? directoryAlias(options.server) : host ? aliasForHost(host) : undefined;
     if (!directory) {
       throw new UsageError(
-        `lego records only the ACME server's host (${host ?? 'unknown'}), not its directory URL`,
+        `lego records only the ACME server's host (${host?.replace(/_(\d+)$/, ':$1') ?? 'unknown'}), not its directory URL`,
         { hint: 'give the --server URL passed to lego (e.g. --server https://ca.example/directory)' },
       );
     }

@@ -157,6 +157,27 @@ describe('cert-renew import acme.sh and pem', () => {
     assert.equal(stored, await readFile(join(home, 'alone.example.test', 'alone.example.test.cer'), 'utf8'));
   });
 
+  test('usage errors exit 2 and say what to give: no installation, no manifest, unknown store or source', async () => {
+    const manifestPath = await emptyManifest(join(tmp.path));
+    const cases: [string[], RegExp][] = [
+      [
+        ['-m', manifestPath, 'import', 'certbot', join(tmp.path, 'none')],
+        /not a certbot configuration directory/,
+      ],
+      [['-m', manifestPath, 'import', 'acme.sh', tmp.path], /holds no acme\.sh certificate/],
+      [['-m', join(tmp.path, 'none.json'), 'import', 'certbot', tmp.path], /create one with "stores"/],
+      [['-m', manifestPath, 'import', 'pem', '--name', 'x'], /needs --name, --cert and --key/],
+      [['-m', manifestPath, 'import', 'caddy'], /unknown import source 'caddy'/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      assert.equal(r.stdout, '');
+    }
+  });
+
   describe('pem into a Redis store', () => {
     let redis: RedisServer;
     before(async () => {
