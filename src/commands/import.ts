@@ -104,6 +104,7 @@ export async function importCommand(
       ...(options.caBundle ? { caBundle: resolve(io.cwd, options.caBundle) } : {}),
       write: options.write ?? false,
       dryRun: options.dryRun ?? false,
+      now: io.clock.now(),
       ...(io.interrupt ? { signal: io.interrupt } : {}),
     });
     if (options.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);

@@ -5,7 +5,7 @@
  * links `live/<lineage>/{cert,chain,fullchain,privkey}.pem` into `archive/`, hook scripts under
  * `renewal-hooks/{pre,deploy,post}/` and the ACME account under `accounts/` (never read).
  */
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { Challenge, KeyType } from '../manifest/types.js';
@@ -60,12 +60,15 @@ async function exists(path: string): Promise<boolean> {
 
 /** Hook scripts of `renewal-hooks/<kind>/` (certbot runs every executable file there, sorted by name). */
 async function hookScripts(dir: string, kind: 'pre' | 'deploy' | 'post'): Promise<string[]> {
-  try {
-    const names = (await readdir(join(dir, 'renewal-hooks', kind))).sort();
-    return names.filter((n) => !n.startsWith('.')).map((n) => join(dir, 'renewal-hooks', kind, n));
-  } catch {
-    return [];
+  const folder = join(dir, 'renewal-hooks', kind);
+  const names = (await readdir(folder).catch(() => [] as string[])).sort();
+  const scripts: string[] = [];
+  for (const name of names) {
+    const path = join(folder, name);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() && (info.mode & 0o111) !== 0) scripts.push(path);
   }
+  return scripts;
 }
 
 function scriptHook(path: string): Promise<ImportedHook> {
@@ -203,8 +206,8 @@ export async function readCertbot(dir: string, options: SourceOptions): Promise<
       continue;
     }
 
-    const server = options.server ?? configString(params, 'server');
-    if (server) found.directory = directoryAlias(server);
+    // certbot's default server is Let's Encrypt's production directory.
+    found.directory = directoryAlias(options.server ?? configString(params, 'server') ?? 'letsencrypt');
     if (options.email) found.email = options.email;
 
     const keyType = certbotKeyType(params);

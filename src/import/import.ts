@@ -43,6 +43,8 @@ export interface ImportRequest {
   caBundle?: string;
   write: boolean;
   dryRun: boolean;
+  /** The clock's now, to say when an adopted certificate has already expired. */
+  now: Date;
   signal?: AbortSignal;
 }
 
@@ -194,7 +196,10 @@ export async function runImport(session: Session, request: ImportRequest): Promi
         ...(request.signal ? { signal: request.signal } : {}),
       });
       item.action = outcome.action;
-      item.message = outcome.message;
+      item.message =
+        Date.parse(meta.notAfter) <= request.now.getTime()
+          ? `${outcome.message}; it has expired: the next run renews it`
+          : outcome.message;
       keep.add(planned.entry.name);
     } catch (error) {
       const wrapped = toCertRenewError(error, ErrorCode.storeWrite);

@@ -58,9 +58,12 @@ export async function importedHook(spec: HookSpec, pattern: RegExp, kind: Legacy
   return pattern.test(line) || pattern.test(script) ? { spec, legacyEnv: kind } : { spec };
 }
 
-/** A name safe as a file and key name (the manifest's `name` pattern): `*.example.com` → `_.example.com`. */
+/**
+ * A name safe as a file and key name (the manifest's `name` pattern). A wildcard's `*.` (lego writes `_.`)
+ * becomes `wildcard.`: `*.example.com` → `wildcard.example.com`.
+ */
 export function manifestName(text: string): string {
-  let name = text.replace(/[^A-Za-z0-9._-]/g, '_');
+  let name = text.replace(/^[*_]\./, 'wildcard.').replace(/[^A-Za-z0-9._-]/g, '_');
   if (!/^[A-Za-z0-9]/.test(name)) name = `x${name}`;
   return name.slice(0, 128);
 }

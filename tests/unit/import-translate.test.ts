@@ -123,8 +123,9 @@ describe('translations', () => {
 
   test('manifest names from lineages and domains', () => {
     assert.equal(manifestName('example.com-0001'), 'example.com-0001');
-    assert.equal(manifestName('*.example.com'), 'x_.example.com');
-    assert.equal(manifestName('_.example.com'), 'x_.example.com');
+    assert.equal(manifestName('*.example.com'), 'wildcard.example.com');
+    assert.equal(manifestName('_.example.com'), 'wildcard.example.com');
+    assert.equal(manifestName('ex ample/../x'), 'ex_ample_.._x');
   });
 });
 

@@ -1,0 +1,179 @@
+/**
+ * Reading a certbot configuration directory laid out as certbot writes it (renewal/*.conf, live/ links into
+ * archive/, renewal-hooks/), with the settings that do not translate: each is named in one line.
+ * Certificates are made with openssl.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { readCertbot } from '../../src/import/certbot.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+import { type CertificateAuthority, createCa, createLeaf } from '../harness/tls.js';
+
+async function lineage(
+  dir: string,
+  ca: CertificateAuthority,
+  name: string,
+  names: string[],
+  params: string,
+  keyType: 'ec' | 'rsa' = 'ec',
+): Promise<void> {
+  const archive = join(dir, 'archive', name);
+  const live = join(dir, 'live', name);
+  await mkdir(archive, { recursive: true });
+  await mkdir(live, { recursive: true });
+  const leaf = await createLeaf(ca, archive, { names, name: 'leaf', keyType });
+  await writeFile(join(archive, 'cert1.pem'), leaf.certPem);
+  await writeFile(join(archive, 'privkey1.pem'), leaf.keyPem);
+  await writeFile(join(archive, 'chain1.pem'), ca.certPem);
+  await writeFile(join(archive, 'fullchain1.pem'), leaf.certPem + ca.certPem);
+  for (const file of ['cert', 'privkey', 'chain', 'fullchain']) {
+    await symlink(`../../archive/${name}/${file}1.pem`, join(live, `${file}.pem`));
+  }
+  await mkdir(join(dir, 'renewal'), { recursive: true });
+  await writeFile(
+    join(dir, 'renewal', `${name}.conf`),
+    [
+      'version = 2.1.0',
+      `archive_dir = /etc/letsencrypt/archive/${name}`,
+      `cert = /etc/letsencrypt/live/${name}/cert.pem`,
+      `privkey = /etc/letsencrypt/live/${name}/privkey.pem`,
+      `chain = /etc/letsencrypt/live/${name}/chain.pem`,
+      `fullchain = /etc/letsencrypt/live/${name}/fullchain.pem`,
+      '',
+      '# Options used in the renewal process',
+      '[renewalparams]',
+      'account = 0123456789abcdef0123456789abcdef',
+      'server = https://acme-staging-v02.api.letsencrypt.org/directory',
+      params,
+      '',
+    ].join('\n'),
+  );
+}
+
+describe('reading a certbot configuration directory', () => {
+  let tmp: TempDir;
+  let dir: string;
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-certbot-dir-');
+    dir = join(tmp.path, 'letsencrypt');
+    const ca = await createCa(tmp.path);
+    await lineage(
+      dir,
+      ca,
+      'manual.example.com',
+      ['manual.example.com'],
+      [
+        'authenticator = manual',
+        'manual_auth_hook = /usr/local/bin/auth.sh',
+        'pre_hook = systemctl stop haproxy',
+        'post_hook = systemctl start haproxy',
+        'installer = nginx',
+        'must_staple = True',
+        'key_type = rsa',
+        'rsa_key_size = 2048',
+      ].join('\n'),
+      'rsa',
+    );
+    await lineage(
+      dir,
+      ca,
+      'dns.example.com',
+      ['dns.example.com', '*.dns.example.com'],
+      [
+        'authenticator = dns-rfc2136',
+        'dns_rfc2136_credentials = /etc/letsencrypt/rfc2136.ini',
+        'key_type = ecdsa',
+      ].join('\n'),
+    );
+    await lineage(
+      dir,
+      ca,
+      'web.example.com',
+      ['web.example.com', 'www.web.example.com'],
+      [
+        'authenticator = webroot',
+        'webroot_path = /var/www/web, /var/www/www',
+        'key_type = ecdsa',
+        'elliptic_curve = secp384r1',
+        'reuse_key = True',
+        '[[webroot_map]]',
+        'web.example.com = /var/www/web',
+        'www.web.example.com = /var/www/www',
+      ].join('\n'),
+    );
+    for (const [kind, file, executable] of [
+      ['deploy', '01-reload', true],
+      ['deploy', 'README', false],
+      ['pre', 'stop-firewall', true],
+    ] as const) {
+      const folder = join(dir, 'renewal-hooks', kind);
+      await mkdir(folder, { recursive: true });
+      await writeFile(join(folder, file), '#!/bin/sh\necho "$RENEWED_DOMAINS"\n');
+      if (executable) await chmod(join(folder, file), 0o755);
+    }
+  });
+  after(async () => {
+    await tmp?.remove();
+  });
+
+  test('every lineage found, what translates translated, everything else named once', async () => {
+    const result = await readCertbot(dir, {});
+    assert.deepEqual(result.failed, []);
+    const byName = Object.fromEntries(result.found.map((f) => [f.name, f]));
+    assert.deepEqual(Object.keys(byName).sort(), [
+      'dns.example.com',
+      'manual.example.com',
+      'web.example.com',
+    ]);
+    for (const f of result.found) assert.equal(f.directory, 'letsencrypt-staging');
+
+    const web = byName['web.example.com'];
+    assert.deepEqual(web?.domains, ['web.example.com', 'www.web.example.com']);
+    // The certificate is P-256: the conf's secp384r1 does not match it, so no keyType is written.
+    assert.equal(web?.keyType, undefined);
+    assert.deepEqual(web?.challenge, { type: 'http-01', webroot: '/var/www/web' });
+    assert.equal(web?.reuseKey, true);
+    assert.deepEqual(
+      web?.postRenew?.map((h) => [h.spec.run, h.legacyEnv]),
+      [[[join(dir, 'renewal-hooks', 'deploy', '01-reload')], 'certbot']],
+      'executable deploy scripts only',
+    );
+
+    const manual = byName['manual.example.com'];
+    assert.equal(manual?.keyType, 'rsa-2048');
+    assert.equal(manual?.challenge, undefined);
+    assert.deepEqual(
+      manual?.postRenew?.map((h) => h.spec),
+      [
+        { run: ['systemctl', 'start', 'haproxy'] },
+        { run: [join(dir, 'renewal-hooks', 'deploy', '01-reload')] },
+      ],
+    );
+    assert.equal(byName['dns.example.com']?.keyType, 'ecdsa-p256');
+    assert.deepEqual(byName['dns.example.com']?.domains, ['dns.example.com', '*.dns.example.com']);
+
+    const notes = result.untranslated.map((u) => `${u.name ?? '*'}: ${u.message}`);
+    const expect = [
+      /^\*: pre-hook script .*stop-firewall: cert-renew has no pre-renewal hook/,
+      /^dns\.example\.com: authenticator dns-rfc2136 \(credentials file \/etc\/letsencrypt\/rfc2136\.ini not read\)/,
+      /^manual\.example\.com: authenticator manual with --manual-auth-hook '\/usr\/local\/bin\/auth\.sh'/,
+      /^manual\.example\.com: post_hook 'systemctl start haproxy' became a postRenew hook/,
+      /^manual\.example\.com: pre_hook 'systemctl stop haproxy' has no equivalent/,
+      /^manual\.example\.com: installer nginx: cert-renew does not edit web server configuration/,
+      /^manual\.example\.com: must_staple/,
+      /^web\.example\.com: key_type ecdsa does not match the certificate's key \(ecdsa-p256\)/,
+      /^web\.example\.com: webroot differs per domain \(web\.example\.com: \/var\/www\/web, www\.web\.example\.com: \/var\/www\/www\)/,
+      /^\*: ACME accounts are not copied/,
+    ];
+    for (const pattern of expect) {
+      assert.equal(notes.filter((n) => pattern.test(n)).length, 1, `${pattern}\n${notes.join('\n')}`);
+    }
+    assert.equal(notes.length, expect.length, notes.join('\n'));
+    assert.ok(
+      !JSON.stringify(result.found.map(({ bundle: _b, ...rest }) => rest)).includes('0123456789abcdef'),
+    );
+  });
+});
