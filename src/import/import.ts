@@ -146,6 +146,44 @@ export async function runImport(session: Session, request: ImportRequest): Promi
     certificates: [],
     untranslated: [...found.untranslated, ...plan.untranslated],
   };
+  // Resolve every planned entry against the manifest they would make, so adoption sees what `run` will.
+  // An entry that would not validate (a wildcard without a dns-01 challenge) is left out and says why.
+  let checked: ReturnType<typeof checkManifestText>;
+  for (;;) {
+    const candidate = mergeIntoManifest(raw, plan, new Set(plan.certificates.map((c) => c.entry.name)));
+    checked = checkManifestText(JSON.stringify(candidate), manifestPath, { intervalMs: 86_400_000 });
+    if (checked.manifest) break;
+    const errors = checked.diagnostics.filter((d) => d.severity === 'error');
+    const bad = new Map<number, string>();
+    for (const d of errors) {
+      const index = Number(/^\/certificates\/(\d+)/.exec(d.pointer)?.[1] ?? Number.NaN);
+      if (index >= raw.certificates.length && !bad.has(index)) bad.set(index, d.message);
+    }
+    if (bad.size === 0) {
+      const first = errors[0];
+      throw new CertRenewError(
+        ErrorCode.manifestInvalid,
+        `the imported entries do not validate: ${first?.pointer ?? ''}: ${first?.message ?? 'invalid'}`,
+        { hint: 'run cert-renew validate on the manifest; the import changed nothing' },
+      );
+    }
+    const added = plan.certificates.filter((c) => c.state === 'added');
+    const drop = new Set([...bad.keys()].map((i) => added[i - raw.certificates.length]));
+    for (const [index, message] of bad) {
+      const planned = added[index - raw.certificates.length];
+      if (!planned) continue;
+      plan.conflicts.push({
+        name: planned.entry.name,
+        source: planned.found.source,
+        message: `its entry would not validate (${message}); not imported: add the entry to the manifest with what it needs, then import again to adopt it`,
+      });
+    }
+    plan.certificates = plan.certificates.filter((c) => !drop.has(c));
+  }
+  if (!checked.manifest) throw new CertRenewError(ErrorCode.internal, 'the merged manifest was not checked');
+  const resolved = new Map<string, ResolvedCertificate>(
+    resolveCertificates(checked.manifest).map((r) => [r.name, r]),
+  );
   for (const failure of [...found.failed, ...plan.conflicts]) {
     report.certificates.push({
       name: failure.name,
@@ -157,23 +195,6 @@ export async function runImport(session: Session, request: ImportRequest): Promi
       errorCode: ErrorCode.verifyFailed,
     });
   }
-
-  // Resolve every planned entry against the manifest they would make, so adoption sees what `run` will.
-  const all = new Set(plan.certificates.map((c) => c.entry.name));
-  const candidate = mergeIntoManifest(raw, plan, all);
-  const checked = checkManifestText(JSON.stringify(candidate), manifestPath, { intervalMs: 86_400_000 });
-  if (!checked.manifest) {
-    const first = checked.diagnostics.find((d) => d.severity === 'error');
-    throw new CertRenewError(
-      ErrorCode.manifestInvalid,
-      `the imported entries do not validate: ${first?.pointer ?? ''}: ${first?.message ?? 'invalid'}`,
-      { hint: 'please report this with the source files (without keys)' },
-    );
-  }
-  const resolved = new Map<string, ResolvedCertificate>(
-    resolveCertificates(checked.manifest).map((r) => [r.name, r]),
-  );
-
   const keep = new Set<string>();
   for (const planned of plan.certificates) {
     const entry = resolved.get(planned.entry.name);

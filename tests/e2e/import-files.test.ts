@@ -157,6 +157,67 @@ describe('cert-renew import acme.sh and pem', () => {
     assert.equal(stored, await readFile(join(home, 'alone.example.test', 'alone.example.test.cer'), 'utf8'));
   });
 
+  test('a wildcard whose DNS challenge cannot be translated is not imported until its entry says dns-01', async () => {
+    const dir = join(tmp.path, 'wild');
+    const home = join(dir, 'acme.sh');
+    await mkdir(home, { recursive: true });
+    const api = `https://127.0.0.1:${await freePort()}/directory`;
+    await acmeShCertificate(home, ca, '*.wild.example.test', 'ec', {
+      Le_Alt: 'wild.example.test',
+      Le_Webroot: 'dns_cf',
+      Le_API: api,
+      Le_Keylength: 'ec-256',
+    });
+    await acmeShCertificate(home, ca, 'plain.example.test', 'ec', {
+      Le_Alt: 'no',
+      Le_Webroot: '/srv/www',
+      Le_API: api,
+    });
+    const manifestPath = await emptyManifest(dir);
+    const args = ['-m', manifestPath, 'import', 'acme.sh', home, '--write', '--json'];
+    const first = await runCli(args);
+    assert.equal(first.code, 1, first.stderr);
+    const report = parseImport(first.stdout);
+    assert.deepEqual(actions(report), [
+      ['plain.example.test', 'adopted'],
+      ['wildcard.wild.example.test', 'failed'],
+    ]);
+    assert.match(
+      report.certificates.find((c) => c.action === 'failed')?.message ?? '',
+      /wildcards need a dns-01 challenge/,
+    );
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    assert.deepEqual(
+      manifest.certificates.map((c) => c.name),
+      ['plain.example.test'],
+    );
+
+    // The operator adds the entry with a dns-01 challenge; the next import adopts the certificate.
+    manifest.certificates.push({
+      name: 'wildcard.wild.example.test',
+      domains: ['*.wild.example.test', 'wild.example.test'],
+      issuer: manifest.certificates[0]?.issuer ?? '',
+      challenge: { type: 'dns-01', exec: '/usr/local/bin/dns-hook' },
+    });
+    await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+    const second = await runCli(args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(actions(parseImport(second.stdout)), [
+      ['plain.example.test', 'unchanged'],
+      ['wildcard.wild.example.test', 'adopted'],
+    ]);
+    const run = await runCli(['-m', manifestPath, 'plan', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const plan = JSON.parse(run.stdout) as { items: { name: string; reason: string }[] };
+    assert.deepEqual(
+      plan.items.map((i) => [i.name, i.reason]),
+      [
+        ['plain.example.test', 'ok'],
+        ['wildcard.wild.example.test', 'ok'],
+      ],
+    );
+  });
+
   test('usage errors exit 2 and say what to give: no installation, no manifest, unknown store or source', async () => {
     const manifestPath = await emptyManifest(join(tmp.path));
     const cases: [string[], RegExp][] = [
