@@ -145,12 +145,14 @@ export function planImport(
     const directory = f.directory ?? '';
     const sameDirectory = found.filter((other) => other.directory === f.directory);
     const challenge = sameDirectory.find((other) => other.challenge)?.challenge;
+    const preferredChain = sameDirectory.find((other) => other.preferredChain)?.preferredChain;
     const config: AcmeIssuerConfig = {
       type: 'acme',
       directory,
       ...(f.email ? { email: f.email } : {}),
       ...(options.caBundle && directoryUrl(directory) === directory ? { caBundle: options.caBundle } : {}),
       challenge: challenge ?? PLACEHOLDER_CHALLENGE,
+      ...(preferredChain ? { preferredChain } : {}),
     };
     if (!challenge) {
       plan.untranslated.push({
@@ -216,10 +218,11 @@ export function planImport(
         message: `issuer '${issuerName}' is not an ACME issuer: its challenge is not used`,
       });
     }
-    if (f.preferredChain) {
+    const issuerChain = issuer?.type === 'acme' ? issuer.preferredChain : undefined;
+    if (f.preferredChain && f.preferredChain !== issuerChain) {
       plan.untranslated.push({
         name: f.name,
-        message: `preferred chain '${f.preferredChain}': set "preferredChain" on issuer '${issuerName}' if your cert-renew version has it`,
+        message: `preferred chain '${f.preferredChain}': issuer '${issuerName}' ${issuerChain ? `prefers '${issuerChain}'` : 'names none'}; "preferredChain" is set per issuer (add an issuer for it if it must differ)`,
       });
     }
     if (f.postRenew && f.postRenew.length > 0) {

@@ -172,6 +172,7 @@ describe('planning an import', () => {
           directory: 'https://ca.internal:8443/acme/directory',
           challenge: { type: 'http-01', webroot: '/var/www' },
           email: 'ops@example.com',
+          preferredChain: 'ISRG Root X1',
         }),
       ],
       { paths, caBundle: '/etc/ca.pem' },
@@ -198,8 +199,10 @@ describe('planning an import', () => {
         email: 'ops@example.com',
         caBundle: '/etc/ca.pem',
         challenge: { type: 'http-01', webroot: '/var/www' },
+        preferredChain: 'ISRG Root X1',
       },
     });
+    assert.deepEqual(plan.untranslated, []);
   });
 
   test('an entry already there is present; a name taken by other domains is a conflict; merging twice adds nothing', () => {
