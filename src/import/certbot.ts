@@ -125,6 +125,11 @@ function challengeOf(
     default: {
       if (authenticator.startsWith('dns-')) {
         const credentials = Object.keys(params ?? {}).find((k) => k.endsWith('_credentials'));
+        if (authenticator === 'dns-rfc2136') {
+          return {
+            problem: `authenticator dns-rfc2136${credentials ? ` (credentials file ${configString(params, credentials)} not read)` : ''}: cert-renew's rfc2136 provider takes the same server, key name and algorithm, with the secret from a file or the environment: "challenge": {"type": "dns-01", "rfc2136": {"server": …, "keyName": …, "algorithm": …, "secret": {"file": …}}}`,
+          };
+        }
         return {
           problem: `authenticator ${authenticator}${credentials ? ` (credentials file ${configString(params, credentials)} not read)` : ''}: use a dns-01 provider, e.g. "challenge": {"type": "dns-01", "exec": COMMAND} with a command that updates that DNS (present|cleanup FQDN VALUE)`,
         };
