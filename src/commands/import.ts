@@ -1,11 +1,11 @@
 /** `cert-renew import SOURCE [DIR]`: adopt a certbot, lego or acme.sh installation, or one PEM pair. */
 import { join, resolve } from 'node:path';
-import type { CliIO, GlobalOptions } from '../cli.js';
 import { CertRenewError, ErrorCode, UsageError } from '../errors.js';
 import { CERTBOT_DEFAULT_DIR } from '../import/certbot.js';
 import { type ImportReport, importExitCode, runImport } from '../import/import.js';
 import { IMPORT_SOURCES, type ImportSource } from '../import/types.js';
 import { commandLogger, openSession, parseInterval } from './common.js';
+import type { CliIO, GlobalOptions } from './io.js';
 
 export interface ImportOptions {
   write?: boolean;
