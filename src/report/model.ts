@@ -4,8 +4,7 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { HookResult } from '../hooks/run.js';
-import type { PlanAction } from '../plan/model.js';
-import type { Reason } from '../policy/reasons.js';
+import type { PlanItem } from '../plan/model.js';
 
 export const REPORT_VERSION = 1;
 
@@ -42,13 +41,9 @@ export interface HookRunReport extends HookResult {
   certificates: string[];
 }
 
-export interface CertificateReport {
-  name: string;
-  domains: string[];
-  issuer: string;
-  store: string;
-  action: PlanAction;
-  reason?: Reason;
+/** One certificate's line of the run report: its plan item's identity and decision, then what happened. */
+export interface CertificateReport
+  extends Pick<PlanItem, 'name' | 'domains' | 'issuer' | 'store' | 'action' | 'reason'> {
   message: string;
   outcome: Outcome;
   error?: { code: ErrorCode; message: string };
