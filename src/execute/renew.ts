@@ -155,6 +155,8 @@ export async function renewOne(
     const keyPem = await chooseKey(keyType, entry.reuseKey ?? issuer.defaultReuseKey, current);
     const csrPem = await createCsr(keyPem, entry.domains);
     signal.throwIfAborted();
+    // Phase boundaries extend the lock too, so a machine whose timers run late still keeps it.
+    await lock.refresh?.();
     const issued = await issuer.issue({
       entry,
       keyPem,
@@ -166,6 +168,7 @@ export async function renewOne(
       logger,
     });
     signal.throwIfAborted();
+    await lock.refresh?.();
     const anchors = issuer.trustAnchors ? await issuer.trustAnchors(store) : undefined;
     const bundle = { certPem: issued.certPem, chainPem: issued.chainPem, keyPem };
     const info = verifyIssued(entry, bundle, clock.now(), anchors);

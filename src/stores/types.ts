@@ -68,6 +68,13 @@ export interface CertificatePaths {
 }
 
 /**
+ * The shortest `lockTimeout` a store accepts: a lock must outlive one issuance on a busy machine (a slow
+ * CA, RSA key generation on a loaded host, a blocked event loop delaying the extension timer). Shorter
+ * values are refused by `validate` and by the store.
+ */
+export const MIN_LOCK_TIMEOUT_MS = 10_000;
+
+/**
  * A held per-certificate lock. Holding it does not freeze the world: it can be lost while held (a Redis
  * key that expired during a network partition, a lock file taken over as stale after `lockTimeout`).
  */
@@ -79,6 +86,12 @@ export interface Lock {
    * what was issued is dropped rather than stored over another host's certificate.
    */
   stillHeld(): Promise<boolean>;
+  /**
+   * Extends the lock now (a Redis compare-and-PEXPIRE, a lock file rewrite), on top of the holder's own
+   * timer: callers call it at every phase boundary (before and after issuing), so a busy machine whose
+   * timers run late still extends it. Never throws; a lost lock shows in `stillHeld()`.
+   */
+  refresh?(): Promise<void>;
   /** Releases only if we still own it (compare-and-delete). Idempotent; never throws for a lost lock. */
   release(): Promise<void>;
 }

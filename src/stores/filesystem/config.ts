@@ -10,6 +10,7 @@ import type { FilesystemStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { parseDuration } from '../../util/duration.js';
 import { CERT_NAME_PATTERN, FilesystemLayout, RESERVED_NAMES, VERSION_FILES } from '../keys.js';
+import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { resolveId } from './fs-util.js';
 
 const DEFAULT_KEEP = 3;
@@ -65,6 +66,11 @@ export function filesystemSettings(
   if (lockTimeoutMs === undefined || lockTimeoutMs <= 0) {
     throw new UsageError(
       `filesystem store ${name}: lockTimeout "${config.lockTimeout}" is not a duration like "15m"`,
+    );
+  }
+  if (lockTimeoutMs < MIN_LOCK_TIMEOUT_MS) {
+    throw new UsageError(
+      `filesystem store ${name}: lockTimeout "${config.lockTimeout}" is shorter than ${MIN_LOCK_TIMEOUT_MS / 1000}s; a lock that short can expire while a busy machine issues`,
     );
   }
 

@@ -4,9 +4,18 @@
  * are fsync'ed so a rename survives a crash. No helper leaves a temporary file behind when it fails.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+} from 'node:fs';
 import { link, lstat, open, readFile, readlink, rename, statfs, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
 
 export function randomId(bytes = 8): string {
@@ -54,6 +63,36 @@ export function fsError(code: ErrorCode, what: string, path: string, error: unkn
     hint: hintFor(errnoOf(error)),
     transient: transientCodes.includes(errnoOf(error) ?? ''),
   });
+}
+
+/**
+ * Refuses symbolic links (and anything not a directory) in the store tree: every path component below
+ * `root` down to `dir` must be a real directory, so nothing cert-renew writes or reads there can be
+ * redirected outside the store by a link someone else planted. `root` itself (the configured store path)
+ * may be a link. Components that do not exist yet are fine (they will be created). Throws a
+ * STORE_WRITE_FAILED CertRenewError naming the link.
+ */
+export async function assertRealDirectories(root: string, dir: string): Promise<void> {
+  const rel = relative(root, dir);
+  if (rel === '' || rel.startsWith('..')) return;
+  let at = root;
+  for (const part of rel.split(sep)) {
+    at = join(at, part);
+    let info: Awaited<ReturnType<typeof lstat>>;
+    try {
+      info = await lstat(at);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return;
+      throw error;
+    }
+    if (info.isSymbolicLink() || !info.isDirectory()) {
+      throw new CertRenewError(
+        ErrorCode.storeWrite,
+        `${at} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'} inside the store; cert-renew never follows links it did not create`,
+        { hint: 'remove it (and check who planted it); cert-renew recreates its directories itself' },
+      );
+    }
+  }
 }
 
 export async function unlinkQuietly(path: string): Promise<void> {
@@ -154,10 +193,10 @@ export async function writeIfAbsent(
   }
 }
 
-/** Reads a text file; undefined when it does not exist. */
+/** Reads a text file without following a link at its name; undefined when it does not exist. */
 export async function readOptional(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await readTextNoFollow(path);
   } catch (error) {
     if (isErrno(error, 'ENOENT', 'ENOTDIR')) return undefined;
     throw error;
@@ -205,37 +244,72 @@ export async function resolveId(
  * system call on a local disk costs a few microseconds — about five times faster. The sync flavour is used
  * in small slices between which the event loop runs; network filesystems (NFS, SMB, FUSE …), where each
  * call may wait on the network, keep the concurrent async flavour.
+ *
+ * Neither follows a symbolic link at the last component (`readText` opens with O_NOFOLLOW: a link fails
+ * with ELOOP, a FIFO or device is refused with EINVAL), and `isRealDir` is false for a link to a directory.
  */
 export interface ReadIo {
   readlink(path: string): Promise<string>;
   readText(path: string): Promise<string>;
   isFile(path: string): Promise<boolean>;
+  isRealDir(path: string): Promise<boolean>;
+}
+
+/** Files in a store are small; a bigger one is refused rather than read (EFBIG). */
+export const MAX_STORE_FILE_BYTES = 4 * 1024 * 1024;
+
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function refused(code: string, path: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`${code}: ${path}`);
+  error.code = code;
+  return error;
+}
+
+async function readTextNoFollow(path: string): Promise<string> {
+  const handle = await open(path, READ_NOFOLLOW);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw refused('EINVAL', path);
+    if (info.size > MAX_STORE_FILE_BYTES) throw refused('EFBIG', path);
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close().catch(() => {});
+  }
 }
 
 export const asyncIo: ReadIo = {
   readlink: (path) => readlink(path),
-  readText: (path) => readFile(path, 'utf8'),
+  readText: readTextNoFollow,
   isFile: async (path) => (await lstat(path)).isFile(),
+  isRealDir: async (path) => (await lstat(path)).isDirectory(),
 };
 
 const scratch = Buffer.allocUnsafe(64 * 1024);
 
 function readTextSync(path: string): string {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, READ_NOFOLLOW);
   try {
-    // One read for the usual small PEM file; larger ones (long chains) are read whole.
+    // One read for the usual small PEM file; larger ones (long chains) are read on.
     const length = readSync(fd, scratch, 0, scratch.length, 0);
-    if (length < scratch.length) return scratch.toString('utf8', 0, length);
+    if (length < scratch.length) {
+      if (length === 0 && !fstatSync(fd).isFile()) throw refused('EINVAL', path);
+      return scratch.toString('utf8', 0, length);
+    }
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw refused('EINVAL', path);
+    if (info.size > MAX_STORE_FILE_BYTES) throw refused('EFBIG', path);
+    return readFileSync(fd, 'utf8');
   } finally {
     closeSync(fd);
   }
-  return readFileSync(path, 'utf8');
 }
 
 export const syncIo: ReadIo = {
   readlink: async (path) => readlinkSync(path),
   readText: async (path) => readTextSync(path),
   isFile: async (path) => lstatSync(path).isFile(),
+  isRealDir: async (path) => lstatSync(path).isDirectory(),
 };
 
 /** statfs magic numbers of network and FUSE filesystems (linux/magic.h). */

@@ -28,6 +28,7 @@ import type {
 } from '../types.js';
 import { type FilesystemSettings, filesystemSettings, stableName } from './config.js';
 import {
+  assertRealDirectories,
   asyncIo,
   fsError,
   isErrno,
@@ -95,6 +96,7 @@ export class FilesystemStore implements Store {
   async getBlob(key: string): Promise<string | undefined> {
     const path = this.settings.layout.blob(key);
     try {
+      await assertRealDirectories(this.settings.layout.root, dirname(path));
       return await readOptional(path);
     } catch (error) {
       throw fsError(ErrorCode.storeUnavailable, `store ${this.name}: cannot read`, path, error);
@@ -104,7 +106,9 @@ export class FilesystemStore implements Store {
   async putBlob(key: string, value: string, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
     const path = this.settings.layout.blob(key);
     try {
+      await assertRealDirectories(this.settings.layout.root, dirname(path));
       await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await assertRealDirectories(this.settings.layout.root, dirname(path));
       // Blobs hold private keys (the local CA, ACME accounts): owned by whoever runs cert-renew, never by
       // the `owner`/`group` the certificates are given (a web server user must not own the CA key).
       const write = { mode: 0o600 };

@@ -1,35 +1,50 @@
 /**
- * Lock files for the filesystem store, safe on NFS (no flock): `<locksDir>/<name>.lock` is created with
- * O_EXCL and holds `{token, pid, host, createdAt}`. While held, its holder rewrites it every
- * `lockTimeout / 3` so its mtime stays fresh. A lock is stale when its mtime is older than `lockTimeout`,
- * or when it was taken on this host by a process that no longer exists. Ages are measured against the
- * filesystem's own clock (the mtime of a file we touch), so clients with skewed clocks agree.
+ * Lock files for the filesystem store, safe on NFS (no flock): `<locksDir>/<name>.lock` holds
+ * `{token, pid, host, boot, pidns, createdAt}` from the moment it exists: it is written completely under a
+ * unique temporary name and hard-linked into place (link(2) fails with EEXIST for all but one creator, on
+ * NFS too), so a crash never leaves an empty lock file. While held, its holder rewrites it every
+ * `lockTimeout / 4` (and at every phase boundary, through `refresh()`) so its mtime stays fresh. A lock is
+ * stale when its mtime is older than `lockTimeout`, or at once when its owner is provably dead: the same
+ * host name, the same boot id and the same PID namespace as ours, and no process with its PID. (Containers
+ * that share a host name but not a PID namespace never judge each other's PIDs.) Ages are measured against
+ * the filesystem's own clock (the mtime of a file we touch), so clients with skewed clocks agree.
  *
  * Taking over a stale lock is race-free between processes:
- *   1. hard-link the lock file to `<name>.lock.break-<token>`: link fails with EEXIST for all but one
- *      process, so only one breaks a given stale lock;
- *   2. the winner checks the linked file still carries the stale token (the lock may have been replaced
- *      between reading and linking), then renames the lock file to a unique name, checks the token once more
+ *   1. create the claim `<name>.lock.break-<identity>` exclusively (written whole and linked into place,
+ *      like a lock, carrying the breaker's own identity): only one process breaks a given stale lock; a
+ *      claim left by a breaker that died is removed at once when that breaker is provably dead, else after
+ *      BREAK_LEFTOVER_MS;
+ *   2. the winner renames the lock file to a unique name, checks it still carries the stale identity
  *      (restoring the file if it changed) and deletes it;
- *   3. everyone goes back to creating the lock with O_EXCL, where exactly one succeeds.
+ *   3. everyone goes back to creating the lock, where exactly one succeeds.
+ *
+ * Nothing here follows a symbolic link: files are opened with O_NOFOLLOW, the lock directory and its parent
+ * are checked with lstat, and a link planted at a lock's name is removed (unlink never follows) rather than
+ * read or written through.
  */
 
+import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { link, mkdir, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
+import { type ProcessIdentity, processIdentity } from '../../runtime/identity.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { FilesystemLayout } from '../keys.js';
 import type { AcquireOptions, Lock, Locker } from '../types.js';
-import { fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
+import { assertRealDirectories, fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
 
 export interface LockFileContent {
   token: string;
   pid: number;
   host: string;
+  /** The owner's boot id ('' or absent where unknown, e.g. written by an older cert-renew). */
+  boot?: string;
+  /** The inode of the owner's PID namespace ('' or absent where unknown). */
+  pidns?: string;
   createdAt: string;
 }
 
@@ -42,14 +57,21 @@ export interface FileLockerOptions {
   lockTimeoutMs: number;
   hostname: string;
   pid: number;
+  /** Boot id and PID namespace of this process; read from /proc when not given. */
+  identity?: ProcessIdentity;
   clock: Clock;
   logger: Logger;
 }
 
-/** A lock file with no readable content (its creator died between creating and writing it) is stale sooner. */
+/** A lock file with no readable content (written by an older cert-renew that died creating it) is stale sooner. */
 const EMPTY_LOCK_GRACE_MS = 10_000;
-/** A `.break-*` link left by a process that died while taking over a stale lock is removed after this. */
+/** A claim left by a breaker that died, and that cannot be proven dead (another host), is removed after this. */
 const BREAK_LEFTOVER_MS = 30_000;
+/** Lock files are small; more than this is not a lock file. */
+const MAX_LOCK_BYTES = 4096;
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 function parseLock(text: string): LockFileContent | undefined {
   try {
@@ -64,16 +86,19 @@ function parseLock(text: string): LockFileContent | undefined {
         token: value.token,
         pid: value.pid,
         host: value.host,
+        boot: typeof value.boot === 'string' ? value.boot : '',
+        pidns: typeof value.pidns === 'string' ? value.pidns : '',
         createdAt: String(value.createdAt ?? ''),
       };
     }
   } catch {
-    // not JSON: a lock file whose creator died before writing it
+    // not JSON: a lock file whose creator died before writing it (older cert-renew), or not a lock file
   }
   return undefined;
 }
 
 function processExists(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
   try {
     process.kill(pid, 0);
     return true;
@@ -83,33 +108,83 @@ function processExists(pid: number): boolean {
 }
 
 interface Observed {
-  /** The token, or for a lock file without content its inode and mtime. */
+  /** The token, or for a file without content (or a planted link) its inode and mtime. */
   identity: string;
   content: LockFileContent | undefined;
   mtimeMs: number;
+  /** A symbolic link (never made by cert-renew): stale at once, removed without being followed. */
+  link: boolean;
 }
 
+/** Reads a lock (or claim) file without following a link; undefined when it does not exist. */
 async function observe(path: string): Promise<Observed | undefined> {
+  let handle: FileHandle;
   try {
-    const [info, text] = await Promise.all([stat(path), readFile(path, 'utf8')]);
-    const content = parseLock(text);
+    handle = await open(path, READ_FLAGS);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return undefined;
+    if (isErrno(error, 'ELOOP'))
+      return { identity: `link-${randomId()}`, content: undefined, mtimeMs: 0, link: true };
+    throw error;
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      throw new CertRenewError(
+        ErrorCode.storeUnavailable,
+        `${path} is not a lock file (not a regular file)`,
+        {
+          hint: 'remove it; cert-renew creates its lock files itself',
+        },
+      );
+    }
+    const buffer = Buffer.alloc(MAX_LOCK_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, MAX_LOCK_BYTES, 0);
+    const content = parseLock(buffer.toString('utf8', 0, bytesRead));
     return {
       identity: content?.token ?? `ino-${info.ino}-${Math.floor(info.mtimeMs)}`,
       content,
       mtimeMs: info.mtimeMs,
+      link: false,
     };
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return undefined;
-    throw error;
+  } finally {
+    await handle.close().catch(() => {});
   }
+}
+
+/**
+ * Creates `path` holding `text`, exclusively and never empty: written and flushed under a unique name, then
+ * hard-linked into place. Resolves with an open descriptor of the new file (for refreshing it), or
+ * undefined when `path` already exists.
+ */
+async function createWhole(path: string, text: string): Promise<FileHandle | undefined> {
+  const temp = `${path}.new-${randomId()}`;
+  const handle = await open(temp, CREATE_FLAGS, 0o644);
+  let linked = false;
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+    try {
+      await link(temp, path);
+      linked = true;
+    } catch (error) {
+      if (!isErrno(error, 'EEXIST')) throw error;
+    }
+  } finally {
+    await unlinkQuietly(temp);
+    if (!linked) await handle.close().catch(() => {});
+  }
+  return linked ? handle : undefined;
 }
 
 export class FileLocker implements Locker {
   private readonly options: FileLockerOptions;
+  private readonly identity: ProcessIdentity;
   private ready: Promise<void> | undefined;
 
   constructor(options: FileLockerOptions) {
     this.options = options;
+    this.identity = options.identity ?? processIdentity();
   }
 
   lockPath(name: string): string {
@@ -143,35 +218,42 @@ export class FileLocker implements Locker {
   }
 
   private async ensureDir(): Promise<void> {
-    this.ready ??= mkdir(this.options.layout.locksDir, { recursive: true, mode: 0o755 }).then(
-      () => undefined,
-      (error: unknown) => {
-        this.ready = undefined;
-        throw fsError(
-          ErrorCode.storeUnavailable,
-          `filesystem store ${this.options.storeName}: cannot create the lock directory`,
-          this.options.layout.locksDir,
-          error,
-        );
-      },
-    );
+    const { layout, storeName } = this.options;
+    this.ready ??= (async () => {
+      await mkdir(layout.locksDir, { recursive: true, mode: 0o755 });
+      // mkdir -p follows a planted link: make sure the lock directory is the store's own.
+      await assertRealDirectories(layout.root, layout.locksDir);
+    })().catch((error: unknown) => {
+      this.ready = undefined;
+      throw fsError(
+        ErrorCode.storeUnavailable,
+        `filesystem store ${storeName}: cannot use the lock directory`,
+        layout.locksDir,
+        error,
+      );
+    });
     return this.ready;
+  }
+
+  private content(): LockFileContent {
+    return {
+      token: randomId(16),
+      pid: this.options.pid,
+      host: this.options.hostname,
+      boot: this.identity.bootId,
+      pidns: this.identity.pidNamespace,
+      createdAt: this.options.clock.now().toISOString(),
+    };
   }
 
   private async tryCreate(name: string, path: string): Promise<Lock | undefined> {
     await this.ensureDir();
-    const content: LockFileContent = {
-      token: randomId(16),
-      pid: this.options.pid,
-      host: this.options.hostname,
-      createdAt: this.options.clock.now().toISOString(),
-    };
+    const content = this.content();
     const text = `${JSON.stringify(content)}\n`;
-    let handle: FileHandle;
+    let handle: FileHandle | undefined;
     try {
-      handle = await open(path, 'wx', 0o644);
+      handle = await createWhole(path, text);
     } catch (error) {
-      if (isErrno(error, 'EEXIST')) return undefined;
       throw fsError(
         ErrorCode.storeUnavailable,
         `certificate ${name}: cannot create the lock file`,
@@ -179,39 +261,85 @@ export class FileLocker implements Locker {
         error,
       );
     }
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } catch (error) {
-      await handle.close().catch(() => {});
-      await unlinkQuietly(path);
-      throw fsError(
-        ErrorCode.storeUnavailable,
-        `certificate ${name}: cannot write the lock file`,
-        path,
-        error,
-      );
-    }
-    return new HeldFileLock(name, path, content.token, text, handle, this.options);
+    return handle && new HeldFileLock(name, path, content.token, text, handle, this.options);
   }
 
-  /** The filesystem's idea of "now": the mtime of a file we just wrote (one per host). */
+  /** The filesystem's idea of "now": the mtime of a file we just wrote (one per host), never through a link. */
   private async filesystemNow(): Promise<number> {
     const probe = join(
       this.options.layout.locksDir,
       `.clock-${this.options.hostname.replace(/[^A-Za-z0-9._-]/g, '_')}`,
     );
-    await writeFile(probe, 'clock\n');
-    return (await stat(probe)).mtimeMs;
+    const flags =
+      constants.O_WRONLY |
+      constants.O_CREAT |
+      constants.O_TRUNC |
+      constants.O_NOFOLLOW |
+      constants.O_NONBLOCK;
+    for (let attempt = 0; ; attempt++) {
+      let handle: FileHandle | undefined;
+      try {
+        handle = await open(probe, flags, 0o644);
+        const before = await handle.stat();
+        if (before.isFile()) {
+          await handle.write('clock\n', 0, 'utf8');
+          return (await handle.stat()).mtimeMs;
+        }
+      } catch (error) {
+        // ELOOP: a link planted at our name; ENXIO: a FIFO. Neither is followed or written: removed below.
+        if (!isErrno(error, 'ELOOP', 'ENXIO', 'EISDIR') || attempt > 0) throw error;
+      } finally {
+        await handle?.close().catch(() => {});
+      }
+      if (attempt > 0) throw new CertRenewError(ErrorCode.storeUnavailable, `${probe} is not a regular file`);
+      await unlink(probe);
+    }
+  }
+
+  /** Whether the owner is a process of this very host, boot and PID namespace that no longer exists. */
+  private provablyDead(content: LockFileContent | undefined): boolean {
+    const own = this.identity;
+    return (
+      content !== undefined &&
+      content.host === this.options.hostname &&
+      own.bootId !== '' &&
+      own.pidNamespace !== '' &&
+      content.boot === own.bootId &&
+      content.pidns === own.pidNamespace &&
+      !processExists(content.pid)
+    );
   }
 
   private async isStale(seen: Observed): Promise<boolean> {
     const { content } = seen;
-    if (content && content.host === this.options.hostname && !processExists(content.pid)) return true;
+    if (seen.link || this.provablyDead(content)) return true;
     const age = (await this.filesystemNow()) - seen.mtimeMs;
     return (
       age > (content ? this.options.lockTimeoutMs : Math.min(this.options.lockTimeoutMs, EMPTY_LOCK_GRACE_MS))
     );
+  }
+
+  /**
+   * Removes `path` when it still holds `identity`: renamed to a unique name first, checked there, put back
+   * when it changed meanwhile. Resolves true when removed (or already gone).
+   */
+  private async removeIfStill(path: string, identity: string, link_: boolean): Promise<boolean> {
+    const moved = `${path}.stale-${randomId()}`;
+    try {
+      await rename(path, moved);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return true;
+      throw error;
+    }
+    const now = await observe(moved);
+    if (!link_ && now?.identity !== identity) {
+      // Only possible when the "stale" holder was alive and released meanwhile: put the new file back.
+      await link(moved, path).catch(() => {});
+      await unlinkQuietly(moved);
+      return false;
+    }
+    await unlink(moved);
+    return true;
   }
 
   /** Removes the lock file at `path` when it is stale. Resolves true when the caller should retry at once. */
@@ -221,43 +349,42 @@ export class FileLocker implements Locker {
       if (!seen) return true;
       if (!(await this.isStale(seen))) return false;
 
-      const breakPath = `${path}.break-${seen.identity}`;
-      try {
-        await link(path, breakPath);
-      } catch (error) {
-        if (isErrno(error, 'ENOENT')) return true;
-        if (!isErrno(error, 'EEXIST')) throw error;
-        // Another process is breaking this lock right now, or died doing it long ago.
-        const leftover = await stat(breakPath).catch(() => undefined);
-        if (leftover && (await this.filesystemNow()) - leftover.ctimeMs > BREAK_LEFTOVER_MS) {
-          await unlinkQuietly(breakPath);
+      const claimPath = `${path}.break-${seen.identity}`;
+      const claimToken = randomId(16);
+      const claim = await createWhole(
+        claimPath,
+        `${JSON.stringify({ ...this.content(), token: claimToken })}\n`,
+      );
+      if (!claim) {
+        // Another process is breaking this lock right now, or died doing it.
+        const other = await observe(claimPath);
+        if (
+          other &&
+          (this.provablyDead(other.content) ||
+            other.link ||
+            (await this.filesystemNow()) - other.mtimeMs > BREAK_LEFTOVER_MS)
+        ) {
+          if (await this.removeIfStill(claimPath, other.identity, other.link)) return true;
         }
         return false;
       }
+      await claim.close().catch(() => {});
       try {
-        // The lock may have been replaced between observing and linking: then this is not our stale lock.
-        if ((await observe(breakPath))?.identity !== seen.identity) return false;
-        const moved = `${path}.stale-${randomId()}`;
-        try {
-          await rename(path, moved);
-        } catch (error) {
-          if (isErrno(error, 'ENOENT')) return true;
-          throw error;
-        }
-        if ((await observe(moved))?.identity !== seen.identity) {
-          // Only possible when the "stale" holder was alive and released meanwhile: put the new lock back.
-          await link(moved, path).catch(() => {});
-          await unlinkQuietly(moved);
-          return false;
-        }
-        await unlink(moved);
-        const holder = seen.content
-          ? `pid ${seen.content.pid} on ${seen.content.host} since ${seen.content.createdAt}`
-          : 'an unfinished lock file';
+        // The lock may have been replaced between observing and claiming: then this is not our stale lock.
+        const again = await observe(path);
+        if (!again) return true;
+        if (again.identity !== seen.identity && !(seen.link && again.link)) return true;
+        if (!(await this.removeIfStill(path, again.identity, again.link))) return false;
+        const holder = seen.link
+          ? 'a symbolic link cert-renew did not create; removed without following it'
+          : seen.content
+            ? `pid ${seen.content.pid} on ${seen.content.host} since ${seen.content.createdAt}`
+            : 'an unfinished lock file';
         this.options.logger.warn(`certificate ${name}: took over the stale lock ${path} (held by ${holder})`);
         return true;
       } finally {
-        await unlinkQuietly(breakPath);
+        const mine = await observe(claimPath).catch(() => undefined);
+        if (mine?.content?.token === claimToken) await unlinkQuietly(claimPath);
       }
     } catch (error) {
       throw fsError(
@@ -278,6 +405,8 @@ class HeldFileLock implements Lock {
   private handle: FileHandle | undefined;
   private readonly timer: NodeJS.Timeout;
   private readonly logger: Logger;
+  private readonly timeoutMs: number;
+  private lastRefresh = performance.now();
 
   constructor(
     name: string,
@@ -293,16 +422,30 @@ class HeldFileLock implements Lock {
     this.text = text;
     this.handle = handle;
     this.logger = options.logger;
-    // Rewriting the content through our own descriptor moves the mtime (set by the file server) and never
-    // touches a lock file that replaced ours.
-    this.timer = setInterval(() => void this.refresh(), Math.max(50, Math.floor(options.lockTimeoutMs / 3)));
+    this.timeoutMs = options.lockTimeoutMs;
+    // Four refreshes per lifetime: a busy machine may delay one or two ticks without the lock going stale.
+    this.timer = setInterval(() => void this.refresh(), Math.max(50, Math.floor(options.lockTimeoutMs / 4)));
     this.timer.unref();
   }
 
-  private async refresh(): Promise<void> {
+  /**
+   * Rewrites the content through our own descriptor: moves the mtime (set by the file server) and never
+   * touches a lock file that replaced ours. Called by the timer and at every phase boundary; warns when the
+   * previous refresh is more than half a lifetime ago (the event loop was blocked or the disk slow).
+   */
+  async refresh(): Promise<void> {
+    const handle = this.handle;
+    if (!handle) return;
+    const gap = performance.now() - this.lastRefresh;
+    if (gap > this.timeoutMs / 2) {
+      this.logger.warn(
+        `certificate ${this.name}: the lock file ${this.path} was refreshed late (${Math.round(gap)} ms after the last refresh, lockTimeout ${this.timeoutMs} ms): the machine is busy; a longer lockTimeout is safer`,
+      );
+    }
     try {
-      await this.handle?.write(this.text, 0, 'utf8');
-      await this.handle?.datasync();
+      await handle.write(this.text, 0, 'utf8');
+      await handle.datasync();
+      this.lastRefresh = performance.now();
     } catch (error) {
       this.logger.warn(
         `certificate ${this.name}: cannot refresh the lock file ${this.path} (${describeError(error)})`,
@@ -314,7 +457,7 @@ class HeldFileLock implements Lock {
   async stillHeld(): Promise<boolean> {
     if (!this.handle) return false;
     try {
-      return parseLock(await readFile(this.path, 'utf8'))?.token === this.token;
+      return (await observe(this.path))?.content?.token === this.token;
     } catch {
       return false;
     }
@@ -326,8 +469,7 @@ class HeldFileLock implements Lock {
     if (!handle) return;
     this.handle = undefined;
     try {
-      const content = parseLock(await readFile(this.path, 'utf8'));
-      if (content?.token === this.token) await unlink(this.path);
+      if ((await observe(this.path))?.content?.token === this.token) await unlink(this.path);
     } catch {
       // lost already (taken over as stale) or removed: nothing to release
     } finally {

@@ -77,6 +77,8 @@ export function localCheck(root: string): () => Promise<boolean> {
 async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string): Promise<LoadResult> {
   const dir = settings.layout.certDir(name);
   const current = settings.layout.current(name);
+  const linked = await plantedLink(io, dir);
+  if (linked) return linked;
   let target: string;
   try {
     target = await io.readlink(current);
@@ -93,7 +95,26 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
   if (!versionDir.startsWith(dir + sep)) {
     return { state: 'unreadable', error: `${current} points outside the certificate directory` };
   }
+  const linkedVersion =
+    (await plantedLink(io, settings.layout.versionsDir(name))) ?? (await plantedLink(io, versionDir));
+  if (linkedVersion) return linkedVersion;
   return readSet(settings, io, versionDir, VERSION_FILES);
+}
+
+/**
+ * An `unreadable` result when `dir` exists but is not a real directory (a symbolic link someone planted:
+ * never read through); undefined when it is one or does not exist.
+ */
+async function plantedLink(io: ReadIo, dir: string): Promise<LoadResult | undefined> {
+  try {
+    if (await io.isRealDir(dir)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return {
+    state: 'unreadable',
+    error: `${dir} is not a directory (a symbolic link?); cert-renew never reads through links it did not create`,
+  };
 }
 
 /** Plain files in `<path>/<name>/` from before cert-renew managed it (certbot copies, manual installs). */
@@ -140,6 +161,9 @@ async function readSet(
   const where = dir.slice(settings.layout.root.length + 1);
   const problem = (file: string, result: PromiseSettledResult<string>): string | undefined => {
     if (result.status === 'fulfilled') return undefined;
+    if (isErrno(result.reason, 'ELOOP'))
+      return `${file} in ${where} is a symbolic link cert-renew did not create (never followed)`;
+    if (isErrno(result.reason, 'EINVAL')) return `${file} in ${where} is not a regular file`;
     return isErrno(result.reason, 'ENOENT')
       ? `${file} is missing in ${where}`
       : `cannot read ${file} in ${where} (${errnoOf(result.reason) ?? describeError(result.reason)})`;

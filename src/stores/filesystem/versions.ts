@@ -7,13 +7,15 @@
  * any point leaves `current` at a complete set (the previous or the new); leftovers are removed by the next
  * save. Callers hold the certificate's lock around save/rollback/recordAttempt.
  */
-import { mkdir, readdir, readFile, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError, ErrorCode } from '../../errors.js';
+import { keyMatchesCertificate } from '../../x509/index.js';
 import { CURRENT, currentTarget, LEGACY_ID, VERSION_FILES, versionId, versionSeq } from '../keys.js';
 import type { AttemptInfo, CertificateBundle, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import {
+  assertRealDirectories,
   asyncIo,
   fsError,
   fsyncDir,
@@ -46,7 +48,10 @@ export async function saveVersion(
     fsError(ErrorCode.storeWrite, `certificate ${name}: ${what} in store ${settings.storeName}`, path, error);
 
   try {
+    // Never through a link someone planted as <name>/ or versions/ (mkdir -p would follow it).
+    await assertRealDirectories(layout.root, versionsDir);
     await mkdir(versionsDir, { recursive: true, mode: 0o755 });
+    await assertRealDirectories(layout.root, versionsDir);
   } catch (error) {
     throw writeFailed('cannot create the directory', versionsDir, error);
   }
@@ -207,14 +212,28 @@ async function ensureStableLinks(settings: FilesystemSettings, name: string): Pr
  * save keeps them as the previous version (rollback restores them).
  */
 async function adoptLegacy(settings: FilesystemSettings, name: string, ids: Owners): Promise<boolean> {
+  // Read without following links (a planted privkey.pem link makes the set unreadable, not adopted).
   const legacy = await loadLegacy(settings, asyncIo, name);
   if (legacy.state !== 'present') return false;
   const versionDir = settings.layout.versionDir(name, LEGACY_ID);
   const { certPem, chainPem, keyPem, meta } = legacy.cert;
+  let matches = false;
+  try {
+    matches = keyMatchesCertificate(keyPem, certPem);
+  } catch {
+    matches = false;
+  }
+  if (!matches) {
+    // A pair that does not match is nothing to roll back to: it is replaced, never copied.
+    settings.context.logger.warn(
+      `certificate ${name}: the existing files in ${settings.layout.certDir(name)} are not a matching certificate and key; they are not kept as a version`,
+    );
+    return false;
+  }
   try {
     await rm(versionDir, { recursive: true, force: true });
     await mkdir(versionDir, { mode: 0o755 });
-    const fullchain = await readFile(settings.layout.stable(name, stableName(settings, 'fullchain')), 'utf8');
+    const fullchain = await asyncIo.readText(settings.layout.stable(name, stableName(settings, 'fullchain')));
     const files: [string, string, boolean][] = [
       [VERSION_FILES.cert, certPem, false],
       [VERSION_FILES.chain, chainPem, false],
@@ -308,6 +327,16 @@ async function prune(
 
 /** Points `current` at the newest complete older version and drops the abandoned one; false when none. */
 export async function rollbackVersion(settings: FilesystemSettings, name: string): Promise<boolean> {
+  try {
+    await assertRealDirectories(settings.layout.root, settings.layout.versionsDir(name));
+  } catch (error) {
+    throw fsError(
+      ErrorCode.storeWrite,
+      `certificate ${name}: cannot roll back in store ${settings.storeName}`,
+      settings.layout.versionsDir(name),
+      error,
+    );
+  }
   const from = await currentId(settings, name);
   if (from === undefined) return false;
   const current = versionSeq(from) ?? 0;
@@ -337,6 +366,7 @@ export async function writeAttempt(
   const dir = settings.layout.certDir(name);
   const path = settings.layout.attempts(name);
   try {
+    await assertRealDirectories(settings.layout.root, dir);
     if (attempt === undefined) {
       await unlink(path).catch((error: unknown) => {
         if (!isErrno(error, 'ENOENT')) throw error;
@@ -344,6 +374,7 @@ export async function writeAttempt(
       return;
     }
     await mkdir(dir, { recursive: true, mode: 0o755 });
+    await assertRealDirectories(settings.layout.root, dir);
     await writeAtomic(path, `${JSON.stringify(attempt, null, 2)}\n`, {
       mode: settings.certMode,
       ...(await settings.owners()),

@@ -25,6 +25,7 @@ import type {
   Store,
   StoredMeta,
 } from '../types.js';
+import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
 import { type LockCommands, RedisLocker } from './lock.js';
@@ -70,6 +71,12 @@ export class RedisStore implements Store, ChallengeStore {
     const keep = config.keep ?? DEFAULT_KEEP;
     if (!Number.isInteger(keep) || keep < 0)
       throw invalid(`store "${name}": keep must be a whole number ≥ 0`);
+    const lockTimeoutMs = durationMs(config.lockTimeout ?? DEFAULT_LOCK_TIMEOUT);
+    if (lockTimeoutMs < MIN_LOCK_TIMEOUT_MS) {
+      throw invalid(
+        `store "${name}": lockTimeout "${config.lockTimeout}" is shorter than ${MIN_LOCK_TIMEOUT_MS / 1000}s; a lock that short can expire while a busy machine issues`,
+      );
+    }
     const { client, address } = await buildClient(name, config, context);
     return new RedisStore(
       name,
@@ -77,7 +84,7 @@ export class RedisStore implements Store, ChallengeStore {
       {
         keyPrefix: config.keyPrefix ?? '',
         keep,
-        lockTimeoutMs: durationMs(config.lockTimeout ?? DEFAULT_LOCK_TIMEOUT),
+        lockTimeoutMs,
         ring,
         channel: config.announce?.channel,
         address,

@@ -5,6 +5,7 @@
  * lock expires after `ttl`, when another host takes it.
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
@@ -81,20 +82,39 @@ export class RedisLocker implements Locker {
     const { ttlMs, logger } = this.options;
     let lost = false;
     let released = false;
-    const extend = async () => {
+    let lastExtended = performance.now();
+    let inFlight: Promise<void> | undefined;
+    const extendOnce = async () => {
+      if (lost || released) return;
+      const gap = performance.now() - lastExtended;
+      if (gap > ttlMs / 2) {
+        logger.warn(
+          `the lock for certificate "${name}" was extended late (${Math.round(gap)} ms after the last extension, lockTimeout ${ttlMs} ms): the machine or Redis is busy; a longer lockTimeout is safer`,
+        );
+      }
       try {
         const ok = await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs));
-        if (ok !== 1 && !released) {
+        if (ok === 1) {
+          lastExtended = performance.now();
+        } else if (!released) {
           lost = true;
           stop();
           logger.warn(`lock for certificate "${name}" was lost (it expired or another host took it over)`);
         }
       } catch (error) {
-        // Redis unreachable for a moment: the lock still has time left; try again at the next tick.
+        // Redis unreachable for a moment: the lock still has time left; the next tick (or phase) tries again.
         logger.debug(`extending the lock for certificate "${name}" failed: ${describeError(error)}`);
       }
     };
-    const timer = setInterval(() => void extend(), Math.max(Math.floor(ttlMs / 3), 10));
+    // One extension at a time: a tick that comes while one is waiting on a busy Redis joins it.
+    const extend = () => {
+      inFlight ??= extendOnce().finally(() => {
+        inFlight = undefined;
+      });
+      return inFlight;
+    };
+    // Four extensions per lifetime: a busy machine may delay one or two ticks without the lock expiring.
+    const timer = setInterval(() => void extend(), Math.max(Math.floor(ttlMs / 4), 10));
     timer.unref();
     this.held.add(timer);
     const stop = () => {
@@ -107,6 +127,7 @@ export class RedisLocker implements Locker {
       get lost() {
         return lost;
       },
+      refresh: () => extend(),
       // Compare-and-extend once: true only while the key still carries our token.
       stillHeld: async () =>
         !lost && !released && (await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs))) === 1,
