@@ -24,10 +24,11 @@ describe('Redis faults through the CLI', () => {
     });
     const certs = names(16);
     // RSA keys make each certificate take a while, so the kill lands in the middle of the run. Locks held
-    // when Redis dies cannot be released; a short lockTimeout lets the next run take them over.
+    // when Redis dies cannot be released; they are expired by hand before the next run (as their
+    // lockTimeout would), so nothing here depends on how fast a busy machine issues.
     const manifest = await writeManifest(
       tmp.path,
-      redisManifest({ url: redis.url, lockTimeout: '3s' }, certs, {
+      redisManifest({ url: redis.url, lockTimeout: '30s' }, certs, {
         defaults: { issuer: 'local', store: 'shared', keyType: 'rsa-2048' },
       }),
     );
@@ -81,6 +82,10 @@ describe('Redis faults through the CLI', () => {
       assert.equal((await readCertValue(redis.cli, c.name))?.serial, c.serial, c.name);
     }
 
+    // The killed run's locks survived in the append-only file; their lifetime runs out (made to).
+    for (const key of (await redis.cli('KEYS', 'lock:*')).split('\n').filter(Boolean)) {
+      await redis.cli('PEXPIRE', key, '1');
+    }
     const next = await runCli(['-m', manifest, 'run', '--json', '--lock-wait', '30s']);
     assert.equal(next.code, 0, next.stderr);
     const outcomes = runReport(next).certificates;
@@ -148,7 +153,7 @@ describe('Redis faults through the CLI', () => {
     });
 
     const stores = {
-      shared: { type: 'redis' as const, url: redis.url, lockTimeout: '2s' },
+      shared: { type: 'redis' as const, url: redis.url, lockTimeout: '30s' },
       hole: { type: 'redis' as const, url: `redis://127.0.0.1:${holePort}` },
     };
     const stalling = await writeManifest(
@@ -184,7 +189,23 @@ describe('Redis faults through the CLI', () => {
     assert.equal(errorLines(busy.stderr, 'api').length, 1, busy.stderr);
     await redis.cli('DEL', 'lock:{api}');
 
-    // The killed process's lock expires after lockTimeout (2 s); a run waiting for it then takes it over.
+    // So does the killed process's lock while it lives (nobody can tell it is dead: it is another host's).
+    const respected = await runCli([
+      '-m',
+      manifest,
+      'run',
+      '--json',
+      '--only',
+      'web',
+      '--lock-wait',
+      '300ms',
+    ]);
+    assert.equal(respected.code, 1, respected.stderr);
+    assert.equal(runReport(respected).certificates[0]?.error?.code, 'LOCK_BUSY');
+    assert.equal(await redis.cli('GET', 'lock:{web}'), holder, 'left alone');
+
+    // Its lifetime runs out (made to, rather than waited for): a run then takes it over.
+    await redis.cli('PEXPIRE', 'lock:{web}', '1');
     const r = await runCli(['-m', manifest, 'run', '--json', '--lock-wait', '30s']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(

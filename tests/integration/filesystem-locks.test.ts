@@ -5,11 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { processIdentity } from '../../src/runtime/identity.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
@@ -32,6 +34,9 @@ function deadPid(): number {
   assert.ok(result.pid);
   return result.pid;
 }
+
+/** This host's boot id and PID namespace, as a lock file carries them. */
+const here_ = () => ({ boot: processIdentity().bootId, pidns: processIdentity().pidNamespace });
 
 async function writeLock(name: string, content: object | string, mtime?: Date): Promise<string> {
   await mkdir(locksDir(), { recursive: true });
@@ -64,6 +69,7 @@ test('four processes contending for one lock never hold it together', async () =
     token: 'deadbeefdeadbeef',
     pid: deadPid(),
     host: hostname(),
+    ...here_(),
     createdAt: new Date().toISOString(),
   });
   const logFile = join(dir.path, 'contention.log');
@@ -96,6 +102,7 @@ test('a lock of a process that died on this host is taken over at once', async (
     token: 'abcdefabcdef0001',
     pid: deadPid(),
     host: hostname(),
+    ...here_(),
     createdAt: new Date().toISOString(),
   });
   const lock = await store.locker().acquire('dead-owner', { waitMs: 0 });
@@ -106,6 +113,8 @@ test('a lock of a process that died on this host is taken over at once', async (
   >;
   assert.equal(content.pid, process.pid);
   assert.equal(content.host, hostname());
+  assert.equal(content.boot, processIdentity().bootId);
+  assert.equal(content.pidns, processIdentity().pidNamespace);
   assert.match(String(content.token), /^[0-9a-f]{32}$/);
   assert.ok(!Number.isNaN(Date.parse(String(content.createdAt))));
   await lock.release();
@@ -171,22 +180,32 @@ test('an unfinished (empty) lock file is stale after a short grace', async () =>
 test('a held lock is refreshed, so it never looks stale while held', async () => {
   const holderStore = new FilesystemStore(
     'locks',
-    { type: 'filesystem', path: 'certs', lockTimeout: '900ms' },
+    { type: 'filesystem', path: 'certs', lockTimeout: '12s' },
     testContext(dir.path),
   );
   // The contender sees the holder as another host's, so only the mtime can make it stale.
   const contender = new FilesystemStore(
     'locks',
-    { type: 'filesystem', path: 'certs', lockTimeout: '900ms' },
+    { type: 'filesystem', path: 'certs', lockTimeout: '12s' },
     testContext(dir.path, { hostname: 'contender.invalid' }),
   );
   const held = await holderStore.locker().acquire('long', { waitMs: 0 });
   assert.ok(held);
-  assert.equal(
-    await contender.locker().acquire('long', { waitMs: 2000 }),
-    undefined,
-    'more than twice the timeout',
-  );
+  // Age the file by hand as if the holder had stalled for a minute: its timer (every 3 s) makes it fresh
+  // again, without the test depending on when exactly.
+  const path = join(locksDir(), 'long.lock');
+  const old = new Date(Date.now() - 60_000);
+  await utimes(path, old, old);
+  for (let i = 0; ; i++) {
+    assert.ok(i < 600, 'the holder never refreshed its lock file (hang guard)');
+    if (Date.now() - (await stat(path)).mtimeMs < 30_000) break;
+    await sleep(100);
+  }
+  assert.equal(await contender.locker().acquire('long', { waitMs: 0 }), undefined, 'fresh again: held');
+  // A refresh at a phase boundary does the same at once.
+  await utimes(path, old, old);
+  await held.refresh?.();
+  assert.ok(Date.now() - (await stat(path)).mtimeMs < 30_000, 'refreshed by refresh()');
   await held.release();
   const next = await contender.locker().acquire('long', { waitMs: 0 });
   assert.ok(next);

@@ -59,16 +59,31 @@ test('release deletes only our own token', async () => {
 });
 
 test('the holder extends its lock; another host cannot take it while the holder lives', async () => {
-  const [a, b] = [await host('host-a', '300ms'), await host('host-b', '300ms')];
+  const [a, b] = [await host('host-a', '12s'), await host('host-b', '12s')];
   const lock = await a.locker().acquire('long', { waitMs: 0 });
   assert.ok(lock);
-  // Longer than three lock timeouts: without extension the lock would be gone.
-  assert.equal(await b.locker().acquire('long', { waitMs: 1200 }), undefined);
+  // Cut its remaining life by hand, as a stalled holder would have let it run down: the holder's timer
+  // (every 3 s) extends it back to the full lifetime, whenever exactly that happens.
+  await redis.cli('PEXPIRE', 'lk:lock:{long}', '6000');
+  for (let i = 0; ; i++) {
+    assert.ok(i < 600, 'the holder never extended its lock (hang guard)');
+    if (Number(await redis.cli('PTTL', 'lk:lock:{long}')) > 6000) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.equal(await b.locker().acquire('long', { waitMs: 0 }), undefined);
   assert.match(await redis.cli('GET', 'lk:lock:{long}'), /^host-a:/);
+  // A refresh at a phase boundary extends it at once.
+  await redis.cli('PEXPIRE', 'lk:lock:{long}', '6000');
+  await lock.refresh?.();
+  assert.ok(Number(await redis.cli('PTTL', 'lk:lock:{long}')) > 6000, 'extended by refresh()');
   await lock.release();
   const taken = await b.locker().acquire('long', { waitMs: 0 });
   assert.ok(taken);
   await taken.release();
+});
+
+test('a lockTimeout shorter than 10s is refused', async () => {
+  await assert.rejects(host('host-a', '2s'), /lockTimeout "2s" is shorter than 10s/);
 });
 
 test('a lock left by a killed process is taken over after it expires', async () => {
@@ -79,7 +94,7 @@ test('a lock left by a killed process is taken over after it expires', async () 
     const logger = { debug() {}, info() {}, warn() {}, error() {} };
     const context = { clock: { now: () => new Date() }, logger, env: {}, baseDir: '.', hostname: 'doomed', pid: process.pid,
       readSecret: (r) => readSecret(r, {}, '.'), getStore: () => Promise.reject(new Error('none')) };
-    const store = await RedisStore.open('shared', { type: 'redis', url: ${JSON.stringify(redis.url)}, keyPrefix: 'lk:', lockTimeout: '1s' }, context);
+    const store = await RedisStore.open('shared', { type: 'redis', url: ${JSON.stringify(redis.url)}, keyPrefix: 'lk:', lockTimeout: '10m' }, context);
     await store.locker().acquire('orphan', { waitMs: 0 });
     console.log('locked');
     setInterval(() => {}, 1000);
@@ -101,6 +116,9 @@ test('a lock left by a killed process is taken over after it expires', async () 
   }
   assert.match(await redis.cli('GET', 'lk:lock:{orphan}'), /^doomed:/);
   const b = await host('host-b');
+  assert.equal(await b.locker().acquire('orphan', { waitMs: 0 }), undefined, 'alive for 10 minutes');
+  // Its lifetime runs out (made to, rather than waited for): then the next host takes it.
+  await redis.cli('PEXPIRE', 'lk:lock:{orphan}', '1');
   const lock = await b.locker().acquire('orphan', { waitMs: 10_000 });
   assert.ok(lock, 'taken over after the expiry');
   assert.match(await redis.cli('GET', 'lk:lock:{orphan}'), /^host-b:/);
