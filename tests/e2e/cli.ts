@@ -20,6 +20,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** Kill the CLI after this long (a test guard, not an assertion). */
   killAfterMs?: number;
+  /** A command that runs the CLI (e.g. `unshare --pid --fork --mount-proc`), argv first. */
+  prefix?: string[];
 }
 
 export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -40,7 +42,8 @@ export function startCli(
   args: string[],
   options: CliOptions = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const [command, ...prefixArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  const child = spawn(command as string, prefixArgs, {
     cwd: options.cwd ?? REPO,
     env: cliEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
