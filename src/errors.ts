@@ -4,6 +4,7 @@
  * adapter that calls them, so everything above the adapters sees a `CertRenewError`.
  */
 
+import { safeText } from './util/text.js';
 export const ExitCode = {
   ok: 0,
   /** At least one certificate failed (issue, store or hook). For `validate`: the manifest is invalid. */
@@ -62,13 +63,15 @@ export class CertRenewError extends Error {
   readonly hint: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: CertRenewErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages echo what CAs, child processes and manifests said: shown without URL userinfo or control
+    // characters, whatever the caller passed.
+    super(safeText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CertRenewError';
     this.code = code;
     this.exitCode = options.exitCode ?? ExitCode.failure;
     this.transient = options.transient ?? false;
     this.retryAfter = options.retryAfter;
-    this.hint = options.hint;
+    this.hint = options.hint === undefined ? undefined : safeText(options.hint);
   }
 
   /** One line for the operator: the message, then what to do. */
@@ -95,12 +98,12 @@ export class InternalError extends CertRenewError {
 /** Anything thrown (strings included) as one readable line, without a stack. */
 export function describeError(error: unknown): string {
   if (error instanceof CertRenewError) return error.oneLine;
-  if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
-  if (typeof error === 'string') return error.split('\n')[0] ?? error;
+  if (error instanceof Error) return safeText(error.message.split('\n')[0] ?? error.name);
+  if (typeof error === 'string') return safeText(error.split('\n')[0] ?? error);
   try {
-    return JSON.stringify(error) ?? String(error);
+    return safeText(JSON.stringify(error) ?? String(error));
   } catch {
-    return String(error);
+    return safeText(String(error));
   }
 }
 

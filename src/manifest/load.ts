@@ -3,7 +3,8 @@
  * check (exactly as `validate` does), resolve. An invalid manifest stops the command before anything is
  * attempted (exit 2), naming the first problem with its line and column.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
 import { positionAt } from './positions.js';
@@ -55,24 +56,42 @@ const reasons: Record<string, string> = {
 };
 
 /**
- * Reads a manifest's text: refuses directories, files over 5 MB and text that is not UTF-8, with a reason
- * in plain words. Never throws.
+ * Reads a manifest's text: refuses what is not a regular file (a directory, a FIFO that would block for
+ * ever, `/dev/zero` that never ends), files over 5 MB (reading at most that much, whatever the file claims
+ * its size is) and text that is not UTF-8, with a reason in plain words. Never throws.
  */
 export async function readManifestText(path: string): Promise<ReadResult> {
+  let handle: FileHandle | undefined;
   try {
-    const info = await stat(path);
+    // Non-blocking, so a FIFO without a writer is opened (and refused below) instead of waiting for ever.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const info = await handle.stat();
     if (info.isDirectory()) return { ok: false, reason: 'it is a directory, not a manifest file' };
-    if (info.size > MAX_MANIFEST_BYTES) {
-      const mb = (info.size / 1024 / 1024).toFixed(1);
-      return {
-        ok: false,
-        reason: `the file is ${mb} MB; a manifest may be at most ${MAX_MANIFEST_BYTES / 1024 / 1024} MB`,
-      };
+    if (!info.isFile()) {
+      const kind = info.isFIFO()
+        ? 'a named pipe'
+        : info.isCharacterDevice() || info.isBlockDevice()
+          ? 'a device'
+          : info.isSocket()
+            ? 'a socket'
+            : 'not a regular file';
+      return { ok: false, reason: `it is ${kind}, not a manifest file; give the path of a regular file` };
     }
-    const bytes = await readFile(path);
-    if (bytes.length > MAX_MANIFEST_BYTES) {
-      return { ok: false, reason: `the file is larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MB` };
+    const tooBig = {
+      ok: false as const,
+      reason: `the file is larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MB; a manifest may be at most ${MAX_MANIFEST_BYTES / 1024 / 1024} MB`,
+    };
+    if (info.size > MAX_MANIFEST_BYTES) return tooBig;
+    // At most the limit (and one byte more, to notice a file that grew), never "the whole file".
+    const buffer = Buffer.allocUnsafe(MAX_MANIFEST_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_MANIFEST_BYTES) return tooBig;
     }
+    const bytes = buffer.subarray(0, length);
     try {
       return { ok: true, text: new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes) };
     } catch {
@@ -85,7 +104,10 @@ export async function readManifestText(path: string): Promise<ReadResult> {
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    if (code === 'EISDIR') return { ok: false, reason: 'it is a directory, not a manifest file' };
     return { ok: false, reason: `${reasons[code] ?? 'cannot be read'} (${code})` };
+  } finally {
+    await handle?.close().catch(() => {});
   }
 }
 

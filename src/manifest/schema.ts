@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
+import { redactUrls } from '../util/text.js';
 import { escapePointerToken } from './positions.js';
 import { type CompiledValidator, compileValidator, schemaDigest } from './schema-compile.js';
 
@@ -110,41 +111,117 @@ function typeName(type: string): string {
   );
 }
 
-/** A short rendering of a value for messages (never more than ~60 characters). */
+/** A short rendering of a value for messages (never more than ~60 characters, URL userinfo hidden). */
 export function show(value: unknown): string {
   if (typeof value === 'string') {
-    const cut = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    // Userinfo goes before anything is cut: a cut could drop the '@' that marks a password.
+    const redacted = redactUrls(value);
+    const cut = redacted.length > 60 ? `${redacted.slice(0, 57)}...` : redacted;
     return `'${cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
   }
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 3) return 99;
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j] as number;
-      row[j] = Math.min(
+/**
+ * Edit distance between a and b (case-insensitive), or 99 when it is above `max`: only the diagonal band
+ * |i - j| <= max is computed and a row whose best cell is above `max` stops it, so one comparison costs
+ * O(length × max), not O(length²).
+ */
+function editDistance(a: string, b: string, max = 3): number {
+  if (Math.abs(a.length - b.length) > max) return 99;
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  const big = max + 1;
+  let row = new Int32Array(y.length + 1);
+  let next = new Int32Array(y.length + 1);
+  for (let j = 0; j <= y.length; j++) row[j] = j <= max ? j : big;
+  for (let i = 1; i <= x.length; i++) {
+    next.fill(big);
+    next[0] = i <= max ? i : big;
+    let best = next[0] as number;
+    const from = Math.max(1, i - max);
+    const to = Math.min(y.length, i + max);
+    for (let j = from; j <= to; j++) {
+      const cost = x.charCodeAt(i - 1) === y.charCodeAt(j - 1) ? 0 : 1;
+      const value = Math.min(
         (row[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        previous + (a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1),
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + cost,
+        big,
       );
-      previous = current;
+      next[j] = value;
+      if (value < best) best = value;
     }
+    if (best > max) return 99;
+    [row, next] = [next, row];
   }
-  return row[b.length] as number;
+  const d = row[y.length] as number;
+  return d > max ? 99 : d;
 }
 
-/** " (did you mean 'directory'?)" when one candidate is close. */
+/** At most this many candidates are compared for one suggestion: long lists get a prefiltered sample. */
+const MAX_SUGGESTION_CANDIDATES = 64;
+
+/** Candidates by length, and by length + first + last character (lower case); built once per list. */
+interface CandidateIndex {
+  byLength: Map<number, string[]>;
+  byShape: Map<string, string[]>;
+}
+const indexes = new WeakMap<readonly string[], CandidateIndex>();
+const shapeOf = (word: string, length = word.length) =>
+  `${length}|${word[0]?.toLowerCase() ?? ''}|${word[word.length - 1]?.toLowerCase() ?? ''}`;
+
+function indexOf(candidates: readonly string[]): CandidateIndex {
+  let index = indexes.get(candidates);
+  if (!index) {
+    index = { byLength: new Map(), byShape: new Map() };
+    for (const c of candidates) {
+      const length = index.byLength.get(c.length) ?? [];
+      length.push(c);
+      index.byLength.set(c.length, length);
+      const shape = index.byShape.get(shapeOf(c)) ?? [];
+      shape.push(c);
+      index.byShape.set(shapeOf(c), shape);
+    }
+    indexes.set(candidates, index);
+  }
+  return index;
+}
+
+/**
+ * " (did you mean 'directory'?)" when one candidate is close. The candidates are indexed once per list
+ * (callers pass the same array for every reference), and at most MAX_SUGGESTION_CANDIDATES edit distances
+ * are computed per call, those sharing the word's length window and its first and last characters first:
+ * 4,000 misspelled references to 4,000 issuers take linear time.
+ */
 export function didYouMean(word: string, candidates: readonly string[]): string {
+  if (word.length > 256 || candidates.length === 0) return '';
+  const limit = Math.max(2, Math.floor(word.length / 4));
+  const index = indexOf(candidates);
+  const pool: string[] = [];
+  const take = (list: string[] | undefined) => {
+    for (const c of list ?? []) {
+      if (pool.length >= MAX_SUGGESTION_CANDIDATES) return;
+      pool.push(c);
+    }
+  };
+  const lengths: number[] = [word.length];
+  for (let d = 1; d <= limit; d++) lengths.push(word.length - d, word.length + d);
+  for (const length of lengths) take(index.byShape.get(shapeOf(word, length)));
+  if (pool.length < MAX_SUGGESTION_CANDIDATES) {
+    const chosen = new Set(pool);
+    for (const length of lengths) {
+      for (const c of index.byLength.get(length) ?? []) {
+        if (pool.length >= MAX_SUGGESTION_CANDIDATES) break;
+        if (!chosen.has(c)) pool.push(c);
+      }
+    }
+  }
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 4));
-  for (const candidate of candidates) {
-    const d = editDistance(word, candidate);
+  let bestDistance = limit;
+  for (const candidate of pool) {
+    const d = editDistance(word, candidate, bestDistance);
     if (d <= bestDistance && d < 99) {
       best = candidate;
       bestDistance = d;
@@ -227,7 +304,7 @@ function translate(error: ErrorObject): SchemaProblem | undefined {
     case 'unevaluatedProperties': {
       const name = String(params.additionalProperty ?? params.unevaluatedProperty);
       const known = parent ? knownProperties(parent) : [];
-      let message = `unknown property '${name}'${didYouMean(name, known)}`;
+      let message = `unknown property ${show(name)}${didYouMean(name, known)}`;
       if (pointer === '' && name === 'issuer') message += "; put it in 'defaults' or in a certificate";
       return plain(message, `${pointer}/${escapePointerToken(name)}`);
     }

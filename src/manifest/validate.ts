@@ -6,6 +6,7 @@
  * network, a store or a hook.
  */
 import { formatDuration } from '../util/duration.js';
+import { safeText } from '../util/text.js';
 import { type CheckOptions, type Finding, meaningFindings } from './checks/index.js';
 import { isObject } from './checks/view.js';
 import { escapePointerToken, type JsonLocation, positionAt, scanJson } from './positions.js';
@@ -72,7 +73,17 @@ export function checkManifestText(
     line: number,
     column: number,
     message: string,
-  ) => diagnostics.push({ severity, file, pointer, line, column, message });
+  ) =>
+    // Whatever a message echoes from the manifest (names, keys, values) is shown safely: no URL
+    // userinfo, no control characters.
+    diagnostics.push({
+      severity,
+      file,
+      pointer: safeText(pointer),
+      line,
+      column,
+      message: safeText(message),
+    });
   if (text.length > MAX_MANIFEST_BYTES) {
     at(
       'error',

@@ -11,12 +11,14 @@
  * Killing the group (`process.kill(-pid)`) with our own SIGTERM → SIGKILL escalation, and keeping only the
  * last bytes of the output (execa's maxBuffer fails the command instead), are simpler done directly.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { timerMs } from '../util/duration.js';
+import { neutralise } from '../util/text.js';
 
 /** The shell for commands given as one string (only where the manifest asks for a shell). */
 export const SHELL = '/bin/sh';
@@ -272,7 +274,8 @@ export function lastLine(text: string): string | undefined {
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i] as string;
     if (line !== '' && line !== TRUNCATED_MARKER.trim())
-      return line.length > 200 ? `${line.slice(0, 200)}…` : line;
+      // A child's output may carry terminal escape sequences: shown as visible escapes, never sent raw.
+      return neutralise(line.length > 200 ? `${line.slice(0, 200)}…` : line);
   }
   return undefined;
 }

@@ -11,6 +11,7 @@ import { checkDomain } from '../resolve.js';
 import { didYouMean, show } from '../schema.js';
 import { dns01Settings } from './dns01.js';
 import { type CheckOptions, error, type Finding, warning } from './finding.js';
+import { fileModes, lockTimeouts, redisUrls } from './stores.js';
 import {
   type CertificateView,
   has,
@@ -81,9 +82,20 @@ function defined(kind: string, names: string[]): string {
     : ` (defined: ${names.slice(0, 10).join(', ')}${names.length > 10 ? ', …' : ''})`;
 }
 
+/** The names defined in `issuers` or `stores`, listed once per object (not once per reference). */
+const namesOf = new WeakMap<Json, string[]>();
+function keysOf(object: Json): string[] {
+  let names = namesOf.get(object);
+  if (!names) {
+    names = Object.keys(object);
+    namesOf.set(object, names);
+  }
+  return names;
+}
+
 function issuerReference(view: ManifestView, name: string, pointer: string): Finding[] {
   if (Object.hasOwn(view.issuers, name)) return [];
-  const names = Object.keys(view.issuers);
+  const names = keysOf(view.issuers);
   return [
     error(
       pointer,
@@ -94,7 +106,7 @@ function issuerReference(view: ManifestView, name: string, pointer: string): Fin
 
 /** `needRedis`: what needs the store to be a redis one ("'locks'"), when something does. */
 function storeReference(view: ManifestView, name: string, pointer: string, needRedis?: string): Finding[] {
-  const names = Object.keys(view.stores);
+  const names = keysOf(view.stores);
   if (!Object.hasOwn(view.stores, name)) {
     return [
       error(
@@ -365,6 +377,9 @@ export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   challengesUsed,
   domainNames,
   renewalWindows,
+  redisUrls,
+  lockTimeouts,
+  fileModes,
 ];
 
 /** Runs every check of `MANIFEST_CHECKS` over a parsed manifest (any JSON object, valid or not). */

@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { CertRenewError, describeError, ErrorCode, ExitCode } from '../../errors.js';
+import { redisUrlProblem } from '../../manifest/checks/stores.js';
 import type { RedisStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -92,16 +93,10 @@ export async function buildClient(
   const retryStrategy = (times: number) => Math.min(times * 200, 1000);
 
   if (config.url !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(config.url);
-    } catch {
-      // Never echo it: a redis URL may carry a password.
-      throw invalid(`store "${name}": url is not a valid redis:// or rediss:// URL`);
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw invalid(`store "${name}": url must start with redis:// or rediss://`);
-    }
+    // The same rules as validate; never echo the URL: it may carry a password.
+    const problem = redisUrlProblem(config.url);
+    if (problem) throw invalid(`store "${name}": url ${problem}`);
+    const url = new URL(config.url);
     const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
     const options: RedisOptions = {
       ...commonOptions(),

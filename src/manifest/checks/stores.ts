@@ -1,0 +1,100 @@
+/**
+ * Store settings a schema cannot judge: Redis URLs that parse but cannot work, lock lifetimes too short to
+ * outlive an issuance on a busy machine, and file modes that make private keys readable by everyone.
+ */
+import { MIN_LOCK_TIMEOUT_MS } from '../../stores/types.js';
+import { parseDuration } from '../../util/duration.js';
+import { escapePointerToken as esc } from '../positions.js';
+import { show } from '../schema.js';
+import { error, type Finding, warning } from './finding.js';
+import { isObject, type ManifestView, objectAt, stringAt } from './view.js';
+
+/**
+ * Why a Redis URL cannot work, or undefined when it can: `redis://` or `rediss://`, no spaces, a host, a
+ * port in 1–65535, at most a database number as the path, nothing after it. The message never repeats the
+ * URL's userinfo. Used by `validate` and by the Redis store when it connects (the same rules in both).
+ */
+export function redisUrlProblem(text: string): string | undefined {
+  if (text.trim() !== text) return 'has spaces around it';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'is not a valid URL (a port above 65535, a space or a stray character?)';
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'must start with redis:// or rediss://';
+  if (!text.slice(url.protocol.length).startsWith('//')) return `must start with ${url.protocol}//`;
+  if (url.hostname === '')
+    return 'names no host; write redis://HOST:PORT/DB, such as redis://127.0.0.1:6379/0';
+  if (url.port !== '' && (Number(url.port) < 1 || Number(url.port) > 65535))
+    return `port ${url.port} is out of range (1-65535)`;
+  const db = url.pathname.replace(/^\//, '');
+  if (db !== '' && !/^[0-9]{1,5}$/.test(db)) {
+    return `has the path ${show(url.pathname)}; the path can only be a database number such as /0`;
+  }
+  if (url.search !== '' || url.hash !== '') return 'has a query or fragment, which Redis URLs do not use';
+  return undefined;
+}
+
+/** Each Redis store's `url`. */
+export function redisUrls(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, store] of Object.entries(view.stores)) {
+    if (!isObject(store) || store.type !== 'redis') continue;
+    const url = stringAt(store, 'url');
+    if (url === undefined) continue;
+    const problem = redisUrlProblem(url);
+    if (problem) findings.push(error(`/stores/${esc(name)}/url`, `${show(url)} ${problem}`));
+  }
+  return findings;
+}
+
+/** `lockTimeout` of every store: at least MIN_LOCK_TIMEOUT_MS. */
+export function lockTimeouts(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, store] of Object.entries(view.stores)) {
+    const text = stringAt(isObject(store) ? store : undefined, 'lockTimeout');
+    const ms = text === undefined ? undefined : parseDuration(text);
+    if (ms !== undefined && ms < MIN_LOCK_TIMEOUT_MS) {
+      findings.push(
+        error(
+          `/stores/${esc(name)}/lockTimeout`,
+          `${show(text)} is shorter than ${MIN_LOCK_TIMEOUT_MS / 1000}s: a lock that short can expire while a busy machine issues a certificate (the defaults are 15m for a filesystem store, 2m for Redis)`,
+        ),
+      );
+    }
+  }
+  return findings;
+}
+
+/** File modes of filesystem stores: a private key readable (or a certificate writable) by every user. */
+export function fileModes(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, store] of Object.entries(view.stores)) {
+    if (!isObject(store) || store.type !== 'filesystem') continue;
+    const modes = objectAt(store, 'mode');
+    const key = stringAt(modes, 'key');
+    const cert = stringAt(modes, 'cert');
+    const octal = (text: string | undefined) =>
+      text !== undefined && /^0?[0-7]{3}$/.test(text) ? Number.parseInt(text, 8) : undefined;
+    const keyMode = octal(key);
+    if (keyMode !== undefined && (keyMode & 0o007) !== 0) {
+      findings.push(
+        warning(
+          `/stores/${esc(name)}/mode/key`,
+          `${show(key)} lets every user on the host ${keyMode & 0o002 ? 'change' : 'read'} the private keys; use '0600', or '0640' with the store's 'group'`,
+        ),
+      );
+    }
+    const certMode = octal(cert);
+    if (certMode !== undefined && (certMode & 0o002) !== 0) {
+      findings.push(
+        warning(
+          `/stores/${esc(name)}/mode/cert`,
+          `${show(cert)} lets every user on the host replace the certificates; use '0644'`,
+        ),
+      );
+    }
+  }
+  return findings;
+}

@@ -1,0 +1,54 @@
+/**
+ * Making text safe to echo: what a child process (a hook, a dns-01 provider), a CA or a manifest says may
+ * carry terminal escape sequences or a URL with a password in it. Every place that shows such text to an
+ * operator (the logger, errors, validate's messages, report tables) passes it through here.
+ */
+
+/**
+ * Userinfo of anything that looks like a URL, malformed ones included (`redis://:S3cret@host/0 `,
+ * `redis:/user:pw@host`, spaces in the password): everything between `scheme:/` (one to three slashes)
+ * and the `@` before the host is replaced by `***`. A scheme is letters, digits, `+`, `-`, `.` after a letter.
+ */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/{1,3})([^/?#'"<>\n]*)@/gi;
+
+/** `redis://:S3cret@127.0.0.1/0` → `redis://***@127.0.0.1/0`; text without userinfo is returned as is. */
+export function redactUrls(text: string): string {
+  if (!text.includes('@')) return text;
+  return text.replace(URL_USERINFO, (whole, scheme: string, userinfo: string) =>
+    userinfo === '' ? whole : `${scheme}***@`,
+  );
+}
+
+/** A URL value from the manifest, shown with its userinfo (wherever it sits before the last '@') hidden. */
+export function redactUrlValue(value: string): string {
+  const at = value.lastIndexOf('@');
+  if (at < 0) return value;
+  const scheme = /^\s*[a-z][a-z0-9+.-]*:\/{0,3}/i.exec(value)?.[0] ?? '';
+  return `${scheme}***${value.slice(at)}`;
+}
+
+/**
+ * C0 and C1 control characters (ESC, BEL, CR, backspace …) and Unicode line/paragraph separators and
+ * bidirectional overrides as visible escapes (`\u001b`), so echoed text cannot move the cursor, rewrite a
+ * terminal line, change a window title or forge a line of a log. Tabs become spaces; newlines are kept
+ * only when `keepNewlines` (multi-line output), else shown as `\n`.
+ */
+export function neutralise(text: string, keepNewlines = false): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  const controls = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+  if (!controls.test(text) && !text.includes('\t')) return text;
+  let out = '';
+  for (const c of text) {
+    const code = c.codePointAt(0) as number;
+    if (c === '\t') out += ' ';
+    else if (c === '\n') out += keepNewlines ? '\n' : '\\n';
+    else if (controls.test(c)) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += c;
+  }
+  return out;
+}
+
+/** Both: what every echo of outside text goes through. */
+export function safeText(text: string, keepNewlines = false): string {
+  return neutralise(redactUrls(text), keepNewlines);
+}
