@@ -77,11 +77,12 @@ export async function readManifestText(path: string): Promise<ReadResult> {
             : 'not a regular file';
       return { ok: false, reason: `it is ${kind}, not a manifest file; give the path of a regular file` };
     }
-    const tooBig = {
+    const limitMb = MAX_MANIFEST_BYTES / 1024 / 1024;
+    const tooBig = (bytes: number) => ({
       ok: false as const,
-      reason: `the file is larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MB; a manifest may be at most ${MAX_MANIFEST_BYTES / 1024 / 1024} MB`,
-    };
-    if (info.size > MAX_MANIFEST_BYTES) return tooBig;
+      reason: `the file is ${bytes > MAX_MANIFEST_BYTES && bytes === info.size ? (bytes / 1024 / 1024).toFixed(1) : `more than ${limitMb}`} MB; a manifest may be at most ${limitMb} MB`,
+    });
+    if (info.size > MAX_MANIFEST_BYTES) return tooBig(info.size);
     // At most the limit (and one byte more, to notice a file that grew), never "the whole file".
     const buffer = Buffer.allocUnsafe(MAX_MANIFEST_BYTES + 1);
     let length = 0;
@@ -89,7 +90,7 @@ export async function readManifestText(path: string): Promise<ReadResult> {
       const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
-      if (length > MAX_MANIFEST_BYTES) return tooBig;
+      if (length > MAX_MANIFEST_BYTES) return tooBig(length);
     }
     const bytes = buffer.subarray(0, length);
     try {
