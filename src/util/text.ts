@@ -27,6 +27,8 @@ export function redactUrlValue(value: string): string {
   return `${scheme}***${value.slice(at)}`;
 }
 
+const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
 /**
  * C0 and C1 control characters (ESC, BEL, CR, backspace …) and Unicode line/paragraph separators and
  * bidirectional overrides as visible escapes (`\u001b`), so echoed text cannot move the cursor, rewrite a
@@ -34,8 +36,7 @@ export function redactUrlValue(value: string): string {
  * only when `keepNewlines` (multi-line output), else shown as `\n`.
  */
 export function neutralise(text: string, keepNewlines = false): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
-  const controls = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+  const controls = CONTROLS;
   if (!controls.test(text) && !text.includes('\t')) return text;
   let out = '';
   for (const c of text) {

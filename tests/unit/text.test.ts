@@ -1,0 +1,30 @@
+/** Redacting URL userinfo and neutralising control characters in echoed text (src/util/text.ts). */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { neutralise, redactUrls, safeText } from '../../src/util/text.js';
+
+test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in a text', () => {
+  for (const [input, expected] of [
+    ["'redis://:S3cret@127.0.0.1/0 ' is not a valid URL", "'redis://***@127.0.0.1/0 ' is not a valid URL"],
+    ['redis://user:S3cret@h:99999/0', 'redis://***@h:99999/0'],
+    ['redis:/:S3cret@h', 'redis:/***@h'],
+    ['rediss://:S3 cret@h/0', 'rediss://***@h/0'],
+    ['redis://:p@ss@h/0', 'redis://***@h/0'],
+    ['https://u:pw@ca.example/dir and more', 'https://***@ca.example/dir and more'],
+  ]) {
+    assert.equal(redactUrls(input as string), expected);
+  }
+  for (const plain of ['redis://127.0.0.1:6379/0', 'write to ops@example.com', 'no url here']) {
+    assert.equal(redactUrls(plain), plain);
+  }
+});
+
+test('control characters become visible escapes; tabs spaces; newlines kept only when asked', () => {
+  assert.equal(neutralise('a\u001b]0;t\u0007b\u009b'), 'a\\u001b]0;t\\u0007b\\u009b');
+  assert.equal(neutralise('one\r\ntwo'), 'one\\u000d\\ntwo');
+  assert.equal(neutralise('one\ntwo', true), 'one\ntwo');
+  assert.equal(neutralise('a\tb'), 'a b');
+  assert.equal(neutralise('x\u202ey'), 'x\\u202ey');
+  assert.equal(neutralise('plain text, ünïcode'), 'plain text, ünïcode');
+  assert.equal(safeText('redis://:S3cret@h\u001b[2J'), 'redis://***@h\\u001b[2J');
+});
