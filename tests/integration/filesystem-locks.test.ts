@@ -162,6 +162,30 @@ test('a lock of another host is stale only once its mtime is older than lockTime
   await taken.release();
 });
 
+test('leftovers of crashed lock writers are swept: dead or old temporary and moved-aside files, never a lock', async () => {
+  const sweepDir = join(dir.path, 'sweep');
+  const locks = join(sweepDir, 'certs', '.cert-renew', 'locks');
+  await mkdir(locks, { recursive: true });
+  const dead = { token: 'abcdefabcdef0009', pid: deadPid(), host: hostname(), createdAt: 'x', ...here_() };
+  const alive = { token: 'abcdefabcdef000a', pid: 1, host: 'elsewhere.invalid', createdAt: 'x' };
+  await writeFile(join(locks, 'a.lock.new-0123abcd'), JSON.stringify(dead));
+  await writeFile(join(locks, 'b.lock.new-0123abce'), JSON.stringify(alive));
+  await writeFile(join(locks, 'c.lock.stale-0123abcf'), JSON.stringify(alive));
+  const old = new Date(Date.now() - 10 * 60_000);
+  await utimes(join(locks, 'c.lock.stale-0123abcf'), old, old);
+  await writeFile(join(locks, 'd.lock'), JSON.stringify(alive));
+  await utimes(join(locks, 'd.lock'), old, old);
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(sweepDir));
+  const lock = await store.locker().acquire('other', { waitMs: 0 });
+  assert.ok(lock);
+  await lock.release();
+  // Another host's fresh temporary file may still be linked into place: kept. Locks are never swept.
+  assert.deepEqual((await readdir(locks)).filter((f) => !f.startsWith('.')).sort(), [
+    'b.lock.new-0123abce',
+    'd.lock',
+  ]);
+});
+
 test('an unfinished (empty) lock file is stale after a short grace', async () => {
   const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(dir.path));
   await writeLock('empty', '');

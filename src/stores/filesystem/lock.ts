@@ -25,7 +25,7 @@
 
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { link, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -223,6 +223,9 @@ export class FileLocker implements Locker {
       await mkdir(layout.locksDir, { recursive: true, mode: 0o755 });
       // mkdir -p follows a planted link: make sure the lock directory is the store's own.
       await assertRealDirectories(layout.root, layout.locksDir);
+      await this.sweepLeftovers().catch((error: unknown) => {
+        this.options.logger.debug(`cannot sweep ${layout.locksDir}: ${describeError(error)}`);
+      });
     })().catch((error: unknown) => {
       this.ready = undefined;
       throw fsError(
@@ -233,6 +236,25 @@ export class FileLocker implements Locker {
       );
     });
     return this.ready;
+  }
+
+  /**
+   * Removes what crashed processes left in the lock directory, once per process: a lock being created
+   * (`*.lock.new-*`) whose writer is provably dead or that is older than BREAK_LEFTOVER_MS, and a stale
+   * lock moved aside during a takeover (`*.lock.stale-*`) older than that. Never a lock or a claim.
+   */
+  private async sweepLeftovers(): Promise<void> {
+    const dir = this.options.layout.locksDir;
+    const entries = (await readdir(dir)).filter((entry) => /\.lock\.(?:new|stale)-[0-9a-f]+$/.test(entry));
+    if (entries.length === 0) return;
+    const now = await this.filesystemNow();
+    for (const entry of entries) {
+      const path = join(dir, entry);
+      const seen = await observe(path).catch(() => undefined);
+      if (!seen) continue;
+      const dead = entry.includes('.lock.new-') && this.provablyDead(seen.content);
+      if (seen.link || dead || now - seen.mtimeMs > BREAK_LEFTOVER_MS) await unlinkQuietly(path);
+    }
   }
 
   private content(): LockFileContent {
