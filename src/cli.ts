@@ -10,6 +10,7 @@ import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from '
 import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
+import { terminalSafe } from './util/text.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
 
@@ -33,8 +34,9 @@ function interruptSignal(): AbortSignal {
 export function defaultIO(env: Env): CliIO {
   return {
     interrupt: interruptSignal(),
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
+    // Whatever a reporter or message echoes, no escape sequence but colour reaches the terminal.
+    stdout: (text) => process.stdout.write(terminalSafe(text)),
+    stderr: (text) => process.stderr.write(terminalSafe(text)),
     env,
     cwd: process.cwd(),
     stdoutIsTTY: Boolean(process.stdout.isTTY),

@@ -32,8 +32,8 @@ const CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u2028\u2029\u202a-\u2
 /**
  * C0 and C1 control characters (ESC, BEL, CR, backspace …) and Unicode line/paragraph separators and
  * bidirectional overrides as visible escapes (`\u001b`), so echoed text cannot move the cursor, rewrite a
- * terminal line, change a window title or forge a line of a log. Tabs become spaces; newlines are kept
- * only when `keepNewlines` (multi-line output), else shown as `\n`.
+ * terminal line, change a window title or forge a line of a log. Newlines and tabs are kept only when
+ * `keepNewlines` (multi-line output); else newlines show as `\n` and tabs become spaces.
  */
 export function neutralise(text: string, keepNewlines = false): string {
   const controls = CONTROLS;
@@ -41,7 +41,7 @@ export function neutralise(text: string, keepNewlines = false): string {
   let out = '';
   for (const c of text) {
     const code = c.codePointAt(0) as number;
-    if (c === '\t') out += ' ';
+    if (c === '\t') out += keepNewlines ? '\t' : ' ';
     else if (c === '\n') out += keepNewlines ? '\n' : '\\n';
     else if (controls.test(c)) out += `\\u${code.toString(16).padStart(4, '0')}`;
     else out += c;
@@ -52,4 +52,24 @@ export function neutralise(text: string, keepNewlines = false): string {
 /** Both: what every echo of outside text goes through. */
 export function safeText(text: string, keepNewlines = false): string {
   return neutralise(redactUrls(text), keepNewlines);
+}
+
+const SGR = /\u001b\[[0-9;]*m/g;
+/** CONTROLS without newline and tab: what a multi-line output must not carry. */
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/**
+ * The last line of defence before a terminal: newlines, tabs and colour codes (SGR, as cert-renew paints
+ * tables) pass; every other control character or escape sequence is shown escaped. What reaches stdout or
+ * stderr of the real process goes through this, whichever reporter or message produced it.
+ */
+export function terminalSafe(text: string): string {
+  if (!TERMINAL_CONTROLS.test(text)) return text;
+  let out = '';
+  let last = 0;
+  for (const match of text.matchAll(SGR)) {
+    out += neutralise(text.slice(last, match.index), true) + match[0];
+    last = (match.index ?? 0) + match[0].length;
+  }
+  return out + neutralise(text.slice(last), true);
 }

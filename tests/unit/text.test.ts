@@ -1,7 +1,7 @@
 /** Redacting URL userinfo and neutralising control characters in echoed text (src/util/text.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { neutralise, redactUrls, safeText } from '../../src/util/text.js';
+import { neutralise, redactUrls, safeText, terminalSafe } from '../../src/util/text.js';
 
 test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in a text', () => {
   for (const [input, expected] of [
@@ -27,4 +27,12 @@ test('control characters become visible escapes; tabs spaces; newlines kept only
   assert.equal(neutralise('x\u202ey'), 'x\\u202ey');
   assert.equal(neutralise('plain text, ünïcode'), 'plain text, ünïcode');
   assert.equal(safeText('redis://:S3cret@h\u001b[2J'), 'redis://***@h\\u001b[2J');
+});
+
+test('terminalSafe keeps newlines, tabs and colour, and escapes every other sequence', () => {
+  assert.equal(terminalSafe('a\tb\n\u001b[31mred\u001b[0m\n'), 'a\tb\n\u001b[31mred\u001b[0m\n');
+  assert.equal(
+    terminalSafe('\u001b]0;title\u0007x\u001b[2J\r\n'),
+    '\\u001b]0;title\\u0007x\\u001b[2J\\u000d\n',
+  );
 });
