@@ -6,7 +6,9 @@
  *   certificate           <name>/current → versions/<id>/{cert,…}.pem        cert:{<name>}
  *   previous versions     <name>/versions/<id>/                              history:{<name>}
  *   last failed attempt   <name>/attempts.json                               attempts:{<name>}
+ *   revocations           <name>/revocations.json                            revocations:{<name>}
  *   lock                  .cert-renew/locks/<name>.lock                      lock:{<name>}
+ *   retired (prune)       .cert-renew/archive/<name>-<UTC time>/             — (deleted)
  *   blob (account, CA)    .cert-renew/blobs/<segment>/<segment>              <segment>:<segment>
  *   http-01 challenge     —                                                  challenge:<token>
  *
@@ -40,6 +42,7 @@ export const redisKeys = {
   history: (prefix: string, name: string) => `${prefix}history:{${name}}`,
   attempts: (prefix: string, name: string) => `${prefix}attempts:{${name}}`,
   lock: (prefix: string, name: string) => `${prefix}lock:{${name}}`,
+  revocations: (prefix: string, name: string) => `${prefix}revocations:{${name}}`,
   challenge: (prefix: string, token: string) => `${prefix}challenge:${token}`,
   /** `account/le/ops%40example.com` → `account:le:ops@example.com`. */
   blob: (prefix: string, key: string) => `${prefix}${key.split('/').map(decodeURIComponent).join(':')}`,
@@ -64,12 +67,19 @@ export const VERSION_FILES = {
 export const CURRENT = 'current';
 export const VERSIONS = 'versions';
 export const ATTEMPTS = 'attempts.json';
+export const REVOCATIONS = 'revocations.json';
 /** Plain files found before cert-renew managed a directory are kept as this version. */
 export const LEGACY_ID = '000000-legacy';
 /** The store's own files (locks, blobs) live here; certificate names cannot start with a dot. */
 export const INTERNAL_DIR = '.cert-renew';
 /** Names a configured stable file name may not take (they are the layout's own). */
-export const RESERVED_NAMES: ReadonlySet<string> = new Set([CURRENT, VERSIONS, ATTEMPTS, VERSION_FILES.meta]);
+export const RESERVED_NAMES: ReadonlySet<string> = new Set([
+  CURRENT,
+  VERSIONS,
+  ATTEMPTS,
+  REVOCATIONS,
+  VERSION_FILES.meta,
+]);
 
 const VERSION_PATTERN = /^([0-9]{6,})-[A-Za-z0-9]+$/;
 
@@ -131,6 +141,15 @@ export class FilesystemLayout {
   /** A stable name (`cert.pem`, or as configured in `files`) beside `current`. */
   stable(name: string, file: string): string {
     return join(this.certDir(name), file);
+  }
+
+  revocations(name: string): string {
+    return join(this.certDir(name), REVOCATIONS);
+  }
+
+  /** Where `prune` keeps retired certificate directories (`<name>-<UTC time>`), restorable with `mv`. */
+  get archiveDir(): string {
+    return join(this.root, INTERNAL_DIR, 'archive');
   }
 
   get locksDir(): string {

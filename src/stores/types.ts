@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
+import type { RevocationReason } from '../x509/revocation.js';
 
 /** What an issuer hands back plus the key it was issued for. PEM text throughout. */
 export interface CertificateBundle {
@@ -196,4 +197,64 @@ export interface ChallengeStore {
 
 export function isChallengeStore(store: Store): store is Store & ChallengeStore {
   return typeof (store as Partial<ChallengeStore>).putChallenge === 'function';
+}
+
+/**
+ * One revocation of a certificate this store held, as `cert-renew revoke` recorded it (newest first in a
+ * certificate's log). Serial as node:crypto prints it (hex, upper case).
+ */
+export interface RevocationRecord {
+  serial: string;
+  /** SHA-256 of the revoked leaf (as StoredMeta.fingerprint). */
+  fingerprint: string;
+  notAfter: string;
+  /** RFC 5280 reason name. */
+  reason: RevocationReason;
+  /** ISO 8601, when the issuer accepted the revocation. */
+  revokedAt: string;
+  /** The issuer (manifest name) that revoked it, and how ("acme revokeCert", "step-ca revoke", "local-ca crl"). */
+  issuer: string;
+  via: string;
+}
+
+/**
+ * Optional ability: a per-certificate revocation log (filesystem `<name>/revocations.json`, Redis
+ * `revocations:{name}`). Kept beside the certificate, like the attempts, so a new version never loses it.
+ */
+export interface RevocationLog {
+  /** Adds `record` in front of the log. Rejects with STORE_WRITE_FAILED / STORE_UNAVAILABLE. */
+  recordRevocation(name: string, record: RevocationRecord): Promise<void>;
+  /**
+   * The logs of `names` (newest first; a certificate never revoked has an empty list, and so has an
+   * unreadable log: it is advisory). Rejects with STORE_UNAVAILABLE when the store cannot be asked.
+   */
+  revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>>;
+}
+
+export function hasRevocationLog(store: Store): store is Store & RevocationLog {
+  return typeof (store as Partial<RevocationLog>).revocations === 'function';
+}
+
+/** What `retire` did with one certificate. */
+export interface RetireResult {
+  /** Where the certificate was kept (filesystem: the archive directory), when it was kept. */
+  archivedTo?: string;
+  /** What was removed (paths or keys), for the report. */
+  removed: string[];
+}
+
+/**
+ * Optional ability for `plan`/`status` orphans and `prune`: list every certificate name the store holds,
+ * and retire one (filesystem: move `<name>/` into `.cert-renew/archive/`; Redis: delete the value, its
+ * history, attempts, revocations and lock in one transaction). Callers hold the certificate's lock.
+ */
+export interface Inventory {
+  /** Every certificate name held, sorted. Rejects with STORE_UNAVAILABLE. */
+  listNames(): Promise<string[]>;
+  /** Removes (archiving where the store can) one certificate. Rejects with STORE_WRITE_FAILED. */
+  retire(name: string, now: Date): Promise<RetireResult>;
+}
+
+export function hasInventory(store: Store): store is Store & Inventory {
+  return typeof (store as Partial<Inventory>).listNames === 'function';
 }

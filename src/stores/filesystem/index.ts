@@ -22,7 +22,11 @@ import type {
   CertificateBundle,
   CertificatePaths,
   LoadResult,
+  Inventory,
   Locker,
+  RetireResult,
+  RevocationLog,
+  RevocationRecord,
   Store,
   StoredMeta,
 } from '../types.js';
@@ -39,11 +43,12 @@ import {
   writeIfAbsent,
   writeNewFile,
 } from './fs-util.js';
+import { appendRevocation, listCertificateNames, readRevocations, retireDirectory } from './lifecycle.js';
 import { FileLocker } from './lock.js';
 import { loadMany, loadOne, localCheck } from './read.js';
 import { rollbackVersion, saveVersion, writeAttempt } from './versions.js';
 
-export class FilesystemStore implements Store {
+export class FilesystemStore implements Store, RevocationLog, Inventory {
   readonly name: string;
   readonly type = 'filesystem' as const;
   /** The store's directory, absolute. */
@@ -91,6 +96,22 @@ export class FilesystemStore implements Store {
 
   recordAttempt(name: string, attempt: AttemptInfo | undefined): Promise<void> {
     return writeAttempt(this.settings, name, attempt);
+  }
+
+  recordRevocation(name: string, record: RevocationRecord): Promise<void> {
+    return appendRevocation(this.settings, name, record);
+  }
+
+  revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>> {
+    return readRevocations(this.settings, names);
+  }
+
+  listNames(): Promise<string[]> {
+    return listCertificateNames(this.settings);
+  }
+
+  retire(name: string, now: Date): Promise<RetireResult> {
+    return retireDirectory(this.settings, name, now);
   }
 
   async getBlob(key: string): Promise<string | undefined> {

@@ -20,7 +20,11 @@ import type {
   CertificatePaths,
   ChallengeStore,
   LoadResult,
+  Inventory,
   Locker,
+  RetireResult,
+  RevocationLog,
+  RevocationRecord,
   SaveOptions,
   Store,
   StoredMeta,
@@ -28,6 +32,7 @@ import type {
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
+import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
 import { type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
 
@@ -52,7 +57,7 @@ interface Settings {
   address: string;
 }
 
-export class RedisStore implements Store, ChallengeStore {
+export class RedisStore implements Store, ChallengeStore, RevocationLog, Inventory {
   readonly type = 'redis' as const;
   private locks: RedisLocker | undefined;
 
@@ -217,6 +222,22 @@ export class RedisStore implements Store, ChallengeStore {
       if (attempt === undefined) await client.del(key);
       else await client.set(key, encodeAttempt(attempt));
     });
+  }
+
+  recordRevocation(name: string, record: RevocationRecord): Promise<void> {
+    return appendRedisRevocation(this.connection, this.settings.keyPrefix, name, record);
+  }
+
+  revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>> {
+    return readRedisRevocations(this.connection, this.settings.keyPrefix, names);
+  }
+
+  listNames(): Promise<string[]> {
+    return listRedisNames(this.connection, this.settings.keyPrefix);
+  }
+
+  retire(name: string, _now: Date): Promise<RetireResult> {
+    return retireRedis(this.connection, this.settings.keyPrefix, name);
   }
 
   /** PUBLISH on `announce.channel`; a failure is logged, never fatal (the certificate is stored). */

@@ -1,0 +1,150 @@
+/**
+ * The filesystem store's lifecycle abilities (stores/types.ts `RevocationLog`, `Inventory`):
+ *
+ *   <path>/<name>/revocations.json          the certificate's revocation log, newest first
+ *   <path>/.cert-renew/archive/<name>-<UTC>/  a retired certificate directory, moved there whole by `prune`
+ *
+ * Retiring is one rename(2) of `<name>/` into the archive (same filesystem, so atomic, and the relative
+ * `current` and stable-name links inside keep working). Restoring by hand is the reverse rename
+ * (docs/operations.md). Archives older than ARCHIVE_RETENTION_MS are deleted by later prunes.
+ */
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ErrorCode } from '../../errors.js';
+import { CERT_NAME_PATTERN, CURRENT, VERSIONS } from '../keys.js';
+import { decodeRevocations } from '../revocation-record.js';
+import type { RetireResult, RevocationRecord } from '../types.js';
+import type { FilesystemSettings } from './config.js';
+import { fsError, fsyncDir, isErrno, readOptional, writeAtomic } from './fs-util.js';
+
+/** How long `prune` keeps a retired directory in `.cert-renew/archive/` (30 days). */
+export const ARCHIVE_RETENTION_MS = 30 * 86_400_000;
+
+const ARCHIVE_PATTERN = /^(.+)-([0-9]{8}T[0-9]{6}Z)$/;
+
+/** `2026-11-30T00:50:13.123Z` → `20261130T005013Z`. */
+export function archiveStamp(at: Date): string {
+  return at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.[0-9]+Z$/, 'Z');
+}
+
+function parseStamp(stamp: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
+  if (!m) return undefined;
+  return new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+}
+
+export async function readRevocations(
+  settings: FilesystemSettings,
+  names: readonly string[],
+): Promise<Map<string, RevocationRecord[]>> {
+  const out = new Map<string, RevocationRecord[]>();
+  await Promise.all(
+    names.map(async (name) => {
+      const path = settings.layout.revocations(name);
+      try {
+        out.set(name, decodeRevocations(await readOptional(path)));
+      } catch (error) {
+        throw fsError(ErrorCode.storeUnavailable, `store ${settings.storeName}: cannot read`, path, error);
+      }
+    }),
+  );
+  return new Map(names.map((n) => [n, out.get(n) ?? []]));
+}
+
+export async function appendRevocation(
+  settings: FilesystemSettings,
+  name: string,
+  record: RevocationRecord,
+): Promise<void> {
+  const path = settings.layout.revocations(name);
+  try {
+    const log = decodeRevocations(await readOptional(path));
+    await mkdir(settings.layout.certDir(name), { recursive: true, mode: 0o755 });
+    await writeAtomic(path, `${JSON.stringify([record, ...log], null, 2)}\n`, {
+      mode: settings.certMode,
+      ...(await settings.owners()),
+    });
+  } catch (error) {
+    throw fsError(
+      ErrorCode.storeWrite,
+      `certificate ${name}: cannot record the revocation in store ${settings.storeName}`,
+      path,
+      error,
+    );
+  }
+}
+
+/** Directories under the store's path that hold a certificate (a `current` link, `versions/`, or legacy files). */
+export async function listCertificateNames(settings: FilesystemSettings): Promise<string[]> {
+  const root = settings.layout.root;
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return [];
+    throw fsError(ErrorCode.storeUnavailable, `store ${settings.storeName}: cannot list`, root, error);
+  }
+  const names: string[] = [];
+  const legacy = new Set(['cert.pem', 'fullchain.pem', 'privkey.pem']);
+  await Promise.all(
+    entries
+      .filter((e) => e.isDirectory() && CERT_NAME_PATTERN.test(e.name))
+      .map(async (e) => {
+        try {
+          const inside = await readdir(join(root, e.name));
+          if (inside.some((f) => f === CURRENT || f === VERSIONS || legacy.has(f))) names.push(e.name);
+        } catch {
+          // vanished or unreadable: not a certificate we can say anything about
+        }
+      }),
+  );
+  return names.sort();
+}
+
+/**
+ * Moves `<name>/` to `.cert-renew/archive/<name>-<UTC time>/` (one rename), then deletes archives older
+ * than ARCHIVE_RETENTION_MS. Throws STORE_WRITE_FAILED; a failed rename leaves the directory where it was.
+ */
+export async function retireDirectory(
+  settings: FilesystemSettings,
+  name: string,
+  now: Date,
+): Promise<RetireResult> {
+  const dir = settings.layout.certDir(name);
+  const archiveDir = settings.layout.archiveDir;
+  const target = join(archiveDir, `${name}-${archiveStamp(now)}`);
+  try {
+    await mkdir(archiveDir, { recursive: true, mode: 0o700 });
+    await rename(dir, target);
+    await fsyncDir(settings.layout.root);
+    await fsyncDir(archiveDir);
+  } catch (error) {
+    throw fsError(
+      ErrorCode.storeWrite,
+      `certificate ${name}: cannot move it into the archive of store ${settings.storeName}`,
+      dir,
+      error,
+    );
+  }
+  await sweepArchive(archiveDir, now);
+  return { archivedTo: target, removed: [dir] };
+}
+
+/** Deletes archived directories older than the retention; failures are left for the next prune. */
+async function sweepArchive(archiveDir: string, now: Date): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(archiveDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const at = parseStamp(ARCHIVE_PATTERN.exec(entry)?.[2] ?? '');
+    if (at && now.getTime() - at.getTime() > ARCHIVE_RETENTION_MS) {
+      await rm(join(archiveDir, entry), { recursive: true, force: true }).catch(() => {});
+    }
+  }
+}
