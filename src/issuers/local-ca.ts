@@ -16,9 +16,19 @@ import { localCaBlobKey } from '../stores/keys.js';
 import type { Store } from '../stores/types.js';
 import { durationMs, formatDuration } from '../util/duration.js';
 import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
-import { parseCertificate } from '../x509/inspect.js';
+import { inspectCertificate, parseCertificate } from '../x509/inspect.js';
 import { generateKey, keyMatchesX509 } from '../x509/keys.js';
-import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext } from './types.js';
+import type { RevocationReason } from '../x509/revocation.js';
+import { readRevoked, revokeAtLocalCa } from './local-ca-crl.js';
+import type {
+  IssueRequest,
+  IssueResult,
+  Issuer,
+  IssuerCheckContext,
+  RevocationStatusCapable,
+  Revoker,
+  RevokeRequest,
+} from './types.js';
 
 const DAY_MS = 86_400_000;
 /** Lifetime of issued certificates unless the certificate or the issuer says otherwise. */
@@ -37,7 +47,7 @@ export interface LocalCaMaterial {
 
 export { localCaBlobKey };
 
-export class LocalCaIssuer implements Issuer {
+export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
   readonly type = 'local-ca' as const;
   readonly defaultReuseKey = false;
   /** One load-or-create per store and process, so concurrent issues in one run share it. */
@@ -99,6 +109,35 @@ export class LocalCaIssuer implements Issuer {
       `${request.entry.name}: local CA '${this.name}' did not sign: the certificate's time ran out`,
       { transient: true },
     );
+  }
+
+  /** Lists the certificate's serial in the CA's CRL (local-ca-crl.ts) and publishes the CRL. */
+  async revoke(request: RevokeRequest): Promise<{ via: string }> {
+    const store = await this.caStore(request.store);
+    const ca = await this.read(store);
+    if (!ca) {
+      throw new CertRenewError(
+        ErrorCode.issuerRejected,
+        `${request.name}: local CA '${this.name}' does not exist in store '${store.name}'`,
+        { hint: 'the certificate was not issued by this CA' },
+      );
+    }
+    const serial = inspectCertificate(request.cert.certPem).serial;
+    await revokeAtLocalCa(this.name, ca, serial, { ...request, store });
+    return { via: 'local-ca crl' };
+  }
+
+  async revocationStatus(
+    serial: string,
+    store: Store,
+  ): Promise<{ reason: RevocationReason; revokedAt: string } | undefined> {
+    try {
+      const entries = await readRevoked(this.name, await this.caStore(store));
+      const entry = entries.find((e) => e.serial.toUpperCase() === serial.toUpperCase());
+      return entry ? { reason: entry.reason, revokedAt: entry.revokedAt } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** The CA's end; throws a clear error once it has expired (issuing and the dry run alike). */

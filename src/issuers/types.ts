@@ -1,6 +1,7 @@
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Store, StoredCertificate } from '../stores/types.js';
+import type { RevocationReason } from '../x509/revocation.js';
 
 export interface IssueRequest {
   /** The manifest entry being issued (resolved: issuer, store, key type, domains). */
@@ -111,4 +112,44 @@ export interface RenewalInfoCapable {
 
 export function isRenewalInfoCapable(issuer: Issuer): issuer is Issuer & RenewalInfoCapable {
   return typeof (issuer as Partial<RenewalInfoCapable>).suggestedWindow === 'function';
+}
+
+export interface RevokeRequest {
+  /** The manifest name of the certificate (for messages). */
+  name: string;
+  /** The certificate to revoke and its private key (ACME may sign the request with it). */
+  cert: StoredCertificate;
+  reason: RevocationReason;
+  /** The certificate's store (ACME account keys, the local CA and its CRL live there). */
+  store: Store;
+  now: Date;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+/**
+ * Optional ability: revoke a certificate at the issuer (ACME `revokeCert`, RFC 8555 §7.6; step-ca
+ * `POST /1.0/revoke`; the local CA's CRL). Resolves with how it was done ("acme revokeCert (account key)");
+ * rejects with ISSUER_REJECTED (the CA refused: already revoked, not its certificate) or
+ * ISSUER_UNAVAILABLE. Checked at runtime with `isRevoker`.
+ */
+export interface Revoker {
+  revoke(request: RevokeRequest): Promise<{ via: string }>;
+}
+
+export function isRevoker(issuer: Issuer): issuer is Issuer & Revoker {
+  return typeof (issuer as Partial<Revoker>).revoke === 'function';
+}
+
+/** Optional ability: the issuer itself can tell whether a certificate is revoked (the local CA's CRL). */
+export interface RevocationStatusCapable {
+  /** The CRL entry for `serial` (hex), when the issuer lists it as revoked. Never throws: undefined on doubt. */
+  revocationStatus(
+    serial: string,
+    store: Store,
+  ): Promise<{ reason: RevocationReason; revokedAt: string } | undefined>;
+}
+
+export function isRevocationStatusCapable(issuer: Issuer): issuer is Issuer & RevocationStatusCapable {
+  return typeof (issuer as Partial<RevocationStatusCapable>).revocationStatus === 'function';
 }

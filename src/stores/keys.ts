@@ -29,6 +29,16 @@ export function accountBlobKey(issuer: string, email: string | undefined): strin
   return `account/${encodeURIComponent(issuer)}/${encodeURIComponent(email ?? 'no-email')}`;
 }
 
+/** Blob key for the local CA's signed CRL (PEM, what `openssl crl` and web servers read) of one issuer. */
+export function localCaCrlBlobKey(issuer: string): string {
+  return `local-ca-crl/${encodeURIComponent(issuer)}`;
+}
+
+/** Blob key for the local CA's revoked serials (JSON entries the CRL is built from) of one issuer. */
+export function localCaRevokedBlobKey(issuer: string): string {
+  return `local-ca-revoked/${encodeURIComponent(issuer)}`;
+}
+
 /** Blob key for the local CA of one issuer. */
 export function localCaBlobKey(issuer: string): string {
   return `local-ca/${encodeURIComponent(issuer)}`;

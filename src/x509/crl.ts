@@ -1,0 +1,42 @@
+/**
+ * Certificate revocation lists (RFC 5280 §5) for the local CA, built with @peculiar/x509 (loaded lazily,
+ * like every builder in build.ts).
+ */
+import { importSigningKey, loadX509 } from './build.js';
+import { REVOCATION_REASON_CODES, type RevocationReason } from './revocation.js';
+
+export interface CrlEntry {
+  /** Hex serial (as node:crypto prints it). */
+  serial: string;
+  reason: RevocationReason;
+  /** ISO 8601. */
+  revokedAt: string;
+}
+
+export interface CrlSpec {
+  caCertPem: string;
+  caKeyPem: string;
+  entries: readonly CrlEntry[];
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+/** A CRL signed by the CA, PEM. Throws what the key import throws (STORE_CORRUPT for a bad key). */
+export async function createCrl(spec: CrlSpec): Promise<string> {
+  const x509 = await loadX509();
+  const keys = await importSigningKey(spec.caKeyPem);
+  const ca = new x509.X509Certificate(spec.caCertPem);
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: ca.subjectName,
+    thisUpdate: spec.thisUpdate,
+    nextUpdate: spec.nextUpdate,
+    signingAlgorithm: keys.signingAlgorithm,
+    signingKey: keys.privateKey,
+    entries: spec.entries.map((e) => ({
+      serialNumber: e.serial.toLowerCase(),
+      revocationDate: new Date(e.revokedAt),
+      reason: REVOCATION_REASON_CODES[e.reason],
+    })),
+  });
+  return crl.toString('pem');
+}
