@@ -8,7 +8,15 @@ import { decide } from '../policy/decide.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import type { LoadResult, Lock, StoredCertificate, StoredMeta } from '../stores/types.js';
+import {
+  hasRevocationLog,
+  type LoadResult,
+  type Lock,
+  type RevocationRecord,
+  type Store,
+  type StoredCertificate,
+  type StoredMeta,
+} from '../stores/types.js';
 import { formatDuration, timerMs } from '../util/duration.js';
 import { createCsr, generateKey, inspectCertificate, keyMatchesCertificate } from '../x509/index.js';
 import { verifyIssued } from './verify.js';
@@ -30,6 +38,8 @@ export interface RenewOptions {
   ari?: { start: Date; end: Date };
   /** Fingerprint seen at gather time, to tell "renewed elsewhere" from "was fine all along". */
   gatheredFingerprint: string | undefined;
+  /** The gathered certificate is revoked (plan/revocations.ts); valid while its fingerprint is unchanged. */
+  revoked?: { reason: string; revokedAt: string };
 }
 
 export type RenewOutcome =
@@ -68,6 +78,32 @@ async function chooseKey(
     }
   }
   return generateKey(keyType);
+}
+
+/**
+ * Whether the stored certificate was revoked, and why: the store's revocation log (under the lock, so it is
+ * current) or what gather found. Undefined when it was not, or when the log cannot be read.
+ */
+async function revocationOf(
+  store: Store,
+  name: string,
+  current: StoredCertificate | undefined,
+  options: RenewOptions,
+): Promise<string | undefined> {
+  if (!current) return undefined;
+  const fingerprint = current.meta?.fingerprint;
+  if (options.revoked && fingerprint !== undefined && fingerprint === options.gatheredFingerprint) {
+    return options.revoked.reason;
+  }
+  if (!hasRevocationLog(store)) return undefined;
+  let serial: string;
+  try {
+    serial = (current.meta?.serial ?? inspectCertificate(current.certPem).serial).toUpperCase();
+  } catch {
+    return undefined;
+  }
+  const log = (await store.revocations([name]).catch(() => new Map())).get(name) ?? [];
+  return (log as RevocationRecord[]).find((r) => r.serial.toUpperCase() === serial)?.reason;
 }
 
 export async function renewOne(
@@ -137,6 +173,7 @@ export async function renewOne(
           runIntervalMs: options.runIntervalMs,
           force: false,
           ...(options.ari && !changed ? { ari: options.ari } : {}),
+          ...(options.revoked && !changed ? { revoked: options.revoked } : {}),
         });
         if (!again.renew) {
           if (loaded.attempts && !loaded.attempts.hooksPending) {
@@ -150,9 +187,14 @@ export async function renewOne(
     }
 
     const issuer = await session.issuer(entry.issuerName);
-    const current = usableCurrent(loaded);
+    const usable = usableCurrent(loaded);
+    // A revoked certificate is not renewed from (step-ca refuses it over mTLS, ACME `replaces` is moot),
+    // and a key revoked for keyCompromise is never used again, whatever reuseKey says.
+    const revocation = await revocationOf(store, entry.name, usable, options);
+    const current = revocation ? undefined : usable;
     const keyType = keyTypeFor(entry, loaded);
-    const keyPem = await chooseKey(keyType, entry.reuseKey ?? issuer.defaultReuseKey, current);
+    const reuse = (entry.reuseKey ?? issuer.defaultReuseKey) && revocation !== 'keyCompromise';
+    const keyPem = await chooseKey(keyType, reuse, revocation ? usable : current);
     const csrPem = await createCsr(keyPem, entry.domains);
     signal.throwIfAborted();
     // Phase boundaries extend the lock too, so a machine whose timers run late still keeps it.

@@ -151,6 +151,7 @@ async function renewDue(
         deadlineMs: options.deadlineMs,
         gatheredFingerprint: gatheredMeta?.fingerprint,
         ...(record.ari ? { ari: record.ari } : {}),
+        ...(record.revoked ? { revoked: record.revoked } : {}),
         ...(options.interrupt ? { interrupt: options.interrupt } : {}),
       });
       if (outcome.kind === 'renewed') {

@@ -127,16 +127,14 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     return { via: 'local-ca crl' };
   }
 
-  async revocationStatus(
-    serial: string,
+  async revokedSerials(
     store: Store,
-  ): Promise<{ reason: RevocationReason; revokedAt: string } | undefined> {
+  ): Promise<Map<string, { reason: RevocationReason; revokedAt: string }>> {
     try {
       const entries = await readRevoked(this.name, await this.caStore(store));
-      const entry = entries.find((e) => e.serial.toUpperCase() === serial.toUpperCase());
-      return entry ? { reason: entry.reason, revokedAt: entry.revokedAt } : undefined;
+      return new Map(entries.map((e) => [e.serial.toUpperCase(), { reason: e.reason, revokedAt: e.revokedAt }]));
     } catch {
-      return undefined;
+      return new Map();
     }
   }
 

@@ -141,15 +141,15 @@ export function isRevoker(issuer: Issuer): issuer is Issuer & Revoker {
   return typeof (issuer as Partial<Revoker>).revoke === 'function';
 }
 
-/** Optional ability: the issuer itself can tell whether a certificate is revoked (the local CA's CRL). */
+/** Optional ability: the issuer itself can tell which certificates it revoked (the local CA's CRL). */
 export interface RevocationStatusCapable {
-  /** The CRL entry for `serial` (hex), when the issuer lists it as revoked. Never throws: undefined on doubt. */
-  revocationStatus(
-    serial: string,
-    store: Store,
-  ): Promise<{ reason: RevocationReason; revokedAt: string } | undefined>;
+  /**
+   * The serials (hex, upper case) the issuer lists as revoked for certificates kept in `store`. Never
+   * throws: an empty map when the list cannot be read (status must not fail on it).
+   */
+  revokedSerials(store: Store): Promise<Map<string, { reason: RevocationReason; revokedAt: string }>>;
 }
 
 export function isRevocationStatusCapable(issuer: Issuer): issuer is Issuer & RevocationStatusCapable {
-  return typeof (issuer as Partial<RevocationStatusCapable>).revocationStatus === 'function';
+  return typeof (issuer as Partial<RevocationStatusCapable>).revokedSerials === 'function';
 }

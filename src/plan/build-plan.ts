@@ -42,6 +42,7 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
     runIntervalMs: options.runIntervalMs,
     force,
     ...(record.ari ? { ari: record.ari } : {}),
+    ...(record.revocation?.current ? { revoked: record.revocation.current } : {}),
   });
   const item: PlanItem = {
     ...base,
@@ -53,6 +54,15 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
   if (decision.notAfter) item.notAfter = decision.notAfter.toISOString();
   if (decision.remainingMs !== undefined) item.remainingSeconds = Math.round(decision.remainingMs / 1000);
   if (decision.renewAt && !decision.renew) item.renewAt = decision.renewAt.toISOString();
+  const log = record.revocation?.log ?? [];
+  if (log.length > 0) {
+    item.revocations = log.map((r) => ({
+      serial: r.serial,
+      reason: r.reason,
+      revokedAt: r.revokedAt,
+      notAfter: r.notAfter,
+    }));
+  }
   const attempts = stored.attempts;
   if (attempts && attempts.failureCount > 0) {
     item.failures = {
@@ -78,7 +88,14 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
 export function planRecord(record: GatheredRecord, options: PlanOptions): PlannedRecord {
   const item = planItem(record, options);
   const meta = record.stored?.state === 'present' ? record.stored.cert.meta : undefined;
-  return { entry: record.entry, item, ...(meta ? { meta } : {}), ...(record.ari ? { ari: record.ari } : {}) };
+  const revoked = record.revocation?.current;
+  return {
+    entry: record.entry,
+    item,
+    ...(meta ? { meta } : {}),
+    ...(record.ari ? { ari: record.ari } : {}),
+    ...(revoked ? { revoked } : {}),
+  };
 }
 
 /**

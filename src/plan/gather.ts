@@ -9,6 +9,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { mapLimit } from '../util/pool.js';
 import type { GatheredRecord, SuggestedWindow } from './model.js';
+import { gatherRevocations } from './revocations.js';
 
 /** ARI requests in flight at once. */
 const ARI_CONCURRENCY = 16;
@@ -59,7 +60,12 @@ export async function gather(
       }
     }),
   );
-  const records = entries.map((entry): GatheredRecord => results.get(entry) ?? { entry, stored: undefined });
+  const loaded = entries.map((entry): GatheredRecord => results.get(entry) ?? { entry, stored: undefined });
+  const revocations = await gatherRevocations(session, loaded, options.logger);
+  const records = loaded.map((record) => {
+    const revocation = revocations.get(record);
+    return revocation ? { ...record, revocation } : record;
+  });
   if (options.ari === false) return records;
   const windows = await gatherSuggestedWindows(session, records, options);
   return records.map((record) => {

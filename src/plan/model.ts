@@ -11,7 +11,7 @@
 import type { CertRenewError, ErrorCode } from '../errors.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Reason } from '../policy/reasons.js';
-import type { LoadResult, StoredMeta } from '../stores/types.js';
+import type { LoadResult, RevocationRecord, StoredMeta } from '../stores/types.js';
 
 export const PLAN_VERSION = 1;
 
@@ -40,6 +40,8 @@ export interface PlanItem {
   hooksPending?: boolean;
   /** Set with action `error`: why the store could not be read. */
   error?: { code: ErrorCode; message: string };
+  /** Revocations the store recorded for this name (`cert-renew revoke`), newest first; absent when none. */
+  revocations?: { serial: string; reason: string; revokedAt: string; notAfter: string }[];
 }
 
 /** The whole plan: exactly what `cert-renew plan --json` prints. */
@@ -65,6 +67,14 @@ export interface SuggestedWindow {
   end: Date;
 }
 
+/** What gather learned about revocations of one certificate (plan/revocations.ts). */
+export interface RevocationFacts {
+  /** The store's log, newest first (may be of earlier certificates of the name). */
+  log: RevocationRecord[];
+  /** Set when the CURRENT stored certificate is revoked. */
+  current?: { reason: string; revokedAt: string };
+}
+
 /** What gather learned about one certificate. */
 export interface GatheredRecord {
   readonly entry: ResolvedCertificate;
@@ -74,6 +84,8 @@ export interface GatheredRecord {
   readonly storeError?: CertRenewError;
   /** The CA's suggested window for the stored certificate, when its issuer offers ARI and answered. */
   readonly ari?: SuggestedWindow;
+  /** The store's revocation log for the name and whether the stored certificate is revoked. */
+  readonly revocation?: RevocationFacts;
 }
 
 /**
@@ -85,6 +97,8 @@ export interface PlannedRecord {
   /** The stored certificate's metadata at gather time, when one was there. */
   readonly meta?: StoredMeta;
   readonly ari?: SuggestedWindow;
+  /** The stored certificate is revoked (the re-check under the lock decides with it, as the plan did). */
+  readonly revoked?: { reason: string; revokedAt: string };
   /** The decision, as printed in `plan --json`. */
   readonly item: PlanItem;
 }

@@ -21,6 +21,8 @@ export interface PolicyInput {
    * for this certificate; one stored for an older certificate must not be passed.
    */
   ari?: { start: Date; end: Date };
+  /** The stored certificate is revoked (its issuer's CRL or the store's revocation log says so). */
+  revoked?: { reason: string; revokedAt: string };
 }
 
 export interface Decision {

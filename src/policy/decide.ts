@@ -2,7 +2,7 @@
  * When to renew (DESIGN.md "When to renew"): a pure function of the manifest entry, what the store holds
  * and the time. The order, first match wins:
  *
- *   1. hard triggers: missing, unreadable (the store says so, or the PEM does not parse), key-mismatch,
+ *   1. hard triggers: missing, unreadable (the store says so, or the PEM does not parse), revoked, key-mismatch,
  *      domains-changed, key-type-changed, issuer-changed, expired;
  *   2. ari-window: the deterministic point in the CA's suggested window falls before the next run;
  *   3. within-renew-window: remaining ≤ the renewal window — only when no usable ARI window was given
@@ -37,6 +37,7 @@ import {
   safetyFloor,
 } from './checks.js';
 import { Reason } from './reasons.js';
+import { certificateRevoked } from './revoked.js';
 
 export type { Check, Decision, Inspected, PolicyInput } from './checks.js';
 export { Reason } from './reasons.js';
@@ -46,6 +47,7 @@ export { ariRenewAt, DEFAULT_RUN_INTERVAL_MS, renewalWindowMs, safetyFloorMs } f
 export const checks: readonly Check[] = [
   certificateMissing,
   certificateUnreadable,
+  certificateRevoked,
   keyMismatch,
   domainsChanged,
   keyTypeChanged,

@@ -9,7 +9,7 @@ import { Reason } from './reasons.js';
 /**
  * valid: not due, no recorded failures. warning: due, or renewal failures recorded, or a change the next
  * run applies (domains, key type, issuer) while the certificate still works. critical: expired, missing,
- * unreadable, key mismatch, or the store cannot be read.
+ * unreadable, revoked, key mismatch, or the store cannot be read.
  */
 export type Health = 'valid' | 'warning' | 'critical';
 
@@ -17,6 +17,7 @@ export type Health = 'valid' | 'warning' | 'critical';
 export const REASON_SEVERITY: Readonly<Record<Reason, Health>> = {
   [Reason.missing]: 'critical',
   [Reason.unreadable]: 'critical',
+  [Reason.revoked]: 'critical',
   [Reason.keyMismatch]: 'critical',
   [Reason.expired]: 'critical',
   [Reason.domainsChanged]: 'warning',

@@ -5,6 +5,8 @@
 export const Reason = {
   missing: 'missing',
   unreadable: 'unreadable',
+  /** The stored certificate was revoked at its issuer (`cert-renew revoke`): replaced with a new key. */
+  revoked: 'revoked',
   keyMismatch: 'key-mismatch',
   domainsChanged: 'domains-changed',
   keyTypeChanged: 'key-type-changed',
