@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import type { PlannedRun } from '../plan/model.js';
+import { findOrphans } from '../plan/orphans.js';
 import { makePlan } from '../plan/plan.js';
 import { parseShard, selectCertificates } from '../plan/select.js';
 import { DEFAULT_RUN_INTERVAL } from '../policy/time.js';
@@ -53,12 +54,13 @@ export async function openSession(
 }
 
 /**
- * Opens the manifest, selects certificates, gathers their stored state and decides (`makePlan`). The
+ * Opens the manifest, selects certificates, gathers their stored state and decides (`makePlan`); with
+ * `orphans` (and no selection), also lists what the stores hold that the manifest no longer names. The
  * caller closes the session.
  */
 export async function openAndPlan(
   globals: GlobalOptions,
-  options: SelectionOptions & { force?: boolean },
+  options: SelectionOptions & { force?: boolean; orphans?: boolean },
   io: CliIO,
   logger: Logger,
 ): Promise<{ session: Session; run: PlannedRun; intervalMs: number }> {
@@ -74,6 +76,10 @@ export async function openAndPlan(
       logger,
       plan: { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false },
     });
+    // Orphans only over the whole manifest: with --only or --shard, "not selected" is not "not named".
+    if (options.orphans && !options.only && !shard) {
+      run.plan.orphans = await findOrphans(session, new Date(run.plan.generatedAt), logger);
+    }
     return { session, run, intervalMs };
   } catch (error) {
     await session.close();

@@ -12,7 +12,7 @@ export interface PlanOptions extends SelectionOptions {
 /** `cert-renew plan`: gather → decide → print. Changes nothing. Exit 0, or 1 when a store cannot be read. */
 export async function planCommand(globals: GlobalOptions, options: PlanOptions, io: CliIO): Promise<number> {
   const logger = commandLogger(globals, io);
-  const { session, run } = await openAndPlan(globals, options, io, logger);
+  const { session, run } = await openAndPlan(globals, { ...options, orphans: true }, io, logger);
   try {
     io.stdout(planReporters[formatOf(options)](run.plan, { colour: useColour(io) }));
     return run.plan.summary.error > 0 ? ExitCode.failure : ExitCode.ok;

@@ -44,6 +44,23 @@ export interface PlanItem {
   revocations?: { serial: string; reason: string; revokedAt: string; notAfter: string }[];
 }
 
+/**
+ * A certificate a store holds that the manifest no longer names (for that store): listed by `plan` and
+ * `status`, removed by `prune`. Never a failure.
+ */
+export interface OrphanItem {
+  name: string;
+  store: string;
+  /** What the store holds under the name (`missing`: only a failure record or a revocation log). */
+  state: 'present' | 'unreadable' | 'missing';
+  /** The issuer that issued it (from the stored metadata), when known. */
+  issuer?: string;
+  domains?: string[];
+  notAfter?: string;
+  /** Remaining lifetime at plan time, in seconds (negative when expired). */
+  remainingSeconds?: number;
+}
+
 /** The whole plan: exactly what `cert-renew plan --json` prints. */
 export interface Plan {
   version: typeof PLAN_VERSION;
@@ -52,6 +69,11 @@ export interface Plan {
   forced: boolean;
   summary: { total: number; renew: number; keep: number; backoff: number; error: number };
   items: PlanItem[];
+  /**
+   * Certificates the stores hold that the manifest no longer names; present (possibly empty) when they were
+   * looked for: `plan` and `status` without `--only`/`--shard`.
+   */
+  orphans?: OrphanItem[];
 }
 
 export interface PlanOptions {

@@ -1,7 +1,7 @@
 /** `cert-renew plan`: the plan as a table, or as the public JSON (docs/operations.md). */
 import type { Plan, PlanAction } from '../plan/model.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { domainsCell, painter, renderTable, shortDate, shortLeft } from './table.js';
+import { domainsCell, orphansSection, painter, renderTable, shortDate, shortLeft } from './table.js';
 
 function planTable(plan: Plan, { colour }: ReportOptions): string {
   const c = painter(colour);
@@ -19,7 +19,8 @@ function planTable(plan: Plan, { colour }: ReportOptions): string {
   const s = plan.summary;
   return (
     renderTable(['NAME', 'DOMAINS', 'NOT AFTER', 'LEFT', 'ACTION', 'REASON', 'WHY'], rows) +
-    `\n${s.total} certificate(s): ${s.renew} to renew, ${s.keep} fine, ${s.backoff} backing off, ${s.error} unreadable store\n`
+    `\n${s.total} certificate(s): ${s.renew} to renew, ${s.keep} fine, ${s.backoff} backing off, ${s.error} unreadable store\n` +
+    orphansSection(plan.orphans ?? [])
   );
 }
 

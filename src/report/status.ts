@@ -2,10 +2,10 @@
  * `cert-renew status`: each planned certificate with its health (policy/readiness.ts), as a table or as
  * the public JSON (docs/operations.md), and the `--check` exit code.
  */
-import type { Plan, PlanItem } from '../plan/model.js';
+import type { OrphanItem, Plan, PlanItem } from '../plan/model.js';
 import { checkExitCode, type Health, healthOf } from '../policy/readiness.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { domainsCell, painter, renderTable, shortDate, shortLeft } from './table.js';
+import { domainsCell, orphansSection, painter, renderTable, shortDate, shortLeft } from './table.js';
 
 /** What `status --json` prints. */
 export interface StatusReport {
@@ -16,38 +16,50 @@ export interface StatusReport {
   /** The `--check` exit code: 0 all valid, 1 some warning, 2 some critical. */
   exitCode: number;
   certificates: (PlanItem & { health: Health })[];
+  /** Certificates the stores hold that the manifest no longer names (never part of the exit code). */
+  orphans?: OrphanItem[];
 }
 
 /** The status of a plan (made without `--force`). Pure. */
 export function statusReport(plan: Plan): StatusReport {
   const certificates = plan.items.map((item) => ({ ...item, health: healthOf(item) }));
-  return {
+  const report: StatusReport = {
     version: 1,
     command: 'status',
     at: new Date(plan.generatedAt).toISOString(),
     exitCode: checkExitCode(certificates.map((c) => c.health)),
     certificates,
   };
+  if (plan.orphans) report.orphans = plan.orphans;
+  return report;
 }
 
 function statusTable(status: StatusReport, { colour }: ReportOptions): string {
   const c = painter(colour);
   const paint = (h: Health) => (h === 'valid' ? c.green(h) : h === 'warning' ? c.yellow(h) : c.red(h));
   const items = status.certificates;
-  const rows = items.map((i) => [
-    i.name,
-    domainsCell(i.domains),
-    shortDate(i.notAfter),
-    shortLeft(i.remainingSeconds),
-    paint(i.health),
-    i.failures
+  const rows = items.map((i) => {
+    let detail = i.failures
       ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}`
-      : i.message,
-  ]);
+      : i.message;
+    const last = i.revocations?.[0];
+    if (last && i.reason !== 'revoked') {
+      detail += `; previous certificate ${last.serial} revoked (${last.reason}) at ${last.revokedAt}`;
+    }
+    return [
+      i.name,
+      domainsCell(i.domains),
+      shortDate(i.notAfter),
+      shortLeft(i.remainingSeconds),
+      paint(i.health),
+      detail,
+    ];
+  });
   const count = (h: Health) => items.filter((i) => i.health === h).length;
   return (
     renderTable(['NAME', 'DOMAINS', 'NOT AFTER', 'LEFT', 'HEALTH', 'DETAIL'], rows) +
-    `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n`
+    `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n` +
+    orphansSection(status.orphans ?? [])
   );
 }
 

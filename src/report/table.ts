@@ -34,3 +34,29 @@ export function domainsCell(domains: string[]): string {
   const first = domains[0] ?? '';
   return domains.length > 1 ? `${first} +${domains.length - 1}` : first;
 }
+
+/** The "orphaned" section of `plan` and `status`: certificates stores hold that the manifest no longer names. */
+export function orphansSection(
+  orphans: readonly {
+    name: string;
+    store: string;
+    state: string;
+    domains?: string[];
+    notAfter?: string;
+    remainingSeconds?: number;
+  }[],
+): string {
+  if (orphans.length === 0) return '';
+  const rows = orphans.map((o) => [
+    o.name,
+    o.store,
+    domainsCell(o.domains ?? []) || '-',
+    shortDate(o.notAfter),
+    shortLeft(o.remainingSeconds),
+    o.state === 'present' ? 'orphaned' : `orphaned (${o.state})`,
+  ]);
+  return (
+    `\n${orphans.length} orphaned certificate(s): in a store, no longer in the manifest (cert-renew prune removes them)\n` +
+    renderTable(['NAME', 'STORE', 'DOMAINS', 'NOT AFTER', 'LEFT', 'STATE'], rows)
+  );
+}

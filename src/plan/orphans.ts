@@ -1,0 +1,70 @@
+/**
+ * Orphans: certificates a store holds that the manifest no longer names (for that store). `plan` and
+ * `status` list them so an operator notices; `prune` retires them. Listing needs the store's `Inventory`
+ * ability (stores/types.ts); a store without it, or one that cannot be reached, is skipped with a warning:
+ * orphans are never failures.
+ */
+import { describeError } from '../errors.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Session } from '../runtime/session.js';
+import { hasInventory } from '../stores/types.js';
+import { inspectCertificate } from '../x509/inspect.js';
+import type { OrphanItem } from './model.js';
+
+/**
+ * Every orphan of every store the manifest names, sorted by store then name, with its expiry when the
+ * stored certificate reads. `now` gives `remainingSeconds`. Never throws for a store.
+ */
+export async function findOrphans(
+  session: Pick<Session, 'store' | 'certificates' | 'loaded'>,
+  now: Date,
+  logger: Logger,
+): Promise<OrphanItem[]> {
+  const named = new Map<string, Set<string>>();
+  for (const c of session.certificates) {
+    const set = named.get(c.storeName) ?? new Set<string>();
+    set.add(c.name);
+    named.set(c.storeName, set);
+  }
+  const perStore = await Promise.all(
+    Object.keys(session.loaded.manifest.stores).map(async (storeName): Promise<OrphanItem[]> => {
+      try {
+        const store = await session.store(storeName);
+        if (!hasInventory(store)) return [];
+        const keep = named.get(storeName) ?? new Set<string>();
+        const names = (await store.listNames()).filter((n) => !keep.has(n));
+        if (names.length === 0) return [];
+        const loaded = await store.loadMany(names);
+        return names.map((name): OrphanItem => {
+          const result = loaded.get(name);
+          const item: OrphanItem = { name, store: storeName, state: result?.state ?? 'missing' };
+          if (result?.state === 'present') {
+            const meta = result.cert.meta;
+            if (meta?.issuer) item.issuer = meta.issuer;
+            let notAfter = meta?.notAfter;
+            let domains = meta?.domains;
+            if (!notAfter) {
+              try {
+                const info = inspectCertificate(result.cert.certPem);
+                notAfter = info.notAfter.toISOString();
+                domains = [...info.dnsNames, ...info.ipAddresses];
+              } catch {
+                item.state = 'unreadable';
+              }
+            }
+            if (domains) item.domains = domains;
+            if (notAfter) {
+              item.notAfter = notAfter;
+              item.remainingSeconds = Math.round((new Date(notAfter).getTime() - now.getTime()) / 1000);
+            }
+          }
+          return item;
+        });
+      } catch (error) {
+        logger.warn(`store '${storeName}': cannot list its certificates for orphans: ${describeError(error)}`);
+        return [];
+      }
+    }),
+  );
+  return perStore.flat();
+}
