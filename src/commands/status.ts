@@ -22,7 +22,12 @@ export async function statusCommand(
   io: CliIO,
 ): Promise<number> {
   const logger = commandLogger(globals, io);
-  const { session, run } = await openAndPlan(globals, { ...options, force: false, orphans: true }, io, logger);
+  const { session, run } = await openAndPlan(
+    globals,
+    { ...options, force: false, orphans: true },
+    io,
+    logger,
+  );
   try {
     const status = statusReport(run.plan);
     io.stdout(statusReporters[formatOf(options)](status, { colour: useColour(io) }));

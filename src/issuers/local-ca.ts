@@ -26,8 +26,8 @@ import type {
   Issuer,
   IssuerCheckContext,
   RevocationStatusCapable,
-  Revoker,
   RevokeRequest,
+  Revoker,
 } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -127,12 +127,12 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     return { via: 'local-ca crl' };
   }
 
-  async revokedSerials(
-    store: Store,
-  ): Promise<Map<string, { reason: RevocationReason; revokedAt: string }>> {
+  async revokedSerials(store: Store): Promise<Map<string, { reason: RevocationReason; revokedAt: string }>> {
     try {
       const entries = await readRevoked(this.name, await this.caStore(store));
-      return new Map(entries.map((e) => [e.serial.toUpperCase(), { reason: e.reason, revokedAt: e.revokedAt }]));
+      return new Map(
+        entries.map((e) => [e.serial.toUpperCase(), { reason: e.reason, revokedAt: e.revokedAt }]),
+      );
     } catch {
       return new Map();
     }

@@ -61,7 +61,9 @@ export async function findOrphans(
           return item;
         });
       } catch (error) {
-        logger.warn(`store '${storeName}': cannot list its certificates for orphans: ${describeError(error)}`);
+        logger.warn(
+          `store '${storeName}': cannot list its certificates for orphans: ${describeError(error)}`,
+        );
         return [];
       }
     }),

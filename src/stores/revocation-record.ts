@@ -20,4 +20,3 @@ export function decodeRevocations(text: string | undefined): RevocationRecord[] 
     return [];
   }
 }
-

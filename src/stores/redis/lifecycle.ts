@@ -53,10 +53,7 @@ export async function readRedisRevocations(
     Promise.all(names.map((n) => client.lrange(redisKeys.revocations(keyPrefix, n), 0, -1))),
   );
   return new Map(
-    names.map((n, i) => [
-      n,
-      (lists[i] ?? []).flatMap((value) => decodeRevocations(`[${value}]`)),
-    ]),
+    names.map((n, i) => [n, (lists[i] ?? []).flatMap((value) => decodeRevocations(`[${value}]`))]),
   );
 }
 
@@ -84,7 +81,10 @@ export async function retireRedis(
     redisKeys.lock(keyPrefix, name),
   ];
   await connection.run(`remove certificate "${name}"`, 'write', async (client) => {
-    const replies = await client.multi().del(...keys).exec();
+    const replies = await client
+      .multi()
+      .del(...keys)
+      .exec();
     if (!replies) throw new Error('the transaction was aborted');
     for (const [error] of replies) if (error) throw error;
   });

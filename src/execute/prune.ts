@@ -1,0 +1,126 @@
+/**
+ * `cert-renew prune`, the act: for each orphan (plan/orphans.ts), under its lock: optionally revoke it at
+ * its issuer (execute/revoke.ts), then retire it from its store (the store's `Inventory.retire`: the
+ * filesystem archives the directory, Redis deletes the value, history, attempts, revocations and lock).
+ */
+import { CertRenewError, ErrorCode, toCertRenewError } from '../errors.js';
+import type { OrphanItem } from '../plan/model.js';
+import type { Clock } from '../runtime/clock.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Session } from '../runtime/session.js';
+import { hasInventory } from '../stores/types.js';
+import type { RevocationReason } from '../x509/revocation.js';
+import { type RevokeLine, revokeStored, withCertificateLock } from './revoke.js';
+
+/** One orphan's line in the prune report. */
+export interface PruneLine {
+  name: string;
+  store: string;
+  notAfter?: string;
+  /** pruned: removed (archived on a filesystem store); would-prune: `--dry-run`; failed: nothing removed. */
+  outcome: 'pruned' | 'would-prune' | 'failed';
+  /** Filesystem: where the directory was kept (restore with `mv`, docs/operations.md). */
+  archivedTo?: string;
+  /** Paths or keys removed (with `--dry-run`: that would be). */
+  removed?: string[];
+  /** With `--revoke`: the revocation. */
+  revocation?: RevokeLine;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface PruneOptions {
+  dryRun: boolean;
+  /** Revoke each present certificate at its issuer first (a failed revocation keeps it in the store). */
+  revoke?: RevocationReason;
+  lockWaitMs: number;
+  deadlineMs: number;
+  clock: Clock;
+  logger: Logger;
+  interrupt?: AbortSignal;
+}
+
+/** Prunes `orphans` one after the other. Never throws for a store or issuer failure (the line says). */
+export async function pruneOrphans(
+  session: Pick<Session, 'store' | 'issuer' | 'loaded'>,
+  orphans: readonly OrphanItem[],
+  options: PruneOptions,
+): Promise<PruneLine[]> {
+  const lines: PruneLine[] = [];
+  for (const orphan of orphans) {
+    const line: PruneLine = {
+      name: orphan.name,
+      store: orphan.store,
+      outcome: 'failed',
+      ...(orphan.notAfter ? { notAfter: orphan.notAfter } : {}),
+    };
+    lines.push(line);
+    if (options.dryRun) {
+      line.outcome = 'would-prune';
+      continue;
+    }
+    try {
+      options.interrupt?.throwIfAborted();
+      const store = await session.store(orphan.store);
+      if (!hasInventory(store)) {
+        throw new CertRenewError(ErrorCode.usage, `store '${store.name}' cannot remove certificates`);
+      }
+      await withCertificateLock(
+        store,
+        orphan.name,
+        {
+          lockWaitMs: options.lockWaitMs,
+          logger: options.logger,
+          ...(options.interrupt ? { signal: options.interrupt } : {}),
+        },
+        async (lock) => {
+          if (options.revoke && orphan.state === 'present') {
+            const revocation = await revokeStored(
+              session,
+              store,
+              orphan.name,
+              {
+                reason: options.revoke,
+                lockWaitMs: options.lockWaitMs,
+                deadlineMs: options.deadlineMs,
+                clock: options.clock,
+                logger: options.logger,
+                ...(options.interrupt ? { interrupt: options.interrupt } : {}),
+              },
+              true,
+            );
+            line.revocation = revocation;
+            if (revocation.outcome !== 'revoked') {
+              throw new CertRenewError(
+                revocation.error?.code ?? ErrorCode.issuerRejected,
+                `${orphan.name}: not removed, the revocation failed: ${revocation.error?.message ?? '?'}`,
+              );
+            }
+          }
+          if (!(await lock.stillHeld())) {
+            throw new CertRenewError(
+              ErrorCode.lockBusy,
+              `${orphan.name}: lost its lock; nothing was removed`,
+              {
+                transient: true,
+              },
+            );
+          }
+          const retired = await store.retire(orphan.name, options.clock.now());
+          line.outcome = 'pruned';
+          line.removed = retired.removed;
+          if (retired.archivedTo) line.archivedTo = retired.archivedTo;
+          options.logger.info(
+            `${orphan.name}: removed from store '${store.name}'${retired.archivedTo ? ` (kept in ${retired.archivedTo})` : ''}`,
+          );
+        },
+      );
+    } catch (error) {
+      const wrapped = toCertRenewError(error, ErrorCode.internal);
+      line.error = { code: wrapped.code, message: wrapped.oneLine };
+      options.logger.error(
+        wrapped.oneLine.startsWith(orphan.name) ? wrapped.oneLine : `${orphan.name}: ${wrapped.oneLine}`,
+      );
+    }
+  }
+  return lines;
+}
