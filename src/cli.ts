@@ -43,7 +43,19 @@ export function defaultIO(env: Env): CliIO {
     clock: systemClock,
     hostname: hostname(),
     pid: process.pid,
+    ...(process.stdin.isTTY && process.stderr.isTTY ? { confirm: askOnTerminal } : {}),
   };
+}
+
+/** A yes/no question on stderr, answered on stdin (only when both are terminals). */
+async function askOnTerminal(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline/promises');
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
 }
 
 function packageVersion(): string {
@@ -199,6 +211,46 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .action(async (source: string, dir: string | undefined, options) => {
       const { importCommand } = await import('./commands/import.js');
       setExit(await importCommand(globals(), source, dir, options, io));
+    });
+
+  program
+    .command('revoke')
+    .description('revoke certificates at their issuer and (by default) replace them with a new key')
+    .argument('<names...>', 'certificate names')
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 revocation reason')
+        .choices(['keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged', 'unspecified'])
+        .makeOptionMandatory(),
+    )
+    .option('--no-renew', 'only revoke; the next run replaces them')
+    .option('-y, --yes', 'do not ask for confirmation (scripts)')
+    .option('--json', 'print the report as JSON')
+    .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
+    .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
+    .option('--interval <duration>', 'how often the renewal job runs', '24h')
+    .action(async (names: string[], options) => {
+      const { revokeCommand } = await import('./commands/revoke.js');
+      setExit(await revokeCommand(globals(), names, options, io));
+    });
+
+  program
+    .command('prune')
+    .description('remove certificates the stores hold but the manifest no longer names (orphans)')
+    .argument('[names...]', 'only these orphans (default: every orphan)')
+    .option('--dry-run', 'show what would be removed; change nothing')
+    .option('-y, --yes', 'do not ask for confirmation (scripts)')
+    .addOption(
+      new Option(
+        '--revoke [reason]',
+        'revoke each at its issuer first (default reason cessationOfOperation)',
+      ).choices(['keyCompromise', 'superseded', 'cessationOfOperation', 'affiliationChanged', 'unspecified']),
+    )
+    .option('--json', 'print the report as JSON')
+    .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
+    .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
+    .action(async (names: string[], options) => {
+      const { pruneCommand } = await import('./commands/prune.js');
+      setExit(await pruneCommand(globals(), names, options, io));
     });
 
   return program;

@@ -18,6 +18,11 @@ export interface CliIO {
   pid: number;
   /** Aborted when the operator (or systemd) interrupts the run: hooks are killed, locks released. */
   interrupt?: AbortSignal;
+  /**
+   * Asks a yes/no question on the terminal (stdin and stderr both TTYs); absent when there is none, and
+   * then `revoke` and `prune` need `--yes`.
+   */
+  confirm?: (question: string) => Promise<boolean>;
 }
 
 /** The options every command accepts (`cert-renew -m FILE -v COMMAND`). */

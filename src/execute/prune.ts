@@ -5,28 +5,13 @@
  */
 import { CertRenewError, ErrorCode, toCertRenewError } from '../errors.js';
 import type { OrphanItem } from '../plan/model.js';
+import type { PruneLine } from '../report/lifecycle.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { hasInventory } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
-import { type RevokeLine, revokeStored, withCertificateLock } from './revoke.js';
-
-/** One orphan's line in the prune report. */
-export interface PruneLine {
-  name: string;
-  store: string;
-  notAfter?: string;
-  /** pruned: removed (archived on a filesystem store); would-prune: `--dry-run`; failed: nothing removed. */
-  outcome: 'pruned' | 'would-prune' | 'failed';
-  /** Filesystem: where the directory was kept (restore with `mv`, docs/operations.md). */
-  archivedTo?: string;
-  /** Paths or keys removed (with `--dry-run`: that would be). */
-  removed?: string[];
-  /** With `--revoke`: the revocation. */
-  revocation?: RevokeLine;
-  error?: { code: ErrorCode; message: string };
-}
+import { revokeStored, withCertificateLock } from './revoke.js';
 
 export interface PruneOptions {
   dryRun: boolean;

@@ -6,6 +6,7 @@
  */
 import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import { isRevoker } from '../issuers/types.js';
+import type { RevokeLine } from '../report/lifecycle.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
@@ -13,21 +14,6 @@ import { hasRevocationLog, type Lock, type RevocationRecord, type Store } from '
 import { formatDuration, timerMs } from '../util/duration.js';
 import { inspectCertificate } from '../x509/inspect.js';
 import type { RevocationReason } from '../x509/revocation.js';
-
-/** One certificate's line in the revoke (and prune) report. */
-export interface RevokeLine {
-  name: string;
-  store: string;
-  /** The issuer asked to revoke (the one that issued the stored certificate, by its metadata). */
-  issuer?: string;
-  serial?: string;
-  notAfter?: string;
-  outcome: 'revoked' | 'failed';
-  reason: RevocationReason;
-  via?: string;
-  revokedAt?: string;
-  error?: { code: ErrorCode; message: string };
-}
 
 export interface RevokeOptions {
   reason: RevocationReason;

@@ -1,0 +1,17 @@
+/** Asking before an irreversible change (`revoke`, `prune`): `--yes`, or a "y" typed on a terminal. */
+import { UsageError } from '../errors.js';
+import type { CliIO } from './io.js';
+
+/**
+ * Resolves true when the operator agreed (`--yes`, or an answer starting with y on a terminal), false
+ * when they declined. Throws a UsageError (exit 2) when there is no terminal to ask and no `--yes`.
+ */
+export async function confirmed(io: CliIO, yes: boolean | undefined, question: string): Promise<boolean> {
+  if (yes) return true;
+  if (!io.confirm) {
+    throw new UsageError(`${question.replace(/\?$/, '')}: refused without confirmation`, {
+      hint: 'no terminal to ask on; pass --yes to confirm in a script',
+    });
+  }
+  return io.confirm(`${question} [y/N] `);
+}

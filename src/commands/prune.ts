@@ -1,0 +1,87 @@
+import { ExitCode, UsageError } from '../errors.js';
+import { pruneOrphans } from '../execute/prune.js';
+import { findOrphans } from '../plan/orphans.js';
+import { type PruneReport, pruneReporters } from '../report/lifecycle.js';
+import { formatOf } from '../report/reporter.js';
+import type { RevocationReason } from '../x509/revocation.js';
+import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
+import { confirmed } from './confirm.js';
+import { type CliIO, type GlobalOptions, useColour } from './io.js';
+
+export interface PruneCommandOptions {
+  dryRun?: boolean;
+  yes?: boolean;
+  /** `--revoke [reason]`: true means cessationOfOperation. */
+  revoke?: boolean | RevocationReason;
+  json?: boolean;
+  timeout?: string;
+  lockWait?: string;
+}
+
+/**
+ * `cert-renew prune [NAME…]`: removes orphans (certificates a store holds that the manifest no longer
+ * names; all of them, or the NAMEs given) from their stores. `--dry-run` lists what would go and changes
+ * nothing; otherwise `--yes` or a confirmation on a terminal. Exit 0 when every orphan asked for was
+ * removed (or nothing was orphaned), 1 when one could not be, 2 for a usage error (a NAME still in the
+ * manifest, or not held by any store; no confirmation).
+ */
+export async function pruneCommand(
+  globals: GlobalOptions,
+  names: string[],
+  options: PruneCommandOptions,
+  io: CliIO,
+): Promise<number> {
+  const logger = commandLogger(globals, io);
+  const lockWaitMs = parseDurationOption('--lock-wait', options.lockWait ?? '5m');
+  const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
+  const session = await openSession(globals, io, logger, parseInterval(undefined));
+  try {
+    const all = await findOrphans(session, io.clock.now(), logger);
+    let orphans = all;
+    if (names.length > 0) {
+      const named = new Set(session.certificates.map((c) => c.name));
+      const stillNamed = names.filter((n) => named.has(n) && !all.some((o) => o.name === n));
+      if (stillNamed.length > 0) {
+        throw new UsageError(`the manifest still names ${stillNamed.join(', ')}: not an orphan`, {
+          hint: 'remove it from the manifest first (or revoke it with cert-renew revoke)',
+        });
+      }
+      const unknown = names.filter((n) => !all.some((o) => o.name === n));
+      if (unknown.length > 0) {
+        throw new UsageError(`no store holds an orphaned certificate named ${unknown.join(', ')}`);
+      }
+      orphans = all.filter((o) => names.includes(o.name));
+    }
+    const dryRun = options.dryRun ?? false;
+    const revoke = options.revoke === true ? 'cessationOfOperation' : options.revoke || undefined;
+    if (!dryRun && orphans.length > 0) {
+      const list = orphans.map((o) => `${o.name} (${o.store})`).join(', ');
+      const question = `${revoke ? `Revoke (${revoke}) and remove` : 'Remove'} ${orphans.length} orphaned certificate(s): ${list}?`;
+      if (!(await confirmed(io, options.yes, question))) {
+        logger.warn('nothing removed');
+        return ExitCode.failure;
+      }
+    }
+    const lines = await pruneOrphans(session, orphans, {
+      dryRun,
+      ...(revoke ? { revoke } : {}),
+      lockWaitMs,
+      deadlineMs,
+      clock: io.clock,
+      logger,
+      ...(io.interrupt ? { interrupt: io.interrupt } : {}),
+    });
+    const report: PruneReport = {
+      version: 1,
+      command: 'prune',
+      at: io.clock.now().toISOString(),
+      dryRun,
+      exitCode: lines.some((l) => l.outcome === 'failed') ? ExitCode.failure : ExitCode.ok,
+      orphans: lines,
+    };
+    io.stdout(pruneReporters[formatOf(options)](report, { colour: useColour(io) }));
+    return report.exitCode;
+  } finally {
+    await session.close();
+  }
+}

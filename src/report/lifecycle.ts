@@ -1,0 +1,118 @@
+/**
+ * `cert-renew revoke` and `cert-renew prune`: their reports (public JSON, docs/operations.md) and their
+ * reporters (a table, or the JSON). Pure.
+ */
+import type { ErrorCode } from '../errors.js';
+import type { RevocationReason } from '../x509/revocation.js';
+import type { RunReport } from './model.js';
+import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
+import { runReporters } from './run.js';
+import { painter, renderTable, shortDate } from './table.js';
+
+/** One certificate's line in the revoke (and prune) report. */
+export interface RevokeLine {
+  name: string;
+  store: string;
+  /** The issuer asked to revoke (the one that issued the stored certificate, by its metadata). */
+  issuer?: string;
+  serial?: string;
+  notAfter?: string;
+  outcome: 'revoked' | 'failed';
+  reason: RevocationReason;
+  via?: string;
+  revokedAt?: string;
+  error?: { code: ErrorCode; message: string };
+}
+
+/** One orphan's line in the prune report. */
+export interface PruneLine {
+  name: string;
+  store: string;
+  notAfter?: string;
+  /** pruned: removed (archived on a filesystem store); would-prune: `--dry-run`; failed: nothing removed. */
+  outcome: 'pruned' | 'would-prune' | 'failed';
+  /** Filesystem: where the directory was kept (restore with `mv`, docs/operations.md). */
+  archivedTo?: string;
+  /** Paths or keys removed (with `--dry-run`: that would be). */
+  removed?: string[];
+  /** With `--revoke`: the revocation. */
+  revocation?: RevokeLine;
+  error?: { code: ErrorCode; message: string };
+}
+
+/** What `revoke --json` prints. */
+export interface RevokeReport {
+  version: 1;
+  command: 'revoke';
+  at: string;
+  reason: RevocationReason;
+  /** Whether the revoked certificates were renewed at once (not with `--no-renew`). */
+  renew: boolean;
+  /** 0 everything revoked (and renewed, hooks included); 1 something failed. */
+  exitCode: number;
+  certificates: RevokeLine[];
+  /** The run that replaced them (absent with `--no-renew`, or when nothing was revoked). */
+  run?: RunReport;
+}
+
+/** What `prune --json` prints. */
+export interface PruneReport {
+  version: 1;
+  command: 'prune';
+  at: string;
+  dryRun: boolean;
+  /** 0 every orphan asked for was removed (or would be); 1 something failed. */
+  exitCode: number;
+  orphans: PruneLine[];
+}
+
+export function revokeFailed(line: RevokeLine): boolean {
+  return line.outcome !== 'revoked' || line.error !== undefined;
+}
+
+function revokeTable(report: RevokeReport, options: ReportOptions): string {
+  const c = painter(options.colour);
+  const rows = report.certificates.map((l) => [
+    l.name,
+    l.serial ?? '-',
+    shortDate(l.notAfter),
+    revokeFailed(l) ? c.red(l.outcome) : c.yellow(l.outcome),
+    l.error ? l.error.message : `${l.reason} via ${l.via ?? '?'}`,
+  ]);
+  const revoked = report.certificates.filter((l) => l.outcome === 'revoked').length;
+  let text =
+    renderTable(['NAME', 'SERIAL', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows) +
+    `\n${revoked} of ${report.certificates.length} certificate(s) revoked (${report.reason})\n`;
+  if (report.run) text += `\nreplacement:\n${runReporters.human(report.run, options)}`;
+  else if (!report.renew) text += 'not renewed (--no-renew): the next run renews them (reason revoked)\n';
+  return text;
+}
+
+function pruneTable(report: PruneReport, { colour }: ReportOptions): string {
+  const c = painter(colour);
+  const rows = report.orphans.map((l) => [
+    l.name,
+    l.store,
+    shortDate(l.notAfter),
+    l.outcome === 'failed' ? c.red(l.outcome) : c.yellow(l.outcome),
+    l.error?.message ??
+      [l.revocation ? `revoked (${l.revocation.reason})` : '', l.archivedTo ? `kept in ${l.archivedTo}` : '']
+        .filter(Boolean)
+        .join('; '),
+  ]);
+  const done = report.orphans.filter((l) => l.outcome !== 'failed').length;
+  const verb = report.dryRun ? 'would be removed (dry run: nothing changed)' : 'removed';
+  return report.orphans.length === 0
+    ? 'no orphaned certificates\n'
+    : `${renderTable(['NAME', 'STORE', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows)}\n${done} of ${report.orphans.length} orphaned certificate(s) ${verb}\n`;
+}
+
+export const revokeReporters: Readonly<Record<Format, Reporter<RevokeReport>>> = {
+  human: revokeTable,
+  json: (report) => jsonText(report),
+};
+
+export const pruneReporters: Readonly<Record<Format, Reporter<PruneReport>>> = {
+  human: pruneTable,
+  json: (report) => jsonText(report),
+};
