@@ -38,5 +38,7 @@ export async function createCrl(spec: CrlSpec): Promise<string> {
       reason: REVOCATION_REASON_CODES[e.reason],
     })),
   });
-  return crl.toString('pem');
+  // `X509 CRL` is the PEM label RFC 7468 §5 gives CRLs (what OpenSSL reads), not @peculiar's `CRL`.
+  const base64 = Buffer.from(crl.rawData).toString('base64');
+  return `-----BEGIN X509 CRL-----\n${base64.replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END X509 CRL-----\n`;
 }

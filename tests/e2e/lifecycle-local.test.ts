@@ -1,0 +1,299 @@
+/**
+ * revoke and prune end to end with the local CA: the built CLI against a filesystem store and a real
+ * redis-server (issue 13).
+ */
+import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readdir, readFile, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Manifest } from '../../src/manifest/types.js';
+import type { Plan } from '../../src/plan/model.js';
+import type { PruneReport, RevokeReport } from '../../src/report/lifecycle.js';
+import type { StatusReport } from '../../src/report/status.js';
+import { runCommand, type TempDir, tempDir } from '../harness/process.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
+import { hasStackTrace, runCli } from './cli.js';
+import { logLines, readStored, reloadWrapper, snapshotStore } from './e2e-helpers.js';
+import { localManifest, writeManifest } from './fixtures.js';
+
+function json<T>(stdout: string): T {
+  try {
+    return JSON.parse(stdout) as T;
+  } catch {
+    throw new Error(`stdout is not JSON:\n${stdout}`);
+  }
+}
+
+describe('revoke with the local CA', () => {
+  let tmp: TempDir;
+  let store: string;
+  let manifest: string;
+  let hookLog: string;
+  before(async () => {
+    tmp = await tempDir();
+    store = join(tmp.path, 'certs');
+    hookLog = join(tmp.path, 'hook.log');
+    const hook = await reloadWrapper(tmp.path, hookLog, join(tmp.path, 'no-such-flag'));
+    manifest = await writeManifest(
+      tmp.path,
+      localManifest(store, {
+        defaults: {
+          issuer: 'local',
+          store: 'files',
+          reuseKey: true,
+          hooks: { postRenew: [{ run: [hook, 'true'] }] },
+        },
+      }),
+    );
+    const r = await runCli(['-m', manifest, 'run']);
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => tmp.remove());
+
+  test('without --yes and without a terminal it refuses with exit 2 and changes nothing', async () => {
+    const before = await snapshotStore(store, 'web');
+    const r = await runCli(['-m', manifest, 'revoke', 'web', '--reason', 'keyCompromise']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--yes/);
+    assert.ok(!hasStackTrace(r.stderr));
+    assert.deepEqual(await snapshotStore(store, 'web'), before);
+  });
+
+  test('an unknown reason or name is a usage error', async () => {
+    assert.equal((await runCli(['-m', manifest, 'revoke', 'web', '--reason', 'bored', '--yes'])).code, 2);
+    assert.equal(
+      (await runCli(['-m', manifest, 'revoke', 'nope', '--reason', 'superseded', '--yes'])).code,
+      2,
+    );
+  });
+
+  test('--no-renew: the serial is in the CRL, status says critical (revoked), the next run replaces it', async () => {
+    const old = await readStored(store, 'api');
+    const r = await runCli([
+      '-m',
+      manifest,
+      'revoke',
+      'api',
+      '--reason',
+      'superseded',
+      '--no-renew',
+      '--yes',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const report = json<RevokeReport>(r.stdout);
+    assert.equal(report.command, 'revoke');
+    assert.equal(report.run, undefined);
+    assert.deepEqual(
+      report.certificates.map((c) => [c.name, c.outcome, c.serial, c.via]),
+      [['api', 'revoked', old.serial, 'local-ca crl']],
+    );
+    // The CRL the local CA published in its store, read by openssl.
+    const crlPath = join(store, '.cert-renew', 'blobs', 'local-ca-crl', 'local');
+    const crl = await runCommand('openssl', ['crl', '-in', crlPath, '-noout', '-text']);
+    assert.match(crl.stdout, new RegExp(`Serial Number: 0*${old.serial}`, 'i'));
+    assert.match(crl.stdout, /Superseded/);
+    // …signed by the CA.
+    const ca = JSON.parse(
+      await readFile(join(store, '.cert-renew', 'blobs', 'local-ca', 'local'), 'utf8'),
+    ) as {
+      certPem: string;
+    };
+    const caPath = join(tmp.path, 'ca.pem');
+    await import('node:fs/promises').then((fs) => fs.writeFile(caPath, ca.certPem));
+    const verify = await runCommand('openssl', ['crl', '-in', crlPath, '-noout', '-CAfile', caPath]);
+    assert.match(`${verify.stdout}${verify.stderr}`, /verify OK/);
+
+    const s = await runCli(['-m', manifest, 'status', '--check', '--json']);
+    assert.equal(s.code, 2, s.stderr);
+    const api = json<StatusReport>(s.stdout).certificates.find((c) => c.name === 'api');
+    assert.equal(api?.health, 'critical');
+    assert.equal(api?.reason, 'revoked');
+    assert.equal(api?.revocations?.[0]?.serial, old.serial);
+
+    const run = await runCli(['-m', manifest, 'run', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const after = await readStored(store, 'api');
+    assert.notEqual(after.serial, old.serial);
+    // superseded is not keyCompromise: reuseKey is honoured.
+    assert.equal(after.keyPem, old.keyPem);
+    const s2 = json<StatusReport>((await runCli(['-m', manifest, 'status', '--json'])).stdout);
+    assert.equal(s2.certificates.find((c) => c.name === 'api')?.health, 'valid');
+  });
+
+  test('keyCompromise: revoked, renewed at once with a NEW key although reuseKey is true, hooks ran', async () => {
+    const old = await readStored(store, 'web');
+    const hooksBefore = (await logLines(hookLog)).length;
+    const r = await runCli(['-m', manifest, 'revoke', 'web', '--reason', 'keyCompromise', '--yes', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = json<RevokeReport>(r.stdout);
+    assert.equal(report.certificates[0]?.outcome, 'revoked');
+    assert.equal(report.run?.certificates[0]?.outcome, 'renewed');
+    assert.equal(report.run?.certificates[0]?.reason, 'revoked');
+    const now = await readStored(store, 'web');
+    assert.ok(now.keyMatches);
+    assert.notEqual(now.serial, old.serial);
+    assert.notEqual(now.keyPem, old.keyPem);
+    const hooks = await logLines(hookLog);
+    assert.equal(hooks.length, hooksBefore + 1);
+    assert.match(hooks.at(-1) ?? '', /^post-renew .* web$/);
+
+    const status = json<StatusReport>((await runCli(['-m', manifest, 'status', '--json'])).stdout);
+    const web = status.certificates.find((c) => c.name === 'web');
+    assert.equal(web?.health, 'valid');
+    assert.deepEqual(
+      web?.revocations?.map((x) => [x.serial, x.reason]),
+      [[old.serial, 'keyCompromise']],
+    );
+    const human = await runCli(['-m', manifest, 'status']);
+    assert.match(human.stdout, /revoked \(keyCompromise\)/);
+  });
+});
+
+/** Every file and link of every certificate directory of a filesystem store. */
+async function snapshotAll(store: string, names: string[]): Promise<Record<string, Record<string, string>>> {
+  const out: Record<string, Record<string, string>> = {};
+  for (const name of names) out[name] = await snapshotStore(store, name);
+  return out;
+}
+
+describe('orphans and prune (filesystem and Redis)', () => {
+  let tmp: TempDir;
+  let redis: RedisServer;
+  let files: string;
+  let manifestPath: string;
+  const four = ['a', 'b', 'c', 'd'].map((n) => ({ name: n, domains: [`${n}.example.test`] }));
+  const inRedis = ['r1', 'r2', 'r3'].map((n) => ({
+    name: n,
+    domains: [`${n}.example.test`],
+    store: 'redis',
+  }));
+  const manifest = (certificates: Manifest['certificates']): Manifest =>
+    localManifest(files, {
+      stores: { files: { type: 'filesystem', path: files }, redis: { type: 'redis', url: redis.url } },
+      certificates,
+    });
+  const redisDump = async (keys: string[]) =>
+    Object.fromEntries(
+      await Promise.all(keys.map(async (k) => [k, await redis.cli('--no-raw', 'DUMP', k)] as const)),
+    );
+
+  before(async () => {
+    tmp = await tempDir();
+    redis = await startRedis();
+    files = join(tmp.path, 'certs');
+    manifestPath = await writeManifest(tmp.path, manifest([...four, ...inRedis]));
+    const r = await runCli(['-m', manifestPath, 'run']);
+    assert.equal(r.code, 0, r.stderr);
+    // A second version of r1 so it has a history.
+    assert.equal((await runCli(['-m', manifestPath, 'run', '--force', '--only', 'r1'])).code, 0);
+    // Remove two filesystem entries and one Redis entry from the manifest.
+    await writeManifest(
+      tmp.path,
+      manifest([four[0], four[2], inRedis[1], inRedis[2]] as Manifest['certificates']),
+    );
+  });
+  after(async () => {
+    await redis?.stop();
+    await tmp?.remove();
+  });
+
+  test('plan and status list the orphans with their expiry; they are not failures', async () => {
+    const plan = await runCli(['-m', manifestPath, 'plan', '--json']);
+    assert.equal(plan.code, 0, plan.stderr);
+    const orphans = json<Plan>(plan.stdout).orphans ?? [];
+    assert.deepEqual(
+      orphans.map((o) => [o.store, o.name, o.state]),
+      [
+        ['files', 'b', 'present'],
+        ['files', 'd', 'present'],
+        ['redis', 'r1', 'present'],
+      ],
+    );
+    for (const o of orphans) assert.ok((o.remainingSeconds ?? 0) > 86400 * 29, JSON.stringify(o));
+    const status = await runCli(['-m', manifestPath, 'status', '--check', '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    assert.equal(json<StatusReport>(status.stdout).orphans?.length, 3);
+    const human = await runCli(['-m', manifestPath, 'status']);
+    assert.match(human.stdout, /3 orphaned certificate\(s\)/);
+    assert.match(human.stdout, /^b\s+files\s+b\.example\.test/m);
+  });
+
+  test('prune --dry-run changes nothing; prune of a name still in the manifest is a usage error', async () => {
+    const beforeFiles = await snapshotAll(files, ['a', 'b', 'c', 'd']);
+    const keys = ['cert:{r1}', 'history:{r1}', 'cert:{r2}'];
+    const beforeRedis = await redisDump(keys);
+    const r = await runCli(['-m', manifestPath, 'prune', '--dry-run', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = json<PruneReport>(r.stdout);
+    assert.equal(report.dryRun, true);
+    assert.deepEqual(
+      report.orphans.map((o) => [o.name, o.outcome]),
+      [
+        ['b', 'would-prune'],
+        ['d', 'would-prune'],
+        ['r1', 'would-prune'],
+      ],
+    );
+    assert.deepEqual(await snapshotAll(files, ['a', 'b', 'c', 'd']), beforeFiles);
+    assert.deepEqual(await redisDump(keys), beforeRedis);
+    const still = await runCli(['-m', manifestPath, 'prune', 'a', '--yes']);
+    assert.equal(still.code, 2);
+    assert.match(still.stderr, /still names a/);
+    const noYes = await runCli(['-m', manifestPath, 'prune']);
+    assert.equal(noYes.code, 2);
+    assert.deepEqual(await snapshotAll(files, ['a', 'b', 'c', 'd']), beforeFiles);
+  });
+
+  test('prune --yes removes the orphans and leaves every other certificate byte-identical; restore by hand', async () => {
+    const kept = await snapshotAll(files, ['a', 'c']);
+    const keptRedis = await redisDump(['cert:{r2}', 'cert:{r3}']);
+    const bBefore = await snapshotStore(files, 'b');
+    assert.equal(await redis.cli('EXISTS', 'history:{r1}'), '1');
+    const r = await runCli(['-m', manifestPath, 'prune', '--yes', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const report = json<PruneReport>(r.stdout);
+    assert.deepEqual(
+      report.orphans.map((o) => [o.name, o.outcome]),
+      [
+        ['b', 'pruned'],
+        ['d', 'pruned'],
+        ['r1', 'pruned'],
+      ],
+    );
+    await assert.rejects(stat(join(files, 'b')));
+    await assert.rejects(stat(join(files, 'd')));
+    for (const k of ['cert:{r1}', 'history:{r1}', 'attempts:{r1}', 'lock:{r1}', 'revocations:{r1}']) {
+      assert.equal(await redis.cli('EXISTS', k), '0', k);
+    }
+    assert.deepEqual(await snapshotAll(files, ['a', 'c']), kept);
+    assert.deepEqual(await redisDump(['cert:{r2}', 'cert:{r3}']), keptRedis);
+    const plan = json<Plan>((await runCli(['-m', manifestPath, 'plan', '--json'])).stdout);
+    assert.deepEqual(plan.orphans, []);
+
+    // Restore b by hand, as docs/operations.md says: move the archived directory back.
+    const archived = report.orphans[0]?.archivedTo ?? '';
+    assert.ok(archived.startsWith(join(files, '.cert-renew', 'archive', 'b-')), archived);
+    assert.deepEqual(
+      (await readdir(join(files, '.cert-renew', 'archive')))
+        .map((n) => n.replace(/-\d{8}T\d{6}Z$/, ''))
+        .sort(),
+      ['b', 'd'],
+    );
+    await rename(archived, join(files, 'b'));
+    assert.deepEqual(await snapshotStore(files, 'b'), bBefore);
+    const b = await readStored(files, 'b');
+    assert.ok(b.keyMatches);
+    const fingerprint = createHash('sha256').update(b.cert.raw).digest('hex');
+    assert.equal(
+      fingerprint,
+      createHash('sha256').update(new X509Certificate(b.cert.toString()).raw).digest('hex'),
+    );
+    const orphansAgain = json<Plan>((await runCli(['-m', manifestPath, 'plan', '--json'])).stdout).orphans;
+    assert.deepEqual(
+      orphansAgain?.map((o) => o.name),
+      ['b'],
+    );
+  });
+});
