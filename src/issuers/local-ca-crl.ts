@@ -9,7 +9,6 @@ import { localCaCrlBlobKey, localCaRevokedBlobKey } from '../stores/keys.js';
 import type { Store } from '../stores/types.js';
 import type { CrlEntry } from '../x509/crl.js';
 import { isRevocationReason } from '../x509/revocation.js';
-import type { LocalCaMaterial } from './local-ca.js';
 import type { RevokeRequest } from './types.js';
 
 /** The CRL's nextUpdate: a week after it was signed (it is signed again at every revocation). */
@@ -37,7 +36,7 @@ export async function readRevoked(issuer: string, store: Store): Promise<CrlEntr
  */
 export async function revokeAtLocalCa(
   issuer: string,
-  ca: LocalCaMaterial,
+  ca: { certPem: string; keyPem: string },
   serial: string,
   request: RevokeRequest,
 ): Promise<void> {

@@ -21,6 +21,15 @@ export interface CrlSpec {
   nextUpdate: Date;
 }
 
+/**
+ * The serial as DER INTEGER content: @peculiar writes the hex bytes as they are, so a serial whose first
+ * byte has the high bit set needs a leading zero byte to stay positive (X.690 §8.3).
+ */
+function positiveHex(serial: string): string {
+  const hex = serial.toLowerCase().length % 2 === 1 ? `0${serial.toLowerCase()}` : serial.toLowerCase();
+  return /^[89a-f]/.test(hex) ? `00${hex}` : hex;
+}
+
 /** A CRL signed by the CA, PEM. Throws what the key import throws (STORE_CORRUPT for a bad key). */
 export async function createCrl(spec: CrlSpec): Promise<string> {
   const x509 = await loadX509();
@@ -33,7 +42,7 @@ export async function createCrl(spec: CrlSpec): Promise<string> {
     signingAlgorithm: keys.signingAlgorithm,
     signingKey: keys.privateKey,
     entries: spec.entries.map((e) => ({
-      serialNumber: e.serial.toLowerCase(),
+      serialNumber: positiveHex(e.serial),
       revocationDate: new Date(e.revokedAt),
       reason: REVOCATION_REASON_CODES[e.reason],
     })),

@@ -106,6 +106,7 @@ describe('health: one readiness chain over the policy reasons', () => {
     [item('backoff', Reason.withinRenewWindow, 3), 'warning'],
     [item('renew', Reason.missing), 'critical'],
     [item('renew', Reason.unreadable), 'critical'],
+    [item('renew', Reason.revoked), 'critical'],
     [item('renew', Reason.keyMismatch), 'critical'],
     [item('renew', Reason.expired), 'critical'],
     [item('backoff', Reason.expired, 2), 'critical'],

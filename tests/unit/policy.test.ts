@@ -27,6 +27,7 @@ import {
   safetyFloorMs,
 } from '../../src/policy/decide.js';
 import { REASONS } from '../../src/policy/reasons.js';
+import { certificateRevoked } from '../../src/policy/revoked.js';
 import type { LoadResult, StoredMeta } from '../../src/stores/types.js';
 import { createCertificate } from '../../src/x509/build.js';
 import { type CertInfo, generateKey } from '../../src/x509/index.js';
@@ -618,6 +619,7 @@ describe('hard triggers and forced (real certificates)', () => {
     assert.deepEqual(checks, [
       certificateMissing,
       certificateUnreadable,
+      certificateRevoked,
       keyMismatch,
       domainsChanged,
       keyTypeChanged,
@@ -639,6 +641,18 @@ describe('hard triggers and forced (real certificates)', () => {
     assert.equal(due.reason, Reason.withinRenewWindow);
     const expired = run(input(present(good, key), { force: true, now: new Date(NB.getTime() + 91 * D) }));
     assert.equal(expired.reason, Reason.expired);
+  });
+
+  test('revoked: a hard trigger after unreadable, before key-mismatch; forced does not hide it', () => {
+    const revoked = { reason: 'keyCompromise', revokedAt: '2030-01-05T00:00:00.000Z' };
+    const d = run(input(present(good, key), { revoked }));
+    assert.deepEqual([d.renew, d.reason], [true, Reason.revoked]);
+    assert.match(
+      d.message,
+      /^revoked \(keyCompromise\) at 2030-01-05T00:00:00.000Z; renews now with a new key$/,
+    );
+    assert.equal(run(input(present(good, key), { revoked, force: true })).reason, Reason.revoked);
+    assert.equal(run(input({ state: 'missing' }, { revoked })).reason, Reason.missing);
   });
 
   test('every reason code was produced by some row', () => {
