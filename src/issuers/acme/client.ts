@@ -84,6 +84,16 @@ export interface NewAccountRequest {
   onlyReturnExisting?: boolean;
 }
 
+/** acme-client's API object, for a revokeCert signed with the certificate's key (a JWS with `jwk`). */
+interface AcmeApiInternals {
+  apiResourceRequest(
+    resource: string,
+    payload: unknown,
+    validStatusCodes: number[],
+    options: { includeJwsKid: boolean },
+  ): Promise<unknown>;
+}
+
 /** One account's client on one connection. */
 export class AcmeClient {
   private constructor(
@@ -190,6 +200,35 @@ export class AcmeClient {
 
   getOrder(order: Order, step = 'fetching the order'): Promise<Order> {
     return this.connection.call(step, () => this.client.getOrder(order));
+  }
+
+  /**
+   * revokeCert (RFC 8555 §7.6) with `reason` (RFC 5280 code). Signed with the account key (`kid`), or with
+   * `byCertificateKey` as a JWS carrying the key itself (`jwk`): the client must then have been created with
+   * the certificate's private key and no account URL. One attempt, no retry (a revocation that reached
+   * the CA must not be sent twice only to be told `alreadyRevoked`).
+   */
+  async revokeCertificate(certPem: string, reason: number, byCertificateKey = false): Promise<void> {
+    await this.connection.call(
+      'revoking the certificate',
+      async () => {
+        if (!byCertificateKey) {
+          await this.client.revokeCertificate(certPem, { reason });
+          return;
+        }
+        const api = (this.client as unknown as { api?: Partial<AcmeApiInternals> }).api;
+        if (!api || typeof api.apiResourceRequest !== 'function') {
+          throw new InternalError(
+            'acme-client has no signed request by resource name (its internals changed)',
+          );
+        }
+        const certificate = Buffer.from(certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString(
+          'base64url',
+        );
+        await api.apiResourceRequest('revokeCert', { certificate, reason }, [200], { includeJwsKid: false });
+      },
+      once(this.connection.retry),
+    );
   }
 
   /**

@@ -16,7 +16,15 @@ import type { AcmeIssuerConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { StoredCertificate } from '../../stores/types.js';
-import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext, RenewalInfoCapable } from '../types.js';
+import type {
+  IssueRequest,
+  IssueResult,
+  Issuer,
+  IssuerCheckContext,
+  RenewalInfoCapable,
+  RevokeRequest,
+  Revoker,
+} from '../types.js';
 import { AcmeAccounts } from './account.js';
 import type { PropagationCheck, SolverContext } from './challenges/index.js';
 import { AcmeConnector } from './connection.js';
@@ -26,6 +34,7 @@ import { forCertificate } from './errors.js';
 import { orderCertificate } from './order.js';
 import { RenewalInfoLookup } from './renewal-info.js';
 import { DEFAULT_POLL_POLICY, DEFAULT_RETRY_POLICY, type PollPolicy, type RetryPolicy } from './retry.js';
+import { revokeAtAcme } from './revoke.js';
 
 /** Knobs for tests and the benchmark; the manifest does not set these. */
 export interface AcmeIssuerOptions {
@@ -48,7 +57,7 @@ export interface AcmeIssuerOptions {
  * passed while waiting), SECRET_UNAVAILABLE (EAB key), STORE_* (the account record). No trust anchors:
  * an ACME CA's roots are the system's (or caBundle's), so the chain is checked for consistency only.
  */
-export class AcmeIssuer implements Issuer, RenewalInfoCapable {
+export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
   readonly type = 'acme' as const;
   readonly defaultReuseKey = false;
   readonly directoryUrl: string;
@@ -115,6 +124,23 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable {
         issuerName: this.name,
         directoryUrl: this.directoryUrl,
         step: 'issuing',
+      });
+    }
+  }
+
+  /** revokeCert (RFC 8555 §7.6): with the account key, or the certificate's own key (revoke.ts). */
+  async revoke(request: RevokeRequest): Promise<{ via: string }> {
+    try {
+      return await revokeAtAcme(
+        { issuerName: this.name, connector: this.#connector, accounts: this.#accounts },
+        request,
+      );
+    } catch (error) {
+      throw forCertificate(error, {
+        certName: request.name,
+        issuerName: this.name,
+        directoryUrl: this.directoryUrl,
+        step: 'revoking',
       });
     }
   }

@@ -18,9 +18,17 @@ import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs, formatDuration } from '../../util/duration.js';
 import { keyMatchesCertificate } from '../../x509/keys.js';
 import { joinPem, splitPemChain } from '../../x509/pem.js';
-import type { IssueRequest, IssueResult, Issuer, IssuerCheckContext } from '../types.js';
+import type {
+  IssueRequest,
+  IssueResult,
+  Issuer,
+  IssuerCheckContext,
+  RevokeRequest,
+  Revoker,
+} from '../types.js';
 import { isClientCertificateRefused, StepCaApi, type StepCaResponse, stepCaMessage } from './http.js';
 import { findProvisioner, unlockProvisionerKey } from './provisioner.js';
+import { revokeAtStepCa } from './revoke.js';
 import { fetchPinnedRoot, normalizeFingerprint } from './root.js';
 import { type ProvisionerKey, type StepCaProvisioner, signToken } from './token.js';
 
@@ -58,7 +66,7 @@ interface SignResponseBody {
  * call (a sign token is single-use, so a retried call signs with a fresh one; nothing is retried inside a
  * call); `trustAnchors` is the pinned root; `check` reads no secret.
  */
-export class StepCaIssuer implements Issuer {
+export class StepCaIssuer implements Issuer, Revoker {
   readonly type = 'step-ca' as const;
   /** Keeping the key lets renewals use `/1.0/renew`, which needs no provisioner secret. */
   readonly defaultReuseKey = true;
@@ -89,6 +97,29 @@ export class StepCaIssuer implements Issuer {
       logger.info(`${cert.name}: step-ca issuer '${this.name}' signs anew: ${refusal}`);
     }
     return this.sign(request, root);
+  }
+
+  /** `POST /1.0/revoke` with a provisioner token, or over mutual TLS with the certificate (revoke.ts). */
+  async revoke(request: RevokeRequest): Promise<{ via: string }> {
+    const root = await this.pinnedRoot(request.signal);
+    return revokeAtStepCa(
+      {
+        api: this.#api,
+        root,
+        token: async (audience, subject) => {
+          const provisioner = await this.provisioner(root, request.signal);
+          const key = await this.signingKey(provisioner);
+          return signToken(key, {
+            provisioner: provisioner.name,
+            audience,
+            subject,
+            sans: [],
+            now: this.context.clock.now(),
+          });
+        },
+      },
+      request,
+    );
   }
 
   async check(context: IssuerCheckContext): Promise<string> {
