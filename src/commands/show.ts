@@ -1,4 +1,5 @@
 import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from '../errors.js';
+import { gatherRevocations } from '../plan/revocations.js';
 import { inspectCertificate } from '../x509/index.js';
 import { commandLogger, openSession, parseInterval } from './common.js';
 import type { CliIO, GlobalOptions } from './io.js';
@@ -64,6 +65,10 @@ export async function showCommand(
         },
       );
     }
+    // The store's revocation log and the issuer's own list (the local CA's CRL), as plan/status see them.
+    const revocation = (await gatherRevocations(session, [{ entry, stored: loaded }], logger))
+      .values()
+      .next().value;
     const details = {
       name,
       store: entry.storeName,
@@ -80,6 +85,8 @@ export async function showCommand(
       meta: cert.meta ?? null,
       paths: store.paths(name) ?? null,
       attempts: loaded.attempts ?? null,
+      revoked: revocation?.current ?? null,
+      revocations: revocation?.log ?? [],
     };
     if (options.json) {
       io.stdout(`${JSON.stringify(details, null, 2)}\n`);
@@ -105,6 +112,13 @@ export async function showCommand(
           'failed attempts',
           `${loaded.attempts.failureCount}, last: ${loaded.attempts.lastError ?? '?'}`,
         ]);
+      if (revocation?.current) {
+        rows.push(['REVOKED', `${revocation.current.reason} at ${revocation.current.revokedAt}`]);
+      }
+      for (const r of revocation?.log ?? []) {
+        if (r.serial !== info.serial)
+          rows.push(['revoked earlier', `${r.serial} (${r.reason}) at ${r.revokedAt}`]);
+      }
       io.stdout(rows.map(([k, v]) => `${k.padEnd(16)}${v}`).join('\n') + '\n');
     }
     return ExitCode.ok;

@@ -7,15 +7,17 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { main } from '../../src/cli.js';
 import type { Manifest } from '../../src/manifest/types.js';
 import type { Plan } from '../../src/plan/model.js';
 import type { PruneReport, RevokeReport } from '../../src/report/lifecycle.js';
 import type { StatusReport } from '../../src/report/status.js';
+import { systemClock } from '../../src/runtime/clock.js';
 import { runCommand, type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { hasStackTrace, runCli } from './cli.js';
 import { logLines, readStored, reloadWrapper, snapshotStore } from './e2e-helpers.js';
-import { localManifest, writeManifest } from './fixtures.js';
+import { localManifest, memoryIO, writeManifest } from './fixtures.js';
 
 function json<T>(stdout: string): T {
   try {
@@ -57,6 +59,26 @@ describe('revoke with the local CA', () => {
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /--yes/);
     assert.ok(!hasStackTrace(r.stderr));
+    assert.deepEqual(await snapshotStore(store, 'web'), before);
+  });
+
+  test('on a terminal it asks; "no" revokes nothing and exits 1', async () => {
+    const before = await snapshotStore(store, 'web');
+    const questions: string[] = [];
+    const io = {
+      ...memoryIO(systemClock),
+      confirm: async (question: string) => {
+        questions.push(question);
+        return false;
+      },
+    };
+    const code = await main(['-m', manifest, 'revoke', 'web', '--reason', 'keyCompromise'], io.env, io);
+    assert.equal(code, 1, io.err);
+    assert.equal(questions.length, 1);
+    assert.match(
+      questions[0] ?? '',
+      /Revoke 1 certificate\(s\) \(web\) for keyCompromise and replace them\? \[y\/N\] $/,
+    );
     assert.deepEqual(await snapshotStore(store, 'web'), before);
   });
 
@@ -111,6 +133,11 @@ describe('revoke with the local CA', () => {
     assert.equal(api?.health, 'critical');
     assert.equal(api?.reason, 'revoked');
     assert.equal(api?.revocations?.[0]?.serial, old.serial);
+
+    const show = await runCli(['-m', manifest, 'show', 'api', '--json']);
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal((JSON.parse(show.stdout) as { revoked: { reason: string } }).revoked.reason, 'superseded');
+    assert.match((await runCli(['-m', manifest, 'show', 'api'])).stdout, /^REVOKED\s+superseded at /m);
 
     const run = await runCli(['-m', manifest, 'run', '--json']);
     assert.equal(run.code, 0, run.stderr);
@@ -295,5 +322,29 @@ describe('orphans and prune (filesystem and Redis)', () => {
       orphansAgain?.map((o) => o.name),
       ['b'],
     );
+  });
+
+  test('a revocation in a Redis store is recorded in revocations:{name} and makes status critical', async () => {
+    const r = await runCli([
+      '-m',
+      manifestPath,
+      'revoke',
+      'r3',
+      '--reason',
+      'affiliationChanged',
+      '--no-renew',
+      '--yes',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const log = await redis.cli('LRANGE', 'revocations:{r3}', '0', '-1');
+    assert.match(log, /"reason":"affiliationChanged"/);
+    const status = await runCli(['-m', manifestPath, 'status', '--check', '--json']);
+    assert.equal(status.code, 2, status.stdout);
+    const r3 = json<StatusReport>(status.stdout).certificates.find((c) => c.name === 'r3');
+    assert.deepEqual([r3?.health, r3?.reason], ['critical', 'revoked']);
+    const run = await runCli(['-m', manifestPath, 'run', '--only', 'r3', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const again = json<StatusReport>((await runCli(['-m', manifestPath, 'status', '--json'])).stdout);
+    assert.equal(again.certificates.find((c) => c.name === 'r3')?.health, 'valid');
   });
 });
