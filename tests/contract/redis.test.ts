@@ -1,3 +1,4 @@
+import { lifecycleContract } from './lifecycle-contract.js';
 import { storeContract } from './store-contract.js';
 import { filesystemTarget, redisTarget, sharedRedis } from './targets.js';
 
@@ -9,3 +10,4 @@ storeContract(
   'filesystem with locks in a Redis store',
   filesystemTarget({ name: 'shared', target: redisTarget(redis) }),
 );
+lifecycleContract('redis', redisTarget(redis));
