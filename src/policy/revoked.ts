@@ -9,7 +9,8 @@ import { Reason } from './reasons.js';
 export const certificateRevoked: Check = (input: PolicyInput, info) => {
   const revoked = input.revoked;
   if (!revoked) return null;
-  const message = `revoked (${revoked.reason}) at ${revoked.revokedAt}; renews now with a new key`;
+  const newKey = revoked.reason === 'keyCompromise' ? ' with a new key' : '';
+  const message = `revoked (${revoked.reason}) at ${revoked.revokedAt}; renews now${newKey}`;
   if (!info?.ok) return { renew: true, reason: Reason.revoked, message };
   const t = timeline(input, info.cert);
   return {
