@@ -32,7 +32,7 @@ export async function findOrphans(
         const store = await session.store(storeName);
         if (!hasInventory(store)) return [];
         const keep = named.get(storeName) ?? new Set<string>();
-        const names = (await store.listNames()).filter((n) => !keep.has(n));
+        const names = await store.listNames(keep);
         if (names.length === 0) return [];
         const loaded = await store.loadMany(names);
         return names.map((name): OrphanItem => {

@@ -249,8 +249,12 @@ export interface RetireResult {
  * history, attempts, revocations and lock in one transaction). Callers hold the certificate's lock.
  */
 export interface Inventory {
-  /** Every certificate name held, sorted. Rejects with STORE_UNAVAILABLE. */
-  listNames(): Promise<string[]>;
+  /**
+   * Every certificate name held, sorted, leaving out the names in `except` (which the store need not even
+   * look at: the manifest's own names, so listing orphans costs little over thousands of certificates).
+   * Rejects with STORE_UNAVAILABLE.
+   */
+  listNames(except?: ReadonlySet<string>): Promise<string[]>;
   /** Removes (archiving where the store can) one certificate. Rejects with STORE_WRITE_FAILED. */
   retire(name: string, now: Date): Promise<RetireResult>;
 }

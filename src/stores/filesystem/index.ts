@@ -106,8 +106,8 @@ export class FilesystemStore implements Store, RevocationLog, Inventory {
     return readRevocations(this.settings, names);
   }
 
-  listNames(): Promise<string[]> {
-    return listCertificateNames(this.settings);
+  listNames(except?: ReadonlySet<string>): Promise<string[]> {
+    return listCertificateNames(this.settings, except);
   }
 
   retire(name: string, now: Date): Promise<RetireResult> {

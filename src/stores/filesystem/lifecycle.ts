@@ -78,7 +78,10 @@ export async function appendRevocation(
 }
 
 /** Directories under the store's path that hold a certificate (a `current` link, `versions/`, or legacy files). */
-export async function listCertificateNames(settings: FilesystemSettings): Promise<string[]> {
+export async function listCertificateNames(
+  settings: FilesystemSettings,
+  except: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
   const root = settings.layout.root;
   let entries: import('node:fs').Dirent[];
   try {
@@ -91,7 +94,7 @@ export async function listCertificateNames(settings: FilesystemSettings): Promis
   const legacy = new Set(['cert.pem', 'fullchain.pem', 'privkey.pem']);
   await Promise.all(
     entries
-      .filter((e) => e.isDirectory() && CERT_NAME_PATTERN.test(e.name))
+      .filter((e) => e.isDirectory() && CERT_NAME_PATTERN.test(e.name) && !except.has(e.name))
       .map(async (e) => {
         try {
           const inside = await readdir(join(root, e.name));

@@ -232,8 +232,9 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     return readRedisRevocations(this.connection, this.settings.keyPrefix, names);
   }
 
-  listNames(): Promise<string[]> {
-    return listRedisNames(this.connection, this.settings.keyPrefix);
+  async listNames(except?: ReadonlySet<string>): Promise<string[]> {
+    const names = await listRedisNames(this.connection, this.settings.keyPrefix);
+    return except ? names.filter((n) => !except.has(n)) : names;
   }
 
   retire(name: string, _now: Date): Promise<RetireResult> {
