@@ -10,13 +10,30 @@
  * and the `@` before the host is replaced by `***`. A scheme is letters, digits, `+`, `-`, `.` after a letter.
  */
 const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/{1,3})([^/?#'"<>\n]*)@/gi;
+/**
+ * Mistyped separators still mark what follows as userinfo: `rediss//:pw@h` (no colon), `redis::pw@h` (no
+ * slashes). The userinfo cannot hold white space or a slash here, so prose such as "example: a@b" is left
+ * alone.
+ */
+const LOOSE_USERINFO = /\b([a-z][a-z0-9+.-]*[:/]{1,4})([^/?#'"<>\s@]+)@/gi;
+/** `redis://:pw-and-no-at-sign` (the '@' forgotten): an authority that starts with ':' is a password. */
+const BARE_PASSWORD = /\b([a-z][a-z0-9+.-]*:?\/\/):([^/?#'"<>\s@]+)(?![^/?#'"<>\s@]|@)/gi;
 
-/** `redis://:S3cret@127.0.0.1/0` → `redis://***@127.0.0.1/0`; text without userinfo is returned as is. */
+/**
+ * `redis://:S3cret@127.0.0.1/0` → `redis://***@127.0.0.1/0`; text without userinfo is returned as is.
+ * Malformed shapes are hidden too: a missing colon or slashes before the userinfo, and a password whose
+ * '@' was forgotten (`redis://:S3cret…` → `redis://:***`).
+ */
 export function redactUrls(text: string): string {
-  if (!text.includes('@')) return text;
-  return text.replace(URL_USERINFO, (whole, scheme: string, userinfo: string) =>
-    userinfo === '' ? whole : `${scheme}***@`,
-  );
+  if (!text.includes('@') && !text.includes('//:')) return text;
+  return text
+    .replace(URL_USERINFO, (whole, scheme: string, userinfo: string) =>
+      userinfo === '' ? whole : `${scheme}***@`,
+    )
+    .replace(LOOSE_USERINFO, (whole, scheme: string, userinfo: string) =>
+      userinfo === '***' ? whole : `${scheme}***@`,
+    )
+    .replace(BARE_PASSWORD, (_whole, scheme: string) => `${scheme}:***`);
 }
 
 /** A URL value from the manifest, shown with its userinfo (wherever it sits before the last '@') hidden. */

@@ -47,6 +47,10 @@ describe('a password in a Redis URL is never printed', () => {
     `redis://:${SECRET}@127.0.0.1/0?db=1`,
     `http://:${SECRET}@127.0.0.1/0`,
     `redis://:${SECRET}${'x'.repeat(80)}@127.0.0.1/0 `,
+    // Found by trying it as a new operator: mistyped separators and a forgotten '@'.
+    `rediss//:${SECRET}@redis.example.com:6379/0`,
+    `redis::${SECRET}@127.0.0.1`,
+    `redis://:${SECRET}redis.example.com:6379`,
   ];
   for (const [i, url] of shapes.entries()) {
     test(`shape ${i + 1}: ${JSON.stringify(url.replace(SECRET, '<secret>'))}`, async (t) => {

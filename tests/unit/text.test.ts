@@ -11,10 +11,19 @@ test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in
     ['rediss://:S3 cret@h/0', 'rediss://***@h/0'],
     ['redis://:p@ss@h/0', 'redis://***@h/0'],
     ['https://u:pw@ca.example/dir and more', 'https://***@ca.example/dir and more'],
+    // Mistyped separators, and a forgotten '@'.
+    ["'rediss//:S3cret@redis.example.com:6379/0'", "'rediss//:***@redis.example.com:6379/0'"],
+    ['redis::S3cret@h', 'redis::***@h'],
+    ['redis://:S3cretredis.example.com:6379', 'redis://:***'],
   ]) {
     assert.equal(redactUrls(input as string), expected);
   }
-  for (const plain of ['redis://127.0.0.1:6379/0', 'write to ops@example.com', 'no url here']) {
+  for (const plain of [
+    'redis://127.0.0.1:6379/0',
+    'write to ops@example.com',
+    'for example: ops@example.com',
+    'no url here',
+  ]) {
     assert.equal(redactUrls(plain), plain);
   }
 });
