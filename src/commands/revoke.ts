@@ -40,7 +40,7 @@ export async function revokeCommand(
   const renew = options.renew !== false;
   const session = await openSession(globals, io, logger, intervalMs);
   try {
-    const entries = selectCertificates(session.certificates, { only: names });
+    const entries = selectCertificates(session.certificates, { only: names, what: 'revoke names' });
     const question = `Revoke ${entries.length} certificate(s) (${entries.map((e) => e.name).join(', ')}) for ${options.reason}${renew ? ' and replace them' : ''}?`;
     if (!(await confirmed(io, options.yes, question))) {
       logger.warn('nothing revoked');

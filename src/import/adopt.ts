@@ -54,7 +54,9 @@ export function verifyForAdoption(
   }
   if (info.keyType === 'other')
     fail('its key type is not one cert-renew handles (ECDSA P-256/P-384, RSA 2048/3072/4096)');
-  if (!keyMatchesCertificate(bundle.keyPem, bundle.certPem))
+  if (!bundle.keyPem.includes('PRIVATE KEY-----'))
+    fail('the key file holds no private key (PEM "PRIVATE KEY", "EC PRIVATE KEY" or "RSA PRIVATE KEY")');
+  else if (!keyMatchesCertificate(bundle.keyPem, bundle.certPem))
     fail('the private key does not match the certificate');
   const first = splitPemChain(bundle.chainPem)[0];
   if (first !== undefined) {

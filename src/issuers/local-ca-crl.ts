@@ -45,7 +45,9 @@ export async function revokeAtLocalCa(
     throw new CertRenewError(
       ErrorCode.issuerRejected,
       `${request.name}: local CA '${issuer}' already revoked serial ${serial}`,
-      { hint: 'nothing to do; renew it with cert-renew run --force --only NAME' },
+      {
+        hint: `nothing to revoke; the next cert-renew run replaces it (now: cert-renew run --only ${request.name})`,
+      },
     );
   }
   const next: CrlEntry[] = [

@@ -27,14 +27,16 @@ export function shardOf(name: string, count: number): number {
 /** Applies `--only` and `--shard`. Unknown `--only` names are a usage error, not silently nothing. */
 export function selectCertificates(
   all: ResolvedCertificate[],
-  options: { only?: string[]; shard?: Shard },
+  options: { only?: string[]; shard?: Shard; what?: string },
 ): ResolvedCertificate[] {
   let selected = all;
   if (options.only && options.only.length > 0) {
     const known = new Set(all.map((c) => c.name));
     const unknown = options.only.filter((name) => !known.has(name));
     if (unknown.length > 0) {
-      throw new UsageError(`--only names certificates that are not in the manifest: ${unknown.join(', ')}`);
+      throw new UsageError(
+        `${options.what ?? '--only names'} certificates that are not in the manifest: ${unknown.join(', ')}`,
+      );
     }
     const wanted = new Set(options.only);
     selected = selected.filter((c) => wanted.has(c.name));

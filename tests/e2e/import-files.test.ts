@@ -285,6 +285,26 @@ describe('cert-renew import acme.sh and pem', () => {
       assert.equal(await redis.cli('KEYS', '*bad*'), '');
       assert.equal(await readFile(manifestPath, 'utf8'), before);
 
+      // A "key" file that holds only a certificate says so, not that the key does not match.
+      const noKey = await runCli(
+        [
+          '-m',
+          manifestPath,
+          'import',
+          'pem',
+          '--name',
+          'bad',
+          '--cert',
+          leaf.certPath,
+          '--key',
+          leaf.certPath,
+          '--json',
+        ],
+        { cwd: dir },
+      );
+      assert.equal(noKey.code, 1, noKey.stderr);
+      assert.match(parseImport(noKey.stdout).certificates[0]?.message ?? '', /holds no private key/);
+
       // --domains the certificate does not cover: refused.
       const uncovered = await runCli(
         [

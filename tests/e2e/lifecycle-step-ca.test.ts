@@ -10,6 +10,7 @@ import type { RevokeReport } from '../../src/report/lifecycle.js';
 import type { RunReport } from '../../src/report/model.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { type StepCa, startStepCa } from '../harness/step-ca.js';
+import { normalizeSerial } from '../harness/tls.js';
 import { hasStackTrace, runCli } from './cli.js';
 import { readStored } from './e2e-helpers.js';
 import { writeManifest } from './fixtures.js';
@@ -90,7 +91,7 @@ describe('revoke against step-ca', () => {
     assert.ok(!hasStackTrace(r.stderr));
     const report = JSON.parse(r.stdout) as RevokeReport;
     assert.deepEqual(
-      report.certificates.map((c) => [c.outcome, c.serial, c.via]),
+      report.certificates.map((c) => [c.outcome, normalizeSerial(c.serial ?? ''), c.via]),
       [['revoked', old.serial, 'step-ca revoke (provisioner token)']],
     );
 

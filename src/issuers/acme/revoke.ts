@@ -44,7 +44,10 @@ export async function revokeAtAcme(context: RevokeContext, request: RevokeReques
       throw new CertRenewError(
         ErrorCode.issuerRejected,
         `${request.name}: issuer ${context.issuerName} says the certificate is already revoked`,
-        { cause: error, hint: 'nothing to revoke; renew it with cert-renew run --force --only NAME' },
+        {
+          cause: error,
+          hint: `nothing to revoke; the next cert-renew run replaces it (now: cert-renew run --only ${request.name})`,
+        },
       );
     }
     throw error;
