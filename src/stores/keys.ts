@@ -9,6 +9,7 @@
  *   revocations           <name>/revocations.json                            revocations:{<name>}
  *   lock                  .cert-renew/locks/<name>.lock                      lock:{<name>}
  *   retired (prune)       .cert-renew/archive/<name>-<UTC time>/             — (deleted)
+ *   deployment per host   .cert-renew/deployments/<name>/<host>.json         deployed:{<name>} (hash by host)
  *   blob (account, CA)    .cert-renew/blobs/<segment>/<segment>              <segment>:<segment>
  *   http-01 challenge     —                                                  challenge:<token>
  *
@@ -53,6 +54,8 @@ export const redisKeys = {
   attempts: (prefix: string, name: string) => `${prefix}attempts:{${name}}`,
   lock: (prefix: string, name: string) => `${prefix}lock:{${name}}`,
   revocations: (prefix: string, name: string) => `${prefix}revocations:{${name}}`,
+  /** A hash: host id → JSON of what that host last deployed (stores/types.ts HostDeployment). */
+  deployed: (prefix: string, name: string) => `${prefix}deployed:{${name}}`,
   challenge: (prefix: string, token: string) => `${prefix}challenge:${token}`,
   /** `account/le/ops%40example.com` → `account:le:ops@example.com`. */
   blob: (prefix: string, key: string) => `${prefix}${key.split('/').map(decodeURIComponent).join(':')}`,
@@ -168,6 +171,28 @@ export class FilesystemLayout {
 
   lock(name: string): string {
     return join(this.locksDir, `${name}.lock`);
+  }
+
+  /** `<root>/.cert-renew/deployments/<name>`: one `<host>.json` per host that deployed the certificate. */
+  deploymentsDir(name: string): string {
+    this.certDir(name);
+    return join(this.root, INTERNAL_DIR, 'deployments', name);
+  }
+
+  /** `<root>/.cert-renew/deployments/<name>/<host>.json`; the host id was checked (HOST_ID_PATTERN). */
+  deployment(name: string, host: string): string {
+    return join(this.deploymentsDir(name), `${host}.json`);
+  }
+
+  /** `<root>/.cert-renew/deployments/<name>`: one `<host>.json` per host that deployed the certificate. */
+  deploymentsDir(name: string): string {
+    this.certDir(name);
+    return join(this.root, INTERNAL_DIR, 'deployments', name);
+  }
+
+  /** `<root>/.cert-renew/deployments/<name>/<host>.json`; the host id was checked (HOST_ID_PATTERN). */
+  deployment(name: string, host: string): string {
+    return join(this.deploymentsDir(name), `${host}.json`);
   }
 
   /** `account/le/ops%40example.com` → `<root>/.cert-renew/blobs/account/le/ops%40example.com`. */

@@ -262,3 +262,43 @@ export interface Inventory {
 export function hasInventory(store: Store): store is Store & Inventory {
   return typeof (store as Partial<Inventory>).listNames === 'function';
 }
+
+/**
+ * What one host last did with one certificate (docs/hooks.md "Deployment state"). A host has deployed a
+ * version when its post-renew hooks succeeded for that fingerprint (and `verify`, when set, found it served).
+ */
+export interface HostDeployment {
+  /** SHA-256 fingerprint (as StoredMeta.fingerprint) of the version this host last deployed. */
+  fingerprint?: string;
+  serial?: string;
+  /** When it was deployed, ISO 8601. */
+  deployedAt?: string;
+  /**
+   * Hooks for this fingerprint were started (recorded before they run) and have not succeeded: a crash, a
+   * failed or unstartable hook, a failed `verify`. `error`/`code` say why when it is known.
+   */
+  pending?: { fingerprint: string; since: string; code?: ErrorCode; error?: string };
+}
+
+/** Host id → what that host last deployed, for one certificate. */
+export type Deployments = Record<string, HostDeployment>;
+
+/** A host id: a safe file name and Redis hash field (hostname by default, `--host-id` or `deployment.hostId`). */
+export const HOST_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Optional ability of stores that keep deployment state per host (both stores: filesystem under
+ * `.cert-renew/deployments/`, Redis `deployed:{name}` hashes; keys.ts names them). Each host writes only
+ * its own entry, so hosts never race each other. Failures are CertRenewErrors (STORE_UNAVAILABLE reading,
+ * STORE_WRITE_FAILED writing).
+ */
+export interface DeploymentStore {
+  /** Every host's entry for each name asked for (an empty record when none); rejects as `loadMany`. */
+  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>>;
+  /** Replaces this host's entry for one certificate (atomically: readers see the old or the new entry). */
+  recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void>;
+}
+
+export function isDeploymentStore(store: Store): store is Store & DeploymentStore {
+  return typeof (store as Partial<DeploymentStore>).loadDeployments === 'function';
+}

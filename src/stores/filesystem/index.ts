@@ -7,6 +7,7 @@
  *   <path>/<name>/cert.pem …         → current/cert.pem …       (stable names, `files` in the manifest)
  *   <path>/<name>/attempts.json        the last failed attempt (kept apart from the certificate)
  *   <path>/.cert-renew/locks/<name>.lock, <path>/.cert-renew/blobs/<key>
+ *   <path>/.cert-renew/deployments/<name>/<host>.json   what each host last deployed (deployments.ts)
  *
  * The jobs live beside this file: config.ts (the manifest entry checked), read.ts (loading), render.ts (the
  * files of one version), versions.ts (save, publish, rollback, attempts), lock.ts (lock files), fs-util.ts
@@ -21,6 +22,9 @@ import type {
   AttemptInfo,
   CertificateBundle,
   CertificatePaths,
+  DeploymentStore,
+  Deployments,
+  HostDeployment,
   Inventory,
   LoadResult,
   Locker,
@@ -31,6 +35,7 @@ import type {
   StoredMeta,
 } from '../types.js';
 import { type FilesystemSettings, filesystemSettings, stableName } from './config.js';
+import { loadDeployments, recordDeployment } from './deployments.js';
 import {
   assertRealDirectories,
   asyncIo,
@@ -48,7 +53,7 @@ import { FileLocker } from './lock.js';
 import { loadMany, loadOne, localCheck } from './read.js';
 import { rollbackVersion, saveVersion, writeAttempt } from './versions.js';
 
-export class FilesystemStore implements Store, RevocationLog, Inventory {
+export class FilesystemStore implements Store, RevocationLog, Inventory, DeploymentStore {
   readonly name: string;
   readonly type = 'filesystem' as const;
   /** The store's directory, absolute. */
@@ -112,6 +117,14 @@ export class FilesystemStore implements Store, RevocationLog, Inventory {
 
   retire(name: string, now: Date): Promise<RetireResult> {
     return retireDirectory(this.settings, name, now);
+  }
+
+  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>> {
+    return loadDeployments(this.settings.layout, this.name, names);
+  }
+
+  recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void> {
+    return recordDeployment(this.settings.layout, this.name, name, host, deployment);
   }
 
   async getBlob(key: string): Promise<string | undefined> {

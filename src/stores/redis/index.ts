@@ -19,6 +19,9 @@ import type {
   CertificateBundle,
   CertificatePaths,
   ChallengeStore,
+  DeploymentStore,
+  Deployments,
+  HostDeployment,
   Inventory,
   LoadResult,
   Locker,
@@ -32,6 +35,7 @@ import type {
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
+import { loadDeployments, recordDeployment } from './deployments.js';
 import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
 import { type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
@@ -57,7 +61,7 @@ interface Settings {
   address: string;
 }
 
-export class RedisStore implements Store, ChallengeStore, RevocationLog, Inventory {
+export class RedisStore implements Store, ChallengeStore, RevocationLog, Inventory, DeploymentStore {
   readonly type = 'redis' as const;
   private locks: RedisLocker | undefined;
 
@@ -239,6 +243,14 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
 
   retire(name: string, _now: Date): Promise<RetireResult> {
     return retireRedis(this.connection, this.settings.keyPrefix, name);
+  }
+
+  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>> {
+    return loadDeployments(this.connection, this.settings.keyPrefix, names);
+  }
+
+  recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void> {
+    return recordDeployment(this.connection, this.settings.keyPrefix, name, host, deployment);
   }
 
   /** PUBLISH on `announce.channel`; a failure is logged, never fatal (the certificate is stored). */

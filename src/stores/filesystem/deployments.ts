@@ -1,0 +1,70 @@
+/**
+ * Deployment state in a filesystem store: `<path>/.cert-renew/deployments/<name>/<host>.json`, one small
+ * file per host and certificate, so each host writes only its own file (no race between hosts, also on
+ * NFS). Written to a temporary name and renamed. Not fsynced: the entry is advisory (losing the last one
+ * in a power cut means the hooks run once more), and thousands of certificates deploy in one run.
+ */
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { ErrorCode } from '../../errors.js';
+import { mapLimit } from '../../util/pool.js';
+import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
+import type { FilesystemLayout } from '../keys.js';
+import type { Deployments, HostDeployment } from '../types.js';
+import { fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
+
+const READ_CONCURRENCY = 32;
+const SUFFIX = '.json';
+
+/** Every host's entry for each name; a missing directory is no entry. Rejects with STORE_UNAVAILABLE. */
+export async function loadDeployments(
+  layout: FilesystemLayout,
+  storeName: string,
+  names: readonly string[],
+): Promise<Map<string, Deployments>> {
+  const result = new Map<string, Deployments>();
+  for (const name of names) result.set(name, {});
+  await mapLimit([...new Set(names)], READ_CONCURRENCY, async (name) => {
+    const dir = layout.deploymentsDir(name);
+    let files: string[];
+    try {
+      files = await readdir(dir);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT', 'ENOTDIR')) return;
+      throw fsError(ErrorCode.storeUnavailable, `store ${storeName}: cannot read`, dir, error);
+    }
+    const hosts: Deployments = {};
+    for (const file of files.sort()) {
+      if (!file.endsWith(SUFFIX) || file.startsWith('.')) continue;
+      let text: string;
+      try {
+        text = await readFile(layout.deployment(name, file.slice(0, -SUFFIX.length)), 'utf8');
+      } catch {
+        continue;
+      }
+      const entry = decodeHostDeployment(text);
+      if (entry) hosts[file.slice(0, -SUFFIX.length)] = entry;
+    }
+    result.set(name, hosts);
+  });
+  return result;
+}
+
+/** Replaces this host's file atomically (temp + rename). Rejects with STORE_WRITE_FAILED. */
+export async function recordDeployment(
+  layout: FilesystemLayout,
+  storeName: string,
+  name: string,
+  host: string,
+  deployment: HostDeployment,
+): Promise<void> {
+  const path = layout.deployment(name, host);
+  const temp = `${layout.deploymentsDir(name)}/.tmp-${randomId()}`;
+  try {
+    await mkdir(layout.deploymentsDir(name), { recursive: true, mode: 0o755 });
+    await writeFile(temp, `${encodeHostDeployment(deployment)}\n`, { mode: 0o644 });
+    await rename(temp, path);
+  } catch (error) {
+    await unlinkQuietly(temp);
+    throw fsError(ErrorCode.storeWrite, `store ${storeName}: cannot record the deployment`, path, error);
+  }
+}

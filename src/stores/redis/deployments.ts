@@ -1,0 +1,57 @@
+/**
+ * Deployment state in Redis: `deployed:{name}` (keys.ts), a hash from host id to that host's entry (the
+ * shared JSON of stores/deployment-record.ts). The `{name}` hash tag keeps it in the certificate's slot.
+ * Each host writes only its own field (HSET), so hosts never race each other.
+ */
+import { Cluster } from 'ioredis';
+import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
+import { redisKeys } from '../keys.js';
+import type { Deployments, HostDeployment } from '../types.js';
+import type { RedisConnection } from './connection.js';
+
+/** HGETALL per name, sent at once (pipelined by ioredis; per node in a Cluster). */
+export async function loadDeployments(
+  connection: RedisConnection,
+  keyPrefix: string,
+  names: readonly string[],
+): Promise<Map<string, Deployments>> {
+  const unique = [...new Set(names)];
+  const what =
+    unique.length === 1
+      ? `load deployments of "${unique[0]}"`
+      : `load deployments of ${unique.length} certificates`;
+  const hashes = await connection.run(what, 'read', async (client) => {
+    if (client instanceof Cluster)
+      return Promise.all(unique.map((n) => client.hgetall(redisKeys.deployed(keyPrefix, n))));
+    const pipeline = client.pipeline();
+    for (const n of unique) pipeline.hgetall(redisKeys.deployed(keyPrefix, n));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      if (error) throw error;
+      return (value ?? {}) as Record<string, string>;
+    });
+  });
+  const result = new Map<string, Deployments>();
+  unique.forEach((name, i) => {
+    const hosts: Deployments = {};
+    for (const [host, text] of Object.entries(hashes[i] ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const entry = decodeHostDeployment(text);
+      if (entry) hosts[host] = entry;
+    }
+    result.set(name, hosts);
+  });
+  return result;
+}
+
+/** HSET of this host's field. */
+export async function recordDeployment(
+  connection: RedisConnection,
+  keyPrefix: string,
+  name: string,
+  host: string,
+  deployment: HostDeployment,
+): Promise<void> {
+  await connection.run(`record the deployment of "${name}" on ${host}`, 'write', async (client) => {
+    await client.hset(redisKeys.deployed(keyPrefix, name), host, encodeHostDeployment(deployment));
+  });
+}
