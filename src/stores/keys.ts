@@ -184,17 +184,6 @@ export class FilesystemLayout {
     return join(this.deploymentsDir(name), `${host}.json`);
   }
 
-  /** `<root>/.cert-renew/deployments/<name>`: one `<host>.json` per host that deployed the certificate. */
-  deploymentsDir(name: string): string {
-    this.certDir(name);
-    return join(this.root, INTERNAL_DIR, 'deployments', name);
-  }
-
-  /** `<root>/.cert-renew/deployments/<name>/<host>.json`; the host id was checked (HOST_ID_PATTERN). */
-  deployment(name: string, host: string): string {
-    return join(this.deploymentsDir(name), `${host}.json`);
-  }
-
   /** `account/le/ops%40example.com` → `<root>/.cert-renew/blobs/account/le/ops%40example.com`. */
   blob(key: string): string {
     const segments = key.split('/');
