@@ -118,6 +118,8 @@ export function resolveCertificates(manifest: Manifest): ResolvedCertificate[] {
     if (window.renewBeforePercent !== undefined) resolved.renewBeforePercent = window.renewBeforePercent;
     if (lifetime !== undefined) resolved.lifetimeMs = durationMs(lifetime);
     if (challenge !== undefined) resolved.challenge = challenge;
+    const verify = cert.verify ?? defaults.verify;
+    if (verify !== undefined) resolved.verify = verify;
     return resolved;
   });
 }

@@ -228,6 +228,28 @@ export interface RenewalSettings {
   challenge?: Challenge;
   /** Requested lifetime, where the issuer lets the client choose (local-ca, step-ca). */
   lifetime?: Duration;
+  /** After the post-renew hooks, check over TLS that the stored certificate is served. */
+  verify?: VerifySettings;
+}
+
+/** `verify`: endpoints that must serve the stored leaf after the hooks (docs/hooks.md). */
+export interface VerifySettings {
+  /** `host:port`, `[v6]:port`; port 443 when left out. */
+  endpoints: string[];
+  /** SNI; default the first domain. */
+  serverName?: string;
+  /** Per connection attempt; default 5s. */
+  timeout?: Duration;
+  /** Further attempts one second apart; default 3. */
+  retries?: number;
+}
+
+/** `deployment`: this host's part in the stores' deployment state. */
+export interface DeploymentSettings {
+  /** Default: the hostname (`--host-id` wins). */
+  hostId?: string;
+  /** How long a host may stay behind before `status --check` warns; default two run intervals. */
+  grace?: Duration;
 }
 
 export interface CertificateConfig extends RenewalSettings {
@@ -239,6 +261,7 @@ export interface Manifest {
   $schema?: string;
   version: 1;
   defaults?: RenewalSettings;
+  deployment?: DeploymentSettings;
   issuers: Record<string, IssuerConfig>;
   stores: Record<string, StoreConfig>;
   certificates: CertificateConfig[];
@@ -269,4 +292,5 @@ export interface ResolvedCertificate {
   lifetimeMs?: number;
   hooks: Required<Pick<Hooks, 'postRenew' | 'onFailure'>> & { rollbackOnHookFailure: boolean };
   challenge?: Challenge;
+  verify?: VerifySettings;
 }

@@ -30,6 +30,7 @@ import type {
   RenewalSettings,
   Rfc2136Settings,
   StepCaIssuerConfig,
+  VerifySettings,
 } from '../../src/manifest/types.js';
 import { ACME_ALIASES, KEY_TYPES } from '../../src/manifest/types.js';
 import { checkManifestText } from '../../src/manifest/validate.js';
@@ -194,8 +195,13 @@ const expected: Record<string, [readonly string[], readonly string[]]> = {
       'hooks',
       'challenge',
       'lifetime',
+      'verify',
     ]),
     requiredKeys<RenewalSettings>()([]),
+  ],
+  verify: [
+    allKeys<VerifySettings>()(['endpoints', 'serverName', 'timeout', 'retries']),
+    requiredKeys<VerifySettings>()(['endpoints']),
   ],
 };
 
@@ -209,6 +215,7 @@ const manifestKeys = allKeys<Manifest>()([
   '$schema',
   'version',
   'defaults',
+  'deployment',
   'issuers',
   'stores',
   'certificates',
