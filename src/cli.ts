@@ -147,6 +147,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     )
     .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
     .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
+    .option(
+      '--host-id <id>',
+      "this host's id in the deployment state (default: deployment.hostId, else the hostname)",
+    )
     .action(async (options) => {
       const { runCommand } = await import('./commands/run.js');
       setExit(await runCommand(globals(), options, io));
@@ -161,6 +165,15 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--metrics-file <path>', 'write a Prometheus textfile (atomically)')
     .option('--shard <i/n>', 'only the certificates of shard i of n')
     .option('--interval <duration>', 'how often the renewal job runs', DEFAULT_RUN_INTERVAL)
+    .option(
+      '--grace <duration>',
+      'how long a host may stay behind before --check warns (default: 2 intervals)',
+    )
+    .option(
+      '--probe',
+      'connect to each verify endpoint and report the served certificate against the stored one',
+    )
+    .option('--host-id <id>', "this host's id (default: deployment.hostId, else the hostname)")
     .action(async (options) => {
       const { statusCommand } = await import('./commands/status.js');
       setExit(await statusCommand(globals(), options, io));

@@ -30,6 +30,10 @@ export const ErrorCode = {
   verifyFailed: 'VERIFY_FAILED',
   hookFailed: 'HOOK_FAILED',
   hookTimeout: 'HOOK_TIMEOUT',
+  /** `verify`: an endpoint serves another certificate than the stored one after the hooks. */
+  servedMismatch: 'SERVED_MISMATCH',
+  /** `verify`: an endpoint could not be reached over TLS after the hooks. */
+  servedUnreachable: 'SERVED_UNREACHABLE',
   notFound: 'NOT_FOUND',
   backoff: 'BACKOFF',
   interrupted: 'INTERRUPTED',

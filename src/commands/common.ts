@@ -8,6 +8,7 @@ import { parseShard, selectCertificates } from '../plan/select.js';
 import { DEFAULT_RUN_INTERVAL } from '../policy/time.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { Session } from '../runtime/session.js';
+import { HOST_ID_PATTERN } from '../stores/types.js';
 import { parseDuration } from '../util/duration.js';
 import type { CliIO, GlobalOptions } from './io.js';
 
@@ -36,6 +37,27 @@ export interface SelectionOptions {
   only?: string[];
   shard?: string;
   interval?: string;
+  /** `--host-id`: this host's id in the deployment state. */
+  hostId?: string;
+  /** `--grace`: how long a host may stay behind before `status --check` warns. */
+  grace?: string;
+}
+
+/**
+ * This host's id in the stores' deployment state: `--host-id`, else the manifest's `deployment.hostId`,
+ * else the hostname (its first label when the whole name is not a valid id). Throws a UsageError for an
+ * id that is not letters, digits, '.', '_', '-'.
+ */
+export function hostIdOf(option: string | undefined, session: Session, io: CliIO): string {
+  const chosen = option ?? session.loaded.manifest.deployment?.hostId ?? io.hostname;
+  if (HOST_ID_PATTERN.test(chosen)) return chosen;
+  if (option === undefined && session.loaded.manifest.deployment?.hostId === undefined) {
+    const label = chosen.split('.')[0] ?? '';
+    if (HOST_ID_PATTERN.test(label)) return label;
+  }
+  throw new UsageError(
+    `host id '${chosen}' is not valid (letters, digits, '.', '_', '-'; at most 128): set --host-id or deployment.hostId`,
+  );
 }
 
 export async function openSession(
@@ -72,9 +94,12 @@ export async function openAndPlan(
       ...(options.only ? { only: options.only } : {}),
       ...(shard ? { shard } : {}),
     });
+    const graceText = options.grace ?? session.loaded.manifest.deployment?.grace;
+    const deployGraceMs =
+      graceText === undefined ? 2 * intervalMs : parseDurationOption('--grace', graceText);
     const run = await makePlan(session, entries, {
       logger,
-      plan: { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false },
+      plan: { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false, deployGraceMs },
     });
     // Orphans only over the whole manifest: with --only or --shard, "not selected" is not "not named".
     if (options.orphans && !options.only && !shard) {

@@ -3,7 +3,13 @@ import { executeRun } from '../execute/run.js';
 import { runMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
 import { runReporters } from '../report/run.js';
-import { commandLogger, openAndPlan, parseDurationOption, type SelectionOptions } from './common.js';
+import {
+  commandLogger,
+  hostIdOf,
+  openAndPlan,
+  parseDurationOption,
+  type SelectionOptions,
+} from './common.js';
 import { type CliIO, type GlobalOptions, useColour } from './io.js';
 
 export interface RunCommandOptions extends SelectionOptions {
@@ -28,6 +34,7 @@ export async function runCommand(
   const force = options.force ?? false;
   const { session, run, intervalMs } = await openAndPlan(globals, { ...options, force }, io, logger);
   try {
+    const hostId = hostIdOf(options.hostId, session, io);
     const report = await executeRun(
       run,
       {
@@ -37,6 +44,7 @@ export async function runCommand(
         runIntervalMs: intervalMs,
         lockWaitMs,
         deadlineMs,
+        hostId,
         ...(io.interrupt ? { interrupt: io.interrupt } : {}),
       },
       { session, clock: io.clock, logger, env: io.env },

@@ -20,6 +20,9 @@ export async function retryPendingHooks(running: Running[], deps: RunDeps): Prom
   for (const r of running) {
     const { entry, item, meta } = r.record;
     if (item.action !== 'keep' || !item.failures) continue;
+    // With deployment state, each host's own entry says whether it must run its hooks (deployBehind); a
+    // pending record another host left is cleared by that host once its hooks succeed.
+    if (r.record.deployments && item.hooksPending) continue;
     const store = await deps.session.store(entry.storeName);
     if (!item.hooksPending || !meta) {
       await store.recordAttempt(entry.name, undefined).catch(() => {});
@@ -41,7 +44,7 @@ export async function postRenewHooks(
   const renewed = running
     .filter((r) => r.hook !== undefined)
     .sort((a, b) => a.record.entry.index - b.record.entry.index)
-    .map((r) => ({ entry: r.record.entry, info: r.hook as HookCertificateInfo }));
+    .map((r) => ({ entry: r.record.entry, info: r.hook as HookCertificateInfo, renewedHere: !r.deploying }));
   const post = await runPostRenewHooks(renewed, options);
   for (const { report } of running) {
     const failure = post.failed.get(report.name);
@@ -89,7 +92,7 @@ export async function recordHookResults(
           attempt = {
             lastAttempt: deps.clock.now().toISOString(),
             failureCount: previous + 1,
-            lastErrorCode: ErrorCode.hookFailed,
+            lastErrorCode: post.codes.get(entry.name) ?? ErrorCode.hookFailed,
             lastError: failure,
             ...(post.rolledBack.has(entry.name) ? {} : { hooksPending: true }),
           };

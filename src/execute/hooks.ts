@@ -3,14 +3,15 @@
  * the certificates that share them, after every renewal is stored; failures can roll back; onFailure hooks
  * are grouped the same way, so a hook in `defaults` runs once per run with every failure in its env.
  */
-import { describeError } from '../errors.js';
+import { describeError, type ErrorCode } from '../errors.js';
 import {
   certificateHookEnv,
   type FailureInfo,
   failureHookEnv,
   type HookCertificateInfo,
 } from '../hooks/env.js';
-import { hookIdentity, runHook } from '../hooks/run.js';
+import { dropLongLists, writeHookLists } from '../hooks/lists.js';
+import { hookCommand, hookDisplayName, hookIdentity, runHook } from '../hooks/run.js';
 import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
 import type { HookRunReport } from '../report/model.js';
@@ -46,12 +47,19 @@ export interface HookRunnerOptions {
   session: Session;
   env: Env;
   logger: Logger;
+  /** Where each hook run's list files go (a private directory, removed after the hook). */
+  tmpDir: string;
   signal?: AbortSignal;
 }
 
 export interface RenewedForHooks {
   entry: ResolvedCertificate;
   info: HookCertificateInfo;
+  /**
+   * False when this host only deploys a version stored earlier (by another host or run): a failed hook
+   * then never rolls the store back under the hosts that serve that version already.
+   */
+  renewedHere?: boolean;
 }
 
 export interface PostRenewResult {
@@ -60,27 +68,130 @@ export interface PostRenewResult {
   failed: Map<string, string>;
   /** Certificates restored to their previous version after a hook failed, with what is stored now. */
   rolledBack: Map<string, StoredMeta | undefined>;
+  /** The error code of a failure in `failed` when it is not HOOK_FAILED (a failed `verify`). */
+  codes: Map<string, ErrorCode>;
 }
 
+/**
+ * Runs one hook for `certs` (and, for onFailure, their `failures`): the list files are written first
+ * (hooks/lists.ts), the short list variables dropped when too long, and the files removed afterwards.
+ * Never throws: a list file that cannot be written is a hook that was not run.
+ */
 async function runOne(
   spec: HookSpec,
   event: HookRunReport['event'],
-  certificates: string[],
-  extraEnv: Record<string, string>,
+  certs: HookCertificateInfo[],
+  failures: FailureInfo[] | undefined,
   options: HookRunnerOptions,
 ): Promise<HookRunReport> {
-  const result = await runHook(spec, {
-    baseEnv: options.env,
-    extraEnv,
-    baseDir: options.session.loaded.baseDir,
-    ...(options.signal ? { signal: options.signal } : {}),
-    ...(options.session.context.runProcess ? { runner: options.session.context.runProcess } : {}),
+  const certificates = certs.map((c) => c.name);
+  const extraEnv = dropLongLists({
+    ...certificateHookEnv(certs, event),
+    ...(failures ? failureHookEnv(failures) : {}),
   });
-  if (result.ok)
-    options.logger.info(`hook ${result.name} (${event}) succeeded for ${certificates.join(', ')}`);
-  else
-    options.logger.error(`${result.error ?? `hook ${result.name} failed`} (for ${certificates.join(', ')})`);
+  let lists: Awaited<ReturnType<typeof writeHookLists>> | undefined;
+  let result: Omit<HookRunReport, 'event' | 'certificates'>;
+  try {
+    lists = await writeHookLists(options.tmpDir, certs, failures);
+    result = await runHook(spec, {
+      baseEnv: options.env,
+      extraEnv: { ...extraEnv, ...lists.env },
+      baseDir: options.session.loaded.baseDir,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.session.context.runProcess ? { runner: options.session.context.runProcess } : {}),
+    });
+  } catch (error) {
+    const name = hookDisplayName(spec);
+    result = {
+      name,
+      command: hookCommand(spec),
+      ok: false,
+      timedOut: false,
+      durationMs: 0,
+      stdout: '',
+      stderr: '',
+      error: `hook '${name}' was not run: cannot write its list files: ${describeError(error)}`,
+    };
+  } finally {
+    await lists?.remove();
+  }
+  const shown =
+    certificates.length > 10
+      ? `${certificates.slice(0, 10).join(', ')} and ${certificates.length - 10} more`
+      : certificates.join(', ');
+  if (result.ok) options.logger.info(`hook ${result.name} (${event}) succeeded for ${shown}`);
+  else options.logger.error(`${result.error ?? `hook ${result.name} failed`} (for ${shown})`);
   return { ...result, event, certificates };
+}
+
+/**
+ * Restores the previous version of each member (under its lock), records what is stored now in
+ * `rolledBack`, and returns the members as their hooks must now be told about them (the restored
+ * certificate). A member without a previous version, or whose lock is held, is left as it is (logged).
+ */
+export async function rollBack(
+  members: RenewedForHooks[],
+  rolledBack: Map<string, StoredMeta | undefined>,
+  options: HookRunnerOptions,
+): Promise<RenewedForHooks[]> {
+  const restored: RenewedForHooks[] = [];
+  for (const member of members) {
+    // Under the certificate's lock, like every other write: another host may be renewing it.
+    const lock = await (await options.session.locker(member.entry))
+      .acquire(member.entry.name, { waitMs: ROLLBACK_LOCK_WAIT_MS })
+      .catch(() => undefined);
+    if (!lock) {
+      options.logger.error(`${member.entry.name}: cannot roll back: its lock is held by another cert-renew`);
+      continue;
+    }
+    try {
+      const store = await options.session.store(member.entry.storeName);
+      if (await store.rollback(member.entry.name)) {
+        // The hooks and the report describe what is stored now: the restored certificate.
+        const now = await store.load(member.entry.name);
+        const meta = now.state === 'present' ? now.cert.meta : undefined;
+        rolledBack.set(member.entry.name, meta);
+        const info: HookCertificateInfo = { ...member.info };
+        delete info.notAfter;
+        delete info.serial;
+        delete info.fingerprint;
+        if (meta) {
+          info.notAfter = new Date(meta.notAfter);
+          info.serial = meta.serial;
+          info.fingerprint = meta.fingerprint;
+        }
+        restored.push({ ...member, info });
+        options.logger.warn(`${member.entry.name}: restored the previous certificate`);
+      } else {
+        options.logger.warn(`${member.entry.name}: no previous certificate to restore`);
+      }
+    } catch (error) {
+      options.logger.error(`${member.entry.name}: rollback failed: ${describeError(error)}`);
+    } finally {
+      await lock.release().catch(() => {});
+    }
+  }
+  return restored;
+}
+
+/** Runs each distinct post-renew hook of `restored` once with CERT_RENEW_EVENT=rollback. */
+export async function runRollbackHooks(
+  restored: RenewedForHooks[],
+  options: HookRunnerOptions,
+): Promise<HookRunReport[]> {
+  const reports: HookRunReport[] = [];
+  for (const group of groupHooks(restored, (r) => r.entry.hooks.postRenew)) {
+    reports.push(
+      await runOne(
+        group.spec,
+        'rollback',
+        group.members.map((m) => m.info),
+        undefined,
+        options,
+      ),
+    );
+  }
+  return reports;
 }
 
 export async function runPostRenewHooks(
@@ -95,11 +206,8 @@ export async function runPostRenewHooks(
     const report = await runOne(
       group.spec,
       'post-renew',
-      names,
-      certificateHookEnv(
-        group.members.map((m) => m.info),
-        'post-renew',
-      ),
+      group.members.map((m) => m.info),
+      undefined,
       options,
     );
     reports.push(report);
@@ -108,65 +216,22 @@ export async function runPostRenewHooks(
     // Interrupted: no rollback (the hook did not get to say anything); the next run runs the hooks again.
     if (options.signal?.aborted) continue;
     const toRollBack = group.members.filter(
-      (m) => m.entry.hooks.rollbackOnHookFailure && !rolledBack.has(m.entry.name),
+      (m) => m.entry.hooks.rollbackOnHookFailure && m.renewedHere !== false && !rolledBack.has(m.entry.name),
     );
-    const restored: RenewedForHooks[] = [];
-    for (const member of toRollBack) {
-      // Under the certificate's lock, like every other write: another host may be renewing it.
-      const lock = await (await options.session.locker(member.entry))
-        .acquire(member.entry.name, { waitMs: ROLLBACK_LOCK_WAIT_MS })
-        .catch(() => undefined);
-      if (!lock) {
-        options.logger.error(
-          `${member.entry.name}: cannot roll back: its lock is held by another cert-renew`,
-        );
-        continue;
-      }
-      try {
-        const store = await options.session.store(member.entry.storeName);
-        if (await store.rollback(member.entry.name)) {
-          // The hooks and the report describe what is stored now: the restored certificate.
-          const now = await store.load(member.entry.name);
-          const meta = now.state === 'present' ? now.cert.meta : undefined;
-          rolledBack.set(member.entry.name, meta);
-          const info: HookCertificateInfo = { ...member.info };
-          delete info.notAfter;
-          delete info.serial;
-          delete info.fingerprint;
-          if (meta) {
-            info.notAfter = new Date(meta.notAfter);
-            info.serial = meta.serial;
-            info.fingerprint = meta.fingerprint;
-          }
-          restored.push({ ...member, info });
-          options.logger.warn(
-            `${member.entry.name}: restored the previous certificate after the hook failed`,
-          );
-        } else {
-          options.logger.warn(`${member.entry.name}: no previous certificate to restore`);
-        }
-      } catch (error) {
-        options.logger.error(`${member.entry.name}: rollback failed: ${describeError(error)}`);
-      } finally {
-        await lock.release().catch(() => {});
-      }
-    }
+    const restored = await rollBack(toRollBack, rolledBack, options);
     if (restored.length > 0) {
       reports.push(
         await runOne(
           group.spec,
           'rollback',
-          restored.map((m) => m.entry.name),
-          certificateHookEnv(
-            restored.map((m) => m.info),
-            'rollback',
-          ),
+          restored.map((m) => m.info),
+          undefined,
           options,
         ),
       );
     }
   }
-  return { reports, failed, rolledBack };
+  return { reports, failed, rolledBack, codes: new Map() };
 }
 
 export async function runFailureHooks(
@@ -179,20 +244,14 @@ export async function runFailureHooks(
       await runOne(
         group.spec,
         'on-failure',
-        group.members.map((m) => m.entry.name),
-        {
-          ...certificateHookEnv(
-            group.members.map(({ entry }) => ({
-              name: entry.name,
-              domains: entry.domains,
-              storeName: entry.storeName,
-              storeType: entry.store.type,
-              issuerName: entry.issuerName,
-            })),
-            'on-failure',
-          ),
-          ...failureHookEnv(group.members.map((m) => m.failure)),
-        },
+        group.members.map(({ entry }) => ({
+          name: entry.name,
+          domains: entry.domains,
+          storeName: entry.storeName,
+          storeType: entry.store.type,
+          issuerName: entry.issuerName,
+        })),
+        group.members.map((m) => m.failure),
         options,
       ),
     );

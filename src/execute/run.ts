@@ -12,7 +12,8 @@
  *
  * and then the report.
  */
-import { ErrorCode, ExitCode, toCertRenewError } from '../errors.js';
+import { tmpdir } from 'node:os';
+import { describeError, ErrorCode, ExitCode, toCertRenewError } from '../errors.js';
 import type { PlannedRun } from '../plan/model.js';
 import {
   FAILING_OUTCOMES,
@@ -24,6 +25,7 @@ import {
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { mapLimit } from '../util/pool.js';
+import { deployBehind, markPending, recordDeployments, verifyServed } from './deploy.js';
 import { dryRunChecks } from './dry-run.js';
 import { failureHooks, postRenewHooks, recordHookResults, retryPendingHooks } from './hook-phases.js';
 import type { HookRunnerOptions } from './hooks.js';
@@ -45,6 +47,8 @@ export interface RunOptions {
   deadlineMs: number;
   /** Aborted on SIGINT/SIGTERM: no new certificate starts, running ones and hooks are stopped. */
   interrupt?: AbortSignal;
+  /** This host's id in the stores' deployment state (docs/hooks.md "Deployment state"). */
+  hostId: string;
 }
 
 /**
@@ -61,24 +65,49 @@ export interface RunOptions {
  */
 export async function executeRun(run: PlannedRun, options: RunOptions, deps: RunDeps): Promise<RunReport> {
   const startedAt = deps.clock.now();
-  const running = run.records.map((record): Running => ({ record, report: baseReport(record) }));
+  const running = run.records.map(
+    (record): Running => ({
+      record,
+      report: baseReport(record),
+      ...(record.meta ? { current: record.meta } : {}),
+    }),
+  );
   settleUndue(running, deps.logger);
   if (options.dryRun) {
     const checks = await checkDryRun(running, deps);
     return finish(running, [], checks, options, startedAt, deps.clock);
   }
   await renewDue(running, options, deps, startedAt);
-  await retryPendingHooks(running, deps);
   const hookOptions: HookRunnerOptions = {
     session: deps.session,
     env: deps.env,
     logger: deps.logger,
+    tmpDir: deps.env.TMPDIR || tmpdir(),
     ...(options.interrupt ? { signal: options.interrupt } : {}),
   };
-  const post = await postRenewHooks(running, hookOptions);
-  await recordHookResults(running, post, deps);
-  const onFailure = await failureHooks(running, hookOptions, deps.logger);
-  return finish(running, [...post.reports, ...onFailure], undefined, options, startedAt, deps.clock);
+  const hooks: HookRunReport[] = [];
+  let unexpected: string | undefined;
+  try {
+    await retryPendingHooks(running, deps);
+    await deployBehind(running, options.hostId, deps);
+    await markPending(running, options.hostId, deps);
+    const post = await postRenewHooks(running, hookOptions);
+    await verifyServed(running, post, hookOptions);
+    hooks.push(...post.reports);
+    await recordHookResults(running, post, deps);
+    await recordDeployments(running, post, options.hostId, deps, options.interrupt?.aborted ?? false);
+    hooks.push(...(await failureHooks(running, hookOptions, deps.logger)));
+  } catch (error) {
+    // Whatever went wrong after the renewals, what was stored is reported and the run fails.
+    unexpected = `internal error after the renewals: ${describeError(error)} (please report this)`;
+    deps.logger.error(unexpected);
+  }
+  const report = finish(running, hooks, undefined, options, startedAt, deps.clock);
+  if (unexpected !== undefined) {
+    report.exitCode = ExitCode.failure;
+    report.error = { code: ErrorCode.internal, message: unexpected };
+  }
+  return report;
 }
 
 /** Phase: certificates whose store could not be read fail; those backing off say so. Nothing is touched. */
@@ -173,6 +202,7 @@ async function renewDue(
         logger.info(`${entry.name}: ${outcome.message}`);
       }
       const meta = outcome.meta;
+      if (meta) r.current = meta;
       if (meta) {
         report.notAfter = meta.notAfter;
         report.serial = meta.serial;

@@ -8,6 +8,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import type { Store, StoredMeta } from '../stores/types.js';
+import type { ServedCheck } from './served.js';
 
 /** One log line that starts with `NAME: `, once (some issuers' messages already name the certificate). */
 export function namedLine(name: string, message: string): string {
@@ -31,6 +32,12 @@ export interface Running {
   readonly report: CertificateReport;
   /** Set when its post-renew hooks run in this run: what they are told about the certificate. */
   hook?: HookCertificateInfo;
+  /** What the store holds now (the plan's metadata, then what renewing found or stored). */
+  current?: StoredMeta;
+  /** Its hooks run because this host was behind the stored version (not because it was renewed here). */
+  deploying?: boolean;
+  /** `verify`: what each endpoint served after the hooks. */
+  served?: ServedCheck[];
 }
 
 /** The report line of a record before anything ran: what the plan saw. */

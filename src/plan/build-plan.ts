@@ -5,6 +5,7 @@
 import { ErrorCode } from '../errors.js';
 import { backingOff, retryAt } from '../policy/backoff.js';
 import { decide } from '../policy/decide.js';
+import { fleetOf } from '../policy/deployment.js';
 import {
   type GatheredRecord,
   PLAN_VERSION,
@@ -73,6 +74,14 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
     };
     if (attempts.hooksPending) item.hooksPending = true;
   }
+  const meta = stored.state === 'present' ? stored.cert.meta : undefined;
+  const hosts = fleetOf(
+    record.deployments,
+    meta,
+    options.now,
+    options.deployGraceMs ?? 2 * options.runIntervalMs,
+  );
+  if (hosts.length > 0) item.hosts = hosts;
   const backoff = backingOff({ decision, attempts, now: options.now, force });
   if (backoff) {
     item.action = 'backoff';
@@ -95,6 +104,7 @@ export function planRecord(record: GatheredRecord, options: PlanOptions): Planne
     ...(meta ? { meta } : {}),
     ...(record.ari ? { ari: record.ari } : {}),
     ...(revoked ? { revoked } : {}),
+    ...(record.deployments ? { deployments: record.deployments } : {}),
   };
 }
 

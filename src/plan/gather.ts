@@ -7,6 +7,7 @@ import { isRenewalInfoCapable } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
+import { isDeploymentStore } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
 import type { GatheredRecord, SuggestedWindow } from './model.js';
 import { gatherRevocations } from './revocations.js';
@@ -29,6 +30,7 @@ export interface GatherOptions {
  * - A store that cannot be read (throws) does not throw here: each of its records gets `stored: undefined`
  *   and `storeError` (a CertRenewError, code STORE_UNAVAILABLE unless the store said better). A certificate
  *   the store does not know is `{ state: 'missing' }`.
+ * - Stores with deployment state (DeploymentStore) are asked for every host's entry at the same time.
  * - ARI (RFC 9773) is asked for present certificates of ACME issuers only; an ARI failure is logged at
  *   debug level and leaves `ari` unset, it never fails the gather.
  *
@@ -50,9 +52,18 @@ export async function gather(
     [...byStore].map(async ([storeName, list]) => {
       try {
         const store = await session.store(storeName);
-        const loaded = await store.loadMany(list.map((e) => e.name));
+        const names = list.map((e) => e.name);
+        const [loaded, deployments] = await Promise.all([
+          store.loadMany(names),
+          isDeploymentStore(store) ? store.loadDeployments(names) : undefined,
+        ]);
         for (const entry of list) {
-          results.set(entry, { entry, stored: loaded.get(entry.name) ?? { state: 'missing' } });
+          const deployed = deployments?.get(entry.name);
+          results.set(entry, {
+            entry,
+            stored: loaded.get(entry.name) ?? { state: 'missing' },
+            ...(deployed ? { deployments: deployed } : {}),
+          });
         }
       } catch (error) {
         const storeError = toCertRenewError(error, ErrorCode.storeUnavailable, `store '${storeName}'`);

@@ -10,8 +10,9 @@
  */
 import type { CertRenewError, ErrorCode } from '../errors.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
+import type { FleetHost } from '../policy/deployment.js';
 import type { Reason } from '../policy/reasons.js';
-import type { LoadResult, RevocationRecord, StoredMeta } from '../stores/types.js';
+import type { Deployments, LoadResult, RevocationRecord, StoredMeta } from '../stores/types.js';
 
 export const PLAN_VERSION = 1;
 
@@ -38,6 +39,11 @@ export interface PlanItem {
   failures?: { count: number; lastAttempt: string; lastError?: string; retryAt?: string };
   /** The stored certificate's post-renew hooks have not succeeded yet: `run` runs them again. */
   hooksPending?: boolean;
+  /**
+   * The fleet view: every host that deployed this certificate, current or behind the stored version
+   * (stores with deployment state only; absent when no host recorded one).
+   */
+  hosts?: FleetHost[];
   /** Set with action `error`: why the store could not be read. */
   error?: { code: ErrorCode; message: string };
   /** Revocations the store recorded for this name (`cert-renew revoke`), newest first; absent when none. */
@@ -81,6 +87,8 @@ export interface PlanOptions {
   /** The timer's period in ms (for the safety floor and ARI); 24 h by default. */
   runIntervalMs: number;
   force?: boolean;
+  /** How long a host may stay behind before it is overdue, ms; default two run intervals. */
+  deployGraceMs?: number;
 }
 
 /** A window the CA suggests for renewing (ARI, RFC 9773 `suggestedWindow`). */
@@ -108,6 +116,8 @@ export interface GatheredRecord {
   readonly ari?: SuggestedWindow;
   /** The store's revocation log for the name and whether the stored certificate is revoked. */
   readonly revocation?: RevocationFacts;
+  /** What each host last deployed, when the store keeps deployment state (stores/types.ts). */
+  readonly deployments?: Deployments;
 }
 
 /**
@@ -121,6 +131,7 @@ export interface PlannedRecord {
   readonly ari?: SuggestedWindow;
   /** The stored certificate is revoked (the re-check under the lock decides with it, as the plan did). */
   readonly revoked?: { reason: string; revokedAt: string };
+  readonly deployments?: Deployments;
   /** The decision, as printed in `plan --json`. */
   readonly item: PlanItem;
 }

@@ -37,6 +37,8 @@ export interface ReadinessInput {
   reason?: Reason;
   failures?: { count: number };
   hooksPending?: boolean;
+  /** The fleet view (policy/deployment.ts): a host overdue or failed warns. */
+  hosts?: { overdue?: boolean }[];
 }
 
 export type ReadinessCheck = (input: ReadinessInput) => Health | null;
@@ -52,8 +54,16 @@ export const reasonSeverity: ReadinessCheck = (input) => {
 export const failuresRecorded: ReadinessCheck = (input) =>
   (input.failures?.count ?? 0) > 0 || input.hooksPending ? 'warning' : null;
 
+/** A host has not deployed the stored version within the grace period, or its hooks failed for it. */
+export const hostBehind: ReadinessCheck = (input) => (input.hosts?.some((h) => h.overdue) ? 'warning' : null);
+
 /** The readiness chain, first that fires wins; none firing means valid. */
-export const readinessChecks: readonly ReadinessCheck[] = [storeUnreadable, reasonSeverity, failuresRecorded];
+export const readinessChecks: readonly ReadinessCheck[] = [
+  storeUnreadable,
+  reasonSeverity,
+  failuresRecorded,
+  hostBehind,
+];
 
 export function healthOf(input: ReadinessInput): Health {
   for (const check of readinessChecks) {

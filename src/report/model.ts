@@ -56,6 +56,8 @@ export interface CertificateReport
   previousNotAfter?: string;
   /** Names of the hooks that ran for it (details in `hooks`). */
   hooks: string[];
+  /** `verify`: what each endpoint served after the hooks. */
+  served?: { endpoint: string; ok: boolean; serial?: string; fingerprint?: string; error?: string }[];
   durationMs: number;
 }
 
@@ -80,6 +82,8 @@ export interface RunReport {
   hooks: HookRunReport[];
   /** Dry run only: what was checked. */
   checks?: CheckReport[];
+  /** Something unexpected failed after the renewals (a bug): the certificates above are still true. */
+  error?: { code: ErrorCode; message: string };
 }
 
 export function summarize(certificates: CertificateReport[]): RunReport['summary'] {

@@ -39,6 +39,7 @@ describe('executeRun through the real Deps (local CA, filesystem store)', () => 
     concurrency: 2,
     runIntervalMs: INTERVAL,
     lockWaitMs: 60_000,
+    hostId: 'test-host',
     deadlineMs: 5 * 60_000,
   };
 

@@ -1,0 +1,74 @@
+/**
+ * The fleet view of one certificate (docs/hooks.md "Deployment state"): for each host that ever deployed
+ * it, whether it serves the version the store holds now. Pure: the store's entries, the stored
+ * certificate's fingerprint, the clock and the grace period in; one line per host out.
+ */
+import type { Deployments, HostDeployment } from '../stores/types.js';
+
+/**
+ * current: deployed the stored version. behind: deployed an earlier one (or its hooks for the stored one
+ * have not finished). failed: its hooks (or `verify`) failed for the stored version.
+ */
+export type HostState = 'current' | 'behind' | 'failed';
+
+/** One host in `status` (table and `--json`), and in the metrics. */
+export interface FleetHost {
+  host: string;
+  state: HostState;
+  /** The fingerprint and serial it last deployed. */
+  fingerprint?: string;
+  serial?: string;
+  deployedAt?: string;
+  /** behind/failed: since when (the stored version's `issuedAt`, or later when the host deployed after it). */
+  behindSince?: string;
+  /** behind for longer than the grace period, or failed: `status --check` warns. */
+  overdue?: boolean;
+  /** failed: why, one line (`CODE: message`). */
+  error?: string;
+}
+
+export interface CurrentVersion {
+  fingerprint: string;
+  /** When the stored version was stored, ISO 8601. */
+  issuedAt: string;
+}
+
+function stateOf(entry: HostDeployment, current: CurrentVersion): HostState {
+  if (entry.fingerprint === current.fingerprint) return 'current';
+  if (entry.pending?.fingerprint === current.fingerprint && entry.pending.error !== undefined)
+    return 'failed';
+  return 'behind';
+}
+
+/**
+ * One line per host with an entry, sorted by host id. A host is `overdue` when it is failed, or behind for
+ * longer than `graceMs` (ms). With no stored certificate there is nothing to be current with: empty.
+ */
+export function fleetOf(
+  deployments: Deployments | undefined,
+  current: CurrentVersion | undefined,
+  now: Date,
+  graceMs: number,
+): FleetHost[] {
+  if (!deployments || !current) return [];
+  const hosts: FleetHost[] = [];
+  for (const host of Object.keys(deployments).sort()) {
+    const entry = deployments[host] as HostDeployment;
+    // A host that only ever started hooks and never deployed anything is listed only once they failed.
+    const state = stateOf(entry, current);
+    const line: FleetHost = { host, state };
+    if (entry.fingerprint) line.fingerprint = entry.fingerprint;
+    if (entry.serial) line.serial = entry.serial;
+    if (entry.deployedAt) line.deployedAt = entry.deployedAt;
+    if (state !== 'current') {
+      const candidates = [current.issuedAt, entry.deployedAt].filter((t): t is string => t !== undefined);
+      const since = candidates.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
+      line.behindSince = new Date(since).toISOString();
+      line.overdue = state === 'failed' || now.getTime() - Date.parse(since) > graceMs;
+      if (state === 'failed' && entry.pending)
+        line.error = `${entry.pending.code ?? 'FAILED'}: ${entry.pending.error ?? ''}`;
+    }
+    hosts.push(line);
+  }
+  return hosts;
+}
