@@ -33,8 +33,14 @@ export async function runCommand(
   const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
   const force = options.force ?? false;
   const { session, run, intervalMs } = await openAndPlan(globals, { ...options, force }, io, logger);
+  let hostId: string;
   try {
-    const hostId = hostIdOf(options.hostId, session, io);
+    hostId = hostIdOf(options.hostId, session, io);
+  } catch (error) {
+    await session.close();
+    throw error;
+  }
+  try {
     const report = await executeRun(
       run,
       {
@@ -53,7 +59,7 @@ export async function runCommand(
     io.stdout(runReporters[formatOf(options)](report, { colour: useColour(io) }));
     if (options.metricsFile && !report.dryRun) {
       try {
-        await writeAtomically(options.metricsFile, runMetrics(report, run.plan.items));
+        await writeAtomically(options.metricsFile, runMetrics(report, run.plan.items, hostId));
       } catch (error) {
         logger.error(describeError(error));
         return ExitCode.failure;

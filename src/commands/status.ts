@@ -1,12 +1,16 @@
 import { describeError, ExitCode } from '../errors.js';
+import type { PlannedRecord } from '../plan/model.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
-import { statusReport, statusReporters } from '../report/status.js';
+import { type ServedLine, statusReport, statusReporters } from '../report/status.js';
+import { mapLimit } from '../util/pool.js';
 import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
 import { type CliIO, type GlobalOptions, useColour } from './io.js';
 
 export interface StatusOptions extends SelectionOptions {
   check?: boolean;
+  /** Connect to every `verify` endpoint and compare the served leaf with the stored one. */
+  probe?: boolean;
   json?: boolean;
   metricsFile?: string;
 }
@@ -29,7 +33,8 @@ export async function statusCommand(
     logger,
   );
   try {
-    const status = statusReport(run.plan);
+    const served = options.probe ? await probeAll(run.records) : undefined;
+    const status = statusReport(run.plan, served);
     io.stdout(statusReporters[formatOf(options)](status, { colour: useColour(io) }));
     if (options.metricsFile) {
       try {
@@ -43,4 +48,29 @@ export async function statusCommand(
   } finally {
     await session.close();
   }
+}
+
+/** Certificates probed at once. */
+const PROBE_CONCURRENCY = 8;
+
+/** `--probe`: each certificate with `verify` and a stored certificate, its endpoints (no retries). */
+async function probeAll(records: readonly PlannedRecord[]): Promise<Map<string, ServedLine[]>> {
+  const { probeServed } = await import('../execute/served.js');
+  const served = new Map<string, ServedLine[]>();
+  const probed = records.filter((r) => r.entry.verify && r.meta);
+  await mapLimit(probed, PROBE_CONCURRENCY, async ({ entry, meta }) => {
+    if (!entry.verify || !meta) return;
+    const checks = await probeServed({ ...entry.verify, retries: 0 }, entry.domains, meta.fingerprint);
+    served.set(
+      entry.name,
+      checks.map((c) => ({
+        endpoint: c.endpoint,
+        ok: c.ok,
+        ...(c.serial !== undefined ? { serial: c.serial } : {}),
+        ...(c.fingerprint !== undefined ? { fingerprint: c.fingerprint } : {}),
+        ...(c.error !== undefined ? { error: c.error } : {}),
+      })),
+    );
+  });
+  return served;
 }

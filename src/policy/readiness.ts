@@ -39,6 +39,8 @@ export interface ReadinessInput {
   hooksPending?: boolean;
   /** The fleet view (policy/deployment.ts): a host overdue or failed warns. */
   hosts?: { overdue?: boolean }[];
+  /** `status --probe`: an endpoint that does not serve the stored certificate warns. */
+  served?: { ok: boolean }[];
 }
 
 export type ReadinessCheck = (input: ReadinessInput) => Health | null;
@@ -57,12 +59,16 @@ export const failuresRecorded: ReadinessCheck = (input) =>
 /** A host has not deployed the stored version within the grace period, or its hooks failed for it. */
 export const hostBehind: ReadinessCheck = (input) => (input.hosts?.some((h) => h.overdue) ? 'warning' : null);
 
+/** `status --probe`: some `verify` endpoint serves another certificate, or cannot be reached. */
+export const notServed: ReadinessCheck = (input) => (input.served?.some((s) => !s.ok) ? 'warning' : null);
+
 /** The readiness chain, first that fires wins; none firing means valid. */
 export const readinessChecks: readonly ReadinessCheck[] = [
   storeUnreadable,
   reasonSeverity,
   failuresRecorded,
   hostBehind,
+  notServed,
 ];
 
 export function healthOf(input: ReadinessInput): Health {

@@ -6,7 +6,7 @@ import { CertRenewError, ErrorCode } from '../errors.js';
 import type { PlanItem } from '../plan/model.js';
 import type { Reason } from '../policy/reasons.js';
 import { writeAtomic } from '../stores/filesystem/fs-util.js';
-import type { RunReport } from './model.js';
+import { FAILING_OUTCOMES, type RunReport } from './model.js';
 
 /**
  * The `reason` label: a policy reason code (policy/reasons.ts), or `error` for a certificate whose store
@@ -44,7 +44,7 @@ function render(families: Family[]): string {
 }
 
 /** Families describing certificates (used by both `run` and `status`). */
-function certificateFamilies(items: PlanItem[]): Family[] {
+function certificateFamilies(items: PlanItem[], at: Date): Family[] {
   const expiry: Family = {
     name: 'cert_renew_certificate_not_after_timestamp_seconds',
     help: 'Expiry of the stored certificate (Unix time).',
@@ -69,8 +69,29 @@ function certificateFamilies(items: PlanItem[]): Family[] {
     type: 'gauge',
     samples: [],
   };
+  const deployed: Family = {
+    name: 'cert_renew_host_deployed',
+    help: '1 when the host has deployed the stored version of the certificate, 0 when it is behind (one series per host that ever deployed it).',
+    type: 'gauge',
+    samples: [],
+  };
+  const behind: Family = {
+    name: 'cert_renew_host_behind_seconds',
+    help: 'How long the host has been behind the stored version (0 when current).',
+    type: 'gauge',
+    samples: [],
+  };
   for (const item of items) {
     const labels = { name: item.name, issuer: item.issuer, store: item.store };
+    for (const host of item.hosts ?? []) {
+      const hostLabels = { name: item.name, store: item.store, host: host.host };
+      deployed.samples.push({ labels: hostLabels, value: host.state === 'current' ? 1 : 0 });
+      const since = host.behindSince ? Date.parse(host.behindSince) : undefined;
+      behind.samples.push({
+        labels: hostLabels,
+        value: since === undefined ? 0 : Math.max(0, Math.floor((at.getTime() - since) / 1000)),
+      });
+    }
     if (item.notAfter) expiry.samples.push({ labels, value: Math.floor(Date.parse(item.notAfter) / 1000) });
     if (item.notAfter && item.renewAt) {
       const seconds = Math.floor((Date.parse(item.notAfter) - Date.parse(item.renewAt)) / 1000);
@@ -82,7 +103,7 @@ function certificateFamilies(items: PlanItem[]): Family[] {
     });
     failures.samples.push({ labels, value: item.failures?.count ?? 0 });
   }
-  return [expiry, due, failures, window];
+  return [expiry, due, failures, window, deployed, behind];
 }
 
 /**
@@ -90,7 +111,7 @@ function certificateFamilies(items: PlanItem[]): Family[] {
  * no longer due, failed ones with this attempt counted), then the last run's time, success, duration,
  * renewals by reason and failures by error code.
  */
-export function runMetrics(report: RunReport, items: PlanItem[]): string {
+export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string): string {
   const byReason = new Map<ReasonLabel, number>();
   const failuresByCode = new Map<ErrorCode, number>();
   for (const c of report.certificates) {
@@ -117,10 +138,17 @@ export function runMetrics(report: RunReport, items: PlanItem[]): string {
       const count = (item.failures?.count ?? 0) + 1;
       next.failures = { ...(item.failures ?? { lastAttempt: report.finishedAt }), count };
     }
+    // This host deployed what is stored unless the certificate failed here.
+    if (hostId !== undefined && c.fingerprint && !FAILING_OUTCOMES.has(c.outcome) && item.hosts) {
+      next.hosts = [
+        ...item.hosts.filter((h) => h.host !== hostId),
+        { host: hostId, state: 'current' as const, fingerprint: c.fingerprint },
+      ].sort((a, b) => (a.host < b.host ? -1 : 1));
+    }
     return next;
   });
   return render([
-    ...certificateFamilies(after),
+    ...certificateFamilies(after, new Date(report.finishedAt)),
     {
       name: 'cert_renew_last_run_timestamp_seconds',
       help: 'When the last run finished (Unix time).',
@@ -157,7 +185,7 @@ export function runMetrics(report: RunReport, items: PlanItem[]): string {
 /** The textfile after `cert-renew status`: the certificate families and when status looked. */
 export function statusMetrics(items: PlanItem[], at: Date): string {
   return render([
-    ...certificateFamilies(items),
+    ...certificateFamilies(items, at),
     {
       name: 'cert_renew_status_timestamp_seconds',
       help: 'When cert-renew status last looked (Unix time).',

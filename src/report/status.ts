@@ -3,6 +3,7 @@
  * the public JSON (docs/operations.md), and the `--check` exit code.
  */
 import type { OrphanItem, Plan, PlanItem } from '../plan/model.js';
+import type { FleetHost } from '../policy/deployment.js';
 import { checkExitCode, type Health, healthOf } from '../policy/readiness.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
 import { domainsCell, orphansSection, painter, renderTable, shortDate, shortLeft } from './table.js';
@@ -15,14 +16,28 @@ export interface StatusReport {
   at: string;
   /** The `--check` exit code: 0 all valid, 1 some warning, 2 some critical. */
   exitCode: number;
-  certificates: (PlanItem & { health: Health })[];
+  certificates: (PlanItem & { health: Health; served?: ServedLine[] })[];
   /** Certificates the stores hold that the manifest no longer names (never part of the exit code). */
   orphans?: OrphanItem[];
 }
 
-/** The status of a plan (made without `--force`). Pure. */
-export function statusReport(plan: Plan): StatusReport {
-  const certificates = plan.items.map((item) => ({ ...item, health: healthOf(item) }));
+/** `status --probe`: what one `verify` endpoint serves, against the stored certificate. */
+export interface ServedLine {
+  endpoint: string;
+  /** The served leaf is the stored one. */
+  ok: boolean;
+  serial?: string;
+  fingerprint?: string;
+  error?: string;
+}
+
+/** The status of a plan (made without `--force`), with `--probe`'s findings by name. Pure. */
+export function statusReport(plan: Plan, served?: ReadonlyMap<string, ServedLine[]>): StatusReport {
+  const certificates = plan.items.map((item) => {
+    const lines = served?.get(item.name);
+    const withServed = lines ? { ...item, served: lines } : item;
+    return { ...withServed, health: healthOf(withServed) };
+  });
   const report: StatusReport = {
     version: 1,
     command: 'status',
@@ -46,6 +61,12 @@ function statusTable(status: StatusReport, { colour }: ReportOptions): string {
     if (last && i.reason !== 'revoked') {
       detail += `; previous certificate ${last.serial} revoked (${last.reason}) at ${last.revokedAt}`;
     }
+    if (i.hosts && i.hosts.length > 0) detail += `; hosts: ${hostsCell(i.hosts)}`;
+    for (const l of i.served ?? []) {
+      detail += l.ok
+        ? `; ${l.endpoint} serves the stored certificate`
+        : `; ${l.endpoint}: ${l.error ?? 'not served'}`;
+    }
     return [
       i.name,
       domainsCell(i.domains),
@@ -61,6 +82,17 @@ function statusTable(status: StatusReport, { colour }: ReportOptions): string {
     `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n` +
     orphansSection(status.orphans ?? [])
   );
+}
+
+/** `a current, b behind since 2030-01-02 03:04 (overdue)`. */
+function hostsCell(hosts: FleetHost[]): string {
+  return hosts
+    .map((h) =>
+      h.state === 'current'
+        ? `${h.host} current`
+        : `${h.host} ${h.state} since ${h.behindSince?.slice(0, 16).replace('T', ' ') ?? '?'}${h.overdue ? ' (overdue)' : ''}`,
+    )
+    .join(', ');
 }
 
 export const statusReporters: Readonly<Record<Format, Reporter<StatusReport>>> = {
