@@ -103,7 +103,8 @@ function certificateFamilies(items: PlanItem[], at: Date): Family[] {
     });
     failures.samples.push({ labels, value: item.failures?.count ?? 0 });
   }
-  return [expiry, due, failures, window, deployed, behind];
+  // The host families only where some store keeps deployment state and a host recorded one.
+  return [expiry, due, failures, window, ...(deployed.samples.length > 0 ? [deployed, behind] : [])];
 }
 
 /**
