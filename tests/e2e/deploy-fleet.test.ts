@@ -1,0 +1,310 @@
+/**
+ * Deployment state (issue 10) with real processes: three "hosts" (separate `cert-renew` processes with
+ * their own `--host-id`), each with its own nginx on its own port serving the one shared filesystem
+ * store's files, run the same manifest. Whichever host renews, every nginx serves the new serial after
+ * each host's next run; a host whose reload fails is reported behind by `status` on every host and by
+ * `status --check`; then `verify` (the served leaf must be the stored one) and `status --probe`.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Manifest } from '../../src/manifest/types.js';
+import type { StatusReport } from '../../src/report/status.js';
+import { type Nginx, startNginx } from '../harness/nginx.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+import { normalizeSerial } from '../harness/tls.js';
+import { hasStackTrace, runCli } from './cli.js';
+import { parseReport, readStored } from './e2e-helpers.js';
+import { writeManifest } from './fixtures.js';
+
+const HOSTS = ['host-a', 'host-b', 'host-c'] as const;
+type Host = (typeof HOSTS)[number];
+
+/**
+ * One manifest for every host. The reload hook runs `$HOST_RELOAD`, which each host's environment sets to
+ * its own nginx's reload command (in a fleet that is simply `nginx -s reload` on each machine).
+ */
+function fleetManifest(store: string, extra: Partial<Manifest['certificates'][number]> = {}): Manifest {
+  return {
+    version: 1,
+    defaults: {
+      issuer: 'local',
+      store: 'shared',
+      hooks: { postRenew: [{ name: 'reload nginx', run: ['/bin/sh', '-c', 'eval "$HOST_RELOAD"'] }] },
+    },
+    issuers: { local: { type: 'local-ca', lifetime: '1h' } },
+    stores: { shared: { type: 'filesystem', path: store } },
+    certificates: [{ name: 'gw', domains: ['gw.example.test'], ...extra }],
+  };
+}
+
+const quote = (args: string[]) => args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+
+describe('deployment state across hosts sharing a filesystem store', () => {
+  let tmp: TempDir;
+  let store: string;
+  let manifest: string;
+  const nginx = new Map<Host, Nginx>();
+  /** Hosts whose reload is broken (the command fails). */
+  const broken = new Set<Host>();
+
+  const env = (host: Host) => ({
+    HOST_RELOAD: broken.has(host)
+      ? 'echo "reload failed" >&2; exit 1'
+      : quote(nginx.get(host)?.reloadCommand ?? ['false']),
+  });
+  const run = (host: Host, ...args: string[]) =>
+    runCli(['-m', manifest, 'run', '--json', '--interval', '5m', '--host-id', host, ...args], {
+      env: env(host),
+    });
+  const status = async (host: Host, ...args: string[]) => {
+    const r = await runCli(['-m', manifest, 'status', '--json', '--interval', '5m', ...args], {
+      env: env(host),
+    });
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    return { code: r.code, report: JSON.parse(r.stdout) as StatusReport, stderr: r.stderr };
+  };
+  const stored = async () => (await readStored(store, 'gw')).serial;
+  const served = async (host: Host) => (await (nginx.get(host) as Nginx).peerCertificate()).serial;
+  const hostsOf = (report: StatusReport) =>
+    Object.fromEntries((report.certificates[0]?.hosts ?? []).map((h) => [h.host, h.state]));
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-e2e-deploy-');
+    store = join(tmp.path, 'shared');
+    manifest = await writeManifest(tmp.path, fleetManifest(store));
+    // The first certificate, before any nginx exists (no hook can reload anything yet).
+    const first = await runCli(['-m', manifest, 'run', '--json', '--host-id', 'bootstrap'], {
+      env: { HOST_RELOAD: 'true' },
+    });
+    assert.equal(first.code, 0, first.stderr);
+    for (const host of HOSTS) {
+      nginx.set(
+        host,
+        await startNginx({
+          certPath: join(store, 'gw', 'fullchain.pem'),
+          keyPath: join(store, 'gw', 'privkey.pem'),
+        }),
+      );
+    }
+  });
+  after(async () => {
+    for (const n of nginx.values()) await n.stop();
+    await tmp?.remove();
+  });
+
+  test('a host that has not deployed the stored version runs its hooks, whoever stored it', async () => {
+    // None of the three has deployed anything yet: each run deploys (reloads its own nginx) once.
+    for (const host of HOSTS) {
+      const r = await run(host);
+      assert.equal(r.code, 0, r.stderr);
+      const report = parseReport(r.stdout);
+      assert.equal(report.certificates[0]?.outcome, 'ok');
+      assert.deepEqual(
+        report.hooks.map((h) => [h.name, h.ok]),
+        [['reload nginx', true]],
+      );
+    }
+    // A second round changes nothing: every host is current.
+    const again = parseReport((await run('host-b')).stdout);
+    assert.deepEqual(again.hooks, []);
+    const { report, code } = await status('host-a', '--check');
+    assert.equal(code, 0, JSON.stringify(report));
+    assert.deepEqual(hostsOf(report), {
+      bootstrap: 'current',
+      'host-a': 'current',
+      'host-b': 'current',
+      'host-c': 'current',
+    });
+  });
+
+  test('host A renews; B and C deploy it on their next run; every nginx serves the new serial', async () => {
+    const before = await stored();
+    const r = await run('host-a', '--force');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(parseReport(r.stdout).certificates[0]?.outcome, 'renewed');
+    const now = await stored();
+    assert.notEqual(now, before);
+    await nginx.get('host-a')?.waitForSerial(now);
+    // B and C still serve the old one: nothing told them.
+    assert.equal(await served('host-b'), before);
+    assert.equal(await served('host-c'), before);
+    const behind = await status('host-b');
+    assert.equal(hostsOf(behind.report)['host-b'], 'behind');
+    assert.equal(hostsOf(behind.report)['host-a'], 'current');
+    // Within the grace period (two intervals) that is not a warning; past it (--grace 1ms) it is.
+    assert.equal((await status('host-c', '--check')).code, 0);
+    const late = await status('host-c', '--check', '--grace', '1ms');
+    assert.equal(late.code, 1, JSON.stringify(late.report));
+    assert.equal(late.report.certificates[0]?.health, 'warning');
+
+    for (const host of ['host-b', 'host-c'] as const) {
+      const next = await run(host);
+      assert.equal(next.code, 0, next.stderr);
+      const report = parseReport(next.stdout);
+      assert.equal(report.certificates[0]?.outcome, 'ok');
+      assert.match(report.certificates[0]?.message ?? '', /deploying serial/);
+      await nginx.get(host)?.waitForSerial(now);
+    }
+    // Every host that serves it is current; only the retired bootstrap host is still behind.
+    const after = await status('host-a', '--grace', '1ms');
+    assert.deepEqual(hostsOf(after.report), {
+      bootstrap: 'behind',
+      'host-a': 'current',
+      'host-b': 'current',
+      'host-c': 'current',
+    });
+  });
+
+  test('a host whose reload fails is reported behind by status on every host, and --check warns', async () => {
+    broken.add('host-c');
+    const r = await run('host-b', '--force');
+    assert.equal(r.code, 0, r.stderr);
+    const now = await stored();
+    await nginx.get('host-b')?.waitForSerial(now);
+    assert.equal((await run('host-a')).code, 0);
+    const failed = await run('host-c');
+    assert.equal(failed.code, 1, failed.stderr);
+    const report = parseReport(failed.stdout);
+    assert.equal(report.certificates[0]?.error?.code, 'HOOK_FAILED');
+    assert.notEqual(await served('host-c'), now);
+    for (const host of HOSTS) {
+      const seen = await status(host, '--check');
+      assert.equal(seen.code, 1, JSON.stringify(seen.report));
+      const c = seen.report.certificates[0]?.hosts?.find((h) => h.host === 'host-c');
+      assert.equal(c?.state, 'failed', JSON.stringify(c));
+      assert.equal(c?.overdue, true);
+      assert.match(c?.error ?? '', /HOOK_FAILED/);
+    }
+    const table = await runCli(['-m', manifest, 'status', '--interval', '5m']);
+    assert.match(table.stdout, /host-c failed since/);
+    // Fixed: the next run on C deploys it, and every host is current again.
+    broken.delete('host-c');
+    const fixed = await run('host-c');
+    assert.equal(fixed.code, 0, fixed.stderr);
+    await nginx.get('host-c')?.waitForSerial(now);
+    const all = await status('host-a', '--check');
+    assert.equal(all.code, 0, JSON.stringify(all.report));
+    for (const host of HOSTS) assert.equal(await served(host), now);
+  });
+
+  test('a hook that cannot even start stays pending and status --check warns', async () => {
+    const missing = await writeManifest(
+      tmp.path,
+      {
+        ...fleetManifest(store),
+        defaults: {
+          issuer: 'local',
+          store: 'shared',
+          hooks: { postRenew: [{ name: 'gone', run: [join(tmp.path, 'no-such-reload')] }] },
+        },
+      },
+      'missing-hook.json',
+    );
+    const r = await runCli(['-m', missing, 'run', '--json', '--force', '--host-id', 'host-d']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /not found/);
+    const check = await runCli(['-m', missing, 'status', '--json', '--check']);
+    assert.equal(check.code, 1, check.stdout);
+    const d = (JSON.parse(check.stdout) as StatusReport).certificates[0]?.hosts?.find(
+      (h) => h.host === 'host-d',
+    );
+    assert.equal(d?.state, 'failed', JSON.stringify(d));
+    // Still pending: the next run on that host runs the hook again.
+    const again = await runCli(['-m', missing, 'run', '--json', '--host-id', 'host-d']);
+    assert.equal(again.code, 1);
+    assert.deepEqual(
+      parseReport(again.stdout).hooks.map((h) => h.name),
+      ['gone'],
+    );
+  });
+});
+
+describe('verify: the served leaf must be the stored certificate', () => {
+  let tmp: TempDir;
+  let store: string;
+  let nginx: Nginx;
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-e2e-verify-');
+    store = join(tmp.path, 'certs');
+    const first = await writeManifest(tmp.path, fleetManifest(store), 'first.json');
+    assert.equal(
+      (await runCli(['-m', first, 'run', '--host-id', 'h'], { env: { HOST_RELOAD: 'true' } })).code,
+      0,
+    );
+    nginx = await startNginx({
+      certPath: join(store, 'gw', 'fullchain.pem'),
+      keyPath: join(store, 'gw', 'privkey.pem'),
+    });
+  });
+  after(async () => {
+    await nginx?.stop();
+    await tmp?.remove();
+  });
+
+  const manifestWith = (reload: boolean, log: string) =>
+    writeManifest(
+      tmp.path,
+      {
+        ...fleetManifest(store, {
+          verify: { endpoints: [`127.0.0.1:${nginx.tlsPort}`], timeout: '5s', retries: 1 },
+          hooks: {
+            postRenew: [
+              {
+                name: reload ? 'reload nginx' : 'forgetful hook',
+                run: reload ? nginx.reloadCommand : ['true'],
+              },
+            ],
+            onFailure: [
+              { name: 'alert', run: ['/bin/sh', '-c', `cat "$CERT_RENEW_FAILURES_FILE" >> '${log}'`] },
+            ],
+          },
+        }),
+      },
+      reload ? 'reload.json' : 'forgetful.json',
+    );
+
+  test('a hook that forgets to reload fails the run with SERVED_MISMATCH; --probe shows it; with the reload it passes', async () => {
+    const log = join(tmp.path, 'alerts.log');
+    const forgetful = await manifestWith(false, log);
+    const old = (await nginx.peerCertificate()).serial;
+    const r = await runCli([
+      '-m',
+      forgetful,
+      'run',
+      '--interval',
+      '5m',
+      '--json',
+      '--force',
+      '--host-id',
+      'h',
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    const c = parseReport(r.stdout).certificates[0];
+    assert.equal(c?.error?.code, 'SERVED_MISMATCH', JSON.stringify(c));
+    assert.equal(c?.served?.[0]?.ok, false);
+    assert.equal(normalizeSerial(c?.served?.[0]?.serial ?? ''), old);
+    const storedSerial = (await readStored(store, 'gw')).serial;
+    assert.notEqual(storedSerial, old);
+    assert.equal((await nginx.peerCertificate()).serial, old, 'nginx still serves the old certificate');
+    const { readFile } = await import('node:fs/promises');
+    assert.match(await readFile(log, 'utf8'), /^gw: SERVED_MISMATCH: /m);
+
+    const probe = await runCli(['-m', forgetful, 'status', '--interval', '5m', '--json', '--probe']);
+    const probed = (JSON.parse(probe.stdout) as StatusReport).certificates[0];
+    assert.equal(probed?.served?.[0]?.ok, false, probe.stdout);
+    assert.equal(probed?.health, 'warning');
+
+    // With the reload: the host is behind, so the next run deploys (reloads) and verify passes.
+    const good = await manifestWith(true, log);
+    const fixed = await runCli(['-m', good, 'run', '--interval', '5m', '--json', '--host-id', 'h']);
+    assert.equal(fixed.code, 0, fixed.stderr);
+    assert.equal(parseReport(fixed.stdout).certificates[0]?.served?.[0]?.ok, true);
+    await nginx.waitForSerial(storedSerial);
+    const probe2 = await runCli(['-m', good, 'status', '--interval', '5m', '--json', '--probe', '--check']);
+    assert.equal(probe2.code, 0, probe2.stdout);
+    assert.equal((JSON.parse(probe2.stdout) as StatusReport).certificates[0]?.served?.[0]?.ok, true);
+  });
+});
