@@ -36,7 +36,10 @@ export async function deployBehind(running: Running[], hostId: string, deps: Run
     r.hook = hookInfo(record.entry, r.current, store);
     r.deploying = true;
     const had = mine?.serial ? `serial ${mine.serial}` : 'none recorded';
-    const line = `deploying serial ${r.current.serial} on ${hostId} (deployed here: ${had})`;
+    const line =
+      mine?.pending?.fingerprint === r.current.fingerprint
+        ? 'post-renew hooks ran again (they had not succeeded)'
+        : `deploying serial ${r.current.serial} on ${hostId} (deployed here: ${had})`;
     report.message = report.outcome === 'ok' ? line : `${report.message}; ${line}`;
     deps.logger.info(`${record.entry.name}: ${line}`);
   }
