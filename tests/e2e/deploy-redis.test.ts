@@ -1,0 +1,117 @@
+/**
+ * Deployment state with the Redis store: two "hosts" (separate processes, `--host-id`), each with its own
+ * nginx. Their post-renew hook does what a Redis fleet does: writes the stored certificate and key out of
+ * the store (`cert-renew show --pem --include-key`) into the file its nginx serves, then reloads it.
+ * Whichever host renews, both nginx serve the new serial after each host's next run; a host whose reload
+ * fails is reported failed by `status` (table and JSON) and `status --check` warns; `deployed:{name}`
+ * holds one field per host.
+ */
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { StatusReport } from '../../src/report/status.js';
+import { type Nginx, startNginx } from '../harness/nginx.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
+import { normalizeSerial } from '../harness/tls.js';
+import { BIN, runCli } from './cli.js';
+import { writeManifest } from './fixtures.js';
+import { readCertValue, redisManifest, runReport } from './redis-fixtures.js';
+
+const HOSTS = ['red-a', 'red-b'] as const;
+type Host = (typeof HOSTS)[number];
+
+/** Writes `gw` out of Redis into `$HOST_DIR/bundle.pem` (atomically), then `$HOST_RELOAD`. */
+const EXPORT_AND_RELOAD =
+  '"$CLI_NODE" "$CLI_BIN" -m "$MANIFEST" show "$CERT_RENEW_NAME" --pem --include-key > "$HOST_DIR/bundle.tmp" && mv "$HOST_DIR/bundle.tmp" "$HOST_DIR/bundle.pem" && eval "$HOST_RELOAD"';
+
+const quote = (args: string[]) => args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+
+describe('deployment state across hosts sharing a Redis store', () => {
+  let tmp: TempDir;
+  let redis: RedisServer;
+  let manifest: string;
+  const nginx = new Map<Host, Nginx>();
+  const broken = new Set<Host>();
+
+  const env = (host: Host): Record<string, string> => ({
+    CLI_NODE: process.execPath,
+    CLI_BIN: BIN,
+    MANIFEST: manifest,
+    HOST_DIR: join(tmp.path, host),
+    HOST_RELOAD: broken.has(host) ? 'exit 1' : quote(nginx.get(host)?.reloadCommand ?? ['true']),
+  });
+  const run = (host: Host, ...args: string[]) =>
+    runCli(['-m', manifest, 'run', '--json', '--host-id', host, ...args], { env: env(host) });
+  const servedSerial = async (host: Host) => (await (nginx.get(host) as Nginx).peerCertificate()).serial;
+  const storedSerial = async () => normalizeSerial((await readCertValue(redis.cli, 'gw'))?.serial ?? '');
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-e2e-deploy-redis-');
+    redis = await startRedis();
+    manifest = await writeManifest(
+      tmp.path,
+      redisManifest({ url: redis.url }, ['gw'], {
+        defaults: {
+          issuer: 'local',
+          store: 'shared',
+          hooks: { postRenew: [{ name: 'export and reload', run: ['/bin/sh', '-c', EXPORT_AND_RELOAD] }] },
+        },
+      }),
+    );
+    for (const host of HOSTS) await mkdir(join(tmp.path, host));
+    // Host A's first run issues the certificate and writes its bundle (no nginx yet: reload is `true`).
+    const first = await run('red-a');
+    assert.equal(first.code, 0, first.stderr);
+    // Host B's first run deploys it: its hook writes B's bundle.
+    assert.equal((await run('red-b')).code, 0);
+    for (const host of HOSTS) {
+      const bundle = join(tmp.path, host, 'bundle.pem');
+      nginx.set(host, await startNginx({ certPath: bundle, keyPath: bundle }));
+    }
+  });
+  after(async () => {
+    for (const n of nginx.values()) await n.stop();
+    await redis?.stop();
+    await tmp?.remove();
+  });
+
+  test('whichever host renews, both nginx serve the new serial after each host runs', async () => {
+    for (const renewer of HOSTS) {
+      const r = await run(renewer, '--force');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(runReport(r).certificates[0]?.outcome, 'renewed');
+      const now = await storedSerial();
+      const other = HOSTS.find((h) => h !== renewer) as Host;
+      assert.notEqual(await servedSerial(other), now, 'the other host has not deployed it yet');
+      const next = await run(other);
+      assert.equal(next.code, 0, next.stderr);
+      assert.match(runReport(next).certificates[0]?.message ?? '', /deploying serial/);
+      for (const host of HOSTS) await nginx.get(host)?.waitForSerial(now);
+    }
+    const fields = (await redis.cli('HKEYS', 'deployed:{gw}')).split('\n').sort();
+    assert.deepEqual(fields, ['red-a', 'red-b']);
+  });
+
+  test('a host whose reload fails is reported by status and status --check', async () => {
+    broken.add('red-b');
+    assert.equal((await run('red-a', '--force')).code, 0);
+    const failed = await run('red-b');
+    assert.equal(failed.code, 1);
+    const st = await runCli(['-m', manifest, 'status', '--json', '--check']);
+    assert.equal(st.code, 1, st.stdout);
+    const hosts = (JSON.parse(st.stdout) as StatusReport).certificates[0]?.hosts ?? [];
+    assert.deepEqual(
+      hosts.map((h) => [h.host, h.state]),
+      [
+        ['red-a', 'current'],
+        ['red-b', 'failed'],
+      ],
+    );
+    broken.delete('red-b');
+    assert.equal((await run('red-b')).code, 0);
+    await nginx.get('red-b')?.waitForSerial(await storedSerial());
+    assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
+  });
+});
