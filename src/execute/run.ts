@@ -6,8 +6,12 @@
  *   renewDue         every due certificate through its own pipeline (execute/renew.ts), bounded concurrency;
  *                    one failure never stops the others
  *   retryPendingHooks  certificates stored earlier whose post-renew hooks had not succeeded join the hooks
+ *   deployBehind     certificates whose stored version this host has not deployed join the hooks (deploy.ts)
+ *   markPending      this host's deployment entries are written pending before any hook starts
  *   postRenewHooks   grouped post-renew hooks, rollback on failure; the outcomes follow what is stored now
+ *   verifyServed     `verify`: the endpoints must serve the stored leaf (a mismatch fails, may roll back)
  *   recordHookResults  what the hooks did is kept in the store (hooksPending, failure counts)
+ *   recordDeployments  this host's entries say what it deployed (or pending with the error)
  *   failureHooks     grouped onFailure hooks for every certificate that failed in this run
  *
  * and then the report.
