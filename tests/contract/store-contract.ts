@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
 import { accountBlobKey, localCaBlobKey } from '../../src/stores/keys.js';
-import type { AttemptInfo, Store } from '../../src/stores/types.js';
+import { type AttemptInfo, isDeploymentStore, type Store } from '../../src/stores/types.js';
 import { keyMatches, makeCertificate, type TestCertificate } from './fixtures.js';
 import type { ContractTarget, StoreUnderTest } from './targets.js';
 
@@ -237,6 +237,45 @@ export function storeContract(label: string, target: ContractTarget): void {
         assert.equal(await readFile(paths.chain, 'utf8'), first.bundle.chainPem);
         assert.equal(await readFile(paths.fullchain, 'utf8'), first.bundle.certPem + first.bundle.chainPem);
         assert.equal(await readFile(paths.privkey, 'utf8'), first.bundle.keyPem);
+      }));
+
+    test('deployment state: each host keeps its own entry; an empty record for a name without any', () =>
+      withStore(async (store) => {
+        assert.ok(isDeploymentStore(store), 'every store keeps deployment state');
+        if (!isDeploymentStore(store)) return;
+        assert.deepEqual(
+          await store.loadDeployments(['alpha', 'beta']),
+          new Map([
+            ['alpha', {}],
+            ['beta', {}],
+          ]),
+        );
+        const a = {
+          fingerprint: first.meta.fingerprint,
+          serial: first.meta.serial,
+          deployedAt: '2030-01-01T00:00:00.000Z',
+        };
+        const b = {
+          fingerprint: 'AA:BB',
+          pending: {
+            fingerprint: first.meta.fingerprint,
+            since: '2030-01-01T00:01:00.000Z',
+            code: 'HOOK_FAILED' as const,
+            error: 'exit 1',
+          },
+        };
+        await store.recordDeployment('alpha', 'host-a', a);
+        await store.recordDeployment('alpha', 'host-b', b);
+        const loaded = await store.loadDeployments(['alpha', 'beta']);
+        assert.deepEqual(loaded.get('alpha'), { 'host-a': a, 'host-b': b });
+        assert.deepEqual(loaded.get('beta'), {});
+        // Replacing one host's entry leaves the other's alone.
+        const b2 = { fingerprint: first.meta.fingerprint, deployedAt: '2030-01-01T00:02:00.000Z' };
+        await store.recordDeployment('alpha', 'host-b', b2);
+        assert.deepEqual((await store.loadDeployments(['alpha'])).get('alpha'), {
+          'host-a': a,
+          'host-b': b2,
+        });
       }));
   });
 }

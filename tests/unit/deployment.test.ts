@@ -1,0 +1,135 @@
+/** The fleet view (policy/deployment.ts), its readiness, and the hook list files (hooks/lists.ts). */
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { describe, test } from 'node:test';
+import { dropLongLists, LIST_VARIABLE_LIMIT, writeHookLists } from '../../src/hooks/lists.js';
+import { fleetOf } from '../../src/policy/deployment.js';
+import { healthOf } from '../../src/policy/readiness.js';
+import { decodeHostDeployment } from '../../src/stores/deployment-record.js';
+
+const NOW = new Date('2030-01-10T00:00:00.000Z');
+const HOUR = 3_600_000;
+const current = { fingerprint: 'NEW', issuedAt: '2030-01-09T20:00:00.000Z' };
+
+describe('fleetOf', () => {
+  test('current, behind within and past the grace period, failed', () => {
+    const hosts = fleetOf(
+      {
+        b: { fingerprint: 'OLD', serial: '01', deployedAt: '2030-01-01T00:00:00.000Z' },
+        a: { fingerprint: 'NEW', serial: '02', deployedAt: '2030-01-09T20:01:00.000Z' },
+        c: {
+          fingerprint: 'OLD',
+          pending: {
+            fingerprint: 'NEW',
+            since: '2030-01-09T21:00:00.000Z',
+            code: 'HOOK_FAILED',
+            error: 'exit 1',
+          },
+        },
+      },
+      current,
+      NOW,
+      8 * HOUR,
+    );
+    assert.deepEqual(
+      hosts.map((h) => [h.host, h.state, h.behindSince, h.overdue]),
+      [
+        ['a', 'current', undefined, undefined],
+        ['b', 'behind', '2030-01-09T20:00:00.000Z', false],
+        ['c', 'failed', '2030-01-09T20:00:00.000Z', true],
+      ],
+    );
+    assert.equal(hosts[2]?.error, 'HOOK_FAILED: exit 1');
+    const late = fleetOf({ b: { fingerprint: 'OLD' } }, current, NOW, 2 * HOUR);
+    assert.equal(late[0]?.overdue, true);
+  });
+
+  test('after a rollback a host is behind since its own later deployment', () => {
+    const [b] = fleetOf(
+      { b: { fingerprint: 'NEWER', deployedAt: '2030-01-09T23:00:00.000Z' } },
+      current,
+      NOW,
+      2 * HOUR,
+    );
+    assert.equal(b?.behindSince, '2030-01-09T23:00:00.000Z');
+    assert.equal(b?.overdue, false);
+  });
+
+  test('nothing stored or nothing recorded: no hosts', () => {
+    assert.deepEqual(fleetOf(undefined, current, NOW, HOUR), []);
+    assert.deepEqual(fleetOf({ a: { fingerprint: 'X' } }, undefined, NOW, HOUR), []);
+  });
+
+  test('readiness: an overdue host warns, a behind one within the grace period does not', () => {
+    assert.equal(healthOf({ action: 'keep', reason: 'ok', hosts: [{ overdue: false }] }), 'valid');
+    assert.equal(healthOf({ action: 'keep', reason: 'ok', hosts: [{ overdue: true }] }), 'warning');
+    assert.equal(healthOf({ action: 'keep', reason: 'ok', served: [{ ok: false }] }), 'warning');
+  });
+});
+
+describe('stored deployment entries', () => {
+  test('wrong types are dropped, not trusted', () => {
+    assert.equal(decodeHostDeployment('not json'), undefined);
+    assert.equal(decodeHostDeployment('[1]'), undefined);
+    assert.deepEqual(
+      decodeHostDeployment(
+        '{"fingerprint": 3, "serial": "01", "pending": {"fingerprint": "F", "since": "t", "code": "NOPE"}}',
+      ),
+      { serial: '01', pending: { fingerprint: 'F', since: 't' } },
+    );
+  });
+});
+
+describe('hook list files', () => {
+  test('names, certificates and failures, one per line; removed afterwards', async () => {
+    const lists = await writeHookLists(
+      tmpdir(),
+      [
+        {
+          name: 'a',
+          domains: ['a.test'],
+          storeName: 's',
+          storeType: 'filesystem',
+          issuerName: 'i',
+          serial: '01',
+        },
+        { name: 'b', domains: ['b.test', 'c.test'], storeName: 's', storeType: 'redis', issuerName: 'i' },
+      ],
+      [{ name: 'b', code: 'ISSUER_REJECTED', message: 'no\nway' }],
+    );
+    try {
+      assert.equal(await readFile(lists.env.CERT_RENEW_NAMES_FILE as string, 'utf8'), 'a\nb\n');
+      assert.equal(
+        await readFile(lists.env.CERT_RENEW_FAILURES_FILE as string, 'utf8'),
+        'b: ISSUER_REJECTED: no way\n',
+      );
+      const certs = (await readFile(lists.env.CERT_RENEW_CERTIFICATES_FILE as string, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { name: string; domains: string[]; serial?: string });
+      assert.deepEqual(
+        certs.map((c) => [c.name, c.domains, c.serial]),
+        [
+          ['a', ['a.test'], '01'],
+          ['b', ['b.test', 'c.test'], undefined],
+        ],
+      );
+      assert.equal((await stat(lists.env.CERT_RENEW_NAMES_FILE as string)).mode & 0o777, 0o600);
+    } finally {
+      await lists.remove();
+    }
+    await assert.rejects(stat(lists.env.CERT_RENEW_NAMES_FILE as string));
+  });
+
+  test('list variables longer than the limit are left out; short ones stay', () => {
+    const long = 'x'.repeat(LIST_VARIABLE_LIMIT + 1);
+    assert.deepEqual(
+      dropLongLists({ CERT_RENEW_NAMES: long, CERT_RENEW_FAILURES: 'a: B: c', CERT_RENEW_COUNT: '1' }),
+      {
+        CERT_RENEW_FAILURES: 'a: B: c',
+        CERT_RENEW_COUNT: '1',
+      },
+    );
+  });
+});
