@@ -104,7 +104,11 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
   } catch (error) {
     // Whatever went wrong after the renewals, what was stored is reported and the run fails.
     unexpected = `internal error after the renewals: ${describeError(error)} (please report this)`;
-    deps.logger.error(unexpected);
+    try {
+      deps.logger.error(unexpected);
+    } catch {
+      // the report below still says it
+    }
   }
   const report = finish(running, hooks, undefined, options, startedAt, deps.clock);
   if (unexpected !== undefined) {

@@ -34,7 +34,9 @@ function runTable(report: RunReport, { colour }: ReportOptions): string {
         h.name,
         h.event,
         h.ok ? c.green('ok') : c.red(h.error ?? 'failed'),
-        h.certificates.join(' '),
+        h.certificates.length > 10
+          ? `${h.certificates.slice(0, 10).join(' ')} and ${h.certificates.length - 10} more`
+          : h.certificates.join(' '),
       ]),
     );
   }
@@ -55,6 +57,7 @@ function runTable(report: RunReport, { colour }: ReportOptions): string {
     `${s.failed} failed`,
   ].filter(Boolean);
   out += `\n${report.dryRun ? 'dry run (nothing was changed): ' : ''}${s.total} certificate(s): ${parts.join(', ')}\n`;
+  if (report.error) out += `${c.red(report.error.code)}: ${report.error.message}\n`;
   return out;
 }
 
