@@ -8,7 +8,6 @@ import { parseShard, selectCertificates } from '../plan/select.js';
 import { DEFAULT_RUN_INTERVAL } from '../policy/time.js';
 import { createLogger, type Logger } from '../runtime/logger.js';
 import { Session } from '../runtime/session.js';
-import { HOST_ID_PATTERN } from '../stores/types.js';
 import { parseDuration } from '../util/duration.js';
 import type { CliIO, GlobalOptions } from './io.js';
 
@@ -43,21 +42,9 @@ export interface SelectionOptions {
   grace?: string;
 }
 
-/**
- * This host's id in the stores' deployment state: `--host-id`, else the manifest's `deployment.hostId`,
- * else the hostname (its first label when the whole name is not a valid id). Throws a UsageError for an
- * id that is not letters, digits, '.', '_', '-'.
- */
-export function hostIdOf(option: string | undefined, session: Session, io: CliIO): string {
-  const chosen = option ?? session.loaded.manifest.deployment?.hostId ?? io.hostname;
-  if (HOST_ID_PATTERN.test(chosen)) return chosen;
-  if (option === undefined && session.loaded.manifest.deployment?.hostId === undefined) {
-    const label = chosen.split('.')[0] ?? '';
-    if (HOST_ID_PATTERN.test(label)) return label;
-  }
-  throw new UsageError(
-    `host id '${chosen}' is not valid (letters, digits, '.', '_', '-'; at most 128): set --host-id or deployment.hostId`,
-  );
+/** This host's id (`--host-id`, `deployment.hostId`, the hostname): see Session.hostId. */
+export function hostIdOf(option: string | undefined, session: Session): string {
+  return session.hostId(option);
 }
 
 export async function openSession(

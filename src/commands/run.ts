@@ -35,7 +35,7 @@ export async function runCommand(
   const { session, run, intervalMs } = await openAndPlan(globals, { ...options, force }, io, logger);
   let hostId: string;
   try {
-    hostId = hostIdOf(options.hostId, session, io);
+    hostId = hostIdOf(options.hostId, session);
   } catch (error) {
     await session.close();
     throw error;

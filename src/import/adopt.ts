@@ -8,7 +8,12 @@ import { X509Certificate } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode } from '../errors.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Session } from '../runtime/session.js';
-import type { CertificateBundle, LoadResult, StoredMeta } from '../stores/types.js';
+import {
+  type CertificateBundle,
+  isDeploymentStore,
+  type LoadResult,
+  type StoredMeta,
+} from '../stores/types.js';
 import { inspectCertificate, keyMatchesCertificate, splitPemChain } from '../x509/index.js';
 import type { ImportSource } from './types.js';
 
@@ -148,7 +153,20 @@ export async function adoptCertificate(
   }
   try {
     const decision = decideAdoption(await store.load(entry.name), meta, false);
-    if (decision.action === 'adopted') await store.save(entry.name, bundle, meta, { announce: true });
+    if (decision.action === 'adopted') {
+      await store.save(entry.name, bundle, meta, { announce: true });
+      // This host already serves what it imported: it has deployed it (docs/hooks.md, deployment state).
+      // Advisory: if it cannot be recorded, the first run on this host runs the hooks once.
+      if (isDeploymentStore(store)) {
+        await store
+          .recordDeployment(entry.name, session.hostId(), {
+            fingerprint: meta.fingerprint,
+            serial: meta.serial,
+            deployedAt: session.context.clock.now().toISOString(),
+          })
+          .catch(() => {});
+      }
+    }
     return { ...decision, meta };
   } finally {
     await lock.release().catch(() => {});

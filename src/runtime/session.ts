@@ -2,14 +2,14 @@
  * One command's view of the world: the loaded manifest, and the stores and issuers it names, each opened
  * once and only when used. The factories come in from the entry point (tests may pass their own).
  */
-import { CertRenewError, ErrorCode } from '../errors.js';
+import { CertRenewError, ErrorCode, UsageError } from '../errors.js';
 import { createIssuer as defaultCreateIssuer } from '../issuers/registry.js';
 import type { Issuer } from '../issuers/types.js';
 import { type LoadedManifest, loadManifest } from '../manifest/load.js';
 import { type Env, readSecret } from '../manifest/secrets.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import { createStore as defaultCreateStore } from '../stores/registry.js';
-import type { Locker, Store } from '../stores/types.js';
+import { HOST_ID_PATTERN, type Locker, type Store } from '../stores/types.js';
 import type { Clock } from './clock.js';
 import type { IssuerFactory, RuntimeContext, StoreFactory } from './context.js';
 import type { Logger } from './logger.js';
@@ -98,6 +98,22 @@ export class Session {
       this.issuers.set(name, issuer);
     }
     return issuer;
+  }
+
+  /**
+   * This host's id in the stores' deployment state (docs/hooks.md): `override` (`--host-id`), else the
+   * manifest's `deployment.hostId`, else the hostname (its first label when the whole name is not a valid
+   * id). Throws a UsageError for an id that is not letters, digits, '.', '_', '-' (at most 128).
+   */
+  hostId(override?: string): string {
+    const configured = override ?? this.loaded.manifest.deployment?.hostId;
+    const chosen = configured ?? this.context.hostname;
+    if (HOST_ID_PATTERN.test(chosen)) return chosen;
+    const label = chosen.split('.')[0] ?? '';
+    if (configured === undefined && HOST_ID_PATTERN.test(label)) return label;
+    throw new UsageError(`host id '${chosen}' is not valid (letters, digits, '.', '_', '-'; at most 128)`, {
+      hint: 'set --host-id or deployment.hostId in the manifest',
+    });
   }
 
   /**
