@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:tls';
 import type { VerifySettings } from '../manifest/types.js';
 import { durationMs } from '../util/duration.js';
+import { parseEndpoint } from '../util/endpoint.js';
 
 export const DEFAULT_VERIFY_TIMEOUT_MS = 5_000;
 export const DEFAULT_VERIFY_RETRIES = 3;
@@ -30,17 +31,6 @@ export interface ServedCheck {
   error?: string;
   /** True when the endpoint could not be reached at all (no leaf read). */
   unreachable?: boolean;
-}
-
-/** `host:port`, `[v6]:port`, `host` (443). */
-export function parseEndpoint(endpoint: string): { host: string; port: number } {
-  const bracket = /^\[([^\]]+)\](?::([0-9]+))?$/.exec(endpoint);
-  if (bracket) return { host: bracket[1] as string, port: Number(bracket[2] ?? 443) };
-  const colon = endpoint.lastIndexOf(':');
-  if (colon > 0 && endpoint.indexOf(':') === colon) {
-    return { host: endpoint.slice(0, colon), port: Number(endpoint.slice(colon + 1)) };
-  }
-  return { host: endpoint, port: 443 };
 }
 
 /** One TLS handshake: the leaf served for `serverName`. Rejects with a one-line Error. */
@@ -100,7 +90,11 @@ export async function probeServed(
   const wanted = fingerprint.toUpperCase();
   return Promise.all(
     settings.endpoints.map(async (endpoint): Promise<ServedCheck> => {
-      const { host, port } = parseEndpoint(endpoint);
+      const parsed = parseEndpoint(endpoint);
+      if (!parsed) {
+        return { endpoint, serverName, ok: false, unreachable: true, error: `${endpoint}: not host:port` };
+      }
+      const { host, port } = parsed;
       let last: ServedCheck = { endpoint, serverName, ok: false, error: 'not checked' };
       for (let attempt = 1; attempt <= attempts; attempt++) {
         if (options.signal?.aborted) break;

@@ -133,3 +133,35 @@ describe('hook list files', () => {
     );
   });
 });
+
+describe('validate: verify endpoints', () => {
+  test('host:port, [v6]:port and host pass; anything else is an error at the endpoint', async () => {
+    const { checkManifestText } = await import('../../src/manifest/validate.js');
+    const manifest = (endpoints: string[]) =>
+      JSON.stringify({
+        version: 1,
+        defaults: { issuer: 'l', store: 's' },
+        issuers: { l: { type: 'local-ca' } },
+        stores: { s: { type: 'filesystem', path: '/tmp/x' } },
+        certificates: [{ name: 'a', domains: ['a.example.test'], verify: { endpoints } }],
+      });
+    const ok = checkManifestText(manifest(['127.0.0.1:443', '[::1]:8443', 'gw.example.test']), 'm.json', {
+      intervalMs: 86_400_000,
+    });
+    assert.deepEqual(
+      ok.diagnostics.filter((d) => d.severity === 'error'),
+      [],
+    );
+    const bad = checkManifestText(manifest(['127.0.0.1:0', '::1:443', 'host:http']), 'm.json', {
+      intervalMs: 86_400_000,
+    });
+    assert.deepEqual(
+      bad.diagnostics.filter((d) => d.severity === 'error').map((d) => d.pointer),
+      [
+        '/certificates/0/verify/endpoints/0',
+        '/certificates/0/verify/endpoints/1',
+        '/certificates/0/verify/endpoints/2',
+      ],
+    );
+  });
+});

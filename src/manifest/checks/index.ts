@@ -6,6 +6,7 @@
  */
 import { renewalWindowMs, SHORT_LIFETIME_MS } from '../../policy/time.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
+import { parseEndpoint } from '../../util/endpoint.js';
 import { escapePointerToken as esc } from '../positions.js';
 import { checkDomain } from '../resolve.js';
 import { didYouMean, show } from '../schema.js';
@@ -366,6 +367,28 @@ export function renewalWindows(view: ManifestView, options: CheckOptions): Findi
   });
 }
 
+/** `verify.endpoints` (in defaults and certificates) must be `host:port`, `[v6]:port` or `host`. */
+export function verifyEndpoints(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  const look = (settings: unknown, pointer: string) => {
+    if (!isObject(settings) || !isObject(settings.verify) || !Array.isArray(settings.verify.endpoints))
+      return;
+    for (const [i, endpoint] of settings.verify.endpoints.entries()) {
+      if (typeof endpoint === 'string' && endpoint !== '' && !parseEndpoint(endpoint)) {
+        findings.push(
+          error(
+            `${pointer}/verify/endpoints/${i}`,
+            `${JSON.stringify(endpoint)} is not an endpoint: write host:port, [IPv6]:port, or host (port 443)`,
+          ),
+        );
+      }
+    }
+  };
+  look(view.defaults, '/defaults');
+  for (const cert of view.certificates) look(cert.entry, cert.pointer);
+  return findings;
+}
+
 /** The checks `checkManifestText` runs, in order. */
 export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   durationsInRange,
@@ -380,6 +403,7 @@ export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   redisUrls,
   lockTimeouts,
   fileModes,
+  verifyEndpoints,
 ];
 
 /** Runs every check of `MANIFEST_CHECKS` over a parsed manifest (any JSON object, valid or not). */
