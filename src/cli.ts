@@ -173,7 +173,6 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
       '--probe',
       'connect to each verify endpoint and report the served certificate against the stored one',
     )
-    .option('--host-id <id>', "this host's id (default: deployment.hostId, else the hostname)")
     .action(async (options) => {
       const { statusCommand } = await import('./commands/status.js');
       setExit(await statusCommand(globals(), options, io));
