@@ -87,6 +87,7 @@ export async function revokeCommand(
           runIntervalMs: intervalMs,
           lockWaitMs,
           deadlineMs,
+          hostId: session.hostId(),
           ...(io.interrupt ? { interrupt: io.interrupt } : {}),
         },
         { session, clock: io.clock, logger, env: io.env },
