@@ -84,7 +84,7 @@ export async function recordHookResults(
   await Promise.all(
     running
       .filter((r) => r.hook !== undefined)
-      .map(async ({ record: { entry, item } }) => {
+      .map(async ({ record: { entry, item }, report }) => {
         const failure = post.failed.get(entry.name);
         const previous = item.failures?.count ?? 0;
         let attempt: AttemptInfo | undefined;
@@ -105,6 +105,7 @@ export async function recordHookResults(
           deps.logger.warn(
             namedLine(entry.name, `could not record the hook result: ${describeError(error)}`),
           );
+          if (attempt) report.attemptNotRecorded = describeError(error);
         }
       }),
   );

@@ -14,6 +14,7 @@ import { dropLongLists, writeHookLists } from '../hooks/lists.js';
 import { hookCommand, hookDisplayName, hookIdentity, runHook } from '../hooks/run.js';
 import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
+import { validNow } from '../policy/decide.js';
 import type { HookRunReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
@@ -146,10 +147,13 @@ export async function rollBack(
     }
     try {
       const store = await options.session.store(member.entry.storeName);
-      if (await store.rollback(member.entry.name)) {
+      // Never back to a version that is not valid now (expired, key-mismatched): that would be rolled
+      // back to again on every run.
+      const now = options.session.context.clock.now();
+      if (await store.rollback(member.entry.name, { usable: (previous) => validNow(previous, now) })) {
         // The hooks and the report describe what is stored now: the restored certificate.
-        const now = await store.load(member.entry.name);
-        const meta = now.state === 'present' ? now.cert.meta : undefined;
+        const current = await store.load(member.entry.name);
+        const meta = current.state === 'present' ? current.cert.meta : undefined;
         rolledBack.set(member.entry.name, meta);
         const info: HookCertificateInfo = { ...member.info };
         delete info.notAfter;
@@ -163,7 +167,7 @@ export async function rollBack(
         restored.push({ ...member, info });
         options.logger.warn(`${member.entry.name}: restored the previous certificate`);
       } else {
-        options.logger.warn(`${member.entry.name}: no previous certificate to restore`);
+        options.logger.warn(`${member.entry.name}: no previous certificate valid now to restore`);
       }
     } catch (error) {
       options.logger.error(`${member.entry.name}: rollback failed: ${describeError(error)}`);

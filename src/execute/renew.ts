@@ -9,6 +9,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import {
+  type AttemptInfo,
   hasRevocationLog,
   type LoadResult,
   type Lock,
@@ -40,6 +41,25 @@ export interface RenewOptions {
   gatheredFingerprint: string | undefined;
   /** The gathered certificate is revoked (plan/revocations.ts); valid while its fingerprint is unchanged. */
   revoked?: { reason: string; revokedAt: string };
+}
+
+/**
+ * A certificate's failure that the store could not record (so `status` cannot see it): `failure` is the
+ * failure itself (rethrown as this, with its code and message), `notRecorded` why the record failed.
+ */
+export class AttemptNotRecorded extends CertRenewError {
+  readonly failure: CertRenewError;
+  readonly notRecorded: string;
+  constructor(failure: CertRenewError, notRecorded: string) {
+    super(failure.code, failure.message, {
+      ...(failure.hint === undefined ? {} : { hint: failure.hint }),
+      transient: failure.transient,
+      cause: failure,
+    });
+    this.name = 'AttemptNotRecorded';
+    this.failure = failure;
+    this.notRecorded = notRecorded;
+  }
 }
 
 export type RenewOutcome =
@@ -254,17 +274,33 @@ export async function renewOne(
         ? signal.reason
         : error;
     const wrapped = toCertRenewError(reason, ErrorCode.internal);
+    if (options.interrupt?.aborted) {
+      // An interrupted run is not a failed attempt: the next run continues without backing off.
+      throw wrapped;
+    }
+    const now = clock.now();
     const failureCount = (loaded?.attempts?.failureCount ?? 0) + 1;
-    await store
-      .recordAttempt(entry.name, {
-        lastAttempt: clock.now().toISOString(),
-        failureCount,
-        lastErrorCode: wrapped.code,
-        lastError: wrapped.oneLine,
-      })
-      .catch((recordError: unknown) => {
-        logger.debug(`${entry.name}: could not record the failed attempt: ${describeError(recordError)}`);
-      });
+    const attempt: AttemptInfo = {
+      lastAttempt: now.toISOString(),
+      failureCount,
+      lastErrorCode: wrapped.code,
+      lastError: wrapped.oneLine,
+    };
+    // The CA's Retry-After is a lower bound for the next request (kept across runs).
+    if (wrapped.retryAfter !== undefined && wrapped.retryAfter > 0) {
+      attempt.retryAfter = new Date(now.getTime() + wrapped.retryAfter * 1000).toISOString();
+    }
+    try {
+      await store.recordAttempt(entry.name, attempt);
+    } catch (recordError) {
+      // `status` reads failures from the store: when it cannot be written, say so loudly and let the
+      // report (and the metrics) carry it.
+      const why = describeError(recordError);
+      logger.error(
+        `${entry.name}: the failed attempt could not be recorded in store '${entry.storeName}' (status will not show it): ${why}`,
+      );
+      throw new AttemptNotRecorded(wrapped, why);
+    }
     throw wrapped;
   } finally {
     clearTimeout(deadline);

@@ -33,7 +33,7 @@ import { deployBehind, markPending, recordDeployments, verifyServed } from './de
 import { dryRunChecks } from './dry-run.js';
 import { failureHooks, postRenewHooks, recordHookResults, retryPendingHooks } from './hook-phases.js';
 import type { HookRunnerOptions } from './hooks.js';
-import { renewOne } from './renew.js';
+import { AttemptNotRecorded, renewOne } from './renew.js';
 import { baseReport, hookInfo, namedLine, type RunDeps, type Running } from './running.js';
 
 export { namedLine, type RunDeps } from './running.js';
@@ -221,6 +221,7 @@ async function renewDue(
       report.outcome = 'failed';
       report.error = { code: wrapped.code, message: wrapped.oneLine };
       report.message = `renewal failed: ${wrapped.oneLine}`;
+      if (error instanceof AttemptNotRecorded) report.attemptNotRecorded = error.notRecorded;
       logger.error(namedLine(entry.name, wrapped.oneLine));
     } finally {
       report.durationMs = clock.now().getTime() - began;

@@ -1,13 +1,12 @@
 /**
  * What an issuer hands back is checked before anything is stored: the key matches, the names are covered,
- * the chain holds together (and reaches the issuer's root when it is known), and it is valid now.
+ * the chain holds together (and reaches the issuer's root when it is known), and it is valid now (notAfter
+ * against the present, notBefore with CLOCK_SKEW_MS of tolerance).
  */
 import { CertRenewError, ErrorCode } from '../errors.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
+import { CLOCK_SKEW_MS as SKEW_MS } from '../policy/time.js';
 import { type CertInfo, inspectCertificate, keyMatchesCertificate, verifyChain } from '../x509/index.js';
-
-/** Clock skew tolerated between us and the CA for not-before. */
-const SKEW_MS = 5 * 60_000;
 
 export function verifyIssued(
   entry: ResolvedCertificate,
@@ -37,7 +36,9 @@ export function verifyIssued(
     throw fail(`it is not valid before ${info.notBefore.toISOString()}`);
   }
   if (info.notAfter.getTime() <= now.getTime()) throw fail(`it expired at ${info.notAfter.toISOString()}`);
-  const chain = verifyChain(bundle.certPem, bundle.chainPem, trustAnchors, new Date(now.getTime() + SKEW_MS));
+  // Judged against the present: a certificate valid for minutes (a 4-minute local CA, Pebble's 120 s) is
+  // valid; only notBefore gets the clock-skew tolerance.
+  const chain = verifyChain(bundle.certPem, bundle.chainPem, trustAnchors, now, SKEW_MS);
   if (!chain.ok) throw fail(`its chain does not verify: ${chain.reason}`);
   return info;
 }

@@ -98,7 +98,9 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         { cause: error },
       );
     }
-    return { certPem, chainPem: '', via: 'local-ca' };
+    // chain.pem is what a client needs beyond the leaf to trust it (nginx's ssl_trusted_certificate, OCSP
+    // stapling): here the local CA's own certificate, the only link.
+    return { certPem, chainPem: ca.certPem, via: 'local-ca' };
   }
 
   /** Nothing is signed once the certificate's deadline passed (the `Issuer.issue` contract). */

@@ -9,18 +9,27 @@ import { Reason } from './reasons.js';
 export const BACKOFF_BASE_MS = 5 * 60_000;
 /** The longest wait, in ms. */
 export const BACKOFF_MAX_MS = 6 * 3_600_000;
+/**
+ * The shortest wait after a failure, in ms, whatever is left of the certificate: an expired (or nearly
+ * expired) certificate whose renewal fails must not be retried — and rolled back — on every run.
+ */
+export const BACKOFF_FLOOR_MS = BACKOFF_BASE_MS;
 
 /**
  * When the next attempt may start: after n consecutive failures, lastAttempt + 5 min × 2^(n−1), at most 6 h
- * — and never longer than a tenth of what is left of the certificate (`remainingMs`, ms; undefined when
- * unknown), so backing off cannot let it expire. A daily timer is never held back; a five-minute timer stops
- * hammering a CA that says no.
+ * — and not longer than a tenth of what is left of the certificate (`remainingMs`, ms; undefined when
+ * unknown), so backing off cannot let it expire, but never shorter than BACKOFF_FLOOR_MS. A daily timer is
+ * never held back; a five-minute timer stops hammering a CA that says no. The CA's own Retry-After
+ * (`attempts.retryAfter`, recorded from a rate limit) is a lower bound: never earlier than that.
  */
 export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined): Date {
   const exponent = Math.min(Math.max(attempts.failureCount - 1, 0), 20);
   let wait = Math.min(BACKOFF_BASE_MS * 2 ** exponent, BACKOFF_MAX_MS);
   if (remainingMs !== undefined) wait = Math.min(wait, Math.max(remainingMs / 10, 0));
-  return new Date(new Date(attempts.lastAttempt).getTime() + wait);
+  wait = Math.max(wait, BACKOFF_FLOOR_MS);
+  const ours = new Date(attempts.lastAttempt).getTime() + wait;
+  const theirs = attempts.retryAfter === undefined ? Number.NaN : Date.parse(attempts.retryAfter);
+  return new Date(Number.isNaN(theirs) ? ours : Math.max(ours, theirs));
 }
 
 export interface BackoffInput {

@@ -7,7 +7,7 @@ import type { LoadResult } from '../stores/types.js';
 import { formatDuration } from '../util/duration.js';
 import { type CertInfo, normalizeName, sameDomains } from '../x509/inspect.js';
 import { Reason } from './reasons.js';
-import { ariRenewAt, renewalWindowMs, safetyFloorMs } from './time.js';
+import { ariRenewAt, CLOCK_SKEW_MS, renewalWindowMs, safetyFloorMs } from './time.js';
 
 export interface PolicyInput {
   entry: ResolvedCertificate;
@@ -54,7 +54,14 @@ export interface Timeline {
   floorMs: number;
   /** The ARI point when a usable window was given. */
   ariAt?: Date;
+  /** The manifest sets the window (`renewBefore`/`renewBeforePercent`): it holds beside ARI. */
+  explicitWindow: boolean;
   renewAt: Date;
+}
+
+/** Whether the operator set the renewal window (then it holds even when the CA offers ARI). */
+export function hasExplicitWindow(entry: PolicyInput['entry']): boolean {
+  return entry.renewBeforeMs !== undefined || entry.renewBeforePercent !== undefined;
 }
 
 /**
@@ -78,6 +85,7 @@ export function timeline(
   const floorMs = safetyFloorMs(lifetimeMs, input.runIntervalMs);
   const floorAt = cert.notAfter.getTime() - floorMs;
   const ari = usableAri(input, cert.notBefore);
+  const explicitWindow = hasExplicitWindow(input.entry);
   const base = {
     notBefore: cert.notBefore,
     notAfter: cert.notAfter,
@@ -85,10 +93,17 @@ export function timeline(
     remainingMs,
     windowMs,
     floorMs,
+    explicitWindow,
   };
   if (ari) {
     const ariAt = ariRenewAt(ari, cert.serial);
-    return { ...base, ariAt, renewAt: new Date(Math.min(ariAt.getTime() - input.runIntervalMs, floorAt)) };
+    // An explicit window and ARI both hold: whichever comes first.
+    const windowAt = explicitWindow ? cert.notAfter.getTime() - windowMs : Number.POSITIVE_INFINITY;
+    return {
+      ...base,
+      ariAt,
+      renewAt: new Date(Math.min(ariAt.getTime() - input.runIntervalMs, floorAt, windowAt)),
+    };
   }
   return { ...base, renewAt: new Date(cert.notAfter.getTime() - Math.max(windowMs, floorMs)) };
 }
@@ -203,6 +218,21 @@ export const expired: Check = withCert((input, cert) => {
   return hard(Reason.expired, `expired ${ago} ago (at ${isoSecond(cert.notAfter)})`, input, cert);
 });
 
+/**
+ * notBefore is more than the clock-skew tolerance ahead: no client accepts the certificate yet (a CA with a
+ * wrong clock, a file copied from the wrong place). Critical, and renewed.
+ */
+export const notYetValid: Check = withCert((input, cert) => {
+  if (cert.notBefore.getTime() <= input.now.getTime() + CLOCK_SKEW_MS) return null;
+  const ahead = formatDuration(cert.notBefore.getTime() - input.now.getTime());
+  return hard(
+    Reason.notYetValid,
+    `not valid yet: valid from ${isoSecond(cert.notBefore)}, ${ahead} from now`,
+    input,
+    cert,
+  );
+});
+
 /** ARI: renew when the chosen point in the CA's window falls before the next run. */
 export const ariWindow: Check = withCert((input, cert) => {
   const t = timeline(input, cert);
@@ -216,10 +246,13 @@ export const ariWindow: Check = withCert((input, cert) => {
   };
 });
 
-/** The renewal window (renewBefore, renewBeforePercent or the default fraction). Not used when ARI applies. */
+/**
+ * The renewal window (renewBefore, renewBeforePercent or the default fraction). The default window is not
+ * used when ARI applies; an explicit one always is (renew at whichever of it and ARI comes first).
+ */
 export const nearingExpiry: Check = withCert((input, cert) => {
   const t = timeline(input, cert);
-  if (t.ariAt || t.remainingMs > t.windowMs) return null;
+  if ((t.ariAt && !t.explicitWindow) || t.remainingMs > t.windowMs) return null;
   return {
     renew: true,
     reason: Reason.withinRenewWindow,
@@ -258,7 +291,10 @@ export function okDecision(input: PolicyInput, cert: CertInfo): Decision {
   const ari = usableAri(input, cert.notBefore);
   let message: string;
   if (ari && t.ariAt) {
-    message = `${left(t)}; the CA suggests renewing between ${isoSecond(ari.start)} and ${isoSecond(ari.end)}; renews at ${isoSecond(t.renewAt)}`;
+    const own = t.explicitWindow
+      ? ` or when ${formatDuration(t.windowMs)} remain, whichever comes first`
+      : '';
+    message = `${left(t)}; the CA suggests renewing between ${isoSecond(ari.start)} and ${isoSecond(ari.end)}${own}; renews at ${isoSecond(t.renewAt)}`;
   } else {
     const dueMs = Math.max(t.windowMs, t.floorMs);
     const floor = t.floorMs > t.windowMs ? ' (safety floor)' : '';

@@ -3,10 +3,12 @@
  * and the time. The order, first match wins:
  *
  *   1. hard triggers: missing, unreadable (the store says so, or the PEM does not parse), revoked, key-mismatch,
- *      domains-changed, key-type-changed, issuer-changed, expired;
+ *      domains-changed, key-type-changed, issuer-changed, expired, not-yet-valid (notBefore more than
+ *      the clock-skew tolerance ahead);
  *   2. ari-window: the deterministic point in the CA's suggested window falls before the next run;
- *   3. within-renew-window: remaining ≤ the renewal window — only when no usable ARI window was given
- *      (ARI, when offered, replaces the window);
+ *   3. within-renew-window: remaining ≤ the renewal window — an explicit `renewBefore`/`renewBeforePercent`
+ *      always holds beside ARI (whichever comes first renews); the default window applies only when no
+ *      usable ARI window was given;
  *   4. safety-floor: remaining ≤ max(lifetime/20, 2 × run interval), whatever the window or ARI said (a
  *      certificate inside both its window and the floor reports within-renew-window: the window came first);
  *   5. forced (`--force`) — last on purpose, as in DESIGN.md's list: a forced run renews everything, but a
@@ -14,7 +16,7 @@
  *      otherwise have been `ok` reports `forced`;
  *   6. ok.
  */
-import type { LoadResult } from '../stores/types.js';
+import type { LoadResult, StoredCertificate } from '../stores/types.js';
 import { inspectWithMeta } from '../x509/fast.js';
 import { certInfo, parseCertificate } from '../x509/inspect.js';
 import { keyMatchesX509 } from '../x509/keys.js';
@@ -32,16 +34,24 @@ import {
   keyMismatch,
   keyTypeChanged,
   nearingExpiry,
+  notYetValid,
   okDecision,
   type PolicyInput,
   safetyFloor,
 } from './checks.js';
 import { Reason } from './reasons.js';
 import { certificateRevoked } from './revoked.js';
+import { CLOCK_SKEW_MS } from './time.js';
 
 export type { Check, Decision, Inspected, PolicyInput } from './checks.js';
 export { Reason } from './reasons.js';
-export { ariRenewAt, DEFAULT_RUN_INTERVAL_MS, renewalWindowMs, safetyFloorMs } from './time.js';
+export {
+  ariRenewAt,
+  CLOCK_SKEW_MS,
+  DEFAULT_RUN_INTERVAL_MS,
+  renewalWindowMs,
+  safetyFloorMs,
+} from './time.js';
 
 /** The checks in the order they are run. */
 export const checks: readonly Check[] = [
@@ -53,6 +63,7 @@ export const checks: readonly Check[] = [
   keyTypeChanged,
   issuerChanged,
   expired,
+  notYetValid,
   ariWindow,
   nearingExpiry,
   safetyFloor,
@@ -71,6 +82,17 @@ export function inspectStored(stored: LoadResult): Inspected | undefined {
     cert: certInfo(cert),
     keyMatches: keyMatchesX509(stored.cert.keyPem, cert),
   };
+}
+
+/**
+ * Whether a stored certificate may be served now: it parses, its key matches, it is not expired and not yet
+ * valid by more than CLOCK_SKEW_MS. What a rollback may restore (never an expired or mismatched version).
+ */
+export function validNow(cert: StoredCertificate, now: Date): boolean {
+  const inspected = inspectStored({ state: 'present', cert });
+  if (!inspected?.ok || !inspected.keyMatches) return false;
+  const { notBefore, notAfter } = inspected.cert;
+  return notAfter.getTime() > now.getTime() && notBefore.getTime() <= now.getTime() + CLOCK_SKEW_MS;
 }
 
 /**

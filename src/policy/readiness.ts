@@ -9,7 +9,7 @@ import { Reason } from './reasons.js';
 /**
  * valid: not due, no recorded failures. warning: due, or renewal failures recorded, or a change the next
  * run applies (domains, key type, issuer) while the certificate still works. critical: expired, missing,
- * unreadable, revoked, key mismatch, or the store cannot be read.
+ * not yet valid, unreadable, revoked, key mismatch, or the store cannot be read.
  */
 export type Health = 'valid' | 'warning' | 'critical';
 
@@ -20,6 +20,7 @@ export const REASON_SEVERITY: Readonly<Record<Reason, Health>> = {
   [Reason.revoked]: 'critical',
   [Reason.keyMismatch]: 'critical',
   [Reason.expired]: 'critical',
+  [Reason.notYetValid]: 'critical',
   [Reason.domainsChanged]: 'warning',
   [Reason.keyTypeChanged]: 'warning',
   [Reason.issuerChanged]: 'warning',

@@ -12,6 +12,8 @@ export const Reason = {
   keyTypeChanged: 'key-type-changed',
   issuerChanged: 'issuer-changed',
   expired: 'expired',
+  /** notBefore is still ahead (beyond the clock-skew tolerance): no client accepts it yet. */
+  notYetValid: 'not-yet-valid',
   ariWindow: 'ari-window',
   withinRenewWindow: 'within-renew-window',
   /** At or below the safety floor (max of lifetime/20 and two run intervals), whatever the window or ARI said. */

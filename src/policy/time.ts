@@ -6,6 +6,11 @@ import { formatDuration } from '../util/duration.js';
 export const DEFAULT_RUN_INTERVAL_MS = 24 * 3_600_000;
 /** DEFAULT_RUN_INTERVAL_MS as `--interval` writes it ("24h"), for option defaults and help. */
 export const DEFAULT_RUN_INTERVAL = formatDuration(DEFAULT_RUN_INTERVAL_MS, 'manifest');
+/**
+ * Clock skew tolerated between this host and a CA, in ms, for notBefore only (a CA's clock a little ahead
+ * of ours must not make a fresh certificate "not yet valid"); notAfter is judged against the present.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
 /** At or below this lifetime the default window is one half instead of one third. */
 export const SHORT_LIFETIME_MS = 10 * 86_400_000;
 

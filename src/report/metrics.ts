@@ -175,6 +175,17 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
       samples: [...byReason].map(([reason, value]) => ({ labels: { reason }, value })),
     },
     {
+      name: 'cert_renew_last_run_unrecorded_failures',
+      help: 'Certificates whose failure in the last run could not be recorded in their store (status cannot see it).',
+      type: 'gauge',
+      samples: [
+        {
+          labels: {},
+          value: report.certificates.filter((c) => c.attemptNotRecorded !== undefined).length,
+        },
+      ],
+    },
+    {
       name: 'cert_renew_last_run_failures',
       help: 'Certificates that failed in the last run, by error code.',
       type: 'gauge',

@@ -58,6 +58,11 @@ export interface CertificateReport
   hooks: string[];
   /** `verify`: what each endpoint served after the hooks. */
   served?: { endpoint: string; ok: boolean; serial?: string; fingerprint?: string; error?: string }[];
+  /**
+   * Set when this run's failure could not be recorded in the store (so `status` cannot see it): why. The
+   * metrics carry it as `cert_renew_last_run_unrecorded_failures`.
+   */
+  attemptNotRecorded?: string;
   durationMs: number;
 }
 

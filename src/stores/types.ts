@@ -34,6 +34,11 @@ export interface AttemptInfo {
   lastErrorCode?: ErrorCode;
   lastError?: string;
   /**
+   * ISO 8601: the CA asked not to be asked again before this (an ACME rate limit's Retry-After); backoff
+   * holds the certificate back at least until then.
+   */
+  retryAfter?: string;
+  /**
    * The stored certificate is new but its post-renew hooks have not succeeded yet (they failed, or the run
    * was interrupted): the next run runs them again, and `status` warns until they do.
    */
@@ -124,6 +129,11 @@ export interface Locker {
   acquire(name: string, options: AcquireOptions): Promise<Lock | undefined>;
 }
 
+export interface RollbackOptions {
+  /** Whether a previous version may be restored (e.g. it is valid now). */
+  usable?: (previous: StoredCertificate) => boolean;
+}
+
 export interface SaveOptions {
   /** Extra information the store may publish (Redis announcements). */
   announce?: boolean;
@@ -165,8 +175,12 @@ export interface Store {
    * STORE_WRITE_FAILED (or STORE_UNAVAILABLE) and then leaves the previous set as it was.
    */
   save(name: string, bundle: CertificateBundle, meta: StoredMeta, options?: SaveOptions): Promise<void>;
-  /** Restores the previous version atomically, dropping the current one. Resolves false when there is none. */
-  rollback(name: string): Promise<boolean>;
+  /**
+   * Restores the previous version atomically, dropping the current one. With `options.usable`, only a
+   * previous version it accepts is restored (the caller judges "valid now": not expired, not yet valid, key
+   * matching). Resolves false when there is none (or none usable); then nothing changes.
+   */
+  rollback(name: string, options?: RollbackOptions): Promise<boolean>;
   /** Records (or, with `undefined`, clears) the last failed attempt, for backoff between runs. */
   recordAttempt(name: string, attempt: AttemptInfo | undefined): Promise<void>;
   /** Small named values that are not certificates: ACME account keys, the local CA (keys.ts names them). */

@@ -8,13 +8,15 @@ export type ChainVerdict = { ok: true } | { ok: false; reason: string };
  * signed by the next one (`chainPem`'s blocks in order, issuers being CAs). When trust anchors are given,
  * the last link must itself be one of them, or be issued and signed by one; with an empty chain the leaf is
  * checked against the anchors directly. When `at` is given, every certificate used (anchor included) must
- * be valid at that moment. Without anchors only the links are checked, not where the chain ends.
+ * be valid at that moment — notBefore with `notBeforeSkewMs` (ms) of tolerance for a CA's clock ahead of
+ * ours, notAfter exactly. Without anchors only the links are checked, not where the chain ends.
  */
 export function verifyChain(
   leafPem: string,
   chainPem: string,
   trustAnchorsPem?: readonly string[],
   at?: Date,
+  notBeforeSkewMs = 0,
 ): ChainVerdict {
   const leafBlock = splitPemChain(leafPem)[0];
   if (leafBlock === undefined) return fail('the certificate is not PEM');
@@ -63,7 +65,8 @@ export function verifyChain(
     for (const { cert, label } of used) {
       const from = new Date(cert.validFrom);
       const to = new Date(cert.validTo);
-      if (at < from) return fail(`${label} is not valid before ${from.toISOString()}`);
+      if (at.getTime() + notBeforeSkewMs < from.getTime())
+        return fail(`${label} is not valid before ${from.toISOString()}`);
       if (at > to) return fail(`${label} expired at ${to.toISOString()}`);
     }
   }

@@ -26,6 +26,8 @@ export interface NginxOptions {
    * certbot's, lego's and acme.sh's webroot mode expect.
    */
   documentRoot?: string;
+  /** More directives for the TLS server block, e.g. `ssl_trusted_certificate /path/chain.pem;`. */
+  tlsDirectives?: string[];
 }
 
 export interface Nginx {
@@ -40,6 +42,8 @@ export interface Nginx {
   reloadCommand: string[];
   /** Runs `reloadCommand`. */
   reload(): Promise<void>;
+  /** `nginx -t` on this configuration (as it reads the files now); rejects with nginx's message when it fails. */
+  configTest(): Promise<string>;
   /** What the TLS server presents now (no verification). */
   peerCertificate(servername?: string): Promise<PeerCertificate>;
   /** Polls until the TLS server presents the certificate with `serial` (reloads apply asynchronously). */
@@ -110,6 +114,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
         '    server_name _;',
         `    ssl_certificate ${options.certPath};`,
         `    ssl_certificate_key ${options.keyPath};`,
+        ...(options.tlsDirectives ?? []).map((line) => `    ${line}`),
         '    location / { return 200 "ok\\n"; }',
         '  }',
         '  server {',
@@ -149,6 +154,10 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       reloadCommand,
       reload: async () => {
         await runCommand(reloadCommand[0]!, reloadCommand.slice(1));
+      },
+      configTest: async () => {
+        const { stdout, stderr } = await runCommand(binary, [...base, '-t']);
+        return stdout + stderr;
       },
       peerCertificate: served,
       waitForSerial: async (serial, timeoutMs = 10_000) => {

@@ -106,13 +106,13 @@ describe('LocalCaIssuer', () => {
     const req = await request(store, entry(['app.example.test', 'api.example.test']));
     const result = await ca.issue(req);
     assert.equal(result.via, 'local-ca');
-    assert.equal(result.chainPem, '');
     assert.equal(store.writes, 1);
 
     const blob = JSON.parse(store.blobs.get(localCaBlobKey('dev')) ?? '{}') as {
       certPem: string;
       keyPem: string;
     };
+    assert.equal(result.chainPem, blob.certPem, 'chain.pem holds the CA certificate');
     const root = inspectCertificate(blob.certPem);
     assert.equal(root.isCA, true);
     assert.equal(root.commonName, 'cert-renew local CA (dev)');

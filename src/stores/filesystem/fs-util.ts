@@ -55,8 +55,43 @@ function hintFor(code: string | undefined): string {
 }
 
 /** Wraps a filesystem error into a one-line CertRenewError naming what failed and where. */
+/**
+ * chown(2) refused (EPERM: an unprivileged user may only give a file to a group it is a member of): says
+ * which of the store's `owner`/`group` could not be set, keeping the errno `code`.
+ */
+export class OwnershipError extends Error {
+  readonly code: string | undefined;
+  constructor(
+    readonly setting: 'owner' | 'group' | 'owner and group',
+    /** The ids asked for, e.g. "gid 33". */
+    readonly ids: string,
+    cause: unknown,
+  ) {
+    super(`cannot set the ${setting} of the file (${errnoOf(cause) ?? describeCause(cause)})`, { cause });
+    this.name = 'OwnershipError';
+    this.code = errnoOf(cause);
+  }
+}
+
+function describeCause(error: unknown): string {
+  return error instanceof Error ? (error.message.split('\n')[0] ?? error.name) : String(error);
+}
+
 export function fsError(code: ErrorCode, what: string, path: string, error: unknown): CertRenewError {
   if (error instanceof CertRenewError) return error;
+  if (error instanceof OwnershipError) {
+    const which = error.setting === 'owner' ? 'user' : 'group';
+    const field =
+      error.setting === 'owner' ? '"owner"' : error.setting === 'group' ? '"group"' : '"owner"/"group"';
+    return new CertRenewError(
+      code,
+      `${what}: ${path} (${error.code ?? 'error'}: cannot set its ${error.setting} to ${error.ids})`,
+      {
+        cause: error,
+        hint: `the store's ${field} cannot be set by this user: run cert-renew as root${which === 'group' ? ' or as a member of that group' : ''}, or remove ${field} from the store`,
+      },
+    );
+  }
   const errno = errnoOf(error) ?? (error instanceof Error ? error.message.split('\n')[0] : String(error));
   return new CertRenewError(code, `${what}: ${path} (${errno})`, {
     cause: error,
@@ -135,7 +170,17 @@ export async function writeNewFile(
     await handle.writeFile(data);
     await handle.chmod(options.mode);
     if (options.uid !== undefined || options.gid !== undefined) {
-      await handle.chown(options.uid ?? -1, options.gid ?? -1);
+      try {
+        await handle.chown(options.uid ?? -1, options.gid ?? -1);
+      } catch (error) {
+        const setting =
+          options.uid === undefined ? 'group' : options.gid === undefined ? 'owner' : 'owner and group';
+        const ids = [
+          ...(options.uid === undefined ? [] : [`uid ${options.uid}`]),
+          ...(options.gid === undefined ? [] : [`gid ${options.gid}`]),
+        ].join(', ');
+        throw new OwnershipError(setting, ids, error);
+      }
     }
     await handle.sync();
     ok = true;

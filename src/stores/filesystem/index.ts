@@ -31,6 +31,7 @@ import type {
   RetireResult,
   RevocationLog,
   RevocationRecord,
+  RollbackOptions,
   Store,
   StoredMeta,
 } from '../types.js';
@@ -95,8 +96,8 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     return saveVersion(this.settings, name, bundle, meta);
   }
 
-  rollback(name: string): Promise<boolean> {
-    return rollbackVersion(this.settings, name);
+  rollback(name: string, options?: RollbackOptions): Promise<boolean> {
+    return rollbackVersion(this.settings, name, options?.usable);
   }
 
   recordAttempt(name: string, attempt: AttemptInfo | undefined): Promise<void> {

@@ -117,6 +117,16 @@ async function plantedLink(io: ReadIo, dir: string): Promise<LoadResult | undefi
   };
 }
 
+/** One version directory of a certificate, as `load` would read it were it current (for rollback). */
+export function readVersion(
+  settings: FilesystemSettings,
+  io: ReadIo,
+  name: string,
+  id: string,
+): Promise<LoadResult> {
+  return readSet(settings, io, settings.layout.versionDir(name, id), VERSION_FILES);
+}
+
 /** Plain files in `<path>/<name>/` from before cert-renew managed it (certbot copies, manual installs). */
 export async function loadLegacy(
   settings: FilesystemSettings,

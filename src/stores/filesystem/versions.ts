@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describeError, ErrorCode } from '../../errors.js';
 import { keyMatchesCertificate } from '../../x509/index.js';
 import { CURRENT, currentTarget, LEGACY_ID, VERSION_FILES, versionId, versionSeq } from '../keys.js';
-import type { AttemptInfo, CertificateBundle, StoredMeta } from '../types.js';
+import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import {
   assertRealDirectories,
@@ -25,7 +25,7 @@ import {
   writeAtomic,
   writeNewFile,
 } from './fs-util.js';
-import { loadLegacy } from './read.js';
+import { loadLegacy, readVersion } from './read.js';
 import { renderVersion } from './render.js';
 
 type Owners = { uid?: number; gid?: number };
@@ -325,8 +325,15 @@ async function prune(
   }
 }
 
-/** Points `current` at the newest complete older version and drops the abandoned one; false when none. */
-export async function rollbackVersion(settings: FilesystemSettings, name: string): Promise<boolean> {
+/**
+ * Points `current` at the newest complete older version that `usable` accepts (every complete one without
+ * it) and drops the abandoned one; false when none.
+ */
+export async function rollbackVersion(
+  settings: FilesystemSettings,
+  name: string,
+  usable?: (previous: StoredCertificate) => boolean,
+): Promise<boolean> {
   try {
     await assertRealDirectories(settings.layout.root, settings.layout.versionsDir(name));
   } catch (error) {
@@ -345,6 +352,15 @@ export async function rollbackVersion(settings: FilesystemSettings, name: string
     .sort((a, b) => (versionSeq(b) ?? 0) - (versionSeq(a) ?? 0));
   for (const id of older) {
     if (!(await isComplete(settings.layout.versionDir(name, id)))) continue;
+    if (usable) {
+      const previous = await readVersion(settings, asyncIo, name, id);
+      if (previous.state !== 'present' || !usable(previous.cert)) {
+        settings.context.logger.info(
+          `certificate ${name}: version ${id} in store ${settings.storeName} is not valid now; not restored`,
+        );
+        continue;
+      }
+    }
     await pointCurrent(settings, name, id);
     await ensureStableLinks(settings, name);
     // The abandoned version goes, so "previous" always means the one before current.
@@ -375,10 +391,9 @@ export async function writeAttempt(
     }
     await mkdir(dir, { recursive: true, mode: 0o755 });
     await assertRealDirectories(settings.layout.root, dir);
-    await writeAtomic(path, `${JSON.stringify(attempt, null, 2)}\n`, {
-      mode: settings.certMode,
-      ...(await settings.owners()),
-    });
+    // cert-renew's own record, read by nobody else: written without the store's owner/group, so a store
+    // whose group cannot be set still records why every run fails (status shows it).
+    await writeAtomic(path, `${JSON.stringify(attempt, null, 2)}\n`, { mode: settings.certMode });
   } catch (error) {
     throw fsError(
       ErrorCode.storeWrite,

@@ -28,6 +28,7 @@ import type {
   RetireResult,
   RevocationLog,
   RevocationRecord,
+  RollbackOptions,
   SaveOptions,
   Store,
   StoredMeta,
@@ -47,9 +48,12 @@ const SEALED_BLOB = 'cert_renew_sealed';
 /** Names per MGET: each MGET carries this many `cert:` keys and as many `attempts:` keys. */
 const MGET_BATCH = 500;
 
-/** LPOP the newest history entry into `cert:{name}`, atomically; returns it (nil when there is none). */
+/**
+ * LPOP the newest history entry into `cert:{name}`, atomically; returns it (nil when there is none). With
+ * ARGV[1], only when the newest entry is exactly that value (the one the caller judged usable).
+ */
 const ROLLBACK_SCRIPT =
-  "local prev = redis.call('LPOP', KEYS[2]) if not prev then return false end redis.call('SET', KEYS[1], prev) return prev";
+  "local prev = redis.call('LINDEX', KEYS[2], 0) if not prev then return false end if ARGV[1] and ARGV[1] ~= prev then return false end redis.call('LPOP', KEYS[2]) redis.call('SET', KEYS[1], prev) return prev";
 
 interface Settings {
   keyPrefix: string;
@@ -203,14 +207,33 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
   }
 
   /** Moves the newest history entry back into `cert:{name}` in one Lua script (atomic, one slot). */
-  async rollback(name: string): Promise<boolean> {
+  async rollback(name: string, options?: RollbackOptions): Promise<boolean> {
     const { keyPrefix } = this.settings;
+    const historyKey = redisKeys.history(keyPrefix, name);
+    let expected: string[] = [];
+    if (options?.usable) {
+      const newest = await this.connection.run(
+        `read the history of certificate "${name}"`,
+        'read',
+        (client) => client.lindex(historyKey, 0),
+      );
+      if (newest === null) return false;
+      const decoded = decodeCertRecord(name, newest, this.settings.ring);
+      if (!decoded.ok || !options.usable(decoded.cert)) {
+        this.context.logger.info(
+          `redis store "${this.name}": the previous version of certificate "${name}" is not valid now; not restored`,
+        );
+        return false;
+      }
+      expected = [newest];
+    }
     const restored = await this.connection.run(`roll back certificate "${name}"`, 'write', async (client) => {
       const reply = await client.eval(
         ROLLBACK_SCRIPT,
         2,
         redisKeys.cert(keyPrefix, name),
-        redisKeys.history(keyPrefix, name),
+        historyKey,
+        ...expected,
       );
       return typeof reply === 'string' ? reply : undefined;
     });

@@ -154,6 +154,7 @@ export function encodeAttempt(attempt: AttemptInfo): string {
     failure_count: attempt.failureCount,
     ...(attempt.lastErrorCode === undefined ? {} : { last_error_code: attempt.lastErrorCode }),
     ...(attempt.lastError === undefined ? {} : { last_error: attempt.lastError }),
+    ...(attempt.retryAfter === undefined ? {} : { retry_after: attempt.retryAfter }),
   });
 }
 
@@ -168,6 +169,7 @@ export function decodeAttempt(text: string | null | undefined): AttemptInfo | un
       failureCount: r.failure_count,
       ...(isErrorCode(r.last_error_code) ? { lastErrorCode: r.last_error_code } : {}),
       ...(isString(r.last_error) ? { lastError: r.last_error } : {}),
+      ...(isString(r.retry_after) ? { retryAfter: r.retry_after } : {}),
     };
   } catch {
     return undefined;
