@@ -87,6 +87,7 @@ export async function showCommand(
       attempts: loaded.attempts ?? null,
       revoked: revocation?.current ?? null,
       revocations: revocation?.log ?? [],
+      ...(loaded.replaced ? { replaced: loaded.replaced } : {}),
     };
     if (options.json) {
       io.stdout(`${JSON.stringify(details, null, 2)}\n`);
@@ -105,6 +106,7 @@ export async function showCommand(
         ['not after', info.notAfter.toISOString()],
       ];
       if (cert.meta?.via) rows.push(['obtained via', cert.meta.via]);
+      if (loaded.replaced) rows.push(['warning', loaded.replaced.note]);
       const paths = store.paths(name);
       if (paths) rows.push(['fullchain', paths.fullchain], ['private key', paths.privkey]);
       if (loaded.attempts)

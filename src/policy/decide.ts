@@ -4,7 +4,8 @@
  *
  *   1. hard triggers: missing, unreadable (the store says so, or the PEM does not parse), revoked, key-mismatch,
  *      domains-changed, key-type-changed, issuer-changed, expired, not-yet-valid (notBefore more than
- *      the clock-skew tolerance ahead);
+ *      the clock-skew tolerance ahead), links-replaced (a filesystem store's stable names are not the links
+ *      it made: every check judges what a reader of those names gets, and the renewal puts the links back);
  *   2. ari-window: the deterministic point in the CA's suggested window falls before the next run;
  *   3. within-renew-window: remaining ≤ the renewal window — an explicit `renewBefore`/`renewBeforePercent`
  *      always holds beside ARI (whichever comes first renews); the default window applies only when no
@@ -33,6 +34,7 @@ import {
   issuerChanged,
   keyMismatch,
   keyTypeChanged,
+  linksReplaced,
   nearingExpiry,
   notYetValid,
   okDecision,
@@ -64,6 +66,7 @@ export const checks: readonly Check[] = [
   issuerChanged,
   expired,
   notYetValid,
+  linksReplaced,
   ariWindow,
   nearingExpiry,
   safetyFloor,
@@ -103,9 +106,11 @@ export function decide(
   input: PolicyInput,
   inspected: Inspected | undefined = inspectStored(input.stored),
 ): Decision {
+  const replaced = input.stored.state === 'present' ? input.stored.replaced : undefined;
   for (const check of checks) {
     const decision = check(input, inspected);
-    if (decision) return decision;
+    if (decision)
+      return replaced ? { ...decision, message: `${decision.message}; ${replaced.note}` } : decision;
   }
   if (!inspected?.ok) {
     // Unreachable: missing and unreadable stores are hard triggers above.

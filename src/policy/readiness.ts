@@ -21,6 +21,7 @@ export const REASON_SEVERITY: Readonly<Record<Reason, Health>> = {
   [Reason.keyMismatch]: 'critical',
   [Reason.expired]: 'critical',
   [Reason.notYetValid]: 'critical',
+  [Reason.linksReplaced]: 'warning',
   [Reason.domainsChanged]: 'warning',
   [Reason.keyTypeChanged]: 'warning',
   [Reason.issuerChanged]: 'warning',

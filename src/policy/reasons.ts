@@ -14,6 +14,8 @@ export const Reason = {
   expired: 'expired',
   /** notBefore is still ahead (beyond the clock-skew tolerance): no client accepts it yet. */
   notYetValid: 'not-yet-valid',
+  /** The files a reader of the configured names gets are not the links cert-renew made (replaced by hand). */
+  linksReplaced: 'links-replaced',
   ariWindow: 'ari-window',
   withinRenewWindow: 'within-renew-window',
   /** At or below the safety floor (max of lifetime/20 and two run intervals), whatever the window or ARI said. */

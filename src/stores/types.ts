@@ -58,11 +58,21 @@ export interface StoredCertificate extends CertificateBundle {
  * - `present`: a complete, consistent set (the key belongs to the set it was saved with; the caller still
  *   checks that it matches the certificate).
  * `attempts` is the last failed attempt (advisory: an unreadable one reads as none), in any state.
+ * `replaced`: the files a reader gets are not the stored version (see ReplacedFiles); `cert` is those files.
  */
 export type LoadResult =
   | { state: 'missing'; attempts?: AttemptInfo }
   | { state: 'unreadable'; error: string; attempts?: AttemptInfo }
-  | { state: 'present'; cert: StoredCertificate; attempts?: AttemptInfo };
+  | { state: 'present'; cert: StoredCertificate; attempts?: AttemptInfo; replaced?: ReplacedFiles };
+
+/**
+ * A filesystem store whose stable names (`fullchain.pem` …) are no longer the links it made: `cert` is then
+ * what a reader of those names gets, `files` the names replaced, `note` one line saying so.
+ */
+export interface ReplacedFiles {
+  files: string[];
+  note: string;
+}
 
 /** Where a filesystem store puts a certificate's files (hooks get them in their environment). */
 export interface CertificatePaths {

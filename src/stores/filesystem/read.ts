@@ -10,7 +10,7 @@
 import { join, resolve, sep } from 'node:path';
 import { describeError } from '../../errors.js';
 import { mapLimit } from '../../util/pool.js';
-import { VERSION_FILES } from '../keys.js';
+import { CURRENT, VERSION_FILES } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, syncIo } from './fs-util.js';
@@ -98,7 +98,76 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
   const linkedVersion =
     (await plantedLink(io, settings.layout.versionsDir(name))) ?? (await plantedLink(io, versionDir));
   if (linkedVersion) return linkedVersion;
-  return readSet(settings, io, versionDir, VERSION_FILES);
+  const set = await readSet(settings, io, versionDir, VERSION_FILES);
+  return set.state === 'present' ? judgeServed(settings, io, name, set) : set;
+}
+
+/** The stable names a server reads (the PEM ones), with the version file each must link to. */
+const SERVED_KINDS = ['cert', 'chain', 'fullchain', 'privkey'] as const;
+
+/**
+ * What a reader of the configured file names gets. Normally each stable name is the link cert-renew made
+ * (`current/<file>`) and the version set is what is served. When one was replaced (a plain file moved over
+ * it, a link elsewhere, or removed), the set judged is what those names hold — the leaf and chain of the
+ * fullchain file and the key of the privkey file, as a web server reads them — with `replaced` naming them,
+ * so an expired file served in place of a valid version is reported expired. The next save puts the links
+ * back.
+ */
+async function judgeServed(
+  settings: FilesystemSettings,
+  io: ReadIo,
+  name: string,
+  set: LoadResult & { state: 'present' },
+): Promise<LoadResult> {
+  const replaced: string[] = [];
+  for (const kind of SERVED_KINDS) {
+    const file = stableName(settings, kind);
+    try {
+      if ((await io.readlink(settings.layout.stable(name, file))) === `${CURRENT}/${VERSION_FILES[kind]}`)
+        continue;
+    } catch {
+      // not a link (EINVAL), or gone (ENOENT): replaced
+    }
+    replaced.push(file);
+  }
+  if (replaced.length === 0) return set;
+  const where = settings.layout.certDir(name).slice(settings.layout.root.length + 1);
+  const read = (kind: (typeof SERVED_KINDS)[number]) =>
+    io.readText(settings.layout.stable(name, stableName(settings, kind)));
+  const note = `${replaced.join(', ')} in ${where} ${replaced.length === 1 ? 'is' : 'are'} not the link${replaced.length === 1 ? '' : 's'} cert-renew made (a reader gets ${replaced.length === 1 ? 'that file' : 'those files'}; the next renewal puts the links back)`;
+  const isReplaced = (kind: (typeof SERVED_KINDS)[number]) => replaced.includes(stableName(settings, kind));
+  // Names still linked are read from the version (never through a link); replaced ones as a reader would.
+  let fullchain: string | undefined;
+  let certText: string | undefined;
+  let keyPem = set.cert.keyPem;
+  try {
+    if (isReplaced('fullchain')) fullchain = await read('fullchain');
+    if (isReplaced('cert')) certText = await read('cert');
+    if (isReplaced('privkey')) keyPem = await read('privkey');
+  } catch (error) {
+    return {
+      state: 'unreadable',
+      error: `${note}: cannot read it (${errnoOf(error) ?? describeError(error)})`,
+      ...(set.attempts ? { attempts: set.attempts } : {}),
+    };
+  }
+  const blocks = (fullchain ?? certText ?? set.cert.certPem).match(new RegExp(CERT_BLOCK.source, 'g')) ?? [];
+  if (blocks.length === 0 || !KEY_BLOCK.test(keyPem)) {
+    return { state: 'unreadable', error: `${note}: it holds no PEM certificate and key` };
+  }
+  const [leaf, ...rest] = blocks;
+  const chainPem = fullchain === undefined ? set.cert.chainPem : rest.map((block) => `${block}\n`).join('');
+  return {
+    state: 'present',
+    cert: {
+      certPem: `${leaf}\n`,
+      chainPem,
+      keyPem,
+      // The metadata describes the version, not what is served in its place.
+      meta: undefined,
+    },
+    replaced: { files: replaced, note },
+  };
 }
 
 /**
