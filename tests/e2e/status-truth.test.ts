@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, copyFile, lstat, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createServer, type Server } from 'node:tls';
 import { main } from '../../src/cli.js';
 import type { PlanItem } from '../../src/plan/model.js';
 import type { StatusReport } from '../../src/report/status.js';
@@ -17,6 +18,7 @@ import { fixedClock } from '../../src/runtime/clock.js';
 import { inspectCertificate } from '../../src/x509/index.js';
 import { startNginx } from '../harness/nginx.js';
 import { type TempDir, tempDir } from '../harness/process.js';
+import { createCa, createLeaf } from '../harness/tls.js';
 import { BIN, type CliResult, cliEnv, hasStackTrace, REPO, runCli, startCli } from './cli.js';
 import { parseReport } from './e2e-helpers.js';
 import { localManifest, memoryIO, writeManifest } from './fixtures.js';
@@ -270,15 +272,19 @@ describe('an interrupted run is not a failed one', () => {
   let server: Server;
   const sockets = new Set<Socket>();
   let connected: Promise<void>;
+  let caBundle: string;
   before(async () => {
     tmp = await tempDir('cert-renew-truth-');
+    const ca = await createCa(tmp.path);
+    caBundle = ca.certPath;
+    const leaf = await createLeaf(ca, tmp.path, { names: ['127.0.0.1', 'localhost'] });
     let seen: () => void = () => {};
     connected = new Promise((resolve) => {
       seen = resolve;
     });
     // An ACME directory that accepts connections and never answers: the run is mid-way for as long as
     // the test wants.
-    server = createServer((socket) => {
+    server = createServer({ cert: leaf.certPem, key: leaf.keyPem }, (socket) => {
       sockets.add(socket);
       socket.on('error', () => {});
       seen();
@@ -301,7 +307,8 @@ describe('an interrupted run is not a failed one', () => {
       issuers: {
         hanging: {
           type: 'acme',
-          directory: `http://127.0.0.1:${address.port}/directory`,
+          directory: `https://127.0.0.1:${address.port}/directory`,
+          caBundle,
           email: 'ops@example.test',
           challenge: { type: 'http-01', webroot: join(tmp.path, 'webroot') },
         },
