@@ -55,7 +55,7 @@ function statusTable(status: StatusReport, { colour }: ReportOptions): string {
   const items = status.certificates;
   const rows = items.map((i) => {
     let detail = i.failures
-      ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}`
+      ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}${i.failures.retryAt ? `; next attempt not before ${i.failures.retryAt}` : ''}`
       : i.message;
     const last = i.revocations?.[0];
     if (last && i.reason !== 'revoked') {

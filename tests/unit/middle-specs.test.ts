@@ -32,8 +32,8 @@ describe('retryAt: 5 min × 2^(n−1), at most 6 h, at most a tenth of what is l
     ['0 failures counts as one', 0, undefined, 5 * MIN],
     ['10 failures, 30 d left: 6 h', 10, 30 * D, 6 * H],
     ['10 failures, 1 d left: a tenth, 2.4 h', 10, D, 2.4 * H],
-    ['1 failure, 10 min left: 1 min', 1, 10 * MIN, MIN],
-    ['expired: no wait', 5, -D, 0],
+    ['1 failure, 10 min left: a tenth is 1 min, the floor 5 min', 1, 10 * MIN, 5 * MIN],
+    ['expired: the floor, 5 min (never every run)', 5, -D, 5 * MIN],
   ];
   for (const [name, failureCount, remainingMs, waitMs] of rows) {
     test(name, () => {
@@ -243,6 +243,7 @@ describe('metrics: the Prometheus text', () => {
       'cert_renew_last_run_success 0',
       'cert_renew_last_run_duration_seconds 90',
       'cert_renew_last_run_renewals{reason="safety-floor"} 1',
+      'cert_renew_last_run_unrecorded_failures 0',
       'cert_renew_last_run_failures{code="STORE_UNAVAILABLE"} 1',
     ]);
   });

@@ -11,7 +11,9 @@ import {
   issuerChanged,
   keyMismatch,
   keyTypeChanged,
+  linksReplaced,
   nearingExpiry,
+  notYetValid,
   safetyFloor,
 } from '../../src/policy/checks.js';
 import {
@@ -625,11 +627,48 @@ describe('hard triggers and forced (real certificates)', () => {
       keyTypeChanged,
       issuerChanged,
       expired,
+      notYetValid,
+      linksReplaced,
       ariWindow,
       nearingExpiry,
       safetyFloor,
       forced,
     ]);
+  });
+
+  test('not-yet-valid: a notBefore beyond the clock-skew tolerance renews; within it, nothing', () => {
+    const early = run(input(present(good, key), { now: new Date(NB.getTime() - 2 * D) }));
+    assert.deepEqual([early.renew, early.reason], [true, Reason.notYetValid]);
+    assert.match(early.message, /not valid yet: valid from /);
+    const skewed = run(input(present(good, key), { now: new Date(NB.getTime() - 60_000) }));
+    assert.equal(skewed.reason, Reason.ok);
+  });
+
+  test('links-replaced: the served files are judged, and a replaced link is said in every message', () => {
+    const note = 'fullchain.pem in web is not the link cert-renew made';
+    const stored = { ...present(good, key), replaced: { files: ['fullchain.pem'], note } } as LoadResult;
+    const fine = run(input(stored));
+    assert.deepEqual([fine.renew, fine.reason], [true, Reason.linksReplaced]);
+    assert.ok(fine.message.endsWith(note));
+    const late = run(input(stored, { now: new Date(NB.getTime() + lifetime + D) }));
+    assert.equal(late.reason, Reason.expired);
+    assert.ok(late.message.endsWith(note));
+  });
+
+  test('an explicit renewBefore and ARI both hold: whichever comes first', () => {
+    const notAfter = new Date(NB.getTime() + lifetime);
+    const ari = { start: new Date(notAfter.getTime() - 10 * D), end: new Date(notAfter.getTime() - 5 * D) };
+    const explicit = run(input(present(good, key), { entry: entry({ renewBeforeMs: 85 * D }), ari }));
+    assert.deepEqual([explicit.renew, explicit.reason], [true, Reason.withinRenewWindow]);
+    const byDefault = run(input(present(good, key), { ari }));
+    assert.deepEqual([byDefault.renew, byDefault.reason], [false, Reason.ok]);
+    const ariFirst = run(
+      input(present(good, key), {
+        entry: entry({ renewBeforeMs: 5 * D }),
+        ari: { start: new Date(mid.getTime() - D), end: new Date(mid.getTime()) },
+      }),
+    );
+    assert.equal(ariFirst.reason, Reason.ariWindow);
   });
 
   test('forced: an ok certificate reports forced, a due one its real reason', () => {

@@ -90,7 +90,7 @@ export function acmeError(error: unknown, context: AcmeErrorContext): CertRenewE
         hint:
           error.retryAfter === undefined
             ? 'rate limited by the CA'
-            : `rate limited by the CA; it asks to retry after ${error.retryAfter}s`,
+            : `rate limited by the CA; it asks not to be asked again before ${(error.retryAt ?? new Date(Date.now() + error.retryAfter * 1000)).toISOString()} (Retry-After ${error.retryAfter}s); cert-renew holds this certificate back until then`,
       });
     }
     if (VALIDATION_TYPES.has(error.type) && !context.step.includes('account')) {

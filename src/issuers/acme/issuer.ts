@@ -12,6 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { CertRenewError, ErrorCode } from '../../errors.js';
 import type { AcmeIssuerConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -35,6 +36,7 @@ import { orderCertificate } from './order.js';
 import { RenewalInfoLookup } from './renewal-info.js';
 import { DEFAULT_POLL_POLICY, DEFAULT_RETRY_POLICY, type PollPolicy, type RetryPolicy } from './retry.js';
 import { revokeAtAcme } from './revoke.js';
+import { AcmeConnectionError } from './transport.js';
 
 /** Knobs for tests and the benchmark; the manifest does not set these. */
 export interface AcmeIssuerOptions {
@@ -46,6 +48,28 @@ export interface AcmeIssuerOptions {
   propagationCheck?: PropagationCheck;
   /** Called with every HTTP request's method and URL (tests count attempts with it). */
   onRequest?: (method: string, url: string) => void;
+}
+
+/** The CA could not be reached at all (no HTTP answer), after the retries: what opens the breaker. */
+function isUnreachable(error: CertRenewError): boolean {
+  if (error.code !== ErrorCode.issuerUnavailable || !error.transient) return false;
+  for (let cause: unknown = error.cause, depth = 0; cause && depth < 8; depth++) {
+    if (cause instanceof AcmeConnectionError) return true;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The open breaker's error, for another certificate: the same code and message, naming that certificate. */
+function breakerError(open: { error: CertRenewError; certName: string }, certName: string): CertRenewError {
+  const { error } = open;
+  const own = `certificate ${open.certName}: `;
+  const rest = error.message.startsWith(own) ? error.message.slice(own.length) : error.message;
+  return new CertRenewError(error.code, `certificate ${certName}: ${rest}`, {
+    cause: error,
+    transient: true,
+    hint: `not tried: certificate ${open.certName} already used up its retries against this CA in this run${error.hint ? `; ${error.hint}` : ''}`,
+  });
 }
 
 /**
@@ -67,6 +91,12 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
   readonly #accounts: AcmeAccounts;
   /** Planning's renewal information: plain GETs, without loading acme-client (renewal-info.ts). */
   readonly #renewalInfo: RenewalInfoLookup;
+  /**
+   * The breaker: once one certificate has used up its retries against an unreachable CA, the rest of this
+   * run's certificates of this issuer fail at once with the same error (an outage costs seconds per run,
+   * not minutes per certificate, and the CA is not hammered). Open for the life of the issuer (one run).
+   */
+  #breaker: { error: CertRenewError; certName: string } | undefined;
 
   constructor(
     readonly name: string,
@@ -105,6 +135,8 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
   }
 
   async issue(request: IssueRequest): Promise<IssueResult> {
+    const open = this.#breaker;
+    if (open) throw breakerError(open, request.entry.name);
     try {
       return await orderCertificate(
         {
@@ -119,12 +151,19 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
       );
     } catch (error) {
       // Shared work (directory, account) reports issuer-wide; every error leaves here naming the certificate.
-      throw forCertificate(error, {
+      const coded = forCertificate(error, {
         certName: request.entry.name,
         issuerName: this.name,
         directoryUrl: this.directoryUrl,
         step: 'issuing',
       });
+      if (!this.#breaker && isUnreachable(coded)) {
+        this.#breaker = { error: coded, certName: request.entry.name };
+        this.context.logger.warn(
+          `ACME issuer ${this.name}: unreachable after every retry for certificate ${request.entry.name}; its other certificates fail at once for the rest of this run`,
+        );
+      }
+      throw coded;
     }
   }
 

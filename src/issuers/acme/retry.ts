@@ -2,7 +2,8 @@
  * The timing of one `issue()`: retrying transient ACME failures and polling what the CA is still working
  * on, both inside the certificate's deadline (its AbortSignal).
  *
- * Retry: capped exponential backoff (1 s, 2 s, 4 s … at most 30 s), the server's Retry-After honoured, a
+ * Retry: capped exponential backoff (1 s, 2 s, 4 s … at most 30 s), the server's Retry-After honoured when
+ * it is within that cap — a longer one (a rate limit) fails the attempt at once, carrying the CA's time — a
  * bounded number of attempts. When the deadline cuts a retry short, the last transient error is what the
  * operator sees ("cannot reach the CA"), not a bare timeout.
  *
@@ -79,6 +80,10 @@ export async function withRetry<T>(fn: (attempt: number) => Promise<T>, options:
       if (options.signal.aborted) throw coded;
       if (!coded.transient || attempt >= options.policy.maxAttempts) throw coded;
       lastTransient = coded;
+      // A Retry-After longer than any backoff of ours (a rate limit for a day): waiting it out would only
+      // hold a concurrency slot until the deadline. Fail now; the caller records the CA's time and backoff
+      // holds the certificate back until then.
+      if (coded.retryAfter !== undefined && coded.retryAfter * 1000 > options.policy.maxDelayMs) throw coded;
       const delay = backoffDelay(options.policy, attempt, coded.retryAfter);
       options.onRetry?.(coded, delay, attempt);
       try {

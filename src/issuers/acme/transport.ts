@@ -7,9 +7,11 @@
  * into `AcmeProblemError` with their type, detail and Retry-After. Retrying is cert-renew's job
  * (retry.ts), not the transport's.
  */
+
 import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { type Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { setTimeout as timersSleep } from 'node:timers/promises';
 import type { Clock } from '../../runtime/clock.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -33,7 +35,10 @@ export class AcmeProblemError extends Error {
   readonly type: string;
   readonly detail: string;
   readonly subproblems: AcmeSubproblem[];
+  /** Retry-After, in seconds from when the response arrived. */
   readonly retryAfter: number | undefined;
+  /** The moment Retry-After names (response time + retryAfter), for messages. */
+  readonly retryAt: Date | undefined;
   readonly url: string;
 
   constructor(init: {
@@ -42,6 +47,7 @@ export class AcmeProblemError extends Error {
     detail: string;
     subproblems?: AcmeSubproblem[];
     retryAfter?: number;
+    retryAt?: Date;
     url: string;
   }) {
     super(`${init.detail || `HTTP ${init.status}`}${init.type ? ` (${init.type})` : ''}`);
@@ -51,6 +57,7 @@ export class AcmeProblemError extends Error {
     this.detail = init.detail;
     this.subproblems = init.subproblems ?? [];
     this.retryAfter = init.retryAfter;
+    this.retryAt = init.retryAt;
     this.url = init.url;
   }
 }
@@ -151,6 +158,12 @@ export class AcmeTransport {
   readonly badNonceDetails = new Set<string>();
   /** Number of HTTP requests sent, for tests and debug logs. */
   requests = 0;
+  /**
+   * Per URL, the time (ms since the epoch) before which the CA asked not to be asked again: a Retry-After
+   * on any response (a processing order, a pending authorization, a 503) is a lower bound for the next
+   * request to that URL (RFC 8555 §7.4, §8.2). The wait ends early when the signal fires.
+   */
+  private readonly notBefore = new Map<string, number>();
 
   constructor(
     private readonly options: TransportOptions,
@@ -170,7 +183,17 @@ export class AcmeTransport {
     // acme-client's only HEAD is the newNonce request.
     const pooled = verb === 'HEAD' ? nonces?.take() : undefined;
     if (pooled) return { status: 200, headers: { 'replay-nonce': pooled }, data: '' };
+    const waitUntil = this.notBefore.get(url);
+    if (waitUntil !== undefined) {
+      this.notBefore.delete(url);
+      const ms = waitUntil - this.options.clock.now().getTime();
+      if (ms > 0) await timersSleep(ms, undefined, { signal: this.signal });
+    }
     const response = await this.send(url, verb, opts.data, opts.headers ?? {});
+    const retryAfter = parseRetryAfter(response.headers['retry-after'], this.options.clock.now());
+    if (retryAfter !== undefined && retryAfter > 0) {
+      this.notBefore.set(url, this.options.clock.now().getTime() + retryAfter * 1000);
+    }
     const problem = response.status >= 400 ? parseProblem(response.data) : undefined;
     const fresh = response.headers['replay-nonce'];
     // A HEAD's nonce goes to acme-client, and so does a badNonce response's (it retries with it).
@@ -187,7 +210,9 @@ export class AcmeTransport {
         detail:
           problem.detail || (typeof response.data === 'string' ? response.data.slice(0, 200).trim() : ''),
         subproblems: problem.subproblems,
-        retryAfter: parseRetryAfter(response.headers['retry-after'], this.options.clock.now()),
+        ...(retryAfter === undefined
+          ? {}
+          : { retryAfter, retryAt: new Date(this.options.clock.now().getTime() + retryAfter * 1000) }),
         url,
       });
     }
