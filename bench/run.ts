@@ -10,6 +10,7 @@
  *   acme-100     100 certificates issued against Pebble with concurrency, against a sequential certbot loop
  *   issue-scale  client CPU per certificate and peak RSS issuing 100 and 1,000 against Pebble
  *   compare      cert-renew, certbot and lego on one Pebble: issuing 100, and a nothing-due run
+ *   outage       1,000 due certificates against an unreachable ACME directory (the issuer breaker)
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
