@@ -18,7 +18,7 @@ import { fixedClock } from '../../src/runtime/clock.js';
 import { inspectCertificate } from '../../src/x509/index.js';
 import { startNginx } from '../harness/nginx.js';
 import { type TempDir, tempDir } from '../harness/process.js';
-import { createCa, createLeaf } from '../harness/tls.js';
+import { createCa, createLeaf, normalizeSerial } from '../harness/tls.js';
 import { BIN, type CliResult, cliEnv, hasStackTrace, REPO, runCli, startCli } from './cli.js';
 import { parseReport } from './e2e-helpers.js';
 import { localManifest, memoryIO, writeManifest } from './fixtures.js';
@@ -42,7 +42,7 @@ function planItems(r: CliResult): PlanItem[] {
 }
 
 function serialOf(pem: string): string {
-  return inspectCertificate(pem).serial;
+  return normalizeSerial(inspectCertificate(pem).serial);
 }
 
 describe('status judges what a reader of the configured file names gets', () => {
