@@ -293,12 +293,9 @@ export async function renewOne(
     try {
       await store.recordAttempt(entry.name, attempt);
     } catch (recordError) {
-      // `status` reads failures from the store: when it cannot be written, say so loudly and let the
-      // report (and the metrics) carry it.
+      // `status` reads failures from the store: when it cannot be written, the run's error line for this
+      // certificate says so (execute/run.ts), and the report and the metrics carry it.
       const why = describeError(recordError);
-      logger.error(
-        `${entry.name}: the failed attempt could not be recorded in store '${entry.storeName}' (status will not show it): ${why}`,
-      );
       throw new AttemptNotRecorded(wrapped, why);
     }
     throw wrapped;

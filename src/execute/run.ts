@@ -221,8 +221,12 @@ async function renewDue(
       report.outcome = 'failed';
       report.error = { code: wrapped.code, message: wrapped.oneLine };
       report.message = `renewal failed: ${wrapped.oneLine}`;
-      if (error instanceof AttemptNotRecorded) report.attemptNotRecorded = error.notRecorded;
-      logger.error(namedLine(entry.name, wrapped.oneLine));
+      let line = wrapped.oneLine;
+      if (error instanceof AttemptNotRecorded) {
+        report.attemptNotRecorded = error.notRecorded;
+        line += `; the failed attempt could not be recorded in store '${entry.storeName}' (status will not show it): ${error.notRecorded}`;
+      }
+      logger.error(namedLine(entry.name, line));
     } finally {
       report.durationMs = clock.now().getTime() - began;
     }
