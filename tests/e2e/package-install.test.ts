@@ -1,7 +1,7 @@
 /**
  * cert-renew installs like a real package: from a copy of the sources without any build output, `npm pack`
- * builds (prepack) and packs only what runs (no tests, benchmarks or source maps); the tarball installs
- * globally into a temporary prefix (`npm install -g --prefix`, from the npm cache when it can); and the
+ * builds and bundles (prepack) and packs only what runs (the bundle in dist/bundle/, not dist/src/; no tests,
+ * benchmarks or source maps); the tarball installs globally into a temporary prefix (`npm install -g --prefix`, from the npm cache when it can); and the
  * installed `cert-renew` runs the quickstart exactly as the README's install section shows.
  */
 import assert from 'node:assert/strict';
@@ -68,8 +68,8 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
   });
   after(() => tmp?.remove());
 
-  test('the package holds only what runs: dist/src (built by prepack), bin, schemas, examples, docs', () => {
-    assert.ok(packedFiles.includes('dist/src/cli.js'), 'prepack built dist/');
+  test('the package holds only what runs: the bundle (built by prepack), bin, schemas, examples, docs', () => {
+    assert.ok(packedFiles.includes('dist/bundle/cli.js'), 'prepack built and bundled dist/');
     assert.ok(packedFiles.includes('bin/cert-renew'));
     assert.ok(packedFiles.includes('schemas/certificate-manifest.schema.json'));
     assert.ok(packedFiles.includes('examples/quickstart.json'));
@@ -78,9 +78,15 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
     assert.ok(packedFiles.includes('dist/src/manifest/schema-validator.cjs'));
     const stray = packedFiles.filter(
       (path) =>
-        !/^(dist\/src\/.*\.c?js|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(path),
+        !/^(dist\/bundle\/[^/]+\.js$|dist\/src\/manifest\/schema-validator\.cjs$|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(
+          path,
+        ),
     );
-    assert.deepEqual(stray, [], 'nothing else (no tests, benchmarks, source maps or TypeScript sources)');
+    assert.deepEqual(
+      stray,
+      [],
+      'nothing else (no dist/src modules, tests, benchmarks, source maps or TypeScript sources)',
+    );
   });
 
   test('installs globally into a prefix and runs the quickstart with the installed cert-renew', async () => {
