@@ -39,6 +39,7 @@ const UNITS: readonly [Unit, number][] = [
   ['m', 60_000],
   ['s', 1000],
 ];
+const UNIT_INDEX: Record<Unit, number> = { d: 0, h: 1, m: 2, s: 3 };
 
 interface StyleRule {
   /** At most this many units, from the largest non-zero one down; what is below them is dropped. */
@@ -115,22 +116,22 @@ export function formatDuration(ms: number, style: DurationStyle = 'short'): stri
   ) {
     return `${sign}${Math.floor(abs)}ms`;
   }
-  const first = UNITS.findIndex(([unit]) => unit === rule.largest);
-  const last = UNITS.findIndex(([unit]) => unit === rule.smallest);
-  const units = UNITS.slice(first, last + 1).filter(([unit]) => unit !== 'd' || abs >= rule.daysFromMs);
+  // From the largest non-zero unit, `rule.units` units (zero ones count but are not shown). A plain loop:
+  // a plan formats a few durations per certificate, 10,000 certificates in a large manifest.
   let rest = abs;
-  const counts = units.map(([unit, size]): [Unit, number] => {
+  let text = '';
+  let taken = 0;
+  for (let i = UNIT_INDEX[rule.largest]; i <= UNIT_INDEX[rule.smallest]; i++) {
+    const [unit, size] = UNITS[i] as [Unit, number];
+    if (unit === 'd' && abs < rule.daysFromMs) continue;
     const n = Math.floor(rest / size);
     rest -= n * size;
-    return [unit, n];
-  });
-  const top = counts.findIndex(([, n]) => n > 0);
-  if (top === -1) return `${sign}0${rule.smallest}`;
-  const parts = counts
-    .slice(top, top + rule.units)
-    .filter(([, n]) => n > 0)
-    .map(([unit, n]) => `${n}${unit}`);
-  return sign + parts.join(rule.separator);
+    if (taken === 0 && n === 0) continue;
+    if (taken === rule.units) break;
+    taken++;
+    if (n > 0) text += text === '' ? `${n}${unit}` : `${rule.separator}${n}${unit}`;
+  }
+  return taken === 0 ? `${sign}0${rule.smallest}` : sign + text;
 }
 
 /** The longest delay a Node timer can wait (about 24.8 days); longer ones would fire at once. */
