@@ -296,6 +296,11 @@ export async function resolveId(
 export interface ReadIo {
   readlink(path: string): Promise<string>;
   readText(path: string): Promise<string>;
+  /**
+   * Like readText, undefined when there is no file (ENOENT). For files that are usually absent (the last
+   * failed attempt): a failed open throws an error with a stack trace, ~20 µs each, 10,000 in a large plan.
+   */
+  readTextIfPresent(path: string): Promise<string | undefined>;
   isFile(path: string): Promise<boolean>;
   isRealDir(path: string): Promise<boolean>;
 }
@@ -326,6 +331,11 @@ async function readTextNoFollow(path: string): Promise<string> {
 export const asyncIo: ReadIo = {
   readlink: (path) => readlink(path),
   readText: readTextNoFollow,
+  readTextIfPresent: (path) =>
+    readTextNoFollow(path).catch((error: unknown) => {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }),
   isFile: async (path) => (await lstat(path)).isFile(),
   isRealDir: async (path) => (await lstat(path)).isDirectory(),
 };
@@ -353,6 +363,10 @@ function readTextSync(path: string): string {
 export const syncIo: ReadIo = {
   readlink: async (path) => readlinkSync(path),
   readText: async (path) => readTextSync(path),
+  // lstat with throwIfNoEntry reports absence without an exception (and follows nothing); a file removed
+  // in between still throws ENOENT.
+  readTextIfPresent: async (path) =>
+    lstatSync(path, { throwIfNoEntry: false }) === undefined ? undefined : readTextSync(path),
   isFile: async (path) => lstatSync(path).isFile(),
   isRealDir: async (path) => lstatSync(path).isDirectory(),
 };

@@ -286,7 +286,9 @@ async function readSet(
 
 async function readAttempts(io: ReadIo, path: string): Promise<AttemptInfo | undefined> {
   try {
-    const value = JSON.parse(await io.readText(path)) as AttemptInfo;
+    const text = await io.readTextIfPresent(path);
+    if (text === undefined) return undefined;
+    const value = JSON.parse(text) as AttemptInfo;
     return typeof value === 'object' && value !== null && typeof value.failureCount === 'number'
       ? value
       : undefined;
