@@ -1,6 +1,6 @@
 /** Start-up time and planning over 10,000 certificates in the filesystem store. */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalCaIssuer } from '../../src/issuers/local-ca.js';
@@ -132,6 +132,8 @@ async function planFs(): Promise<void> {
       certificates: COUNT,
       runs,
       planMedianMs: Math.round(median(timings.map((t) => t.ms))),
+      planCpuMedianMs: Math.round(median(timings.map((t) => (t.cpuUs ?? 0) / 1000))),
+      loadAverage1m: Number((loadavg()[0] ?? 0).toFixed(2)),
       peakRssMb: Math.round(Math.max(...timings.map((t) => t.maxRssKb ?? 0)) / 1024),
       populateMs,
       target: 'about a second',

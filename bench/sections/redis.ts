@@ -1,6 +1,6 @@
 /** Planning over 10,000 certificates in a Redis store (a local redis-server started for the benchmark). */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RedisStore } from '../../src/stores/redis/index.js';
@@ -43,6 +43,8 @@ async function planRedis(): Promise<void> {
       certificates: COUNT,
       runs,
       planMedianMs: Math.round(median(timings.map((t) => t.ms))),
+      planCpuMedianMs: Math.round(median(timings.map((t) => (t.cpuUs ?? 0) / 1000))),
+      loadAverage1m: Number((loadavg()[0] ?? 0).toFixed(2)),
       validateMedianMs: Math.round(median(validations)),
       peakRssMb: Math.round(Math.max(...timings.map((t) => t.maxRssKb ?? 0)) / 1024),
       populateMs,
