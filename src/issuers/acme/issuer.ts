@@ -1,7 +1,7 @@
 /**
  * The ACME issuer (RFC 8555): the composition of the acme folder, one file per job. This module loads only
- * what planning needs (renewal-info.ts); ordering.ts, which composes everything below for `issue`, `revoke` and
- * `check`, is imported on first use.
+ * what planning needs (renewal-info.ts); ordering.ts, which composes everything below for `issue`,
+ * `revoke` and `check`, is imported on first use.
  *
  * - connection.ts: the issuer's HTTP agents (`caBundle`), the directory, one connection per certificate
  *   carrying its deadline; transport.ts: the HTTP under acme-client; client.ts: the adapter that alone
