@@ -36,7 +36,8 @@ export async function pruneCommand(
   const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
   const session = await openSession(globals, io, logger, parseInterval(undefined));
   try {
-    const all = await findOrphans(session, io.clock.now(), logger);
+    const unlisted: { store: string; error: string }[] = [];
+    const all = await findOrphans(session, io.clock.now(), logger, unlisted);
     let orphans = all;
     if (names.length > 0) {
       const named = new Set(session.certificates.map((c) => c.name));
@@ -76,8 +77,10 @@ export async function pruneCommand(
       command: 'prune',
       at: io.clock.now().toISOString(),
       dryRun,
-      exitCode: lines.some((l) => l.outcome === 'failed') ? ExitCode.failure : ExitCode.ok,
+      exitCode:
+        lines.some((l) => l.outcome === 'failed') || unlisted.length > 0 ? ExitCode.failure : ExitCode.ok,
       orphans: lines,
+      ...(unlisted.length > 0 ? { unlistedStores: unlisted } : {}),
     };
     io.stdout(pruneReporters[formatOf(options)](report, { colour: useColour(io) }));
     return report.exitCode;

@@ -13,12 +13,15 @@ import type { OrphanItem } from './model.js';
 
 /**
  * Every orphan of every store the manifest names, sorted by store then name, with its expiry when the
- * stored certificate reads. `now` gives `remainingSeconds`. Never throws for a store.
+ * stored certificate reads. `now` gives `remainingSeconds`. Never throws for a store: a store that could
+ * not be listed is logged and, when `unlisted` is given, pushed onto it as `{ store, error }` (so `prune`
+ * can say it did not look there instead of "no orphans").
  */
 export async function findOrphans(
   session: Pick<Session, 'store' | 'certificates' | 'loaded'>,
   now: Date,
   logger: Logger,
+  unlisted?: { store: string; error: string }[],
 ): Promise<OrphanItem[]> {
   const named = new Map<string, Set<string>>();
   for (const c of session.certificates) {
@@ -64,6 +67,7 @@ export async function findOrphans(
         logger.warn(
           `store '${storeName}': cannot list its certificates for orphans: ${describeError(error)}`,
         );
+        unlisted?.push({ store: storeName, error: describeError(error) });
         return [];
       }
     }),

@@ -61,9 +61,11 @@ export interface PruneReport {
   command: 'prune';
   at: string;
   dryRun: boolean;
-  /** 0 every orphan asked for was removed (or would be); 1 something failed. */
+  /** 0 every orphan asked for was removed (or would be); 1 something failed, or a store could not be listed. */
   exitCode: number;
   orphans: PruneLine[];
+  /** Stores that could not be listed: their orphans, if any, are unknown (present only when some were). */
+  unlistedStores?: { store: string; error: string }[];
 }
 
 export function revokeFailed(line: RevokeLine): boolean {
@@ -102,9 +104,12 @@ function pruneTable(report: PruneReport, { colour }: ReportOptions): string {
   ]);
   const done = report.orphans.filter((l) => l.outcome !== 'failed').length;
   const verb = report.dryRun ? 'would be removed (dry run: nothing changed)' : 'removed';
+  const unlisted = (report.unlistedStores ?? [])
+    .map((u) => `store '${u.store}' could not be listed (${u.error}): its orphans are unknown\n`)
+    .join('');
   return report.orphans.length === 0
-    ? 'no orphaned certificates\n'
-    : `${renderTable(['NAME', 'STORE', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows)}\n${done} of ${report.orphans.length} orphaned certificate(s) ${verb}\n`;
+    ? `no orphaned certificates${unlisted ? ' found' : ''}\n${unlisted}`
+    : `${renderTable(['NAME', 'STORE', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows)}\n${done} of ${report.orphans.length} orphaned certificate(s) ${verb}\n${unlisted}`;
 }
 
 export const revokeReporters: Readonly<Record<Format, Reporter<RevokeReport>>> = {

@@ -140,6 +140,44 @@ describe('faults and rehearsals', () => {
     }
   });
 
+  test('a store path that is a file: the store is unreadable (plan 1, status --check 2, run 1), nothing is tried', async () => {
+    const tmp = await tempDir();
+    try {
+      const file = join(tmp.path, 'not-a-directory');
+      await writeFile(file, 'a file\n');
+      const path = await writeManifest(tmp.path, localManifest(file));
+      const plan = await runCli(['-m', path, 'plan', '--json']);
+      assert.equal(plan.code, 1, plan.stderr);
+      const items = (
+        JSON.parse(plan.stdout) as { items: { action: string; error?: { code: string; message: string } }[] }
+      ).items;
+      for (const item of items) {
+        assert.equal(item.action, 'error');
+        assert.equal(item.error?.code, 'STORE_UNAVAILABLE');
+        assert.match(item.error?.message ?? '', /not-a-directory is not a directory/);
+      }
+      assert.equal((await runCli(['-m', path, 'status', '--check'])).code, 2);
+      const run = await runCli(['-m', path, 'run']);
+      assert.equal(run.code, 1, run.stderr);
+      assert.ok(!hasStackTrace(run.stderr), run.stderr);
+      // prune cannot look there: it says so and exits 1, never "no orphaned certificates" and 0.
+      const prune = await runCli(['-m', path, 'prune', '--dry-run', '--json']);
+      assert.equal(prune.code, 1, prune.stderr);
+      const pruned = JSON.parse(prune.stdout) as { unlistedStores?: { store: string }[] };
+      assert.deepEqual(
+        pruned.unlistedStores?.map((u) => u.store),
+        ['files'],
+      );
+      assert.match(
+        (await runCli(['-m', path, 'prune', '--dry-run'])).stdout,
+        /store 'files' could not be listed/,
+      );
+      assert.equal(await readFile(file, 'utf8'), 'a file\n');
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   test('four runs at once on one store issue each certificate exactly once', async () => {
     const tmp = await tempDir();
     try {

@@ -51,7 +51,7 @@ import {
 } from './fs-util.js';
 import { appendRevocation, listCertificateNames, readRevocations, retireDirectory } from './lifecycle.js';
 import { FileLocker } from './lock.js';
-import { loadMany, loadOne, localCheck } from './read.js';
+import { loadMany, loadOne, localCheck, rootCheck } from './read.js';
 import { rollbackVersion, saveVersion, writeAttempt } from './versions.js';
 
 export class FilesystemStore implements Store, RevocationLog, Inventory, DeploymentStore {
@@ -61,6 +61,8 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
   readonly root: string;
   private readonly settings: FilesystemSettings;
   private readonly isLocal: () => Promise<boolean>;
+  /** Rejects (STORE_UNAVAILABLE) when the store's path exists but is not a readable directory. */
+  private readonly rootUsable: () => Promise<void>;
   private ownLocker: Locker | undefined;
 
   /** Checks the manifest entry (throws a UsageError naming the bad setting); touches no file. */
@@ -69,6 +71,7 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     this.settings = filesystemSettings(name, config, context);
     this.root = this.settings.layout.root;
     this.isLocal = localCheck(this.root);
+    this.rootUsable = rootCheck(name, this.root);
   }
 
   paths(name: string): CertificatePaths {
@@ -84,11 +87,13 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     };
   }
 
-  load(name: string): Promise<LoadResult> {
+  async load(name: string): Promise<LoadResult> {
+    await this.rootUsable();
     return loadOne(this.settings, asyncIo, name);
   }
 
-  loadMany(names: readonly string[]): Promise<Map<string, LoadResult>> {
+  async loadMany(names: readonly string[]): Promise<Map<string, LoadResult>> {
+    await this.rootUsable();
     return loadMany(this.settings, this.isLocal, names);
   }
 

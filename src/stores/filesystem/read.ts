@@ -7,8 +7,9 @@
  * anything present but unusable (a file missing from the set, no PEM block, meta.json not JSON, EACCES,
  * EIO, `current` pointing outside the directory) is `unreadable` with the reason.
  */
+import { stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
-import { describeError } from '../../errors.js';
+import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { mapLimit } from '../../util/pool.js';
 import { CURRENT, VERSION_FILES } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
@@ -63,6 +64,38 @@ export async function loadMany(
     results.set(name, loaded[i] as LoadResult);
   });
   return results;
+}
+
+/**
+ * The store's own directory, checked once per store before anything is read: absent is fine (nothing
+ * stored yet), a directory is fine; anything else (a regular file, no permission) means the store cannot be
+ * read at all, so every certificate in it is an error in the plan, not a "missing" or "unreadable" one that
+ * a run would try to issue. Throws CertRenewError STORE_UNAVAILABLE.
+ */
+export function rootCheck(storeName: string, root: string): () => Promise<void> {
+  let checked: Promise<void> | undefined;
+  return () => {
+    checked ??= stat(root).then(
+      (info) => {
+        if (!info.isDirectory()) {
+          throw new CertRenewError(
+            ErrorCode.storeUnavailable,
+            `filesystem store "${storeName}": ${root} is not a directory`,
+            { hint: "point the store's path at a directory (it is created when absent)" },
+          );
+        }
+      },
+      (error: unknown) => {
+        if (isErrno(error, 'ENOENT')) return;
+        throw new CertRenewError(
+          ErrorCode.storeUnavailable,
+          `filesystem store "${storeName}": ${root} cannot be read (${errnoOf(error) ?? describeError(error)})`,
+          { cause: error, hint: "check the store's path and its permissions" },
+        );
+      },
+    );
+    return checked;
+  };
 }
 
 /** Whether the store's directory is on a local filesystem, asked once per store. */
