@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Manifest } from '../src/manifest/types.js';
+import type { Pebble } from '../tests/harness/pebble.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'cert-renew');
@@ -65,3 +67,35 @@ export async function record(section: string, result: Record<string, unknown>): 
 }
 
 export type Section = () => Promise<void>;
+
+/**
+ * A manifest of `count` ECDSA P-256 certificates named `<prefix>-000…`, issued by `pebble` over http-01 on a
+ * standalone listener at 127.0.0.1:`port`, stored under `<dir>/certs`.
+ */
+export function pebbleManifest(
+  pebble: Pebble,
+  dir: string,
+  port: number,
+  prefix: string,
+  count: number,
+): Manifest {
+  const width = String(Math.max(count - 1, 0)).length;
+  return {
+    version: 1,
+    defaults: { issuer: 'pebble', store: 'files', keyType: 'ecdsa-p256' },
+    issuers: {
+      pebble: {
+        type: 'acme',
+        directory: pebble.directoryUrl,
+        email: 'bench@example.test',
+        caBundle: pebble.caBundlePath,
+        challenge: { type: 'http-01', standalone: `127.0.0.1:${port}` },
+      },
+    },
+    stores: { files: { type: 'filesystem', path: join(dir, 'certs') } },
+    certificates: Array.from({ length: count }, (_, i) => ({
+      name: `${prefix}-${String(i).padStart(width, '0')}`,
+      domains: [`${prefix}-${i}.example.test`],
+    })),
+  };
+}

@@ -8,11 +8,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Manifest } from '../../src/manifest/types.js';
 import type { RunReport } from '../../src/report/model.js';
 import { startPebble } from '../../tests/harness/pebble.js';
 import { freePort } from '../../tests/harness/process.js';
-import { BIN, median, record, type Section, timeCommand } from '../lib.js';
+import { BIN, median, pebbleManifest, record, type Section, timeCommand } from '../lib.js';
 
 const CERTIFICATES = 100;
 const CONCURRENCY = 10;
@@ -25,24 +24,7 @@ async function acme100(): Promise<void> {
   try {
     // cert-renew: one run, 100 certificates, 10 at once.
     const port = await freePort();
-    const manifest: Manifest = {
-      version: 1,
-      defaults: { issuer: 'pebble', store: 'files', keyType: 'ecdsa-p256' },
-      issuers: {
-        pebble: {
-          type: 'acme',
-          directory: pebble.directoryUrl,
-          email: 'bench@example.test',
-          caBundle: pebble.caBundlePath,
-          challenge: { type: 'http-01', standalone: `127.0.0.1:${port}` },
-        },
-      },
-      stores: { files: { type: 'filesystem', path: join(dir, 'certs') } },
-      certificates: Array.from({ length: CERTIFICATES }, (_, i) => ({
-        name: `bench-${String(i).padStart(3, '0')}`,
-        domains: [`bench-${i}.example.test`],
-      })),
-    };
+    const manifest = pebbleManifest(pebble, dir, port, 'bench', CERTIFICATES);
     const manifestPath = join(dir, 'manifest.json');
     await writeFile(manifestPath, JSON.stringify(manifest));
     const ours = await timeCommand(

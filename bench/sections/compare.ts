@@ -15,11 +15,10 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Manifest } from '../../src/manifest/types.js';
 import type { RunReport } from '../../src/report/model.js';
 import { type Pebble, startPebble } from '../../tests/harness/pebble.js';
 import { freePort } from '../../tests/harness/process.js';
-import { BIN, median, record, type Section, timeCommand } from '../lib.js';
+import { BIN, median, pebbleManifest, record, type Section, timeCommand } from '../lib.js';
 
 const ISSUE = 100;
 const CONCURRENCY = 10;
@@ -77,27 +76,6 @@ async function must(what: string, run: Promise<{ code: number | null; stderr: st
   return t.ms;
 }
 
-function manifestFor(pebble: Pebble, dir: string, port: number, prefix: string, count: number): Manifest {
-  return {
-    version: 1,
-    defaults: { issuer: 'pebble', store: 'files', keyType: 'ecdsa-p256' },
-    issuers: {
-      pebble: {
-        type: 'acme',
-        directory: pebble.directoryUrl,
-        email: 'bench@example.test',
-        caBundle: pebble.caBundlePath,
-        challenge: { type: 'http-01', standalone: `127.0.0.1:${port}` },
-      },
-    },
-    stores: { files: { type: 'filesystem', path: join(dir, 'certs') } },
-    certificates: Array.from({ length: count }, (_, i) => ({
-      name: `${prefix}-${String(i).padStart(3, '0')}`,
-      domains: [`${prefix}-${i}.example.test`],
-    })),
-  };
-}
-
 async function compare(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'cert-renew-bench-compare-'));
   const pebble = await startPebble({ alwaysValid: true });
@@ -116,7 +94,7 @@ async function compare(): Promise<void> {
     const issueManifest = join(dir, 'issue.json');
     await writeFile(
       issueManifest,
-      JSON.stringify(manifestFor(pebble, join(dir, 'issue'), port, 'issue', ISSUE)),
+      JSON.stringify(pebbleManifest(pebble, join(dir, 'issue'), port, 'issue', ISSUE)),
     );
     const oursIssueMs = await must(
       'cert-renew run',
@@ -165,7 +143,7 @@ async function compare(): Promise<void> {
 
     // --- nothing due: 10 certificates each tool holds (cert-renew's issued here, certbot's and lego's above)
     const dueManifest = join(dir, 'due.json');
-    await writeFile(dueManifest, JSON.stringify(manifestFor(pebble, join(dir, 'due'), port, 'due', DUE)));
+    await writeFile(dueManifest, JSON.stringify(pebbleManifest(pebble, join(dir, 'due'), port, 'due', DUE)));
     await must(
       'cert-renew run (issuing the nothing-due set)',
       timeCommand(process.execPath, [BIN, '-m', dueManifest, '-q', 'run'], env),

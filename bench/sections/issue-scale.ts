@@ -9,10 +9,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Manifest } from '../../src/manifest/types.js';
 import { startPebble } from '../../tests/harness/pebble.js';
 import { freePort } from '../../tests/harness/process.js';
-import { record, type Section, timeCommand } from '../lib.js';
+import { pebbleManifest, record, type Section, timeCommand } from '../lib.js';
 
 const MEASURE = fileURLToPath(new URL('../measure.js', import.meta.url));
 const CONCURRENCY = 10;
@@ -23,24 +22,7 @@ export async function issueRun(count: number, extraArgs: string[] = []) {
   const pebble = await startPebble({ alwaysValid: true });
   try {
     const port = await freePort();
-    const manifest: Manifest = {
-      version: 1,
-      defaults: { issuer: 'pebble', store: 'files', keyType: 'ecdsa-p256' },
-      issuers: {
-        pebble: {
-          type: 'acme',
-          directory: pebble.directoryUrl,
-          email: 'bench@example.test',
-          caBundle: pebble.caBundlePath,
-          challenge: { type: 'http-01', standalone: `127.0.0.1:${port}` },
-        },
-      },
-      stores: { files: { type: 'filesystem', path: join(dir, 'certs') } },
-      certificates: Array.from({ length: count }, (_, i) => ({
-        name: `issue-${String(i).padStart(4, '0')}`,
-        domains: [`issue-${i}.example.test`],
-      })),
-    };
+    const manifest = pebbleManifest(pebble, dir, port, 'issue', count);
     const manifestPath = join(dir, 'manifest.json');
     await writeFile(manifestPath, JSON.stringify(manifest));
     const t = await timeCommand(
