@@ -3,10 +3,10 @@
  * created on first use, that signs leaf certificates directly. For development and closed networks; it
  * needs no network at all.
  *
- * Leaves are returned with an EMPTY chain: the root is the trust anchor (`trustAnchors()`), not an
- * intermediate. A TLS server gains nothing by sending a root — a client that trusts it already has it, one
- * that does not will not start trusting it because it was sent — so `fullchain.pem` is just the leaf, as
- * it is for any CA that signs from its root, and the verify step checks the leaf against the root directly.
+ * Leaves are returned with the CA's own certificate as their chain: `chain.pem` is what a chain file is
+ * for (nginx's `ssl_trusted_certificate`, OCSP stapling, a client that wants the CA to trust), and
+ * `fullchain.pem` is the leaf followed by it. The root is also the trust anchor (`trustAnchors()`) that the
+ * verify step checks the leaf against.
  */
 import { X509Certificate } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode } from '../errors.js';
