@@ -3,7 +3,7 @@
  * are always stopped (the test's `after`, and a last-resort kill when the test process exits).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,4 +194,34 @@ export async function runCommand(
     if (options.input !== undefined) child.stdin?.end(options.input);
     else child.stdin?.end();
   });
+}
+
+/** Alive unless gone from /proc or a zombie (an orphan's zombie may never be reaped in a container). */
+export async function processAlive(pid: number): Promise<boolean> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Whether the process is gone within a generous minute (a hang guard: a busy machine never fails it). */
+export async function processGone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 600; i++) {
+    if (!(await processAlive(pid))) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+/** The trimmed text of `path` once something was written to it (within a minute; throws otherwise). */
+export async function readWhenWritten(path: string): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    const text = (await readFile(path, 'utf8').catch(() => '')).trim();
+    if (text !== '') return text;
+    await sleep(100);
+  }
+  throw new Error(`${path} never appeared`);
 }

@@ -5,45 +5,15 @@
  * assertions are about what happened, never how fast.
  */
 import assert from 'node:assert/strict';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode } from '../../src/errors.js';
 import { DnsExecSolver } from '../../src/issuers/acme/challenges/dns-exec.js';
 import type { SolverContext } from '../../src/issuers/acme/challenges/types.js';
 import { silentLogger } from '../../src/runtime/logger.js';
 import type { ProcessRequest } from '../../src/runtime/process.js';
-import { type TempDir, tempDir } from '../harness/process.js';
-
-/** Alive unless gone from /proc or a zombie (an orphan's zombie may never be reaped in a container). */
-async function running(pid: number): Promise<boolean> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-/** Whether the process is gone within a generous minute (fails only on a hang). */
-async function goneWithin(pid: number): Promise<boolean> {
-  for (let i = 0; i < 600; i++) {
-    if (!(await running(pid))) return true;
-    await sleep(100);
-  }
-  return false;
-}
-
-async function pidFrom(path: string): Promise<number> {
-  for (let i = 0; i < 600; i++) {
-    const text = await readFile(path, 'utf8').catch(() => '');
-    if (text.trim() !== '') return Number(text.trim());
-    await sleep(100);
-  }
-  throw new Error(`${path} never appeared`);
-}
+import { processGone, readWhenWritten, type TempDir, tempDir } from '../harness/process.js';
 
 describe('dns-01 exec provider processes', () => {
   let dir: TempDir;
@@ -87,9 +57,11 @@ describe('dns-01 exec provider processes', () => {
       assert.match(error.message, /provider present _acme-challenge\.example\.test\. timed out after 3s$/);
       return true;
     });
-    const grandchild = await pidFrom(join(dir.path, 'grandchild-_acme-challenge.example.test.pid'));
+    const grandchild = Number(
+      await readWhenWritten(join(dir.path, 'grandchild-_acme-challenge.example.test.pid')),
+    );
     leftovers.push(grandchild);
-    assert.equal(await goneWithin(grandchild), true, `grandchild ${grandchild} survived the timeout`);
+    assert.equal(await processGone(grandchild), true, `grandchild ${grandchild} survived the timeout`);
   });
 
   test('a provider stopped at the deadline is killed with its own children', async () => {
@@ -97,11 +69,13 @@ describe('dns-01 exec provider processes', () => {
     const controller = new AbortController();
     const presenting = solver.present({ ...task, identifier: 'deadline.test' }, controller.signal);
     const outcome = assert.rejects(presenting, /was stopped at the deadline$/);
-    const grandchild = await pidFrom(join(dir.path, 'grandchild-_acme-challenge.deadline.test.pid'));
+    const grandchild = Number(
+      await readWhenWritten(join(dir.path, 'grandchild-_acme-challenge.deadline.test.pid')),
+    );
     leftovers.push(grandchild);
     controller.abort();
     await outcome;
-    assert.equal(await goneWithin(grandchild), true, `grandchild ${grandchild} survived the abort`);
+    assert.equal(await processGone(grandchild), true, `grandchild ${grandchild} survived the abort`);
   });
 
   test('the runner comes from the context: argv without a shell, the manifest environment, baseDir', async () => {

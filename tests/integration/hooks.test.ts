@@ -1,8 +1,7 @@
 import * as assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { checkHookRunnable } from '../../src/hooks/check.js';
 import { certificateHookEnv, failureHookEnv } from '../../src/hooks/env.js';
 import {
@@ -15,43 +14,10 @@ import {
   TRUNCATED_MARKER,
 } from '../../src/hooks/run.js';
 import type { HookSpec } from '../../src/manifest/types.js';
-import { type TempDir, tempDir } from '../harness/process.js';
+import { processGone, readWhenWritten, type TempDir, tempDir } from '../harness/process.js';
 
 const node = process.execPath;
 const baseEnv = { PATH: process.env.PATH, LANG: 'C' };
-
-/** Alive unless gone from /proc or a zombie (this container's init may never reap orphans). */
-async function alive(pid: number): Promise<boolean> {
-  try {
-    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
-
-/** Waits (bounded) for a process to disappear; returns whether it did. */
-async function gone(pid: number): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if (!(await alive(pid))) return true;
-    await sleep(20);
-  }
-  return false;
-}
-
-async function waitForFile(path: string): Promise<string> {
-  for (let i = 0; i < 250; i++) {
-    try {
-      const text = (await readFile(path, 'utf8')).trim();
-      if (text !== '') return text;
-    } catch {
-      // not yet
-    }
-    await sleep(20);
-  }
-  throw new Error(`${path} never appeared`);
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -236,7 +202,7 @@ describe('runHook against real processes', () => {
       { run: ['sh', '-c', `sleep 1000 & echo $! > '${pidFile}'; wait`], timeout: '1s' },
       options,
     );
-    const child = Number(await waitForFile(pidFile));
+    const child = Number(await readWhenWritten(pidFile));
     leftovers.push(child);
     assert.equal(result.ok, false);
     assert.equal(result.timedOut, true);
@@ -246,7 +212,7 @@ describe('runHook against real processes', () => {
         pidFile +
         "'\\''; wait'' timed out after 1s and was killed",
     );
-    assert.equal(await gone(child), true, `child ${child} of the timed-out hook is still running`);
+    assert.equal(await processGone(child), true, `child ${child} of the timed-out hook is still running`);
   });
 
   test('a hook that ignores SIGTERM is SIGKILLed with its children after the grace period', async () => {
@@ -259,12 +225,12 @@ describe('runHook against real processes', () => {
       },
       { ...options, killGraceMs: 300 },
     );
-    const child = Number(await waitForFile(pidFile));
+    const child = Number(await readWhenWritten(pidFile));
     leftovers.push(child);
     assert.equal(result.timedOut, true);
     assert.equal(result.signal, 'SIGKILL');
     assert.equal(result.error, "hook 'stubborn' timed out after 1s and was killed");
-    assert.equal(await gone(child), true, `child ${child} survived SIGKILL of its group`);
+    assert.equal(await processGone(child), true, `child ${child} survived SIGKILL of its group`);
   });
 
   test('aborting the signal kills the hook and its group', async () => {
@@ -274,14 +240,14 @@ describe('runHook against real processes', () => {
       { run: ['sh', '-c', `sleep 1000 & echo $! > '${pidFile}'; wait`], name: 'long' },
       { ...options, signal: controller.signal },
     );
-    const child = Number(await waitForFile(pidFile));
+    const child = Number(await readWhenWritten(pidFile));
     leftovers.push(child);
     controller.abort();
     const result = await running;
     assert.equal(result.ok, false);
     assert.equal(result.timedOut, false);
     assert.equal(result.error, "hook 'long' was cancelled and killed");
-    assert.equal(await gone(child), true);
+    assert.equal(await processGone(child), true);
   });
 
   test('a hook that exits leaving a background child holding its output still finishes', async () => {
@@ -290,7 +256,7 @@ describe('runHook against real processes', () => {
       { run: ['sh', '-c', `sleep 1000 & echo $! > '${pidFile}'; echo started`], timeout: '20s' },
       options,
     );
-    const child = Number(await waitForFile(pidFile));
+    const child = Number(await readWhenWritten(pidFile));
     leftovers.push(child);
     assert.equal(result.ok, true, result.error);
     assert.equal(result.stdout, 'started\n');
