@@ -128,15 +128,7 @@ ${forwards}
       algorithm,
       secret,
       dir: dir.path,
-      txt: async (name) => {
-        try {
-          return (await query().resolveTxt(name.replace(/\.$/, ''))).map((chunks) => chunks.join(''));
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
-          throw error;
-        }
-      },
+      txt: (name) => txtValues(query(), name),
       addTxt: async (zone, name, value) => {
         await runCommand('nsupdate', ['-v', '-t', '10'], {
           input: [
@@ -157,6 +149,17 @@ ${forwards}
     };
   } catch (error) {
     await dir.remove();
+    throw error;
+  }
+}
+
+/** The TXT values at `name` as `resolver` answers them; none when the name or the type is absent. */
+export async function txtValues(resolver: Resolver, name: string): Promise<string[]> {
+  try {
+    return (await resolver.resolveTxt(name.replace(/\.$/, ''))).map((chunks) => chunks.join(''));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
     throw error;
   }
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { txtValues } from './bind.js';
 import { freePort, runCommand, type ServerProcess, startServer, tempDir } from './process.js';
 
 /** Where Debian's pdns-backend-sqlite3 puts the schema (the doc copy may be stripped from small images). */
@@ -130,15 +131,7 @@ export async function startPowerDns(options: { zones: PowerDnsZone[] }): Promise
       apiUrl,
       apiKey,
       dir: dir.path,
-      txt: async (name) => {
-        try {
-          return (await query().resolveTxt(name.replace(/\.$/, ''))).map((chunks) => chunks.join(''));
-        } catch (error) {
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'ENODATA' || code === 'ENOTFOUND') return [];
-          throw error;
-        }
-      },
+      txt: (name) => txtValues(query(), name),
       output: () => pdns.output(),
       stop: async () => {
         await pdns.stop();
