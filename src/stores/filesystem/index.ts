@@ -114,7 +114,7 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
   }
 
   revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>> {
-    return readRevocations(this.settings, names);
+    return readRevocations(this.settings, this.isLocal, names);
   }
 
   listNames(except?: ReadonlySet<string>): Promise<string[]> {

@@ -16,6 +16,7 @@ import { decodeRevocations } from '../revocation-record.js';
 import type { RetireResult, RevocationRecord } from '../types.js';
 import type { FilesystemSettings } from './config.js';
 import { fsError, fsyncDir, isErrno, readOptional, writeAtomic } from './fs-util.js';
+import { readEach } from './read.js';
 
 /** How long `prune` keeps a retired directory in `.cert-renew/archive/` (30 days). */
 export const ARCHIVE_RETENTION_MS = 30 * 86_400_000;
@@ -36,22 +37,25 @@ function parseStamp(stamp: string): Date | undefined {
   return new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
 }
 
-export async function readRevocations(
+/**
+ * Each certificate's revocation log (newest first; empty when it has none), read like certificates are
+ * (`readEach`: no exception per absent file on a local disk, bounded on NFS). Throws STORE_UNAVAILABLE.
+ */
+export function readRevocations(
   settings: FilesystemSettings,
+  isLocal: () => Promise<boolean>,
   names: readonly string[],
 ): Promise<Map<string, RevocationRecord[]>> {
-  const out = new Map<string, RevocationRecord[]>();
-  await Promise.all(
-    names.map(async (name) => {
-      const path = settings.layout.revocations(name);
-      try {
-        out.set(name, decodeRevocations(await readOptional(path)));
-      } catch (error) {
-        throw fsError(ErrorCode.storeUnavailable, `store ${settings.storeName}: cannot read`, path, error);
-      }
-    }),
-  );
-  return new Map(names.map((n) => [n, out.get(n) ?? []]));
+  return readEach(isLocal, names, async (io, name) => {
+    const path = settings.layout.revocations(name);
+    try {
+      return decodeRevocations(await io.readTextIfPresent(path));
+    } catch (error) {
+      // No certificate directory (or a file where it should be): nothing was revoked there.
+      if (isErrno(error, 'ENOTDIR')) return [];
+      throw fsError(ErrorCode.storeUnavailable, `store ${settings.storeName}: cannot read`, path, error);
+    }
+  });
 }
 
 export async function appendRevocation(

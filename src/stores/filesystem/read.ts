@@ -40,28 +40,39 @@ export async function loadOne(settings: FilesystemSettings, io: ReadIo, name: st
 }
 
 /**
- * Many certificates, in the caller's order. On a local disk: plain system calls in slices of
- * LOAD_CONCURRENCY certificates, the event loop running between slices. On a network filesystem:
- * LOAD_CONCURRENCY loads in flight at once (see ReadIo for why).
+ * Many certificates, in the caller's order (see `readEach`).
  */
-export async function loadMany(
+export function loadMany(
   settings: FilesystemSettings,
   isLocal: () => Promise<boolean>,
   names: readonly string[],
 ): Promise<Map<string, LoadResult>> {
-  const results = new Map<string, LoadResult>();
+  return readEach(isLocal, names, (io, name) => loadOne(settings, io, name));
+}
+
+/**
+ * `read` for each name, results in the caller's order. On a local disk: plain system calls in slices of
+ * LOAD_CONCURRENCY names, the event loop running between slices. On a network filesystem: LOAD_CONCURRENCY
+ * reads in flight at once (see ReadIo for why). Rejects with the first error `read` throws.
+ */
+export async function readEach<T>(
+  isLocal: () => Promise<boolean>,
+  names: readonly string[],
+  read: (io: ReadIo, name: string) => Promise<T>,
+): Promise<Map<string, T>> {
+  const results = new Map<string, T>();
   if (names.length === 0) return results;
   if (await isLocal()) {
     for (let start = 0; start < names.length; start += LOAD_CONCURRENCY) {
       for (const name of names.slice(start, start + LOAD_CONCURRENCY))
-        results.set(name, await loadOne(settings, syncIo, name));
+        results.set(name, await read(syncIo, name));
       await new Promise((done) => setImmediate(done));
     }
     return results;
   }
-  const loaded = await mapLimit(names, LOAD_CONCURRENCY, (name) => loadOne(settings, asyncIo, name));
+  const loaded = await mapLimit(names, LOAD_CONCURRENCY, (name) => read(asyncIo, name));
   names.forEach((name, i) => {
-    results.set(name, loaded[i] as LoadResult);
+    results.set(name, loaded[i] as T);
   });
   return results;
 }
