@@ -173,10 +173,15 @@ export class FilesystemLayout {
     return join(this.locksDir, `${name}.lock`);
   }
 
+  /** `<root>/.cert-renew/deployments`: a directory per certificate that some host deployed. */
+  get deploymentsRoot(): string {
+    return join(this.root, INTERNAL_DIR, 'deployments');
+  }
+
   /** `<root>/.cert-renew/deployments/<name>`: one `<host>.json` per host that deployed the certificate. */
   deploymentsDir(name: string): string {
     this.certDir(name);
-    return join(this.root, INTERNAL_DIR, 'deployments', name);
+    return join(this.deploymentsRoot, name);
   }
 
   /** `<root>/.cert-renew/deployments/<name>/<host>.json`; the host id was checked (HOST_ID_PATTERN). */
