@@ -4,7 +4,7 @@
  * trailing dot; servers are `{address, port, label}` with an IP address (c-ares takes no host names).
  */
 import { lookup, Resolver } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { ipVersion } from '../util/ip.js';
 
 /** One DNS server to ask: an IP address and a port; `label` is what messages call it. */
 export interface DnsServer {
@@ -28,11 +28,11 @@ export function canonicalName(name: string): string {
  */
 export function parseServer(text: string, defaultPort = 53): { host: string; port: number } | undefined {
   const trimmed = text.trim();
-  if (isIP(trimmed) === 6) return { host: trimmed, port: defaultPort };
+  if (ipVersion(trimmed) === 6) return { host: trimmed, port: defaultPort };
   const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+))(?::([0-9]{1,5}))?$/.exec(trimmed);
   if (!match) return undefined;
   const host = match[1] ?? match[2] ?? '';
-  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  if (match[1] !== undefined && ipVersion(host) !== 6) return undefined;
   const port = match[3] === undefined ? defaultPort : Number(match[3]);
   if (port < 1 || port > 65535 || host === '') return undefined;
   return { host, port };
@@ -45,7 +45,7 @@ export function parseServer(text: string, defaultPort = 53): { host: string; por
 export async function resolveServer(text: string, defaultPort = 53): Promise<DnsServer | undefined> {
   const parsed = parseServer(text, defaultPort);
   if (!parsed) return undefined;
-  const address = isIP(parsed.host) ? parsed.host : (await lookup(parsed.host)).address;
+  const address = ipVersion(parsed.host) ? parsed.host : (await lookup(parsed.host)).address;
   return { address, port: parsed.port, label: text.trim() };
 }
 
@@ -53,7 +53,9 @@ function resolverFor(servers: readonly DnsServer[] | undefined): Resolver {
   const resolver = new Resolver({ timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES });
   if (servers && servers.length > 0) {
     resolver.setServers(
-      servers.map((s) => (isIP(s.address) === 6 ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`)),
+      servers.map((s) =>
+        ipVersion(s.address) === 6 ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`,
+      ),
     );
   }
   return resolver;

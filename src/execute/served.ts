@@ -6,12 +6,12 @@
  * Trust is not the question here (the stored certificate was verified when it was issued), so the peer is
  * not validated: only its leaf is compared, byte for byte through its fingerprint.
  */
-import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:tls';
 import type { VerifySettings } from '../manifest/types.js';
 import { durationMs } from '../util/duration.js';
 import { parseEndpoint } from '../util/endpoint.js';
+import { ipVersion } from '../util/ip.js';
 
 export const DEFAULT_VERIFY_TIMEOUT_MS = 5_000;
 export const DEFAULT_VERIFY_RETRIES = 3;
@@ -44,7 +44,7 @@ function servedLeaf(
     const socket = connect({
       host,
       port,
-      ...(isIP(serverName) ? {} : { servername: serverName }),
+      ...(ipVersion(serverName) ? {} : { servername: serverName }),
       rejectUnauthorized: false,
       ALPNProtocols: ['http/1.1'],
     });

@@ -3,10 +3,10 @@
  * up, domains in their ASCII (punycode) form, durations in milliseconds. Pure; call it on a manifest that
  * `checkManifestText` accepted.
  */
-import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { InternalError } from '../errors.js';
 import { durationMs } from '../util/duration.js';
+import { ipVersion } from '../util/ip.js';
 import type { Challenge, HookSpec, Manifest, RenewalSettings, ResolvedCertificate } from './types.js';
 
 export type DomainCheck = { ok: true; ascii: string; wildcard: boolean } | { ok: false; problem: string };
@@ -21,7 +21,7 @@ export function checkDomain(domain: string): DomainCheck {
   const fail = (problem: string): DomainCheck => ({ ok: false, problem });
   if (domain !== domain.trim()) return fail('has spaces around it');
   if (domain.endsWith('.')) return fail(`ends with a dot; write '${domain.replace(/\.+$/, '')}'`);
-  if (isIP(domain) !== 0 || /^\[.*\]$/.test(domain))
+  if (ipVersion(domain) !== 0 || /^\[.*\]$/.test(domain))
     return fail('is an IP address; certificates here are for DNS names');
   const wildcard = domain.startsWith('*.');
   const rest = wildcard ? domain.slice(2) : domain;

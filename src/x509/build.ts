@@ -3,9 +3,9 @@
  * It is imported lazily: commands that only read certificates (`plan`, `status`) never load it.
  */
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, webcrypto } from 'node:crypto';
-import { isIP } from 'node:net';
 import { CertRenewError, ErrorCode, InternalError } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
+import { ipVersion } from '../util/ip.js';
 import { csrDer, csrPem } from './csr.js';
 import { keyTypeOf } from './keys.js';
 
@@ -95,7 +95,7 @@ export const MAX_COMMON_NAME = 64;
 
 /** The subject alternative names of `domains`: IP addresses as iPAddress, the rest as dNSName. */
 export function subjectAltNames(domains: readonly string[]): { type: 'dns' | 'ip'; value: string }[] {
-  return domains.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value }));
+  return domains.map((value) => ({ type: ipVersion(value) ? 'ip' : 'dns', value }));
 }
 
 /** Subject `CN=<first domain>`, or an empty subject when the first name is too long for a CN. */

@@ -5,7 +5,7 @@
  * loading) in @peculiar/x509 for it.
  */
 import { createPublicKey, type KeyObject, sign } from 'node:crypto';
-import { isIP } from 'node:net';
+import { ipVersion } from '../util/ip.js';
 
 /** A DER element: tag, definite length, contents. */
 function tlv(tag: number, contents: Buffer): Buffer {
@@ -35,7 +35,7 @@ function oid(dotted: string): Buffer {
 
 /** The IP address as the 4 or 16 bytes of an iPAddress GeneralName. */
 function ipBytes(address: string): Buffer {
-  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
+  if (ipVersion(address) === 4) return Buffer.from(address.split('.').map(Number));
   let text = address;
   const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
   if (dotted) {
@@ -74,7 +74,9 @@ export function csrDer(key: KeyObject, domains: readonly string[], commonName: s
       ? seq()
       : seq(set(seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(commonName, 'utf8')))));
   const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  const names = domains.map((d) => (isIP(d) ? tlv(0x87, ipBytes(d)) : tlv(0x82, Buffer.from(d, 'ascii'))));
+  const names = domains.map((d) =>
+    ipVersion(d) ? tlv(0x87, ipBytes(d)) : tlv(0x82, Buffer.from(d, 'ascii')),
+  );
   const extensions = seq(seq(oid('2.5.29.17'), tlv(0x04, seq(...names))));
   const attributes = tlv(0xa0, seq(oid('1.2.840.113549.1.9.14'), set(extensions)));
   const info = seq(Buffer.from([0x02, 0x01, 0x00]), subject, spki, attributes);

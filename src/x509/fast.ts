@@ -8,8 +8,8 @@
  * domain changes by those in both paths, so the outcome is the same either way.
  */
 import { createHash } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { StoredCertificate } from '../stores/types.js';
+import { ipVersion } from '../util/ip.js';
 import { certificateMaterial, privateKeyMaterial, sameMaterial } from './der.js';
 import type { CertInfo } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
@@ -44,8 +44,8 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
       notBefore,
       notAfter,
       lifetimeMs: notAfter.getTime() - notBefore.getTime(),
-      dnsNames: names.filter((n) => isIP(n) === 0),
-      ipAddresses: names.filter((n) => isIP(n) !== 0),
+      dnsNames: names.filter((n) => ipVersion(n) === 0),
+      ipAddresses: names.filter((n) => ipVersion(n) !== 0),
       keyType: keyTypeOfMaterial(certKey),
       isCA: false,
     },

@@ -1,8 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
 import { CertRenewError, ErrorCode } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
+import { ipVersion } from '../util/ip.js';
 import { certificateMaterial } from './der.js';
 import { keyTypeOf, keyTypeOfMaterial } from './keys.js';
 import { splitPemChain } from './pem.js';
@@ -91,7 +91,7 @@ export function sameDomains(a: readonly string[], b: readonly string[]): boolean
 /** The comparable form of a domain name or IP address. */
 export function normalizeName(name: string): string {
   const trimmed = name.trim();
-  if (isIP(trimmed)) return canonicalIp(trimmed);
+  if (ipVersion(trimmed)) return canonicalIp(trimmed);
   const lower = trimmed.toLowerCase().replace(/\.$/, '');
   if (/^[\x00-\x7f]*$/.test(lower)) return lower;
   const wildcard = lower.startsWith('*.');
@@ -111,7 +111,7 @@ function certKeyType(cert: X509Certificate): KeyType | 'other' {
 }
 
 function canonicalIp(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
+  if (ipVersion(ip) !== 6) return ip;
   try {
     return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
   } catch {

@@ -8,10 +8,10 @@
  * transient, and throwing only CertRenewError (acme-client throws plain errors; they are wrapped here).
  */
 import { createPrivateKey } from 'node:crypto';
-import { isIP } from 'node:net';
 import type { Authorization, Client, Order } from 'acme-client';
 import { InternalError } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
+import { ipVersion } from '../../util/ip.js';
 import { downloadCertificate } from './chain.js';
 import type { AcmeConnection } from './connection.js';
 import { acmeError } from './errors.js';
@@ -62,7 +62,7 @@ export function orderPayload(
   extra: { profile?: string; replaces?: string } = {},
 ): OrderPayload {
   return {
-    identifiers: domains.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })),
+    identifiers: domains.map((value) => ({ type: ipVersion(value) ? 'ip' : 'dns', value })),
     ...(extra.profile ? { profile: extra.profile } : {}),
     ...(extra.replaces ? { replaces: extra.replaces } : {}),
   };

@@ -8,7 +8,6 @@
  * naming the store and its address within seconds, never an endless retry or an unhandled 'error' event.
  */
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
@@ -17,6 +16,7 @@ import { redisUrlProblem } from '../../manifest/checks/stores.js';
 import type { RedisStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
+import { ipVersion } from '../../util/ip.js';
 import {
   type Access,
   commandError,
@@ -109,7 +109,7 @@ export async function buildClient(
     const db = url.pathname.replace(/^\//, '');
     if (db) options.db = Number(db);
     if (url.protocol === 'rediss:' || tls)
-      options.tls = { ...(isIP(host) ? {} : { servername: host }), ...tls };
+      options.tls = { ...(ipVersion(host) ? {} : { servername: host }), ...tls };
     Object.assign(options, auth);
     const address = `${url.protocol}//${url.host}${db ? `/${db}` : ''}`;
     return { client: new Redis(options), address };

@@ -5,8 +5,8 @@
  * concurrently on port 80 cannot each bind it); it closes when the last order is done.
  */
 import { createServer, type Server } from 'node:http';
-import { isIP } from 'node:net';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
+import { ipVersion } from '../../../util/ip.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 
 const PREFIX = '/.well-known/acme-challenge/';
@@ -23,7 +23,7 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   const port = Number(match[3]);
   if (port < 1 || port > 65535) return undefined;
   const host = match[1] ?? match[2] ?? '';
-  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  if (match[1] !== undefined && ipVersion(host) !== 6) return undefined;
   return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
