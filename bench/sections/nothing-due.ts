@@ -125,7 +125,7 @@ async function nothingDue(): Promise<void> {
     });
     const env = { PATH: process.env.PATH, NO_COLOR: '1' };
     // One checked run first: every certificate kept, through the ARI window, one directory fetch.
-    const check = await timeCommand(process.execPath, [BIN, '-m', manifestPath, 'plan', '--json'], env);
+    const check = await timeCommand(BIN, ['-m', manifestPath, 'plan', '--json'], env);
     const plan = JSON.parse(check.stdout || '{}') as Partial<Plan>;
     if (check.code !== 0 || plan.summary?.keep !== CERTIFICATES) {
       throw new Error(`plan did not keep everything (exit ${check.code}): ${check.stderr.slice(-2000)}`);
@@ -141,10 +141,10 @@ async function nothingDue(): Promise<void> {
     const load = loadavg()[0] ?? 0;
     for (let i = 0; i < RUNS; i++) {
       bare.push((await timeCommand(process.execPath, ['-e', '0'], env)).ms);
-      const t = await timeCommand(process.execPath, [BIN, '-m', manifestPath, 'plan', '--json'], env);
+      const t = await timeCommand(BIN, ['-m', manifestPath, 'plan', '--json'], env);
       if (t.code !== 0) throw new Error(`plan failed: ${t.stderr.slice(-2000)}`);
       ours.push(t.ms);
-      version.push((await timeCommand(process.execPath, [BIN, '--version'], env)).ms);
+      version.push((await timeCommand(BIN, ['--version'], env)).ms);
     }
     const nodeMs = median(bare);
     const planMs = median(ours);

@@ -47,7 +47,7 @@ const outage: Section = async () => {
       }),
     );
     const load = loadavg()[0];
-    const run = await timeCommand(process.execPath, [BIN, '-m', manifest, 'run', '--json'], {
+    const run = await timeCommand(BIN, ['-m', manifest, 'run', '--json'], {
       ...process.env,
       NO_COLOR: '1',
     });
