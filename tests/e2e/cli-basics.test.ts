@@ -1,6 +1,7 @@
 /** The CLI's surface: version, help, the manifest option and its environment variable, usage errors. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { tempDir } from '../harness/process.js';
@@ -19,6 +20,39 @@ describe('cli basics', () => {
     for (const command of ['validate', 'plan', 'run', 'status', 'show'])
       assert.match(h.stdout, new RegExp(`\\b${command}\\b`));
     assert.match(h.stdout, /--manifest/);
+  });
+
+  test('bin/cert-renew runs as an executable (sh starts node with its V8 flags) with every argument intact', async () => {
+    const tmp = await tempDir();
+    try {
+      const dir = join(tmp.path, 'a dir with spaces');
+      await mkdir(dir);
+      const path = await writeManifest(dir, localManifest(join(dir, 'certs')));
+      const v = await runCli(['--version'], { direct: true });
+      assert.equal(v.code, 0, v.stderr);
+      assert.match(v.stdout, /^\d+\.\d+\.\d+/);
+      const plan = await runCli(['-m', path, 'plan', '--json'], { direct: true });
+      assert.equal(plan.code, 0, plan.stderr);
+      assert.equal(JSON.parse(plan.stdout).items.length, 2);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('a reader that stops reading early (| head) costs no stack trace and no exit code', async () => {
+    const tmp = await tempDir();
+    try {
+      const path = await writeManifest(tmp.path, localManifest(join(tmp.path, 'certs')));
+      for (const args of [['plan', '--json'], ['plan'], ['status'], ['validate', path]]) {
+        const read = await runCli(['-m', path, ...args], { direct: true });
+        const closed = await runCli(['-m', path, ...args], { direct: true, closeStdout: true });
+        assert.equal(closed.code, read.code, `${args.join(' ')}: ${closed.stderr}`);
+        assert.ok(!hasStackTrace(closed.stderr), closed.stderr);
+        assert.doesNotMatch(closed.stderr, /EPIPE/);
+      }
+    } finally {
+      await tmp.remove();
+    }
   });
 
   test('the manifest comes from -m, else CERT_RENEW_MANIFEST, else ./certificate-manifest.json', async () => {

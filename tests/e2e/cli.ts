@@ -22,6 +22,10 @@ export interface CliOptions {
   killAfterMs?: number;
   /** A command that runs the CLI (e.g. `unshare --pid --fork --mount-proc`), argv first. */
   prefix?: string[];
+  /** Run bin/cert-renew as an executable (its sh line starts node with its flags), not `node bin/…`. */
+  direct?: boolean;
+  /** Close the reading end of the CLI's stdout at once, as `| head -1` does once it has its line. */
+  closeStdout?: boolean;
 }
 
 export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -42,7 +46,8 @@ export function startCli(
   args: string[],
   options: CliOptions = {},
 ): { child: ChildProcess; done: Promise<CliResult> } {
-  const [command, ...prefixArgs] = [...(options.prefix ?? []), process.execPath, BIN, ...args];
+  const cli = options.direct ? [BIN] : [process.execPath, BIN];
+  const [command, ...prefixArgs] = [...(options.prefix ?? []), ...cli, ...args];
   const child = spawn(command as string, prefixArgs, {
     cwd: options.cwd ?? REPO,
     env: cliEnv(options.env),
@@ -51,6 +56,7 @@ export function startCli(
   const done = new Promise<CliResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
+    if (options.closeStdout) child.stdout.destroy();
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
