@@ -1,6 +1,5 @@
 /** Shared pieces of the benchmarks: timing child processes, medians, writing results. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,17 +9,6 @@ import type { Pebble } from '../tests/harness/pebble.js';
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'cert-renew');
 export const RESULTS = join(REPO, 'bench', 'results');
-
-/**
- * The V8 flags bin/cert-renew starts node with (its `exec node … "$0" "$@"` line). Sections that time the
- * CLI run the executable itself, as an operator does; those that run it in-process through measure.js (for
- * peak RSS and CPU) pass these flags, so both measure what the installed command runs.
- */
-export const BIN_NODE_FLAGS: string[] = (() => {
-  const line = /^":" \/\/; exec node (.*) "\$0" "\$@"$/m.exec(readFileSync(BIN, 'utf8'));
-  if (!line?.[1]) throw new Error(`${BIN} has no 'exec node … "$0" "$@"' line`);
-  return line[1].split(' ').filter((flag) => flag !== '');
-})();
 
 export interface Timing {
   ms: number;

@@ -18,3 +18,5 @@ const usage = process.resourceUsage();
 process.stderr.write(`cert-renew-bench maxrss ${usage.maxRSS}\n`);
 process.stderr.write(`cert-renew-bench cpu ${usage.userCPUTime + usage.systemCPUTime}\n`);
 process.exitCode = code;
+// As bin/cert-renew: exit once done (ioredis's reply parser would keep the process alive a while longer).
+process.exit();

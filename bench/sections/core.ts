@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/runtime/logger.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { mapLimit } from '../../src/util/pool.js';
 import { createCsr, generateKey, inspectCertificate } from '../../src/x509/index.js';
-import { BIN, BIN_NODE_FLAGS, median, record, type Section, timeCommand } from '../lib.js';
+import { BIN, median, record, type Section, timeCommand } from '../lib.js';
 
 const MEASURE = fileURLToPath(new URL('../measure.js', import.meta.url));
 export const COUNT = 10_000;
@@ -124,14 +124,7 @@ async function planFs(): Promise<void> {
     const runs = 3;
     const timings = [];
     for (let i = 0; i < runs; i++) {
-      const t = await timeCommand(process.execPath, [
-        ...BIN_NODE_FLAGS,
-        MEASURE,
-        '-m',
-        manifest,
-        'plan',
-        '--json',
-      ]);
+      const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json']);
       if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
       timings.push(t);
     }

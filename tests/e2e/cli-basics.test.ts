@@ -22,7 +22,7 @@ describe('cli basics', () => {
     assert.match(h.stdout, /--manifest/);
   });
 
-  test('bin/cert-renew runs as an executable (sh starts node with its V8 flags) with every argument intact', async () => {
+  test('bin/cert-renew runs as an executable, with every argument intact', async () => {
     const tmp = await tempDir();
     try {
       const dir = join(tmp.path, 'a dir with spaces');

@@ -22,7 +22,7 @@ export interface CliOptions {
   killAfterMs?: number;
   /** A command that runs the CLI (e.g. `unshare --pid --fork --mount-proc`), argv first. */
   prefix?: string[];
-  /** Run bin/cert-renew as an executable (its sh line starts node with its flags), not `node bin/…`. */
+  /** Run bin/cert-renew as an executable (as an operator does), not as `node bin/cert-renew`. */
   direct?: boolean;
   /** Close the reading end of the CLI's stdout at once, as `| head -1` does once it has its line. */
   closeStdout?: boolean;
