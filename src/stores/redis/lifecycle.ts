@@ -49,9 +49,18 @@ export async function readRedisRevocations(
   keyPrefix: string,
   names: readonly string[],
 ): Promise<Map<string, RevocationRecord[]>> {
-  const lists = await connection.run('read revocations', 'read', (client) =>
-    Promise.all(names.map((n) => client.lrange(redisKeys.revocations(keyPrefix, n), 0, -1))),
-  );
+  const lists = await connection.run('read revocations', 'read', async (client) => {
+    if (client instanceof Cluster)
+      return Promise.all(names.map((n) => client.lrange(redisKeys.revocations(keyPrefix, n), 0, -1)));
+    // One pipeline, one write: 10,000 separate commands cost 10,000 socket writes.
+    const pipeline = client.pipeline();
+    for (const n of names) pipeline.lrange(redisKeys.revocations(keyPrefix, n), 0, -1);
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, value]) => {
+      if (error) throw error;
+      return (value ?? []) as string[];
+    });
+  });
   return new Map(
     names.map((n, i) => [n, (lists[i] ?? []).flatMap((value) => decodeRevocations(`[${value}]`))]),
   );
