@@ -4,9 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CliIO, GlobalOptions } from './commands/io.js';
-import { CertRenewError, describeError, ErrorCode, ExitCode, UsageError } from './errors.js';
+import { CertRenewError, describeError, ErrorCode, ExitCode } from './errors.js';
 import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
@@ -65,9 +65,10 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/** An option's whole-number argument ≥ 1; commander's error names the option (`--concurrency`). */
 function parsePositiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`expected a positive integer, got '${value}'`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of 1 or more');
   return n;
 }
 

@@ -84,5 +84,8 @@ describe('cli basics', () => {
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(!hasStackTrace(r.stderr), r.stderr);
     }
+    // A bad option value names the option it was given to.
+    const zero = await runCli(['run', '--concurrency', '0']);
+    assert.match(zero.stderr, /--concurrency/);
   });
 });
