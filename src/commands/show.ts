@@ -19,6 +19,8 @@ export async function showCommand(
 ): Promise<number> {
   if (options.includeKey && !options.pem)
     throw new UsageError('--include-key only works together with --pem');
+  if (options.json && options.pem)
+    throw new UsageError('--json and --pem print different things (details, or the PEM files); give one');
   const logger = commandLogger(globals, io);
   const session = await openSession(globals, io, logger, parseInterval(undefined));
   try {

@@ -79,11 +79,15 @@ describe('cli basics', () => {
       ['run', '--timeout', 'soon'],
       ['plan', '--shard', '5/4'],
       ['validate', '--format', 'xml'],
+      ['-m', 'examples/quickstart.json', 'show', '--json', '--pem', 'example'],
+      ['-m', 'examples/quickstart.json', 'show', 'no-such-certificate'],
     ]) {
       const r = await runCli(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(!hasStackTrace(r.stderr), r.stderr);
     }
+    const unknown = await runCli(['-m', 'examples/quickstart.json', 'show', 'no-such-certificate']);
+    assert.match(unknown.stderr, /no certificate named 'no-such-certificate'/);
     // A bad option value names the option it was given to.
     const zero = await runCli(['run', '--concurrency', '0']);
     assert.match(zero.stderr, /--concurrency/);
