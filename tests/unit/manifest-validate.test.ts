@@ -803,6 +803,16 @@ const rows: Row[] = [
     after: '"api.example.com"',
     severity: 'warning',
   },
+  {
+    title: 'a password in a Redis URL is a warning that never repeats it',
+    mutate: (m) => {
+      m.stores.cache.url = 'redis://ops:S3cret-pw@127.0.0.1:6379/0';
+    },
+    pointer: '/stores/cache/url',
+    message: /^holds a password in clear \(redis:\/\/\*\*\*@…\).*"password": \{"env"/,
+    at: '"url": "redis://ops:S3cret-pw@127.0.0.1:6379/0"',
+    severity: 'warning',
+  },
   // dns-01 providers
   {
     title: 'dns-01 takes one provider, not two',

@@ -1,6 +1,7 @@
 /**
- * Store settings a schema cannot judge: Redis URLs that parse but cannot work, lock lifetimes too short to
- * outlive an issuance on a busy machine, and file modes that make private keys readable by everyone.
+ * Store settings a schema cannot judge: Redis URLs that parse but cannot work or carry a password in clear,
+ * lock lifetimes too short to outlive an issuance on a busy machine, and file modes that make private keys
+ * readable by everyone.
  */
 import { MIN_LOCK_TIMEOUT_MS } from '../../stores/types.js';
 import { parseDuration } from '../../util/duration.js';
@@ -45,6 +46,15 @@ export function redisUrls(view: ManifestView): Finding[] {
     if (url === undefined) continue;
     const problem = redisUrlProblem(url);
     if (problem) findings.push(error(`/stores/${esc(name)}/url`, `${show(url)} ${problem}`));
+    else if (new URL(url).password !== '') {
+      // The message never repeats the password (nor the user name, which often identifies it).
+      findings.push(
+        warning(
+          `/stores/${esc(name)}/url`,
+          `holds a password in clear (${new URL(url).protocol}//***@…): a manifest is committed and copied around; give it as "password": {"env": "NAME"} or {"file": "/path"} and leave it out of the URL`,
+        ),
+      );
+    }
   }
   return findings;
 }
