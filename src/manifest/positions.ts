@@ -197,6 +197,8 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
     const open = here();
     i++;
     const seen = new Map<string, Position>();
+    // Where the last ',' was: a trailing comma is reported there, not at the '}' after it.
+    let comma = i;
     skipWhitespace();
     if (text[i] === '}') {
       i++;
@@ -207,7 +209,7 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
       if (i >= text.length)
         fail(`the file ends inside the object opened at line ${open.line}, column ${open.column}`);
       if (text[i] !== '"') {
-        if (text[i] === '}') fail("a trailing comma before '}' is not allowed in JSON", i);
+        if (text[i] === '}') fail("a trailing comma before '}' is not allowed in JSON", comma);
         if (text[i] === "'") fail('property names need double quotes ("), not single quotes');
         fail(`expected a property name in double quotes, found ${describeChar(text, i)}`);
       }
@@ -224,6 +226,7 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
       skipWhitespace();
       const c = text[i];
       if (c === ',') {
+        comma = i;
         i++;
         continue;
       }
@@ -245,13 +248,15 @@ export function scanJson(text: string, options: ScanOptions): ScanResult {
       i++;
       return;
     }
+    let comma = i;
     for (let index = 0; ; index++) {
       skipWhitespace();
-      if (text[i] === ']') fail("a trailing comma before ']' is not allowed in JSON");
+      if (text[i] === ']') fail("a trailing comma before ']' is not allowed in JSON", comma);
       scanValue(`${pointer}/${index}`, depth, undefined);
       skipWhitespace();
       const c = text[i];
       if (c === ',') {
+        comma = i;
         i++;
         continue;
       }

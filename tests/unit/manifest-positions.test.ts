@@ -30,7 +30,10 @@ describe('scanJson', () => {
     ['truncated object', '{"a": 1,', /ends inside the object opened at line 1, column 1/, 1, 9],
     ['truncated string', '{"a": "xy', /ends inside a string/, 1, 7],
     ['missing comma', '{"a": 1 "b": 2}', /expected ',' or '}' after the value of "a", found '"'/, 1, 9],
-    ['trailing comma', '{"a": [1,]}', /trailing comma before '\]'/, 1, 10],
+    // A trailing comma is reported where the comma is, also when the closing bracket is lines later.
+    ['trailing comma', '{"a": [1,]}', /trailing comma before '\]'/, 1, 9],
+    ['trailing comma in an object', '{"a": 1,\n\n}', /trailing comma before '\}'/, 1, 8],
+    ['trailing comma in an array, spaced', '[1 ,\n  ]', /trailing comma before '\]'/, 1, 4],
     ['single quotes', "{'a': 1}", /double quotes/, 1, 2],
     ['comment', '{"a": 1 // no\n}', /comments are not allowed/, 1, 9],
     ['bad escape', '{"a": "\\x"}', /invalid escape '\\x'/, 1, 8],
