@@ -204,7 +204,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print the import report as JSON')
     .option('--store <name>', "store to adopt into (default: the manifest's default store)")
     .option('--issuer <name>', 'issuer for the imported certificates (default: by ACME directory)')
-    .option('--server <url>', "ACME directory URL or alias (lego's --server; overrides the source's)")
+    .option(
+      '--server <url>',
+      "ACME directory URL or alias (lego's --server; overrides the source's; pem: the CA that renews it)",
+    )
     .option('--email <address>', 'account e-mail for issuers the import adds')
     .option(
       '--ca-bundle <file>',

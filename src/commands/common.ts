@@ -52,14 +52,20 @@ export async function openSession(
   io: CliIO,
   logger: Logger,
   intervalMs: number,
+  options: { adopting?: boolean } = {},
 ): Promise<Session> {
-  return Session.open(resolve(io.cwd, globals.manifest), intervalMs, {
-    clock: io.clock,
-    logger,
-    env: io.env,
-    hostname: io.hostname,
-    pid: io.pid,
-  });
+  return Session.open(
+    resolve(io.cwd, globals.manifest),
+    intervalMs,
+    {
+      clock: io.clock,
+      logger,
+      env: io.env,
+      hostname: io.hostname,
+      pid: io.pid,
+    },
+    options,
+  );
 }
 
 /**

@@ -71,7 +71,9 @@ export async function importCommand(
     });
   }
   const logger = commandLogger(globals, io);
-  const session = await openSession(globals, io, logger, parseInterval(undefined)).catch((error: unknown) => {
+  const session = await openSession(globals, io, logger, parseInterval(undefined), {
+    adopting: true,
+  }).catch((error: unknown) => {
     if (error instanceof CertRenewError && error.code === ErrorCode.manifestUnreadable) {
       throw new UsageError(error.message, {
         hint: 'import adopts into a store the manifest names: create one with "stores" and "defaults.store" first (docs/migrating.md)',

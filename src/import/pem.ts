@@ -1,11 +1,12 @@
 /**
  * A plain PEM certificate and key (and chain) for one name: "upload a certificate by hand". The entry
- * renews through the manifest's issuer (`--issuer` or the default one) when it is due.
+ * renews through `--issuer` (an issuer of the manifest), else through an ACME issuer the import adds for
+ * `--server` (with `--email`), else through the manifest's default issuer, when it is due.
  */
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkDomain } from '../manifest/resolve.js';
-import { domainsOf, readBundle, reason } from './translate.js';
+import { directoryAlias, domainsOf, readBundle, reason } from './translate.js';
 import type { SourceOptions, SourceResult } from './types.js';
 
 /** Reads `--cert`/`--key`/`--chain` (relative to `cwd`). Throws UsageError when a flag is missing. */
@@ -43,7 +44,15 @@ export async function readPem(cwd: string, options: SourceOptions): Promise<Sour
       }
       domains = wanted;
     }
-    result.found.push({ name, domains, bundle, source: certPath });
+    result.found.push({
+      name,
+      domains,
+      bundle,
+      source: certPath,
+      // The CA that is to renew it, when given: the import adds an ACME issuer for it like for lego.
+      ...(options.server ? { directory: directoryAlias(options.server) } : {}),
+      ...(options.email ? { email: options.email } : {}),
+    });
   } catch (error) {
     if (error instanceof UsageError) throw error;
     result.failed.push({ name, source: certPath, message: reason(error) });

@@ -126,7 +126,7 @@ export function planImport(
       throw new UsageError(
         `${f.name}: the source names no ACME directory and the manifest has no default issuer`,
         {
-          hint: 'name the issuer that renews it with --issuer NAME',
+          hint: 'name an issuer of the manifest with --issuer NAME, or add an ACME issuer with --server URL (or letsencrypt) --email ADDRESS',
         },
       );
     }

@@ -54,9 +54,19 @@ export class Session {
     };
   }
 
-  static async open(manifestPath: string, intervalMs: number, deps: SessionDeps): Promise<Session> {
+  /**
+   * Loads and checks the manifest (throws its CertRenewError, exit 2) and logs its warnings. `adopting`
+   * (`import`): an empty `certificates` list is where a migration starts, not worth a warning.
+   */
+  static async open(
+    manifestPath: string,
+    intervalMs: number,
+    deps: SessionDeps,
+    options: { adopting?: boolean } = {},
+  ): Promise<Session> {
     const loaded = await loadManifest(manifestPath, { intervalMs });
     for (const warning of loaded.warnings) {
+      if (options.adopting && warning.pointer === '/certificates') continue;
       deps.logger.warn(`${warning.pointer}: ${warning.message}`);
     }
     return new Session(loaded, deps);

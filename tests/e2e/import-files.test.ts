@@ -239,6 +239,56 @@ describe('cert-renew import acme.sh and pem', () => {
     }
   });
 
+  test('pem into a manifest with no issuer yet: --server (and --email) add the ACME issuer that renews it', async () => {
+    const dir = join(tmp.path, 'pem-new-issuer');
+    await mkdir(dir);
+    await createLeaf(ca, dir, { names: ['bought.example.test'], name: 'bought' });
+    const manifestPath = await emptyManifest(dir);
+    const args = [
+      '-m',
+      manifestPath,
+      'import',
+      'pem',
+      '--name',
+      'bought',
+      '--cert',
+      'bought.pem',
+      '--key',
+      'bought.key',
+    ];
+
+    // Nothing says which CA renews it: a usage error that names both ways to say it, and nothing written.
+    const none = await runCli([...args, '--write'], { cwd: dir });
+    assert.equal(none.code, 2, none.stderr);
+    assert.match(none.stderr, /--issuer NAME, or add an ACME issuer with --server/);
+    assert.ok(!hasStackTrace(none.stderr), none.stderr);
+    // An empty certificate list is where a migration starts: no warning about it.
+    assert.doesNotMatch(none.stderr, /lists no certificates/);
+
+    const added = await runCli(
+      [...args, '--server', 'letsencrypt', '--email', 'ops@example.test', '--write'],
+      {
+        cwd: dir,
+      },
+    );
+    assert.equal(added.code, 0, added.stderr);
+    assert.doesNotMatch(added.stderr, /lists no certificates/);
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    assert.deepEqual(manifest.certificates, [
+      { name: 'bought', domains: ['bought.example.test'], issuer: 'letsencrypt' },
+    ]);
+    assert.deepEqual(manifest.issuers, {
+      letsencrypt: {
+        type: 'acme',
+        directory: 'letsencrypt',
+        email: 'ops@example.test',
+        challenge: { type: 'http-01', standalone: ':80' },
+      },
+    });
+    const validate = await runCli(['validate', manifestPath]);
+    assert.equal(validate.code, 0, validate.stdout + validate.stderr);
+  });
+
   describe('pem into a Redis store', () => {
     let redis: RedisServer;
     before(async () => {
