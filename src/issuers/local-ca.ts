@@ -12,7 +12,7 @@ import { X509Certificate } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode } from '../errors.js';
 import type { KeyType, LocalCaIssuerConfig } from '../manifest/types.js';
 import type { RuntimeContext } from '../runtime/context.js';
-import { localCaBlobKey } from '../stores/keys.js';
+import { localCaBlobKey, localCaCrlLockName } from '../stores/keys.js';
 import type { Store } from '../stores/types.js';
 import { durationMs, formatDuration } from '../util/duration.js';
 import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
@@ -35,6 +35,9 @@ const DAY_MS = 86_400_000;
 export const DEFAULT_LOCAL_CA_LIFETIME_MS = 90 * DAY_MS;
 /** Lifetime of the CA created on first use. */
 export const LOCAL_CA_VALIDITY_MS = 3650 * DAY_MS;
+/** How long a revocation waits for another process's change to the CA's revocation list (ms). */
+const CRL_LOCK_WAIT_MS = 60_000;
+
 /** Backdating of notBefore, so hosts whose clocks run a little behind accept a fresh certificate. */
 const BACKDATE_MS = 60_000;
 const DEFAULT_CA_KEY_TYPE: KeyType = 'ecdsa-p256';
@@ -125,7 +128,25 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       );
     }
     const serial = inspectCertificate(request.cert.certPem).serial;
-    await revokeAtLocalCa(this.name, ca, serial, { ...request, store });
+    // The list is read, extended and written back: two processes revoking at once would each write the
+    // list without the other's serial. The CA's store lock makes them take turns.
+    const lock = await store.locker().acquire(localCaCrlLockName(this.name), { waitMs: CRL_LOCK_WAIT_MS });
+    if (!lock) {
+      throw new CertRenewError(
+        ErrorCode.lockBusy,
+        `${request.name}: local CA '${this.name}': another cert-renew kept its revocation list locked`,
+        { hint: 'try again later', transient: true },
+      );
+    }
+    try {
+      await revokeAtLocalCa(this.name, ca, serial, { ...request, store });
+    } finally {
+      await lock.release().catch((error: unknown) => {
+        this.context.logger.warn(
+          `local CA '${this.name}': could not release its CRL lock: ${describeError(error)}`,
+        );
+      });
+    }
     return { via: 'local-ca crl' };
   }
 

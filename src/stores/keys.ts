@@ -36,6 +36,14 @@ export function localCaCrlBlobKey(issuer: string): string {
 }
 
 /** Blob key for the local CA's revoked serials (JSON entries the CRL is built from) of one issuer. */
+/**
+ * The lock name that serialises changes to a local CA's revocation list (a read-modify-write of its blobs)
+ * between processes: taken in the CA's store like a certificate's lock.
+ */
+export function localCaCrlLockName(issuer: string): string {
+  return `local-ca-crl.${issuer}`;
+}
+
 export function localCaRevokedBlobKey(issuer: string): string {
   return `local-ca-revoked/${encodeURIComponent(issuer)}`;
 }

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { readdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli.js';
@@ -149,6 +149,37 @@ describe('revoke with the local CA', () => {
     assert.equal(after.keyPem, old.keyPem);
     const s2 = json<StatusReport>((await runCli(['-m', manifest, 'status', '--json'])).stdout);
     assert.equal(s2.certificates.find((c) => c.name === 'api')?.health, 'valid');
+  });
+
+  test('revocations by several processes at once all reach the CRL (none is lost)', async () => {
+    const dir = join(tmp.path, 'concurrent');
+    await mkdir(dir);
+    const names = Array.from({ length: 6 }, (_, i) => `c${i}`);
+    const path = await writeManifest(
+      dir,
+      localManifest(join(dir, 'certs'), {
+        certificates: names.map((name) => ({ name, domains: [`${name}.example.test`] })),
+      }),
+    );
+    const issued = await runCli(['-m', path, 'run']);
+    assert.equal(issued.code, 0, issued.stderr);
+    const serials = await Promise.all(
+      names.map(async (name) => (await readStored(join(dir, 'certs'), name)).serial),
+    );
+    const results = await Promise.all(
+      names.map((name) =>
+        runCli(['-m', path, 'revoke', name, '--reason', 'superseded', '--no-renew', '--yes']),
+      ),
+    );
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const crl = await runCommand('openssl', [
+      'crl',
+      '-in',
+      join(dir, 'certs', '.cert-renew', 'blobs', 'local-ca-crl', 'local'),
+      '-noout',
+      '-text',
+    ]);
+    for (const serial of serials) assert.match(crl.stdout, new RegExp(`Serial Number: 0*${serial}`, 'i'));
   });
 
   test('keyCompromise: revoked, renewed at once with a NEW key although reuseKey is true, hooks ran', async () => {
