@@ -311,6 +311,9 @@ describe('orphans and prune (filesystem and Redis)', () => {
     const keptRedis = await redisDump(['cert:{r2}', 'cert:{r3}']);
     const bBefore = await snapshotStore(files, 'b');
     assert.equal(await redis.cli('EXISTS', 'history:{r1}'), '1');
+    // The runs that issued them recorded this host's deployment; prune removes those records too.
+    assert.equal(await redis.cli('EXISTS', 'deployed:{r1}'), '1');
+    await stat(join(files, '.cert-renew', 'deployments', 'b'));
     const r = await runCli(['-m', manifestPath, 'prune', '--yes', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const report = json<PruneReport>(r.stdout);
@@ -324,7 +327,17 @@ describe('orphans and prune (filesystem and Redis)', () => {
     );
     await assert.rejects(stat(join(files, 'b')));
     await assert.rejects(stat(join(files, 'd')));
-    for (const k of ['cert:{r1}', 'history:{r1}', 'attempts:{r1}', 'lock:{r1}', 'revocations:{r1}']) {
+    await assert.rejects(stat(join(files, '.cert-renew', 'deployments', 'b')));
+    await assert.rejects(stat(join(files, '.cert-renew', 'deployments', 'd')));
+    await stat(join(files, '.cert-renew', 'deployments', 'a'));
+    for (const k of [
+      'cert:{r1}',
+      'history:{r1}',
+      'attempts:{r1}',
+      'lock:{r1}',
+      'revocations:{r1}',
+      'deployed:{r1}',
+    ]) {
       assert.equal(await redis.cli('EXISTS', k), '0', k);
     }
     assert.deepEqual(await snapshotAll(files, ['a', 'c']), kept);

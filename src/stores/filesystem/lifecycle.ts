@@ -112,8 +112,8 @@ export async function listCertificateNames(
 }
 
 /**
- * Moves `<name>/` to `.cert-renew/archive/<name>-<UTC time>/` (one rename), then deletes archives older
- * than ARCHIVE_RETENTION_MS. Throws STORE_WRITE_FAILED; a failed rename leaves the directory where it was.
+ * Moves `<name>/` to `.cert-renew/archive/<name>-<UTC time>/` (one rename), removes its deployment records,
+ * then deletes archives older than ARCHIVE_RETENTION_MS. Throws STORE_WRITE_FAILED; a failed rename leaves the directory where it was.
  */
 export async function retireDirectory(
   settings: FilesystemSettings,
@@ -136,8 +136,25 @@ export async function retireDirectory(
       error,
     );
   }
+  // Which hosts deployed it is no longer true of anything the store holds (and would be taken for the
+  // deployments of a new certificate given the same name later): removed, not archived.
+  const deployments = settings.layout.deploymentsDir(name);
+  const removed = [dir];
+  try {
+    await rm(deployments, { recursive: true });
+    removed.push(deployments);
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) {
+      throw fsError(
+        ErrorCode.storeWrite,
+        `certificate ${name}: archived, but its deployment records in store ${settings.storeName} could not be removed`,
+        deployments,
+        error,
+      );
+    }
+  }
   await sweepArchive(archiveDir, now);
-  return { archivedTo: target, removed: [dir] };
+  return { archivedTo: target, removed };
 }
 
 /** Deletes archived directories older than the retention; failures are left for the next prune. */

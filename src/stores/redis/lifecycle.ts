@@ -1,7 +1,7 @@
 /**
  * The Redis store's lifecycle abilities (stores/types.ts `RevocationLog`, `Inventory`):
  * `revocations:{name}` is a list of JSON records, newest first; listing SCANs `cert:{*}` (every master of
- * a Cluster); retiring deletes `cert:`, `history:`, `attempts:`, `revocations:` and `lock:` of the name in
+ * a Cluster); retiring deletes `cert:`, `history:`, `attempts:`, `revocations:`, `lock:` and `deployed:` of the name in
  * one MULTI/EXEC (one slot: `{name}` is the hash tag). Redis keeps no archive: the JSON report of
  * `prune` is the record of what went.
  */
@@ -88,6 +88,7 @@ export async function retireRedis(
     redisKeys.attempts(keyPrefix, name),
     redisKeys.revocations(keyPrefix, name),
     redisKeys.lock(keyPrefix, name),
+    redisKeys.deployed(keyPrefix, name),
   ];
   await connection.run(`remove certificate "${name}"`, 'write', async (client) => {
     const replies = await client
