@@ -66,6 +66,51 @@ describe('faults and rehearsals', () => {
     }
   });
 
+  test('a step-ca that cannot be reached is tried once per run: its other certificates fail at once', async () => {
+    const tmp = await tempDir();
+    try {
+      const names = Array.from({ length: 8 }, (_, i) => `s${i}`);
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(join(tmp.path, 'certs'), {
+          defaults: { issuer: 'down', store: 'files' },
+          issuers: {
+            // Nothing listens on port 9 of the loopback: the CA is unreachable.
+            down: {
+              type: 'step-ca',
+              url: 'https://127.0.0.1:9',
+              rootFingerprint: 'a'.repeat(64),
+              provisioner: 'ops',
+              password: { env: 'STEP_PASSWORD' },
+              lifetime: '30d',
+            },
+          },
+          certificates: names.map((name) => ({ name, domains: [`${name}.example.test`] })),
+        }),
+      );
+      const r = await runCli(['-m', manifest, 'run', '--json', '--concurrency', '2']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      const report = JSON.parse(r.stdout) as RunReport;
+      for (const c of report.certificates) {
+        assert.equal(c.outcome, 'failed', c.name);
+        assert.equal(c.error?.code, 'ISSUER_UNAVAILABLE', `${c.name}: ${c.error?.message}`);
+        assert.match(c.error?.message ?? '', /connection refused/);
+      }
+      // The first certificates to fail open the breaker; at most the two already under way tried too.
+      const notTried = report.certificates.filter((c) =>
+        /not tried: certificate s\d found this CA unreachable in this run/.test(c.error?.message ?? ''),
+      );
+      assert.ok(notTried.length >= names.length - 2, `${notTried.length} failed at once`);
+      assert.match(
+        r.stderr,
+        /step-ca issuer 'down' is unreachable for certificate s\d \(connection refused\)/,
+      );
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   test('--dry-run checks store, issuer and hooks, writes nothing, runs nothing', async () => {
     const tmp = await tempDir();
     try {

@@ -26,7 +26,13 @@ import type {
   RevokeRequest,
   Revoker,
 } from '../types.js';
-import { isClientCertificateRefused, StepCaApi, type StepCaResponse, stepCaMessage } from './http.js';
+import {
+  isClientCertificateRefused,
+  StepCaApi,
+  type StepCaResponse,
+  StepCaTransportError,
+  stepCaMessage,
+} from './http.js';
 import { findProvisioner, unlockProvisionerKey } from './provisioner.js';
 import { revokeAtStepCa } from './revoke.js';
 import { fetchPinnedRoot, normalizeFingerprint } from './root.js';
@@ -61,6 +67,35 @@ interface SignResponseBody {
   certChain?: unknown;
 }
 
+/** Failures that mean the CA cannot be reached at all, for any certificate (not TLS trust, not refusals). */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+]);
+
+function isUnreachable(error: CertRenewError): boolean {
+  return (
+    error instanceof StepCaTransportError &&
+    error.code === ErrorCode.issuerUnavailable &&
+    error.nodeCode !== undefined &&
+    UNREACHABLE_CODES.has(error.nodeCode)
+  );
+}
+
+/** The open breaker's error, for another certificate: the same code and message, saying it was not tried. */
+function breakerError(open: { error: CertRenewError; certName: string }): CertRenewError {
+  return new CertRenewError(open.error.code, open.error.message, {
+    cause: open.error,
+    transient: true,
+    hint: `not tried: certificate ${open.certName} found this CA unreachable in this run${open.error.hint ? `; ${open.error.hint}` : ''}`,
+  });
+}
+
 /**
  * See `Issuer` (types.ts) for the contract. step-ca specifics: `issue` sends one renew or one sign per
  * call (a sign token is single-use, so a retried call signs with a fresh one; nothing is retried inside a
@@ -75,6 +110,13 @@ export class StepCaIssuer implements Issuer, Revoker {
   #root: Promise<string> | undefined;
   #provisioner: Promise<StepCaProvisioner> | undefined;
   #signingKey: Promise<ProvisionerKey> | undefined;
+  /**
+   * The breaker: once one certificate found the CA unreachable (no connection, or no answer within the
+   * call timeout), the rest of this run's certificates of this issuer fail at once with the same error, so
+   * a CA that is down (or whose packets are dropped: 30 s per call) costs one wait per run, not one per
+   * certificate. Open for the life of the issuer (one run).
+   */
+  #breaker: { error: CertRenewError; certName: string } | undefined;
 
   constructor(
     readonly name: string,
@@ -87,6 +129,22 @@ export class StepCaIssuer implements Issuer, Revoker {
   }
 
   async issue(request: IssueRequest): Promise<IssueResult> {
+    const open = this.#breaker;
+    if (open) throw breakerError(open);
+    try {
+      return await this.issueOnce(request);
+    } catch (error) {
+      if (!this.#breaker && error instanceof CertRenewError && isUnreachable(error)) {
+        this.#breaker = { error, certName: request.entry.name };
+        request.logger.warn(
+          `step-ca issuer '${this.name}' is unreachable for certificate ${request.entry.name} (${(error as StepCaTransportError).reason}); its other certificates fail at once in this run`,
+        );
+      }
+      throw error;
+    }
+  }
+
+  private async issueOnce(request: IssueRequest): Promise<IssueResult> {
     const { entry: cert, signal, logger } = request;
     const root = await this.pinnedRoot(signal);
     const refusal = this.renewable(request);
