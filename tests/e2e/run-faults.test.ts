@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { RunReport } from '../../src/report/model.js';
-import { tempDir } from '../harness/process.js';
+import { runCommand, tempDir } from '../harness/process.js';
 import { hasStackTrace, runCli } from './cli.js';
 import { localManifest, writeManifest } from './fixtures.js';
 
@@ -106,6 +106,66 @@ describe('faults and rehearsals', () => {
         r.stderr,
         /step-ca issuer 'down' is unreachable for certificate s\d \(connection refused\)/,
       );
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('a store path that cannot be created (under /proc) fails at once: run, --dry-run and import', async () => {
+    const tmp = await tempDir();
+    try {
+      const manifest = await writeManifest(tmp.path, localManifest('/proc/cert-renew-nope/certs'));
+      // Node's own mkdir -p never returns there; the guard only ends a hang.
+      const run = await runCli(['-m', manifest, 'run', '--json'], { killAfterMs: 120_000 });
+      assert.equal(run.signal, null, 'not killed by the hang guard');
+      assert.equal(run.code, 1, run.stderr);
+      for (const c of (JSON.parse(run.stdout) as RunReport).certificates)
+        assert.equal(c.error?.code, 'STORE_UNAVAILABLE', c.name);
+      const dry = await runCli(['-m', manifest, 'run', '--dry-run'], { killAfterMs: 120_000 });
+      assert.equal(dry.code, 1, dry.stderr);
+      assert.match(dry.stderr, /cannot create \/proc\/cert-renew-nope\/certs in: \/proc \(ENOENT\)/);
+      const [cert, key] = [join(tmp.path, 'x.crt'), join(tmp.path, 'x.key')];
+      await runCommand('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '30',
+        '-subj',
+        '/CN=x.example.test',
+        '-addext',
+        'subjectAltName=DNS:x.example.test',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ]);
+      const imported = await runCli(
+        [
+          '-m',
+          manifest,
+          'import',
+          'pem',
+          '--name',
+          'x',
+          '--cert',
+          cert,
+          '--key',
+          key,
+          '--issuer',
+          'local',
+          '--write',
+        ],
+        { killAfterMs: 120_000 },
+      );
+      assert.equal(imported.code, 1, imported.stderr);
+      assert.match(imported.stderr, /STORE_UNAVAILABLE|cannot/);
+      assert.equal(imported.signal, null, 'not killed by the hang guard');
+      assert.ok(!hasStackTrace(imported.stderr), imported.stderr);
     } finally {
       await tmp.remove();
     }

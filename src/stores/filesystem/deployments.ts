@@ -4,8 +4,9 @@
  * NFS). Written to a temporary name and renamed. Not fsynced: the entry is advisory (losing the last one
  * in a power cut means the hooks run once more), and thousands of certificates deploy in one run.
  */
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { ErrorCode } from '../../errors.js';
+import { mkdirp } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
 import type { FilesystemLayout } from '../keys.js';
@@ -74,7 +75,7 @@ export async function recordDeployment(
   const path = layout.deployment(name, host);
   const temp = `${layout.deploymentsDir(name)}/.tmp-${randomId()}`;
   try {
-    await mkdir(layout.deploymentsDir(name), { recursive: true, mode: 0o755 });
+    await mkdirp(layout.deploymentsDir(name), 0o755);
     await writeFile(temp, `${encodeHostDeployment(deployment)}\n`, { mode: 0o644 });
     await rename(temp, path);
   } catch (error) {

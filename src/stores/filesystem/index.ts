@@ -13,11 +13,12 @@
  * files of one version), versions.ts (save, publish, rollback, attempts), lock.ts (lock files), fs-util.ts
  * (durable writes, errno helpers).
  */
-import { access, constants, lstat, mkdir } from 'node:fs/promises';
+import { access, constants, lstat, mkdir, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
 import type { FilesystemStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
+import { mkdirp } from '../../util/mkdirp.js';
 import type {
   AttemptInfo,
   CertificateBundle,
@@ -147,7 +148,7 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     const path = this.settings.layout.blob(key);
     try {
       await assertRealDirectories(this.settings.layout.root, dirname(path));
-      await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await mkdirp(dirname(path), 0o700);
       await assertRealDirectories(this.settings.layout.root, dirname(path));
       // Blobs hold private keys (the local CA, ACME accounts): owned by whoever runs cert-renew, never by
       // the `owner`/`group` the certificates are given (a web server user must not own the CA key).
@@ -162,7 +163,7 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
 
   /**
    * Creates and removes a probe file in the store's directory (or, when the directory does not exist yet,
-   * checks that its nearest existing parent lets it be created). Leaves nothing behind.
+   * a probe directory in its nearest existing parent). Leaves nothing behind.
    */
   async checkWritable(): Promise<string> {
     const unavailable = (what: string, path: string, error: unknown) =>
@@ -188,10 +189,16 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
       }
     }
     if (existing !== this.root) {
+      // Permission bits are not proof (a read-only mount, /proc, a full quota): make and remove a probe
+      // directory where the store's first missing directory would go.
+      const probeDir = join(existing, `.cert-renew-probe-${randomId()}`);
       try {
         await access(existing, constants.W_OK | constants.X_OK);
+        await mkdir(probeDir, { mode: 0o700 });
       } catch (error) {
         throw unavailable(`cannot create ${this.root} in`, existing, error);
+      } finally {
+        await rmdir(probeDir).catch(() => {});
       }
       return `filesystem ${this.root} (does not exist yet; would be created in ${existing})`;
     }

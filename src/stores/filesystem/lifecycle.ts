@@ -8,9 +8,10 @@
  * `current` and stable-name links inside keep working). Restoring by hand is the reverse rename
  * (docs/operations.md). Archives older than ARCHIVE_RETENTION_MS are deleted by later prunes.
  */
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode } from '../../errors.js';
+import { mkdirp } from '../../util/mkdirp.js';
 import { CERT_NAME_PATTERN, CURRENT, VERSIONS } from '../keys.js';
 import { decodeRevocations } from '../revocation-record.js';
 import type { RetireResult, RevocationRecord } from '../types.js';
@@ -66,7 +67,7 @@ export async function appendRevocation(
   const path = settings.layout.revocations(name);
   try {
     const log = decodeRevocations(await readOptional(path));
-    await mkdir(settings.layout.certDir(name), { recursive: true, mode: 0o755 });
+    await mkdirp(settings.layout.certDir(name), 0o755);
     await writeAtomic(path, `${JSON.stringify([record, ...log], null, 2)}\n`, {
       mode: settings.certMode,
       ...(await settings.owners()),
@@ -124,7 +125,7 @@ export async function retireDirectory(
   const archiveDir = settings.layout.archiveDir;
   const target = join(archiveDir, `${name}-${archiveStamp(now)}`);
   try {
-    await mkdir(archiveDir, { recursive: true, mode: 0o700 });
+    await mkdirp(archiveDir, 0o700);
     await rename(dir, target);
     await fsyncDir(settings.layout.root);
     await fsyncDir(archiveDir);

@@ -25,7 +25,7 @@
 
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { link, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { link, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +33,7 @@ import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
 import { type ProcessIdentity, processIdentity } from '../../runtime/identity.js';
 import type { Logger } from '../../runtime/logger.js';
+import { mkdirp } from '../../util/mkdirp.js';
 import type { FilesystemLayout } from '../keys.js';
 import type { AcquireOptions, Lock, Locker } from '../types.js';
 import { assertRealDirectories, fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
@@ -220,7 +221,7 @@ export class FileLocker implements Locker {
   private async ensureDir(): Promise<void> {
     const { layout, storeName } = this.options;
     this.ready ??= (async () => {
-      await mkdir(layout.locksDir, { recursive: true, mode: 0o755 });
+      await mkdirp(layout.locksDir, 0o755);
       // mkdir -p follows a planted link: make sure the lock directory is the store's own.
       await assertRealDirectories(layout.root, layout.locksDir);
       await this.sweepLeftovers().catch((error: unknown) => {

@@ -10,6 +10,7 @@
 import { mkdir, readdir, readlink, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describeError, ErrorCode } from '../../errors.js';
+import { mkdirp } from '../../util/mkdirp.js';
 import { keyMatchesCertificate } from '../../x509/index.js';
 import { CURRENT, currentTarget, LEGACY_ID, VERSION_FILES, versionId, versionSeq } from '../keys.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
@@ -50,7 +51,7 @@ export async function saveVersion(
   try {
     // Never through a link someone planted as <name>/ or versions/ (mkdir -p would follow it).
     await assertRealDirectories(layout.root, versionsDir);
-    await mkdir(versionsDir, { recursive: true, mode: 0o755 });
+    await mkdirp(versionsDir, 0o755);
     await assertRealDirectories(layout.root, versionsDir);
   } catch (error) {
     throw writeFailed('cannot create the directory', versionsDir, error);
@@ -389,7 +390,7 @@ export async function writeAttempt(
       });
       return;
     }
-    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await mkdirp(dir, 0o755);
     await assertRealDirectories(settings.layout.root, dir);
     // cert-renew's own record, read by nobody else: written without the store's owner/group, so a store
     // whose group cannot be set still records why every run fails (status shows it).

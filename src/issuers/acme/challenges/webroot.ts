@@ -11,9 +11,10 @@
  * whatever happened.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
+import { mkdirp } from '../../../util/mkdirp.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 
 /** ACME tokens are base64url; anything else must not become a path. */
@@ -70,7 +71,7 @@ export class WebrootSolver implements ChallengeSolver {
     }
     const temporary = join(this.dir, `.${task.token}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      await mkdir(this.dir, { recursive: true });
+      await mkdirp(this.dir);
       await writeFile(temporary, task.value, { mode: 0o644 });
       await rename(temporary, join(this.dir, task.token));
     } catch (error) {

@@ -1,0 +1,27 @@
+/** mkdirp (src/util/mkdirp.ts): `mkdir -p` that settles where node's recursive mkdir loops forever. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { mkdirp } from '../../src/util/mkdirp.js';
+
+test('creates missing parents with the mode, accepts an existing directory, refuses a file in the way', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cert-renew-mkdirp-'));
+  try {
+    const deep = join(dir, 'a', 'b', 'c');
+    await mkdirp(deep, 0o700);
+    assert.ok((await stat(deep)).isDirectory());
+    assert.equal((await stat(join(dir, 'a'))).mode & 0o777, 0o700);
+    await mkdirp(deep, 0o700);
+    await writeFile(join(dir, 'file'), 'x');
+    await assert.rejects(mkdirp(join(dir, 'file')), { code: 'EEXIST' });
+    await assert.rejects(mkdirp(join(dir, 'file', 'below')), { code: 'ENOTDIR' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a parent that cannot hold directories (/proc) is an error, not a hang', async () => {
+  await assert.rejects(mkdirp('/proc/cert-renew-nope/certs'), { code: 'ENOENT' });
+});
