@@ -119,11 +119,14 @@ export async function importCommand(
       logger.warn(`not translated: ${u.name ? `${u.name}: ` : ''}${u.message}`);
     }
     if (options.write && !options.dryRun) {
-      logger.info(
-        report.written
-          ? `wrote the imported entries to ${report.manifest}`
-          : `${report.manifest} already has every imported certificate; unchanged`,
-      );
+      const failed = report.certificates.filter((c) => c.action === 'failed').length;
+      const others = report.certificates.length - failed;
+      if (report.written) logger.info(`wrote the imported entries to ${report.manifest}`);
+      else if (failed > 0 && others === 0)
+        logger.info(`${report.manifest} unchanged: nothing could be imported`);
+      else if (failed > 0)
+        logger.info(`${report.manifest} already has the other imported certificates; unchanged`);
+      else logger.info(`${report.manifest} already has every imported certificate; unchanged`);
     }
     if (options.dryRun) logger.info('dry run: nothing was adopted or written');
     return importExitCode(report);

@@ -329,6 +329,8 @@ describe('cert-renew import acme.sh and pem', () => {
         { cwd: dir },
       );
       assert.equal(bad.code, 1, bad.stderr);
+      assert.match(bad.stderr, /unchanged: nothing could be imported/);
+      assert.doesNotMatch(bad.stderr, /already has every imported certificate/);
       const badReport = parseImport(bad.stdout);
       assert.deepEqual(actions(badReport), [['bad', 'failed']]);
       assert.match(badReport.certificates[0]?.message ?? '', /private key does not match/);
