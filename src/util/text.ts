@@ -18,15 +18,30 @@ const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/{1,3})([^/?#'"<>\n]*)@/gi;
 const LOOSE_USERINFO = /\b([a-z][a-z0-9+.-]*[:/]{1,4})([^/?#'"<>\s@]+)@/gi;
 /** `redis://:pw-and-no-at-sign` (the '@' forgotten): an authority that starts with ':' is a password. */
 const BARE_PASSWORD = /\b([a-z][a-z0-9+.-]*:?\/\/):([^/?#'"<>\s@]+)(?![^/?#'"<>\s@]|@)/gi;
+/** The query of a URL (`redis://h/0?password=pw`): parameter values may be credentials. */
+const URL_QUERY = /\b([a-z][a-z0-9+.-]*:\/\/[^\s'"<>?#]*\?)([^\s'"<>#]+)/gi;
+
+/** `a=1&b&c=3` → `a=***&b&c=***`: names kept (they say what was given), values hidden. */
+function redactQuery(query: string): string {
+  return query
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      return eq < 0 ? pair : `${pair.slice(0, eq + 1)}***`;
+    })
+    .join('&');
+}
 
 /**
- * `redis://:S3cret@127.0.0.1/0` → `redis://***@127.0.0.1/0`; text without userinfo is returned as is.
- * Malformed shapes are hidden too: a missing colon or slashes before the userinfo, and a password whose
- * '@' was forgotten (`redis://:S3cret…` → `redis://:***`).
+ * `redis://:S3cret@127.0.0.1/0` → `redis://***@127.0.0.1/0`, `redis://h/0?password=S3cret` →
+ * `redis://h/0?password=***`; text without userinfo or query is returned as is. Malformed shapes are
+ * hidden too: a missing colon or slashes before the userinfo, and a password whose '@' was forgotten
+ * (`redis://:S3cret…` → `redis://:***`).
  */
 export function redactUrls(text: string): string {
-  if (!text.includes('@') && !text.includes('//:')) return text;
+  if (!text.includes('@') && !text.includes('//:') && !text.includes('?')) return text;
   return text
+    .replace(URL_QUERY, (_whole, head: string, query: string) => `${head}${redactQuery(query)}`)
     .replace(URL_USERINFO, (whole, scheme: string, userinfo: string) =>
       userinfo === '' ? whole : `${scheme}***@`,
     )

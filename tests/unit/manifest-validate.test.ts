@@ -804,6 +804,15 @@ const rows: Row[] = [
     severity: 'warning',
   },
   {
+    title: 'a Redis URL with a query is an error that never repeats its values',
+    mutate: (m) => {
+      m.stores.cache.url = 'redis://127.0.0.1:6379/0?password=hunter2';
+    },
+    pointer: '/stores/cache/url',
+    message: /^'redis:\/\/127\.0\.0\.1:6379\/0\?password=\*\*\*' has a query or fragment/,
+    at: '"url": "redis://127.0.0.1:6379/0?password=hunter2"',
+  },
+  {
     title: 'a password in a Redis URL is a warning that never repeats it',
     mutate: (m) => {
       m.stores.cache.url = 'redis://ops:S3cret-pw@127.0.0.1:6379/0';

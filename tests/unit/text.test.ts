@@ -15,6 +15,13 @@ test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in
     ["'rediss//:S3cret@redis.example.com:6379/0'", "'rediss//:***@redis.example.com:6379/0'"],
     ['redis::S3cret@h', 'redis::***@h'],
     ['redis://:S3cretredis.example.com:6379', 'redis://:***'],
+    // Query parameters may be credentials too: their values are hidden, their names kept.
+    [
+      "'redis://127.0.0.1:6379/0?password=hunter2' has a query or fragment",
+      "'redis://127.0.0.1:6379/0?password=***' has a query or fragment",
+    ],
+    ['rediss://h/0?user=ops&password=pw&tls', 'rediss://h/0?user=***&password=***&tls'],
+    ['https://ca.example/dir?token=abc#top', 'https://ca.example/dir?token=***#top'],
   ]) {
     assert.equal(redactUrls(input as string), expected);
   }
@@ -23,6 +30,7 @@ test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in
     'write to ops@example.com',
     'for example: ops@example.com',
     'no url here',
+    'is it here? no url',
   ]) {
     assert.equal(redactUrls(plain), plain);
   }
