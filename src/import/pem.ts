@@ -3,6 +3,7 @@
  * renews through `--issuer` (an issuer of the manifest), else through an ACME issuer the import adds for
  * `--server` (with `--email`), else through the manifest's default issuer, when it is due.
  */
+import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { checkDomain } from '../manifest/resolve.js';
@@ -43,6 +44,16 @@ export async function readPem(cwd: string, options: SourceOptions): Promise<Sour
         return result;
       }
       domains = wanted;
+    }
+    if (bundle.chainPem === '') {
+      const leaf = new X509Certificate(bundle.certPem);
+      // A self-issued certificate needs no chain; any other is served incomplete without one.
+      if (leaf.issuer !== leaf.subject) {
+        result.untranslated.push({
+          name,
+          message: `no chain: ${options.cert} holds only the certificate and no --chain was given, so fullchain.pem will lack the intermediate CA certificate(s) of '${leaf.issuer.split('\n').join(', ')}' and clients that do not have them fail; import again with --chain FILE`,
+        });
+      }
     }
     result.found.push({
       name,

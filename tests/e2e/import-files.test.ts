@@ -273,6 +273,11 @@ describe('cert-renew import acme.sh and pem', () => {
     );
     assert.equal(added.code, 0, added.stderr);
     assert.doesNotMatch(added.stderr, /lists no certificates/);
+    // Signed by a CA, given without --chain: fullchain.pem would be the leaf alone, which is said.
+    assert.match(
+      added.stderr,
+      /bought: no chain: bought\.pem holds only the certificate .* import again with --chain FILE/,
+    );
     const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
     assert.deepEqual(manifest.certificates, [
       { name: 'bought', domains: ['bought.example.test'], issuer: 'letsencrypt' },
@@ -401,6 +406,7 @@ describe('cert-renew import acme.sh and pem', () => {
         { cwd: dir },
       );
       assert.equal(good.code, 0, good.stderr);
+      assert.doesNotMatch(good.stderr, /no chain/);
       assert.equal(good.stdout, '', 'with --write the entries are not printed');
       assert.match(good.stderr, /hand: adopted in store 'cache'/);
       const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
