@@ -16,13 +16,14 @@ function codeOf(error: unknown): string {
 /**
  * The zone that holds `name`: the longest suffix of it (itself included) with an SOA record, asked of
  * `query`'s servers. Servers that refuse a name above their zones are passed over like "no SOA".
- * Throws CHALLENGE_FAILED when no suffix has one.
+ * Throws CHALLENGE_FAILED when no suffix has one, with `hint` (what the operator can set).
  */
 export async function findZone(
   name: string,
   query: DnsQuery,
   where: string,
   signal?: AbortSignal,
+  hint = 'set "zone" in the dns-01 provider settings, or check that the server is authoritative for it',
 ): Promise<string> {
   const labels = canonicalName(name).split('.');
   let lastError: unknown;
@@ -37,7 +38,7 @@ export async function findZone(
   throw new CertRenewError(
     ErrorCode.challengeFailed,
     `cannot find the DNS zone of ${canonicalName(name)} at ${where}${lastError ? ` (${codeOf(lastError)})` : ''}`,
-    { hint: 'set "zone" in the dns-01 provider settings, or check that the server is authoritative for it' },
+    { hint },
   );
 }
 
@@ -90,7 +91,13 @@ export async function authoritativeServers(
   query: DnsQuery,
   signal?: AbortSignal,
 ): Promise<DnsServer[]> {
-  const zone = await findZone(name, query, 'the system resolver', signal);
+  const zone = await findZone(
+    name,
+    query,
+    'the system resolver',
+    signal,
+    'name the zone\'s servers in the challenge\'s "nameservers" (split-horizon DNS, a zone the system resolver does not see), or set "propagationCheck": false and a "propagationDelay"',
+  );
   let hosts: string[];
   try {
     hosts = await query.ns(zone, signal);
