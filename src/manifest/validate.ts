@@ -139,7 +139,14 @@ export function checkManifestText(
         message: problem.message,
       });
     }
-    findings.push(...meaningFindings(value, options));
+    // One error per place: a meaning check that repeats, at the same pointer, what the schema already
+    // said (a Redis URL's scheme, a name's '..') is left out.
+    const schemaErrorAt = new Set(findings.map((f) => f.pointer));
+    findings.push(
+      ...meaningFindings(value, options).filter(
+        (f) => f.severity !== 'error' || !schemaErrorAt.has(f.pointer),
+      ),
+    );
   } catch (bug) {
     const reason = bug instanceof Error ? bug.message : String(bug);
     findings.push({

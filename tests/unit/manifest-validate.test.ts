@@ -896,6 +896,20 @@ describe('checkManifestText: one row per check', () => {
     assert.ok(manifest);
   });
 
+  test('one error per place: what the schema said is not said again by a meaning check', () => {
+    const m = base();
+    m.stores.cache.url = 'http://127.0.0.1:6379';
+    m.certificates[0].name = '../x';
+    const { diagnostics } = check(m);
+    for (const pointer of ['/stores/cache/url', '/certificates/0/name']) {
+      assert.equal(
+        diagnostics.filter((d) => d.pointer === pointer).length,
+        1,
+        diagnostics.map((d) => `${d.pointer}: ${d.message}`).join('\n'),
+      );
+    }
+  });
+
   for (const row of rows) {
     test(row.title, () => {
       const m = base();
