@@ -58,9 +58,11 @@ function human({ results, strict }: ValidateResult, { colour }: ReportOptions): 
     const warnings = r.diagnostics.length - errors;
     if (errors > 0) {
       out += `${r.file}: ${c.red(`invalid (${plural(errors, 'error')}${warnings ? `, ${plural(warnings, 'warning')}` : ''})`)}\n`;
+    } else if (warnings && strict) {
+      out += `${r.file}: ${c.red(`invalid under --strict (${plural(r.certificates ?? 0, 'certificate')}, ${plural(warnings, 'warning')})`)}\n`;
     } else {
-      const note = warnings ? `, ${plural(warnings, 'warning')}${strict ? ' (--strict: failing)' : ''}` : '';
-      const colour = warnings && strict ? c.red : warnings ? c.yellow : c.green;
+      const note = warnings ? `, ${plural(warnings, 'warning')}` : '';
+      const colour = warnings ? c.yellow : c.green;
       out += `${r.file}: ${colour(`valid (${plural(r.certificates ?? 0, 'certificate')}${note})`)}\n`;
     }
   }
