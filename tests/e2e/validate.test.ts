@@ -121,7 +121,7 @@ describe('cert-renew validate (built CLI)', () => {
     const warn = await cli(['validate', '--strict', 'step-24h.json'], dir.path);
     assert.equal(warn.code, 1);
     assert.match(warn.stdout, /warning: issuers\/internal-ca\/lifetime: the renewal window is 12h/);
-    assert.match(warn.stdout, /step-24h\.json: invalid under --strict \(1 certificate, 1 warning\)/);
+    assert.match(warn.stdout, /step-24h\.json: invalid under --strict \(2 certificates, 1 warning\)/);
     assert.doesNotMatch(warn.stdout, /: valid/);
     const hourly = await cli(['validate', '--strict', '--interval', '1h', 'step-24h.json'], dir.path);
     assert.equal(hourly.code, 0, hourly.stdout);
