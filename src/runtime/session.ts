@@ -5,7 +5,7 @@
 import { CertRenewError, ErrorCode, UsageError } from '../errors.js';
 import { createIssuer as defaultCreateIssuer } from '../issuers/registry.js';
 import type { Issuer } from '../issuers/types.js';
-import { type LoadedManifest, loadManifest } from '../manifest/load.js';
+import { formatLocated, type LoadedManifest, loadManifest } from '../manifest/load.js';
 import { type Env, readSecret } from '../manifest/secrets.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import { createStore as defaultCreateStore } from '../stores/registry.js';
@@ -67,7 +67,8 @@ export class Session {
     const loaded = await loadManifest(manifestPath, { intervalMs });
     for (const warning of loaded.warnings) {
       if (options.adopting && warning.pointer === '/certificates') continue;
-      deps.logger.warn(`${warning.pointer}: ${warning.message}`);
+      // As validate and the manifest's errors show it: file:line:column: pointer: message.
+      deps.logger.warn(formatLocated(warning));
     }
     return new Session(loaded, deps);
   }
