@@ -29,6 +29,31 @@ export interface ImportOptions {
   domains?: string[];
 }
 
+/** Options that only one source reads, with the flag that sets them. */
+const SOURCE_ONLY_OPTIONS: [ImportSource, [keyof ImportOptions, string][]][] = [
+  [
+    'lego',
+    [
+      ['http.webroot', '--http.webroot'],
+      ['http.port', '--http.port'],
+      ['dns', '--dns'],
+      ['execPath', '--exec-path'],
+      ['keyType', '--key-type'],
+      ['renewHook', '--renew-hook'],
+    ],
+  ],
+  [
+    'pem',
+    [
+      ['name', '--name'],
+      ['cert', '--cert'],
+      ['key', '--key'],
+      ['chain', '--chain'],
+      ['domains', '--domains'],
+    ],
+  ],
+];
+
 function defaultDir(source: ImportSource, io: CliIO): string {
   switch (source) {
     case 'certbot':
@@ -65,6 +90,19 @@ export async function importCommand(
     });
   }
   const kind = source as ImportSource;
+  // An option of another source would be accepted and do nothing: say so instead.
+  for (const [only, flags] of SOURCE_ONLY_OPTIONS) {
+    if (kind === only) continue;
+    const given = flags.filter(([key]) => options[key] !== undefined).map(([, flag]) => flag);
+    if (given.length > 0) {
+      throw new UsageError(
+        `${given.join(', ')} ${given.length === 1 ? 'is' : 'are'} for import ${only}, not ${kind}`,
+        {
+          hint: 'cert-renew import --help says which source takes which option',
+        },
+      );
+    }
+  }
   if (kind === 'pem' && dir !== undefined) {
     throw new UsageError('import pem takes no directory', {
       hint: 'give the files with --cert, --key and --chain',

@@ -110,6 +110,7 @@ export function planImport(
   }
   const plan: ImportPlan = { certificates: [], issuers: {}, conflicts: [], untranslated: [] };
   const issuers: Record<string, IssuerConfig> = { ...manifest.issuers };
+  const emailNoted = new Set<string>();
 
   const issuerFor = (f: FoundCertificate): string => {
     if (options.issuer !== undefined) {
@@ -134,7 +135,17 @@ export function planImport(
     const existing = Object.entries(issuers).find(
       ([, config]) => config.type === 'acme' && directoryUrl(config.directory) === url,
     );
-    if (existing) return existing[0];
+    if (existing) {
+      const [name, config] = existing;
+      const email = config.type === 'acme' ? config.email : undefined;
+      if (f.email && email !== f.email && !emailNoted.has(name)) {
+        emailNoted.add(name);
+        plan.untranslated.push({
+          message: `issuer '${name}' (the manifest's, same directory) keeps its account e-mail ${email ?? '(none)'}; ${f.email} was not applied (edit the issuer if it should change)`,
+        });
+      }
+      return name;
+    }
     const base = manifestName(url === f.directory ? `acme-${hostName(url).replace(':', '-')}` : f.directory);
     let name = base;
     for (let n = 2; Object.hasOwn(issuers, name); n += 1) name = `${base}-${n}`;

@@ -283,12 +283,12 @@ export const safetyFloor: Check = withCert((input, cert) => {
 
 export const forced: Check = (input, info) => {
   if (!input.force) return null;
-  if (!info?.ok) return { renew: true, reason: Reason.forced, message: 'forced' };
+  if (!info?.ok) return { renew: true, reason: Reason.forced, message: '--force' };
   const t = timeline(input, info.cert);
   return {
     renew: true,
     reason: Reason.forced,
-    message: `forced; ${left(t)}, due at ${isoSecond(t.renewAt)}`,
+    message: `--force; ${left(t)}, due at ${isoSecond(t.renewAt)}`,
     ...times(t, true),
   };
 };

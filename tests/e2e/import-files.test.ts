@@ -292,6 +292,46 @@ describe('cert-renew import acme.sh and pem', () => {
     });
     const validate = await runCli(['validate', manifestPath]);
     assert.equal(validate.code, 0, validate.stdout + validate.stderr);
+
+    // The issuer exists now: another e-mail is not applied to it, and that is said.
+    await createLeaf(ca, dir, { names: ['second.example.test'], name: 'second' });
+    const again = await runCli(
+      [
+        '-m',
+        manifestPath,
+        'import',
+        'pem',
+        '--name',
+        'second',
+        '--cert',
+        'second.pem',
+        '--key',
+        'second.key',
+        '--chain',
+        ca.certPath,
+        '--server',
+        'letsencrypt',
+        '--email',
+        'other@example.test',
+        '--write',
+      ],
+      { cwd: dir },
+    );
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stderr,
+      /issuer 'letsencrypt' .* keeps its account e-mail ops@example\.test; other@example\.test was not applied/,
+    );
+    // Options of another source are refused rather than ignored.
+    const lego = await runCli([...args, '--key-type', 'ec384', '--dry-run'], { cwd: dir });
+    assert.equal(lego.code, 2, lego.stderr);
+    assert.match(lego.stderr, /--key-type is for import lego, not pem/);
+    const certbot = await runCli(
+      ['-m', manifestPath, 'import', 'certbot', dir, '--cert', 'x.pem', '--dry-run'],
+      { cwd: dir },
+    );
+    assert.equal(certbot.code, 2, certbot.stderr);
+    assert.match(certbot.stderr, /--cert is for import pem, not certbot/);
   });
 
   describe('pem into a Redis store', () => {

@@ -674,7 +674,7 @@ describe('hard triggers and forced (real certificates)', () => {
   test('forced: an ok certificate reports forced, a due one its real reason', () => {
     const ok = run(input(present(good, key), { force: true }));
     assert.deepEqual([ok.renew, ok.reason], [true, Reason.forced]);
-    assert.match(ok.message, /^forced; 80d left of 90d, due at 2030-03-02T00:00:00Z$/);
+    assert.match(ok.message, /^--force; 80d left of 90d, due at 2030-03-02T00:00:00Z$/);
     assert.equal(run(input({ state: 'missing' }, { force: true })).reason, Reason.missing);
     const due = run(input(present(good, key), { force: true, now: new Date(NB.getTime() + 70 * D) }));
     assert.equal(due.reason, Reason.withinRenewWindow);
