@@ -152,12 +152,16 @@ export async function adoptCertificate(
     });
   }
   try {
-    const decision = decideAdoption(await store.load(entry.name), meta, false);
+    const stored = await store.load(entry.name);
+    const decision = decideAdoption(stored, meta, false);
     if (decision.action === 'adopted') {
       await store.save(entry.name, bundle, meta, { announce: true });
-      // This host already serves what it imported: it has deployed it (docs/hooks.md, deployment state).
-      // Advisory: if it cannot be recorded, the first run on this host runs the hooks once.
-      if (isDeploymentStore(store)) {
+      // A first import: this host already serves what it imported (from the old client's files), so it
+      // has deployed it (docs/hooks.md, deployment state). Advisory: if it cannot be recorded, the first
+      // run on this host runs the hooks once. A re-import that replaces what the store held is not
+      // recorded: servers already reading the store have the old one loaded, and the next run on each
+      // host runs the postRenew hooks for the new one.
+      if (stored.state !== 'present' && isDeploymentStore(store)) {
         await store
           .recordDeployment(entry.name, session.hostId(), {
             fingerprint: meta.fingerprint,

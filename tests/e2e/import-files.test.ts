@@ -4,7 +4,7 @@
  * a CA: the manifest's issuers are never contacted, and the next `run` says `ok`.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
@@ -332,6 +332,54 @@ describe('cert-renew import acme.sh and pem', () => {
     );
     assert.equal(certbot.code, 2, certbot.stderr);
     assert.match(certbot.stderr, /--cert is for import pem, not certbot/);
+  });
+
+  test('a re-import that replaces an earlier import leaves the deploying to the next run (hooks, host behind)', async () => {
+    const dir = join(tmp.path, 'pem-reimport');
+    await mkdir(dir);
+    const manifestPath = await emptyManifest(dir, {
+      defaults: { store: 'files', issuer: 'local' },
+      issuers: { local: { type: 'local-ca' } },
+    });
+    const older = await createLeaf(ca, dir, { names: ['re.example.test'], name: 'older', days: 30 });
+    const newer = await createLeaf(ca, dir, { names: ['re.example.test'], name: 'newer', days: 60 });
+    const importPem = (leaf: { certPath: string; keyPath: string }) =>
+      runCli(
+        [
+          '-m',
+          manifestPath,
+          'import',
+          'pem',
+          '--name',
+          're',
+          '--cert',
+          leaf.certPath,
+          '--key',
+          leaf.keyPath,
+          '--chain',
+          ca.certPath,
+          '--write',
+          '--json',
+        ],
+        { cwd: dir },
+      );
+    const first = await importPem(older);
+    assert.equal(first.code, 0, first.stderr);
+    // One file per host: this one's.
+    const deployed = async () => {
+      const hostsDir = join(dir, 'store', '.cert-renew', 'deployments', 're');
+      const files = await readdir(hostsDir);
+      assert.equal(files.length, 1, files.join(', '));
+      return JSON.parse(await readFile(join(hostsDir, files[0] as string), 'utf8')) as {
+        fingerprint?: string;
+      };
+    };
+    const firstPrint = (await deployed()).fingerprint;
+    assert.ok(firstPrint, 'a first import records this host as serving it');
+    const second = await importPem(newer);
+    assert.equal(second.code, 0, second.stderr);
+    assert.deepEqual(actions(parseImport(second.stdout)), [['re', 'adopted']]);
+    assert.equal((await deployed()).fingerprint, firstPrint, 'the replacement is not recorded as deployed');
   });
 
   describe('pem into a Redis store', () => {
