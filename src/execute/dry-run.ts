@@ -86,9 +86,17 @@ export async function dryRunChecks(
     }),
   ]);
 
-  const reports = [...storeResults.values(), ...issuerResults.values(), ...hookResults.values()].map(
-    ({ kind, name, ok, message }) => ({ kind, name, ok, message }),
-  );
+  // A hook given to several certificates with their own `env` is checked once per variant, but the lines
+  // would read the same: each shown once.
+  const shown = new Set<string>();
+  const reports = [...storeResults.values(), ...issuerResults.values(), ...hookResults.values()]
+    .map(({ kind, name, ok, message }) => ({ kind, name, ok, message }))
+    .filter((r) => {
+      const key = `${r.kind}\n${r.name}\n${r.ok}\n${r.message}`;
+      if (shown.has(key)) return false;
+      shown.add(key);
+      return true;
+    });
   for (const r of reports) {
     if (r.ok) logger.info(`dry run: ${r.kind} ${r.name}: ${r.message}`);
     else logger.error(`dry run: ${r.kind} ${r.name}: ${r.message}`);

@@ -217,6 +217,25 @@ describe('faults and rehearsals', () => {
       const bad = await runCli(['-m', broken, 'run', '--dry-run']);
       assert.equal(bad.code, 1);
       assert.match(bad.stdout + bad.stderr, /nonexistent\/reload/);
+
+      // One hook given to two certificates with their own env (as an import writes them) is one check line.
+      const perCert = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          certificates: ['web', 'api'].map((name) => ({
+            name,
+            domains: [`${name}.example.test`],
+            hooks: { postRenew: [{ run: ['/bin/sh', '-c', 'true'], env: { CERT: name } }] },
+          })),
+        }),
+        'per-cert.json',
+      );
+      const twice = await runCli(['-m', perCert, 'run', '--dry-run', '--json']);
+      assert.equal(twice.code, 0, twice.stderr);
+      assert.equal(
+        (JSON.parse(twice.stdout) as RunReport).checks?.filter((c) => c.kind === 'hook').length,
+        1,
+      );
     } finally {
       await tmp.remove();
     }
