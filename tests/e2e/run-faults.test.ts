@@ -17,6 +17,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** A step-ca issuer nobody answers for: nothing listens on port 9 of the loopback. */
+const UNREACHABLE_STEP_CA = {
+  type: 'step-ca',
+  url: 'https://127.0.0.1:9',
+  rootFingerprint: 'a'.repeat(64),
+  provisioner: 'ops',
+  password: { env: 'STEP_PASSWORD' },
+} as const;
+
 describe('faults and rehearsals', () => {
   test('one failing certificate does not stop the others; exit 1 names it', async () => {
     const tmp = await tempDir();
@@ -27,14 +36,7 @@ describe('faults and rehearsals', () => {
         localManifest(store, {
           issuers: {
             local: { type: 'local-ca' },
-            // Nothing listens on port 9 of the loopback: the CA is unreachable.
-            down: {
-              type: 'step-ca',
-              url: 'https://127.0.0.1:9',
-              rootFingerprint: 'a'.repeat(64),
-              provisioner: 'ops',
-              password: { env: 'STEP_PASSWORD' },
-            },
+            down: UNREACHABLE_STEP_CA,
           },
           certificates: [
             { name: 'broken', domains: ['broken.example.test'], issuer: 'down' },
@@ -75,15 +77,7 @@ describe('faults and rehearsals', () => {
         localManifest(join(tmp.path, 'certs'), {
           defaults: { issuer: 'down', store: 'files' },
           issuers: {
-            // Nothing listens on port 9 of the loopback: the CA is unreachable.
-            down: {
-              type: 'step-ca',
-              url: 'https://127.0.0.1:9',
-              rootFingerprint: 'a'.repeat(64),
-              provisioner: 'ops',
-              password: { env: 'STEP_PASSWORD' },
-              lifetime: '30d',
-            },
+            down: { ...UNREACHABLE_STEP_CA, lifetime: '30d' },
           },
           certificates: names.map((name) => ({ name, domains: [`${name}.example.test`] })),
         }),
