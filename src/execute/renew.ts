@@ -2,6 +2,7 @@
  * The per-certificate pipeline: lock → gather again and re-check (another host may have renewed it) →
  * key + CSR → issue → verify → store atomically → unlock. Throws CertRenewError; the caller records it.
  */
+import type { KeyObject } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import type { KeyType, ResolvedCertificate } from '../manifest/types.js';
 import { decide } from '../policy/decide.js';
@@ -19,7 +20,7 @@ import {
   type StoredMeta,
 } from '../stores/types.js';
 import { formatDuration, timerMs } from '../util/duration.js';
-import { createCsr, generateKey, inspectCertificate, keyMatchesCertificate } from '../x509/index.js';
+import { createCsr, inspectCertificate, keyMatchesCertificate, newPrivateKey } from '../x509/index.js';
 import { verifyIssued } from './verify.js';
 
 export interface RenewOptions {
@@ -85,19 +86,20 @@ export function keyTypeFor(entry: ResolvedCertificate, loaded: LoadResult): KeyT
   }
 }
 
+/** The stored key (PEM) when it is reused, or a new one (PEM and parsed, so the CSR needs no parse). */
 async function chooseKey(
   keyType: KeyType,
   reuse: boolean,
   current: StoredCertificate | undefined,
-): Promise<string> {
+): Promise<{ keyPem: string; key?: KeyObject }> {
   if (reuse && current) {
     try {
-      if (inspectCertificate(current.certPem).keyType === keyType) return current.keyPem;
+      if (inspectCertificate(current.certPem).keyType === keyType) return { keyPem: current.keyPem };
     } catch {
       // unreadable certificate: a new key
     }
   }
-  return generateKey(keyType);
+  return newPrivateKey(keyType);
 }
 
 /**
@@ -214,8 +216,8 @@ export async function renewOne(
     const current = revocation ? undefined : usable;
     const keyType = keyTypeFor(entry, loaded);
     const reuse = (entry.reuseKey ?? issuer.defaultReuseKey) && revocation !== 'keyCompromise';
-    const keyPem = await chooseKey(keyType, reuse, revocation ? usable : current);
-    const csrPem = await createCsr(keyPem, entry.domains);
+    const { keyPem, key } = await chooseKey(keyType, reuse, revocation ? usable : current);
+    const csrPem = await createCsr(key ?? keyPem, entry.domains);
     signal.throwIfAborted();
     // Phase boundaries extend the lock too, so a machine whose timers run late still keeps it.
     await lock.refresh?.();

@@ -6,7 +6,7 @@
 import { CertRenewError, ErrorCode } from '../errors.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import { CLOCK_SKEW_MS as SKEW_MS } from '../policy/time.js';
-import { type CertInfo, inspectCertificate, keyMatchesCertificate, verifyChain } from '../x509/index.js';
+import { type CertInfo, certInfo, keyMatchesX509, parseCertificate, verifyChain } from '../x509/index.js';
 
 export function verifyIssued(
   entry: ResolvedCertificate,
@@ -22,13 +22,16 @@ export function verifyIssued(
         hint: 'nothing was stored; the previous certificate stays in place',
       },
     );
-  let info: CertInfo;
+  // Parsed once for the three checks below.
+  const leaf = parseCertificate(bundle.certPem);
+  let info: CertInfo | undefined;
   try {
-    info = inspectCertificate(bundle.certPem);
+    info = leaf && certInfo(leaf);
   } catch {
-    throw fail('the issuer returned something that is not a certificate');
+    info = undefined;
   }
-  if (!keyMatchesCertificate(bundle.keyPem, bundle.certPem)) throw fail('it is not for our private key');
+  if (!leaf || !info) throw fail('the issuer returned something that is not a certificate');
+  if (!keyMatchesX509(bundle.keyPem, leaf)) throw fail('it is not for our private key');
   const names = new Set([...info.dnsNames, ...info.ipAddresses].map((n) => n.toLowerCase()));
   const missing = entry.domains.filter((d) => !names.has(d.toLowerCase()));
   if (missing.length > 0) throw fail(`it does not cover ${missing.join(', ')}`);
@@ -38,7 +41,7 @@ export function verifyIssued(
   if (info.notAfter.getTime() <= now.getTime()) throw fail(`it expired at ${info.notAfter.toISOString()}`);
   // Judged against the present: a certificate valid for minutes (a 4-minute local CA, Pebble's 120 s) is
   // valid; only notBefore gets the clock-skew tolerance.
-  const chain = verifyChain(bundle.certPem, bundle.chainPem, trustAnchors, now, SKEW_MS);
+  const chain = verifyChain(leaf, bundle.chainPem, trustAnchors, now, SKEW_MS);
   if (!chain.ok) throw fail(`its chain does not verify: ${chain.reason}`);
   return info;
 }

@@ -105,14 +105,14 @@ export function subjectFor(domains: readonly string[]): { CN: string[] }[] {
 }
 
 /**
- * A PKCS#10 CSR (PEM) for `domains`, signed with the key: CN is the first domain (left out when longer than
+ * A PKCS#10 CSR (PEM) for `domains`, signed with the key (PEM, or already parsed): CN is the first domain (left out when longer than
  * 64 characters: the SAN carries the names anyway), one SAN entry per domain. SHA-256, or SHA-384 for P-384.
  */
-export async function createCsr(keyPem: string, domains: readonly string[]): Promise<string> {
+export async function createCsr(privateKey: string | KeyObject, domains: readonly string[]): Promise<string> {
   if (domains.length === 0) throw new InternalError('createCsr needs at least one domain');
   let key: KeyObject;
   try {
-    key = createPrivateKey(keyPem);
+    key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
   } catch (error) {
     throw new CertRenewError(ErrorCode.storeCorrupt, 'the private key does not parse', { cause: error });
   }

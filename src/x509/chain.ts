@@ -4,24 +4,30 @@ import { splitPemChain } from './pem.js';
 export type ChainVerdict = { ok: true } | { ok: false; reason: string };
 
 /**
- * Verifies `leaf` (the first certificate of `leafPem`) up the chain: each certificate must be issued and
- * signed by the next one (`chainPem`'s blocks in order, issuers being CAs). When trust anchors are given,
+ * Verifies `leaf` (the first certificate of `leafPem`, or that certificate already parsed) up the chain:
+ * each certificate must be issued and signed by the next one (`chainPem`'s blocks in order, issuers being
+ * CAs). When trust anchors are given,
  * the last link must itself be one of them, or be issued and signed by one; with an empty chain the leaf is
  * checked against the anchors directly. When `at` is given, every certificate used (anchor included) must
  * be valid at that moment — notBefore with `notBeforeSkewMs` (ms) of tolerance for a CA's clock ahead of
  * ours, notAfter exactly. Without anchors only the links are checked, not where the chain ends.
  */
 export function verifyChain(
-  leafPem: string,
+  leafPem: string | X509Certificate,
   chainPem: string,
   trustAnchorsPem?: readonly string[],
   at?: Date,
   notBeforeSkewMs = 0,
 ): ChainVerdict {
-  const leafBlock = splitPemChain(leafPem)[0];
-  if (leafBlock === undefined) return fail('the certificate is not PEM');
-  const leaf = parse(leafBlock);
-  if (!leaf) return fail('the certificate does not parse');
+  let leaf: X509Certificate | undefined;
+  if (typeof leafPem === 'string') {
+    const leafBlock = splitPemChain(leafPem)[0];
+    if (leafBlock === undefined) return fail('the certificate is not PEM');
+    leaf = parse(leafBlock);
+    if (!leaf) return fail('the certificate does not parse');
+  } else {
+    leaf = leafPem;
+  }
 
   const links: X509Certificate[] = [leaf];
   for (const [index, block] of splitPemChain(chainPem).entries()) {

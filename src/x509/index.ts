@@ -14,6 +14,8 @@ export {
   keyMatchesCertificate,
   keyMatchesX509,
   keyTypeOf,
+  type NewKey,
+  newPrivateKey,
   parsePrivateKey,
   privateKeyMatches,
 } from './keys.js';
