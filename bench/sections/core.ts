@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/runtime/logger.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { mapLimit } from '../../src/util/pool.js';
 import { createCsr, generateKey, inspectCertificate } from '../../src/x509/index.js';
-import { BIN, median, record, type Section, timeCommand } from '../lib.js';
+import { BIN, CRON_ENV, median, record, type Section, timeCommand } from '../lib.js';
 
 const MEASURE = fileURLToPath(new URL('../measure.js', import.meta.url));
 export const COUNT = 10_000;
@@ -94,9 +94,7 @@ async function version(): Promise<void> {
   const runs = 15;
   const bare: number[] = [];
   const ours: number[] = [];
-  // The environment of a cron job or systemd timer: variables such as NODE_EXTRA_CA_CERTS (which makes
-  // every node start-up read a CA bundle) would weigh on both sides and hide the ratio.
-  const env = { PATH: process.env.PATH, NO_COLOR: '1' };
+  const env = CRON_ENV;
   for (let i = 0; i < runs; i++) {
     bare.push((await timeCommand(process.execPath, ['-e', '0'], env)).ms);
     ours.push((await timeCommand(BIN, ['--version'], env)).ms);
@@ -129,7 +127,7 @@ async function planFs(): Promise<void> {
     const runs = 3;
     const timings = [];
     for (let i = 0; i < runs; i++) {
-      const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json']);
+      const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json'], CRON_ENV);
       if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
       timings.push(t);
     }

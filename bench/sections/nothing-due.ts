@@ -17,7 +17,7 @@ import type { Manifest } from '../../src/manifest/types.js';
 import type { Plan } from '../../src/plan/build-plan.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { createCa, createLeaf } from '../../tests/harness/tls.js';
-import { BIN, median, record, type Section, timeCommand } from '../lib.js';
+import { BIN, CRON_ENV, median, record, type Section, timeCommand } from '../lib.js';
 import { benchCertificate, benchContext } from './core.js';
 
 const CERTIFICATES = 10;
@@ -123,7 +123,7 @@ async function nothingDue(): Promise<void> {
       caBundle: ari.caBundlePath,
       challenge: { type: 'http-01', standalone: '127.0.0.1:5002' },
     });
-    const env = { PATH: process.env.PATH, NO_COLOR: '1' };
+    const env = CRON_ENV;
     // One checked run first: every certificate kept, through the ARI window, one directory fetch.
     const check = await timeCommand(BIN, ['-m', manifestPath, 'plan', '--json'], env);
     const plan = JSON.parse(check.stdout || '{}') as Partial<Plan>;

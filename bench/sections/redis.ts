@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { mapLimit } from '../../src/util/pool.js';
 import { startRedis } from '../../tests/harness/redis.js';
-import { median, record, type Section, timeCommand } from '../lib.js';
+import { CRON_ENV, median, record, type Section, timeCommand } from '../lib.js';
 import { benchCertificate, benchContext, benchManifest, COUNT } from './core.js';
 
 const MEASURE = fileURLToPath(new URL('../measure.js', import.meta.url));
@@ -34,10 +34,10 @@ async function planRedis(): Promise<void> {
     // `validate` reads the same manifest without touching Redis: what of the plan's time is not Redis.
     const validations = [];
     for (let i = 0; i < runs; i++) {
-      const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json']);
+      const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json'], CRON_ENV);
       if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
       timings.push(t);
-      validations.push((await timeCommand(process.execPath, [MEASURE, 'validate', manifest])).ms);
+      validations.push((await timeCommand(process.execPath, [MEASURE, 'validate', manifest], CRON_ENV)).ms);
     }
     await record('plan-redis', {
       certificates: COUNT,
