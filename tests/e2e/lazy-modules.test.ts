@@ -66,10 +66,24 @@ test('planning an ACME manifest on a filesystem store loads no acme-client, @pec
   }
 });
 
-test('--version loads no command module and no store or issuer', async () => {
+test('--version alone loads none of the CLI: bin/cert-renew answers from package.json', async () => {
   const modules = await modulesOf(['--version'], tmp.path);
-  const ours = modules.filter((url) => /\/dist\/(bundle|src)\//.test(url));
-  assert.ok(ours.length > 0, 'the hook sees the CLI load');
+  assert.ok(
+    modules.some((url) => /\/bin\/cert-renew$/.test(url)),
+    'the hook sees bin/cert-renew load',
+  );
+  assert.deepEqual(
+    modules.filter((url) => /\/dist\//.test(url)),
+    [],
+  );
+});
+
+test('--version with other options goes through the CLI, and loads no command module, store or issuer', async () => {
+  const modules = await modulesOf(['-m', 'manifest.json', '--version'], tmp.path);
+  assert.ok(
+    modules.some((url) => /\/dist\/(bundle|src)\/cli\.js$/.test(url)),
+    'the hook sees the CLI load',
+  );
   assert.deepEqual(
     modules.filter((url) =>
       /\/(stores|issuers|commands)\/|\/(filesystem|issuer|plan)-[A-Z0-9]+\.js$/.test(url),
