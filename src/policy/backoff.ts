@@ -44,12 +44,15 @@ export interface BackoffInput {
 
 /**
  * The backoff check: fires (with the moment it ends) when the certificate is due, has failed attempts and
- * `retryAt` is still ahead; null when it may be renewed now. A forced renewal never backs off.
+ * `retryAt` is still ahead; null when it may be renewed now. A forced renewal never backs off, and neither
+ * does one whose recorded failures are post-renew hooks that failed after the certificate was stored
+ * (`hooksPending`): the CA did not refuse anything, and with a shared store that record may come from
+ * another host's failed reload, which must not hold back this host's renewals.
  */
 export function backingOff(input: BackoffInput): { until: Date; failures: number } | null {
   const { decision, attempts } = input;
   if (!decision.renew || input.force || decision.reason === Reason.forced) return null;
-  if (!attempts || attempts.failureCount <= 0) return null;
+  if (!attempts || attempts.failureCount <= 0 || attempts.hooksPending) return null;
   const until = retryAt(attempts, decision.remainingMs);
   return until > input.now ? { until, failures: attempts.failureCount } : null;
 }

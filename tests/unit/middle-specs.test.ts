@@ -71,6 +71,12 @@ describe('backingOff: due, failed recently, not forced', () => {
       { decision: due, attempts: { ...attempts, failureCount: 0 }, now: new Date(at(MIN)), force: false },
       null,
     ],
+    [
+      // A reload that failed after the certificate was stored (maybe on another host) is no failed renewal.
+      'failed post-renew hooks only: goes',
+      { decision: due, attempts: { ...attempts, hooksPending: true }, now: new Date(at(MIN)), force: false },
+      null,
+    ],
   ];
   for (const [name, input, until] of rows) {
     test(name, () => assert.equal(backingOff(input)?.until.toISOString() ?? null, until));

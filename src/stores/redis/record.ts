@@ -155,6 +155,7 @@ export function encodeAttempt(attempt: AttemptInfo): string {
     ...(attempt.lastErrorCode === undefined ? {} : { last_error_code: attempt.lastErrorCode }),
     ...(attempt.lastError === undefined ? {} : { last_error: attempt.lastError }),
     ...(attempt.retryAfter === undefined ? {} : { retry_after: attempt.retryAfter }),
+    ...(attempt.hooksPending ? { hooks_pending: true } : {}),
   });
 }
 
@@ -170,6 +171,7 @@ export function decodeAttempt(text: string | null | undefined): AttemptInfo | un
       ...(isErrorCode(r.last_error_code) ? { lastErrorCode: r.last_error_code } : {}),
       ...(isString(r.last_error) ? { lastError: r.last_error } : {}),
       ...(isString(r.retry_after) ? { retryAfter: r.retry_after } : {}),
+      ...(r.hooks_pending === true ? { hooksPending: true } : {}),
     };
   } catch {
     return undefined;
