@@ -85,6 +85,7 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
     meta,
     options.now,
     options.deployGraceMs ?? 2 * options.runIntervalMs,
+    log,
   );
   if (hosts.length > 0) item.hosts = hosts;
   const backoff = backingOff({ decision, attempts, now: options.now, force });

@@ -25,6 +25,8 @@ export interface FleetHost {
   overdue?: boolean;
   /** failed: why, one line (`CODE: message`). */
   error?: string;
+  /** What it deployed was revoked since (the store's revocation log): it serves a revoked certificate. */
+  revoked?: { reason: string; revokedAt: string };
 }
 
 export interface CurrentVersion {
@@ -49,6 +51,7 @@ export function fleetOf(
   current: CurrentVersion | undefined,
   now: Date,
   graceMs: number,
+  revocations: readonly { fingerprint: string; serial: string; reason: string; revokedAt: string }[] = [],
 ): FleetHost[] {
   if (!deployments || !current) return [];
   const hosts: FleetHost[] = [];
@@ -67,6 +70,16 @@ export function fleetOf(
       line.overdue = state === 'failed' || now.getTime() - Date.parse(since) > graceMs;
       if (state === 'failed' && entry.pending)
         line.error = `${entry.pending.code ?? 'FAILED'}: ${entry.pending.error ?? ''}`;
+      // Still serving a certificate that was revoked: no grace period for that.
+      const revoked = revocations.find(
+        (r) =>
+          (entry.fingerprint !== undefined && r.fingerprint === entry.fingerprint) ||
+          (entry.fingerprint === undefined && entry.serial !== undefined && r.serial === entry.serial),
+      );
+      if (revoked) {
+        line.revoked = { reason: revoked.reason, revokedAt: revoked.revokedAt };
+        line.overdue = true;
+      }
     }
     hosts.push(line);
   }

@@ -39,8 +39,11 @@ export interface ReadinessInput {
   reason?: Reason;
   failures?: { count: number };
   hooksPending?: boolean;
-  /** The fleet view (policy/deployment.ts): a host overdue or failed warns. */
-  hosts?: { overdue?: boolean }[];
+  /**
+   * The fleet view (policy/deployment.ts): a host overdue or failed warns; one still serving a certificate
+   * revoked for keyCompromise is critical.
+   */
+  hosts?: { overdue?: boolean; revoked?: { reason: string } }[];
   /** `status --probe`: an endpoint that does not serve the stored certificate warns. */
   served?: { ok: boolean }[];
 }
@@ -49,6 +52,9 @@ export type ReadinessCheck = (input: ReadinessInput) => Health | null;
 
 /** The store could not be read: nothing is known, assume the worst. */
 export const storeUnreadable: ReadinessCheck = (input) => (input.action === 'error' ? 'critical' : null);
+/** A host still serves a certificate revoked for keyCompromise: its key is in other hands. */
+export const hostServesCompromised: ReadinessCheck = (input) =>
+  input.hosts?.some((h) => h.revoked?.reason === 'keyCompromise') ? 'critical' : null;
 /** The decision's reason, by its severity (ok says nothing, so later checks may still warn). */
 export const reasonSeverity: ReadinessCheck = (input) => {
   const severity = input.reason === undefined ? null : REASON_SEVERITY[input.reason];
@@ -67,6 +73,7 @@ export const notServed: ReadinessCheck = (input) => (input.served?.some((s) => !
 /** The readiness chain, first that fires wins; none firing means valid. */
 export const readinessChecks: readonly ReadinessCheck[] = [
   storeUnreadable,
+  hostServesCompromised,
   reasonSeverity,
   failuresRecorded,
   hostBehind,

@@ -90,7 +90,7 @@ function hostsCell(hosts: FleetHost[]): string {
     .map((h) =>
       h.state === 'current'
         ? `${h.host} current`
-        : `${h.host} ${h.state} since ${h.behindSince?.slice(0, 16).replace('T', ' ') ?? '?'}${h.overdue ? ' (overdue)' : ''}`,
+        : `${h.host} ${h.state} since ${h.behindSince?.slice(0, 16).replace('T', ' ') ?? '?'}${h.revoked ? ` (serves serial ${h.serial ?? '?'}, revoked: ${h.revoked.reason})` : h.overdue ? ' (overdue)' : ''}`,
     )
     .join(', ');
 }

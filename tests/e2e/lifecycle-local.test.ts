@@ -182,6 +182,51 @@ describe('revoke with the local CA', () => {
     for (const serial of serials) assert.match(crl.stdout, new RegExp(`Serial Number: 0*${serial}`, 'i'));
   });
 
+  test('a host still serving a certificate revoked for keyCompromise makes status critical at once', async () => {
+    const dir = join(tmp.path, 'fleet-revoked');
+    await mkdir(dir);
+    const certs = join(dir, 'certs');
+    const path = await writeManifest(
+      dir,
+      localManifest(certs, {
+        defaults: {
+          issuer: 'local',
+          store: 'files',
+          hooks: { postRenew: [{ run: ['/bin/sh', '-c', 'true'] }] },
+        },
+        certificates: [{ name: 'web', domains: ['web.example.test'] }],
+      }),
+    );
+    for (const host of ['host-a', 'host-b']) {
+      const r = await runCli(['-m', path, 'run', '--host-id', host]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const old = await readStored(certs, 'web');
+    const revoked = await runCli(['-m', path, 'revoke', 'web', '--reason', 'keyCompromise', '--yes']);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    // host-b has not run since: it still serves the revoked certificate, well inside the grace period.
+    const s = await runCli(['-m', path, 'status', '--check', '--json']);
+    assert.equal(s.code, 2, s.stdout + s.stderr);
+    const web = json<StatusReport>(s.stdout).certificates.find((c) => c.name === 'web');
+    assert.equal(web?.health, 'critical');
+    const hostB = web?.hosts?.find((h) => h.host === 'host-b');
+    assert.equal(hostB?.revoked?.reason, 'keyCompromise');
+    assert.equal(normalizeSerial(hostB?.serial ?? ''), old.serial);
+    const human = await runCli(['-m', path, 'status']);
+    assert.match(
+      human.stdout,
+      /host-b behind since [^,]* \(serves serial [0-9A-F:]+, revoked: keyCompromise\)/i,
+    );
+    // Once the hosts deploy the new certificate (revoke renewed it under this machine's own host id),
+    // nothing is called out.
+    for (const host of ['host-a', 'host-b']) {
+      const caughtUp = await runCli(['-m', path, 'run', '--host-id', host]);
+      assert.equal(caughtUp.code, 0, caughtUp.stderr);
+    }
+    const after = json<StatusReport>((await runCli(['-m', path, 'status', '--json'])).stdout);
+    assert.equal(after.certificates.find((c) => c.name === 'web')?.health, 'valid');
+  });
+
   test('keyCompromise: revoked, renewed at once with a NEW key although reuseKey is true, hooks ran', async () => {
     const old = await readStored(store, 'web');
     const hooksBefore = (await logLines(hookLog)).length;
