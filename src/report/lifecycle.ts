@@ -86,7 +86,11 @@ function revokeTable(report: RevokeReport, options: ReportOptions): string {
     renderTable(['NAME', 'SERIAL', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows) +
     `\n${revoked} of ${report.certificates.length} certificate(s) revoked (${report.reason})\n`;
   if (report.run) text += `\nreplacement:\n${runReporters.human(report.run, options)}`;
-  else if (!report.renew) text += 'not renewed (--no-renew): the next run renews them (reason revoked)\n';
+  else if (!report.renew && revoked > 0) {
+    text += `not renewed (--no-renew): the next run renews ${revoked === 1 ? 'it' : 'the revoked ones'} (reason revoked)\n`;
+  } else if (!report.renew) {
+    text += 'nothing was revoked, so nothing is due: the next run keeps what is stored\n';
+  }
   return text;
 }
 

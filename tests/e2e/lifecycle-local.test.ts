@@ -180,6 +180,12 @@ describe('revoke with the local CA', () => {
       '-text',
     ]);
     for (const serial of serials) assert.match(crl.stdout, new RegExp(`Serial Number: 0*${serial}`, 'i'));
+    // Revoking one again fails at the CA; the summary does not promise a renewal that will not happen.
+    const again = await runCli(['-m', path, 'revoke', 'c0', '--reason', 'superseded', '--no-renew', '--yes']);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stdout, /0 of 1 certificate\(s\) revoked/);
+    assert.match(again.stdout, /nothing was revoked, so nothing is due/);
+    assert.doesNotMatch(again.stdout, /the next run renews/);
   });
 
   test('a host still serving a certificate revoked for keyCompromise makes status critical at once', async () => {
