@@ -28,6 +28,7 @@ export async function runCommand(
   options: RunCommandOptions,
   io: CliIO,
 ): Promise<number> {
+  const startedAt = io.clock.now();
   const logger = commandLogger(globals, io);
   const lockWaitMs = parseDurationOption('--lock-wait', options.lockWait ?? '5m');
   const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
@@ -51,6 +52,7 @@ export async function runCommand(
         lockWaitMs,
         deadlineMs,
         hostId,
+        startedAt,
         ...(io.interrupt ? { interrupt: io.interrupt } : {}),
       },
       { session, clock: io.clock, logger, env: io.env },

@@ -53,6 +53,11 @@ export interface RunOptions {
   interrupt?: AbortSignal;
   /** This host's id in the stores' deployment state (docs/hooks.md "Deployment state"). */
   hostId: string;
+  /**
+   * When the command started, before the manifest was read and the stores gathered (default: now). The
+   * report's `startedAt` and `durationMs` count from it, so the whole run is measured.
+   */
+  startedAt?: Date;
 }
 
 /**
@@ -68,7 +73,7 @@ export interface RunOptions {
  *   locks are released; the report is still returned.
  */
 export async function executeRun(run: PlannedRun, options: RunOptions, deps: RunDeps): Promise<RunReport> {
-  const startedAt = deps.clock.now();
+  const startedAt = options.startedAt ?? deps.clock.now();
   const running = run.records.map(
     (record): Running => ({
       record,
