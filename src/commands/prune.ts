@@ -56,7 +56,10 @@ export async function pruneCommand(
     const dryRun = options.dryRun ?? false;
     const revoke = options.revoke === true ? 'cessationOfOperation' : options.revoke || undefined;
     if (!dryRun && orphans.length > 0) {
-      const list = orphans.map((o) => `${o.name} (${o.store})`).join(', ');
+      // Which hosts deployed each one: prune removes it for every host that shares the store.
+      const list = orphans
+        .map((o) => `${o.name} (${o.store}${o.deployedOn ? `, deployed on ${o.deployedOn.join(', ')}` : ''})`)
+        .join(', ');
       const question = `${revoke ? `Revoke (${revoke}) and remove` : 'Remove'} ${orphans.length} orphaned certificate(s): ${list}?`;
       if (!(await confirmed(io, options.yes, question))) {
         logger.warn('nothing removed');

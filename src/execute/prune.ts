@@ -37,6 +37,7 @@ export async function pruneOrphans(
       store: orphan.store,
       outcome: 'failed',
       ...(orphan.notAfter ? { notAfter: orphan.notAfter } : {}),
+      ...(orphan.deployedOn ? { deployedOn: orphan.deployedOn } : {}),
     };
     lines.push(line);
     if (options.dryRun) {

@@ -65,6 +65,11 @@ export interface OrphanItem {
   notAfter?: string;
   /** Remaining lifetime at plan time, in seconds (negative when expired). */
   remainingSeconds?: number;
+  /**
+   * Hosts with a deployment record for it (stores/types.ts DeploymentStore), sorted: hosts that may still
+   * serve it, from the store, so that `prune` (one host's decision, for the whole store) shows them.
+   */
+  deployedOn?: string[];
 }
 
 /** The whole plan: exactly what `cert-renew plan --json` prints. */

@@ -7,7 +7,7 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import { hasInventory } from '../stores/types.js';
+import { hasInventory, isDeploymentStore } from '../stores/types.js';
 import { inspectCertificate } from '../x509/inspect.js';
 import type { OrphanItem } from './model.js';
 
@@ -37,10 +37,15 @@ export async function findOrphans(
         const keep = named.get(storeName) ?? new Set<string>();
         const names = await store.listNames(keep);
         if (names.length === 0) return [];
-        const loaded = await store.loadMany(names);
+        const [loaded, deployments] = await Promise.all([
+          store.loadMany(names),
+          isDeploymentStore(store) ? store.loadDeployments(names) : undefined,
+        ]);
         return names.map((name): OrphanItem => {
           const result = loaded.get(name);
           const item: OrphanItem = { name, store: storeName, state: result?.state ?? 'missing' };
+          const hosts = Object.keys(deployments?.get(name) ?? {}).sort();
+          if (hosts.length > 0) item.deployedOn = hosts;
           if (result?.state === 'present') {
             const meta = result.cert.meta;
             if (meta?.issuer) item.issuer = meta.issuer;

@@ -37,6 +37,8 @@ export interface PruneLine {
   removed?: string[];
   /** With `--revoke`: the revocation. */
   revocation?: RevokeLine;
+  /** Hosts that had a deployment record for it (they may still serve it). */
+  deployedOn?: string[];
   error?: { code: ErrorCode; message: string };
 }
 
@@ -102,7 +104,11 @@ function pruneTable(report: PruneReport, { colour }: ReportOptions): string {
     shortDate(l.notAfter),
     l.outcome === 'failed' ? c.red(l.outcome) : c.yellow(l.outcome),
     l.error?.message ??
-      [l.revocation ? `revoked (${l.revocation.reason})` : '', l.archivedTo ? `kept in ${l.archivedTo}` : '']
+      [
+        l.revocation ? `revoked (${l.revocation.reason})` : '',
+        l.archivedTo ? `kept in ${l.archivedTo}` : '',
+        l.deployedOn ? `was deployed on ${l.deployedOn.join(', ')}` : '',
+      ]
         .filter(Boolean)
         .join('; '),
   ]);

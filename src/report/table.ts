@@ -44,6 +44,7 @@ export function orphansSection(
     domains?: string[];
     notAfter?: string;
     remainingSeconds?: number;
+    deployedOn?: string[];
   }[],
 ): string {
   if (orphans.length === 0) return '';
@@ -53,7 +54,7 @@ export function orphansSection(
     domainsCell(o.domains ?? []) || '-',
     shortDate(o.notAfter),
     shortLeft(o.remainingSeconds),
-    o.state === 'present' ? 'orphaned' : `orphaned (${o.state})`,
+    `${o.state === 'present' ? 'orphaned' : `orphaned (${o.state})`}${o.deployedOn ? `; deployed on ${o.deployedOn.join(', ')}` : ''}`,
   ]);
   return (
     `\n${orphans.length} orphaned certificate(s): in a store, no longer in the manifest (cert-renew prune removes them)\n` +

@@ -323,12 +323,15 @@ describe('orphans and prune (filesystem and Redis)', () => {
       ],
     );
     for (const o of orphans) assert.ok((o.remainingSeconds ?? 0) > 86400 * 29, JSON.stringify(o));
+    // The run that issued them deployed them on this host: prune, one host's decision for the whole store,
+    // shows who may still serve them.
+    for (const o of orphans) assert.equal(o.deployedOn?.length, 1, JSON.stringify(o));
     const status = await runCli(['-m', manifestPath, 'status', '--check', '--json']);
     assert.equal(status.code, 0, status.stderr);
     assert.equal(json<StatusReport>(status.stdout).orphans?.length, 3);
     const human = await runCli(['-m', manifestPath, 'status']);
     assert.match(human.stdout, /3 orphaned certificate\(s\)/);
-    assert.match(human.stdout, /^b\s+files\s+b\.example\.test/m);
+    assert.match(human.stdout, /^b\s+files\s+b\.example\.test.*orphaned; deployed on \S+/m);
   });
 
   test('prune --dry-run changes nothing; prune of a name still in the manifest is a usage error', async () => {
