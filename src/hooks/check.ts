@@ -7,8 +7,9 @@
 import { stat } from 'node:fs/promises';
 import type { HookSpec } from '../manifest/types.js';
 import { findExecutable } from '../runtime/process.js';
-import { HOOK_SHELL, hookCwd, hookDisplayName, hookEnvironment } from './run.js';
+import { HOOK_SHELL, hookCwd, hookEnvironment } from './run.js';
 
+/** `message`: what keeps the hook from starting, without the hook's name (the caller gives it). */
 export type HookCheckResult = { ok: true; resolved: string } | { ok: false; message: string };
 
 export async function checkHookRunnable(
@@ -16,8 +17,8 @@ export async function checkHookRunnable(
   baseEnv: Record<string, string | undefined>,
   baseDir: string,
 ): Promise<HookCheckResult> {
-  const label = `hook '${hookDisplayName(spec)}'`;
-  const fail = (message: string): HookCheckResult => ({ ok: false, message: `${label}: ${message}` });
+  // The caller names the hook (`hook NAME: …`): the message says only what is wrong with it.
+  const fail = (message: string): HookCheckResult => ({ ok: false, message });
 
   const cwd = hookCwd(spec, baseDir);
   try {
@@ -41,7 +42,8 @@ export async function checkHookRunnable(
   const found = await findExecutable(command, cwd, env.PATH);
   if (found.found) return { ok: true, resolved: found.path };
   if (command.includes('/')) {
-    if (found.why === 'missing') return fail(`not found: ${command}`);
+    if (found.why === 'missing')
+      return fail(`not found: ${command}${command.startsWith('/') ? '' : ` (relative to ${cwd})`}`);
     if (found.why === 'not-a-file') return fail(`not a file: ${command}`);
     return fail(`not executable: ${command} (permission denied)`);
   }

@@ -211,6 +211,8 @@ describe('faults and rehearsals', () => {
       const bad = await runCli(['-m', broken, 'run', '--dry-run']);
       assert.equal(bad.code, 1);
       assert.match(bad.stdout + bad.stderr, /nonexistent\/reload/);
+      // Said once per line, the hook named once.
+      assert.match(bad.stdout, /HOOK_FAILED: hook \/nonexistent\/reload: not found: \/nonexistent\/reload\n/);
 
       // One hook given to two certificates with their own env (as an import writes them) is one check line.
       const perCert = await writeManifest(

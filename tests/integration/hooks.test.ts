@@ -285,7 +285,7 @@ describe('checkHookRunnable (dry run)', () => {
     const result = await checkHookRunnable({ run: ['cert-renew-no-such-command'] }, baseEnv, dir.path);
     assert.deepEqual(result, {
       ok: false,
-      message: "hook 'cert-renew-no-such-command': not found on PATH: cert-renew-no-such-command",
+      message: 'not found on PATH: cert-renew-no-such-command',
     });
   });
 
@@ -303,7 +303,7 @@ describe('checkHookRunnable (dry run)', () => {
     const plain = await checkHookRunnable({ run: ['bin/plain.sh'], name: 'plain' }, baseEnv, dir.path);
     assert.deepEqual(plain, {
       ok: false,
-      message: "hook 'plain': not executable: bin/plain.sh (permission denied)",
+      message: 'not executable: bin/plain.sh (permission denied)',
     });
     const directory = await checkHookRunnable({ run: ['./bin'] }, baseEnv, dir.path);
     assert.equal(directory.ok, false);
