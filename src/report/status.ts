@@ -54,9 +54,16 @@ function statusTable(status: StatusReport, { colour }: ReportOptions): string {
   const paint = (h: Health) => (h === 'valid' ? c.green(h) : h === 'warning' ? c.yellow(h) : c.red(h));
   const items = status.certificates;
   const rows = items.map((i) => {
-    let detail = i.failures
-      ? `${i.message}; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}${i.failures.retryAt ? `; next attempt not before ${i.failures.retryAt}` : ''}`
-      : i.message;
+    // A backing-off item's message already says how many attempts failed and until when; the last error
+    // is added. "next attempt not before" only when an attempt would come at all: the certificate is due
+    // and the failures were renewals (a failed reload of a stored certificate holds nothing back).
+    let detail = i.message;
+    if (i.failures) {
+      detail +=
+        i.action === 'backoff'
+          ? `; last: ${i.failures.lastError ?? '?'}`
+          : `; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}${i.failures.retryAt && i.action === 'renew' && !i.hooksPending ? `; next attempt not before ${i.failures.retryAt}` : ''}`;
+    }
     const last = i.revocations?.[0];
     if (last && i.reason !== 'revoked') {
       detail += `; previous certificate ${last.serial} revoked (${last.reason}) at ${last.revokedAt}`;

@@ -204,7 +204,8 @@ describe('the CA rate-limits with Retry-After (Pebble behind a proxy)', () => {
     assert.equal(health.get('seconds')?.health, 'critical', 'missing and held back');
     assert.equal(health.get('fine')?.health, 'valid');
     const human = await runCli(['-m', manifest, 'status']);
-    assert.match(human.stdout, /next attempt not before \d{4}-/);
+    assert.match(human.stdout, /backing off after 1 failed attempt\(s\) until \d{4}-.*; last: /);
+    assert.doesNotMatch(human.stdout, /next attempt not before/, 'said once');
     const again = await runCli(['-m', manifest, 'run', '--json']);
     const held = new Map(parseReport(again.stdout).certificates.map((c) => [c.name, c]));
     assert.equal(held.get('seconds')?.outcome, 'backoff');
