@@ -5,6 +5,7 @@
  * account is revoked with its own key.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
@@ -110,6 +111,37 @@ describe('revoke against Pebble', () => {
       web?.revocations?.map((x) => [normalizeSerial(x.serial), x.reason]),
       [[old.serial, 'keyCompromise']],
     );
+  });
+
+  test('a stored account the CA does not know (accountDoesNotExist): revoked with the certificate key', async () => {
+    manifestPath = await writeManifest(tmp.path, manifest('ops@example.test'));
+    const web = await readStored(store, 'web');
+    // The CA lost (or deactivated) the account: its URL no longer names one.
+    const blobPath = join(store, '.cert-renew', 'blobs', 'account', 'pebble', 'ops%40example.test');
+    const blob = JSON.parse(await readFile(blobPath, 'utf8')) as { url: string };
+    await writeFile(
+      blobPath,
+      JSON.stringify({ ...blob, url: `${new URL(blob.url).origin}/my-account/gone` }),
+    );
+    const r = await runCli([
+      '-m',
+      manifestPath,
+      'revoke',
+      'web',
+      '--reason',
+      'superseded',
+      '--no-renew',
+      '--yes',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json<RevokeReport>(r.stdout).certificates[0]?.via, 'acme revokeCert (certificate key)');
+    assert.match(r.stderr, /the CA does not know the stored account; revoking with the certificate's key/);
+    assert.equal((await pebbleStatus(web.serial)).Status, 'Revoked');
+    // The next run replaces it, registering the account again.
+    const run = await runCli(['-m', manifestPath, 'run']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.notEqual((await readStored(store, 'web')).serial, web.serial);
   });
 
   test('a certificate another account ordered is revoked with its own key; --no-renew leaves it critical', async () => {

@@ -1,7 +1,8 @@
 /**
  * Revoking at an ACME CA (RFC 8555 §7.6): `revokeCert` signed with the account key; when the CA answers
  * `unauthorized` (this account did not order the certificate — it was imported, or ordered under another
- * account), again signed with the certificate's own private key, which RFC 8555 also accepts.
+ * account) or `accountDoesNotExist` (the CA lost or deactivated the stored account), again signed with the
+ * certificate's own private key, which RFC 8555 also accepts.
  */
 import { CertRenewError, ErrorCode } from '../../errors.js';
 import { REVOCATION_REASON_CODES } from '../../x509/revocation.js';
@@ -31,9 +32,10 @@ export async function revokeAtAcme(context: RevokeContext, request: RevokeReques
       await client.revokeCertificate(request.cert.certPem, reason);
       return { via: 'acme revokeCert (account key)' };
     } catch (error) {
-      if (problemTypeOf(error) !== 'unauthorized') throw error;
+      const problem = problemTypeOf(error);
+      if (problem !== 'unauthorized' && problem !== 'accountDoesNotExist') throw error;
       request.logger.info(
-        `${request.name}: issuer ${context.issuerName}: the account did not order it; revoking with the certificate's key`,
+        `${request.name}: issuer ${context.issuerName}: ${problem === 'unauthorized' ? 'the account did not order it' : 'the CA does not know the stored account'}; revoking with the certificate's key`,
       );
     }
     const byKey = await AcmeClient.create(connection, { keyPem: request.cert.keyPem });
