@@ -81,11 +81,18 @@ function certificateFamilies(items: PlanItem[], at: Date): Family[] {
     type: 'gauge',
     samples: [],
   };
+  const deployFailed: Family = {
+    name: 'cert_renew_host_deploy_failed',
+    help: "1 when the host's post-renew hooks or verify failed for the stored version (it has not deployed it), else 0.",
+    type: 'gauge',
+    samples: [],
+  };
   for (const item of items) {
     const labels = { name: item.name, issuer: item.issuer, store: item.store };
     for (const host of item.hosts ?? []) {
       const hostLabels = { name: item.name, store: item.store, host: host.host };
       deployed.samples.push({ labels: hostLabels, value: host.state === 'current' ? 1 : 0 });
+      deployFailed.samples.push({ labels: hostLabels, value: host.state === 'failed' ? 1 : 0 });
       const since = host.behindSince ? Date.parse(host.behindSince) : undefined;
       behind.samples.push({
         labels: hostLabels,
@@ -104,7 +111,13 @@ function certificateFamilies(items: PlanItem[], at: Date): Family[] {
     failures.samples.push({ labels, value: item.failures?.count ?? 0 });
   }
   // The host families only where some store keeps deployment state and a host recorded one.
-  return [expiry, due, failures, window, ...(deployed.samples.length > 0 ? [deployed, behind] : [])];
+  return [
+    expiry,
+    due,
+    failures,
+    window,
+    ...(deployed.samples.length > 0 ? [deployed, behind, deployFailed] : []),
+  ];
 }
 
 /**

@@ -6,6 +6,7 @@
  * `status --check`; then `verify` (the served leaf must be the stored one) and `status --probe`.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
@@ -178,6 +179,21 @@ describe('deployment state across hosts sharing a filesystem store', () => {
     }
     const table = await runCli(['-m', manifest, 'status', '--interval', '5m']);
     assert.match(table.stdout, /host-c failed since/);
+    // The metrics say it too, per host: failed 1 for host-c only.
+    const metricsFile = join(tmp.path, 'fleet.prom');
+    const withMetrics = await runCli([
+      '-m',
+      manifest,
+      'status',
+      '--interval',
+      '5m',
+      '--metrics-file',
+      metricsFile,
+    ]);
+    assert.equal(withMetrics.code, 0, withMetrics.stderr);
+    const metrics = await readFile(metricsFile, 'utf8');
+    assert.match(metrics, /^cert_renew_host_deploy_failed\{name="gw",store="shared",host="host-c"\} 1$/m);
+    assert.match(metrics, /^cert_renew_host_deploy_failed\{name="gw",store="shared",host="host-a"\} 0$/m);
     // Fixed: the next run on C deploys it, and every host is current again.
     broken.delete('host-c');
     const fixed = await run('host-c');
