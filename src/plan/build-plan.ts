@@ -91,7 +91,9 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
   const backoff = backingOff({ decision, attempts, now: options.now, force });
   if (backoff) {
     item.action = 'backoff';
-    item.message = `${decision.message}; backing off after ${backoff.failures} failed attempt(s) until ${backoff.until.toISOString()} (--force retries now)`;
+    item.message = backoff.caRetryAfter
+      ? `${decision.message}; the CA asked not to be asked again before ${backoff.until.toISOString()} (its Retry-After; --force does not override the CA)`
+      : `${decision.message}; backing off after ${backoff.failures} failed attempt(s) until ${backoff.until.toISOString()} (--force retries now)`;
   }
   return item;
 }

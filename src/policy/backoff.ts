@@ -44,14 +44,25 @@ export interface BackoffInput {
 
 /**
  * The backoff check: fires (with the moment it ends) when the certificate is due, has failed attempts and
- * `retryAt` is still ahead; null when it may be renewed now. A forced renewal never backs off, and neither
+ * `retryAt` is still ahead; null when it may be renewed now. A forced renewal backs off only before the CA's
+ * recorded Retry-After (`caRetryAfter`), and neither
  * does one whose recorded failures are post-renew hooks that failed after the certificate was stored
  * (`hooksPending`): the CA did not refuse anything, and with a shared store that record may come from
  * another host's failed reload, which must not hold back this host's renewals.
  */
-export function backingOff(input: BackoffInput): { until: Date; failures: number } | null {
+export function backingOff(
+  input: BackoffInput,
+): { until: Date; failures: number; caRetryAfter?: boolean } | null {
   const { decision, attempts } = input;
-  if (!decision.renew || input.force || decision.reason === Reason.forced) return null;
+  if (!decision.renew) return null;
+  if (input.force || decision.reason === Reason.forced) {
+    // --force overrides our own backoff, never the CA's recorded Retry-After (RFC 8555 §6.6): asking again
+    // before it only meets the same refusal and counts against the account's limits.
+    const theirs = attempts?.retryAfter === undefined ? Number.NaN : Date.parse(attempts.retryAfter);
+    return attempts && !Number.isNaN(theirs) && theirs > input.now.getTime()
+      ? { until: new Date(theirs), failures: attempts.failureCount, caRetryAfter: true }
+      : null;
+  }
   if (!attempts || attempts.failureCount <= 0 || attempts.hooksPending) return null;
   const until = retryAt(attempts, decision.remainingMs);
   return until > input.now ? { until, failures: attempts.failureCount } : null;

@@ -210,6 +210,14 @@ describe('the CA rate-limits with Retry-After (Pebble behind a proxy)', () => {
     const held = new Map(parseReport(again.stdout).certificates.map((c) => [c.name, c]));
     assert.equal(held.get('seconds')?.outcome, 'backoff');
     assert.equal(held.get('date')?.outcome, 'backoff');
+    // --force overrides cert-renew's own backoff, not the CA's Retry-After: the CA is not asked again.
+    const forced = await runCli(['-m', manifest, 'run', '--json', '--force', '--only', 'seconds']);
+    const [line] = parseReport(forced.stdout).certificates;
+    assert.equal(line?.outcome, 'backoff', JSON.stringify(line));
+    assert.match(
+      line?.message ?? '',
+      /the CA asked not to be asked again before \d{4}-.*--force does not override the CA/,
+    );
   });
 
   test('5: a Retry-After on an authorization is a lower bound for the next poll of it', () => {

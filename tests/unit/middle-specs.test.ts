@@ -51,6 +51,21 @@ describe('backingOff: due, failed recently, not forced', () => {
     ['after it: goes', { decision: due, attempts, now: new Date(at(H)), force: false }, null],
     ['--force: goes', { decision: due, attempts, now: new Date(at(MIN)), force: true }, null],
     [
+      "--force before the CA's Retry-After: held until it",
+      {
+        decision: due,
+        attempts: { ...attempts, retryAfter: at(2 * H) },
+        now: new Date(at(MIN)),
+        force: true,
+      },
+      at(2 * H),
+    ],
+    [
+      "--force after the CA's Retry-After: goes",
+      { decision: due, attempts: { ...attempts, retryAfter: at(MIN) }, now: new Date(at(H)), force: true },
+      null,
+    ],
+    [
       'reason forced: goes',
       { decision: { ...due, reason: Reason.forced }, attempts, now: new Date(at(MIN)), force: false },
       null,
