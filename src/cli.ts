@@ -264,6 +264,7 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--json', 'print the report as JSON')
     .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
     .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
+    .option('--host <id>', "instead: forget a retired host's deployment records (the certificates stay)")
     .action(async (names: string[], options) => {
       const { pruneCommand } = await import('./commands/prune.js');
       setExit(await pruneCommand(globals(), names, options, io));

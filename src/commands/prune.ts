@@ -1,8 +1,14 @@
-import { ExitCode, UsageError } from '../errors.js';
+import { describeError, ErrorCode, ExitCode, toCertRenewError, UsageError } from '../errors.js';
 import { pruneOrphans } from '../execute/prune.js';
 import { findOrphans } from '../plan/orphans.js';
-import { type PruneReport, pruneReporters } from '../report/lifecycle.js';
+import {
+  type ForgetHostReport,
+  forgetHostReporters,
+  type PruneReport,
+  pruneReporters,
+} from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
+import { HOST_ID_PATTERN, isDeploymentStore } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
@@ -16,6 +22,8 @@ export interface PruneCommandOptions {
   json?: boolean;
   timeout?: string;
   lockWait?: string;
+  /** `--host HOST`: forget a retired host's deployment records instead of pruning orphans. */
+  host?: string;
 }
 
 /**
@@ -31,6 +39,7 @@ export async function pruneCommand(
   options: PruneCommandOptions,
   io: CliIO,
 ): Promise<number> {
+  if (options.host !== undefined) return forgetHost(globals, names, options, io);
   const logger = commandLogger(globals, io);
   const lockWaitMs = parseDurationOption('--lock-wait', options.lockWait ?? '5m');
   const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
@@ -86,6 +95,93 @@ export async function pruneCommand(
       ...(unlisted.length > 0 ? { unlistedStores: unlisted } : {}),
     };
     io.stdout(pruneReporters[formatOf(options)](report, { colour: useColour(io) }));
+    return report.exitCode;
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * `cert-renew prune --host HOST`: a retired host's deployment records, one per certificate the manifest
+ * names, are removed from the stores, so `status` stops reporting that host behind (docs/hooks.md). The
+ * certificates themselves are untouched. `--dry-run` lists them; otherwise `--yes` or a confirmation.
+ * Exit 0 when every record was removed (or there were none), 1 when one could not be or a store could
+ * not be read, 2 for a usage error.
+ */
+async function forgetHost(
+  globals: GlobalOptions,
+  names: string[],
+  options: PruneCommandOptions,
+  io: CliIO,
+): Promise<number> {
+  const host = options.host as string;
+  if (names.length > 0 || options.revoke !== undefined) {
+    throw new UsageError('--host forgets a host: it takes no certificate names and no --revoke', {
+      hint: 'prune --host HOST alone; prune orphans in another call',
+    });
+  }
+  if (!HOST_ID_PATTERN.test(host)) {
+    throw new UsageError(`'${host}' is not a host id (letters, digits, '.', '_', '-'; at most 128)`);
+  }
+  const logger = commandLogger(globals, io);
+  const session = await openSession(globals, io, logger, parseInterval(undefined));
+  try {
+    const byStore = new Map<string, string[]>();
+    for (const c of session.certificates)
+      byStore.set(c.storeName, [...(byStore.get(c.storeName) ?? []), c.name]);
+    const found: { name: string; store: string }[] = [];
+    const unread: { store: string; error: string }[] = [];
+    for (const [storeName, storeNames] of byStore) {
+      try {
+        const store = await session.store(storeName);
+        if (!isDeploymentStore(store)) continue;
+        const deployments = await store.loadDeployments(storeNames);
+        for (const name of storeNames)
+          if (deployments.get(name)?.[host]) found.push({ name, store: storeName });
+      } catch (error) {
+        unread.push({ store: storeName, error: describeError(error) });
+      }
+    }
+    const dryRun = options.dryRun ?? false;
+    if (!dryRun && found.length > 0) {
+      const question = `Forget host ${host}: remove its deployment records of ${found.map((f) => f.name).join(', ')}?`;
+      if (!(await confirmed(io, options.yes, question))) {
+        logger.warn('nothing removed');
+        return ExitCode.failure;
+      }
+    }
+    const forgotten: ForgetHostReport['forgotten'] = [];
+    for (const { name, store: storeName } of found) {
+      if (dryRun) {
+        forgotten.push({ name, store: storeName, outcome: 'would-forget' });
+        continue;
+      }
+      try {
+        const store = await session.store(storeName);
+        if (isDeploymentStore(store)) await store.forgetDeployment(name, host);
+        forgotten.push({ name, store: storeName, outcome: 'forgotten' });
+      } catch (error) {
+        const e = toCertRenewError(error, ErrorCode.storeWrite, `store '${storeName}'`);
+        forgotten.push({
+          name,
+          store: storeName,
+          outcome: 'failed',
+          error: { code: e.code, message: e.oneLine },
+        });
+      }
+    }
+    const report: ForgetHostReport = {
+      version: 1,
+      command: 'prune',
+      at: io.clock.now().toISOString(),
+      dryRun,
+      host,
+      exitCode:
+        forgotten.some((f) => f.outcome === 'failed') || unread.length > 0 ? ExitCode.failure : ExitCode.ok,
+      forgotten,
+      ...(unread.length > 0 ? { unreadStores: unread } : {}),
+    };
+    io.stdout(forgetHostReporters[formatOf(options)](report, { colour: useColour(io) }));
     return report.exitCode;
   } finally {
     await session.close();

@@ -70,6 +70,26 @@ export interface PruneReport {
   unlistedStores?: { store: string; error: string }[];
 }
 
+/** What `prune --host HOST --json` prints: the retired host's deployment records, per certificate. */
+export interface ForgetHostReport {
+  version: 1;
+  command: 'prune';
+  at: string;
+  dryRun: boolean;
+  host: string;
+  /** 0 every record was removed (or would be); 1 one could not be, or a store could not be read. */
+  exitCode: number;
+  /** Certificates the manifest names that had a record of `host`, manifest order. */
+  forgotten: {
+    name: string;
+    store: string;
+    outcome: 'forgotten' | 'would-forget' | 'failed';
+    error?: { code: ErrorCode; message: string };
+  }[];
+  /** Stores whose records could not be read (present only when some could not). */
+  unreadStores?: { store: string; error: string }[];
+}
+
 export function revokeFailed(line: RevokeLine): boolean {
   return line.outcome !== 'revoked' || line.error !== undefined;
 }
@@ -129,5 +149,29 @@ export const revokeReporters: Readonly<Record<Format, Reporter<RevokeReport>>> =
 
 export const pruneReporters: Readonly<Record<Format, Reporter<PruneReport>>> = {
   human: pruneTable,
+  json: (report) => jsonText(report),
+};
+
+function forgetTable(report: ForgetHostReport, { colour }: ReportOptions): string {
+  const c = painter(colour);
+  const rows = report.forgotten.map((l) => [
+    l.name,
+    l.store,
+    l.outcome === 'failed' ? c.red(l.outcome) : c.yellow(l.outcome),
+    l.error?.message ?? '',
+  ]);
+  const unread = (report.unreadStores ?? [])
+    .map(
+      (u) => `store '${u.store}' could not be read (${u.error}): its records of ${report.host} are unknown\n`,
+    )
+    .join('');
+  if (report.forgotten.length === 0) return `no deployment records of host ${report.host}\n${unread}`;
+  const done = report.forgotten.filter((l) => l.outcome !== 'failed').length;
+  const verb = report.dryRun ? 'would be removed (dry run: nothing changed)' : 'removed';
+  return `${renderTable(['NAME', 'STORE', 'OUTCOME', 'DETAIL'], rows)}\n${done} of ${report.forgotten.length} deployment record(s) of host ${report.host} ${verb}\n${unread}`;
+}
+
+export const forgetHostReporters: Readonly<Record<Format, Reporter<ForgetHostReport>>> = {
+  human: forgetTable,
   json: (report) => jsonText(report),
 };

@@ -321,6 +321,11 @@ export interface DeploymentStore {
   loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>>;
   /** Replaces this host's entry for one certificate (atomically: readers see the old or the new entry). */
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void>;
+  /**
+   * Removes `host`'s entry for one certificate (a retired host, `prune --host`); resolves true when there
+   * was one. Rejects with STORE_WRITE_FAILED.
+   */
+  forgetDeployment(name: string, host: string): Promise<boolean>;
 }
 
 export function isDeploymentStore(store: Store): store is Store & DeploymentStore {

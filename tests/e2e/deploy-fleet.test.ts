@@ -10,6 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
+import type { ForgetHostReport } from '../../src/report/lifecycle.js';
 import type { StatusReport } from '../../src/report/status.js';
 import { type Nginx, startNginx } from '../harness/nginx.js';
 import { type TempDir, tempDir } from '../harness/process.js';
@@ -233,6 +234,42 @@ describe('deployment state across hosts sharing a filesystem store', () => {
       parseReport(again.stdout).hooks.map((h) => h.name),
       ['gone'],
     );
+  });
+
+  test('prune --host forgets a retired host: status stops reporting it, the certificate stays', async () => {
+    // host-d (above) is failed on the stored version, and --check warns about it.
+    const before = await readStored(store, 'gw');
+    const prune = (...args: string[]) => runCli(['-m', manifest, 'prune', ...args]);
+    const dry = await prune('--host', 'host-d', '--dry-run', '--json');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual((JSON.parse(dry.stdout) as ForgetHostReport).forgotten, [
+      { name: 'gw', store: 'shared', outcome: 'would-forget' },
+    ]);
+    assert.ok(hostsOf((await status('host-a')).report)['host-d'], 'a dry run changes nothing');
+    const noYes = await prune('--host', 'host-d');
+    assert.equal(noYes.code, 2, 'no terminal and no --yes: a usage error, nothing removed');
+    const done = await prune('--host', 'host-d', '--yes', '--json');
+    assert.equal(done.code, 0, done.stderr);
+    assert.deepEqual(
+      (JSON.parse(done.stdout) as ForgetHostReport).forgotten.map((f) => f.outcome),
+      ['forgotten'],
+    );
+    const after = await status('host-a');
+    assert.equal(hostsOf(after.report)['host-d'], undefined);
+    assert.ok(hostsOf(after.report)['host-a'], 'the other hosts stay');
+    assert.equal((await readStored(store, 'gw')).serial, before.serial, 'the certificate is untouched');
+    const again = await prune('--host', 'host-d', '--yes');
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /no deployment records of host host-d/);
+    for (const bad of [
+      ['--host', 'host-a', 'gw'],
+      ['--host', 'not a host', '--yes'],
+      ['--host', 'host-a', '--revoke'],
+    ]) {
+      const r = await prune(...bad);
+      assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    }
   });
 });
 

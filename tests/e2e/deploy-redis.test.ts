@@ -114,4 +114,14 @@ describe('deployment state across hosts sharing a Redis store', () => {
     await nginx.get('red-b')?.waitForSerial(await storedSerial());
     assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
   });
+
+  test("prune --host removes a retired host's field of deployed:{name} and nothing else", async () => {
+    // A host that deployed once and is gone: its field stays in the hash until it is forgotten.
+    await redis.cli('HSET', 'deployed:{gw}', 'red-old', '{"fingerprint":"00","serial":"01"}');
+    const r = await runCli(['-m', manifest, 'prune', '--host', 'red-old', '--yes']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1 of 1 deployment record\(s\) of host red-old removed/);
+    assert.equal(await redis.cli('HEXISTS', 'deployed:{gw}', 'red-old'), '0');
+    assert.equal(await redis.cli('HEXISTS', 'deployed:{gw}', 'red-a'), '1');
+  });
 });

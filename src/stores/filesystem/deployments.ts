@@ -4,7 +4,7 @@
  * NFS). Written to a temporary name and renamed. Not fsynced: the entry is advisory (losing the last one
  * in a power cut means the hooks run once more), and thousands of certificates deploy in one run.
  */
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { ErrorCode } from '../../errors.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
@@ -82,4 +82,27 @@ export async function recordDeployment(
     await unlinkQuietly(temp);
     throw fsError(ErrorCode.storeWrite, `store ${storeName}: cannot record the deployment`, path, error);
   }
+}
+
+/** Removes one host's file (and the certificate's directory when it is then empty). Rejects with STORE_WRITE_FAILED. */
+export async function forgetDeployment(
+  layout: FilesystemLayout,
+  storeName: string,
+  name: string,
+  host: string,
+): Promise<boolean> {
+  const path = layout.deployment(name, host);
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return false;
+    throw fsError(
+      ErrorCode.storeWrite,
+      `store ${storeName}: cannot remove the deployment record`,
+      path,
+      error,
+    );
+  }
+  await rmdir(layout.deploymentsDir(name)).catch(() => {});
+  return true;
 }

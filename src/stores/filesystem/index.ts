@@ -37,7 +37,7 @@ import type {
   StoredMeta,
 } from '../types.js';
 import { type FilesystemSettings, filesystemSettings, stableName } from './config.js';
-import { loadDeployments, recordDeployment } from './deployments.js';
+import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
 import {
   assertRealDirectories,
   asyncIo,
@@ -132,6 +132,10 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
 
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void> {
     return recordDeployment(this.settings.layout, this.name, name, host, deployment);
+  }
+
+  forgetDeployment(name: string, host: string): Promise<boolean> {
+    return forgetDeployment(this.settings.layout, this.name, name, host);
   }
 
   async getBlob(key: string): Promise<string | undefined> {

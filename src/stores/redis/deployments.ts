@@ -55,3 +55,15 @@ export async function recordDeployment(
     await client.hset(redisKeys.deployed(keyPrefix, name), host, encodeHostDeployment(deployment));
   });
 }
+
+/** HDEL of one host's field; true when there was one. */
+export async function forgetDeployment(
+  connection: RedisConnection,
+  keyPrefix: string,
+  name: string,
+  host: string,
+): Promise<boolean> {
+  return connection.run(`forget the deployment of "${name}" on ${host}`, 'write', async (client) => {
+    return (await client.hdel(redisKeys.deployed(keyPrefix, name), host)) > 0;
+  });
+}

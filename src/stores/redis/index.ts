@@ -36,7 +36,7 @@ import type {
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
-import { loadDeployments, recordDeployment } from './deployments.js';
+import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
 import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
 import { type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
@@ -274,6 +274,10 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
 
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void> {
     return recordDeployment(this.connection, this.settings.keyPrefix, name, host, deployment);
+  }
+
+  forgetDeployment(name: string, host: string): Promise<boolean> {
+    return forgetDeployment(this.connection, this.settings.keyPrefix, name, host);
   }
 
   /** PUBLISH on `announce.channel`; a failure is logged, never fatal (the certificate is stored). */
