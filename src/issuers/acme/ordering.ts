@@ -3,10 +3,11 @@
  * module on the first `issue` or `check`, so a run that only plans (renewal information through
  * renewal-info.ts) loads none of it, nor acme-client behind it.
  */
-import { CertRenewError, ErrorCode } from '../../errors.js';
+import { type CertRenewError, ErrorCode } from '../../errors.js';
 import type { AcmeIssuerConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
+import { IssuerBreaker } from '../breaker.js';
 import type { IssueRequest, IssueResult, IssuerCheckContext, RevokeRequest } from '../types.js';
 import { AcmeAccounts } from './account.js';
 import type { PropagationCheck, SolverContext } from './challenges/index.js';
@@ -27,18 +28,6 @@ function isUnreachable(error: CertRenewError): boolean {
     cause = (cause as { cause?: unknown }).cause;
   }
   return false;
-}
-
-/** The open breaker's error, for another certificate: the same code and message, naming that certificate. */
-function breakerError(open: { error: CertRenewError; certName: string }, certName: string): CertRenewError {
-  const { error } = open;
-  const own = `certificate ${open.certName}: `;
-  const rest = error.message.startsWith(own) ? error.message.slice(own.length) : error.message;
-  return new CertRenewError(error.code, `certificate ${certName}: ${rest}`, {
-    cause: error,
-    transient: true,
-    hint: `not tried: certificate ${open.certName} already used up its retries against this CA in this run${error.hint ? `; ${error.hint}` : ''}`,
-  });
 }
 
 /** What AcmeIssuer hands over: its name, configuration and options (see AcmeIssuerOptions). */
@@ -63,12 +52,8 @@ export class AcmeOrdering {
   readonly #poll: PollPolicy;
   readonly #connector: AcmeConnector;
   readonly #accounts: AcmeAccounts;
-  /**
-   * The breaker: once one certificate has used up its retries against an unreachable CA, the rest of this
-   * run's certificates of this issuer fail at once with the same error (an outage costs seconds per run,
-   * not minutes per certificate, and the CA is not hammered). Open for the life of the issuer (one run).
-   */
-  #breaker: { error: CertRenewError; certName: string } | undefined;
+  /** Opened by the first certificate that used up its retries against an unreachable CA (breaker.ts). */
+  readonly #breaker = new IssuerBreaker('already used up its retries against this CA in this run');
 
   constructor(options: AcmeOrderingOptions) {
     this.#options = options;
@@ -93,8 +78,7 @@ export class AcmeOrdering {
 
   async issue(request: IssueRequest): Promise<IssueResult> {
     const { issuerName, config, directoryUrl } = this.#options;
-    const open = this.#breaker;
-    if (open) throw breakerError(open, request.entry.name);
+    this.#breaker.throwIfOpen(request.entry.name);
     try {
       return await orderCertificate(
         {
@@ -115,8 +99,7 @@ export class AcmeOrdering {
         directoryUrl,
         step: 'issuing',
       });
-      if (!this.#breaker && isUnreachable(coded)) {
-        this.#breaker = { error: coded, certName: request.entry.name };
+      if (isUnreachable(coded) && this.#breaker.trip(coded, request.entry.name)) {
         this.#options.context.logger.warn(
           `ACME issuer ${issuerName}: unreachable after every retry for certificate ${request.entry.name}; its other certificates fail at once for the rest of this run`,
         );

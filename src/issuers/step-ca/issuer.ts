@@ -18,6 +18,7 @@ import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs, formatDuration } from '../../util/duration.js';
 import { keyMatchesCertificate } from '../../x509/keys.js';
 import { joinPem, splitPemChain } from '../../x509/pem.js';
+import { IssuerBreaker } from '../breaker.js';
 import type {
   IssueRequest,
   IssueResult,
@@ -78,22 +79,13 @@ const UNREACHABLE_CODES = new Set([
   'ETIMEDOUT',
 ]);
 
-function isUnreachable(error: CertRenewError): boolean {
+function isUnreachable(error: unknown): error is StepCaTransportError {
   return (
     error instanceof StepCaTransportError &&
     error.code === ErrorCode.issuerUnavailable &&
     error.nodeCode !== undefined &&
     UNREACHABLE_CODES.has(error.nodeCode)
   );
-}
-
-/** The open breaker's error, for another certificate: the same code and message, saying it was not tried. */
-function breakerError(open: { error: CertRenewError; certName: string }): CertRenewError {
-  return new CertRenewError(open.error.code, open.error.message, {
-    cause: open.error,
-    transient: true,
-    hint: `not tried: certificate ${open.certName} found this CA unreachable in this run${open.error.hint ? `; ${open.error.hint}` : ''}`,
-  });
 }
 
 /**
@@ -111,12 +103,10 @@ export class StepCaIssuer implements Issuer, Revoker {
   #provisioner: Promise<StepCaProvisioner> | undefined;
   #signingKey: Promise<ProvisionerKey> | undefined;
   /**
-   * The breaker: once one certificate found the CA unreachable (no connection, or no answer within the
-   * call timeout), the rest of this run's certificates of this issuer fail at once with the same error, so
-   * a CA that is down (or whose packets are dropped: 30 s per call) costs one wait per run, not one per
-   * certificate. Open for the life of the issuer (one run).
+   * Opened by the first certificate that finds the CA unreachable (no connection, or no answer within the
+   * call timeout: 30 s per call when packets are dropped), see breaker.ts.
    */
-  #breaker: { error: CertRenewError; certName: string } | undefined;
+  readonly #breaker = new IssuerBreaker('found this CA unreachable in this run');
 
   constructor(
     readonly name: string,
@@ -129,15 +119,13 @@ export class StepCaIssuer implements Issuer, Revoker {
   }
 
   async issue(request: IssueRequest): Promise<IssueResult> {
-    const open = this.#breaker;
-    if (open) throw breakerError(open);
+    this.#breaker.throwIfOpen(request.entry.name);
     try {
       return await this.issueOnce(request);
     } catch (error) {
-      if (!this.#breaker && error instanceof CertRenewError && isUnreachable(error)) {
-        this.#breaker = { error, certName: request.entry.name };
+      if (isUnreachable(error) && this.#breaker.trip(error, request.entry.name)) {
         request.logger.warn(
-          `step-ca issuer '${this.name}' is unreachable for certificate ${request.entry.name} (${(error as StepCaTransportError).reason}); its other certificates fail at once in this run`,
+          `step-ca issuer '${this.name}' is unreachable for certificate ${request.entry.name} (${error.reason}); its other certificates fail at once in this run`,
         );
       }
       throw error;
