@@ -1,5 +1,5 @@
-import { describeError, ErrorCode, ExitCode, toCertRenewError, UsageError } from '../errors.js';
-import { pruneOrphans } from '../execute/prune.js';
+import { ExitCode, UsageError } from '../errors.js';
+import { findHostRecords, forgetHostRecords, pruneOrphans } from '../execute/prune.js';
 import { findOrphans } from '../plan/orphans.js';
 import {
   type ForgetHostReport,
@@ -8,7 +8,7 @@ import {
   pruneReporters,
 } from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
-import { HOST_ID_PATTERN, isDeploymentStore } from '../stores/types.js';
+import { HOST_ID_PATTERN } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
@@ -126,22 +126,7 @@ async function forgetHost(
   const logger = commandLogger(globals, io);
   const session = await openSession(globals, io, logger, parseInterval(undefined));
   try {
-    const byStore = new Map<string, string[]>();
-    for (const c of session.certificates)
-      byStore.set(c.storeName, [...(byStore.get(c.storeName) ?? []), c.name]);
-    const found: { name: string; store: string }[] = [];
-    const unread: { store: string; error: string }[] = [];
-    for (const [storeName, storeNames] of byStore) {
-      try {
-        const store = await session.store(storeName);
-        if (!isDeploymentStore(store)) continue;
-        const deployments = await store.loadDeployments(storeNames);
-        for (const name of storeNames)
-          if (deployments.get(name)?.[host]) found.push({ name, store: storeName });
-      } catch (error) {
-        unread.push({ store: storeName, error: describeError(error) });
-      }
-    }
+    const { found, unread } = await findHostRecords(session, host);
     const dryRun = options.dryRun ?? false;
     if (!dryRun && found.length > 0) {
       const question = `Forget host ${host}: remove its deployment records of ${found.map((f) => f.name).join(', ')}?`;
@@ -150,26 +135,7 @@ async function forgetHost(
         return ExitCode.failure;
       }
     }
-    const forgotten: ForgetHostReport['forgotten'] = [];
-    for (const { name, store: storeName } of found) {
-      if (dryRun) {
-        forgotten.push({ name, store: storeName, outcome: 'would-forget' });
-        continue;
-      }
-      try {
-        const store = await session.store(storeName);
-        if (isDeploymentStore(store)) await store.forgetDeployment(name, host);
-        forgotten.push({ name, store: storeName, outcome: 'forgotten' });
-      } catch (error) {
-        const e = toCertRenewError(error, ErrorCode.storeWrite, `store '${storeName}'`);
-        forgotten.push({
-          name,
-          store: storeName,
-          outcome: 'failed',
-          error: { code: e.code, message: e.oneLine },
-        });
-      }
-    }
+    const forgotten = await forgetHostRecords(session, host, found, dryRun);
     const report: ForgetHostReport = {
       version: 1,
       command: 'prune',

@@ -2,14 +2,15 @@
  * `cert-renew prune`, the act: for each orphan (plan/orphans.ts), under its lock: optionally revoke it at
  * its issuer (execute/revoke.ts), then retire it from its store (the store's `Inventory.retire`: the
  * filesystem archives the directory, Redis deletes the value, history, attempts, revocations and lock).
+ * And `prune --host`: finding and removing a retired host's deployment records.
  */
-import { CertRenewError, ErrorCode, toCertRenewError } from '../errors.js';
+import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import type { OrphanItem } from '../plan/model.js';
-import type { PruneLine } from '../report/lifecycle.js';
+import type { ForgetHostReport, PruneLine } from '../report/lifecycle.js';
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import { hasInventory } from '../stores/types.js';
+import { hasInventory, isDeploymentStore } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { revokeStored, withCertificateLock } from './revoke.js';
 
@@ -106,6 +107,61 @@ export async function pruneOrphans(
       options.logger.error(
         wrapped.oneLine.startsWith(orphan.name) ? wrapped.oneLine : `${orphan.name}: ${wrapped.oneLine}`,
       );
+    }
+  }
+  return lines;
+}
+
+/**
+ * `prune --host HOST`, the finding: the certificates the manifest names whose store keeps a deployment
+ * record of `host`, in manifest order, and the stores whose records could not be read. Never throws for a
+ * store.
+ */
+export async function findHostRecords(
+  session: Pick<Session, 'store' | 'certificates'>,
+  host: string,
+): Promise<{ found: { name: string; store: string }[]; unread: { store: string; error: string }[] }> {
+  const byStore = new Map<string, string[]>();
+  for (const c of session.certificates)
+    byStore.set(c.storeName, [...(byStore.get(c.storeName) ?? []), c.name]);
+  const holding = new Set<string>();
+  const unread: { store: string; error: string }[] = [];
+  for (const [storeName, names] of byStore) {
+    try {
+      const store = await session.store(storeName);
+      if (!isDeploymentStore(store)) continue;
+      const deployments = await store.loadDeployments(names);
+      for (const name of names) if (deployments.get(name)?.[host]) holding.add(`${storeName}\n${name}`);
+    } catch (error) {
+      unread.push({ store: storeName, error: describeError(error) });
+    }
+  }
+  const found = session.certificates
+    .filter((c) => holding.has(`${c.storeName}\n${c.name}`))
+    .map((c) => ({ name: c.name, store: c.storeName }));
+  return { found, unread };
+}
+
+/** `prune --host HOST`, the act: removes each record (or, with `dryRun`, says it would). Never throws. */
+export async function forgetHostRecords(
+  session: Pick<Session, 'store'>,
+  host: string,
+  found: readonly { name: string; store: string }[],
+  dryRun: boolean,
+): Promise<ForgetHostReport['forgotten']> {
+  const lines: ForgetHostReport['forgotten'] = [];
+  for (const { name, store: storeName } of found) {
+    if (dryRun) {
+      lines.push({ name, store: storeName, outcome: 'would-forget' });
+      continue;
+    }
+    try {
+      const store = await session.store(storeName);
+      if (isDeploymentStore(store)) await store.forgetDeployment(name, host);
+      lines.push({ name, store: storeName, outcome: 'forgotten' });
+    } catch (error) {
+      const e = toCertRenewError(error, ErrorCode.storeWrite, `store '${storeName}'`);
+      lines.push({ name, store: storeName, outcome: 'failed', error: { code: e.code, message: e.oneLine } });
     }
   }
   return lines;
