@@ -61,9 +61,10 @@ export async function snapshotStore(store: string, name: string): Promise<Record
   return out;
 }
 
-export function parseReport(stdout: string): RunReport {
+/** A command's `--json` stdout (a run report unless told otherwise); a clear error when it is not JSON. */
+export function parseReport<T = RunReport>(stdout: string): T {
   try {
-    return JSON.parse(stdout) as RunReport;
+    return JSON.parse(stdout) as T;
   } catch {
     throw new Error(`stdout is not a JSON report:\n${stdout}`);
   }

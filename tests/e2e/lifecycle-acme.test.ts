@@ -16,16 +16,10 @@ import { type TempDir, tempDir } from '../harness/process.js';
 import { normalizeSerial } from '../harness/tls.js';
 import { acmeManifest, loggingHook, pebbleIssuer, standalone } from './acme-e2e-fixtures.js';
 import { hasStackTrace, runCli } from './cli.js';
-import { logLines, readStored } from './e2e-helpers.js';
+import { logLines, parseReport, readStored } from './e2e-helpers.js';
 import { writeManifest } from './fixtures.js';
 
-function json<T>(stdout: string): T {
-  try {
-    return JSON.parse(stdout) as T;
-  } catch {
-    throw new Error(`stdout is not JSON:\n${stdout}`);
-  }
-}
+const json = parseReport;
 
 describe('revoke against Pebble', () => {
   let pebble: Pebble;

@@ -17,16 +17,10 @@ import { runCommand, type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { normalizeSerial } from '../harness/tls.js';
 import { hasStackTrace, runCli } from './cli.js';
-import { logLines, readStored, reloadWrapper, snapshotStore } from './e2e-helpers.js';
+import { logLines, parseReport, readStored, reloadWrapper, snapshotStore } from './e2e-helpers.js';
 import { localManifest, memoryIO, writeManifest } from './fixtures.js';
 
-function json<T>(stdout: string): T {
-  try {
-    return JSON.parse(stdout) as T;
-  } catch {
-    throw new Error(`stdout is not JSON:\n${stdout}`);
-  }
-}
+const json = parseReport;
 
 describe('revoke with the local CA', () => {
   let tmp: TempDir;
