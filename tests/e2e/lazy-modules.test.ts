@@ -2,13 +2,17 @@
  * What `bin/cert-renew` runs (the esbuild bundle in dist/bundle/ after `npm run build`, dist/src/ after a bare
  * `tsc`) loads the heavy packages only when a run needs them: planning an ACME manifest loads neither
  * acme-client nor @peculiar/x509, a filesystem store never loads ioredis. Checked in the CLI's own process
- * with a module-resolution hook (NODE_OPTIONS) that reports every package it resolves.
+ * with a module-resolution hook (NODE_OPTIONS) that reports every package it resolves. Issuing loads of
+ * acme-client only what it uses: no axios (its requests go through cert-renew's transport) and no
+ * node-forge (the package index's deprecated `forge` export); CommonJS loads are read from require.cache.
  */
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { startPebble } from '../harness/pebble.js';
 import { type TempDir, tempDir } from '../harness/process.js';
+import { acmeManifest, pebbleIssuer, readAndVerify, standalone } from './acme-e2e-fixtures.js';
 import { runCli } from './cli.js';
 
 const hooks = `export async function resolve(specifier, context, next) {
@@ -90,4 +94,40 @@ test('--version with other options goes through the CLI, and loads no command mo
     ),
     [],
   );
+});
+
+test('issuing through ACME loads acme-client without axios or node-forge', async () => {
+  const pebble = await startPebble();
+  try {
+    const manifest = acmeManifest(pebbleIssuer(pebble, standalone(pebble)), 'issued', [
+      { name: 'api', domains: ['api.example.test'] },
+    ]);
+    await writeFile(join(tmp.path, 'issue.json'), JSON.stringify(manifest));
+    // CommonJS packages are loaded by require(), which the resolve hook above does not see.
+    const preload = join(tmp.path, 'cjs-modules.cjs');
+    await writeFile(
+      preload,
+      `process.on('exit', () => { for (const path of Object.keys(require.cache)) process.stderr.write('required ' + path + '\\n'); });\n`,
+    );
+    const result = await runCli(['-m', 'issue.json', 'run'], {
+      cwd: tmp.path,
+      env: { NODE_OPTIONS: `--require=${preload}` },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    await readAndVerify(join(tmp.path, 'issued'), 'api', await pebble.roots());
+    const required = result.stderr.split('\n').filter((line) => line.startsWith('required '));
+    assert.ok(
+      required.some((line) => line.includes('/node_modules/acme-client/src/client.js')),
+      'acme-client was loaded',
+    );
+    for (const name of ['axios', 'node-forge']) {
+      assert.deepEqual(
+        required.filter((line) => line.includes(`/node_modules/${name}/`)),
+        [],
+        `${name} is not loaded`,
+      );
+    }
+  } finally {
+    await pebble.stop();
+  }
 });

@@ -8,6 +8,7 @@
  * transient, and throwing only CertRenewError (acme-client throws plain errors; they are wrapped here).
  */
 import { createPrivateKey } from 'node:crypto';
+import { createRequire, Module } from 'node:module';
 import type { Authorization, Client, Order } from 'acme-client';
 import { InternalError } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -20,16 +21,59 @@ import { once, type RetryPolicy } from './retry.js';
 export type { Authorization, Order } from 'acme-client';
 export type AcmeChallenge = Authorization['challenges'][number];
 
-type AcmeModule = typeof import('acme-client');
+/** What the adapter takes from acme-client: its client, its JWK helper and its logger hook. */
+interface AcmeModule {
+  Client: typeof import('acme-client').Client;
+  crypto: { getJwk: (key: string) => Record<string, string> };
+  setLogger: (fn: (message: string) => void) => void;
+}
 
 let acmeModule: Promise<AcmeModule> | undefined;
 
-/** acme-client is loaded on first use (start-up cost); its logger is wired once, to debug. */
+/**
+ * acme-client's own HTTP module (`src/axios.js`, an axios instance) in place of the real one. Every request
+ * goes through the connection's transport (`AcmeClient.create` replaces `http.request`), and acme-client's
+ * own challenge verification (`verify.js`, the only other user) is never called: the adapter brings its
+ * own. Loading axios cost ~55 ms and several MB at the start of every issuing run for nothing.
+ */
+const unusedAxios = {
+  defaults: { acmeSettings: {} },
+  request: notUsed,
+  get: notUsed,
+};
+function notUsed(): Promise<never> {
+  return Promise.reject(
+    new InternalError("acme-client's own HTTP client was called; cert-renew's transport replaces it"),
+  );
+}
+
+/**
+ * acme-client, loaded on first use (start-up cost) and only in the parts the adapter uses: its files
+ * `src/client.js`, `src/crypto/index.js` and `src/logger.js` rather than the package's index, which also
+ * loads node-forge (~23 ms) for its deprecated `forge` export. `src/axios.js` is given to Node's module
+ * cache as `unusedAxios` before they load, which Node documents for `require.cache` ("adding or replacing
+ * entries is also possible"). The version is pinned in package.json: these file names, like the HTTP
+ * client fields the adapter replaces, are acme-client's internals. Its logger is wired once, to debug.
+ */
 function loadAcme(logger: Logger): Promise<AcmeModule> {
-  acmeModule ??= import('acme-client').then((acme) => {
+  acmeModule ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const axiosPath = require.resolve('acme-client/src/axios.js');
+    if (!require.cache[axiosPath]) {
+      const stub = new Module(axiosPath);
+      stub.filename = axiosPath;
+      stub.loaded = true;
+      stub.exports = unusedAxios;
+      require.cache[axiosPath] = stub;
+    }
+    const acme: AcmeModule = {
+      Client: require('acme-client/src/client.js'),
+      crypto: require('acme-client/src/crypto/index.js'),
+      setLogger: require('acme-client/src/logger.js').setLogger,
+    };
     acme.setLogger((message: string) => logger.debug(`acme-client: ${message}`));
     return acme;
-  });
+  })();
   return acmeModule;
 }
 
