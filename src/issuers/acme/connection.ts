@@ -1,21 +1,17 @@
 /**
  * How an ACME issuer reaches its CA.
  *
- * `AcmeConnector` (one per issuer) owns what every certificate shares: the HTTP agents (keep-alive, the
- * issuer's `caBundle` trusted beside the system roots) and the RFC 8555 §7.1.1 directory, fetched once.
+ * `AcmeConnector` (one per issuer) owns what every certificate shares: the RFC 8555 §7.1.1 directory,
+ * fetched once, sent for through the issuer's agents (agents.ts: keep-alive, the `caBundle`).
  * `open()` gives an `AcmeConnection`: one certificate's (or one dry run's) view of the CA — a transport
  * carrying that certificate's deadline, the directory, and the names its errors carry — and `call()`,
  * which runs one ACME step with the retry policy and turns whatever it throws into a coded error.
  */
 import type { KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
-import { resolve } from 'node:path';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { CertRenewError, ErrorCode } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/logger.js';
+import type { IssuerAgents } from './agents.js';
 import { type AcmeDirectory, parseDirectory } from './directory.js';
 import { type AcmeErrorContext, acmeError, deadlineError } from './errors.js';
 import { type RetryPolicy, withRetry } from './retry.js';
@@ -27,8 +23,8 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export interface ConnectorOptions {
   issuerName: string;
   directoryUrl: string;
-  /** PEM file trusted beside the system roots, relative to `baseDir`. */
-  caBundle: string | undefined;
+  /** The issuer's HTTP agents (agents.ts), shared with planning. */
+  agents: IssuerAgents;
   /** Whether EAB credentials are configured (it changes the hint of an account error). */
   eabConfigured: boolean;
   baseDir: string;
@@ -57,13 +53,10 @@ export interface OpenOptions {
   directoryPolicy?: RetryPolicy;
 }
 
-type Agents = { https: HttpsAgent; http: HttpAgent };
-
 /** Account keys parsed once per issuer and run (acme-client would re-read the PEM on every signature). */
 export type AccountKeyCache = Map<string, { key: KeyObject; jwk: unknown }>;
 
 export class AcmeConnector {
-  #agents: Promise<Agents> | undefined;
   #directory: Promise<AcmeDirectory> | undefined;
   /** Replay-Nonces from earlier responses, used instead of a newNonce request each (transport.ts). */
   readonly #nonces = new NoncePool();
@@ -81,11 +74,11 @@ export class AcmeConnector {
    * when the deadline passes first.
    */
   async open(signal: AbortSignal, options: OpenOptions = {}): Promise<AcmeConnection> {
-    const agents = await this.agents();
+    // An unreadable caBundle fails here, before any request.
+    await this.options.agents.ready();
     const transport = new AcmeTransport(
       {
-        agent: agents.https,
-        httpAgent: agents.http,
+        agents: this.options.agents,
         clock: this.options.clock,
         userAgent: 'cert-renew (acme-client)',
         requestTimeoutMs: this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
@@ -110,20 +103,6 @@ export class AcmeConnector {
       runLogger: this.options.logger,
       accountKeys: this.#accountKeys,
     });
-  }
-
-  /** Destroys the agents (their keep-alive sockets). The connector can be opened again afterwards. */
-  async close(): Promise<void> {
-    const agents = this.#agents;
-    this.#agents = undefined;
-    if (!agents) return;
-    try {
-      const { https, http } = await agents;
-      https.destroy();
-      http.destroy();
-    } catch {
-      // never created
-    }
   }
 
   /**
@@ -161,46 +140,6 @@ export class AcmeConnector {
       if (this.#directory === directory) this.#directory = undefined;
     });
     return directory;
-  }
-
-  private agents(): Promise<Agents> {
-    this.#agents ??= this.createAgents();
-    const agents = this.#agents;
-    agents.catch(() => {
-      if (this.#agents === agents) this.#agents = undefined;
-    });
-    return agents;
-  }
-
-  private async createAgents(): Promise<Agents> {
-    const { caBundle, issuerName } = this.options;
-    let secureContext: SecureContext | undefined;
-    if (caBundle) {
-      const path = resolve(this.options.baseDir, caBundle);
-      let bundle: string;
-      try {
-        bundle = await readFile(path, 'utf8');
-      } catch (error) {
-        throw new CertRenewError(
-          ErrorCode.issuerUnavailable,
-          `ACME issuer ${issuerName}: caBundle ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-          { cause: error, hint: 'caBundle is a PEM file, relative to the manifest' },
-        );
-      }
-      if (!bundle.includes('-----BEGIN CERTIFICATE-----')) {
-        throw new CertRenewError(
-          ErrorCode.issuerUnavailable,
-          `ACME issuer ${issuerName}: caBundle ${path} holds no PEM certificate`,
-        );
-      }
-      // The bundle is trusted beside (not instead of) the system roots, for this issuer only. Built once:
-      // passing `ca` to the agent would rebuild trust from ~150 PEMs on every new connection.
-      secureContext = createSecureContext({ ca: [...rootCertificates, bundle] });
-    }
-    return {
-      https: new HttpsAgent({ keepAlive: true, maxSockets: 16, ...(secureContext ? { secureContext } : {}) }),
-      http: new HttpAgent({ keepAlive: true, maxSockets: 16 }),
-    };
   }
 }
 

@@ -3,7 +3,8 @@
  * what planning needs (renewal-info.ts); ordering.ts, which composes everything below for `issue`,
  * `revoke` and `check`, is imported on first use.
  *
- * - connection.ts: the issuer's HTTP agents (`caBundle`), the directory, one connection per certificate
+ * - agents.ts: the issuer's HTTP agents (`caBundle`), shared by planning and issuing.
+ * - connection.ts: the directory, one connection per certificate
  *   carrying its deadline; transport.ts: the HTTP under acme-client; client.ts: the adapter that alone
  *   touches acme-client and turns what it throws into coded errors (errors.ts).
  * - account.ts: the account, kept in the certificate's store and registered once.
@@ -12,8 +13,6 @@
  * - dry-run.ts: `check`; ari.ts: the RFC 9773 identifier and window; renewal-info.ts: planning's
  *   renewal-information lookups with plain HTTPS GETs (no acme-client), whose directory issuing reuses.
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { AcmeIssuerConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { StoredCertificate } from '../../stores/types.js';
@@ -26,6 +25,7 @@ import type {
   RevokeRequest,
   Revoker,
 } from '../types.js';
+import { IssuerAgents } from './agents.js';
 import type { PropagationCheck } from './challenges/index.js';
 import { resolveDirectoryUrl } from './directory.js';
 import type { AcmeOrdering } from './ordering.js';
@@ -59,6 +59,8 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
   readonly directoryUrl: string;
   /** Planning's renewal information: plain GETs, without loading acme-client (renewal-info.ts). */
   readonly #renewalInfo: RenewalInfoLookup;
+  /** The keep-alive agents of planning's lookups and of issuing (agents.ts). */
+  readonly #agents: IssuerAgents;
   /** Issuing and the dry run (ordering.ts), imported and built on first use: planning never needs them. */
   #ordering: Promise<AcmeOrdering> | undefined;
 
@@ -69,11 +71,15 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
     private readonly options: AcmeIssuerOptions = {},
   ) {
     this.directoryUrl = resolveDirectoryUrl(config.directory, name);
-    const caBundle = config.caBundle;
+    this.#agents = new IssuerAgents({
+      issuerName: name,
+      caBundle: config.caBundle,
+      baseDir: context.baseDir,
+    });
     this.#renewalInfo = new RenewalInfoLookup({
       directoryUrl: this.directoryUrl,
       issuerName: name,
-      caBundle: async () => (caBundle ? readFile(resolve(context.baseDir, caBundle), 'utf8') : undefined),
+      agents: this.#agents,
       logger: context.logger,
       userAgent: 'cert-renew',
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
@@ -104,8 +110,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
 
   /** Closes the keep-alive connections to the CA. */
   async close(): Promise<void> {
-    await this.#renewalInfo.close();
-    if (this.#ordering) await (await this.#ordering).close();
+    await this.#agents.close();
   }
 
   private ordering(): Promise<AcmeOrdering> {
@@ -116,6 +121,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
           directoryUrl: this.directoryUrl,
           config: this.config,
           context: this.context,
+          agents: this.#agents,
           // The directory planning fetched for renewal information, when it did: one fetch per issuer and run.
           plannedDirectory: () => this.#renewalInfo.fetchedDirectory(),
           ...this.options,

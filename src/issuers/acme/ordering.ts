@@ -10,6 +10,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { IssuerBreaker } from '../breaker.js';
 import type { IssueRequest, IssueResult, IssuerCheckContext, RevokeRequest } from '../types.js';
 import { AcmeAccounts } from './account.js';
+import type { IssuerAgents } from './agents.js';
 import type { PropagationCheck, SolverContext } from './challenges/index.js';
 import { AcmeConnector } from './connection.js';
 import type { AcmeDirectory } from './directory.js';
@@ -41,6 +42,8 @@ export interface AcmeOrderingOptions {
   requestTimeoutMs?: number;
   propagationCheck?: PropagationCheck;
   onRequest?: (method: string, url: string) => void;
+  /** The issuer's HTTP agents, shared with planning (agents.ts). */
+  agents: IssuerAgents;
   /** The directory planning fetched for renewal information, when it did: one fetch per issuer and run. */
   plannedDirectory: () => Promise<AcmeDirectory | undefined> | undefined;
 }
@@ -63,7 +66,7 @@ export class AcmeOrdering {
     this.#connector = new AcmeConnector({
       issuerName,
       directoryUrl: options.directoryUrl,
-      caBundle: config.caBundle,
+      agents: options.agents,
       eabConfigured: config.eab !== undefined,
       baseDir: context.baseDir,
       clock: context.clock,
@@ -133,11 +136,6 @@ export class AcmeOrdering {
       },
       context,
     );
-  }
-
-  /** Closes the connector's keep-alive connections. */
-  close(): Promise<void> {
-    return this.#connector.close();
   }
 
   private solverContext(logger: Logger): SolverContext {

@@ -3,20 +3,15 @@
  * certificate's suggested window with plain HTTPS GETs and never loads acme-client, axios or the X.509
  * builders. Per issuer and run: the directory is fetched once (a failure too is remembered for the run, so a
  * CA that is down costs one attempt and one log line, not one per certificate), and the lookups share one
- * keep-alive agent (the caller bounds how many run at once).
- *
- * Trust: a `caBundle` is trusted beside the system roots, as when issuing. Building a TLS context from the
- * ~150 system roots costs tens of milliseconds, so the first connection trusts only the bundle (what a
- * private CA's server presents); only if that fails certificate verification is the full context built
- * and the request repeated. The outcome is the same as trusting both from the start.
+ * keep-alive agent with issuing (agents.ts: the `caBundle` trusted beside the system roots); the caller bounds
+ * how many run at once.
  */
-import type { Agent as HttpAgent, IncomingMessage } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { StoredCertificate } from '../../stores/types.js';
-import { TLS_TRUST_CODES } from '../../util/tls.js';
 import { serialAndAuthorityKeyId } from '../../x509/der.js';
+import type { Agents, IssuerAgents } from './agents.js';
 import { ariCertIdentifier, parseRenewalInfo, renewalInfoUrl } from './ari.js';
 import { type AcmeDirectory, parseDirectory } from './directory.js';
 
@@ -25,8 +20,8 @@ const MAX_BODY_BYTES = 1024 * 1024;
 export interface RenewalInfoOptions {
   directoryUrl: string;
   issuerName: string;
-  /** PEM text of the issuer's `caBundle`, read by the caller; undefined: the system roots only. */
-  caBundle: () => Promise<string | undefined>;
+  /** The issuer's agents, shared with issuing. */
+  agents: IssuerAgents;
   logger: Logger;
   userAgent: string;
   /** One request, connect to last byte (ms). */
@@ -48,18 +43,9 @@ export function renewalInfoIdentifier(pem: string): string | undefined {
   return parts ? ariCertIdentifier(parts.keyIdentifier, parts.serial) : undefined;
 }
 
-interface Agents {
-  https: HttpsAgent;
-  http: HttpAgent;
-  /** Trusts the system roots too (always true without a caBundle). */
-  full: boolean;
-}
-
 /** One issuer's renewal-information lookups for one run. */
 export class RenewalInfoLookup {
   private directoryPromise: Promise<AcmeDirectory | undefined> | undefined;
-  private agentsPromise: Promise<Agents> | undefined;
-  private fullAgentsPromise: Promise<Agents> | undefined;
 
   constructor(private readonly options: RenewalInfoOptions) {}
 
@@ -119,48 +105,8 @@ export class RenewalInfoLookup {
     return this.directoryPromise;
   }
 
-  private async getJson(url: string, signal: AbortSignal): Promise<unknown> {
-    const agents = await this.agents(false);
-    try {
-      return await this.get(url, agents, signal);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (agents.full || code === undefined || !TLS_TRUST_CODES.has(code)) throw error;
-      // Not signed by the bundle alone: trust the system roots beside it, as issuing does.
-      return this.get(url, await this.agents(true), signal);
-    }
-  }
-
-  private agents(full: boolean): Promise<Agents> {
-    const build = async (wantFull: boolean): Promise<Agents> => {
-      const [{ Agent: HttpsAgentClass }, { Agent: HttpAgentClass }] = await Promise.all([
-        import('node:https'),
-        import('node:http'),
-      ]);
-      const bundle = await this.options.caBundle();
-      let secureContext: import('node:tls').SecureContext | undefined;
-      if (bundle !== undefined) {
-        const tls = await import('node:tls');
-        secureContext = tls.createSecureContext({
-          ca: wantFull ? [...tls.rootCertificates, bundle] : bundle,
-        });
-      }
-      return {
-        https: new HttpsAgentClass({
-          keepAlive: true,
-          maxSockets: 16,
-          ...(secureContext ? { secureContext } : {}),
-        }),
-        http: new HttpAgentClass({ keepAlive: true, maxSockets: 16 }),
-        full: wantFull || bundle === undefined,
-      };
-    };
-    if (full) {
-      this.fullAgentsPromise ??= build(true);
-      return this.fullAgentsPromise;
-    }
-    this.agentsPromise ??= build(false);
-    return this.agentsPromise;
+  private getJson(url: string, signal: AbortSignal): Promise<unknown> {
+    return this.options.agents.send((agents) => this.get(url, agents, signal));
   }
 
   private async get(url: string, agents: Agents, signal: AbortSignal): Promise<unknown> {
@@ -212,21 +158,5 @@ export class RenewalInfoLookup {
       });
       req.end();
     });
-  }
-
-  /** Closes the keep-alive connections (they would keep the process alive). */
-  async close(): Promise<void> {
-    for (const pending of [this.agentsPromise, this.fullAgentsPromise]) {
-      if (!pending) continue;
-      try {
-        const agents = await pending;
-        agents.https.destroy();
-        agents.http.destroy();
-      } catch {
-        // never built
-      }
-    }
-    this.agentsPromise = undefined;
-    this.fullAgentsPromise = undefined;
   }
 }

@@ -2,17 +2,18 @@
  * The HTTP transport under acme-client. acme-client sends everything through one global axios instance
  * (global defaults, hidden retries on 5xx/429/connection errors with fixed sleeps, and connection errors
  * lost in a TypeError once those retries run out), so each client gets this transport instead: node's
- * https with the issuer's own agent (its `caBundle` trusted beside the system roots, keep-alive), the
+ * https with the issuer's own agents (agents.ts: its `caBundle` trusted beside the system roots, keep-alive), the
  * certificate's deadline as an AbortSignal, a per-request timeout, and ACME problem documents turned
  * into `AcmeProblemError` with their type, detail and Retry-After. Retrying is cert-renew's job
  * (retry.ts), not the transport's.
  */
 
-import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { request as httpRequest } from 'node:http';
-import { type Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpsRequest } from 'node:https';
 import { setTimeout as timersSleep } from 'node:timers/promises';
 import type { Clock } from '../../runtime/clock.js';
+import type { Agents, IssuerAgents } from './agents.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const PROBLEM_PREFIX = 'urn:ietf:params:acme:error:';
@@ -136,8 +137,8 @@ export class NoncePool {
 }
 
 export interface TransportOptions {
-  agent: HttpsAgent;
-  httpAgent: HttpAgent;
+  /** The issuer's agents; a request refused for trust by the bundle alone is sent again there (agents.ts). */
+  agents: IssuerAgents;
   clock: Clock;
   userAgent: string;
   /** One request (connect to last byte). */
@@ -232,6 +233,16 @@ export class AcmeTransport {
   ): Promise<AcmeResponse> {
     this.requests++;
     this.options.onRequest?.(method, url);
+    return this.options.agents.send((agents) => this.sendWith(agents, url, method, data, extra));
+  }
+
+  private sendWith(
+    agents: Agents,
+    url: string,
+    method: string,
+    data: unknown,
+    extra: Record<string, string>,
+  ): Promise<AcmeResponse> {
     const signal = this.signal;
     return new Promise<AcmeResponse>((resolve, reject) => {
       if (signal.aborted) {
@@ -261,7 +272,7 @@ export class AcmeTransport {
       const req = send(target, {
         method,
         headers,
-        agent: isHttps ? this.options.agent : this.options.httpAgent,
+        agent: isHttps ? agents.https : agents.http,
         signal,
         timeout: this.options.requestTimeoutMs,
       });
