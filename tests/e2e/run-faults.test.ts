@@ -1,6 +1,6 @@
 /** Failures stay contained, dry runs change nothing, several hosts at once issue each certificate once. */
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { RunReport } from '../../src/report/model.js';
@@ -293,6 +293,42 @@ describe('faults and rehearsals', () => {
         /store 'files' could not be listed/,
       );
       assert.equal(await readFile(file, 'utf8'), 'a file\n');
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('a store path that is a symbolic link to nowhere (an unmounted share): plan, status, run and the dry run name the link', async () => {
+    const tmp = await tempDir();
+    try {
+      const link = join(tmp.path, 'certs');
+      await symlink(join(tmp.path, 'share', 'certs'), link);
+      const path = await writeManifest(tmp.path, localManifest(link));
+      const named = new RegExp(
+        `${link}.*a symbolic link to ${join(tmp.path, 'share', 'certs')}, which does not exist`,
+      );
+      const plan = await runCli(['-m', path, 'plan', '--json']);
+      assert.equal(plan.code, 1, plan.stderr);
+      const items = (
+        JSON.parse(plan.stdout) as { items: { action: string; error?: { code: string; message: string } }[] }
+      ).items;
+      for (const item of items) {
+        assert.equal(item.action, 'error', 'not "renew: missing" into a place the run cannot write');
+        assert.equal(item.error?.code, 'STORE_UNAVAILABLE');
+        assert.match(item.error?.message ?? '', named);
+      }
+      assert.equal((await runCli(['-m', path, 'status', '--check'])).code, 2);
+      const dry = await runCli(['-m', path, 'run', '--dry-run']);
+      assert.equal(dry.code, 1, dry.stderr);
+      assert.match(dry.stdout, named);
+      const run = await runCli(['-m', path, 'run', '--json']);
+      assert.equal(run.code, 1, run.stderr);
+      for (const c of (JSON.parse(run.stdout) as RunReport).certificates) {
+        assert.equal(c.error?.code, 'STORE_UNAVAILABLE', c.name);
+        assert.match(c.error?.message ?? '', named);
+      }
+      assert.ok(!hasStackTrace(run.stderr), run.stderr);
+      assert.equal(await exists(join(tmp.path, 'share')), false, 'nothing created behind the link');
     } finally {
       await tmp.remove();
     }

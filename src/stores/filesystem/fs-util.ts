@@ -93,7 +93,13 @@ export function fsError(code: ErrorCode, what: string, path: string, error: unkn
     );
   }
   const errno = errnoOf(error) ?? (error instanceof Error ? error.message.split('\n')[0] : String(error));
-  return new CertRenewError(code, `${what}: ${path} (${errno})`, {
+  // mkdirp's error for a symbolic link in the way whose target is not a directory (a dangling link).
+  const link = error as { linkTarget?: string; path?: string } | undefined;
+  const detail =
+    typeof link?.linkTarget === 'string'
+      ? `${errno}: ${link.path === path ? '' : `${link.path} is `}a symbolic link to ${link.linkTarget}, which ${errno === 'ENOENT' ? 'does not exist' : 'is not a directory'}`
+      : errno;
+  return new CertRenewError(code, `${what}: ${path} (${detail})`, {
     cause: error,
     hint: hintFor(errnoOf(error)),
     transient: transientCodes.includes(errnoOf(error) ?? ''),

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
 import type { FilesystemStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
-import { mkdirp } from '../../util/mkdirp.js';
+import { brokenLinkError, mkdirp } from '../../util/mkdirp.js';
 import type {
   AttemptInfo,
   CertificateBundle,
@@ -182,6 +182,11 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
             `filesystem store ${this.name}: ${existing} is not a directory`,
             { hint: 'point the store path at a directory' },
           );
+        }
+        if (info.isSymbolicLink()) {
+          // A link the run would follow: its target must be a directory (or mkdir -p fails there too).
+          const broken = await brokenLinkError(existing);
+          if (broken) throw unavailable('cannot use', existing, broken);
         }
         break;
       } catch (error) {

@@ -10,6 +10,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { CURRENT, VERSION_FILES } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
@@ -96,8 +97,19 @@ export function rootCheck(storeName: string, root: string): () => Promise<void> 
           );
         }
       },
-      (error: unknown) => {
-        if (isErrno(error, 'ENOENT')) return;
+      async (error: unknown) => {
+        if (isErrno(error, 'ENOENT')) {
+          // Absent is fine, but not a symbolic link to nowhere: the run could not create the store there.
+          const broken = await brokenLinkError(root);
+          if (!broken) return;
+          throw new CertRenewError(
+            ErrorCode.storeUnavailable,
+            `filesystem store "${storeName}": ${broken.message}`,
+            {
+              hint: 'create the directory the link points to, or point the store path at a directory',
+            },
+          );
+        }
         throw new CertRenewError(
           ErrorCode.storeUnavailable,
           `filesystem store "${storeName}": ${root} cannot be read (${errnoOf(error) ?? describeError(error)})`,
