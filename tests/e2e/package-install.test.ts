@@ -2,13 +2,16 @@
  * cert-renew installs like a real package: from a copy of the sources without any build output, `npm pack`
  * builds and bundles (prepack) and packs only what runs (the bundle in dist/bundle/, not dist/src/; no tests,
  * benchmarks or source maps); the tarball installs globally into a temporary prefix (`npm install -g --prefix`, from the npm cache when it can); and the
- * installed `cert-renew` runs the quickstart exactly as the README's install section shows.
+ * installed `cert-renew` runs the quickstart exactly as the README's install section shows, and issues through
+ * ACME against Pebble (the ACME client is loaded from the installed package's own dependencies).
  */
 import assert from 'node:assert/strict';
-import { cp, mkdir, readdir, symlink } from 'node:fs/promises';
+import { cp, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startPebble } from '../harness/pebble.js';
 import { runCommand, type TempDir, tempDir } from '../harness/process.js';
+import { acmeManifest, pebbleIssuer, readAndVerify, standalone } from './acme-e2e-fixtures.js';
 import { REPO } from './cli.js';
 import { parseReport } from './e2e-helpers.js';
 
@@ -131,5 +134,30 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
       parseReport(second.stdout).certificates.map((c) => c.outcome),
       ['ok', 'ok'],
     );
+  });
+
+  test('the installed cert-renew issues through ACME: acme-client loads from its own dependencies', async () => {
+    // After the install above (node:test runs a describe's tests in order).
+    const pebble = await startPebble();
+    try {
+      const work = join(tmp.path, 'acme');
+      await mkdir(work);
+      const manifest = acmeManifest(pebbleIssuer(pebble, standalone(pebble)), 'certs', [
+        { name: 'api', domains: ['api.example.test'] },
+      ]);
+      await writeFile(join(work, 'manifest.json'), JSON.stringify(manifest));
+      const run = await runCommand(bin, ['-m', 'manifest.json', 'run', '--json'], {
+        cwd: work,
+        env: env(),
+        timeoutMs: 120_000,
+      });
+      assert.deepEqual(
+        parseReport(run.stdout).certificates.map((c) => [c.name, c.outcome]),
+        [['api', 'renewed']],
+      );
+      await readAndVerify(join(work, 'certs'), 'api', await pebble.roots());
+    } finally {
+      await pebble.stop();
+    }
   });
 });
