@@ -2,8 +2,11 @@
  * acme.sh: its home (default `~/.acme.sh`, `--home`/`--config-home`) holds one folder per certificate,
  * `<domain>/` for RSA and `<domain>_ecc/` for ECDSA keys, with `<domain>.conf` (shell assignments
  * `Le_Name='value'`; hook commands stored as `__ACME_BASE64__START_<base64>__ACME_BASE64__END_`),
- * `<domain>.cer` (leaf), `<domain>.key`, `ca.cer` (intermediates) and `fullchain.cer`; `account.conf`
- * holds the account's e-mail (ACCOUNT_EMAIL). Account keys (`ca/`) are never read.
+ * `<domain>.cer` (leaf), `<domain>.key`, `ca.cer` (intermediates) and `fullchain.cer`. The account's e-mail
+ * is where acme.sh looks for it: `ACCOUNT_EMAIL` in `account.conf` (its `--install --accountemail`), else
+ * `CA_EMAIL` in the CA's `ca/<host>/<path>/ca.conf` (its `--register-account -m` / `--issue -m`).
+ * `CA_BUNDLE` in `account.conf` (its `--ca-bundle`) is the trust it used for a private CA. Account keys
+ * (`ca/…/account.key`) are never read.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -105,6 +108,34 @@ function acmeShChallenge(conf: Map<string, string>): {
   return { challenge: { type: 'http-01', webroot: first }, ...(note ? { note } : {}) };
 }
 
+/**
+ * The folders acme.sh keeps a CA's `ca.conf` in for directory `api`, newest layout first: `ca/<host>/<path>`
+ * (host without its port, path with repeated slashes squeezed, as acme.sh cuts them) and the older `ca/<host>`.
+ */
+export function acmeShCaDirs(home: string, api: string): string[] {
+  const match = /^[a-z][a-z0-9+.-]*:\/+([^/:]+)(?::\d+)?\/*(.*)$/i.exec(api);
+  if (!match?.[1]) return [];
+  const host = match[1];
+  const path = (match[2] ?? '').replace(/\/{2,}/g, '/');
+  return [...(path ? [join(home, 'ca', host, path)] : []), join(home, 'ca', host)];
+}
+
+/** acme.sh's `_getAccountEmail`: ACCOUNT_EMAIL in account.conf, else CA_EMAIL in the CA's ca.conf. */
+async function accountEmail(
+  home: string,
+  account: Map<string, string>,
+  api: string | undefined,
+): Promise<string | undefined> {
+  const global = get(account, 'ACCOUNT_EMAIL');
+  if (global || !api) return global;
+  for (const caDir of acmeShCaDirs(home, api)) {
+    const text = await readFile(join(caDir, 'ca.conf'), 'utf8').catch(() => undefined);
+    const email = text === undefined ? undefined : get(parseAcmeShConf(text), 'CA_EMAIL');
+    if (email) return email;
+  }
+  return undefined;
+}
+
 function hook(line: string): Promise<ImportedHook> {
   return importedHook(hookFromCommandLine(line), ACMESH_ENV, 'acme.sh');
 }
@@ -158,8 +189,10 @@ export async function readAcmeSh(dir: string, options: SourceOptions): Promise<S
     const api = options.server ?? get(conf, 'Le_API');
     if (api) found.directory = directoryAlias(api);
     else note('Le_API is not set: the ACME directory comes from --server or the chosen issuer');
-    const email = options.email ?? get(account, 'ACCOUNT_EMAIL');
+    const email = options.email ?? (await accountEmail(dir, account, get(conf, 'Le_API')));
     if (email) found.email = email;
+    const caBundle = get(account, 'CA_BUNDLE');
+    if (caBundle) found.caBundle = caBundle;
 
     const length = get(conf, 'Le_Keylength');
     if (length) {

@@ -157,11 +157,13 @@ export function planImport(
     const sameDirectory = found.filter((other) => other.directory === f.directory);
     const challenge = sameDirectory.find((other) => other.challenge)?.challenge;
     const preferredChain = sameDirectory.find((other) => other.preferredChain)?.preferredChain;
+    // --ca-bundle, else the trust the source itself used for this CA (acme.sh's CA_BUNDLE).
+    const caBundle = options.caBundle ?? sameDirectory.find((other) => other.caBundle)?.caBundle;
     const config: AcmeIssuerConfig = {
       type: 'acme',
       directory,
       ...(f.email ? { email: f.email } : {}),
-      ...(options.caBundle && directoryUrl(directory) === directory ? { caBundle: options.caBundle } : {}),
+      ...(caBundle && directoryUrl(directory) === directory ? { caBundle } : {}),
       challenge: challenge ?? PLACEHOLDER_CHALLENGE,
       ...(preferredChain ? { preferredChain } : {}),
     };

@@ -42,6 +42,8 @@ export interface FoundCertificate {
   directory?: string;
   /** The account's e-mail, when the source records one (never the account key). */
   email?: string;
+  /** The CA bundle the source trusted its ACME server with (acme.sh `--ca-bundle`), an absolute path. */
+  caBundle?: string;
   /** The translated challenge; absent when the source's method has no equivalent. */
   challenge?: Challenge;
   /** Deploy/reload hooks translated to postRenew hooks. */

@@ -8,9 +8,11 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
+import { startPebble } from '../harness/pebble.js';
 import { freePort, type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { type CertificateAuthority, createCa, createLeaf, type TestKeyType } from '../harness/tls.js';
+import { readAndVerify } from './acme-e2e-fixtures.js';
 import { hasStackTrace, runCli } from './cli.js';
 import { parseReport } from './e2e-helpers.js';
 import { actions, emptyManifest, envHook, parseImport } from './import-fixtures.js';
@@ -216,6 +218,54 @@ describe('cert-renew import acme.sh and pem', () => {
         ['wildcard.wild.example.test', 'ok'],
       ],
     );
+  });
+
+  test("acme.sh 3.1 registered with -m and --ca-bundle: the e-mail from the CA's ca.conf, the bundle from account.conf, and the import renews against that CA", async () => {
+    // The layout a real acme.sh 3.1.4 wrote against Pebble with `--register-account -m ops@example.test
+    // --ca-bundle CA` and `--issue --standalone --httpport P`: CA_BUNDLE in account.conf, CA_EMAIL in
+    // ca/<host>/<directory path>/ca.conf (the host without its port), no ACCOUNT_EMAIL.
+    const pebble = await startPebble();
+    try {
+      const dir = join(tmp.path, 'registered');
+      const home = join(dir, 'acme.sh');
+      const api = pebble.directoryUrl;
+      const caDir = join(home, 'ca', new URL(api).hostname, new URL(api).pathname.replace(/^\/+/, ''));
+      await mkdir(caDir, { recursive: true });
+      await writeFile(
+        join(home, 'account.conf'),
+        `USER_PATH='/usr/bin:/bin'\nCA_BUNDLE='${pebble.caBundlePath}'\n`,
+      );
+      await writeFile(
+        join(caDir, 'ca.conf'),
+        "CA_EMAIL='ops@example.test'\nACCOUNT_URL='https://127.0.0.1/my-account/1'\nCA_KEY_HASH='x'\n",
+      );
+      await writeFile(join(caDir, 'account.key'), 'never read\n');
+      await acmeShCertificate(home, ca, 'api.example.test', 'ec', {
+        Le_Alt: 'no',
+        Le_Webroot: 'no',
+        Le_HTTPPort: String(pebble.httpPort),
+        Le_API: api,
+        Le_Keylength: 'ec-256',
+      });
+      const manifestPath = await emptyManifest(dir);
+      const r = await runCli(['-m', manifestPath, 'import', 'acme.sh', home, '--write', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+      const issuer = Object.values(manifest.issuers)[0];
+      assert.ok(issuer?.type === 'acme');
+      assert.equal(issuer.email, 'ops@example.test');
+      assert.equal(issuer.caBundle, pebble.caBundlePath);
+      assert.equal((await runCli(['-m', manifestPath, 'run', '--dry-run', '--force'])).code, 0);
+      const run = await runCli(['-m', manifestPath, 'run', '--force', '--json']);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(
+        parseReport(run.stdout).certificates.map((c) => [c.name, c.outcome]),
+        [['api.example.test', 'renewed']],
+      );
+      await readAndVerify(join(dir, 'store'), 'api.example.test', await pebble.roots());
+    } finally {
+      await pebble.stop();
+    }
   });
 
   test('usage errors exit 2 and say what to give: no installation, no manifest, unknown store or source', async () => {
