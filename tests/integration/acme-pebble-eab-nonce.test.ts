@@ -118,6 +118,32 @@ describe('ACME issuer with External Account Binding required', () => {
       await issuer.close();
     }
   });
+  test('the dry run sees that a new account needs eab: refused without it, passes with it, nothing registered', async () => {
+    const without = setUp('dry-none', undefined, '');
+    const withEab = setUp('dry-right', { kid, hmacKey: { env: 'EAB_HMAC' } }, hmacKey);
+    try {
+      const check = (s: typeof without) =>
+        s.issuer.check({ store: s.store, certs: [], signal: AbortSignal.timeout(60_000) });
+      await assert.rejects(check(without), (error: Error & { code?: string; oneLine?: string }) => {
+        assert.equal(error.code, ErrorCode.issuerRejected);
+        assert.match(
+          error.message,
+          /^ACME issuer pebble: the CA requires External Account Binding to create an account/,
+        );
+        assert.match(error.oneLine ?? '', /set "eab"/);
+        return true;
+      });
+      assert.match(await check(withEab), /account would be created/);
+      assert.deepEqual(
+        [...without.newAccountPosts, ...withEab.newAccountPosts],
+        [],
+        'a dry run registers nothing',
+      );
+    } finally {
+      await without.issuer.close();
+      await withEab.issuer.close();
+    }
+  });
 });
 
 describe('ACME issuer with Pebble rejecting 30 % of nonces', () => {

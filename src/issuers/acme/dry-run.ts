@@ -2,6 +2,7 @@
  * The ACME issuer's dry run: proves the CA answers and everything an order would need is in place, without
  * ordering, registering or writing anything. One attempt per request: a dry run reports, it does not wait.
  */
+import { CertRenewError, ErrorCode } from '../../errors.js';
 import type { AcmeIssuerConfig, Challenge } from '../../manifest/types.js';
 import type { Logger } from '../../runtime/logger.js';
 import { accountBlobKey } from '../../stores/keys.js';
@@ -26,7 +27,8 @@ export interface DryRunContext {
 
 /**
  * One line (parts joined by "; "): the directory answers (and offers ARI), the profile is offered, the
- * EAB secret reads, the stored account exists at the CA (or would be created / registered), and each
+ * EAB secret reads, the stored account exists at the CA (or would be created / registered, with `eab` when
+ * the directory says externalAccountRequired), and each
  * distinct challenge of `check.certs` can be answered. Throws CertRenewError when any of it fails.
  */
 export async function dryRunCheck(context: DryRunContext, check: IssuerCheckContext): Promise<string> {
@@ -41,7 +43,20 @@ export async function dryRunCheck(context: DryRunContext, check: IssuerCheckCont
 
   const blobKey = accountBlobKey(issuerName, config.email);
   const raw = await check.store.getBlob(blobKey);
+  // A new account at a CA that requires External Account Binding (RFC 8555 §7.3.4) needs `eab`: without
+  // it the first renewal would fail at newAccount, however long from now that is.
+  const assertCanRegister = () => {
+    if (!connection.directory.meta?.externalAccountRequired || config.eab) return;
+    throw new CertRenewError(
+      ErrorCode.issuerRejected,
+      `${connection.who()}: the CA requires External Account Binding to create an account (its directory says externalAccountRequired), and the issuer has no "eab"`,
+      {
+        hint: 'set "eab": {"kid": …, "hmacKey": {"env": …}} on the issuer, with the key id and HMAC key from the CA (docs/issuers.md)',
+      },
+    );
+  };
   if (raw === undefined) {
+    assertCanRegister();
     parts.push('account would be created');
   } else {
     const blob = parseAccountBlob(raw, `account ${blobKey} in store ${check.store.name}`);
@@ -51,6 +66,7 @@ export async function dryRunCheck(context: DryRunContext, check: IssuerCheckCont
       parts.push(`account ${client.accountUrl} exists`);
     } catch (error) {
       if (problemTypeOf(error) !== 'accountDoesNotExist') throw error;
+      assertCanRegister();
       parts.push('account key stored; the account would be registered');
     }
   }
