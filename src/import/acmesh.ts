@@ -5,8 +5,9 @@
  * `<domain>.cer` (leaf), `<domain>.key`, `ca.cer` (intermediates) and `fullchain.cer`. The account's e-mail
  * is where acme.sh looks for it: `ACCOUNT_EMAIL` in `account.conf` (its `--install --accountemail`), else
  * `CA_EMAIL` in the CA's `ca/<host>/<path>/ca.conf` (its `--register-account -m` / `--issue -m`).
- * `CA_BUNDLE` in `account.conf` (its `--ca-bundle`) is the trust it used for a private CA. Account keys
- * (`ca/…/account.key`) are never read.
+ * `CA_BUNDLE` in `account.conf` (its `--ca-bundle`) is the trust it used for a private CA, and
+ * `CA_EAB_KEY_ID` in `ca.conf` its External Account Binding (the HMAC key beside it is a secret: only
+ * where it is, never its value, reaches the manifest). Account keys (`ca/…/account.key`) are never read.
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -120,18 +121,15 @@ export function acmeShCaDirs(home: string, api: string): string[] {
   return [...(path ? [join(home, 'ca', host, path)] : []), join(home, 'ca', host)];
 }
 
-/** acme.sh's `_getAccountEmail`: ACCOUNT_EMAIL in account.conf, else CA_EMAIL in the CA's ca.conf. */
-async function accountEmail(
+/** The CA's `ca.conf` acme.sh uses for directory `api` (the first layout that has one), parsed. */
+async function caConf(
   home: string,
-  account: Map<string, string>,
   api: string | undefined,
-): Promise<string | undefined> {
-  const global = get(account, 'ACCOUNT_EMAIL');
-  if (global || !api) return global;
-  for (const caDir of acmeShCaDirs(home, api)) {
-    const text = await readFile(join(caDir, 'ca.conf'), 'utf8').catch(() => undefined);
-    const email = text === undefined ? undefined : get(parseAcmeShConf(text), 'CA_EMAIL');
-    if (email) return email;
+): Promise<{ path: string; conf: Map<string, string> } | undefined> {
+  for (const caDir of api ? acmeShCaDirs(home, api) : []) {
+    const path = join(caDir, 'ca.conf');
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text !== undefined) return { path, conf: parseAcmeShConf(text) };
   }
   return undefined;
 }
@@ -189,8 +187,12 @@ export async function readAcmeSh(dir: string, options: SourceOptions): Promise<S
     const api = options.server ?? get(conf, 'Le_API');
     if (api) found.directory = directoryAlias(api);
     else note('Le_API is not set: the ACME directory comes from --server or the chosen issuer');
-    const email = options.email ?? (await accountEmail(dir, account, get(conf, 'Le_API')));
+    // acme.sh's own order (_getAccountEmail): ACCOUNT_EMAIL in account.conf, else CA_EMAIL in ca.conf.
+    const ca = await caConf(dir, get(conf, 'Le_API'));
+    const email = options.email ?? get(account, 'ACCOUNT_EMAIL') ?? (ca && get(ca.conf, 'CA_EMAIL'));
     if (email) found.email = email;
+    const eabKid = ca && get(ca.conf, 'CA_EAB_KEY_ID');
+    if (ca && eabKid && get(ca.conf, 'CA_EAB_HMAC_KEY')) found.eab = { kid: eabKid, hmacKeyIn: ca.path };
     const caBundle = get(account, 'CA_BUNDLE');
     if (caBundle) found.caBundle = caBundle;
 

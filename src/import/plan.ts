@@ -159,10 +159,14 @@ export function planImport(
     const preferredChain = sameDirectory.find((other) => other.preferredChain)?.preferredChain;
     // --ca-bundle, else the trust the source itself used for this CA (acme.sh's CA_BUNDLE).
     const caBundle = options.caBundle ?? sameDirectory.find((other) => other.caBundle)?.caBundle;
+    const eab = sameDirectory.find((other) => other.eab)?.eab;
+    // The HMAC key is a secret: the manifest names an environment variable, and the note says where the value is.
+    const eabEnv = `ACME_EAB_HMAC_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
     const config: AcmeIssuerConfig = {
       type: 'acme',
       directory,
       ...(f.email ? { email: f.email } : {}),
+      ...(eab ? { eab: { kid: eab.kid, hmacKey: { env: eabEnv } } } : {}),
       ...(caBundle && directoryUrl(directory) === directory ? { caBundle } : {}),
       challenge: challenge ?? PLACEHOLDER_CHALLENGE,
       ...(preferredChain ? { preferredChain } : {}),
@@ -170,6 +174,11 @@ export function planImport(
     if (!challenge) {
       plan.untranslated.push({
         message: `issuer '${name}': no certificate's challenge could be translated; it got a placeholder (standalone http-01 on port 80) until you set its "challenge"`,
+      });
+    }
+    if (eab) {
+      plan.untranslated.push({
+        message: `issuer '${name}': External Account Binding key id ${eab.kid} kept; its HMAC key (CA_EAB_HMAC_KEY in ${eab.hmacKeyIn}) is a secret and was not copied: set ${eabEnv} to it where cert-renew runs, or point "hmacKey" at a file holding it (needed only to create an account; run --dry-run checks it)`,
       });
     }
     issuers[name] = config;

@@ -44,6 +44,11 @@ export interface FoundCertificate {
   email?: string;
   /** The CA bundle the source trusted its ACME server with (acme.sh `--ca-bundle`), an absolute path. */
   caBundle?: string;
+  /**
+   * The source's External Account Binding key id for this CA (acme.sh `--eab-kid`, or what it fetched for
+   * ZeroSSL), and the file that holds its HMAC key (a secret, never copied into the manifest).
+   */
+  eab?: { kid: string; hmacKeyIn: string };
   /** The translated challenge; absent when the source's method has no equivalent. */
   challenge?: Challenge;
   /** Deploy/reload hooks translated to postRenew hooks. */

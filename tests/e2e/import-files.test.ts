@@ -4,6 +4,7 @@
  * a CA: the manifest's issuers are never contacted, and the next `run` says `ok`.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -263,6 +264,57 @@ describe('cert-renew import acme.sh and pem', () => {
         [['api.example.test', 'renewed']],
       );
       await readAndVerify(join(dir, 'store'), 'api.example.test', await pebble.roots());
+    } finally {
+      await pebble.stop();
+    }
+  });
+
+  test('acme.sh with External Account Binding: the key id is kept, the HMAC key named (never copied), and the import renews at a CA that requires EAB', async () => {
+    const kid = 'acme-sh-kid';
+    const hmac = randomBytes(32).toString('base64url');
+    const pebble = await startPebble({ eabRequired: true, eabKeys: { [kid]: hmac } });
+    try {
+      const dir = join(tmp.path, 'eab');
+      const home = join(dir, 'acme.sh');
+      const api = pebble.directoryUrl;
+      const caDir = join(home, 'ca', new URL(api).hostname, new URL(api).pathname.replace(/^\/+/, ''));
+      await mkdir(caDir, { recursive: true });
+      await writeFile(join(home, 'account.conf'), `CA_BUNDLE='${pebble.caBundlePath}'\n`);
+      await writeFile(
+        join(caDir, 'ca.conf'),
+        `CA_EAB_KEY_ID='${kid}'\nCA_EAB_HMAC_KEY='${hmac}'\nCA_EMAIL='ops@example.test'\n`,
+      );
+      await acmeShCertificate(home, ca, 'eab.example.test', 'ec', {
+        Le_Alt: 'no',
+        Le_Webroot: 'no',
+        Le_HTTPPort: String(pebble.httpPort),
+        Le_API: api,
+      });
+      const manifestPath = await emptyManifest(dir);
+      const r = await runCli(['-m', manifestPath, 'import', 'acme.sh', home, '--write', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(!r.stdout.includes(hmac) && !r.stderr.includes(hmac), 'the HMAC key is never printed');
+      const text = await readFile(manifestPath, 'utf8');
+      assert.ok(!text.includes(hmac), 'nor written into the manifest');
+      const [name, issuer] = Object.entries((JSON.parse(text) as Manifest).issuers)[0] ?? [];
+      assert.ok(issuer?.type === 'acme' && name);
+      const env = `ACME_EAB_HMAC_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+      assert.deepEqual(issuer.eab, { kid, hmacKey: { env } });
+      const note = parseImport(r.stdout).untranslated.find((u) =>
+        u.message.includes('External Account Binding'),
+      );
+      assert.ok(note?.message.includes(`CA_EAB_HMAC_KEY in ${join(caDir, 'ca.conf')}`), note?.message);
+      assert.ok(note?.message.includes(`set ${env} to it`), note?.message);
+
+      const dry = await runCli(['-m', manifestPath, 'run', '--dry-run', '--force']);
+      assert.equal(dry.code, 1, 'without the HMAC key the dry run says so');
+      assert.match(dry.stdout + dry.stderr, new RegExp(env));
+      const run = await runCli(['-m', manifestPath, 'run', '--force', '--json'], { env: { [env]: hmac } });
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(
+        parseReport(run.stdout).certificates.map((c) => [c.name, c.outcome]),
+        [['eab.example.test', 'renewed']],
+      );
     } finally {
       await pebble.stop();
     }
