@@ -191,8 +191,11 @@ export async function readAcmeSh(dir: string, options: SourceOptions): Promise<S
     const ca = await caConf(dir, get(conf, 'Le_API'));
     const email = options.email ?? get(account, 'ACCOUNT_EMAIL') ?? (ca && get(ca.conf, 'CA_EMAIL'));
     if (email) found.email = email;
+    // An EAB key id belongs to the CA it was issued by: not carried to another --server.
     const eabKid = ca && get(ca.conf, 'CA_EAB_KEY_ID');
-    if (ca && eabKid && get(ca.conf, 'CA_EAB_HMAC_KEY')) found.eab = { kid: eabKid, hmacKeyIn: ca.path };
+    const sameCa = options.server === undefined || options.server === get(conf, 'Le_API');
+    if (ca && eabKid && sameCa && get(ca.conf, 'CA_EAB_HMAC_KEY'))
+      found.eab = { kid: eabKid, hmacKeyIn: ca.path };
     const caBundle = get(account, 'CA_BUNDLE');
     if (caBundle) found.caBundle = caBundle;
 
