@@ -14,11 +14,11 @@ import { dropLongLists, writeHookLists } from '../hooks/lists.js';
 import { hookCommand, hookDisplayName, hookIdentity, runHook } from '../hooks/run.js';
 import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
-import { validNow } from '../policy/decide.js';
+import { restorable } from '../policy/decide.js';
 import type { HookRunReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
-import type { StoredMeta } from '../stores/types.js';
+import { hasRevocationLog, type StoredMeta } from '../stores/types.js';
 
 const ROLLBACK_LOCK_WAIT_MS = 60_000;
 
@@ -148,9 +148,18 @@ export async function rollBack(
     try {
       const store = await options.session.store(member.entry.storeName);
       // Never back to a version that is not valid now (expired, key-mismatched): that would be rolled
-      // back to again on every run.
+      // back to again on every run. Nor to a revoked one, or one that may hold a key revoked for
+      // keyCompromise (the renewal that failed its hooks may be the replacement `revoke` asked for).
+      // The log is read first (it throws STORE_UNAVAILABLE): without it nothing is restored.
+      const revocations = hasRevocationLog(store)
+        ? ((await store.revocations([member.entry.name])).get(member.entry.name) ?? [])
+        : [];
       const now = options.session.context.clock.now();
-      if (await store.rollback(member.entry.name, { usable: (previous) => validNow(previous, now) })) {
+      if (
+        await store.rollback(member.entry.name, {
+          usable: (previous) => restorable(previous, revocations, now),
+        })
+      ) {
         // The hooks and the report describe what is stored now: the restored certificate.
         const current = await store.load(member.entry.name);
         const meta = current.state === 'present' ? current.cert.meta : undefined;

@@ -17,7 +17,7 @@
  *      otherwise have been `ok` reports `forced`;
  *   6. ok.
  */
-import type { LoadResult, StoredCertificate } from '../stores/types.js';
+import type { LoadResult, RevocationRecord, StoredCertificate } from '../stores/types.js';
 import { inspectWithMeta } from '../x509/fast.js';
 import { certInfo, parseCertificate } from '../x509/inspect.js';
 import { keyMatchesX509 } from '../x509/keys.js';
@@ -96,6 +96,29 @@ export function validNow(cert: StoredCertificate, now: Date): boolean {
   if (!inspected?.ok || !inspected.keyMatches) return false;
   const { notBefore, notAfter } = inspected.cert;
   return notAfter.getTime() > now.getTime() && notBefore.getTime() <= now.getTime() + CLOCK_SKEW_MS;
+}
+
+/**
+ * Whether a rollback may restore `cert`, given the certificate's revocation log (`revocations`, as
+ * RevocationLog.revocations gives it): valid now (`validNow`), not itself revoked (by serial or SHA-256
+ * fingerprint), and — once any of its versions was revoked for keyCompromise — stored after that
+ * revocation (`meta.issuedAt` later than `revokedAt`): an older version may hold the compromised key
+ * (reuseKey keeps one key across versions), and one without metadata cannot be dated, so neither is
+ * restored.
+ */
+export function restorable(
+  cert: StoredCertificate,
+  revocations: readonly RevocationRecord[],
+  now: Date,
+): boolean {
+  if (!validNow(cert, now)) return false;
+  const inspected = inspectStored({ state: 'present', cert });
+  if (!inspected?.ok) return false;
+  const { serial, fingerprint256 } = inspected.cert;
+  const sameSerial = (a: string) => a.replace(/^0+/, '').toUpperCase() === serial.replace(/^0+/, '');
+  if (revocations.some((r) => r.fingerprint === fingerprint256 || sameSerial(r.serial))) return false;
+  const issuedAt = cert.meta ? Date.parse(cert.meta.issuedAt) : Number.NaN;
+  return !revocations.some((r) => r.reason === 'keyCompromise' && !(issuedAt > Date.parse(r.revokedAt)));
 }
 
 /**

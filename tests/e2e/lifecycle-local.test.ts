@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli.js';
@@ -253,6 +253,62 @@ describe('revoke with the local CA', () => {
     );
     const human = await runCli(['-m', manifest, 'status']);
     assert.match(human.stdout, /revoked \(keyCompromise\)/);
+  });
+});
+
+describe('a replacement after a revocation is never rolled back to what was revoked', () => {
+  let tmp: TempDir;
+  let store: string;
+  let manifest: string;
+  let failFlag: string;
+  before(async () => {
+    tmp = await tempDir();
+    store = join(tmp.path, 'certs');
+    failFlag = join(tmp.path, 'fail');
+    const hook = await reloadWrapper(tmp.path, join(tmp.path, 'hook.log'), failFlag);
+    manifest = await writeManifest(
+      tmp.path,
+      localManifest(store, {
+        defaults: {
+          issuer: 'local',
+          store: 'files',
+          reuseKey: true,
+          hooks: { postRenew: [{ run: [hook, 'true'] }], rollbackOnHookFailure: true },
+        },
+        certificates: [{ name: 'web', domains: ['web.example.test'] }],
+      }),
+    );
+    assert.equal((await runCli(['-m', manifest, 'run'])).code, 0);
+    // A second version with the same key (reuseKey): both hold the key about to be compromised.
+    assert.equal((await runCli(['-m', manifest, 'run', '--force'])).code, 0);
+  });
+  after(() => tmp.remove());
+
+  test('keyCompromise, then the post-renew hook fails: the new certificate and key stay', async () => {
+    const old = await readStored(store, 'web');
+    await writeFile(failFlag, '');
+    const r = await runCli(['-m', manifest, 'revoke', 'web', '--reason', 'keyCompromise', '--yes', '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    const report = json<RevokeReport>(r.stdout);
+    assert.equal(report.certificates[0]?.outcome, 'revoked');
+    assert.equal(report.run?.certificates[0]?.outcome, 'failed');
+    assert.match(r.stderr, /no previous certificate valid now to restore/);
+    const now = await readStored(store, 'web');
+    assert.ok(now.keyMatches);
+    assert.notEqual(now.serial, old.serial);
+    assert.notEqual(now.keyPem, old.keyPem);
+
+    const status = json<StatusReport>((await runCli(['-m', manifest, 'status', '--json'])).stdout);
+    const web = status.certificates.find((c) => c.name === 'web');
+    // What is stored is not revoked; the host stays critical until its reload works (it still serves the
+    // revoked certificate, as far as cert-renew knows).
+    assert.notEqual(web?.reason, 'revoked', JSON.stringify(web));
+    assert.deepEqual(
+      web?.revocations?.map((x) => normalizeSerial(x.serial)),
+      [old.serial],
+    );
+    assert.equal(web?.hosts?.[0]?.revoked?.reason, 'keyCompromise');
   });
 });
 
