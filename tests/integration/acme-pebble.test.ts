@@ -176,6 +176,34 @@ describe('ACME issuer against Pebble', () => {
     assert.equal(deactivated.length, 2, logger.lines.join(''));
   });
 
+  test('a dns-01 command that hangs: stopped at the deadline, ISSUER_TIMEOUT naming it, cleaned up', async () => {
+    const log = join(dir.path, 'hanging-hook.log');
+    const hook = join(dir.path, 'hanging-hook');
+    await writeFile(
+      hook,
+      `#!/bin/sh\necho "$1 $2" >> '${log}'\n[ "$1" = present ] && exec sleep 600\nexit 0\n`,
+    );
+    await chmod(hook, 0o755);
+    const cert = resolved('hang', ['hang.example.test'], config, {
+      challenge: { type: 'dns-01', exec: hook, nameservers: [`127.0.0.1:${pebble.dnsPort}`] },
+    });
+    await assert.rejects(
+      issueOne(issuer, store, cert, { timeoutMs: 15_000 }),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, ErrorCode.issuerTimeout, error.message);
+        assert.match(
+          error.message,
+          /^certificate hang: ACME issuer pebble: answering the challenge \(dns-01 command .*hanging-hook present _acme-challenge\.hang\.example\.test\. was stopped at the deadline\) did not finish before the certificate's deadline/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual((await readFile(log, 'utf8')).trim().split('\n'), [
+      'present _acme-challenge.hang.example.test.',
+      'cleanup _acme-challenge.hang.example.test.',
+    ]);
+  });
+
   test('Pebble 2.4 offers no ARI: suggestedWindow is undefined (the lifetime fallback applies)', async () => {
     const result = await issueOne(issuer, store, resolved('ari', ['ari.example.test'], config));
     const stored = {

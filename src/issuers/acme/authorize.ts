@@ -92,6 +92,12 @@ export async function authorize(
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed && signal.aborted) {
+      // Stopped by the certificate's deadline (or an interrupted run), not refused: ISSUER_TIMEOUT, as
+      // the issuer contract says, with what was stopped.
+      const what = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
+      throw deadlineError(connection.errorContext(`answering the challenge (${what})`));
+    }
     if (failed) throw tag(failed.reason);
     await solver.settle?.(presented, signal);
     if (signal.aborted) throw deadlineError(connection.errorContext('waiting for DNS propagation'));
