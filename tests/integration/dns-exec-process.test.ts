@@ -64,6 +64,26 @@ describe('dns-01 exec provider processes', () => {
     assert.equal(await processGone(grandchild), true, `grandchild ${grandchild} survived the timeout`);
   });
 
+  test('a cleanup that hangs is killed at its own timeout, reported as timed out (a warning)', async () => {
+    const lines: string[] = [];
+    const logger = { ...silentLogger, warn: (line: string) => void lines.push(line) };
+    const solver = new DnsExecSolver(
+      { type: 'dns-01', exec: './provider' },
+      { ...context, logger },
+      {
+        commandTimeoutMs: 3000,
+      },
+    );
+    await solver.cleanup({ ...task, identifier: 'cleanup.test' });
+    const grandchild = Number(
+      await readWhenWritten(join(dir.path, 'grandchild-_acme-challenge.cleanup.test.pid')),
+    );
+    leftovers.push(grandchild);
+    assert.equal(await processGone(grandchild), true, `grandchild ${grandchild} survived the timeout`);
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0] ?? '', /provider cleanup _acme-challenge\.cleanup\.test\. timed out after 3s$/);
+  });
+
   test('a provider stopped at the deadline is killed with its own children', async () => {
     const solver = new DnsExecSolver({ type: 'dns-01', exec: './provider' }, context);
     const controller = new AbortController();

@@ -121,7 +121,9 @@ export class DnsExecSolver implements ChallengeSolver {
 
   async cleanup(task: ChallengeTask): Promise<void> {
     try {
-      await this.run('cleanup', task, AbortSignal.timeout(this.commandTimeoutMs));
+      // Its own time limit only (the command's timeout): the deadline may have passed already, and a
+      // cleanup that hangs is reported as timed out, not as stopped at the deadline.
+      await this.run('cleanup', task, new AbortController().signal);
     } catch (error) {
       this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
     }

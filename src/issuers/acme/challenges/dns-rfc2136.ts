@@ -164,7 +164,8 @@ export class Rfc2136Solver implements ChallengeSolver {
 
   async cleanup(task: ChallengeTask): Promise<void> {
     try {
-      await this.update('delete', task, AbortSignal.timeout(NSUPDATE_TIMEOUT_MS));
+      // nsupdate's own time limit only: a cleanup that hangs is reported as timed out.
+      await this.update('delete', task, new AbortController().signal);
     } catch (error) {
       this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
     }
