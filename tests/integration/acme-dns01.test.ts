@@ -18,7 +18,7 @@ import type { Store } from '../../src/stores/types.js';
 import { type BindServer, startBind, startBindResolver } from '../harness/bind.js';
 import { type Pebble, startPebble } from '../harness/pebble.js';
 import { type PowerDnsServer, startPowerDns } from '../harness/powerdns.js';
-import { type TempDir, tempDir } from '../harness/process.js';
+import { freePort, type TempDir, tempDir } from '../harness/process.js';
 import {
   assertChainVerifies,
   capturingLogger,
@@ -194,6 +194,20 @@ describe('dns-01 rfc2136 into BIND', () => {
       createSolver(rfc2136('WRONG_SECRET'), solverContext).check(),
       expectChallengeError(/BADSIG/),
     );
+    // Nothing listens there: said so, with a hint about the server, not about the update policy.
+    const nobody: Challenge = {
+      type: 'dns-01',
+      rfc2136: {
+        server: `127.0.0.1:${await freePort()}`,
+        keyName: bind.keyName,
+        secret: { env: 'TSIG_SECRET' },
+      },
+    };
+    await assert.rejects(createSolver(nobody, solverContext).check(), (error: Error & { hint?: string }) => {
+      expectChallengeError(/: cannot reach the server \(.+\)$/)(error);
+      assert.match(error.hint ?? '', /check "server"/);
+      return true;
+    });
   });
 });
 
@@ -364,6 +378,19 @@ describe('dns-01 powerdns through its HTTP API', () => {
     await assert.rejects(
       createSolver(powerdns('WRONG_KEY'), solverContext).check(),
       expectChallengeError(/HTTP 401/),
+    );
+    // Nothing listens there, or fetch refuses the port: the reason, not fetch's bare "TypeError".
+    const at = (url: string): Challenge => ({
+      type: 'dns-01',
+      powerdns: { url, apiKey: { env: 'PDNS_API_KEY' } },
+    });
+    await assert.rejects(
+      createSolver(at(`http://127.0.0.1:${await freePort()}`), solverContext).check(),
+      expectChallengeError(/: ECONNREFUSED$/),
+    );
+    await assert.rejects(
+      createSolver(at('http://127.0.0.1:6000'), solverContext).check(),
+      expectChallengeError(/: bad port$/),
     );
   });
 });

@@ -62,7 +62,10 @@ export class PowerDnsSolver implements ChallengeSolver {
         signal: AbortSignal.any([signal, AbortSignal.timeout(API_TIMEOUT_MS)]),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      // fetch's TypeError says only "fetch failed": the reason is its cause (ECONNREFUSED, ENOTFOUND,
+      // or a message without a code, such as "bad port" for a port fetch refuses to use).
+      const inner = (error as { cause?: { code?: string; message?: string } }).cause;
+      const cause = inner?.code ?? inner?.message ?? (error as Error).name;
       throw new CertRenewError(
         ErrorCode.challengeFailed,
         `powerdns ${method} ${this.settings.url}: ${cause}`,

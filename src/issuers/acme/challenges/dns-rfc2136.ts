@@ -124,20 +124,26 @@ export class Rfc2136Solver implements ChallengeSolver {
         .split('\n')
         .map((l) => l.trim())
         .filter((l) => l !== '' && !l.startsWith('>'));
+      // "; Communication with 127.0.0.1#53 failed: connection refused": nothing answered.
+      const unreachable = output
+        .map((l) => /^;?\s*Communication with \S+ failed: (.+)$/.exec(l)?.[1])
+        .find((reason) => reason !== undefined);
       why =
+        (unreachable && `cannot reach the server (${unreachable})`) ??
         output.find((l) => l.startsWith('update failed')) ??
         output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ??
         output.pop() ??
         'failed';
     }
+    const hint = why.startsWith('cannot reach')
+      ? 'check "server" (host:port) and that the nameserver listens there over TCP (updates are sent over TCP)'
+      : /tsig|BADSIG|BADKEY/i.test(why)
+        ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
+        : "check the server's allow-update / update-policy for this key and zone";
     throw new CertRenewError(
       ErrorCode.challengeFailed,
       `rfc2136 ${what} at ${this.settings.server} with key ${this.settings.keyName}: ${why}`,
-      {
-        hint: /tsig|BADSIG|BADKEY/i.test(why)
-          ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
-          : "check the server's allow-update / update-policy for this key and zone",
-      },
+      { hint },
     );
   }
 
