@@ -111,7 +111,8 @@ function revokeTable(report: RevokeReport, options: ReportOptions): string {
   else if (!report.renew && revoked > 0) {
     text += `not renewed (--no-renew): the next run renews ${revoked === 1 ? 'it' : 'the revoked ones'} (reason revoked)\n`;
   } else if (!report.renew) {
-    text += 'nothing was revoked, so nothing is due: the next run keeps what is stored\n';
+    // Not "nothing is due": a certificate revoked earlier (--no-renew) is still due, whatever this did.
+    text += 'nothing was revoked by this command; cert-renew plan says what the next run renews\n';
   }
   return text;
 }

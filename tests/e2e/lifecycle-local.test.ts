@@ -174,12 +174,20 @@ describe('revoke with the local CA', () => {
       '-text',
     ]);
     for (const serial of serials) assert.match(crl.stdout, new RegExp(`Serial Number: 0*${serial}`, 'i'));
-    // Revoking one again fails at the CA; the summary does not promise a renewal that will not happen.
+    // Revoking one again fails at the CA. The summary neither promises this command's renewal nor says
+    // nothing is due: c0 is still revoked, and the next run replaces it (as plan says).
     const again = await runCli(['-m', path, 'revoke', 'c0', '--reason', 'superseded', '--no-renew', '--yes']);
     assert.equal(again.code, 1, again.stderr);
     assert.match(again.stdout, /0 of 1 certificate\(s\) revoked/);
-    assert.match(again.stdout, /nothing was revoked, so nothing is due/);
-    assert.doesNotMatch(again.stdout, /the next run renews/);
+    assert.match(
+      again.stdout,
+      /nothing was revoked by this command; cert-renew plan says what the next run renews/,
+    );
+    assert.doesNotMatch(again.stdout, /the next run renews it|nothing is due/);
+    const plan = json<Plan>((await runCli(['-m', path, 'plan', '--json'])).stdout);
+    const c0 = plan.items.find((c) => c.name === 'c0');
+    assert.equal(c0?.action, 'renew', JSON.stringify(c0));
+    assert.equal(c0?.reason, 'revoked');
   });
 
   test('a host still serving a certificate revoked for keyCompromise makes status critical at once', async () => {
