@@ -122,6 +122,23 @@ describe('dns-01 rfc2136 into BIND', () => {
     assert.deepEqual(await bind.txt('_acme-challenge.wrong.example.test'), []);
   });
 
+  test('a "zone" that does not hold the record is named as the problem; nothing is issued', async () => {
+    const challenge = rfc2136();
+    if (!('rfc2136' in challenge)) throw new Error('not rfc2136');
+    const { issuer, config } = issuerFor(
+      { ...challenge, rfc2136: { ...challenge.rfc2136, zone: 'acme-delegated.test' } },
+      'other-zone',
+    );
+    const cert = resolved('other-zone', ['other.example.test'], config);
+    await assert.rejects(
+      issueOne(issuer, store, cert, { timeoutMs: ISSUE_TIMEOUT_MS }),
+      expectChallengeError(
+        /^certificate other-zone: .*rfc2136: the record _acme-challenge\.other\.example\.test is not in zone acme-delegated\.test/,
+      ),
+    );
+    assert.deepEqual(await bind.txt('_acme-challenge.other.example.test'), []);
+  });
+
   test('a CNAME at _acme-challenge delegates the record to another zone', async () => {
     const { issuer, config } = issuerFor(rfc2136(), 'delegated');
     const logger = capturingLogger();
@@ -348,6 +365,25 @@ describe('dns-01 powerdns through its HTTP API', () => {
     assert.deepEqual(dnsNames(result.certPem), ['*.example.test', 'example.test']);
     assertChainVerifies(result, await pebble.roots());
     assert.deepEqual(await pdns.txt('_acme-challenge.example.test'), []);
+  });
+
+  test('a "zone" that does not hold the record is named as the problem; nothing is issued', async () => {
+    const { issuer, config } = issuerFor(
+      {
+        type: 'dns-01',
+        powerdns: { url: pdns.apiUrl, apiKey: { env: 'PDNS_API_KEY' }, zone: 'acme-delegated.test.' },
+        nameservers: [pdns.address],
+      },
+      'other-zone',
+    );
+    const cert = resolved('other-zone', ['other.example.test'], config);
+    await assert.rejects(
+      issueOne(issuer, store, cert, { timeoutMs: ISSUE_TIMEOUT_MS }),
+      expectChallengeError(
+        /^certificate other-zone: .*powerdns: the record _acme-challenge\.other\.example\.test is not in zone acme-delegated\.test/,
+      ),
+    );
+    assert.deepEqual(await pdns.txt('_acme-challenge.other.example.test'), []);
   });
 
   test('CNAME delegation into a second zone', async () => {

@@ -10,6 +10,7 @@ import { canonicalName } from '../../../dns/query.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
 import type { PowerDnsSettings } from '../../../manifest/types.js';
+import { configuredZone } from './dns-rfc2136.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 
 export const API_TIMEOUT_MS = 30_000;
@@ -99,7 +100,7 @@ export class PowerDnsSolver implements ChallengeSolver {
 
   /** The configured zone, or the longest zone the server holds that ends `name`. */
   private async zoneOf(name: string, signal: AbortSignal): Promise<string> {
-    if (this.settings.zone) return canonicalName(this.settings.zone);
+    if (this.settings.zone) return configuredZone(this.settings.zone, name, 'powerdns');
     const zones = (await this.api<{ name: string }[]>('GET', '/zones', undefined, signal)) ?? [];
     const match = zones
       .map((z) => canonicalName(z.name))

@@ -25,6 +25,23 @@ const DEFAULT_TTL = 60;
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const SAFE_SECRET = /^[A-Za-z0-9+/=]+$/;
 
+/**
+ * The configured `zone`, canonical, when `name` is inside it. Throws CHALLENGE_FAILED otherwise: an update
+ * of a record outside the zone can only be refused (NOTZONE, or NOTAUTH from a server without the zone),
+ * and the refusal would point at the update policy instead of the setting.
+ */
+export function configuredZone(zone: string, name: string, provider: string): string {
+  const canonical = canonicalName(zone);
+  if (name === canonical || name.endsWith(`.${canonical}`)) return canonical;
+  throw new CertRenewError(
+    ErrorCode.challengeFailed,
+    `${provider}: the record ${name} is not in zone ${canonical} (the challenge's "zone")`,
+    {
+      hint: `set "zone" to the zone that holds ${name} (after any CNAME at _acme-challenge), or leave it out to have it found`,
+    },
+  );
+}
+
 export class Rfc2136Solver implements ChallengeSolver {
   readonly type = 'dns-01' as const;
   readonly description: string;
@@ -58,7 +75,7 @@ export class Rfc2136Solver implements ChallengeSolver {
 
   /** The zone holding `name`: the configured one, or found by SOA queries to the server. */
   private zoneOf(name: string, signal?: AbortSignal): Promise<string> {
-    if (this.settings.zone) return Promise.resolve(canonicalName(this.settings.zone));
+    if (this.settings.zone) return Promise.resolve(configuredZone(this.settings.zone, name, 'rfc2136'));
     let zone = this.zones.get(name);
     if (!zone) {
       zone = this.serverAddress().then((server) =>
