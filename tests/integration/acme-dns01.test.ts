@@ -386,6 +386,23 @@ describe('dns-01 powerdns through its HTTP API', () => {
     assert.deepEqual(await pdns.txt('_acme-challenge.other.example.test'), []);
   });
 
+  test('several certificates with the same names at once: every order issues, no TXT value is left', async () => {
+    const { issuer, config } = issuerFor(powerdns(), 'several');
+    // Three: two values each at _acme-challenge.example.test, six in all, so Pebble's answer still fits
+    // in one UDP datagram (Pebble asks without EDNS and does not retry over TCP).
+    const certs = Array.from({ length: 3 }, (_, i) =>
+      resolved(`several-${i}`, [`h${i}.example.test`, '*.example.test', 'example.test'], config),
+    );
+    const results = await Promise.allSettled(
+      certs.map((cert) => issueOne(issuer, store, cert, { timeoutMs: ISSUE_TIMEOUT_MS })),
+    );
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+    assert.deepEqual(failures, []);
+    assert.deepEqual(await pdns.txt('_acme-challenge.example.test'), []);
+    for (let i = 0; i < certs.length; i++)
+      assert.deepEqual(await pdns.txt(`_acme-challenge.h${i}.example.test`), []);
+  });
+
   test('CNAME delegation into a second zone', async () => {
     const { issuer, config } = issuerFor(powerdns(), 'delegated');
     const result = await issueOne(issuer, store, resolved('www', ['www.example.test'], config), {

@@ -1,8 +1,9 @@
 /**
  * dns-01 through the PowerDNS Authoritative HTTP API (`/api/v1`, authenticated by `X-API-Key`).
  * The API replaces whole RRsets (PATCH with changetype REPLACE), so present and cleanup read the TXT
- * RRset, add or remove exactly one value and write it back; the updates of one solver are serialized so
- * a wildcard and its base name (same record name, two values) do not overwrite each other.
+ * RRset, add or remove exactly one value and write it back; the updates to one API server are serialized
+ * within the process (every order of a run), so two values at one name (a wildcard and its base name, or
+ * the same names in several certificates) never overwrite each other.
  * Dry run: an authenticated GET of the server's zone list, which changes nothing.
  */
 
@@ -27,12 +28,20 @@ interface ApiRrset {
   records: ApiRecord[];
 }
 
+/**
+ * The tail of the queue of RRset changes per API server (`<url>/api/v1/servers/<id>`), for the whole
+ * process: a solver serves one order, but the orders of a run (one apex and wildcard in several
+ * certificates, or several names in one zone) change the same RRsets at once, and each change is a read
+ * followed by a whole-RRset write — run together, one write loses the other's value (and PowerDNS's
+ * sqlite backend answers concurrent PATCHes with HTTP 500).
+ */
+const queues = new Map<string, Promise<unknown>>();
+
 export class PowerDnsSolver implements ChallengeSolver {
   readonly type = 'dns-01' as const;
   readonly description: string;
   readonly failureHint: string;
   private readonly base: string;
-  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly settings: PowerDnsSettings,
@@ -119,8 +128,14 @@ export class PowerDnsSolver implements ChallengeSolver {
   }
 
   private serialized<T>(run: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(run, run);
-    this.queue = next.catch(() => {});
+    const previous = queues.get(this.base) ?? Promise.resolve();
+    const next = previous.then(run, run);
+    const tail = next.catch(() => {});
+    queues.set(this.base, tail);
+    // The last change to finish forgets the queue, so the map holds only servers with changes under way.
+    void tail.then(() => {
+      if (queues.get(this.base) === tail) queues.delete(this.base);
+    });
     return next;
   }
 
