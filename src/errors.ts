@@ -91,6 +91,18 @@ export class UsageError extends CertRenewError {
   }
 }
 
+/**
+ * The issuer says the certificate is already revoked (ACME `alreadyRevoked`, a serial already in the local
+ * CA's list, step-ca's "already revoked"). Not a failure of `revoke`: the certificate is out of service
+ * either way, so `revoke` records it and replaces it like one it revoked itself (execute/revoke.ts).
+ */
+export class AlreadyRevokedError extends CertRenewError {
+  constructor(message: string, options: Omit<CertRenewErrorOptions, 'exitCode'> = {}) {
+    super(ErrorCode.issuerRejected, message, options);
+    this.name = 'AlreadyRevokedError';
+  }
+}
+
 /** A bug in cert-renew, not something the operator caused. */
 export class InternalError extends CertRenewError {
   constructor(message: string, options: Omit<CertRenewErrorOptions, 'exitCode'> = {}) {

@@ -4,7 +4,13 @@
  * is an ordinary forced run of the same certificates (commands/revoke.ts): the plan then sees reason
  * `revoked`, and execute/renew.ts never reuses a key revoked for keyCompromise.
  */
-import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
+import {
+  AlreadyRevokedError,
+  CertRenewError,
+  describeError,
+  ErrorCode,
+  toCertRenewError,
+} from '../errors.js';
 import { isRevoker } from '../issuers/types.js';
 import type { RevokeLine } from '../report/lifecycle.js';
 import type { Clock } from '../runtime/clock.js';
@@ -117,15 +123,35 @@ export async function revokeStored(
       );
     }
     const now = options.clock.now();
-    const done = await issuer.revoke({
-      name,
-      cert,
-      reason: options.reason,
-      store,
-      now,
-      signal,
-      logger: options.logger,
-    });
+    let done: { via: string };
+    try {
+      done = await issuer.revoke({
+        name,
+        cert,
+        reason: options.reason,
+        store,
+        now,
+        signal,
+        logger: options.logger,
+      });
+    } catch (error) {
+      // Revoked before (elsewhere, by another tool, or a record this store lost): out of service all the
+      // same, so it is recorded and replaced as if revoked now, with the reason given (keyCompromise then
+      // still means a new key).
+      if (!(error instanceof AlreadyRevokedError)) throw error;
+      const recorded = hasRevocationLog(store)
+        ? (await store.revocations([name])).get(name)?.find((r) => r.serial === info.serial)
+        : undefined;
+      if (recorded) {
+        // Revoked and recorded before: the record stands (its reason decides the key of the replacement).
+        throw new AlreadyRevokedError(error.message, {
+          cause: error,
+          hint: `recorded as revoked (${recorded.reason}) at ${recorded.revokedAt}; cert-renew plan shows it due, and the next run replaces it (now: cert-renew run --only ${name})`,
+        });
+      }
+      options.logger.warn(`${error.message}; recording it and replacing the certificate`);
+      done = { via: `already revoked at ${issuerName}` };
+    }
     line.via = done.via;
     line.revokedAt = options.clock.now().toISOString();
     line.outcome = 'revoked';
@@ -167,9 +193,9 @@ export async function revokeStored(
       options.logger.error(`${name}: ${line.error.message}`);
     } else {
       line.error = { code: wrapped.code, message: wrapped.oneLine };
-      options.logger.error(
-        wrapped.oneLine.startsWith(name) ? wrapped.oneLine : `${name}: ${wrapped.oneLine}`,
-      );
+      const named =
+        wrapped.oneLine.startsWith(`${name}: `) || wrapped.oneLine.startsWith(`certificate ${name}: `);
+      options.logger.error(named ? wrapped.oneLine : `${name}: ${wrapped.oneLine}`);
     }
   } finally {
     clearTimeout(deadline);

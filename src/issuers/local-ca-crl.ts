@@ -4,7 +4,7 @@
  * the file `.cert-renew/blobs/local-ca-crl/<issuer>`, which `openssl crl` reads and a web server can serve).
  * `status` and `show` consult the list.
  */
-import { CertRenewError, describeError, ErrorCode } from '../errors.js';
+import { AlreadyRevokedError, CertRenewError, describeError, ErrorCode } from '../errors.js';
 import { localCaCrlBlobKey, localCaRevokedBlobKey } from '../stores/keys.js';
 import type { Store } from '../stores/types.js';
 import type { CrlEntry } from '../x509/crl.js';
@@ -42,13 +42,7 @@ export async function revokeAtLocalCa(
 ): Promise<void> {
   const entries = await readRevoked(issuer, request.store);
   if (entries.some((e) => e.serial.toUpperCase() === serial.toUpperCase())) {
-    throw new CertRenewError(
-      ErrorCode.issuerRejected,
-      `${request.name}: local CA '${issuer}' already revoked serial ${serial}`,
-      {
-        hint: `nothing to revoke; the next cert-renew run replaces it (now: cert-renew run --only ${request.name})`,
-      },
-    );
+    throw new AlreadyRevokedError(`${request.name}: local CA '${issuer}' already revoked serial ${serial}`);
   }
   const next: CrlEntry[] = [
     ...entries,

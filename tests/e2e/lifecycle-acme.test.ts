@@ -5,7 +5,7 @@
  * account is revoked with its own key.
  */
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
@@ -173,7 +173,47 @@ describe('revoke against Pebble', () => {
       '--yes',
     ]);
     assert.equal(again.code, 1, again.stdout);
-    assert.match(again.stderr, /already revoked|alreadyRevoked/);
+    assert.match(again.stderr, /already revoked .*recorded as revoked \(cessationOfOperation\)/);
     assert.ok(!hasStackTrace(again.stderr));
+  });
+
+  test('revoked at the CA but not recorded in the store (lost, or revoked by another tool): plan cannot know; revoke records and replaces it', async () => {
+    // Continues from the test above: 'other' is revoked at Pebble and recorded.
+    const revoked = await readStored(store, 'other');
+    assert.equal((await pebbleStatus(revoked.serial)).Status, 'Revoked');
+    await rm(join(store, 'other', 'revocations.json'));
+    const plan = json<{ items: { name: string; action: string }[] }>(
+      (await runCli(['-m', manifestPath, 'plan', '--json', '--only', 'other'])).stdout,
+    );
+    assert.equal(plan.items[0]?.action, 'keep', 'nothing here knows it is revoked');
+
+    const r = await runCli([
+      '-m',
+      manifestPath,
+      'revoke',
+      'other',
+      '--reason',
+      'superseded',
+      '--yes',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /already revoked; recording it and replacing the certificate/);
+    const report = json<RevokeReport>(r.stdout);
+    assert.deepEqual(
+      report.certificates.map((c) => [c.name, c.outcome, normalizeSerial(c.serial ?? ''), c.via]),
+      [['other', 'revoked', revoked.serial, 'already revoked at pebble']],
+    );
+    assert.equal(report.run?.certificates[0]?.outcome, 'renewed');
+    const now = await readStored(store, 'other');
+    assert.notEqual(now.serial, revoked.serial);
+    assert.equal((await pebbleStatus(now.serial)).Status, 'Valid');
+    const status = json<StatusReport>((await runCli(['-m', manifestPath, 'status', '--json'])).stdout);
+    const other = status.certificates.find((c) => c.name === 'other');
+    assert.equal(other?.health, 'valid');
+    assert.deepEqual(
+      other?.revocations?.map((x) => [normalizeSerial(x.serial), x.reason]),
+      [[revoked.serial, 'superseded']],
+    );
   });
 });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli.js';
@@ -143,6 +143,67 @@ describe('revoke with the local CA', () => {
     assert.equal(after.keyPem, old.keyPem);
     const s2 = json<StatusReport>((await runCli(['-m', manifest, 'status', '--json'])).stdout);
     assert.equal(s2.certificates.find((c) => c.name === 'api')?.health, 'valid');
+  });
+
+  test('already revoked at the CA but not recorded here (a lost record, another tool): revoke records it and replaces it; recorded, it says so', async () => {
+    const first = await runCli([
+      '-m',
+      manifest,
+      'revoke',
+      'api',
+      '--reason',
+      'superseded',
+      '--no-renew',
+      '--yes',
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    const revoked = await readStored(store, 'api');
+    // The record is lost (the local CA's CRL still lists the serial, so plan sees it; an ACME CA's would
+    // not: lifecycle-acme.test.ts).
+    await rm(join(store, 'api', 'revocations.json'));
+
+    const again = await runCli([
+      '-m',
+      manifest,
+      'revoke',
+      'api',
+      '--reason',
+      'superseded',
+      '--yes',
+      '--json',
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    const report = json<RevokeReport>(again.stdout);
+    assert.deepEqual(
+      report.certificates.map((c) => [c.name, c.outcome, c.via]),
+      [['api', 'revoked', 'already revoked at local']],
+    );
+    assert.match(again.stderr, /already revoked serial .*; recording it and replacing the certificate/);
+    const replaced = await readStored(store, 'api');
+    assert.notEqual(replaced.serial, revoked.serial);
+    const s = json<StatusReport>((await runCli(['-m', manifest, 'status', '--json'])).stdout);
+    assert.equal(s.certificates.find((c) => c.name === 'api')?.health, 'valid');
+
+    // Revoked and recorded: revoking again changes nothing and says where it stands.
+    assert.equal(
+      (await runCli(['-m', manifest, 'revoke', 'api', '--reason', 'superseded', '--no-renew', '--yes'])).code,
+      0,
+    );
+    const twice = await runCli([
+      '-m',
+      manifest,
+      'revoke',
+      'api',
+      '--reason',
+      'keyCompromise',
+      '--no-renew',
+      '--yes',
+    ]);
+    assert.equal(twice.code, 1, twice.stdout);
+    assert.match(twice.stderr, /already revoked .*recorded as revoked \(superseded\)/);
+    assert.ok(!hasStackTrace(twice.stderr));
+    const run = await runCli(['-m', manifest, 'run']);
+    assert.equal(run.code, 0, run.stderr);
   });
 
   test('revocations by several processes at once all reach the CRL (none is lost)', async () => {

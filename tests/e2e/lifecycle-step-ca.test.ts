@@ -3,6 +3,7 @@
  * refuses to renew the old serial over mutual TLS, and the next run signs a new certificate instead.
  */
 import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -100,6 +101,27 @@ describe('revoke against step-ca', () => {
       status === 0 || (status >= 400 && status < 500),
       `step-ca renewed a revoked certificate (${status})`,
     );
+
+    // The store loses the record (or another tool revoked it): step-ca says it is already revoked, and
+    // revoke records it again instead of failing and leaving it in service.
+    await rm(join(store, 'svc', 'revocations.json'));
+    const again = await runCli([
+      '-m',
+      manifestPath,
+      'revoke',
+      'svc',
+      '--reason',
+      'superseded',
+      '--no-renew',
+      '--yes',
+      '--json',
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(
+      (JSON.parse(again.stdout) as RevokeReport).certificates.map((c) => [c.outcome, c.via]),
+      [['revoked', 'already revoked at step']],
+    );
+    assert.match(again.stderr, /already revoked.*; recording it and replacing the certificate/);
 
     // The next run replaces it by signing anew (not /1.0/renew with the revoked certificate).
     const run = await runCli(['-m', manifestPath, 'run', '--json']);

@@ -3,7 +3,7 @@
  * the CA's own `detail`. Transient (retried in the run): connection failures, 5xx, 429/rateLimited,
  * badNonce. Permanent (reported at once): everything the CA refused on purpose.
  */
-import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { AlreadyRevokedError, CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { TLS_TRUST_CODES } from '../../util/tls.js';
 import { AcmeConnectionError, AcmeProblemError, type AcmeSubproblem } from './transport.js';
 
@@ -166,17 +166,17 @@ export function forCertificate(error: unknown, context: AcmeErrorContext): CertR
   if (!(error instanceof CertRenewError)) return acmeError(error, context);
   if (!certName || error.message.startsWith(`certificate ${certName}: `)) return error;
   const issuerWide = error.message.startsWith(`ACME issuer ${issuerName}`);
-  return new CertRenewError(
-    error.code,
-    `certificate ${certName}: ${issuerWide ? '' : `ACME issuer ${issuerName}: `}${error.message}`,
-    {
-      cause: error.cause ?? error,
-      exitCode: error.exitCode,
-      transient: error.transient,
-      ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
-      ...(error.hint ? { hint: error.hint } : {}),
-    },
-  );
+  const message = `certificate ${certName}: ${issuerWide ? '' : `ACME issuer ${issuerName}: `}${error.message}`;
+  const options = {
+    cause: error.cause ?? error,
+    exitCode: error.exitCode,
+    transient: error.transient,
+    ...(error.retryAfter === undefined ? {} : { retryAfter: error.retryAfter }),
+    ...(error.hint ? { hint: error.hint } : {}),
+  };
+  // Kept apart: `revoke` treats "already revoked" as revoked (execute/revoke.ts).
+  if (error instanceof AlreadyRevokedError) return new AlreadyRevokedError(message, options);
+  return new CertRenewError(error.code, message, options);
 }
 
 function hostOf(url: string): string | undefined {

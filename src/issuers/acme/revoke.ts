@@ -4,7 +4,7 @@
  * account) or `accountDoesNotExist` (the CA lost or deactivated the stored account), again signed with the
  * certificate's own private key, which RFC 8555 also accepts.
  */
-import { CertRenewError, ErrorCode } from '../../errors.js';
+import { AlreadyRevokedError } from '../../errors.js';
 import { REVOCATION_REASON_CODES } from '../../x509/revocation.js';
 import type { RevokeRequest } from '../types.js';
 import type { AcmeAccounts } from './account.js';
@@ -43,12 +43,10 @@ export async function revokeAtAcme(context: RevokeContext, request: RevokeReques
     return { via: 'acme revokeCert (certificate key)' };
   } catch (error) {
     if (problemTypeOf(error) === 'alreadyRevoked') {
-      throw new CertRenewError(
-        ErrorCode.issuerRejected,
-        `${request.name}: issuer ${context.issuerName} says the certificate is already revoked`,
+      throw new AlreadyRevokedError(
+        `ACME issuer ${context.issuerName} says the certificate is already revoked`,
         {
           cause: error,
-          hint: `nothing to revoke; the next cert-renew run replaces it (now: cert-renew run --only ${request.name})`,
         },
       );
     }

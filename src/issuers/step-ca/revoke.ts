@@ -4,7 +4,7 @@
  * provisioner key cannot be unlocked, the same request without a token over mutual TLS with the certificate
  * itself (step-ca accepts a certificate revoking itself).
  */
-import { CertRenewError, describeError } from '../../errors.js';
+import { AlreadyRevokedError, CertRenewError, describeError } from '../../errors.js';
 import { inspectCertificate } from '../../x509/inspect.js';
 import { joinPem, splitPemChain } from '../../x509/pem.js';
 import { REVOCATION_REASON_CODES } from '../../x509/revocation.js';
@@ -57,7 +57,11 @@ export async function revokeAtStepCa(
     signal: request.signal,
   });
   if (response.status !== 200 && response.status !== 201) {
-    throw api.answerError(response, request.name, 'revoke');
+    const error = api.answerError(response, request.name, 'revoke');
+    if (response.status < 500 && /already (been )?revoked/i.test(error.message)) {
+      throw new AlreadyRevokedError(error.message, { cause: error });
+    }
+    throw error;
   }
   return { via: ott ? 'step-ca revoke (provisioner token)' : 'step-ca revoke (mutual TLS)' };
 }
