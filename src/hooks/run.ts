@@ -21,6 +21,7 @@ import {
   TRUNCATED_MARKER,
 } from '../runtime/process.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
+import { safeText } from '../util/text.js';
 
 export { TRUNCATED_MARKER };
 
@@ -182,8 +183,9 @@ export async function runHook(spec: HookSpec, options: RunHookOptions): Promise<
     ok: false,
     timedOut: run.outcome === 'timed-out',
     durationMs: elapsed(),
-    stdout: run.stdout,
-    stderr: run.stderr,
+    // What it printed goes into the report (--json) as text: credentials hidden, control characters escaped.
+    stdout: safeText(run.stdout, true),
+    stderr: safeText(run.stderr, true),
   };
   if (run.exitCode !== undefined) result.exitCode = run.exitCode;
   if (run.signal !== undefined) result.signal = run.signal;

@@ -18,7 +18,7 @@ import { access, readdir, readFile, stat } from 'node:fs/promises';
 import { delimiter, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { timerMs } from '../util/duration.js';
-import { neutralise } from '../util/text.js';
+import { safeText } from '../util/text.js';
 
 /** The shell for commands given as one string (only where the manifest asks for a shell). */
 export const SHELL = '/bin/sh';
@@ -273,9 +273,12 @@ export function lastLine(text: string): string | undefined {
   const lines = text.split('\n').map((line) => line.trim());
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i] as string;
-    if (line !== '' && line !== TRUNCATED_MARKER.trim())
-      // A child's output may carry terminal escape sequences: shown as visible escapes, never sent raw.
-      return neutralise(line.length > 200 ? `${line.slice(0, 200)}…` : line);
+    if (line === '' || line === TRUNCATED_MARKER.trim()) continue;
+    // A child's output may carry terminal escape sequences (shown as visible escapes, never sent raw) and
+    // credentials it printed (hidden: the line goes into reports and the store's attempt records), hidden
+    // before the line is cut so that a cut never leaves part of one behind.
+    const safe = safeText(line);
+    return safe.length > 200 ? `${safe.slice(0, 200)}…` : safe;
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * Making text safe to echo: what a child process (a hook, a dns-01 provider), a CA or a manifest says may
- * carry terminal escape sequences or a URL with a password in it. Every place that shows such text to an
+ * carry terminal escape sequences, a URL with a password in it, or a credential it printed. Every place that shows such text to an
  * operator (the logger, errors, validate's messages, report tables) passes it through here.
  */
 
@@ -81,9 +81,46 @@ export function neutralise(text: string, keepNewlines = false): string {
   return out;
 }
 
-/** Both: what every echo of outside text goes through. */
+/** Words that name a credential; a value given right after one (`=`, `:`) is hidden. */
+const CREDENTIAL_WORD =
+  /(authorization|bearer|api[-_]?key|apikey|x-api-key|access[-_]?key|secret|token|passw(or)?d|passphrase|hmac[-_]?key|private[-_]?key)/i;
+/**
+ * `Authorization: Bearer abc`, `Authorization: Basic abc` → the scheme kept, the credential hidden.
+ * A header line's value runs to the end of the line (or a quote).
+ */
+const AUTHORIZATION = /\b((?:proxy-)?authorization\s*[:=]\s*)(?:(bearer|basic|token|digest)\s+)?([^\s'"]+)/gi;
+/** `Bearer abc` anywhere else (an echoed curl command line, a log line). */
+const BEARER = /\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})/gi;
+/**
+ * `api_key=abc`, `PDNS_API_KEY=abc`, `X-API-Key: abc`, `"token": "abc"`, `password=abc`: the name kept,
+ * the value (to a space, `&`, `,`, `;` or quote) hidden. Left as they are: `***`, a value that is only a
+ * variable reference (`$VAR`, `${VAR}`), one that opens an object or a list (`"password": {"env": …}`, a
+ * secret reference), a name inside a JSON pointer or a dotted path (`/powerdns/apiKey: must be object`),
+ * and a flag's value (`--secret abc`: it cannot be told from the next word).
+ */
+const CREDENTIAL_PAIR =
+  /(?<![/.\w-])((?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|apikey|access[-_]?key(?:[-_]?id)?|secret(?:[-_]?(?:access[-_]?)?key)?|client[-_]?secret|auth[-_]?token|access[-_]?token|refresh[-_]?token|token|passw(?:or)?d|passphrase|hmac[-_]?key|private[-_]?key)["']?\s*[:=]\s*["']?)(?![{[])([^\s&,;'"]+)/gi;
+
+/**
+ * Hides credentials a child process or a server may echo (an exec provider's stderr line, a hook's output,
+ * a CA's detail): Authorization header values, bearer tokens, and `name=value` / `name: value` pairs whose
+ * name says key, token, secret or password. Names stay (they say what was given); values become `***`.
+ */
+export function redactCredentials(text: string): string {
+  if (!CREDENTIAL_WORD.test(text)) return text;
+  return text
+    .replace(AUTHORIZATION, (_whole, head: string, scheme: string | undefined, value: string) =>
+      value === '***' ? _whole : `${head}${scheme ? `${scheme} ` : ''}***`,
+    )
+    .replace(BEARER, (_whole, head: string) => `${head}***`)
+    .replace(CREDENTIAL_PAIR, (whole, head: string, value: string) =>
+      value === '***' || /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) ? whole : `${head}***`,
+    );
+}
+
+/** All three: what every echo of outside text goes through. */
 export function safeText(text: string, keepNewlines = false): string {
-  return neutralise(redactUrls(text), keepNewlines);
+  return neutralise(redactCredentials(redactUrls(text)), keepNewlines);
 }
 
 const SGR = /\u001b\[[0-9;]*m/g;

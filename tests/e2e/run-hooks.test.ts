@@ -96,6 +96,41 @@ describe('hooks', () => {
     }
   });
 
+  test('a failing hook that prints credentials: the report, the log and the store never hold them', async () => {
+    const tmp = await tempDir();
+    try {
+      const token = 'eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.AbCdEf123456';
+      const key = 'pdns-api-key-0123456789';
+      const script = join(tmp.path, 'leaky.sh');
+      await writeFile(
+        script,
+        `#!/bin/sh\necho "POST /reload Authorization: Bearer ${token}" >&2\necho "PDNS_API_KEY=${key} rejected" >&2\nexit 2\n`,
+      );
+      await chmod(script, 0o755);
+      const store = join(tmp.path, 'certs');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: { issuer: 'local', store: 'files', hooks: { postRenew: [{ run: [script] }] } },
+        }),
+      );
+      const r = await runCli(['-m', manifest, '-v', 'run', '--json']);
+      assert.equal(r.code, 1, r.stderr);
+      const report = JSON.parse(r.stdout) as RunReport;
+      assert.match(report.certificates[0]?.error?.message ?? '', /PDNS_API_KEY=\*\*\* rejected/);
+      const stored = await readFile(join(store, 'web', 'attempts.json'), 'utf8').catch(() => '');
+      for (const [where, text] of [
+        ['stdout', r.stdout],
+        ['stderr', r.stderr],
+        ['attempts.json', stored],
+      ] as const) {
+        assert.ok(!text.includes(token) && !text.includes(key), `${where} holds a credential: ${text}`);
+      }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   test('rollbackOnHookFailure restores the previous certificate and runs the hook again', async () => {
     const tmp = await tempDir();
     try {

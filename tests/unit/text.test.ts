@@ -1,7 +1,7 @@
-/** Redacting URL userinfo and neutralising control characters in echoed text (src/util/text.ts). */
+/** Redacting URL userinfo and credentials, and neutralising control characters in echoed text (src/util/text.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { neutralise, redactUrls, safeText, terminalSafe } from '../../src/util/text.js';
+import { neutralise, redactCredentials, redactUrls, safeText, terminalSafe } from '../../src/util/text.js';
 
 test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in a text', () => {
   for (const [input, expected] of [
@@ -52,4 +52,41 @@ test('terminalSafe keeps newlines, tabs and colour, and escapes every other sequ
     terminalSafe('\u001b]0;title\u0007x\u001b[2J\r\n'),
     '\\u001b]0;title\\u0007x\\u001b[2J\\u000d\n',
   );
+});
+
+test('credentials a child process or a server echoes are hidden; their names and everything else stay', () => {
+  for (const [input, expected] of [
+    [
+      'curl: (22) 401; Authorization: Bearer eyJhbGciOi.xyz123abc',
+      'curl: (22) 401; Authorization: Bearer ***',
+    ],
+    ['Authorization: Basic dXNlcjpwYXNz', 'Authorization: Basic ***'],
+    ['proxy-authorization=abcdef', 'proxy-authorization=***'],
+    ['sent Bearer abcdefgh12345678 to the API', 'sent Bearer *** to the API'],
+    ['error: api_key=abcd1234 invalid', 'error: api_key=*** invalid'],
+    ['X-API-Key: deadbeef refused', 'X-API-Key: *** refused'],
+    ['PDNS_API_KEY=abc123 pdns_api.sh', 'PDNS_API_KEY=*** pdns_api.sh'],
+    ['AWS_SECRET_ACCESS_KEY=AKIAxyz/abc+def', 'AWS_SECRET_ACCESS_KEY=***'],
+    ['{"token": "s3cr3t", "zone": "x"}', '{"token": "***", "zone": "x"}'],
+    ['password=hunter2&user=bob', 'password=***&user=bob'],
+    ['tsig secret: c2VjcmV0', 'tsig secret: ***'],
+  ]) {
+    assert.equal(redactCredentials(input as string), expected, input);
+    assert.equal(safeText(input as string), expected, input);
+  }
+  for (const plain of [
+    'set the `password` secret reference',
+    'give it as "password": {"env": "NAME"} or {"file": "/path"}',
+    'hmacKey: { env: X }',
+    'export PDNS_API_KEY=$PDNS_KEY',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell variable reference, not a template
+    'export PDNS_API_KEY=${PDNS_KEY}',
+    'a token is single-use; run again',
+    'failed: secret key mismatch (BADSIG)',
+    'm.json:3:4: /issuers/p/challenge/powerdns/apiKey: must be object',
+    'password=***',
+    'Bearer short',
+  ]) {
+    assert.equal(safeText(plain), plain);
+  }
 });
