@@ -102,6 +102,17 @@ const CREDENTIAL_PAIR =
   /(?<![/.\w-])((?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|apikey|access[-_]?key(?:[-_]?id)?|secret(?:[-_]?(?:access[-_]?)?key)?|client[-_]?secret|auth[-_]?token|access[-_]?token|refresh[-_]?token|token|passw(?:or)?d|passphrase|hmac[-_]?key|private[-_]?key)["']?\s*[:=]\s*["']?)(?![{[])([^\s&,;'"]+)/gi;
 
 /**
+ * Whether `value` after `head` (`name=`, `"name": `, `name: `) is taken for a credential. `=`, a quoted
+ * name and a name with capitals (a header, an environment variable) always are. A lower-case `name: ` is also how
+ * cert-renew starts a line about a certificate (`vault-secret: renewing`), so there the value must look
+ * like one: 16 characters or more, or 6 or more with a digit.
+ */
+function looksSecret(head: string, value: string): boolean {
+  if (head.includes('=') || /["']/.test(head) || /[A-Z]/.test(head)) return true;
+  return value.length >= 16 || (value.length >= 6 && /[0-9]/.test(value));
+}
+
+/**
  * Hides credentials a child process or a server may echo (an exec provider's stderr line, a hook's output,
  * a CA's detail): Authorization header values, bearer tokens, and `name=value` / `name: value` pairs whose
  * name says key, token, secret or password. Names stay (they say what was given); values become `***`.
@@ -114,7 +125,9 @@ export function redactCredentials(text: string): string {
     )
     .replace(BEARER, (_whole, head: string) => `${head}***`)
     .replace(CREDENTIAL_PAIR, (whole, head: string, value: string) =>
-      value === '***' || /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) ? whole : `${head}***`,
+      value === '***' || /^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$/.test(value) || !looksSecret(head, value)
+        ? whole
+        : `${head}***`,
     );
 }
 

@@ -70,6 +70,8 @@ test('credentials a child process or a server echoes are hidden; their names and
     ['{"token": "s3cr3t", "zone": "x"}', '{"token": "***", "zone": "x"}'],
     ['password=hunter2&user=bob', 'password=***&user=bob'],
     ['tsig secret: c2VjcmV0', 'tsig secret: ***'],
+    ['X-Auth-Token: abcdefghijklmnopqrstuv', 'X-Auth-Token: ***'],
+    ['token: abcdefghijklmnopq', 'token: ***'],
   ]) {
     assert.equal(redactCredentials(input as string), expected, input);
     assert.equal(safeText(input as string), expected, input);
@@ -86,6 +88,10 @@ test('credentials a child process or a server echoes are hidden; their names and
     'm.json:3:4: /issuers/p/challenge/powerdns/apiKey: must be object',
     'password=***',
     'Bearer short',
+    // Certificates named like credentials, at the start of cert-renew's own lines.
+    'vault-secret: renewing (within-renew-window: 29d left of 90d)',
+    'api-token: 2 failures; backing off',
+    'api-key: certificate api-key: ACME issuer le says the certificate is already revoked',
   ]) {
     assert.equal(safeText(plain), plain);
   }
