@@ -1,8 +1,9 @@
 /**
  * `run --dry-run`: everything that changes nothing. Every store of the selected certificates is proven
  * reachable and writable (a probe, no certificate), every issuer a due certificate would use is asked to
- * answer (ACME directory and account, step-ca health and pinned root, the local CA), every hook command is
- * found and executable. Nothing is issued, written or run.
+ * answer (ACME directory and account, step-ca health and pinned root, the local CA) once per challenge its
+ * due certificates use, so a challenge that cannot be answered fails only the certificates that use it;
+ * every hook command is found and executable. Nothing is issued, written or run.
  */
 import { describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import { checkHookRunnable } from '../hooks/check.js';
@@ -22,6 +23,11 @@ export interface DryRunChecks {
 
 const CHECK_TIMEOUT_MS = 30_000;
 
+/** Certificates of one issuer with the same challenge (their own, or none: the issuer's) share one check. */
+function issuerCheckKey(entry: ResolvedCertificate): string {
+  return `${entry.issuerName}\n${JSON.stringify(entry.challenge ?? null)}`;
+}
+
 /**
  * Runs every check for the selected `records` at once (30 s each at most) and says which failures stop which
  * certificate. Never throws for a failed check: it is a report line.
@@ -36,7 +42,13 @@ export async function dryRunChecks(
     .filter((r) => r.item.action === 'renew' || r.item.action === 'backoff')
     .map((r) => r.entry);
   const storeNames = new Set(entries.map((e) => e.storeName));
-  const issuerNames = new Set(due.map((e) => e.issuerName));
+  // One issuer check per issuer and challenge: a challenge that cannot be answered (a standalone port
+  // another server holds) blocks only the certificates that use it, not those on webroot or dns-01.
+  const issuerGroups = new Map<string, ResolvedCertificate[]>();
+  for (const entry of due) {
+    const key = issuerCheckKey(entry);
+    issuerGroups.set(key, [...(issuerGroups.get(key) ?? []), entry]);
+  }
   const hooks = new Map<string, HookSpec>();
   for (const entry of entries) {
     for (const spec of [...entry.hooks.postRenew, ...entry.hooks.onFailure])
@@ -58,16 +70,16 @@ export async function dryRunChecks(
         storeResults.set(name, { kind: 'store', name, ok: false, message: e.oneLine, code: e.code });
       }
     }),
-    ...[...issuerNames].map(async (name) => {
-      const certs = due.filter((e) => e.issuerName === name);
+    ...[...issuerGroups].map(async ([key, certs]) => {
+      const name = (certs[0] as ResolvedCertificate).issuerName;
       try {
         const issuer = await session.issuer(name);
         const store = await session.store((certs[0] as ResolvedCertificate).storeName);
         const message = await issuer.check({ store, certs, signal });
-        issuerResults.set(name, { kind: 'issuer', name, ok: true, message });
+        issuerResults.set(key, { kind: 'issuer', name, ok: true, message });
       } catch (error) {
         const e = toCertRenewError(error, ErrorCode.issuerUnavailable, `issuer '${name}'`);
-        issuerResults.set(name, { kind: 'issuer', name, ok: false, message: e.oneLine, code: e.code });
+        issuerResults.set(key, { kind: 'issuer', name, ok: false, message: e.oneLine, code: e.code });
       }
     }),
     ...[...hooks].map(async ([id, spec]) => {
@@ -108,7 +120,7 @@ export async function dryRunChecks(
       const store = storeResults.get(entry.storeName);
       if (store && !store.ok)
         out.push({ code: store.code ?? ErrorCode.storeUnavailable, message: store.message });
-      const issuer = issuerResults.get(entry.issuerName);
+      const issuer = issuerResults.get(issuerCheckKey(entry));
       if (issuer && !issuer.ok)
         out.push({ code: issuer.code ?? ErrorCode.issuerUnavailable, message: issuer.message });
       for (const spec of entry.hooks.postRenew) {
