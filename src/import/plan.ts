@@ -4,6 +4,7 @@
  * source's environment variables pointed at the new store, and nothing that is already there twice.
  * Pure: the caller reads and writes files.
  */
+import { isAbsolute } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { UsageError } from '../errors.js';
 import { checkDomain } from '../manifest/resolve.js';
@@ -111,10 +112,27 @@ export function planImport(
   const plan: ImportPlan = { certificates: [], issuers: {}, conflicts: [], untranslated: [] };
   const issuers: Record<string, IssuerConfig> = { ...manifest.issuers };
   const emailNoted = new Set<string>();
+  const caBundleNoted = new Set<string>();
+
+  /** `--ca-bundle` is set only on issuers this import adds: say so when an existing one does not trust it. */
+  const noteCaBundle = (name: string): void => {
+    const config = issuers[name];
+    if (!options.caBundle || config?.type !== 'acme' || Object.hasOwn(plan.issuers, name)) return;
+    if (caBundleNoted.has(name) || directoryUrl(config.directory) !== config.directory) return;
+    const current = config.caBundle;
+    if (current === options.caBundle || (current !== undefined && !isAbsolute(current))) return;
+    caBundleNoted.add(name);
+    plan.untranslated.push({
+      message: `issuer '${name}' (the manifest's) ${current ? `trusts ${current}` : 'has no "caBundle"'}; --ca-bundle ${options.caBundle} was not applied (set "caBundle" on the issuer if it should trust it)`,
+    });
+  };
 
   const issuerFor = (f: FoundCertificate): string => {
     if (options.issuer !== undefined) {
-      if (Object.hasOwn(issuers, options.issuer)) return options.issuer;
+      if (Object.hasOwn(issuers, options.issuer)) {
+        noteCaBundle(options.issuer);
+        return options.issuer;
+      }
       if (!f.directory) {
         throw new UsageError(`issuer '${options.issuer}' is not in the manifest`, {
           hint: 'name an issuer of the manifest with --issuer, or add it first',
@@ -144,6 +162,7 @@ export function planImport(
           message: `issuer '${name}' (the manifest's, same directory) keeps its account e-mail ${email ?? '(none)'}; ${f.email} was not applied (edit the issuer if it should change)`,
         });
       }
+      noteCaBundle(name);
       return name;
     }
     const base = manifestName(url === f.directory ? `acme-${hostName(url).replace(':', '-')}` : f.directory);
@@ -213,6 +232,7 @@ export function planImport(
         });
         continue;
       }
+      noteCaBundle(existing.issuer ?? defaults.issuer ?? '');
       plan.certificates.push({
         found: f,
         entry: existing,

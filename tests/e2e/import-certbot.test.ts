@@ -224,4 +224,39 @@ describe('cert-renew import certbot (real certbot and Pebble)', () => {
     assert.equal(lines.length, hookLinesBefore + 1, lines.join('\n'));
     assert.equal(lines.at(-1), `deploy-hook.sh ${join(store, 'hooked.example.test')} hooked.example.test`);
   });
+
+  test('--ca-bundle on a second import: the issuer the first one added without it is named, not silently kept', async () => {
+    const dir = join(tmp.path, 'no-ca-bundle-first');
+    await mkdir(dir);
+    const manifestPath = await emptyManifest(dir);
+    const first = await runCli(['-m', manifestPath, 'import', 'certbot', configDir, '--write', '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    const issuers = (JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest).issuers;
+    const [issuerName, issuer] = Object.entries(issuers)[0] ?? [];
+    assert.ok(issuer?.type === 'acme' && issuer.caBundle === undefined);
+
+    const written = await readFile(manifestPath, 'utf8');
+    const second = await runCli([
+      '-m',
+      manifestPath,
+      'import',
+      'certbot',
+      configDir,
+      '--ca-bundle',
+      pebble.caBundlePath,
+      '--write',
+      '--json',
+    ]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.ok(!hasStackTrace(second.stderr), second.stderr);
+    assert.equal(await readFile(manifestPath, 'utf8'), written, 'an existing issuer is not changed');
+    const notes = parseImport(second.stdout).untranslated.map((u) => u.message);
+    assert.ok(
+      notes.includes(
+        `issuer '${issuerName}' (the manifest's) has no "caBundle"; --ca-bundle ${pebble.caBundlePath} was not applied (set "caBundle" on the issuer if it should trust it)`,
+      ),
+      notes.join('\n'),
+    );
+    assert.match(second.stderr, /not translated: issuer .* has no "caBundle"; --ca-bundle/);
+  });
 });
