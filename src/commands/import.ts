@@ -130,9 +130,14 @@ export async function importCommand(
         ...(options['http.webroot'] ? { httpWebroot: resolve(io.cwd, options['http.webroot']) } : {}),
         ...(options['http.port'] ? { httpPort: options['http.port'] } : {}),
         ...(options.dns ? { dns: options.dns } : {}),
-        ...(options.execPath ? { execPath: resolve(io.cwd, options.execPath) } : {}),
+        // A program name without a slash is looked up on PATH (by lego, and by cert-renew): kept as it is.
+        ...(options.execPath
+          ? {
+              execPath: options.execPath.includes('/') ? resolve(io.cwd, options.execPath) : options.execPath,
+            }
+          : {}),
         ...(options.keyType ? { keyType: options.keyType } : {}),
-        ...(options.renewHook ? { renewHook: options.renewHook } : {}),
+        ...(options.renewHook ? { renewHook: options.renewHook, cwd: io.cwd } : {}),
         ...(options.name ? { name: options.name } : {}),
         ...(options.cert ? { cert: options.cert } : {}),
         ...(options.key ? { key: options.key } : {}),

@@ -6,7 +6,7 @@
  * operator passes to lego, and are passed to the import the same way.
  */
 import { readdir, readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { ACME_DIRECTORY_URLS } from '../issuers/acme/directory.js';
 import type { Challenge, KeyType } from '../manifest/types.js';
@@ -139,7 +139,11 @@ export async function readLego(dir: string, options: SourceOptions): Promise<Sou
     }
     if (options.renewHook) {
       // lego splits its hook on white space and runs it without a shell.
-      const spec = { run: options.renewHook.trim().split(/\s+/) };
+      const run = options.renewHook.trim().split(/\s+/);
+      const program = run[0] ?? '';
+      if (options.cwd && program.includes('/') && !isAbsolute(program))
+        run[0] = resolve(options.cwd, program);
+      const spec = { run };
       found.postRenew = [await importedHook(spec, LEGO_ENV, 'lego')];
     }
     result.found.push(found);

@@ -95,6 +95,11 @@ export interface SourceOptions {
   keyType?: string;
   /** lego: `--run-hook` / `--renew-hook` command. */
   renewHook?: string;
+  /**
+   * Where the import runs (absolute): a lego hook program given as a relative path (`./reload.sh`) is
+   * resolved against it, as lego, run from there, would have found it.
+   */
+  cwd?: string;
   /** pem: the certificate's name and files. */
   name?: string;
   cert?: string;

@@ -164,4 +164,82 @@ describe('cert-renew import lego (real lego and Pebble)', () => {
       `renew-hook.sh lego.example.test ${join(store, 'lego.example.test', 'fullchain.pem')}`,
     ]);
   });
+
+  test("a relative --renew-hook is the program lego ran from the import's directory; a bare --exec-path stays on PATH", async () => {
+    const dir = join(tmp.path, 'relative');
+    const opsCwd = join(dir, 'ops');
+    const manifestDir = join(dir, 'etc');
+    await mkdir(join(opsCwd, 'bin'), { recursive: true });
+    await mkdir(manifestDir);
+    const manifestPath = await emptyManifest(manifestDir);
+    const hookLog = join(dir, 'hook.log');
+    const hook = await envHook(join(opsCwd, 'bin'), 'reload.sh', hookLog, ['LEGO_CERT_DOMAIN']);
+    const r = await runCli(
+      [
+        '-m',
+        manifestPath,
+        'import',
+        'lego',
+        legoPath,
+        '--server',
+        pebble.directoryUrl,
+        '--http.webroot',
+        docroot,
+        '--renew-hook',
+        './bin/reload.sh',
+        '--ca-bundle',
+        pebble.caBundlePath,
+        '--write',
+        '--json',
+      ],
+      { cwd: opsCwd },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    const api = manifest.certificates.find((c) => c.name === 'api.example.test');
+    assert.deepEqual(api?.hooks?.postRenew?.[0]?.run, [hook]);
+
+    // The run (started elsewhere, as cron does) finds and runs it.
+    const server = await serveDocumentRoot(docroot, pebble.httpPort);
+    try {
+      const forced = await runCli(
+        ['-m', manifestPath, 'run', '--force', '--only', 'api.example.test', '--json'],
+        { cwd: '/' },
+      );
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.ok(!hasStackTrace(forced.stderr), forced.stderr);
+      assert.equal(parseReport(forced.stdout).certificates[0]?.outcome, 'renewed');
+    } finally {
+      await closeServer(server);
+    }
+    assert.deepEqual(await logLines(hookLog), ['reload.sh api.example.test']);
+
+    // lego looks a bare EXEC_PATH up on PATH; so does cert-renew: it is not made a path under the cwd.
+    const otherDir = join(dir, 'exec');
+    await mkdir(otherDir);
+    const dry = await runCli(
+      [
+        '-m',
+        await emptyManifest(otherDir),
+        'import',
+        'lego',
+        legoPath,
+        '--server',
+        pebble.directoryUrl,
+        '--dns',
+        'exec',
+        '--exec-path',
+        'lego-dns-hook',
+        '--dry-run',
+        '--json',
+      ],
+      { cwd: opsCwd },
+    );
+    assert.equal(dry.code, 0, dry.stderr);
+    const issuers = Object.values(parseImport(dry.stdout).entries.issuers);
+    assert.deepEqual(
+      issuers.map((i) => (i.type === 'acme' ? i.challenge : undefined)),
+      [{ type: 'dns-01', exec: 'lego-dns-hook' }],
+    );
+  });
 });
