@@ -56,6 +56,10 @@ function runTable(report: RunReport, { colour }: ReportOptions): string {
     s['rolled-back'] ? `${s['rolled-back']} rolled back` : '',
     `${s.failed} failed`,
   ].filter(Boolean);
+  // A failed check fails the rehearsal even when no certificate is due (a hook that is not found today
+  // fails at the next renewal): said in the summary, which otherwise reads "0 failed" for exit code 1.
+  const failedChecks = (report.checks ?? []).filter((k) => !k.ok).length;
+  if (failedChecks > 0) parts.push(`${failedChecks} check(s) failed`);
   out += `\n${report.dryRun ? 'dry run (nothing was changed): ' : ''}${s.total} certificate(s): ${parts.join(', ')}\n`;
   if (report.error) out += `${c.red(report.error.code)}: ${report.error.message}\n`;
   return out;

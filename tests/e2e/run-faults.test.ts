@@ -237,6 +237,39 @@ describe('faults and rehearsals', () => {
     }
   });
 
+  test("--dry-run with nothing due: a hook not found on cron's PATH fails the rehearsal, and the summary says so", async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const issued = await runCli(['-m', await writeManifest(tmp.path, localManifest(store)), 'run']);
+      assert.equal(issued.code, 0, issued.stderr);
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: { postRenew: [{ run: ['cert-renew-test-no-such-reload', '-s', 'reload'] }] },
+          },
+        }),
+        'hooked.json',
+      );
+      const dry = await runCli(['-m', manifest, 'run', '--dry-run'], {
+        cwd: '/',
+        env: { PATH: '/usr/bin:/bin' },
+      });
+      assert.equal(dry.code, 1, dry.stdout + dry.stderr);
+      assert.ok(!hasStackTrace(dry.stderr), dry.stderr);
+      assert.match(dry.stdout, /^web +ok /m);
+      assert.match(
+        dry.stdout,
+        /dry run \(nothing was changed\): 2 certificate\(s\): 0 would be renewed, 2 fine, 0 failed, 1 check\(s\) failed\n/,
+      );
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   test('an invalid manifest exits 2 with one clear line; a missing one too', async () => {
     const tmp = await tempDir();
     try {
