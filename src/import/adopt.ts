@@ -92,6 +92,7 @@ export function verifyForAdoption(
 function decideAdoption(
   stored: LoadResult,
   meta: StoredMeta,
+  bundle: CertificateBundle,
   dryRun: boolean,
 ): { action: AdoptAction; message: string } {
   if (stored.state !== 'present') {
@@ -111,8 +112,20 @@ function decideAdoption(
     // unreadable stored certificate: replaced below
     return { action: dryRun ? 'would-adopt' : 'adopted', message: 'the stored copy is unreadable' };
   }
-  if (fingerprint === meta.fingerprint) return { action: 'unchanged', message: 'already in the store' };
   const imported = current?.via?.startsWith('import ') ?? false;
+  if (fingerprint === meta.fingerprint) {
+    // An import without the chain ("no chain: … import again with --chain FILE") is completed by one with it.
+    const chainAdded =
+      imported &&
+      splitPemChain(stored.cert.chainPem).length === 0 &&
+      splitPemChain(bundle.chainPem).length > 0;
+    if (!chainAdded) return { action: 'unchanged', message: 'already in the store' };
+    return {
+      action: dryRun ? 'would-replace' : 'adopted',
+      message:
+        'adds the chain the earlier import lacked (the same certificate, so no hook runs for it: reload the servers that read it)',
+    };
+  }
   if (imported && notAfter !== undefined && Date.parse(meta.notAfter) > Date.parse(notAfter)) {
     return {
       action: dryRun ? 'would-replace' : 'adopted',
@@ -138,7 +151,7 @@ export async function adoptCertificate(
 ): Promise<AdoptOutcome> {
   const store = await session.store(entry.storeName);
   if (options.dryRun) {
-    return { ...decideAdoption(await store.load(entry.name), meta, true), meta };
+    return { ...decideAdoption(await store.load(entry.name), meta, bundle, true), meta };
   }
   const locker = await session.locker(entry);
   const lock = await locker.acquire(entry.name, {
@@ -153,7 +166,7 @@ export async function adoptCertificate(
   }
   try {
     const stored = await store.load(entry.name);
-    const decision = decideAdoption(stored, meta, false);
+    const decision = decideAdoption(stored, meta, bundle, false);
     if (decision.action === 'adopted') {
       await store.save(entry.name, bundle, meta, { announce: true });
       // A first import: this host already serves what it imported (from the old client's files), so it

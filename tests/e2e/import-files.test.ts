@@ -395,6 +395,24 @@ describe('cert-renew import acme.sh and pem', () => {
     const validate = await runCli(['validate', manifestPath]);
     assert.equal(validate.code, 0, validate.stdout + validate.stderr);
 
+    // Importing again with --chain, as the note says, completes the stored copy (and only once).
+    const fullchain = join(dir, 'store', 'bought', 'fullchain.pem');
+    const blocks = async () => (await readFile(fullchain, 'utf8')).match(/BEGIN CERTIFICATE/g)?.length;
+    assert.equal(await blocks(), 1);
+    const withChain = [...args, '--chain', ca.certPath, '--write', '--json'];
+    const rehearsed = await runCli([...args, '--chain', ca.certPath, '--dry-run', '--json'], { cwd: dir });
+    assert.equal(rehearsed.code, 0, rehearsed.stderr);
+    assert.deepEqual(actions(parseImport(rehearsed.stdout)), [['bought', 'would-replace']]);
+    const completed = await runCli(withChain, { cwd: dir });
+    assert.equal(completed.code, 0, completed.stderr);
+    const done = parseImport(completed.stdout).certificates[0];
+    assert.equal(done?.action, 'adopted');
+    assert.match(done?.message ?? '', /adds the chain the earlier import lacked/);
+    assert.equal(await blocks(), 2);
+    const once = await runCli(withChain, { cwd: dir });
+    assert.equal(once.code, 0, once.stderr);
+    assert.deepEqual(actions(parseImport(once.stdout)), [['bought', 'unchanged']]);
+
     // The issuer exists now: another e-mail is not applied to it, and that is said.
     await createLeaf(ca, dir, { names: ['second.example.test'], name: 'second' });
     const again = await runCli(
