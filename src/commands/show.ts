@@ -40,11 +40,16 @@ export async function showCommand(
       );
     }
     if (loaded.state === 'unreadable') {
+      // Permission denied is this user's, not the store's: a run (as the user that writes the store) finds
+      // the files intact and replaces nothing.
+      const denied = /\((EACCES|EPERM)\)/.test(loaded.error);
       throw new CertRenewError(
         ErrorCode.storeCorrupt,
         `${name}: the stored certificate is unreadable: ${loaded.error}`,
         {
-          hint: 'the next cert-renew run replaces it',
+          hint: denied
+            ? 'this user may not read the stored files (private keys are mode 0600): run it as the user that runs cert-renew run, or give readers a group with the store\'s "group" and "mode": {"key": "0640"}'
+            : 'the next cert-renew run replaces it',
         },
       );
     }

@@ -265,6 +265,26 @@ describe('every failed attempt is visible', () => {
     );
     assert.match(await readFile(metrics, 'utf8'), /^cert_renew_last_run_unrecorded_failures 1$/m);
   });
+
+  test('3c: show by a user who may not read the key says so, not that the next run replaces it', async () => {
+    const store = join(tmp.path, 'keyed');
+    const manifest = await writeManifest(
+      tmp.path,
+      localManifest(store, { certificates: [{ name: 'web', domains: ['web.example.test'] }] }),
+      'keyed.json',
+    );
+    await chmod(manifest, 0o644);
+    const issued = await runCli(['-m', manifest, 'run']);
+    assert.equal(issued.code, 0, issued.stderr);
+    // As root the CLI runs as nobody, to whom the 0600 key is closed; a non-root owner needs it closed.
+    if (process.getuid?.() !== 0) await chmod(join(store, 'web', 'privkey.pem'), 0o000);
+    const r = await runUnprivileged(['-m', manifest, 'show', 'web']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    assert.match(r.stderr, /cannot read privkey\.pem in web\/versions\/\S+ \(EACCES\)/);
+    assert.match(r.stderr, /this user may not read the stored files/);
+    assert.doesNotMatch(r.stderr, /the next cert-renew run replaces it/);
+  });
 });
 
 describe('an interrupted run is not a failed one', () => {
