@@ -23,6 +23,8 @@ const LEGO_KEY_TYPES: Record<string, KeyType> = {
 };
 
 const LEGO_ENV = /\bLEGO_(CERT_DOMAIN|CERT_PATH|CERT_KEY_PATH|CERT_PEM_PATH|CERT_PFX_PATH)\b/;
+/** The variables of lego's `--pem` / `--pfx` files: the import has no file to point them at. */
+const LEGO_UNSET_ENV = /\bLEGO_CERT_(PEM|PFX)_PATH\b/;
 
 /** The alias of a public CA whose directory lives on `host` (lego names account folders by host_port). */
 function aliasForHost(hostPort: string): string | undefined {
@@ -82,6 +84,15 @@ export async function readLego(dir: string, options: SourceOptions): Promise<Sou
   const hosts = [...accounts.keys()];
 
   const result: SourceResult = { found: [], untranslated: [], failed: [] };
+  if (options.renewHook) {
+    const program = options.renewHook.trim().split(/\s+/)[0] ?? '';
+    const script = await readFile(resolve(options.cwd ?? '', program), 'utf8').catch(() => '');
+    if (LEGO_UNSET_ENV.test(options.renewHook) || LEGO_UNSET_ENV.test(script)) {
+      result.untranslated.push({
+        message: `--renew-hook ${options.renewHook} reads LEGO_CERT_PEM_PATH or LEGO_CERT_PFX_PATH (lego's --pem/--pfx files), which are not set: give the store "outputs": {"combined": …} or {"pkcs12": …} and have the hook read that file, or read LEGO_CERT_PATH and LEGO_CERT_KEY_PATH`,
+      });
+    }
+  }
   const { challenge, problem } = legoChallenge(options);
   const keyType = options.keyType ? LEGO_KEY_TYPES[options.keyType] : undefined;
   if (options.keyType && !keyType) {

@@ -242,4 +242,30 @@ describe('cert-renew import lego (real lego and Pebble)', () => {
       [{ type: 'dns-01', exec: 'lego-dns-hook' }],
     );
   });
+
+  test("a --renew-hook that reads lego's --pem file variable is named: the import cannot set it", async () => {
+    const dir = join(tmp.path, 'pem-hook');
+    await mkdir(dir);
+    const hook = await envHook(dir, 'haproxy.sh', join(dir, 'hook.log'), ['LEGO_CERT_PEM_PATH']);
+    const r = await runCli([
+      '-m',
+      await emptyManifest(dir),
+      'import',
+      'lego',
+      legoPath,
+      '--server',
+      pebble.directoryUrl,
+      '--http.webroot',
+      docroot,
+      '--renew-hook',
+      hook,
+      '--dry-run',
+      '--json',
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    const notes = parseImport(r.stdout).untranslated.map((u) => u.message);
+    assert.equal(notes.filter((m) => m.includes('LEGO_CERT_PEM_PATH')).length, 1, notes.join('\n'));
+    assert.match(r.stderr, /not translated: --renew-hook .*haproxy\.sh reads LEGO_CERT_PEM_PATH/);
+  });
 });
