@@ -133,6 +133,46 @@ describe('Redis faults through the CLI', () => {
     assert.match(plan.stdout, /redis store "shared" at .* is unreachable/);
   });
 
+  test('a Redis that accepts connections but does not answer: show, status and run fail with one line', async (t) => {
+    // DEBUG SLEEP blocks the server: the TCP handshake succeeds (the kernel accepts), no reply comes.
+    const redis = await startRedis({ args: ['--enable-debug-command', 'yes'] });
+    const tmp = await tempDir();
+    t.after(async () => {
+      await redis.stop();
+      await tmp.remove();
+    });
+    const manifest = await writeManifest(tmp.path, redisManifest({ url: redis.url }, ['web']));
+    const first = await runCli(['-m', manifest, 'run']);
+    assert.equal(first.code, 0, first.stderr);
+
+    // Asleep far longer than any of the commands below may wait; killed (and restarted) afterwards.
+    const asleep = redis.cli('DEBUG', 'SLEEP', '600').catch(() => 'killed');
+    // A guard against hanging, not a timing assertion.
+    const guard = { killAfterMs: 120_000 };
+    const show = await runCli(['-m', manifest, 'show', 'web'], guard);
+    const status = await runCli(['-m', manifest, 'status', '--check'], guard);
+    const run = await runCli(['-m', manifest, 'run', '--json'], guard);
+    await redis.kill();
+    await asleep;
+    await redis.restart();
+
+    for (const [what, r, code] of [
+      ['show', show, 1],
+      ['status --check', status, 2],
+      ['run', run, 1],
+    ] as const) {
+      assert.equal(r.signal, null, `${what} exited by itself`);
+      assert.equal(r.code, code, `${what}: ${r.stdout}${r.stderr}`);
+      assert.ok(!hasStackTrace(r.stdout + r.stderr), r.stderr);
+      assert.match(
+        r.stdout + r.stderr,
+        /redis store "shared" at .* is unreachable: no answer within 20 s/,
+        what,
+      );
+    }
+    assert.equal(runReport(run).certificates[0]?.error?.code, 'STORE_UNAVAILABLE');
+  });
+
   test('a lock left by a killed cert-renew is respected while it lives and taken over after it expires', async (t) => {
     const redis = await startRedis();
     const tmp = await tempDir();

@@ -249,7 +249,7 @@ export class RedisConnection {
   private ensureConnected(): Promise<void> {
     if (this.connected) return Promise.resolve();
     if (this.closed) return Promise.reject(unavailableError(this.label, 'the store was closed'));
-    this.connecting ??= this.client.connect().then(
+    this.connecting ??= this.connectWithin().then(
       () => {
         this.connected = true;
       },
@@ -268,6 +268,24 @@ export class RedisConnection {
       },
     );
     return this.connecting;
+  }
+
+  /**
+   * `connect()` within OPERATION_TIMEOUT_MS, like any operation. ioredis' connectTimeout covers only the
+   * TCP handshake: a Redis that accepts the connection but does not answer (stopped, blocked by DEBUG SLEEP
+   * or a long script, a proxy whose backend is gone) would leave the login and the ready check waiting for
+   * ever.
+   */
+  private connectWithin(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.lastConnectionError = `no answer within ${OPERATION_TIMEOUT_MS / 1000} s`;
+        reject(new Error(this.lastConnectionError));
+      }, OPERATION_TIMEOUT_MS);
+      timer.unref();
+    });
+    return Promise.race([this.client.connect(), timeout]).finally(() => clearTimeout(timer));
   }
 
   /**
