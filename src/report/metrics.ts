@@ -4,6 +4,7 @@
  */
 import { CertRenewError, ErrorCode } from '../errors.js';
 import type { PlanItem } from '../plan/model.js';
+import type { FleetHost } from '../policy/deployment.js';
 import type { Reason } from '../policy/reasons.js';
 import { writeAtomic } from '../stores/filesystem/fs-util.js';
 import { FAILING_OUTCOMES, type RunReport } from './model.js';
@@ -13,6 +14,14 @@ import { FAILING_OUTCOMES, type RunReport } from './model.js';
  * could not be read. Nothing else ever lands in it, so dashboards can enumerate it.
  */
 export type ReasonLabel = Reason | 'error';
+
+/** Failures of a deployment on this host: the post-renew hooks or `verify`, after the certificate was stored. */
+const DEPLOY_FAILURES: ReadonlySet<ErrorCode> = new Set([
+  ErrorCode.hookFailed,
+  ErrorCode.hookTimeout,
+  ErrorCode.servedMismatch,
+  ErrorCode.servedUnreachable,
+]);
 
 function reasonLabel(item: Pick<PlanItem, 'reason'>): ReasonLabel {
   return item.reason ?? 'error';
@@ -144,6 +153,8 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
     const next: PlanItem = { ...item, ...(c.notAfter ? { notAfter: c.notAfter } : {}) };
     // Another certificate now: its renewal window is known at the next plan, not from the previous one.
     if (c.notAfter !== undefined && c.notAfter !== item.notAfter) delete next.renewAt;
+    // Failed to deploy here (its hooks or verify): what is stored stays stored, this host did not deploy it.
+    const deployFailed = c.outcome === 'failed' && c.error !== undefined && DEPLOY_FAILURES.has(c.error.code);
     if (c.outcome === 'renewed' || c.outcome === 'fresh' || c.outcome === 'renewed-elsewhere') {
       next.action = 'keep';
       next.reason = 'ok';
@@ -151,13 +162,35 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
     } else if (c.outcome === 'failed' || c.outcome === 'rolled-back') {
       const count = (item.failures?.count ?? 0) + 1;
       next.failures = { ...(item.failures ?? { lastAttempt: report.finishedAt }), count };
+      // Renewed and stored before the hooks failed: no longer due (hooks run only after the store).
+      if (deployFailed && c.action === 'renew') {
+        next.action = 'keep';
+        next.reason = 'ok';
+      }
+    } else if (c.outcome === 'ok' && item.failures && (!item.hooksPending || c.hooks.length > 0)) {
+      // The run cleared the record (execute/hook-phases.ts): failures of an earlier run on a certificate
+      // that is fine, or pending hooks that ran again here and succeeded.
+      delete next.failures;
     }
-    // This host deployed what is stored unless the certificate failed here.
-    if (hostId !== undefined && c.fingerprint && !FAILING_OUTCOMES.has(c.outcome) && item.hosts) {
-      next.hosts = [
-        ...item.hosts.filter((h) => h.host !== hostId),
-        { host: hostId, state: 'current' as const, fingerprint: c.fingerprint },
-      ].sort((a, b) => (a.host < b.host ? -1 : 1));
+    if (hostId !== undefined && c.fingerprint && item.hosts) {
+      const own = item.hosts.find((h) => h.host === hostId);
+      // This host deployed what is stored unless the certificate failed here; a failed deployment is
+      // `failed`, as status will show it.
+      const state: FleetHost | undefined = !FAILING_OUTCOMES.has(c.outcome)
+        ? { host: hostId, state: 'current', fingerprint: c.fingerprint }
+        : deployFailed
+          ? {
+              ...(own ?? { host: hostId }),
+              state: 'failed',
+              behindSince:
+                own?.state === 'current' ? report.finishedAt : (own?.behindSince ?? report.finishedAt),
+            }
+          : undefined;
+      if (state) {
+        next.hosts = [...item.hosts.filter((h) => h.host !== hostId), state].sort((a, b) =>
+          a.host < b.host ? -1 : 1,
+        );
+      }
     }
     return next;
   });

@@ -7,7 +7,7 @@
  * holds one field per host.
  */
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { StatusReport } from '../../src/report/status.js';
@@ -113,6 +113,49 @@ describe('deployment state across hosts sharing a Redis store', () => {
     assert.equal((await run('red-b')).code, 0);
     await nginx.get('red-b')?.waitForSerial(await storedSerial());
     assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
+  });
+
+  test("a host's own run textfile tells what its run did: a failed deployment, then its recovery", async () => {
+    const prom = (host: Host) => join(tmp.path, host, 'run.prom');
+    const metric = async (host: Host, line: string) =>
+      assert.match(await readFile(prom(host), 'utf8'), new RegExp(`^${line.replace(/[{}]/g, '\\$&')}$`, 'm'));
+
+    // red-a renews and its own reload fails: stored, so no longer due; red-a failed to deploy it.
+    broken.add('red-a');
+    const renewed = await run('red-a', '--force', '--metrics-file', prom('red-a'));
+    assert.equal(renewed.code, 1, renewed.stderr);
+    assert.equal(runReport(renewed).certificates[0]?.error?.code, 'HOOK_FAILED');
+    await metric(
+      'red-a',
+      'cert_renew_certificate_renewal_due{name="gw",issuer="local",store="shared",reason="ok"} 0',
+    );
+    await metric('red-a', 'cert_renew_host_deploy_failed{name="gw",store="shared",host="red-a"} 1');
+    await metric('red-a', 'cert_renew_host_deployed{name="gw",store="shared",host="red-a"} 0');
+    broken.delete('red-a');
+
+    // red-b deploys it but its reload fails twice: its own textfile says failed, as status does.
+    broken.add('red-b');
+    for (const count of [1, 2]) {
+      const failed = await run('red-b', '--metrics-file', prom('red-b'));
+      assert.equal(failed.code, 1, failed.stderr);
+      await metric('red-b', 'cert_renew_host_deploy_failed{name="gw",store="shared",host="red-b"} 1');
+      await metric('red-b', 'cert_renew_host_deployed{name="gw",store="shared",host="red-b"} 0');
+      await metric(
+        'red-b',
+        `cert_renew_certificate_failed_attempts{name="gw",issuer="local",store="shared"} ${count + 1}`,
+      );
+    }
+    // Fixed: both hosts deploy; the failure record is cleared, and their textfiles no longer count it.
+    broken.delete('red-b');
+    for (const host of HOSTS) {
+      const r = await run(host, '--metrics-file', prom(host));
+      assert.equal(r.code, 0, r.stderr);
+      await metric(host, `cert_renew_host_deployed{name="gw",store="shared",host="${host}"} 1`);
+      await metric(host, `cert_renew_host_deploy_failed{name="gw",store="shared",host="${host}"} 0`);
+      await metric(host, 'cert_renew_certificate_failed_attempts{name="gw",issuer="local",store="shared"} 0');
+    }
+    const st = await runCli(['-m', manifest, 'status', '--json', '--check']);
+    assert.equal(st.code, 0, st.stdout);
   });
 
   test("prune --host removes a retired host's field of deployed:{name} and nothing else", async () => {
