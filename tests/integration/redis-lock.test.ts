@@ -82,6 +82,27 @@ test('the holder extends its lock; another host cannot take it while the holder 
   await taken.release();
 });
 
+test('a lock without an expiry (not set by cert-renew) is given lockTimeout, then taken over', async () => {
+  const a = await host('host-a', '10s');
+  await redis.cli('SET', 'lk:lock:{immortal}', 'old-tool:1:forever');
+  assert.equal(await a.locker().acquire('immortal', { waitMs: 0 }), undefined, 'held: not taken at once');
+  const pttl = Number(await redis.cli('PTTL', 'lk:lock:{immortal}'));
+  assert.ok(pttl > 0 && pttl <= 10_000, `it now expires (PTTL ${pttl})`);
+  // A lock with an expiry keeps its own, however long: only a key without one is given one.
+  await redis.cli('SET', 'lk:lock:{mortal}', 'other-host:1:long', 'PX', '600000');
+  assert.equal(await a.locker().acquire('mortal', { waitMs: 0 }), undefined);
+  assert.ok(
+    Number(await redis.cli('PTTL', 'lk:lock:{mortal}')) > 10_000,
+    'a lock with an expiry is left alone',
+  );
+  await redis.cli('DEL', 'lk:lock:{mortal}');
+  // A hang guard, not a timing assertion: the formerly immortal lock expires and the waiter gets it.
+  const next = await a.locker().acquire('immortal', { waitMs: 120_000 });
+  assert.ok(next, 'taken over after it expired');
+  assert.match(await redis.cli('GET', 'lk:lock:{immortal}'), /^host-a:/);
+  await next.release();
+});
+
 test('a lockTimeout shorter than 10s is refused', async () => {
   await assert.rejects(host('host-a', '2s'), /lockTimeout "2s" is shorter than 10s/);
 });

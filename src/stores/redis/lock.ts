@@ -2,7 +2,7 @@
  * Per-certificate locks in Redis: `SET lock:{name} TOKEN NX PX ttl`. The token names the holder
  * (`host:pid:random`) so an operator can see who holds a lock with `GET`. Only the holder extends
  * (compare-and-PEXPIRE) or releases (compare-and-DEL) it; a holder that dies stops extending and its
- * lock expires after `ttl`, when another host takes it.
+ * lock expires after `ttl`, when another host takes it. A lock found without any expiry is given `ttl`.
  */
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -19,6 +19,14 @@ export const EXTEND_SCRIPT =
 /** GET + DEL only when the value is still our token. Returns 1 when released. */
 export const RELEASE_SCRIPT =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/**
+ * PEXPIRE only when the key has no time to live (PTTL -1). Returns 1 when a lifetime was given. A lock
+ * without one (not cert-renew's: set by hand, or by a tool that copied keys without their TTL) would
+ * otherwise block its certificate for ever.
+ */
+export const EXPIRE_IMMORTAL_SCRIPT =
+  "if redis.call('PTTL', KEYS[1]) == -1 then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) else return 0 end";
 
 /** The three commands a locker needs; the Redis store provides them (connected, errors wrapped). */
 export interface LockCommands {
@@ -61,9 +69,18 @@ export class RedisLocker implements Locker {
     const deadline = this.options.clock.now().getTime() + waitMs;
     const poll = this.options.pollMs ?? { min: 100, max: 500 };
     let slept = 0;
+    let checkedLifetime = false;
     for (;;) {
       signal?.throwIfAborted();
       if (await this.commands.setIfAbsent(key, token, this.options.ttlMs)) return this.hold(name, key, token);
+      if (!checkedLifetime) {
+        checkedLifetime = true;
+        if ((await this.commands.evalOnKey(EXPIRE_IMMORTAL_SCRIPT, key, String(this.options.ttlMs))) === 1) {
+          this.options.logger.warn(
+            `the lock for certificate "${name}" (${key}) had no expiry (not set by cert-renew?): it now expires after lockTimeout, ${this.options.ttlMs} ms, unless its holder releases it`,
+          );
+        }
+      }
       const left = Math.min(waitMs - slept, deadline - this.options.clock.now().getTime());
       if (left <= 0) return undefined;
       const delay = Math.min(left, poll.min + Math.floor(Math.random() * (poll.max - poll.min)));
