@@ -172,25 +172,42 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
       // that is fine, or pending hooks that ran again here and succeeded.
       delete next.failures;
     }
-    if (hostId !== undefined && c.fingerprint && item.hosts) {
-      const own = item.hosts.find((h) => h.host === hostId);
-      // This host deployed what is stored unless the certificate failed here; a failed deployment is
-      // `failed`, as status will show it.
-      const state: FleetHost | undefined = !FAILING_OUTCOMES.has(c.outcome)
-        ? { host: hostId, state: 'current', fingerprint: c.fingerprint }
-        : deployFailed
-          ? {
-              ...(own ?? { host: hostId }),
-              state: 'failed',
-              behindSince:
-                own?.state === 'current' ? report.finishedAt : (own?.behindSince ?? report.finishedAt),
-            }
-          : undefined;
-      if (state) {
-        next.hosts = [...item.hosts.filter((h) => h.host !== hostId), state].sort((a, b) =>
-          a.host < b.host ? -1 : 1,
-        );
+    if (c.fingerprint && item.hosts) {
+      const stored = c.fingerprint;
+      // A new version was stored during the run (here, or by another host): a host that deployed another
+      // one is behind it from now on, whatever it was at the plan.
+      const changed =
+        c.outcome === 'renewed' ||
+        c.outcome === 'renewed-elsewhere' ||
+        (deployFailed && c.action === 'renew');
+      let hosts: FleetHost[] = changed
+        ? item.hosts.map((h): FleetHost => {
+            if (h.fingerprint === stored) return { ...h, state: 'current' };
+            const behind: FleetHost = { host: h.host, state: 'behind', behindSince: report.finishedAt };
+            if (h.fingerprint) behind.fingerprint = h.fingerprint;
+            if (h.serial) behind.serial = h.serial;
+            if (h.deployedAt) behind.deployedAt = h.deployedAt;
+            if (h.revoked) behind.revoked = h.revoked;
+            return behind;
+          })
+        : item.hosts;
+      if (hostId !== undefined) {
+        const own = hosts.find((h) => h.host === hostId);
+        // This host deployed what is stored unless the certificate failed here; a failed deployment is
+        // `failed`, as status will show it.
+        const state: FleetHost | undefined = !FAILING_OUTCOMES.has(c.outcome)
+          ? { host: hostId, state: 'current', fingerprint: stored }
+          : deployFailed
+            ? {
+                ...(own ?? { host: hostId }),
+                state: 'failed',
+                behindSince:
+                  own?.state === 'current' ? report.finishedAt : (own?.behindSince ?? report.finishedAt),
+              }
+            : undefined;
+        if (state) hosts = [...hosts.filter((h) => h.host !== hostId), state];
       }
+      next.hosts = hosts.sort((a, b) => (a.host < b.host ? -1 : 1));
     }
     return next;
   });

@@ -120,6 +120,8 @@ describe('deployment state across hosts sharing a Redis store', () => {
     const metric = async (host: Host, line: string) =>
       assert.match(await readFile(prom(host), 'utf8'), new RegExp(`^${line.replace(/[{}]/g, '\\$&')}$`, 'm'));
 
+    // Both hosts serve the stored version.
+    for (const host of HOSTS) assert.equal((await run(host)).code, 0);
     // red-a renews and its own reload fails: stored, so no longer due; red-a failed to deploy it.
     broken.add('red-a');
     const renewed = await run('red-a', '--force', '--metrics-file', prom('red-a'));
@@ -131,6 +133,8 @@ describe('deployment state across hosts sharing a Redis store', () => {
     );
     await metric('red-a', 'cert_renew_host_deploy_failed{name="gw",store="shared",host="red-a"} 1');
     await metric('red-a', 'cert_renew_host_deployed{name="gw",store="shared",host="red-a"} 0');
+    // red-b served the version this run replaced: behind it now, not current.
+    await metric('red-a', 'cert_renew_host_deployed{name="gw",store="shared",host="red-b"} 0');
     broken.delete('red-a');
 
     // red-b deploys it but its reload fails twice: its own textfile says failed, as status does.
