@@ -244,6 +244,10 @@ export function buildProgram(io: CliIO, setExit: (code: number) => void): Comman
     .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
     .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
     .option('--interval <duration>', 'how often the renewal job runs', '24h')
+    .option(
+      '--host-id <id>',
+      "this host's id in the deployment state (default: deployment.hostId, else the hostname)",
+    )
     .action(async (names: string[], options) => {
       const { revokeCommand } = await import('./commands/revoke.js');
       setExit(await revokeCommand(globals(), names, options, io));

@@ -6,7 +6,7 @@ import { selectCertificates } from '../plan/select.js';
 import { type RevokeLine, type RevokeReport, revokeFailed, revokeReporters } from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
 import type { RevocationReason } from '../x509/revocation.js';
-import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
+import { commandLogger, hostIdOf, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
 import { type CliIO, type GlobalOptions, useColour } from './io.js';
 
@@ -19,6 +19,8 @@ export interface RevokeCommandOptions {
   timeout?: string;
   lockWait?: string;
   interval?: string;
+  /** `--host-id`: this host's id in the deployment state the replacement records (as `run --host-id`). */
+  hostId?: string;
 }
 
 /**
@@ -41,6 +43,8 @@ export async function revokeCommand(
   const session = await openSession(globals, io, logger, intervalMs);
   try {
     const entries = selectCertificates(session.certificates, { only: names, what: 'revoke names' });
+    // Checked before anything is revoked: the replacement's hooks record this host's deployment under it.
+    const hostId = hostIdOf(options.hostId, session);
     const question = `Revoke ${entries.length} certificate(s) (${entries.map((e) => e.name).join(', ')}) for ${options.reason}${renew ? ' and replace them' : ''}?`;
     if (!(await confirmed(io, options.yes, question))) {
       logger.warn('nothing revoked');
@@ -87,7 +91,7 @@ export async function revokeCommand(
           runIntervalMs: intervalMs,
           lockWaitMs,
           deadlineMs,
-          hostId: session.hostId(),
+          hostId,
           ...(io.interrupt ? { interrupt: io.interrupt } : {}),
         },
         { session, clock: io.clock, logger, env: io.env },

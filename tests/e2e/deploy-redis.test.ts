@@ -162,6 +162,33 @@ describe('deployment state across hosts sharing a Redis store', () => {
     assert.equal(st.code, 0, st.stdout);
   });
 
+  test('revoke --host-id records the replacement deployed under that id, as run --host-id does', async () => {
+    const bad = await runCli([
+      '-m',
+      manifest,
+      'revoke',
+      'gw',
+      '--reason',
+      'superseded',
+      '--yes',
+      '--host-id',
+      'a b',
+    ]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.equal(await redis.cli('LLEN', 'revocations:{gw}'), '0', 'nothing revoked for a bad id');
+    const r = await runCli(
+      ['-m', manifest, 'revoke', 'gw', '--reason', 'superseded', '--yes', '--host-id', 'red-a'],
+      {
+        env: env('red-a'),
+      },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const fields = (await redis.cli('HKEYS', 'deployed:{gw}')).split('\n').sort();
+    assert.deepEqual(fields, ['red-a', 'red-b'], "no entry under the machine's hostname");
+    await nginx.get('red-a')?.waitForSerial(await storedSerial());
+    assert.equal((await run('red-b')).code, 0);
+  });
+
   test("prune --host removes a retired host's field of deployed:{name} and nothing else", async () => {
     // A host that deployed once and is gone: its field stays in the hash until it is forgotten.
     await redis.cli('HSET', 'deployed:{gw}', 'red-old', '{"fingerprint":"00","serial":"01"}');
