@@ -52,8 +52,11 @@ function render(families: Family[]): string {
   return out;
 }
 
-/** Families describing certificates (used by both `run` and `status`). */
-function certificateFamilies(items: PlanItem[], at: Date): Family[] {
+/**
+ * Families describing certificates (used by both `run` and `status`). `failedHost`: only that host's
+ * `cert_renew_host_deploy_failed` series (see runMetrics); all hosts' when undefined.
+ */
+function certificateFamilies(items: PlanItem[], at: Date, failedHost?: string): Family[] {
   const expiry: Family = {
     name: 'cert_renew_certificate_not_after_timestamp_seconds',
     help: 'Expiry of the stored certificate (Unix time).',
@@ -101,7 +104,8 @@ function certificateFamilies(items: PlanItem[], at: Date): Family[] {
     for (const host of item.hosts ?? []) {
       const hostLabels = { name: item.name, store: item.store, host: host.host };
       deployed.samples.push({ labels: hostLabels, value: host.state === 'current' ? 1 : 0 });
-      deployFailed.samples.push({ labels: hostLabels, value: host.state === 'failed' ? 1 : 0 });
+      if (failedHost === undefined || host.host === failedHost)
+        deployFailed.samples.push({ labels: hostLabels, value: host.state === 'failed' ? 1 : 0 });
       const since = host.behindSince ? Date.parse(host.behindSince) : undefined;
       behind.samples.push({
         labels: hostLabels,
@@ -131,8 +135,8 @@ function certificateFamilies(items: PlanItem[], at: Date): Family[] {
 
 /**
  * The textfile after `cert-renew run`: the certificate families as they stand after the run (renewed ones
- * no longer due, failed ones with this attempt counted), then the last run's time, success, duration,
- * renewals by reason and failures by error code.
+ * no longer due, failed ones with this attempt counted; `cert_renew_host_deploy_failed` of `hostId` only),
+ * then the last run's time, success, duration, renewals by reason and failures by error code.
  */
 export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string): string {
   const byReason = new Map<ReasonLabel, number>();
@@ -212,7 +216,10 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
     return next;
   });
   return render([
-    ...certificateFamilies(after, new Date(report.finishedAt)),
+    // A host's failed deployment is told by that host's own textfile only: the host that failed is the
+    // one that runs again and clears it, and another host's file would keep its day-old view of it (the
+    // deployed and behind families stay for every host: a host that stopped running is seen only there).
+    ...certificateFamilies(after, new Date(report.finishedAt), hostId),
     {
       name: 'cert_renew_last_run_timestamp_seconds',
       help: 'When the last run finished (Unix time).',

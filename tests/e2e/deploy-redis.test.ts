@@ -149,6 +149,23 @@ describe('deployment state across hosts sharing a Redis store', () => {
         `cert_renew_certificate_failed_attempts{name="gw",issuer="local",store="shared"} ${count + 1}`,
       );
     }
+    // red-a's own run meanwhile: its textfile tells only its own deployment's failure (red-b's is told by
+    // red-b's file, which red-b's next run clears; red-a's would keep a day-old view of it), while the
+    // fleet as status sees it now still says red-b failed.
+    assert.equal((await run('red-a', '--metrics-file', prom('red-a'))).code, 0);
+    await metric('red-a', 'cert_renew_host_deploy_failed{name="gw",store="shared",host="red-a"} 0');
+    assert.doesNotMatch(
+      await readFile(prom('red-a'), 'utf8'),
+      /cert_renew_host_deploy_failed\{[^}]*host="red-b"/,
+    );
+    await metric('red-a', 'cert_renew_host_deployed{name="gw",store="shared",host="red-b"} 0');
+    const fleetProm = join(tmp.path, 'fleet.prom');
+    assert.equal((await runCli(['-m', manifest, 'status', '--metrics-file', fleetProm])).code, 0);
+    assert.match(
+      await readFile(fleetProm, 'utf8'),
+      /^cert_renew_host_deploy_failed\{name="gw",store="shared",host="red-b"\} 1$/m,
+    );
+
     // Fixed: both hosts deploy; the failure record is cleared, and their textfiles no longer count it.
     broken.delete('red-b');
     for (const host of HOSTS) {
