@@ -3,6 +3,7 @@
  * set (previous or new) whose key matches its certificate, and the next run finishes the job.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -27,6 +28,29 @@ async function assertComplete(store: string): Promise<void> {
   }
 }
 
+/** Resolves once `child` wrote `count` stderr lines matching `line` (at once for 0), or has ended. */
+function linesSeen(child: ChildProcess, line: RegExp, count: number): Promise<void> {
+  if (count === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let seen = 0;
+    let buffer = '';
+    const onData = (d: Buffer) => {
+      buffer += d.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      seen += lines.filter((l) => line.test(l)).length;
+      if (seen >= count) finish();
+    };
+    const finish = () => {
+      child.stderr?.off('data', onData);
+      child.off('close', finish);
+      resolve();
+    };
+    child.stderr?.on('data', onData);
+    child.on('close', finish);
+  });
+}
+
 test('SIGKILL at many points during runs never leaves a half-written or mismatched set', async () => {
   const tmp = await tempDir();
   try {
@@ -42,18 +66,31 @@ test('SIGKILL at many points during runs never leaves a half-written or mismatch
       }),
     );
     assert.equal((await runCli(['-m', manifest, 'run'])).code, 0);
-    // Kill forced runs after increasing delays: early ones die while loading, later ones mid-write.
+    // Kill forced runs at points of their progress (not of the clock, which a fast or a loaded machine
+    // moves): while loading, after the first or the last "renewing" line (keys and certificates being
+    // made, versions being written), after the first or second "renewed" line (others mid-write), each
+    // followed by a few more milliseconds that differ from round to round.
+    const points: { line: RegExp; count: number }[] = [
+      { line: /^$/, count: 0 },
+      { line: /: renewing \(/, count: 1 },
+      { line: /: renewing \(/, count: 3 },
+      { line: /: renewed, valid until/, count: 1 },
+      { line: /: renewed, valid until/, count: 2 },
+    ];
     let killed = 0;
-    for (let i = 0; i < 24; i++) {
+    for (let i = 0; i < 25; i++) {
       const { child, done } = startCli(['-m', manifest, 'run', '--force', '--concurrency', '3']);
-      await sleep(150 + i * 25);
-      if (child.exitCode === null) {
+      const point = points[i % points.length] as { line: RegExp; count: number };
+      await linesSeen(child, point.line, point.count);
+      await sleep((i * 7) % 30);
+      if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         killed += 1;
       }
       await done;
       await assertComplete(store);
     }
+    // Only a run that ended between its last line awaited and the kill escapes: most are killed.
     assert.ok(killed > 10, `most runs were killed mid-way (${killed})`);
     // The next run repairs what it can: stale locks of dead processes are taken over at once.
     const r = await runCli(['-m', manifest, 'run', '--json']);
