@@ -358,12 +358,26 @@ describe('step-ca issuer against a real step-ca', () => {
     });
   });
 
-  test('check() pins the root, sees /health and the provisioner, and reads no secret', async () => {
-    const { issuer: stepCa, secretReads } = issuer({});
-    const text = await stepCa.check({ store: noStore, certs: [], signal: AbortSignal.timeout(10_000) });
+  test('check() pins the root, sees /health and the provisioner, and unlocks its key without sending it', async () => {
+    const check = (stepCa: StepCaIssuer) =>
+      stepCa.check({ store: noStore, certs: [], signal: AbortSignal.timeout(10_000) });
+    const right = issuer();
+    const text = await check(right.issuer);
     assert.match(text, /root pinned/);
-    assert.match(text, new RegExp(`provisioner '${ca.provisioner}'`));
-    assert.deepEqual(secretReads, []);
+    assert.match(text, new RegExp(`provisioner '${ca.provisioner}' present, its key unlocks`));
+    assert.equal(right.secretReads.length, 1);
+    // A wrong password fails the rehearsal (it would fail the first new certificate), and is not shown.
+    await assert.rejects(check(issuer({ [PASSWORD_VAR]: 'not-the-password' }).issuer), (error: unknown) => {
+      assert.ok(error instanceof CertRenewError);
+      assert.match(error.message, /^wrong provisioner password for step-ca issuer 'internal'/);
+      assert.ok(!error.oneLine.includes('not-the-password'));
+      return true;
+    });
+    // No password on this host: renewing over mutual TLS needs none, so the check passes and says so.
+    assert.match(
+      await check(issuer({}).issuer),
+      /no password here \(.*\): renewals over mutual TLS need none/,
+    );
   });
 
   test('a CA that does not answer is a transient ISSUER_UNAVAILABLE', async () => {

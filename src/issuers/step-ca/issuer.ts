@@ -184,8 +184,18 @@ export class StepCaIssuer implements Issuer, Revoker {
         { transient: true },
       );
     }
-    await this.provisioner(root, context.signal);
-    return `step-ca ${this.#api.url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present`;
+    const provisioner = await this.provisioner(root, context.signal);
+    // The provisioner key is decrypted here, sending nothing: a wrong password fails the rehearsal, not the
+    // first new certificate. A host without the password is fine (renewing over mutual TLS needs none).
+    let key: string;
+    try {
+      await this.signingKey(provisioner);
+      key = 'its key unlocks';
+    } catch (error) {
+      if (!(error instanceof CertRenewError) || error.code !== ErrorCode.secretUnavailable) throw error;
+      key = `no password here (${error.message}): renewals over mutual TLS need none, a new certificate would`;
+    }
+    return `step-ca ${this.#api.url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present, ${key}`;
   }
 
   async trustAnchors(): Promise<string[]> {
