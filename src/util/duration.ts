@@ -131,7 +131,9 @@ export function formatDuration(ms: number, style: DurationStyle = 'short'): stri
     taken++;
     if (n > 0) text += text === '' ? `${n}${unit}` : `${rule.separator}${n}${unit}`;
   }
-  return taken === 0 ? `${sign}0${rule.smallest}` : sign + text;
+  // Under the smallest unit: 0, or for a negative amount (expired seconds ago) "-<1m", never "-0m".
+  if (taken === 0) return sign ? `-<1${rule.smallest}` : `0${rule.smallest}`;
+  return sign + text;
 }
 
 /** The longest delay a Node timer can wait (about 24.8 days); longer ones would fire at once. */

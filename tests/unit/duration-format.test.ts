@@ -29,6 +29,8 @@ const cases: [DurationStyle, number, string][] = [
   ['table', 5 * H + 59 * M, '5h'],
   ['table', 42 * D + 23 * H, '42d'],
   ['table', -3 * D, '-3d'],
+  ['table', -8 * S, '-<1m'],
+  ['short', -500, '-<1s'],
   ['timeout', 250, '250ms'],
   ['timeout', 1500, '1500ms'],
   ['timeout', 30 * S, '30s'],
