@@ -68,6 +68,7 @@ function previous(r: Running, hostId: string): HostDeployment {
   if (mine?.fingerprint) out.fingerprint = mine.fingerprint;
   if (mine?.serial) out.serial = mine.serial;
   if (mine?.deployedAt) out.deployedAt = mine.deployedAt;
+  if (mine?.notAfter) out.notAfter = mine.notAfter;
   return out;
 }
 
@@ -181,7 +182,12 @@ export async function recordDeployments(
     if (failure === undefined) {
       entries.push({
         r,
-        entry: { fingerprint, ...(r.hook?.serial ? { serial: r.hook.serial } : {}), deployedAt: at },
+        entry: {
+          fingerprint,
+          ...(r.hook?.serial ? { serial: r.hook.serial } : {}),
+          deployedAt: at,
+          ...(r.hook?.notAfter ? { notAfter: r.hook.notAfter.toISOString() } : {}),
+        },
       });
       continue;
     }
@@ -192,7 +198,12 @@ export async function recordDeployments(
     if (post.rolledBack.has(name) && restored && rollbackOk) {
       entries.push({
         r,
-        entry: { fingerprint: restored.fingerprint, serial: restored.serial, deployedAt: at },
+        entry: {
+          fingerprint: restored.fingerprint,
+          serial: restored.serial,
+          deployedAt: at,
+          notAfter: new Date(restored.notAfter).toISOString(),
+        },
       });
       continue;
     }

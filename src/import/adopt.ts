@@ -180,6 +180,7 @@ export async function adoptCertificate(
             fingerprint: meta.fingerprint,
             serial: meta.serial,
             deployedAt: session.context.clock.now().toISOString(),
+            notAfter: new Date(meta.notAfter).toISOString(),
           })
           .catch(() => {});
       }

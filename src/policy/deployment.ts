@@ -27,6 +27,8 @@ export interface FleetHost {
   error?: string;
   /** What it deployed was revoked since (the store's revocation log): it serves a revoked certificate. */
   revoked?: { reason: string; revokedAt: string };
+  /** behind or failed, and what it deployed has expired (its recorded notAfter): it serves an expired one. */
+  expired?: { notAfter: string };
 }
 
 export interface CurrentVersion {
@@ -78,6 +80,11 @@ export function fleetOf(
       );
       if (revoked) {
         line.revoked = { reason: revoked.reason, revokedAt: revoked.revokedAt };
+        line.overdue = true;
+      }
+      // Still serving what expired (clients refuse it): no grace period either.
+      if (entry.notAfter !== undefined && Date.parse(entry.notAfter) <= now.getTime()) {
+        line.expired = { notAfter: entry.notAfter };
         line.overdue = true;
       }
     }

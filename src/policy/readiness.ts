@@ -41,9 +41,9 @@ export interface ReadinessInput {
   hooksPending?: boolean;
   /**
    * The fleet view (policy/deployment.ts): a host overdue or failed warns; one still serving a certificate
-   * revoked for keyCompromise is critical.
+   * revoked for keyCompromise, or one that has expired, is critical.
    */
-  hosts?: { overdue?: boolean; revoked?: { reason: string } }[];
+  hosts?: { overdue?: boolean; revoked?: { reason: string }; expired?: { notAfter: string } }[];
   /** `status --probe`: an endpoint that does not serve the stored certificate warns. */
   served?: { ok: boolean }[];
 }
@@ -55,6 +55,9 @@ export const storeUnreadable: ReadinessCheck = (input) => (input.action === 'err
 /** A host still serves a certificate revoked for keyCompromise: its key is in other hands. */
 export const hostServesCompromised: ReadinessCheck = (input) =>
   input.hosts?.some((h) => h.revoked?.reason === 'keyCompromise') ? 'critical' : null;
+/** A host has not deployed the stored version and what it did deploy has expired: clients refuse it. */
+export const hostServesExpired: ReadinessCheck = (input) =>
+  input.hosts?.some((h) => h.expired) ? 'critical' : null;
 /** The decision's reason, by its severity (ok says nothing, so later checks may still warn). */
 export const reasonSeverity: ReadinessCheck = (input) => {
   const severity = input.reason === undefined ? null : REASON_SEVERITY[input.reason];
@@ -74,6 +77,7 @@ export const notServed: ReadinessCheck = (input) => (input.served?.some((s) => !
 export const readinessChecks: readonly ReadinessCheck[] = [
   storeUnreadable,
   hostServesCompromised,
+  hostServesExpired,
   reasonSeverity,
   failuresRecorded,
   hostBehind,

@@ -92,12 +92,20 @@ function statusTable(status: StatusReport, { colour }: ReportOptions): string {
 }
 
 /** `a current, b behind since 2030-01-02 03:04 (overdue)`. */
+/** Why a host that is not current matters: what it still serves, or that it is overdue. */
+function hostNote(h: FleetHost): string {
+  const serves = `serves serial ${h.serial ?? '?'}`;
+  if (h.revoked) return ` (${serves}, revoked: ${h.revoked.reason})`;
+  if (h.expired) return ` (${serves}, expired ${h.expired.notAfter.slice(0, 16).replace('T', ' ')}Z)`;
+  return h.overdue ? ' (overdue)' : '';
+}
+
 function hostsCell(hosts: FleetHost[]): string {
   return hosts
     .map((h) =>
       h.state === 'current'
         ? `${h.host} current`
-        : `${h.host} ${h.state} since ${h.behindSince?.slice(0, 16).replace('T', ' ') ?? '?'}${h.revoked ? ` (serves serial ${h.serial ?? '?'}, revoked: ${h.revoked.reason})` : h.overdue ? ' (overdue)' : ''}`,
+        : `${h.host} ${h.state} since ${h.behindSince?.slice(0, 16).replace('T', ' ') ?? '?'}${hostNote(h)}`,
     )
     .join(', ');
 }

@@ -31,6 +31,8 @@ export function decodeHostDeployment(text: string | null | undefined): HostDeplo
   if (serial) out.serial = serial;
   const deployedAt = str(raw.deployedAt);
   if (deployedAt) out.deployedAt = deployedAt;
+  const notAfter = str(raw.notAfter);
+  if (notAfter && !Number.isNaN(Date.parse(notAfter))) out.notAfter = notAfter;
   const pending = raw.pending as Record<string, unknown> | undefined;
   if (typeof pending === 'object' && pending !== null) {
     const pf = str(pending.fingerprint);

@@ -297,6 +297,8 @@ export interface HostDeployment {
   serial?: string;
   /** When it was deployed, ISO 8601. */
   deployedAt?: string;
+  /** The notAfter of what it deployed, ISO 8601 (recorded since this field exists; older entries lack it). */
+  notAfter?: string;
   /**
    * Hooks for this fingerprint were started (recorded before they run) and have not succeeded: a crash, a
    * failed or unstartable hook, a failed `verify`. `error`/`code` say why when it is known.

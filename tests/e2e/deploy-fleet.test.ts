@@ -6,7 +6,7 @@
  * `status --check`; then `verify` (the served leaf must be the stored one) and `status --probe`.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Manifest } from '../../src/manifest/types.js';
@@ -270,6 +270,34 @@ describe('deployment state across hosts sharing a filesystem store', () => {
       assert.equal(r.code, 2, `${bad.join(' ')}: ${r.stderr}`);
       assert.ok(!hasStackTrace(r.stderr), r.stderr);
     }
+  });
+  test('a host behind whose deployed certificate has expired is critical at once, and its notAfter is recorded', async () => {
+    for (const host of ['host-a', 'host-b'] as const) assert.equal((await run(host)).code, 0);
+    const recordOf = async (host: Host) =>
+      JSON.parse(await readFile(join(store, '.cert-renew', 'deployments', 'gw', `${host}.json`), 'utf8')) as {
+        serial?: string;
+        notAfter?: string;
+      };
+    const deployed = await readStored(store, 'gw');
+    assert.equal(Date.parse((await recordOf('host-b')).notAfter ?? ''), Date.parse(deployed.cert.validTo));
+    // host-a renews; host-b has not run since: behind, within the grace period, so only a warning.
+    assert.equal((await run('host-a', '--force')).code, 0);
+    assert.equal((await status('host-a')).report.certificates[0]?.health, 'valid');
+    // Time passes on host-b (its certificate lasted an hour): what it still serves has expired.
+    const path = join(store, '.cert-renew', 'deployments', 'gw', 'host-b.json');
+    const expiredAt = new Date(Date.now() - 60_000).toISOString();
+    await writeFile(path, JSON.stringify({ ...(await recordOf('host-b')), notAfter: expiredAt }));
+    const check = await status('host-a', '--check');
+    assert.equal(check.code, 2, JSON.stringify(check.report));
+    const item = check.report.certificates[0];
+    assert.equal(item?.health, 'critical');
+    const b = item?.hosts?.find((h) => h.host === 'host-b');
+    assert.deepEqual([b?.state, b?.overdue, b?.expired?.notAfter], ['behind', true, expiredAt]);
+    const table = await runCli(['-m', manifest, 'status', '--interval', '5m']);
+    assert.match(table.stdout, /host-b behind since .* \(serves serial [0-9A-F]+, expired /);
+    // host-b runs: it deploys the stored version, and the fleet is fine again.
+    assert.equal((await run('host-b')).code, 0);
+    assert.equal((await status('host-a', '--check')).code, 0);
   });
 });
 

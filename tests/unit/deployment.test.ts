@@ -56,6 +56,50 @@ describe('fleetOf', () => {
     assert.equal(b?.overdue, false);
   });
 
+  test('a host behind whose deployed certificate has expired is overdue at once, and critical', () => {
+    const hosts = fleetOf(
+      {
+        // Deployed what expired an hour ago, and has not deployed the stored one (within the grace period).
+        gone: {
+          fingerprint: 'OLD',
+          serial: '0A',
+          deployedAt: '2029-10-01T00:00:00.000Z',
+          notAfter: '2030-01-09T23:00:00.000Z',
+        },
+        // Deployed something still valid: behind within the grace period, not overdue.
+        fine: {
+          fingerprint: 'OLD',
+          serial: '0B',
+          deployedAt: '2029-10-01T00:00:00.000Z',
+          notAfter: '2030-02-01T00:00:00.000Z',
+        },
+        // Current, with an old notAfter recorded (it is the stored one): never flagged.
+        here: { fingerprint: 'NEW', serial: '0C', notAfter: '2030-01-01T00:00:00.000Z' },
+        // An entry written before notAfter was recorded: as before.
+        old: { fingerprint: 'OLD', serial: '0D' },
+      },
+      current,
+      NOW,
+      8 * HOUR,
+    );
+    assert.deepEqual(
+      hosts.map((h) => [h.host, h.state, h.overdue, h.expired?.notAfter]),
+      [
+        ['fine', 'behind', false, undefined],
+        ['gone', 'behind', true, '2030-01-09T23:00:00.000Z'],
+        ['here', 'current', undefined, undefined],
+        ['old', 'behind', false, undefined],
+      ],
+    );
+    assert.equal(healthOf({ action: 'keep', hosts }), 'critical');
+    assert.equal(healthOf({ action: 'keep', hosts: hosts.filter((h) => h.host !== 'gone') }), 'valid');
+    assert.equal(
+      decodeHostDeployment('{"fingerprint":"A","notAfter":"2030-01-01T00:00:00.000Z"}')?.notAfter,
+      '2030-01-01T00:00:00.000Z',
+    );
+    assert.equal(decodeHostDeployment('{"fingerprint":"A","notAfter":"soon"}')?.notAfter, undefined);
+  });
+
   test('nothing stored or nothing recorded: no hosts', () => {
     assert.deepEqual(fleetOf(undefined, current, NOW, HOUR), []);
     assert.deepEqual(fleetOf({ a: { fingerprint: 'X' } }, undefined, NOW, HOUR), []);
