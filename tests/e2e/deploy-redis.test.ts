@@ -215,4 +215,18 @@ describe('deployment state across hosts sharing a Redis store', () => {
     assert.equal(await redis.cli('HEXISTS', 'deployed:{gw}', 'red-old'), '0');
     assert.equal(await redis.cli('HEXISTS', 'deployed:{gw}', 'red-a'), '1');
   });
+
+  test('a deployment record that is not JSON still names its host: status shows it behind, prune --host removes it', async () => {
+    await redis.cli('HSET', 'deployed:{gw}', 'red-garbled', 'not json');
+    const st = await runCli(['-m', manifest, 'status', '--json']);
+    const hosts = (JSON.parse(st.stdout) as StatusReport).certificates[0]?.hosts ?? [];
+    assert.deepEqual(
+      hosts.filter((h) => h.host === 'red-garbled').map((h) => [h.state, h.serial]),
+      [['behind', undefined]],
+    );
+    const r = await runCli(['-m', manifest, 'prune', '--host', 'red-garbled', '--yes']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /1 of 1 deployment record\(s\) of host red-garbled removed/);
+    assert.equal(await redis.cli('HEXISTS', 'deployed:{gw}', 'red-garbled'), '0');
+  });
 });

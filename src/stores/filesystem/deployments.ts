@@ -10,7 +10,7 @@ import { mkdirp } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
 import type { FilesystemLayout } from '../keys.js';
-import type { Deployments, HostDeployment } from '../types.js';
+import { type Deployments, HOST_ID_PATTERN, type HostDeployment } from '../types.js';
 import { fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
 
 const READ_CONCURRENCY = 32;
@@ -56,8 +56,10 @@ export async function loadDeployments(
       } catch {
         continue;
       }
-      const entry = decodeHostDeployment(text);
-      if (entry) hosts[file.slice(0, -SUFFIX.length)] = entry;
+      // An entry that is not ours to read still names a host: shown as one that deployed nothing known
+      // (behind), and `prune --host` can remove it.
+      const host = file.slice(0, -SUFFIX.length);
+      if (HOST_ID_PATTERN.test(host)) hosts[host] = decodeHostDeployment(text) ?? {};
     }
     result.set(name, hosts);
   });

@@ -6,7 +6,7 @@
 import { Cluster } from 'ioredis';
 import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
 import { redisKeys } from '../keys.js';
-import type { Deployments, HostDeployment } from '../types.js';
+import { type Deployments, HOST_ID_PATTERN, type HostDeployment } from '../types.js';
 import type { RedisConnection } from './connection.js';
 
 /** HGETALL per name, sent at once (pipelined by ioredis; per node in a Cluster). */
@@ -35,8 +35,9 @@ export async function loadDeployments(
   unique.forEach((name, i) => {
     const hosts: Deployments = {};
     for (const [host, text] of Object.entries(hashes[i] ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
-      const entry = decodeHostDeployment(text);
-      if (entry) hosts[host] = entry;
+      // An entry that is not ours to read still names a host: shown as one that deployed nothing known
+      // (behind), and `prune --host` can remove it.
+      if (HOST_ID_PATTERN.test(host)) hosts[host] = decodeHostDeployment(text) ?? {};
     }
     result.set(name, hosts);
   });
