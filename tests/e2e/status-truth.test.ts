@@ -56,7 +56,11 @@ describe('status judges what a reader of the configured file names gets', () => 
     const store = join(tmp.path, 'links');
     const manifest = await writeManifest(
       tmp.path,
-      localManifest(store, { certificates: [{ name: 'web', domains: ['web.example.test'] }] }),
+      localManifest(store, {
+        certificates: [{ name: 'web', domains: ['web.example.test'] }],
+        // One machine: the in-process runs (memoryIO's host name) and the CLI's record the same host.
+        deployment: { hostId: 'test-host' },
+      }),
       'links.json',
     );
     // 40 days ago, a 30-day certificate: expired 10 days ago. Keep its bytes aside.
@@ -146,7 +150,11 @@ describe('status judges what a reader of the configured file names gets', () => 
     const store = join(tmp.path, 'future');
     const manifest = await writeManifest(
       tmp.path,
-      localManifest(store, { certificates: [{ name: 'web', domains: ['web.example.test'] }] }),
+      localManifest(store, {
+        certificates: [{ name: 'web', domains: ['web.example.test'] }],
+        // One machine: the in-process runs (memoryIO's host name) and the CLI's record the same host.
+        deployment: { hostId: 'test-host' },
+      }),
       'future.json',
     );
     let r = await runCli(['-m', manifest, 'run', '--json']);
