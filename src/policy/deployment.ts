@@ -66,7 +66,13 @@ export function fleetOf(
     if (entry.serial) line.serial = entry.serial;
     if (entry.deployedAt) line.deployedAt = entry.deployedAt;
     if (state !== 'current') {
-      const candidates = [current.issuedAt, entry.deployedAt].filter((t): t is string => t !== undefined);
+      // A deployment dated in the future (that host's clock runs ahead) counts from the stored version's
+      // time, or its host would never be overdue.
+      const deployedAt =
+        entry.deployedAt !== undefined && Date.parse(entry.deployedAt) <= now.getTime()
+          ? entry.deployedAt
+          : undefined;
+      const candidates = [current.issuedAt, deployedAt].filter((t): t is string => t !== undefined);
       const since = candidates.reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
       line.behindSince = new Date(since).toISOString();
       line.overdue = state === 'failed' || now.getTime() - Date.parse(since) > graceMs;

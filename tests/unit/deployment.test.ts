@@ -100,6 +100,16 @@ describe('fleetOf', () => {
     assert.equal(decodeHostDeployment('{"fingerprint":"A","notAfter":"soon"}')?.notAfter, undefined);
   });
 
+  test('a host whose clock runs ahead (a deployment dated in the future) is still overdue after the grace period', () => {
+    const [ahead] = fleetOf(
+      { ahead: { fingerprint: 'OLD', deployedAt: '2099-01-01T00:00:00.000Z' } },
+      current,
+      NOW,
+      2 * HOUR,
+    );
+    assert.deepEqual([ahead?.behindSince, ahead?.overdue], [current.issuedAt, true]);
+  });
+
   test('nothing stored or nothing recorded: no hosts', () => {
     assert.deepEqual(fleetOf(undefined, current, NOW, HOUR), []);
     assert.deepEqual(fleetOf({ a: { fingerprint: 'X' } }, undefined, NOW, HOUR), []);
