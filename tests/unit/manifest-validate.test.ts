@@ -736,6 +736,17 @@ const rows: Row[] = [
     severity: 'warning',
   },
   {
+    title: 'no window at all (renewBefore 0s): renewed only once expired, said plainly',
+    mutate: (m) => {
+      m.certificates[1].renewBefore = '0s';
+    },
+    pointer: '/certificates/1/renewBefore',
+    message:
+      /^renewBefore 0s leaves no renewal window: the certificate would be renewed only once it has expired/,
+    at: '"renewBefore"',
+    severity: 'warning',
+  },
+  {
     title: 'window warning (percent)',
     mutate: (m) => {
       m.certificates[1].renewBeforePercent = 10;

@@ -352,6 +352,15 @@ export function renewalWindows(view: ManifestView, options: CheckOptions): Findi
       description = `by default ${fraction} of the ${lifetimeShown} lifetime ${expected.description}`;
     }
     const window = renewalWindowMs(lifetime, entry);
+    if (window <= 0) {
+      findings.push(
+        warning(
+          pointer,
+          `${description} leaves no renewal window: the certificate would be renewed only once it has expired; give a duration before expiry, or leave the setting out (by default a third of the lifetime)`,
+        ),
+      );
+      return;
+    }
     if (window < 3 * options.intervalMs) {
       const every = formatDuration(
         Math.floor(window / 3 / 60_000) * 60_000 || Math.floor(window / 3),
