@@ -27,7 +27,6 @@ export interface ConnectorOptions {
   agents: IssuerAgents;
   /** Whether EAB credentials are configured (it changes the hint of an account error). */
   eabConfigured: boolean;
-  baseDir: string;
   clock: Clock;
   /** The run's logger: issuer-wide messages and acme-client's own debug lines go there. */
   logger: Logger;

@@ -68,7 +68,6 @@ export class AcmeOrdering {
       directoryUrl: options.directoryUrl,
       agents: options.agents,
       eabConfigured: config.eab !== undefined,
-      baseDir: context.baseDir,
       clock: context.clock,
       logger: context.logger,
       retry: this.#retry,
