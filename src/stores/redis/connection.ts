@@ -151,6 +151,23 @@ export async function buildClient(
   };
 }
 
+/**
+ * `work`, or a rejection "no answer within 20 s" after OPERATION_TIMEOUT_MS (`onTimeout` sees that message
+ * first). The timer never keeps the process alive.
+ */
+function withinOperationTimeout<T>(work: Promise<T>, onTimeout?: (message: string) => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const message = `no answer within ${OPERATION_TIMEOUT_MS / 1000} s`;
+      onTimeout?.(message);
+      reject(new Error(message));
+    }, OPERATION_TIMEOUT_MS);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** One client with its connection state; see the file header. */
 export class RedisConnection {
   private connecting: Promise<void> | undefined;
@@ -204,22 +221,12 @@ export class RedisConnection {
     ) {
       throw connectionLostError(this.label, what, this.lostConnection);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${OPERATION_TIMEOUT_MS / 1000} s`)),
-        OPERATION_TIMEOUT_MS,
-      );
-      timer.unref();
-    });
     try {
-      return await Promise.race([action(this.client), timeout]);
+      return await withinOperationTimeout(action(this.client));
     } catch (error) {
       const mapped = commandError(this.label, what, access, error, this.lastConnectionError);
       if (mapped.lost !== undefined) this.lostConnection = mapped.lost;
       throw mapped.error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -277,15 +284,9 @@ export class RedisConnection {
    * ever.
    */
   private connectWithin(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.lastConnectionError = `no answer within ${OPERATION_TIMEOUT_MS / 1000} s`;
-        reject(new Error(this.lastConnectionError));
-      }, OPERATION_TIMEOUT_MS);
-      timer.unref();
+    return withinOperationTimeout(this.client.connect(), (message) => {
+      this.lastConnectionError = message;
     });
-    return Promise.race([this.client.connect(), timeout]).finally(() => clearTimeout(timer));
   }
 
   /**
