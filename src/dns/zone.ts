@@ -14,6 +14,23 @@ function codeOf(error: unknown): string {
 }
 
 /**
+ * The configured `zone`, canonical, when `name` is inside it. Throws CHALLENGE_FAILED otherwise: an update
+ * of a record outside the zone can only be refused (NOTZONE, or NOTAUTH from a server without the zone),
+ * and the refusal would point at the update policy instead of the setting.
+ */
+export function configuredZone(zone: string, name: string, provider: string): string {
+  const canonical = canonicalName(zone);
+  if (name === canonical || name.endsWith(`.${canonical}`)) return canonical;
+  throw new CertRenewError(
+    ErrorCode.challengeFailed,
+    `${provider}: the record ${name} is not in zone ${canonical} (the challenge's "zone")`,
+    {
+      hint: `set "zone" to the zone that holds ${name} (after any CNAME at _acme-challenge), or leave it out to have it found`,
+    },
+  );
+}
+
+/**
  * The zone that holds `name`: the longest suffix of it (itself included) with an SOA record, asked of
  * `query`'s servers. Servers that refuse a name above their zones are passed over like "no SOA".
  * Throws CHALLENGE_FAILED when no suffix has one, with `hint` (what the operator can set).

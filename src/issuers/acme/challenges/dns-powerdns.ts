@@ -8,10 +8,10 @@
  */
 
 import { canonicalName } from '../../../dns/query.js';
+import { configuredZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
 import type { PowerDnsSettings } from '../../../manifest/types.js';
-import { configuredZone } from './dns-rfc2136.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 
 export const API_TIMEOUT_MS = 30_000;

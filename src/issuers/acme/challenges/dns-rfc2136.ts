@@ -12,7 +12,7 @@
  */
 
 import { canonicalName, DnsQuery, type DnsServer, resolveServer } from '../../../dns/query.js';
-import { findZone } from '../../../dns/zone.js';
+import { configuredZone, findZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
 import type { Rfc2136Settings } from '../../../manifest/types.js';
@@ -24,23 +24,6 @@ const DEFAULT_TTL = 60;
 /** What may go into an nsupdate script line unquoted: DNS names, base64(url) values, key names. */
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const SAFE_SECRET = /^[A-Za-z0-9+/=]+$/;
-
-/**
- * The configured `zone`, canonical, when `name` is inside it. Throws CHALLENGE_FAILED otherwise: an update
- * of a record outside the zone can only be refused (NOTZONE, or NOTAUTH from a server without the zone),
- * and the refusal would point at the update policy instead of the setting.
- */
-export function configuredZone(zone: string, name: string, provider: string): string {
-  const canonical = canonicalName(zone);
-  if (name === canonical || name.endsWith(`.${canonical}`)) return canonical;
-  throw new CertRenewError(
-    ErrorCode.challengeFailed,
-    `${provider}: the record ${name} is not in zone ${canonical} (the challenge's "zone")`,
-    {
-      hint: `set "zone" to the zone that holds ${name} (after any CNAME at _acme-challenge), or leave it out to have it found`,
-    },
-  );
-}
 
 export class Rfc2136Solver implements ChallengeSolver {
   readonly type = 'dns-01' as const;
