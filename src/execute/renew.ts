@@ -20,7 +20,13 @@ import {
   type StoredMeta,
 } from '../stores/types.js';
 import { formatDuration, timerMs } from '../util/duration.js';
-import { createCsr, inspectCertificate, keyMatchesCertificate, newPrivateKey } from '../x509/index.js';
+import {
+  createCsr,
+  inspectCertificate,
+  keyMatchesCertificate,
+  newPrivateKey,
+  sameSerial,
+} from '../x509/index.js';
 import { verifyIssued } from './verify.js';
 
 export interface RenewOptions {
@@ -125,7 +131,7 @@ async function revocationOf(
     return undefined;
   }
   const log = (await store.revocations([name]).catch(() => new Map())).get(name) ?? [];
-  return (log as RevocationRecord[]).find((r) => r.serial.toUpperCase() === serial)?.reason;
+  return (log as RevocationRecord[]).find((r) => sameSerial(r.serial, serial))?.reason;
 }
 
 export async function renewOne(

@@ -18,7 +18,7 @@ import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { hasRevocationLog, type Lock, type RevocationRecord, type Store } from '../stores/types.js';
 import { formatDuration, timerMs } from '../util/duration.js';
-import { inspectCertificate } from '../x509/inspect.js';
+import { inspectCertificate, sameSerial } from '../x509/inspect.js';
 import type { RevocationReason } from '../x509/revocation.js';
 
 export interface RevokeOptions {
@@ -140,7 +140,7 @@ export async function revokeStored(
       // still means a new key).
       if (!(error instanceof AlreadyRevokedError)) throw error;
       const recorded = hasRevocationLog(store)
-        ? (await store.revocations([name])).get(name)?.find((r) => r.serial === info.serial)
+        ? (await store.revocations([name])).get(name)?.find((r) => sameSerial(r.serial, info.serial))
         : undefined;
       if (recorded) {
         // Revoked and recorded before: the record stands (its reason decides the key of the replacement).

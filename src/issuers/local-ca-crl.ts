@@ -8,6 +8,7 @@ import { AlreadyRevokedError, CertRenewError, describeError, ErrorCode } from '.
 import { localCaCrlBlobKey, localCaRevokedBlobKey } from '../stores/keys.js';
 import type { Store } from '../stores/types.js';
 import type { CrlEntry } from '../x509/crl.js';
+import { sameSerial } from '../x509/inspect.js';
 import { isRevocationReason } from '../x509/revocation.js';
 import type { RevokeRequest } from './types.js';
 
@@ -41,7 +42,7 @@ export async function revokeAtLocalCa(
   request: RevokeRequest,
 ): Promise<void> {
   const entries = await readRevoked(issuer, request.store);
-  if (entries.some((e) => e.serial.toUpperCase() === serial.toUpperCase())) {
+  if (entries.some((e) => sameSerial(e.serial, serial))) {
     throw new AlreadyRevokedError(`${request.name}: local CA '${issuer}' already revoked serial ${serial}`);
   }
   const next: CrlEntry[] = [

@@ -8,7 +8,7 @@ import { isRevocationStatusCapable } from '../issuers/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { hasRevocationLog, type RevocationRecord } from '../stores/types.js';
-import { inspectCertificate } from '../x509/inspect.js';
+import { inspectCertificate, sameSerial } from '../x509/inspect.js';
 import type { GatheredRecord, RevocationFacts } from './model.js';
 
 function storedSerial(record: GatheredRecord): string | undefined {
@@ -74,7 +74,7 @@ export async function gatherRevocations(
       const log = logs.get(r) ?? [];
       const serial = storedSerial(r);
       let current: RevocationFacts['current'];
-      const logged = serial ? log.find((l) => l.serial.toUpperCase() === serial) : undefined;
+      const logged = serial ? log.find((l) => sameSerial(l.serial, serial)) : undefined;
       if (logged) current = { reason: logged.reason, revokedAt: logged.revokedAt };
       else if (serial && r.entry.issuer.type === 'local-ca') current = (await crlOf(r)).get(serial);
       if (log.length > 0 || current) facts.set(r, { log, ...(current ? { current } : {}) });

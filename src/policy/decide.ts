@@ -19,7 +19,7 @@
  */
 import type { LoadResult, RevocationRecord, StoredCertificate } from '../stores/types.js';
 import { inspectWithMeta } from '../x509/fast.js';
-import { certInfo, parseCertificate } from '../x509/inspect.js';
+import { certInfo, parseCertificate, sameSerial } from '../x509/inspect.js';
 import { keyMatchesX509 } from '../x509/keys.js';
 import {
   ariWindow,
@@ -115,8 +115,7 @@ export function restorable(
   const inspected = inspectStored({ state: 'present', cert });
   if (!inspected?.ok) return false;
   const { serial, fingerprint256 } = inspected.cert;
-  const sameSerial = (a: string) => a.replace(/^0+/, '').toUpperCase() === serial.replace(/^0+/, '');
-  if (revocations.some((r) => r.fingerprint === fingerprint256 || sameSerial(r.serial))) return false;
+  if (revocations.some((r) => r.fingerprint === fingerprint256 || sameSerial(r.serial, serial))) return false;
   const issuedAt = cert.meta ? Date.parse(cert.meta.issuedAt) : Number.NaN;
   return !revocations.some((r) => r.reason === 'keyCompromise' && !(issuedAt > Date.parse(r.revokedAt)));
 }

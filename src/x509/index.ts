@@ -8,6 +8,7 @@ export {
   normalizeName,
   parseCertificate,
   sameDomains,
+  sameSerial,
 } from './inspect.js';
 export {
   generateKey,

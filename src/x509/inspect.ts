@@ -125,6 +125,15 @@ function normalizeSerial(serial: string): string {
 }
 
 /**
+ * Whether two serial numbers (hex, as CertInfo, StoredMeta and the revocation logs hold them, or with
+ * colons) are the same number: case, colons and leading zeros do not count.
+ */
+export function sameSerial(a: string, b: string): boolean {
+  const bare = (serial: string) => serial.replace(/:/g, '').toUpperCase().replace(/^0+/, '');
+  return bare(a) === bare(b);
+}
+
+/**
  * node:crypto prints SANs as `DNS:a.example, IP Address:127.0.0.1`; values holding a comma or a quote are
  * written as JSON strings (`DNS:"a,b"`).
  */

@@ -15,6 +15,7 @@ import {
   keyTypeOf,
   normalizeName,
   sameDomains,
+  sameSerial,
   splitPemChain,
   verifyChain,
 } from '../../src/x509/index.js';
@@ -376,4 +377,10 @@ describe('sameDomains', () => {
     assert.equal(normalizeName(' WWW.Example.com. '), 'www.example.com');
     assert.equal(normalizeName('0:0:0:0:0:0:0:1'), '::1');
   });
+});
+
+test('sameSerial: case, colons and leading zeros do not count', () => {
+  assert.ok(sameSerial('00AB12', 'ab:12'));
+  assert.ok(sameSerial('0A', 'a'));
+  assert.ok(!sameSerial('AB12', 'AB13'));
 });
