@@ -1,93 +1,31 @@
 /**
  * nothing-due: the run operators execute every day. 10 certificates of an ACME issuer whose directory
- * offers renewal information (RFC 9773), all stored and fine, so `cert-renew plan` reads the store, asks
- * the CA for each certificate's suggested window, and decides "keep". Pebble 2.4 has no renewalInfo, so
- * the benchmark serves the ACME directory itself from a small local HTTPS server that answers the
- * directory and renewalInfo GETs (and nothing else: nothing is issued). Timed against a bare `node -e 0`
- * in the same loop, alternating, medians. The server counts requests: one directory fetch per run and one
- * renewalInfo GET per certificate are checked, not assumed.
+ * offers renewal information (RFC 9773), all stored and fine, decided "keep". Two cases, each timed
+ * against a bare `node -e 0` in the same loop, alternating, medians:
+ *
+ * - asking: `cert-renew plan`, which asks the CA for each certificate's suggested window (one directory
+ *   fetch and one renewalInfo GET per certificate; `plan` keeps nothing, so every run asks) — a run whose
+ *   kept answers have passed their Retry-After, as a daily timer meets them with Let's Encrypt's 6 hours;
+ * - kept: `cert-renew run` and `plan` after one `run` kept every answer (the server sends Retry-After: 6 h),
+ *   so they decide from the kept windows and send nothing — an hourly timer's runs between two asks.
+ *
+ * Pebble 2.4 has no renewalInfo, so the CA here is tests/harness/ari.ts, a local HTTPS server answering the
+ * directory and renewalInfo GETs (nothing is issued). It counts the requests: what each case sends is
+ * checked, not assumed.
  */
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Manifest } from '../../src/manifest/types.js';
 import type { Plan } from '../../src/plan/build-plan.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
-import { createCa, createLeaf } from '../../tests/harness/tls.js';
+import { startAriServer } from '../../tests/harness/ari.js';
 import { BIN, CRON_ENV, median, record, type Section, timeCommand } from '../lib.js';
 import { benchCertificate, benchContext } from './core.js';
 
 const CERTIFICATES = 10;
 const RUNS = 15;
-
-export interface AriServer {
-  directoryUrl: string;
-  caBundlePath: string;
-  counts: { directory: number; renewalInfo: number; other: number };
-  close(): Promise<void>;
-}
-
-/**
- * A directory with renewalInfo, and a suggested window `windowStartDays`..+1 day from now for any
- * certificate identifier. Not an ACME server: newNonce/newAccount/newOrder are listed but answer 404.
- */
-export async function startAriServer(dir: string, windowStartDays = 60): Promise<AriServer> {
-  const ca = await createCa(dir, { name: 'ari-ca', commonName: 'cert-renew bench ARI CA' });
-  const leaf = await createLeaf(ca, dir, { names: ['127.0.0.1'], name: 'ari-server' });
-  const counts = { directory: 0, renewalInfo: 0, other: 0 };
-  let base = '';
-  const server = createServer(
-    { cert: await readFile(leaf.fullchainPath), key: await readFile(leaf.keyPath) },
-    (req, res) => {
-      const url = req.url ?? '/';
-      if (req.method === 'GET' && url === '/dir') {
-        counts.directory++;
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            newNonce: `${base}/nonce`,
-            newAccount: `${base}/account`,
-            newOrder: `${base}/order`,
-            renewalInfo: `${base}/renewal-info`,
-          }),
-        );
-        return;
-      }
-      if (req.method === 'GET' && url.startsWith('/renewal-info/')) {
-        counts.renewalInfo++;
-        const start = Date.now() + windowStartDays * 86_400_000;
-        res.writeHead(200, { 'content-type': 'application/json', 'retry-after': '21600' });
-        res.end(
-          JSON.stringify({
-            suggestedWindow: {
-              start: new Date(start).toISOString(),
-              end: new Date(start + 86_400_000).toISOString(),
-            },
-          }),
-        );
-        return;
-      }
-      counts.other++;
-      res.writeHead(404);
-      res.end();
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    directoryUrl: `${base}/dir`,
-    caBundlePath: ca.certPath,
-    counts,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Stores `count` fine certificates issued (in their metadata) by `issuer` and returns the manifest. */
 export async function nothingDueFixture(
@@ -124,7 +62,7 @@ async function nothingDue(): Promise<void> {
       challenge: { type: 'http-01', standalone: '127.0.0.1:5002' },
     });
     const env = CRON_ENV;
-    // One checked run first: every certificate kept, through the ARI window, one directory fetch.
+    // One checked plan first: every certificate kept, through the ARI window, one directory fetch.
     const check = await timeCommand(BIN, ['-m', manifestPath, 'plan', '--json'], env);
     const plan = JSON.parse(check.stdout || '{}') as Partial<Plan>;
     if (check.code !== 0 || plan.summary?.keep !== CERTIFICATES) {
@@ -136,19 +74,45 @@ async function nothingDue(): Promise<void> {
       );
     }
     const bare: number[] = [];
-    const ours: number[] = [];
+    const asking: number[] = [];
     const version: number[] = [];
     const load = loadavg()[0] ?? 0;
     for (let i = 0; i < RUNS; i++) {
       bare.push((await timeCommand(process.execPath, ['-e', '0'], env)).ms);
       const t = await timeCommand(BIN, ['-m', manifestPath, 'plan', '--json'], env);
       if (t.code !== 0) throw new Error(`plan failed: ${t.stderr.slice(-2000)}`);
-      ours.push(t.ms);
+      asking.push(t.ms);
       version.push((await timeCommand(BIN, ['--version'], env)).ms);
     }
+    if (ari.counts.renewalInfo !== CERTIFICATES * (RUNS + 1)) {
+      throw new Error(`every plan should have asked: ${JSON.stringify(ari.counts)}`);
+    }
+
+    // One run keeps every answer; the runs and plans after it send nothing.
+    const keeping = await timeCommand(BIN, ['-m', manifestPath, 'run'], env);
+    if (keeping.code !== 0) throw new Error(`run failed: ${keeping.stderr.slice(-2000)}`);
+    const askedBefore = { ...ari.counts };
+    const bareKept: number[] = [];
+    const runKept: number[] = [];
+    const planKept: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      bareKept.push((await timeCommand(process.execPath, ['-e', '0'], env)).ms);
+      const r = await timeCommand(BIN, ['-m', manifestPath, 'run'], env);
+      if (r.code !== 0) throw new Error(`run failed: ${r.stderr.slice(-2000)}`);
+      runKept.push(r.ms);
+      const p = await timeCommand(BIN, ['-m', manifestPath, 'plan', '--json'], env);
+      if (p.code !== 0) throw new Error(`plan failed: ${p.stderr.slice(-2000)}`);
+      planKept.push(p.ms);
+    }
+    if (JSON.stringify(ari.counts) !== JSON.stringify(askedBefore)) {
+      throw new Error(
+        `runs with kept answers asked the CA: ${JSON.stringify({ askedBefore, after: ari.counts })}`,
+      );
+    }
     const nodeMs = median(bare);
-    const planMs = median(ours);
+    const planMs = median(asking);
     const versionMs = median(version);
+    const nodeKeptMs = median(bareKept);
     await record('nothing-due', {
       certificates: CERTIFICATES,
       runs: RUNS,
@@ -158,9 +122,18 @@ async function nothingDue(): Promise<void> {
       versionMedianMs: Math.round(versionMs),
       versionRatio: Number((versionMs / nodeMs).toFixed(2)),
       requestsPerRun: { directory: 1, renewalInfo: CERTIFICATES },
+      kept: {
+        nodeMedianMs: Math.round(nodeKeptMs),
+        runMedianMs: Math.round(median(runKept)),
+        runRatio: Number((median(runKept) / nodeKeptMs).toFixed(2)),
+        planMedianMs: Math.round(median(planKept)),
+        planRatio: Number((median(planKept) / nodeKeptMs).toFixed(2)),
+        requestsPerRun: { directory: 0, renewalInfo: 0 },
+      },
       loadAverage1m: Number(load.toFixed(2)),
       loadAverage1mAfter: Number((loadavg()[0] ?? 0).toFixed(2)),
-      server: 'local HTTPS server offering a directory with renewalInfo (Pebble 2.4 has none)',
+      server:
+        'tests/harness/ari.ts: a local HTTPS server offering a directory with renewalInfo (Pebble 2.4 has none)',
       target: 'plan ≤ 2× node -e 0; --version ≤ 1.5×',
     });
   } finally {

@@ -75,7 +75,7 @@ export async function openSession(
  */
 export async function openAndPlan(
   globals: GlobalOptions,
-  options: SelectionOptions & { force?: boolean; orphans?: boolean },
+  options: SelectionOptions & { force?: boolean; orphans?: boolean; keepRenewalInfo?: boolean },
   io: CliIO,
   logger: Logger,
 ): Promise<{ session: Session; run: PlannedRun; intervalMs: number }> {
@@ -92,6 +92,7 @@ export async function openAndPlan(
       graceText === undefined ? 2 * intervalMs : parseDurationOption('--grace', graceText);
     const run = await makePlan(session, entries, {
       logger,
+      keepRenewalInfo: options.keepRenewalInfo ?? false,
       plan: { now: io.clock.now(), runIntervalMs: intervalMs, force: options.force ?? false, deployGraceMs },
     });
     // Orphans only over the whole manifest: with --only or --shard, "not selected" is not "not named".

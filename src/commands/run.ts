@@ -33,7 +33,15 @@ export async function runCommand(
   const lockWaitMs = parseDurationOption('--lock-wait', options.lockWait ?? '5m');
   const deadlineMs = parseDurationOption('--timeout', options.timeout ?? '10m');
   const force = options.force ?? false;
-  const { session, run, intervalMs } = await openAndPlan(globals, { ...options, force }, io, logger);
+  // A real run keeps the CA's renewal information in the stores until its Retry-After; a dry run writes
+  // nothing.
+  const keepRenewalInfo = !(options.dryRun ?? false);
+  const { session, run, intervalMs } = await openAndPlan(
+    globals,
+    { ...options, force, keepRenewalInfo },
+    io,
+    logger,
+  );
   let hostId: string;
   try {
     hostId = hostIdOf(options.hostId, session);

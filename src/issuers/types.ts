@@ -98,15 +98,43 @@ export interface Issuer {
   close?(): Promise<void>;
 }
 
+/**
+ * The renewal information (RFC 9773) a CA gave for one certificate, as kept between runs: `identifier` is
+ * the certificate's RFC 9773 identifier and `directory` the ACME directory URL asked, so an answer is only
+ * ever used for the certificate and CA it was given for. Times are ISO 8601 strings; `retryAfter` is when
+ * the CA may be asked again (its Retry-After, clamped to one minute … one day, RFC 9773 §4.3).
+ */
+export interface KeptRenewalInfo {
+  identifier: string;
+  directory: string;
+  suggestedWindow: { start: string; end: string };
+  explanationURL?: string;
+  fetchedAt: string;
+  retryAfter: string;
+}
+
+/**
+ * Where a certificate's renewal information is kept between runs (plan/renewal-info-cache.ts: a blob in the
+ * certificate's store). Neither method rejects: a cache that cannot be read reads as empty, one that cannot
+ * be written is logged at debug level, and a read-only cache (plan, status, the dry run) ignores `put`.
+ */
+export interface RenewalInfoCache {
+  get(): Promise<KeptRenewalInfo | undefined>;
+  put(info: KeptRenewalInfo): Promise<void>;
+}
+
 /** Optional ability: ACME Renewal Information (RFC 9773). */
 export interface RenewalInfoCapable {
   /**
    * The CA's suggestedWindow (RFC 9773 §4.2) for a certificate it issued, or undefined when there is none
-   * to be had (no renewalInfo, no AKI, any error: ARI never blocks a renewal). Never rejects.
+   * to be had (no renewalInfo, no AKI, any error: ARI never blocks a renewal). Never rejects. With `cache`,
+   * an answer kept there for this certificate and CA is used until its Retry-After without asking the CA,
+   * and a new answer that carries a Retry-After is put there.
    */
   suggestedWindow(
     cert: StoredCertificate,
     signal: AbortSignal,
+    cache?: RenewalInfoCache,
   ): Promise<{ start: Date; end: Date } | undefined>;
 }
 

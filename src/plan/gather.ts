@@ -10,6 +10,7 @@ import type { Session } from '../runtime/session.js';
 import { isDeploymentStore } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
 import type { GatheredRecord, SuggestedWindow } from './model.js';
+import { storeRenewalInfoCache } from './renewal-info-cache.js';
 import { gatherRevocations } from './revocations.js';
 
 /** ARI requests in flight at once. */
@@ -21,6 +22,11 @@ export interface GatherOptions {
   signal?: AbortSignal;
   /** Ask ARI-capable issuers for their suggested windows (default true). */
   ari?: boolean;
+  /**
+   * Put the CA's new renewal-information answers in the stores for later runs (`run`; default false:
+   * answers kept there are used either way). See plan/renewal-info-cache.ts.
+   */
+  keepRenewalInfo?: boolean;
 }
 
 /**
@@ -31,8 +37,9 @@ export interface GatherOptions {
  *   and `storeError` (a CertRenewError, code STORE_UNAVAILABLE unless the store said better). A certificate
  *   the store does not know is `{ state: 'missing' }`.
  * - Stores with deployment state (DeploymentStore) are asked for every host's entry at the same time.
- * - ARI (RFC 9773) is asked for present certificates of ACME issuers only; an ARI failure is logged at
- *   debug level and leaves `ari` unset, it never fails the gather.
+ * - ARI (RFC 9773) is asked for present certificates of ACME issuers only, or read from the answer kept in
+ *   the certificate's store until the CA's Retry-After; an ARI failure is logged at debug level and leaves
+ *   `ari` unset, it never fails the gather.
  *
  * Throws nothing a store or issuer can cause; the records hold the PEMs, so callers gather in batches.
  */
@@ -87,7 +94,7 @@ export async function gather(
 
 /** ARI windows for present certificates of ARI-capable issuers. Errors never block a renewal. */
 async function gatherSuggestedWindows(
-  session: Pick<Session, 'issuer'>,
+  session: Pick<Session, 'store' | 'issuer'>,
   records: GatheredRecord[],
   options: GatherOptions,
 ): Promise<Map<GatheredRecord, SuggestedWindow>> {
@@ -100,7 +107,14 @@ async function gatherSuggestedWindows(
     try {
       const issuer = await session.issuer(record.entry.issuerName);
       if (!isRenewalInfoCapable(issuer)) return;
-      const window = await issuer.suggestedWindow(record.stored.cert, signal);
+      const store = await session.store(record.entry.storeName);
+      const cache = storeRenewalInfoCache(
+        store,
+        record.entry.name,
+        options.keepRenewalInfo ?? false,
+        options.logger,
+      );
+      const window = await issuer.suggestedWindow(record.stored.cert, signal, cache);
       if (window) windows.set(record, window);
     } catch (error) {
       options.logger.debug(`${record.entry.name}: renewal information unavailable: ${describeError(error)}`);

@@ -11,6 +11,7 @@
  *   retired (prune)       .cert-renew/archive/<name>-<UTC time>/             — (deleted)
  *   deployment per host   .cert-renew/deployments/<name>/<host>.json         deployed:{<name>} (hash by host)
  *   blob (account, CA)    .cert-renew/blobs/<segment>/<segment>              <segment>:<segment>
+ *   renewal info (ARI)    .cert-renew/blobs/renewal-info/<name>              renewal-info:<name>
  *   http-01 challenge     —                                                  challenge:<token>
  *
  * Certificate names were validated by the manifest (CERT_NAME_PATTERN: safe path components); blob keys
@@ -46,6 +47,14 @@ export function localCaCrlLockName(issuer: string): string {
 
 export function localCaRevokedBlobKey(issuer: string): string {
   return `local-ca-revoked/${encodeURIComponent(issuer)}`;
+}
+
+/**
+ * Blob key for the renewal information (RFC 9773) last fetched for the certificate stored under `name`,
+ * kept until the CA's Retry-After (plan/renewal-info-cache.ts).
+ */
+export function renewalInfoBlobKey(name: string): string {
+  return `renewal-info/${encodeURIComponent(name)}`;
 }
 
 /** Blob key for the local CA of one issuer. */

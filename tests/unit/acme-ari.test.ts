@@ -6,8 +6,12 @@ import {
   ariCertIdentifier,
   ariCertIdentifierFromPem,
   parseRenewalInfo,
+  renewalInfoRetryAfter,
   renewalInfoUrl,
 } from '../../src/issuers/acme/ari.js';
+import { keptWindow } from '../../src/issuers/acme/renewal-info.js';
+import type { KeptRenewalInfo } from '../../src/issuers/types.js';
+import { parseKeptRenewalInfo } from '../../src/plan/renewal-info-cache.js';
 import { ariRenewAt } from '../../src/policy/time.js';
 import { runCommand, type TempDir, tempDir } from '../harness/process.js';
 
@@ -181,5 +185,86 @@ describe('renewalInfo responses', () => {
       renewalInfoUrl('https://ca.test/ari', RFC_IDENTIFIER),
       `https://ca.test/ari/${RFC_IDENTIFIER}`,
     );
+  });
+});
+
+describe('renewal information kept until its Retry-After (RFC 9773 §4.3)', () => {
+  const now = new Date('2030-01-01T00:00:00Z');
+  const at = (ms: number) => new Date(now.getTime() + ms).toISOString();
+
+  test('Retry-After in seconds or as an HTTP-date, clamped to one minute … one day', () => {
+    const table: [string | undefined, string | undefined][] = [
+      ['21600', at(21_600_000)],
+      [' 3600 ', at(3_600_000)],
+      ['0', at(60_000)],
+      ['30', at(60_000)],
+      ['604800', at(86_400_000)],
+      ['Tue, 01 Jan 2030 02:00:00 GMT', at(7_200_000)],
+      ['Mon, 31 Dec 2029 23:00:00 GMT', at(60_000)],
+      ['Fri, 01 Feb 2030 00:00:00 GMT', at(86_400_000)],
+      [undefined, undefined],
+      ['', undefined],
+      ['-5', undefined],
+      ['1.5', undefined],
+      ['soon', undefined],
+      ['2030', at(2_030_000)],
+      ['2030-01-01', undefined],
+    ];
+    for (const [header, expected] of table) {
+      assert.equal(renewalInfoRetryAfter(header, now)?.toISOString(), expected, `Retry-After: ${header}`);
+    }
+  });
+
+  const kept: KeptRenewalInfo = {
+    identifier: 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE',
+    directory: 'https://ca.example.test/dir',
+    suggestedWindow: { start: '2030-02-01T00:00:00.000Z', end: '2030-02-02T00:00:00.000Z' },
+    fetchedAt: at(0),
+    retryAfter: at(6 * 3_600_000),
+  };
+
+  test('a kept window holds from when it was fetched until its Retry-After, and no longer than a day', () => {
+    const window = { start: new Date(kept.suggestedWindow.start), end: new Date(kept.suggestedWindow.end) };
+    assert.deepEqual(keptWindow(kept, now), window);
+    assert.deepEqual(keptWindow(kept, new Date(now.getTime() + 6 * 3_600_000 - 1)), window);
+    assert.equal(keptWindow(kept, new Date(now.getTime() + 6 * 3_600_000)), undefined, 'Retry-After reached');
+    assert.equal(
+      keptWindow(kept, new Date(now.getTime() - 1)),
+      undefined,
+      'fetched in the future (clock set back)',
+    );
+    assert.equal(
+      keptWindow({ ...kept, retryAfter: at(86_400_001) }, now),
+      undefined,
+      'more than a day ahead',
+    );
+    assert.equal(
+      keptWindow(
+        { ...kept, suggestedWindow: { start: kept.suggestedWindow.end, end: kept.suggestedWindow.start } },
+        now,
+      ),
+      undefined,
+      'end before start',
+    );
+    assert.equal(keptWindow({ ...kept, retryAfter: 'tomorrow' }, now), undefined, 'not a date');
+  });
+
+  test('a kept blob is read only when every field has its type', () => {
+    assert.deepEqual(parseKeptRenewalInfo(JSON.stringify(kept)), kept);
+    const withUrl = { ...kept, explanationURL: 'https://ca.example.test/incident' };
+    assert.deepEqual(parseKeptRenewalInfo(JSON.stringify(withUrl)), withUrl);
+    for (const bad of [
+      undefined,
+      '',
+      'null',
+      '[]',
+      '{"identifier": 1}',
+      JSON.stringify({ ...kept, suggestedWindow: null }),
+      JSON.stringify({ ...kept, suggestedWindow: { start: 1, end: 2 } }),
+      JSON.stringify({ ...kept, retryAfter: undefined }),
+      JSON.stringify({ ...kept, explanationURL: 42 }),
+    ]) {
+      assert.equal(parseKeptRenewalInfo(bad), undefined, String(bad));
+    }
   });
 });

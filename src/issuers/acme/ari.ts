@@ -52,3 +52,30 @@ export function parseRenewalInfo(data: unknown): SuggestedWindow | undefined {
 export function renewalInfoUrl(base: string, identifier: string): string {
   return `${base.replace(/\/+$/, '')}/${identifier}`;
 }
+
+/** RFC 9773 §4.3: a renewalInfo Retry-After below a minute counts as one minute, above a day as one day. */
+export const RENEWAL_INFO_RETRY_AFTER_MIN_MS = 60_000;
+export const RENEWAL_INFO_RETRY_AFTER_MAX_MS = 86_400_000;
+
+/**
+ * When to ask for a certificate's renewal information again, from the Retry-After header of a renewalInfo
+ * response (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), clamped to one minute … one day after `now`
+ * as RFC 9773 §4.3 recommends. Undefined when the header is absent or is neither form: then nothing tells
+ * the client how long the answer holds, and it is not kept.
+ */
+export function renewalInfoRetryAfter(header: string | undefined, now: Date): Date | undefined {
+  const value = header?.trim();
+  if (!value) return undefined;
+  let delayMs: number;
+  if (/^\d+$/.test(value)) delayMs = Number(value) * 1000;
+  else {
+    const at = Date.parse(value);
+    if (Number.isNaN(at) || !/[A-Za-z]/.test(value)) return undefined;
+    delayMs = at - now.getTime();
+  }
+  const clamped = Math.min(
+    RENEWAL_INFO_RETRY_AFTER_MAX_MS,
+    Math.max(RENEWAL_INFO_RETRY_AFTER_MIN_MS, delayMs),
+  );
+  return new Date(now.getTime() + clamped);
+}

@@ -21,6 +21,7 @@ import type {
   IssueResult,
   Issuer,
   IssuerCheckContext,
+  RenewalInfoCache,
   RenewalInfoCapable,
   RevokeRequest,
   Revoker,
@@ -81,6 +82,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
       issuerName: name,
       agents: this.#agents,
       logger: context.logger,
+      clock: context.clock,
       userAgent: 'cert-renew',
       requestTimeoutMs: options.requestTimeoutMs ?? 30_000,
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
@@ -104,8 +106,9 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
   suggestedWindow(
     cert: StoredCertificate,
     signal: AbortSignal,
+    cache?: RenewalInfoCache,
   ): Promise<{ start: Date; end: Date } | undefined> {
-    return this.#renewalInfo.window(cert, signal);
+    return this.#renewalInfo.window(cert, signal, cache);
   }
 
   /** Closes the keep-alive connections to the CA. */

@@ -4,15 +4,25 @@
  * builders. Per issuer and run: the directory is fetched once (a failure too is remembered for the run, so a
  * CA that is down costs one attempt and one log line, not one per certificate), and the lookups share one
  * keep-alive agent with issuing (agents.ts: the `caBundle` trusted beside the system roots); the caller bounds
- * how many run at once.
+ * how many run at once. An answer with a Retry-After is kept (the caller's RenewalInfoCache: a blob in the
+ * certificate's store) and used without asking until then, as RFC 9773 §4.3 asks: a run inside every
+ * certificate's Retry-After sends no request at all.
  */
 import type { IncomingMessage } from 'node:http';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { StoredCertificate } from '../../stores/types.js';
 import { serialAndAuthorityKeyId } from '../../x509/der.js';
+import type { KeptRenewalInfo, RenewalInfoCache } from '../types.js';
 import type { Agents, IssuerAgents } from './agents.js';
-import { ariCertIdentifier, parseRenewalInfo, renewalInfoUrl } from './ari.js';
+import {
+  ariCertIdentifier,
+  parseRenewalInfo,
+  RENEWAL_INFO_RETRY_AFTER_MAX_MS,
+  renewalInfoRetryAfter,
+  renewalInfoUrl,
+} from './ari.js';
 import { type AcmeDirectory, parseDirectory } from './directory.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -23,6 +33,8 @@ export interface RenewalInfoOptions {
   /** The issuer's agents, shared with issuing. */
   agents: IssuerAgents;
   logger: Logger;
+  /** `now` for Retry-After and for whether a kept answer still holds. */
+  clock: Clock;
   userAgent: string;
   /** One request, connect to last byte (ms). */
   requestTimeoutMs: number;
@@ -57,15 +69,16 @@ export class RenewalInfoLookup {
   /**
    * The suggested window of a stored certificate, or undefined: the directory offers no renewalInfo, the
    * certificate has no AKI, or anything failed (logged at debug; renewal information never blocks a
-   * renewal and never fails a plan).
+   * renewal and never fails a plan). With `cache`: an answer kept there for this certificate (same RFC 9773
+   * identifier) from this directory is used while its Retry-After has not passed, without fetching the
+   * directory or asking the CA; a new answer that has a Retry-After is put there.
    */
   async window(
     cert: StoredCertificate,
     signal: AbortSignal,
+    cache?: RenewalInfoCache,
   ): Promise<{ start: Date; end: Date } | undefined> {
-    const { issuerName, logger } = this.options;
-    const directory = await this.directory(signal);
-    if (!directory?.renewalInfo) return undefined;
+    const { issuerName, logger, directoryUrl, clock } = this.options;
     const id = renewalInfoIdentifier(cert.certPem);
     if (!id) {
       logger.debug(
@@ -73,12 +86,36 @@ export class RenewalInfoLookup {
       );
       return undefined;
     }
+    const kept = await cache?.get();
+    if (kept && kept.identifier === id && kept.directory === directoryUrl) {
+      const window = keptWindow(kept, clock.now());
+      if (window) {
+        logger.debug(
+          `issuer ${issuerName}: renewalInfo for ${id} as the CA gave it at ${kept.fetchedAt} (not asked again before ${kept.retryAfter})`,
+        );
+        return window;
+      }
+    }
+    const directory = await this.directory(signal);
+    if (!directory?.renewalInfo) return undefined;
     try {
-      const body = await this.getJson(renewalInfoUrl(directory.renewalInfo, id), signal);
+      const { body, retryAfter } = await this.getJson(renewalInfoUrl(directory.renewalInfo, id), signal);
       const window = parseRenewalInfo(body);
       if (!window) {
         logger.debug(`issuer ${issuerName}: renewalInfo for ${id} has no usable suggestedWindow`);
         return undefined;
+      }
+      const now = clock.now();
+      const until = renewalInfoRetryAfter(retryAfter, now);
+      if (cache && until) {
+        await cache.put({
+          identifier: id,
+          directory: directoryUrl,
+          suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() },
+          ...(window.explanationUrl ? { explanationURL: window.explanationUrl } : {}),
+          fetchedAt: now.toISOString(),
+          retryAfter: until.toISOString(),
+        });
       }
       return { start: window.start, end: window.end };
     } catch (error) {
@@ -92,7 +129,7 @@ export class RenewalInfoLookup {
     this.directoryPromise ??= (async () => {
       const { directoryUrl, issuerName, logger } = this.options;
       try {
-        const parsed = parseDirectory(await this.getJson(directoryUrl, signal));
+        const parsed = parseDirectory((await this.getJson(directoryUrl, signal)).body);
         if (!parsed) throw new Error(`${directoryUrl} is not an ACME directory`);
         return parsed;
       } catch (error) {
@@ -105,11 +142,19 @@ export class RenewalInfoLookup {
     return this.directoryPromise;
   }
 
-  private getJson(url: string, signal: AbortSignal): Promise<unknown> {
+  /** The JSON body of a 200 answer and its Retry-After header (as sent, or undefined). */
+  private getJson(
+    url: string,
+    signal: AbortSignal,
+  ): Promise<{ body: unknown; retryAfter: string | undefined }> {
     return this.options.agents.send((agents) => this.get(url, agents, signal));
   }
 
-  private async get(url: string, agents: Agents, signal: AbortSignal): Promise<unknown> {
+  private async get(
+    url: string,
+    agents: Agents,
+    signal: AbortSignal,
+  ): Promise<{ body: unknown; retryAfter: string | undefined }> {
     const target = new URL(url);
     const isHttps = target.protocol === 'https:';
     const { request } = isHttps ? await import('node:https') : await import('node:http');
@@ -150,7 +195,11 @@ export class RenewalInfoLookup {
             return;
           }
           try {
-            resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+            const retryAfter = res.headers['retry-after'];
+            resolve({
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')),
+              retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+            });
           } catch {
             reject(new Error(`GET ${url}: the answer is not JSON`));
           }
@@ -159,4 +208,21 @@ export class RenewalInfoLookup {
       req.end();
     });
   }
+}
+
+/**
+ * The window of a kept answer while it holds (`now` before its retryAfter, dates well formed, start before
+ * end), else undefined. A retryAfter more than a day ahead (a clock set back, a hand-edited blob) does not
+ * hold: RFC 9773 §4.3 never lets an answer stand longer than a day.
+ */
+export function keptWindow(kept: KeptRenewalInfo, now: Date): { start: Date; end: Date } | undefined {
+  const retryAfter = Date.parse(kept.retryAfter);
+  const fetchedAt = Date.parse(kept.fetchedAt);
+  const start = new Date(kept.suggestedWindow.start);
+  const end = new Date(kept.suggestedWindow.end);
+  if (Number.isNaN(retryAfter) || Number.isNaN(fetchedAt)) return undefined;
+  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) return undefined;
+  const t = now.getTime();
+  if (t >= retryAfter || retryAfter - t > RENEWAL_INFO_RETRY_AFTER_MAX_MS || fetchedAt > t) return undefined;
+  return { start, end };
 }
