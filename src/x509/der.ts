@@ -167,10 +167,33 @@ export function modulusBits(n: Buffer): number {
 const AKI_OID = '551d23'; // 2.5.29.35
 
 /**
- * The serial number's DER content octets (sign byte kept) and the authority key identifier's
- * keyIdentifier, as RFC 9773 (ACME Renewal Information) builds its certificate identifier from them.
+ * A UTCTime (tag 0x17, `YYMMDDHHMMSSZ`, years 50–99 are 19xx as RFC 5280 §4.1.2.5.1 says) or
+ * GeneralizedTime (tag 0x18, `YYYYMMDDHHMMSSZ`) as a Date; undefined for any other form.
  */
-export function serialAndAuthorityKeyId(der: Buffer): { serial: Buffer; keyIdentifier: Buffer } | undefined {
+function time(der: Buffer, node: Node | undefined): Date | undefined {
+  if (!node || (node.tag !== 0x17 && node.tag !== 0x18)) return undefined;
+  const text = der.toString('latin1', node.start, node.end);
+  const match = (
+    node.tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/
+      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/
+  ).exec(text);
+  if (!match) return undefined;
+  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as number[];
+  const fullYear =
+    node.tag === 0x17 ? ((year as number) < 50 ? 2000 : 1900) + (year as number) : (year as number);
+  const at = Date.UTC(fullYear, (month as number) - 1, day, hour, minute, second);
+  return Number.isNaN(at) ? undefined : new Date(at);
+}
+
+/**
+ * The serial number's DER content octets (sign byte kept) and the authority key identifier's
+ * keyIdentifier, as RFC 9773 (ACME Renewal Information) builds its certificate identifier from them, and
+ * the certificate's notAfter (undefined when its form is not one RFC 5280 allows).
+ */
+export function serialAndAuthorityKeyId(
+  der: Buffer,
+): { serial: Buffer; keyIdentifier: Buffer; notAfter: Date | undefined } | undefined {
   const [tbs] = sequence(der, root(der)) ?? [];
   const fields = sequence(der, tbs);
   if (!fields) return undefined;
@@ -187,9 +210,11 @@ export function serialAndAuthorityKeyId(der: Buffer): { serial: Buffer; keyIdent
     const aki = value && read(der, value.start, value.end);
     const keyId = aki?.tag === SEQUENCE ? children(der, aki)?.find((f) => f.tag === 0x80) : undefined;
     if (!keyId) return undefined;
+    const validity = fields[index + 3];
     return {
       serial: der.subarray(serial.start, serial.end),
       keyIdentifier: der.subarray(keyId.start, keyId.end),
+      notAfter: validity?.tag === SEQUENCE ? time(der, children(der, validity)?.[1]) : undefined,
     };
   }
   return undefined;

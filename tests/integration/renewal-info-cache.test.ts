@@ -6,6 +6,7 @@
  * injected clock, on a filesystem store and on a real Redis.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,7 +24,8 @@ import { type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { makeCertificates, openStore, testContext } from './redis-fixtures.js';
 
-const T0 = Date.parse('2030-01-01T00:00:00Z');
+// The certificates are valid for 30 days from now: the clock starts now (whole seconds).
+const T0 = Math.floor(Date.now() / 1000) * 1000;
 const HOUR = 3_600_000;
 
 let dir: TempDir;
@@ -152,6 +154,20 @@ for (const kind of ['filesystem', 'redis'] as const) {
         undefined,
         'a read-only cache writes nothing',
       );
+      await issuer.close();
+    });
+
+    test('an expired certificate is not asked about (RFC 9773 §4.3), kept answer or not', async () => {
+      ari.options.retryAfter = '3600';
+      const cert = certs[0] as StoredCertificate;
+      const notAfter = Date.parse(new X509Certificate(cert.certPem).validTo);
+      const clock = fixedClock(notAfter + 1000);
+      const issuer = issuerAt(clock);
+      const before0 = asked();
+      const cache = storeRenewalInfoCache(store, 'expired', true, silentLogger);
+      assert.equal(await issuer.suggestedWindow(cert, AbortSignal.timeout(60_000), cache), undefined);
+      assert.equal(asked(), before0, 'nothing sent');
+      assert.equal(await cache.get(), undefined, 'nothing kept');
       await issuer.close();
     });
 

@@ -6,7 +6,12 @@ import { promisify } from 'node:util';
 import { CertRenewError, ErrorCode } from '../../src/errors.js';
 import { KEY_TYPES, type KeyType } from '../../src/manifest/types.js';
 import { createCertificate, MAX_COMMON_NAME, randomSerial } from '../../src/x509/build.js';
-import { certificateMaterial, privateKeyMaterial, sameMaterial } from '../../src/x509/der.js';
+import {
+  certificateMaterial,
+  privateKeyMaterial,
+  sameMaterial,
+  serialAndAuthorityKeyId,
+} from '../../src/x509/der.js';
 import {
   createCsr,
   generateKey,
@@ -383,4 +388,36 @@ test('sameSerial: case, colons and leading zeros do not count', () => {
   assert.ok(sameSerial('00AB12', 'ab:12'));
   assert.ok(sameSerial('0A', 'a'));
   assert.ok(!sameSerial('AB12', 'AB13'));
+});
+
+test('serialAndAuthorityKeyId reads notAfter as UTCTime (before 2050) and GeneralizedTime (from 2050)', async () => {
+  const caKey = await generateKey('ecdsa-p256');
+  const ca = await createCertificate({
+    subjectKeyPem: caKey,
+    selfSignKeyPem: caKey,
+    commonName: 'notAfter CA',
+    notBefore: at(-1),
+    notAfter: new Date('2080-01-01T00:00:00Z'),
+    ca: true,
+  });
+  const leafKey = await generateKey('ecdsa-p256');
+  for (const notAfter of [
+    new Date('2030-03-04T05:06:07Z'),
+    new Date('2049-12-31T23:59:59Z'),
+    new Date('2050-01-01T00:00:00Z'),
+    new Date('2071-06-30T12:00:01Z'),
+  ]) {
+    const pem = await createCertificate({
+      subjectKeyPem: leafKey,
+      issuer: { keyPem: caKey, certPem: ca },
+      domains: ['example.test'],
+      notBefore: at(-1),
+      notAfter,
+    });
+    const der = new X509Certificate(pem).raw;
+    const parts = serialAndAuthorityKeyId(der);
+    assert.ok(parts, 'the leaf has an AKI');
+    assert.equal(parts.notAfter?.toISOString(), notAfter.toISOString());
+    assert.equal(parts.notAfter?.getTime(), Date.parse(new X509Certificate(pem).validTo));
+  }
 });

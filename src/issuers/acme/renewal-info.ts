@@ -48,11 +48,21 @@ function firstCertificateDer(pem: string): Buffer | undefined {
   return match?.[1] ? Buffer.from(match[1].replace(/\s+/g, ''), 'base64') : undefined;
 }
 
-/** The RFC 9773 certificate identifier of the first certificate in `pem`, or undefined (no AKI). */
-export function renewalInfoIdentifier(pem: string): string | undefined {
+/**
+ * The RFC 9773 certificate identifier of the first certificate in `pem` and its notAfter, or undefined (no
+ * AKI).
+ */
+function renewalInfoSubject(pem: string): { id: string; notAfter: Date | undefined } | undefined {
   const der = firstCertificateDer(pem);
   const parts = der ? serialAndAuthorityKeyId(der) : undefined;
-  return parts ? ariCertIdentifier(parts.keyIdentifier, parts.serial) : undefined;
+  return parts
+    ? { id: ariCertIdentifier(parts.keyIdentifier, parts.serial), notAfter: parts.notAfter }
+    : undefined;
+}
+
+/** The RFC 9773 certificate identifier of the first certificate in `pem`, or undefined (no AKI). */
+export function renewalInfoIdentifier(pem: string): string | undefined {
+  return renewalInfoSubject(pem)?.id;
 }
 
 /** One issuer's renewal-information lookups for one run. */
@@ -69,7 +79,7 @@ export class RenewalInfoLookup {
   /**
    * The suggested window of a stored certificate, or undefined: the directory offers no renewalInfo, the
    * certificate has no AKI, or anything failed (logged at debug; renewal information never blocks a
-   * renewal and never fails a plan). With `cache`: an answer kept there for this certificate (same RFC 9773
+   * renewal and never fails a plan), or the certificate has expired (RFC 9773 §4.3). With `cache`: an answer kept there for this certificate (same RFC 9773
    * identifier) from this directory is used while its Retry-After has not passed, without fetching the
    * directory or asking the CA; a new answer that has a Retry-After is put there.
    */
@@ -79,11 +89,17 @@ export class RenewalInfoLookup {
     cache?: RenewalInfoCache,
   ): Promise<{ start: Date; end: Date } | undefined> {
     const { issuerName, logger, directoryUrl, clock } = this.options;
-    const id = renewalInfoIdentifier(cert.certPem);
-    if (!id) {
+    const subject = renewalInfoSubject(cert.certPem);
+    if (!subject) {
       logger.debug(
         `issuer ${issuerName}: no ARI identifier for ${cert.meta?.name ?? 'a certificate'} (no AKI)`,
       );
+      return undefined;
+    }
+    const { id, notAfter } = subject;
+    // RFC 9773 §4.3: no renewal information for a certificate that has expired (it is renewed anyway).
+    if (notAfter && notAfter.getTime() <= clock.now().getTime()) {
+      logger.debug(`issuer ${issuerName}: renewalInfo for ${id} not asked: the certificate has expired`);
       return undefined;
     }
     const kept = await cache?.get();
