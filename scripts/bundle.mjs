@@ -1,15 +1,25 @@
 // Build step (run after tsc and compile-schema by `npm run build`): bundles the compiled CLI
-// (dist/src/cli.js and everything it imports from dist/src/) with esbuild into dist/bundle/, which is what
-// bin/cert-renew runs. Resolving and loading ~50 small ES modules was a third of a nothing-due run's CPU.
+// (dist/src/cli.js and everything it imports from dist/src/) with esbuild into one CommonJS file,
+// dist/bundle/cli.cjs, which is what bin/cert-renew runs (through a V8 code cache, see bin/cert-renew).
+// Loading code is nearly all of a nothing-due run: one file read and compiled from a cache costs a fraction of
+// resolving, reading and compiling ~50 modules.
 //
-// - ES modules with code splitting: every `await import()` stays a separate chunk loaded only when used
-//   (commands, stores, issuers, acme-client's adapter). Packages in node_modules stay external, so
+// - One file, no chunks: every `await import()` of our own modules becomes a lazily run initialiser inside
+//   the file (esbuild's `__esm` wrappers), so a command's module still runs only when that command does.
+//   Packages in node_modules stay external (but commander and chalk, which every command loads), so
 //   acme-client, ioredis and @peculiar/x509 keep loading lazily, from node_modules, exactly as before.
-// - All chunks sit directly in dist/bundle/. A module's `import.meta.url` is rewritten to the URL of the
-//   same module under dist/src/, so what it finds relative to itself (package.json, schemas/, the
-//   build-time schema validator dist/src/manifest/schema-validator.cjs) is found as in the unbundled build.
+// - A module's `import.meta.url` is rewritten to the URL of the same module under dist/src/, computed at run
+//   time from where the bundle is (`__filename`), so what it finds relative to itself (package.json,
+//   schemas/) is found as in the unbundled build. The bundle's banner defines that base URL once, with the
+//   file's own `require`: modules that declare their own `require` (createRequire) are renamed by esbuild,
+//   so nothing injected into a module's text may name `require` or `__filename`.
+// - The manifest validator generated at build time (dist/src/manifest/schema-validator.cjs, ajv standalone
+//   code) is bundled in too, so its code is in the code cache; schema.ts still checks its schema digest and
+//   falls back to compiling the schema, exactly as unbundled.
+// - ASCII output (esbuild's default charset): bin/cert-renew reads the file as latin1, a one-byte string.
 // - tests keep importing dist/src/ directly; the bundle is an additional output.
-import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -18,38 +28,69 @@ const BUNDLED = new Set(['commander', 'chalk']);
 const { dependencies } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 const root = fileURLToPath(new URL('../', import.meta.url));
 const outdir = `${root}dist/bundle`;
+const BASE = '__certRenewBundleUrl';
+// The bundle's first line names it: a digest of its text (computed with zeros in its place, then filled in,
+// so the length and every source-map position stay). bin/cert-renew keys its code cache to it.
+const ID_LINE = `// cert-renew bundle ${'0'.repeat(64)}`;
 
-/** Rewrites `import.meta.url` in dist/src modules to that module's own URL (see above). */
+// schema.ts loads the generated validator with createRequire, which esbuild does not follow; this plain
+// require() of the same file (relative to schema.js) is bundled. The build fails if the line changes.
+const VALIDATOR_LOAD = "createRequire(import.meta.url)('./schema-validator.cjs')";
+
+/** Rewrites `import.meta.url` in dist/src modules to that module's own URL, and bundles the validator. */
 const ownUrl = {
   name: 'own-import-meta-url',
   setup(b) {
     b.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      if (!text.includes('import.meta.url')) return undefined;
+      let text = await readFile(args.path, 'utf8');
+      if (/[\\/]dist[\\/]src[\\/]manifest[\\/]schema\.js$/.test(args.path)) {
+        if (!text.includes(VALIDATOR_LOAD)) throw new Error(`${args.path} no longer holds ${VALIDATOR_LOAD}`);
+        text = text.replace(VALIDATOR_LOAD, "require('./schema-validator.cjs')");
+      }
+      if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
       const path = relative(outdir, args.path).split('\\').join('/');
       return {
-        contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(path)}, import.meta.url).href`),
+        contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(path)}, ${BASE}).href`),
         loader: 'js',
       };
     });
   },
 };
 
-await build({
+// The ES module bundle this script made before (dist/bundle/cli.js and its chunks) would be stale.
+await rm(outdir, { recursive: true, force: true });
+const result = await build({
   absWorkingDir: root,
-  entryPoints: { cli: 'dist/src/cli.js' },
-  outdir,
+  entryPoints: ['dist/src/cli.js'],
+  outfile: `${outdir}/cli.cjs`,
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   // Everything in node_modules stays external but the two packages every command loads.
   external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
-  // commander is CommonJS: its require() of node's modules needs a real require in an ES module chunk.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-  chunkNames: '[name]-[hash]',
+  // The directive first (a banner before esbuild's own "use strict" would leave the file sloppy).
+  banner: { js: `${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;` },
+  // `import()` of a package or node builtin becomes require(): the file runs as a script (vm.Script), where
+  // import() would need a loader callback. Every such package is CommonJS (@peculiar/x509's `main` too).
+  supported: { 'dynamic-import': false },
   sourcemap: 'linked',
   logLevel: 'warning',
+  logOverride: { 'empty-import-meta': 'error' },
   plugins: [ownUrl],
 });
+if (result.errors.length > 0 || result.warnings.length > 0) process.exit(1);
+const outfile = `${outdir}/cli.cjs`;
+// esbuild escapes every non-ASCII character of the code (charset: ascii); comments it keeps as written.
+// Escaping those too makes the file plain ASCII, which bin/cert-renew reads as latin1 (one byte a character).
+let text = (await readFile(outfile, 'utf8')).replace(
+  /[^\x00-\x7f]/gu,
+  (c) => `\\u{${c.codePointAt(0).toString(16)}}`,
+);
+if (/\bimport\(/.test(text)) {
+  throw new Error('dist/bundle/cli.cjs holds an import(), which bin/cert-renew cannot run (see `supported`)');
+}
+if (!text.startsWith(`${ID_LINE}\n`)) throw new Error('dist/bundle/cli.cjs does not start with its banner');
+const digest = createHash('sha256').update(text).digest('hex');
+text = text.replace(ID_LINE, `// cert-renew bundle ${digest}`);
+await writeFile(outfile, text, 'latin1');
