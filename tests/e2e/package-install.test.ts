@@ -1,12 +1,14 @@
 /**
  * cert-renew installs like a real package: from a copy of the sources without any build output, `npm pack`
- * builds and bundles (prepack) and packs only what runs (the bundle in dist/bundle/, not dist/src/; no tests,
- * benchmarks or source maps); the tarball installs globally into a temporary prefix (`npm install -g --prefix`, from the npm cache when it can); and the
- * installed `cert-renew` runs the quickstart exactly as the README's install section shows, and issues through
- * ACME against Pebble (the ACME client is loaded from the installed package's own dependencies).
+ * builds and bundles (prepack) and packs only what runs (the one-file bundle dist/bundle/cli.cjs, not
+ * dist/src/; no tests, benchmarks, source maps or code cache); the tarball installs globally into a temporary
+ * prefix (`npm install -g --prefix`, from the npm cache when it can); and the installed `cert-renew` runs the
+ * quickstart exactly as the README's install section shows, and issues through ACME against Pebble (the ACME
+ * client is loaded from the installed package's own dependencies). The first run that loads the bundle writes
+ * its V8 code cache beside it, in the installed package.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startPebble } from '../harness/pebble.js';
@@ -72,23 +74,20 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
   after(() => tmp?.remove());
 
   test('the package holds only what runs: the bundle (built by prepack), bin, schemas, examples, docs', () => {
-    assert.ok(packedFiles.includes('dist/bundle/cli.js'), 'prepack built and bundled dist/');
+    assert.ok(packedFiles.includes('dist/bundle/cli.cjs'), 'prepack built and bundled dist/');
     assert.ok(packedFiles.includes('bin/cert-renew'));
     assert.ok(packedFiles.includes('schemas/certificate-manifest.schema.json'));
     assert.ok(packedFiles.includes('examples/quickstart.json'));
     assert.ok(packedFiles.includes('docs/manifest.md'));
-    // The schema validator compiled at build time (ajv standalone code) ships, so start-up skips compiling.
-    assert.ok(packedFiles.includes('dist/src/manifest/schema-validator.cjs'));
+    // The schema validator compiled at build time (ajv standalone code) is inside the bundle.
     const stray = packedFiles.filter(
       (path) =>
-        !/^(dist\/bundle\/[^/]+\.js$|dist\/src\/manifest\/schema-validator\.cjs$|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(
-          path,
-        ),
+        !/^(dist\/bundle\/cli\.cjs$|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(path),
     );
     assert.deepEqual(
       stray,
       [],
-      'nothing else (no dist/src modules, tests, benchmarks, source maps or TypeScript sources)',
+      'nothing else (no dist/src modules, code cache, tests, benchmarks, source maps or TypeScript sources)',
     );
   });
 
@@ -100,6 +99,9 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
     );
     const version = await runCommand(bin, ['--version'], { env: env() });
     assert.match(version.stdout, /^0\.\d+\.\d+/);
+    // No code cache yet (the package holds none, and `--version` alone does not load the bundle).
+    const bundle = join(prefix, 'lib', 'node_modules', 'cert-renew', 'dist', 'bundle');
+    assert.deepEqual(await readdir(bundle), ['cli.cjs']);
 
     // The README: copy the examples next to you; the quickstart's store is ./certs beside them.
     const work = join(tmp.path, 'work');
@@ -109,6 +111,7 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
     });
     const manifest = join('examples', 'quickstart.json');
     await runCommand(bin, ['validate', manifest], { cwd: work, env: env() });
+    assert.ok((await stat(join(bundle, 'cli.cjs.cache'))).size > 0, 'the first run wrote the code cache');
     const first = await runCommand(bin, ['--manifest', manifest, 'run', '--json'], {
       cwd: work,
       env: env(),

@@ -1,0 +1,219 @@
+/**
+ * bin/cert-renew runs the bundle (dist/bundle/cli.cjs) from a V8 code cache beside it, cli.cjs.cache,
+ * which the first run writes and later runs reuse. Observed through the file alone, on a copy of the built
+ * install (bin/, dist/bundle/, package.json, schemas/; node_modules linked) so other tests' runs of the
+ * repository's CLI cannot touch it: the cache is created by the first run and left alone by the next;
+ * garbage, a truncated cache, or one made for another bundle (another digest, another mtime) is never
+ * used and is replaced; a directory the user cannot write (a root-owned install run by a monitoring user)
+ * runs the same and writes nothing. Every run gives the same output and an empty stderr.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmod, cp, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { runCommand, type TempDir, tempDir } from '../harness/process.js';
+import { cliEnv, REPO } from './cli.js';
+
+let tmp: TempDir;
+let install: string;
+let bundleDir: string;
+let cacheFile: string;
+let work: string;
+
+before(async () => {
+  tmp = await tempDir('cert-renew-code-cache-');
+  install = join(tmp.path, 'install');
+  bundleDir = join(install, 'dist', 'bundle');
+  cacheFile = join(bundleDir, 'cli.cjs.cache');
+  await mkdir(bundleDir, { recursive: true });
+  for (const entry of ['bin', 'package.json', 'schemas']) {
+    await cp(join(REPO, entry), join(install, entry), { recursive: true });
+  }
+  for (const file of ['cli.cjs', 'cli.cjs.map'])
+    await cp(join(REPO, 'dist', 'bundle', file), join(bundleDir, file));
+  await chmod(join(bundleDir, 'cli.cjs'), 0o644);
+  await symlink(join(REPO, 'node_modules'), join(install, 'node_modules'), 'dir');
+  work = join(tmp.path, 'work');
+  await mkdir(work);
+  const manifest = {
+    version: 1,
+    defaults: { issuer: 'ca', store: 'files' },
+    issuers: { ca: { type: 'local-ca' } },
+    stores: { files: { type: 'filesystem', path: 'certs' } },
+    certificates: [
+      { name: 'www', domains: ['www.example.test'] },
+      { name: 'api', domains: ['api.example.test'], renewBefore: '10d' },
+    ],
+  };
+  await writeFile(join(work, 'manifest.json'), JSON.stringify(manifest));
+  // Readable (not writable) by the unprivileged user of the last test.
+  for (const dir of [tmp.path, work]) await chmod(dir, 0o755);
+});
+after(() => tmp?.remove());
+
+/** One `plan --json` through the copied bin/cert-renew (as `prefix`, e.g. setpriv); its report, undated. */
+async function plan(prefix: string[] = []): Promise<unknown> {
+  const [command, ...args] = [...prefix, process.execPath, join(install, 'bin', 'cert-renew')];
+  const result = await runCommand(command as string, [...args, '-m', 'manifest.json', 'plan', '--json'], {
+    cwd: work,
+    env: cliEnv(),
+    timeoutMs: 60_000,
+  });
+  assert.equal(result.stderr, '', 'nothing on stderr');
+  const report = JSON.parse(result.stdout) as Record<string, unknown>;
+  assert.ok(typeof report.generatedAt === 'string');
+  delete report.generatedAt;
+  return report;
+}
+
+async function cacheState(): Promise<{ ino: number; mtimeMs: number; size: number } | undefined> {
+  const s = await stat(cacheFile).catch(() => undefined);
+  return s && { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
+}
+
+/** The first line of the bundle names it: `// cert-renew bundle <sha-256>`. */
+async function bundleDigest(): Promise<string> {
+  const first = (await readFile(join(bundleDir, 'cli.cjs'), 'latin1')).split('\n', 1)[0] ?? '';
+  const match = /^\/\/ cert-renew bundle ([0-9a-f]{64})$/.exec(first);
+  assert.ok(match, first);
+  return match[1] as string;
+}
+
+/** The cache's header line, V8's data after it, and the bundle the header names (the line but the length). */
+async function readCache(): Promise<{ header: string; data: Buffer; names: string }> {
+  const bytes = await readFile(cacheFile);
+  const end = bytes.indexOf(10);
+  const header = bytes.toString('latin1', 0, end);
+  return { header, data: bytes.subarray(end + 1), names: header.replace(/ \d+$/, '') };
+}
+
+/** Only the bundle, its map and (when `cache`) the cache: no temp file left behind. */
+async function assertBundleDir(cache: boolean): Promise<void> {
+  assert.deepEqual(
+    (await readdir(bundleDir)).sort(),
+    cache ? ['cli.cjs', 'cli.cjs.cache', 'cli.cjs.map'] : ['cli.cjs', 'cli.cjs.map'],
+  );
+}
+
+let expected: unknown;
+
+test('the first run writes the cache beside the bundle; the next run uses it and leaves it as it is', async () => {
+  await assertBundleDir(false);
+  expected = await plan();
+  await assertBundleDir(true);
+  const written = await cacheState();
+  const bundle = await stat(join(bundleDir, 'cli.cjs'));
+  const { header, data } = await readCache();
+  assert.equal(
+    header,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length}`,
+  );
+  assert.ok(data.length > 1000, 'V8 data follows the header');
+  assert.equal((await stat(cacheFile)).mode & 0o777, 0o644, 'as readable as the bundle');
+
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), written, 'not rewritten: V8 accepted it');
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), written);
+  await assertBundleDir(true);
+});
+
+test('garbage, a truncated cache or V8 data that is not V8 data is never used, and is replaced', async () => {
+  const good = await readCache();
+  const corruptions: [string, Buffer][] = [
+    ['garbage', randomBytes(good.data.length + 200)],
+    ['truncated', (await readFile(cacheFile)).subarray(0, 200 + Math.floor(good.data.length / 2))],
+    [
+      'a right header over random bytes',
+      Buffer.concat([Buffer.from(`${good.header}\n`), randomBytes(good.data.length)]),
+    ],
+    ['empty', Buffer.alloc(0)],
+  ];
+  for (const [what, bytes] of corruptions) {
+    await writeFile(cacheFile, bytes);
+    const before = await cacheState();
+    assert.deepEqual(await plan(), expected, what);
+    const after = await cacheState();
+    assert.notDeepEqual(after, before, `${what}: rewritten`);
+    assert.equal((await readCache()).names, good.names, what);
+    assert.deepEqual(await cacheState(), after);
+    await plan();
+    assert.deepEqual(await cacheState(), after, `${what}: the rewritten cache is used`);
+  }
+  await assertBundleDir(true);
+});
+
+test('a cache made for another bundle (another digest, another mtime) is ignored and replaced', async () => {
+  const good = await readCache();
+  // The same V8 data, which V8 alone would take (it checks only the source's length), named for another bundle.
+  const otherDigest = good.header.replace(await bundleDigest(), 'f'.repeat(64));
+  assert.notEqual(otherDigest, good.header);
+  await writeFile(cacheFile, Buffer.concat([Buffer.from(`${otherDigest}\n`), good.data]));
+  const planted = await cacheState();
+  assert.deepEqual(await plan(), expected);
+  assert.notDeepEqual(await cacheState(), planted, 'rewritten');
+  assert.equal((await readCache()).names, good.names);
+
+  // A reinstall: the same bundle path with another mtime. The cache for the old file is replaced.
+  const kept = await cacheState();
+  await utimes(
+    join(bundleDir, 'cli.cjs'),
+    new Date('2030-01-02T03:04:05Z'),
+    new Date('2030-01-02T03:04:05Z'),
+  );
+  assert.deepEqual(await plan(), expected);
+  const renewed = await cacheState();
+  assert.notDeepEqual(renewed, kept, 'rewritten for the new mtime');
+  assert.match((await readCache()).header, new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} \\d+$`));
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), renewed);
+});
+
+test('a bundle directory the user cannot write: runs the same, writes nothing, says nothing', async () => {
+  // As root (who ignores modes) the CLI runs as nobody, as a monitoring user over a root-owned install.
+  const prefix =
+    process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  // A cache written by root under a strict umask (a root crontab) is as readable as the bundle.
+  await writeFile(cacheFile, 'stale');
+  await runCommand(
+    'sh',
+    [
+      '-c',
+      'umask 077 && exec "$@"',
+      'sh',
+      process.execPath,
+      join(install, 'bin', 'cert-renew'),
+      '-m',
+      'manifest.json',
+      'plan',
+    ],
+    {
+      cwd: work,
+      env: cliEnv(),
+      timeoutMs: 60_000,
+    },
+  );
+  assert.equal((await stat(cacheFile)).mode & 0o777, 0o644);
+  await chmod(bundleDir, 0o555);
+  try {
+    const present = await cacheState();
+    assert.deepEqual(await plan(prefix), expected);
+    assert.deepEqual(await cacheState(), present, 'a valid cache is read, not rewritten');
+    await writeFile(cacheFile, 'garbage');
+    const garbage = await cacheState();
+    assert.deepEqual(await plan(prefix), expected);
+    assert.deepEqual(
+      await cacheState(),
+      garbage,
+      'an invalid cache is not replaced: the directory is closed',
+    );
+    await chmod(bundleDir, 0o755);
+    await rm(cacheFile);
+    await chmod(bundleDir, 0o555);
+    assert.deepEqual(await plan(prefix), expected);
+    await assertBundleDir(false);
+  } finally {
+    await chmod(bundleDir, 0o755);
+  }
+});
