@@ -43,6 +43,7 @@ export function manifestSchema(): Json {
 export function precompiledValidator(): CompiledValidator | undefined {
   let generated: CompiledValidator & { schemaDigest?: string };
   try {
+    // scripts/bundle.mjs turns this exact call into a require() that bundles the file: keep it as it is.
     generated = createRequire(import.meta.url)('./schema-validator.cjs') as typeof generated;
   } catch {
     return undefined;

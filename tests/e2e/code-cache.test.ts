@@ -5,11 +5,24 @@
  * repository's CLI cannot touch it: the cache is created by the first run and left alone by the next;
  * garbage, a truncated cache, or one made for another bundle (another digest, another mtime) is never
  * used and is replaced; a directory the user cannot write (a root-owned install run by a monitoring user)
- * runs the same and writes nothing. Every run gives the same output and an empty stderr.
+ * runs the same and writes nothing. Every run gives the same output and an empty stderr. The manifest
+ * validator compiled at build time is inside the bundle, used only for the schema it was compiled from.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, cp, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCommand, type TempDir, tempDir } from '../harness/process.js';
@@ -215,5 +228,33 @@ test('a bundle directory the user cannot write: runs the same, writes nothing, s
     await assertBundleDir(false);
   } finally {
     await chmod(bundleDir, 0o755);
+  }
+});
+
+test('the bundled validator serves only the schema it was compiled from; another schema is compiled at run time', async () => {
+  /** Whether a run compiled ajv (the run-time fallback), from V8's list of the scripts it compiled. */
+  async function compilesSchema(): Promise<boolean> {
+    const coverage = await mkdtemp(join(tmp.path, 'coverage-'));
+    const [command, ...args] = [process.execPath, join(install, 'bin', 'cert-renew')];
+    const result = await runCommand(command as string, [...args, 'validate', 'manifest.json'], {
+      cwd: work,
+      env: cliEnv({ NODE_V8_COVERAGE: coverage }),
+      timeoutMs: 60_000,
+    });
+    assert.equal(result.stderr, '');
+    let urls = '';
+    for (const file of await readdir(coverage)) urls += await readFile(join(coverage, file), 'utf8');
+    assert.match(urls, /\/dist\/bundle\/cli\.cjs"/, 'the bundle ran');
+    return urls.includes('/node_modules/ajv/dist/2020.js"');
+  }
+  const schema = join(install, 'schemas', 'certificate-manifest.schema.json');
+  const shipped = await readFile(schema, 'utf8');
+  assert.equal(await compilesSchema(), false, 'the bundled validator, no ajv');
+  try {
+    await writeFile(schema, `${shipped}\n`); // another text, so another SHA-256
+    assert.equal(await compilesSchema(), true, 'ajv compiles the shipped schema');
+    assert.deepEqual(await plan(), expected);
+  } finally {
+    await writeFile(schema, shipped);
   }
 });
