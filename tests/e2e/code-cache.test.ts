@@ -1,12 +1,13 @@
 /**
  * bin/cert-renew runs the bundle (dist/bundle/cli.cjs) from a V8 code cache beside it, cli.cjs.cache,
- * which the first run writes and later runs reuse. Observed through the file alone, on a copy of the built
- * install (bin/, dist/bundle/, package.json, schemas/; node_modules linked) so other tests' runs of the
- * repository's CLI cannot touch it: the cache is created by the first run and left alone by the next;
- * garbage, a truncated cache, or one made for another bundle (another digest, another mtime) is never
- * used and is replaced; a directory the user cannot write (a root-owned install run by a monitoring user)
- * runs the same and writes nothing. Every run gives the same output and an empty stderr. The manifest
- * validator compiled at build time is inside the bundle, used only for the schema it was compiled from.
+ * which the first run that does work (not a help screen) writes and later runs reuse. Observed through the
+ * file alone, on a copy of the built install (bin/, dist/bundle/, package.json, schemas/; node_modules
+ * linked) so other tests' runs of the repository's CLI cannot touch it: the cache is created by the first
+ * run and left alone by the next; garbage, a truncated cache, or one made for another bundle (another
+ * digest, another mtime) is never used and is replaced; a directory the user cannot write (a root-owned
+ * install run by a monitoring user) runs the same and writes nothing. Every run gives the same output and
+ * an empty stderr. The manifest validator compiled at build time is inside the bundle, used only for the
+ * schema it was compiled from.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -113,6 +114,15 @@ let expected: unknown;
 
 test('the first run writes the cache beside the bundle; the next run uses it and leaves it as it is', async () => {
   await assertBundleDir(false);
+  // Help screens compile little of the CLI: they leave the cache to the first run that does work.
+  for (const args of [['--help'], ['help', 'plan'], ['plan', '-h']]) {
+    const help = await runCommand(process.execPath, [join(install, 'bin', 'cert-renew'), ...args], {
+      cwd: work,
+      env: cliEnv(),
+    });
+    assert.match(help.stdout, /^Usage: cert-renew/);
+    await assertBundleDir(false);
+  }
   expected = await plan();
   await assertBundleDir(true);
   const written = await cacheState();
