@@ -268,3 +268,19 @@ test('the bundled validator serves only the schema it was compiled from; another
     await writeFile(schema, shipped);
   }
 });
+
+test('runs at once with no cache: each writes its own temp file and renames it; the cache is whole', async () => {
+  await rm(cacheFile);
+  const reports = await Promise.all(Array.from({ length: 4 }, () => plan()));
+  for (const report of reports) assert.deepEqual(report, expected);
+  await assertBundleDir(true);
+  const { header, data } = await readCache();
+  const bundle = await stat(join(bundleDir, 'cli.cjs'));
+  assert.equal(
+    header,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length}`,
+  );
+  const written = await cacheState();
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), written, 'V8 accepted it');
+});
