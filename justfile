@@ -6,7 +6,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# compile TypeScript to dist/, the manifest schema to a standalone validator (scripts/compile-schema.mjs), then bundle the CLI into dist/bundle/ (scripts/bundle.mjs)
+# compile TypeScript to dist/, the manifest schema to a standalone validator (scripts/compile-schema.mjs), then bundle the CLI into dist/bundle/cli.cjs (scripts/bundle.mjs)
 build:
     npm run build
 
