@@ -3,14 +3,14 @@
  * which the first run that does work (not a help screen) writes and later runs reuse. Observed through the
  * file alone, on a copy of the built install (bin/, dist/bundle/, package.json, schemas/; node_modules
  * linked) so other tests' runs of the repository's CLI cannot touch it: the cache is created by the first
- * run and left alone by the next; garbage, a truncated cache, or one made for another bundle (another
- * digest, another mtime) is never used and is replaced; a directory the user cannot write (a root-owned
+ * run and left alone by the next; garbage, a truncated or damaged cache, or one made for another bundle
+ * (another digest, another mtime) is never used and is replaced; a directory the user cannot write (a root-owned
  * install run by a monitoring user) runs the same and writes nothing. Every run gives the same output and
  * an empty stderr. The manifest validator compiled at build time is inside the bundle, used only for the
  * schema it was compiled from.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
   cp,
@@ -94,13 +94,18 @@ async function bundleDigest(): Promise<string> {
   return match[1] as string;
 }
 
-/** The cache's header line, V8's data after it, and the bundle the header names (the line but the length). */
+/**
+ * The cache's header line, V8's data after it, and the bundle the header names (the line but the data's
+ * length and SHA-256).
+ */
 async function readCache(): Promise<{ header: string; data: Buffer; names: string }> {
   const bytes = await readFile(cacheFile);
   const end = bytes.indexOf(10);
   const header = bytes.toString('latin1', 0, end);
-  return { header, data: bytes.subarray(end + 1), names: header.replace(/ \d+$/, '') };
+  return { header, data: bytes.subarray(end + 1), names: header.replace(/ \d+ [0-9a-f]{64}$/, '') };
 }
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 /** Only the bundle, its map and (when `cache`) the cache: no temp file left behind. */
 async function assertBundleDir(cache: boolean): Promise<void> {
@@ -130,7 +135,7 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   const { header, data } = await readCache();
   assert.equal(
     header,
-    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length}`,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${sha256(data)}`,
   );
   assert.ok(data.length > 1000, 'V8 data follows the header');
   assert.equal((await stat(cacheFile)).mode & 0o777, 0o644, 'as readable as the bundle');
@@ -142,7 +147,15 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   await assertBundleDir(true);
 });
 
-test('garbage, a truncated cache or V8 data that is not V8 data is never used, and is replaced', async () => {
+/** The bytes with one byte in the second half (V8's data) changed. */
+function flipped(bytes: Buffer): Buffer {
+  const copy = Buffer.from(bytes);
+  const at = Math.floor(copy.length * 0.75);
+  copy[at] = (copy[at] as number) ^ 0x20;
+  return copy;
+}
+
+test('garbage, a truncated or damaged cache, or data that is not V8 data is never used, and is replaced', async () => {
   const good = await readCache();
   const corruptions: [string, Buffer][] = [
     ['garbage', randomBytes(good.data.length + 200)],
@@ -152,6 +165,7 @@ test('garbage, a truncated cache or V8 data that is not V8 data is never used, a
       Buffer.concat([Buffer.from(`${good.header}\n`), randomBytes(good.data.length)]),
     ],
     ['empty', Buffer.alloc(0)],
+    ['one byte of the data changed', flipped(await readFile(cacheFile))],
   ];
   for (const [what, bytes] of corruptions) {
     await writeFile(cacheFile, bytes);
@@ -188,7 +202,10 @@ test('a cache made for another bundle (another digest, another mtime) is ignored
   assert.deepEqual(await plan(), expected);
   const renewed = await cacheState();
   assert.notDeepEqual(renewed, kept, 'rewritten for the new mtime');
-  assert.match((await readCache()).header, new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} \\d+$`));
+  assert.match(
+    (await readCache()).header,
+    new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} \\d+ [0-9a-f]{64}$`),
+  );
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), renewed);
 });
@@ -278,7 +295,7 @@ test('runs at once with no cache: each writes its own temp file and renames it; 
   const bundle = await stat(join(bundleDir, 'cli.cjs'));
   assert.equal(
     header,
-    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length}`,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${sha256(data)}`,
   );
   const written = await cacheState();
   assert.deepEqual(await plan(), expected);
