@@ -2,8 +2,9 @@
  * What `bin/cert-renew` runs (the CommonJS bundle dist/bundle/cli.cjs after `npm run build`, dist/src/ after
  * a bare `tsc`) loads the heavy packages only when a run needs them: planning an ACME manifest loads neither
  * acme-client nor @peculiar/x509, a filesystem store never loads ioredis. Issuing loads of acme-client only
- * what it uses: no axios (its requests go through cert-renew's transport) and no node-forge (the package
- * index's deprecated `forge` export).
+ * what it uses: no axios (its requests go through cert-renew's transport), no node-forge (the package
+ * index's deprecated `forge` export), and neither its crypto module nor the @peculiar/x509 and asn1js it
+ * loads (cert-renew writes its CSRs and reads its chains itself).
  *
  * Checked in the CLI's own process with V8's coverage (NODE_V8_COVERAGE), which lists every script the
  * process compiled, ES module or CommonJS, package or ours, however it was loaded (import, require, a
@@ -119,7 +120,7 @@ test('--version with other options goes through the CLI, and loads no command mo
   );
 });
 
-test('issuing through ACME loads acme-client without axios or node-forge', async () => {
+test('issuing through ACME loads acme-client without axios, node-forge, its crypto module or @peculiar/x509', async () => {
   const pebble = await startPebble();
   try {
     const manifest = acmeManifest(pebbleIssuer(pebble, standalone(pebble)), 'issued', [
@@ -132,13 +133,18 @@ test('issuing through ACME loads acme-client without axios or node-forge', async
       modules.some((url) => url.endsWith('/node_modules/acme-client/src/client.js')),
       'acme-client was loaded',
     );
-    for (const name of ['axios', 'node-forge']) {
+    for (const name of ['axios', 'node-forge', '@peculiar/x509', '@peculiar/asn1-schema', 'asn1js']) {
       assert.deepEqual(
         modules.filter((url) => url.includes(`/node_modules/${name}/`)),
         [],
         `${name} is not loaded`,
       );
     }
+    assert.deepEqual(
+      modules.filter((url) => url.includes('/node_modules/acme-client/src/crypto/')),
+      [],
+      "acme-client's crypto module is not loaded (cert-renew's stand-in serves it)",
+    );
   } finally {
     await pebble.stop();
   }

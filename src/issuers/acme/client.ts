@@ -7,12 +7,13 @@
  * already fetched. Every method is one named ACME step run through `AcmeConnection.call`: retried while
  * transient, and throwing only CertRenewError (acme-client throws plain errors; they are wrapped here).
  */
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
 import { createRequire, Module } from 'node:module';
 import type { Authorization, Client, Order } from 'acme-client';
 import { InternalError } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { ipVersion } from '../../util/ip.js';
+import { splitPemChain } from '../../x509/pem.js';
 import { downloadCertificate } from './chain.js';
 import type { AcmeConnection } from './connection.js';
 import { acmeError } from './errors.js';
@@ -48,27 +49,102 @@ function notUsed(): Promise<never> {
 }
 
 /**
+ * acme-client's crypto module (`src/crypto/index.js`) in place of the real one, which loads @peculiar/x509,
+ * asn1js and their dependencies at its top (~80 ms of CPU and ~15 MB at the start of every issuing run) for
+ * building CSRs and parsing certificates, which the adapter never asks of it: cert-renew writes its CSRs
+ * itself (x509/csr.ts) and reads chains itself (chain.ts). What acme-client's own modules call on the
+ * adapter's path is here, with node:crypto: `getJwk` (the account key's JWK, RFC 7517, members sorted as
+ * acme-client sorts them for the RFC 7638 thumbprint; http.js), `getPemBodyAsB64u` (the DER of a PEM's
+ * first block, base64url: finalize's CSR and revokeCert's certificate; client.js), and `splitPemChain` and
+ * `readCertificateInfo` (util.js's search of the alternate chains for `preferredChain`, which reads each
+ * certificate's issuer common name). The other exports (key generation, CSR and tls-alpn-01 certificate
+ * building, CSR parsing: auto.js and verify.js, which the adapter never calls) throw InternalError.
+ */
+export const acmeCrypto = {
+  getJwk(key: string | Buffer | KeyObject): Record<string, string> {
+    const jwk = createPublicKey(key).export({ format: 'jwk' }) as Record<string, string>;
+    return Object.fromEntries(
+      Object.keys(jwk)
+        .sort()
+        .map((name) => [name, jwk[name] as string]),
+    );
+  },
+  getPemBodyAsB64u(pem: string | Buffer): string {
+    const body = /-----BEGIN [^-]+-----([A-Za-z0-9+/=\s]*?)-----END /.exec(pem.toString())?.[1];
+    if (body === undefined) throw new Error('Unable to parse PEM body from string');
+    return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('base64url');
+  },
+  splitPemChain(pem: string | Buffer): string[] {
+    return splitPemChain(pem.toString());
+  },
+  /** The first certificate's issuer and subject common names (the last CN, as acme-client reads them). */
+  readCertificateInfo(pem: string | Buffer) {
+    const cert = new X509Certificate(pem);
+    const names = (cert.subjectAltName ?? '').split(', ').filter(Boolean);
+    return {
+      issuer: { commonName: lastCommonName(cert.issuer) },
+      domains: {
+        commonName: lastCommonName(cert.subject),
+        altNames: names.flatMap((name) => /^(?:DNS|IP Address):(.*)$/.exec(name)?.slice(1) ?? []),
+      },
+      notBefore: new Date(cert.validFrom),
+      notAfter: new Date(cert.validTo),
+    };
+  },
+  ...Object.fromEntries(
+    [
+      'getPrivateKey',
+      'createPrivateRsaKey',
+      'createPrivateKey',
+      'createPrivateEcdsaKey',
+      'getPublicKey',
+      'readCsrDomains',
+      'createCsr',
+      'createAlpnCertificate',
+      'isAlpnCertificateAuthorizationValid',
+    ].map((name) => [
+      name,
+      () => {
+        throw new InternalError(`acme-client's crypto.${name} was called; cert-renew does not load it`);
+      },
+    ]),
+  ),
+};
+
+/** The value of the last `CN=` line of node's distinguished-name text (`X509Certificate.issuer`), or null. */
+function lastCommonName(dn: string): string | null {
+  const values = dn.split('\n').flatMap((line) => (line.startsWith('CN=') ? [line.slice(3)] : []));
+  return values.at(-1) ?? null;
+}
+
+/** Puts `exports` in Node's module cache as the module `path` (before anything requires it). */
+function standIn(require: NodeJS.Require, path: string, exports: unknown): void {
+  const resolved = require.resolve(path);
+  if (require.cache[resolved]) return;
+  const stub = new Module(resolved);
+  stub.filename = resolved;
+  stub.loaded = true;
+  stub.exports = exports;
+  require.cache[resolved] = stub;
+}
+
+/**
  * acme-client, loaded on first use (start-up cost) and only in the parts the adapter uses: its files
- * `src/client.js`, `src/crypto/index.js` and `src/logger.js` rather than the package's index, which also
- * loads node-forge (~23 ms) for its deprecated `forge` export. `src/axios.js` is given to Node's module
- * cache as `unusedAxios` before they load, which Node documents for `require.cache` ("adding or replacing
- * entries is also possible"). The version is pinned in package.json: these file names, like the HTTP
- * client fields the adapter replaces, are acme-client's internals. Its logger is wired once, to debug.
+ * `src/client.js` and `src/logger.js` rather than the package's index, which also loads node-forge (~23 ms)
+ * for its deprecated `forge` export. Its `src/axios.js` and `src/crypto/index.js` are given to Node's module
+ * cache as `unusedAxios` and `acmeCrypto` before they load, which Node documents for `require.cache`
+ * ("adding or replacing entries is also possible"). The version is pinned in package.json: these file
+ * names, like the HTTP client fields the adapter replaces, are acme-client's internals. Its logger is wired
+ * once, to debug.
  */
 function loadAcme(logger: Logger): Promise<AcmeModule> {
   acmeModule ??= (async () => {
     const require = createRequire(import.meta.url);
-    const axiosPath = require.resolve('acme-client/src/axios.js');
-    if (!require.cache[axiosPath]) {
-      const stub = new Module(axiosPath);
-      stub.filename = axiosPath;
-      stub.loaded = true;
-      stub.exports = unusedAxios;
-      require.cache[axiosPath] = stub;
-    }
+    standIn(require, 'acme-client/src/axios.js', unusedAxios);
+    standIn(require, 'acme-client/src/crypto/index.js', acmeCrypto);
     const acme: AcmeModule = {
       Client: require('acme-client/src/client.js'),
-      crypto: require('acme-client/src/crypto/index.js'),
+      crypto: acmeCrypto,
       setLogger: require('acme-client/src/logger.js').setLogger,
     };
     acme.setLogger((message: string) => logger.debug(`acme-client: ${message}`));
