@@ -192,7 +192,7 @@ describe('renewal information kept until its Retry-After (RFC 9773 §4.3)', () =
   const now = new Date('2030-01-01T00:00:00Z');
   const at = (ms: number) => new Date(now.getTime() + ms).toISOString();
 
-  test('Retry-After in seconds or as an HTTP-date, clamped to one minute … one day', () => {
+  test('Retry-After in seconds or as an HTTP-date (its three forms, nothing else), clamped to one minute … one day', () => {
     const table: [string | undefined, string | undefined][] = [
       ['21600', at(21_600_000)],
       [' 3600 ', at(3_600_000)],
@@ -202,6 +202,14 @@ describe('renewal information kept until its Retry-After (RFC 9773 §4.3)', () =
       ['Tue, 01 Jan 2030 02:00:00 GMT', at(7_200_000)],
       ['Mon, 31 Dec 2029 23:00:00 GMT', at(60_000)],
       ['Fri, 01 Feb 2030 00:00:00 GMT', at(86_400_000)],
+      // The obsolete forms a recipient must still accept (RFC 9110 §5.6.7); asctime-date has no zone: GMT.
+      ['Tuesday, 01-Jan-30 02:00:00 GMT', at(7_200_000)],
+      ['Tue Jan  1 02:00:00 2030', at(7_200_000)],
+      // What Date.parse takes but is no HTTP-date is not a Retry-After: the answer is not kept.
+      ['x 2099', undefined],
+      ['Dec 1', undefined],
+      ['2030-01-01T02:00:00Z', undefined],
+      ['Tue, 01 Jan 2030 02:00:00 +0000', undefined],
       [undefined, undefined],
       ['', undefined],
       ['-5', undefined],
