@@ -1,6 +1,7 @@
 /**
  * bin/cert-renew runs the bundle (dist/bundle/cli.cjs) from a V8 code cache beside it, cli.cjs.cache,
- * which the first run that does work (not a help screen) writes and later runs reuse. Observed through the
+ * which the first run that does work (not a help screen, not a command refused with exit 2) writes and later
+ * runs reuse. Observed through the
  * file alone, on a copy of the built install (bin/, dist/bundle/, package.json, schemas/; node_modules
  * linked) so other tests' runs of the repository's CLI cannot touch it: the cache is created by the first
  * run and left alone by the next; garbage, a truncated or damaged cache, or one made for another bundle
@@ -126,6 +127,20 @@ test('the first run writes the cache beside the bundle; the next run uses it and
       env: cliEnv(),
     });
     assert.match(help.stdout, /^Usage: cert-renew/);
+    await assertBundleDir(false);
+  }
+  // So do commands refused before they start (exit 2): a mistyped command, a manifest that is not there, one
+  // that is not valid. An operator's first tries after installing must not leave a cache of little.
+  await writeFile(join(work, 'invalid.json'), JSON.stringify({ version: 1, certificates: 'none' }));
+  for (const args of [['plna'], ['-m', 'missing.json', 'plan'], ['-m', 'invalid.json', 'status']]) {
+    await assert.rejects(
+      runCommand(process.execPath, [join(install, 'bin', 'cert-renew'), ...args], {
+        cwd: work,
+        env: cliEnv(),
+      }),
+      /failed \(2\): (error|cert-renew): /,
+      args.join(' '),
+    );
     await assertBundleDir(false);
   }
   expected = await plan();
