@@ -97,6 +97,7 @@ export class RenewalInfoLookup {
       return undefined;
     }
     const { id, notAfter } = subject;
+    const named = cert.meta?.name ? `${cert.meta.name}: ` : '';
     // RFC 9773 §4.3: no renewal information for a certificate that has expired (it is renewed anyway).
     if (notAfter && notAfter.getTime() <= clock.now().getTime()) {
       logger.debug(`issuer ${issuerName}: renewalInfo for ${id} not asked: the certificate has expired`);
@@ -107,7 +108,7 @@ export class RenewalInfoLookup {
       const window = keptWindow(kept, clock.now());
       if (window) {
         logger.debug(
-          `issuer ${issuerName}: renewalInfo for ${id} as the CA gave it at ${kept.fetchedAt} (not asked again before ${kept.retryAfter})`,
+          `issuer ${issuerName}: ${named}renewalInfo for ${id} as the CA gave it at ${kept.fetchedAt} (not asked again before ${kept.retryAfter})`,
         );
         return window;
       }
