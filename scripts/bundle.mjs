@@ -33,6 +33,11 @@ const BASE = '__certRenewBundleUrl';
 // so the length and every source-map position stay). bin/cert-renew keys its code cache to it.
 const ID_LINE = `// cert-renew bundle ${'0'.repeat(64)}`;
 
+const FOOTER = `if (require.main === module) {
+  process.stderr.write('cert-renew: this file is loaded by bin/cert-renew; run that (the cert-renew command) instead\\n');
+  process.exitCode = 2;
+}`;
+
 // schema.ts loads the generated validator with createRequire, which esbuild does not follow; this plain
 // require() of the same file (relative to schema.js) is bundled. The build fails if the line changes.
 const VALIDATOR_LOAD = "createRequire(import.meta.url)('./schema-validator.cjs')";
@@ -71,6 +76,9 @@ const result = await build({
   external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
   // The directive first (a banner before esbuild's own "use strict" would leave the file sloppy).
   banner: { js: `${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;` },
+  // The file only defines the CLI; bin/cert-renew runs it. Run as a program (`node …/cli.cjs run`, a unit
+  // file's ExecStart written by hand), it would otherwise do nothing and exit 0: a timer that renews nothing.
+  footer: { js: FOOTER },
   // `import()` of a package or node builtin becomes require(): the file runs as a script (vm.Script), where
   // import() would need a loader callback. Every such package is CommonJS (@peculiar/x509's `main` too).
   supported: { 'dynamic-import': false },

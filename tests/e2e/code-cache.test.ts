@@ -319,3 +319,30 @@ test('runs at once with no cache: each writes its own temp file and renames it; 
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), written, 'V8 accepted it');
 });
+
+test('the bundle run as a program (node …/cli.cjs run) refuses with exit 2 and names bin/cert-renew', async () => {
+  // It only defines the CLI: a unit file whose ExecStart names it instead of bin/cert-renew would otherwise
+  // exit 0 having done nothing, a timer that never renews.
+  const written = await cacheState();
+  await assert.rejects(
+    runCommand(process.execPath, [join(bundleDir, 'cli.cjs'), '-m', 'manifest.json', 'run'], {
+      cwd: work,
+      env: cliEnv(),
+    }),
+    /failed \(2\): cert-renew: this file is loaded by bin\/cert-renew; run that \(the cert-renew command\) instead$/,
+  );
+  assert.deepEqual(
+    (await readdir(work)).sort(),
+    ['invalid.json', 'manifest.json'],
+    'nothing issued or stored',
+  );
+  assert.deepEqual(await cacheState(), written, 'the cache is left as it is');
+  // bin/cert-renew, loading the same file (with or without the code cache), runs the command.
+  assert.deepEqual(await plan(), expected);
+  const sourceMaps = await runCommand(
+    process.execPath,
+    [join(install, 'bin', 'cert-renew'), '-m', 'manifest.json', 'validate'],
+    { cwd: work, env: { ...cliEnv(), NODE_OPTIONS: '--enable-source-maps' } },
+  );
+  assert.match(sourceMaps.stdout, /manifest\.json: valid \(2 certificates\)/);
+});
