@@ -5,7 +5,7 @@
  * HTTPS renewalInfo server (tests/harness/ari.ts) that counts every request.
  */
 import assert from 'node:assert/strict';
-import { readdir, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
@@ -111,4 +111,61 @@ test('plan, status and the dry run ask the CA and keep nothing; run keeps; later
       ),
     );
   }
+});
+
+test("a run that keeps renewal information in a store it adopted leaves the store readable by the certificates' group", async () => {
+  // Plain files another tool wrote (adopted as they are): the first thing this run writes in the store is
+  // a renewal-information blob. The store's own directory must stay listable, as its locks and deployments
+  // make it (0755): only the blobs are private. A 0700 .cert-renew hid the deployments from a monitoring
+  // user in the keys' group, and its status called every certificate critical.
+  const root = process.getuid?.() === 0;
+  const group = 65534; // nogroup: the group the unprivileged user below runs as
+  const store = join(dir.path, 'adopted');
+  const certs = await makeCertificates(2);
+  const names = ['shop', 'blog'];
+  for (const [i, name] of names.entries()) {
+    const cert = certs[i];
+    assert.ok(cert);
+    await mkdir(join(store, name), { recursive: true });
+    const { certPem, chainPem, keyPem } = cert.bundle;
+    await writeFile(join(store, name, 'cert.pem'), certPem);
+    await writeFile(join(store, name, 'chain.pem'), chainPem);
+    await writeFile(join(store, name, 'fullchain.pem'), certPem + chainPem);
+    await writeFile(join(store, name, 'privkey.pem'), keyPem, { mode: 0o640 });
+    if (root) await chown(join(store, name, 'privkey.pem'), 0, group);
+  }
+  const manifest = {
+    version: 1,
+    defaults: { issuer: 'ca', store: 'adopted' },
+    issuers: {
+      ca: {
+        type: 'acme',
+        directory: ari.directoryUrl,
+        email: 'ops@example.test',
+        caBundle: ari.caBundlePath,
+        challenge: { type: 'http-01', webroot: 'webroot' },
+      },
+    },
+    stores: { adopted: { type: 'filesystem', path: 'adopted' } },
+    certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
+  };
+  await writeFile(join(dir.path, 'adopted.json'), JSON.stringify(manifest, null, 2), { mode: 0o644 });
+  await chmod(dir.path, 0o755);
+
+  const run = await runCli(['-m', 'adopted.json', 'run'], { cwd: dir.path });
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual((await readdir(join(store, '.cert-renew', 'blobs', 'renewal-info'))).sort(), [
+    'blog',
+    'shop',
+  ]);
+  const umask = process.umask();
+  const mode = async (...path: string[]) => (await stat(join(store, ...path))).mode & 0o777;
+  assert.equal(await mode('.cert-renew'), 0o755 & ~umask, "the store's own directory is listable");
+  assert.equal(await mode('.cert-renew', 'blobs'), 0o700 & ~umask, 'the blobs are private');
+  assert.equal(await mode('.cert-renew', 'blobs', 'renewal-info', 'shop'), 0o600);
+  // A monitoring user in the keys' group (as root: nobody, group nogroup) sees every certificate valid.
+  const prefix = root ? ['setpriv', '--reuid=65534', `--regid=${group}`, '--clear-groups'] : [];
+  const status = await runCli(['-m', 'adopted.json', 'status', '--check'], { cwd: dir.path, prefix });
+  assert.equal(status.code, 0, status.stdout + status.stderr);
+  for (const name of names) assert.match(status.stdout, new RegExp(`^${name} .* valid `, 'm'));
 });

@@ -19,6 +19,7 @@ import { CertRenewError, ErrorCode } from '../../errors.js';
 import type { FilesystemStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { brokenLinkError, mkdirp } from '../../util/mkdirp.js';
+import { INTERNAL_DIR } from '../keys.js';
 import type {
   AttemptInfo,
   CertificateBundle,
@@ -152,6 +153,11 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     const path = this.settings.layout.blob(key);
     try {
       await assertRealDirectories(this.settings.layout.root, dirname(path));
+      // The store's own directory is listable, as its locks and deployments are (0755): a blob written
+      // before them (a run's renewal information, in a store it adopted) must not make it 0700, which hid
+      // the deployments from a user that may read the certificates (status: every one critical). The
+      // blobs' directories are private.
+      await mkdirp(join(this.settings.layout.root, INTERNAL_DIR), 0o755);
       await mkdirp(dirname(path), 0o700);
       await assertRealDirectories(this.settings.layout.root, dirname(path));
       // Blobs hold private keys (the local CA, ACME accounts): owned by whoever runs cert-renew, never by
