@@ -194,6 +194,12 @@ describe('Retry-After from the header, with an injected clock (table)', () => {
     ['Sun, 01 Jun 2025 12:02:00 GMT', 120, 120_000],
     ['Sun, 01 Jun 2025 11:00:00 GMT', 0, 1000],
     ['later', undefined, 1000],
+    // Not an HTTP-date, though Date.parse reads a date in each: a garbage header holds nothing back.
+    ['x 2099', undefined, 1000],
+    ['Dec 1', undefined, 1000],
+    ['2025-06-01T12:02:00Z', undefined, 1000],
+    ['Sunday, 01-Jun-25 12:02:00 GMT', 120, 120_000],
+    ['Sun Jun  1 12:02:00 2025', 120, 120_000],
   ];
   for (const [header, seconds, wait] of rows) {
     test(`Retry-After ${JSON.stringify(header)} → ${wait} ms`, () => {

@@ -6,6 +6,7 @@
  * carries, and the identifier needs those exact octets).
  */
 import { X509Certificate } from 'node:crypto';
+import { retryAfterMs } from '../../util/retry-after.js';
 import { serialAndAuthorityKeyId } from '../../x509/der.js';
 
 /** `keyIdentifier` and `serialDer` are raw bytes (the serial as DER content octets, sign byte kept). */
@@ -57,18 +58,6 @@ export function renewalInfoUrl(base: string, identifier: string): string {
 export const RENEWAL_INFO_RETRY_AFTER_MIN_MS = 60_000;
 export const RENEWAL_INFO_RETRY_AFTER_MAX_MS = 86_400_000;
 
-const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
-const MONTH = '(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
-const TIME = '\\d{2}:\\d{2}:\\d{2}';
-/** RFC 9110 §5.6.7 asctime-date (`Sun Nov  6 08:49:37 1994`): no zone, GMT. */
-const ASCTIME_DATE = new RegExp(`^${DAY} ${MONTH} [ \\d]\\d ${TIME} \\d{4}$`);
-/** RFC 9110 §5.6.7 HTTP-date: IMF-fixdate, and the obsolete rfc850-date and asctime-date. */
-const HTTP_DATE = [
-  new RegExp(`^${DAY}, \\d{2} ${MONTH} \\d{4} ${TIME} GMT$`),
-  new RegExp(`^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \\d{2}-${MONTH}-\\d{2} ${TIME} GMT$`),
-  ASCTIME_DATE,
-];
-
 /**
  * When to ask for a certificate's renewal information again, from the Retry-After header of a renewalInfo
  * response (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), clamped to one minute … one day after `now`
@@ -76,18 +65,8 @@ const HTTP_DATE = [
  * format is not an HTTP-date): then nothing tells the client how long the answer holds, and it is not kept.
  */
 export function renewalInfoRetryAfter(header: string | undefined, now: Date): Date | undefined {
-  const value = header?.trim();
-  if (!value) return undefined;
-  let delayMs: number;
-  if (/^\d+$/.test(value)) delayMs = Number(value) * 1000;
-  else {
-    // Date.parse alone takes nearly anything ("x 2099" is a date of 2099): only the three forms pass.
-    const at = HTTP_DATE.some((form) => form.test(value))
-      ? Date.parse(ASCTIME_DATE.test(value) ? `${value} GMT` : value)
-      : Number.NaN;
-    if (Number.isNaN(at)) return undefined;
-    delayMs = at - now.getTime();
-  }
+  const delayMs = retryAfterMs(header, now);
+  if (delayMs === undefined) return undefined;
   const clamped = Math.min(
     RENEWAL_INFO_RETRY_AFTER_MAX_MS,
     Math.max(RENEWAL_INFO_RETRY_AFTER_MIN_MS, delayMs),

@@ -13,6 +13,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { setTimeout as timersSleep } from 'node:timers/promises';
 import type { Clock } from '../../runtime/clock.js';
+import { retryAfterMs } from '../../util/retry-after.js';
 import type { Agents, IssuerAgents } from './agents.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -107,14 +108,13 @@ export function parseProblem(value: unknown): {
   };
 }
 
-/** Retry-After in seconds (delta-seconds or an HTTP date), or undefined. */
+/**
+ * Retry-After in whole seconds (delay-seconds, or an HTTP-date: 0 when past), or undefined when absent or
+ * neither form (util/retry-after.ts: a garbage header must not hold a certificate back).
+ */
 export function parseRetryAfter(header: string | undefined, now: Date): number | undefined {
-  if (!header) return undefined;
-  const text = header.trim();
-  if (/^[0-9]+$/.test(text)) return Number(text);
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+  const ms = retryAfterMs(header, now);
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
 }
 
 /**
