@@ -15,6 +15,8 @@ export interface AriServerOptions {
   windowStartDays?: number;
   /** The Retry-After header sent with each renewalInfo answer; undefined sends none (default '21600'). */
   retryAfter?: string | undefined;
+  /** Answer this resource with 503 Service Unavailable (a CA that is down or overloaded). */
+  unavailable?: 'directory' | 'renewalInfo' | undefined;
 }
 
 export interface AriServer {
@@ -45,6 +47,11 @@ export async function startAriServer(dir: string, options: AriServerOptions = {}
       const url = req.url ?? '/';
       if (req.method === 'GET' && url === '/dir') {
         counts.directory++;
+        if (state.unavailable === 'directory') {
+          res.writeHead(503);
+          res.end();
+          return;
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(
           JSON.stringify({
@@ -60,6 +67,11 @@ export async function startAriServer(dir: string, options: AriServerOptions = {}
         counts.renewalInfo++;
         const identifier = url.slice('/renewal-info/'.length);
         asked.push(identifier);
+        if (state.unavailable === 'renewalInfo') {
+          res.writeHead(503);
+          res.end();
+          return;
+        }
         if (!IDENTIFIER.test(identifier)) {
           res.writeHead(400, { 'content-type': 'application/problem+json' });
           res.end(JSON.stringify({ type: 'urn:ietf:params:acme:error:malformed', detail: 'bad identifier' }));

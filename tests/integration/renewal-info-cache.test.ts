@@ -171,6 +171,37 @@ for (const kind of ['filesystem', 'redis'] as const) {
       await issuer.close();
     });
 
+    test('past its Retry-After, a CA that cannot be asked leaves its last answer in force', async () => {
+      ari.options.retryAfter = '3600';
+      const clock = fixedClock(T0);
+      const cert = certs[0] as StoredCertificate;
+      const signal = AbortSignal.timeout(60_000);
+      const cache = storeRenewalInfoCache(store, 'ca-down', true, silentLogger);
+      let issuer = issuerAt(clock);
+      const first = await issuer.suggestedWindow(cert, signal, cache);
+      assert.ok(first);
+      await issuer.close();
+      try {
+        for (const unavailable of ['renewalInfo', 'directory'] as const) {
+          ari.options.unavailable = unavailable;
+          clock.set(T0 + 2 * HOUR);
+          issuer = issuerAt(clock);
+          const before0 = asked();
+          assert.deepEqual(await issuer.suggestedWindow(cert, signal, cache), first, `${unavailable} down`);
+          assert.ok(asked() > before0, 'the CA was asked first');
+          await issuer.close();
+        }
+        // A certificate with no answer kept gets none while the CA is down.
+        const other = certs[1] as StoredCertificate;
+        issuer = issuerAt(clock);
+        const none = storeRenewalInfoCache(store, 'ca-down-never-asked', true, silentLogger);
+        assert.equal(await issuer.suggestedWindow(other, signal, none), undefined);
+        await issuer.close();
+      } finally {
+        ari.options.unavailable = undefined;
+      }
+    });
+
     test('a damaged blob reads as none: the CA is asked and the blob rewritten', async () => {
       ari.options.retryAfter = '3600';
       const clock = fixedClock(T0);

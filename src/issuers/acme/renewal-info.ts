@@ -81,7 +81,9 @@ export class RenewalInfoLookup {
    * certificate has no AKI, or anything failed (logged at debug; renewal information never blocks a
    * renewal and never fails a plan), or the certificate has expired (RFC 9773 §4.3). With `cache`: an answer kept there for this certificate (same RFC 9773
    * identifier) from this directory is used while its Retry-After has not passed, without fetching the
-   * directory or asking the CA; a new answer that has a Retry-After is put there.
+   * directory or asking the CA; a new answer that has a Retry-After is put there; when the CA cannot be asked
+   * (the directory or the request fails), the last answer kept for this certificate is used, whatever its
+   * age.
    */
   async window(
     cert: StoredCertificate,
@@ -103,8 +105,9 @@ export class RenewalInfoLookup {
       logger.debug(`issuer ${issuerName}: renewalInfo for ${id} not asked: the certificate has expired`);
       return undefined;
     }
-    const kept = await cache?.get();
-    if (kept && kept.identifier === id && kept.directory === directoryUrl) {
+    const stored = await cache?.get();
+    const kept = stored && stored.identifier === id && stored.directory === directoryUrl ? stored : undefined;
+    if (kept) {
       const window = keptWindow(kept, clock.now());
       if (window) {
         logger.debug(
@@ -113,8 +116,21 @@ export class RenewalInfoLookup {
         return window;
       }
     }
+    // The CA cannot be asked now (directory or renewalInfo request failed): its last answer for this
+    // certificate, past its Retry-After, says more than none — a window the CA moved to "now" in an incident
+    // must not turn back into the lifetime rule because the CA is busy.
+    const lastAnswer = (why: string) => {
+      const window = kept ? lastKeptWindow(kept) : undefined;
+      if (window) {
+        logger.debug(
+          `issuer ${issuerName}: ${named}renewalInfo for ${id} unavailable (${why}); using the CA's answer of ${kept?.fetchedAt}`,
+        );
+      }
+      return window;
+    };
     const directory = await this.directory(signal);
-    if (!directory?.renewalInfo) return undefined;
+    if (!directory) return lastAnswer('the directory could not be fetched');
+    if (!directory.renewalInfo) return undefined;
     try {
       const { body, retryAfter } = await this.getJson(renewalInfoUrl(directory.renewalInfo, id), signal);
       const window = parseRenewalInfo(body);
@@ -137,7 +153,7 @@ export class RenewalInfoLookup {
       return { start: window.start, end: window.end };
     } catch (error) {
       logger.debug(`issuer ${issuerName}: renewalInfo for ${id} unavailable: ${describeError(error)}`);
-      return undefined;
+      return lastAnswer(describeError(error));
     }
   }
 
@@ -235,11 +251,19 @@ export class RenewalInfoLookup {
 export function keptWindow(kept: KeptRenewalInfo, now: Date): { start: Date; end: Date } | undefined {
   const retryAfter = Date.parse(kept.retryAfter);
   const fetchedAt = Date.parse(kept.fetchedAt);
-  const start = new Date(kept.suggestedWindow.start);
-  const end = new Date(kept.suggestedWindow.end);
   if (Number.isNaN(retryAfter) || Number.isNaN(fetchedAt)) return undefined;
-  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) return undefined;
   const t = now.getTime();
   if (t >= retryAfter || retryAfter - t > RENEWAL_INFO_RETRY_AFTER_MAX_MS || fetchedAt > t) return undefined;
+  return lastKeptWindow(kept);
+}
+
+/**
+ * The window of a kept answer whatever its age (dates well formed, start before end), else undefined: what
+ * the CA last said, used only when it cannot be asked again.
+ */
+export function lastKeptWindow(kept: KeptRenewalInfo): { start: Date; end: Date } | undefined {
+  const start = new Date(kept.suggestedWindow.start);
+  const end = new Date(kept.suggestedWindow.end);
+  if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) return undefined;
   return { start, end };
 }
