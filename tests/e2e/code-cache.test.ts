@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
+  chown,
   cp,
   mkdir,
   mkdtemp,
@@ -223,6 +224,29 @@ test('a cache made for another bundle (another digest, another mtime) is ignored
   );
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), renewed);
+});
+
+test('a cache others may write, or another user owns, is never run: it is replaced', async () => {
+  const good = await readFile(cacheFile);
+  // Group- or world-writable: anyone could have put code there.
+  for (const mode of [0o666, 0o664, 0o646]) {
+    await writeFile(cacheFile, good);
+    await chmod(cacheFile, mode);
+    const before = await cacheState();
+    assert.deepEqual(await plan(), expected, mode.toString(8));
+    assert.notDeepEqual(await cacheState(), before, `mode ${mode.toString(8)}: replaced`);
+    assert.equal((await stat(cacheFile)).mode & 0o777, 0o644, 'the new cache is writable by its owner only');
+  }
+  // Owned by a user who is neither the bundle's owner (root) nor the one running (root).
+  await writeFile(cacheFile, good);
+  await chown(cacheFile, 65534, 65534);
+  const planted = await cacheState();
+  assert.deepEqual(await plan(), expected);
+  assert.notDeepEqual(await cacheState(), planted, "another user's cache: replaced");
+  assert.equal((await stat(cacheFile)).uid, process.getuid?.());
+  const kept = await cacheState();
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), kept, 'the replacement is used');
 });
 
 test('a bundle directory the user cannot write: runs the same, writes nothing, says nothing', async () => {
