@@ -50,7 +50,7 @@ export async function postRenewHooks(
     const failure = post.failed.get(report.name);
     report.hooks = post.reports.filter((h) => h.certificates.includes(report.name)).map((h) => h.name);
     if (failure === undefined) continue;
-    report.error = { code: ErrorCode.hookFailed, message: failure };
+    report.error = { code: post.codes.get(report.name) ?? ErrorCode.hookFailed, message: failure };
     if (post.rolledBack.has(report.name)) {
       report.outcome = 'rolled-back';
       report.message = `renewed, but a hook failed and the previous certificate was restored: ${failure}`;

@@ -3,7 +3,7 @@
  * the certificates that share them, after every renewal is stored; failures can roll back; onFailure hooks
  * are grouped the same way, so a hook in `defaults` runs once per run with every failure in its env.
  */
-import { describeError, type ErrorCode } from '../errors.js';
+import { describeError, ErrorCode } from '../errors.js';
 import {
   certificateHookEnv,
   type FailureInfo,
@@ -69,7 +69,7 @@ export interface PostRenewResult {
   failed: Map<string, string>;
   /** Certificates restored to their previous version after a hook failed, with what is stored now. */
   rolledBack: Map<string, StoredMeta | undefined>;
-  /** The error code of a failure in `failed` when it is not HOOK_FAILED (a failed `verify`). */
+  /** The error code of a failure in `failed` when it is not HOOK_FAILED (HOOK_TIMEOUT, a failed `verify`). */
   codes: Map<string, ErrorCode>;
 }
 
@@ -213,6 +213,7 @@ export async function runPostRenewHooks(
 ): Promise<PostRenewResult> {
   const reports: HookRunReport[] = [];
   const failed = new Map<string, string>();
+  const codes = new Map<string, ErrorCode>();
   const rolledBack = new Map<string, StoredMeta | undefined>();
   for (const group of groupHooks(renewed, (r) => r.entry.hooks.postRenew)) {
     const names = group.members.map((m) => m.entry.name);
@@ -225,7 +226,12 @@ export async function runPostRenewHooks(
     );
     reports.push(report);
     if (report.ok) continue;
-    for (const name of names) failed.set(name, report.error ?? `hook ${report.name} failed`);
+    for (const name of names) {
+      failed.set(name, report.error ?? `hook ${report.name} failed`);
+      // A hook stopped at its timeout is HOOK_TIMEOUT, as documented; any other failure HOOK_FAILED.
+      if (report.timedOut) codes.set(name, ErrorCode.hookTimeout);
+      else codes.delete(name);
+    }
     // Interrupted: no rollback (the hook did not get to say anything); the next run runs the hooks again.
     if (options.signal?.aborted) continue;
     const toRollBack = group.members.filter(
@@ -244,7 +250,7 @@ export async function runPostRenewHooks(
       );
     }
   }
-  return { reports, failed, rolledBack, codes: new Map() };
+  return { reports, failed, rolledBack, codes };
 }
 
 export async function runFailureHooks(

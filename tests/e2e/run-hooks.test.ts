@@ -96,6 +96,49 @@ describe('hooks', () => {
     }
   });
 
+  test('a hook stopped at its timeout is HOOK_TIMEOUT in the report, the stored attempt and onFailure', async () => {
+    const tmp = await tempDir();
+    try {
+      const hang = join(tmp.path, 'hang.sh');
+      await writeFile(hang, '#!/bin/sh\nexec sleep 300\n');
+      await chmod(hang, 0o755);
+      const alert = join(tmp.path, 'alert.sh');
+      const failures = join(tmp.path, 'failures.log');
+      await writeFile(alert, `#!/bin/sh\nprintf '%s\\n' "$CERT_RENEW_FAILURES" >> '${failures}'\n`);
+      await chmod(alert, 0o755);
+      const store = join(tmp.path, 'certs');
+      const manifest = await writeManifest(
+        tmp.path,
+        localManifest(store, {
+          defaults: {
+            issuer: 'local',
+            store: 'files',
+            hooks: {
+              postRenew: [{ run: [hang], name: 'reload', timeout: '1s' }],
+              onFailure: [{ run: [alert] }],
+            },
+          },
+        }),
+      );
+      const r = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(!hasStackTrace(r.stderr));
+      const report = JSON.parse(r.stdout) as RunReport;
+      for (const c of report.certificates) {
+        assert.equal(c.error?.code, 'HOOK_TIMEOUT', c.name);
+        assert.match(c.error?.message ?? '', /reload.*timed out after 1s/);
+      }
+      const attempt = JSON.parse(await readFile(join(store, 'web', 'attempts.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(attempt.lastErrorCode, 'HOOK_TIMEOUT');
+      assert.match(await readFile(failures, 'utf8'), /^web: HOOK_TIMEOUT: /m);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   test('a failing hook that prints credentials: the report, the log and the store never hold them', async () => {
     const tmp = await tempDir();
     try {
