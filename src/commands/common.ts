@@ -70,8 +70,9 @@ export async function openSession(
 
 /**
  * Opens the manifest, selects certificates, gathers their stored state and decides (`makePlan`); with
- * `orphans` (and no selection), also lists what the stores hold that the manifest no longer names. The
- * caller closes the session.
+ * `orphans` (and no selection), also lists what the stores hold that the manifest no longer names; with
+ * `keepRenewalInfo` (`run`, not its dry run), the CA's new renewal-information answers are kept in the
+ * stores until their Retry-After (plan/renewal-info-cache.ts). The caller closes the session.
  */
 export async function openAndPlan(
   globals: GlobalOptions,
