@@ -30,9 +30,21 @@ before(async () => {
     await store.save(name, cert.bundle, { ...cert.meta(name), issuer: 'ca' });
   }
   await store.close();
-  const manifest = {
+  await writeFile(
+    join(dir.path, 'manifest.json'),
+    JSON.stringify(ariManifest('files', 'certs', NAMES), null, 2),
+  );
+});
+after(async () => {
+  await ari?.close();
+  await dir?.remove();
+});
+
+/** A manifest of `names` (domains host<i>.example.test) in a filesystem store at `path`, issued by the ARI server's CA. */
+function ariManifest(store: string, path: string, names: readonly string[]) {
+  return {
     version: 1,
-    defaults: { issuer: 'ca', store: 'files' },
+    defaults: { issuer: 'ca', store },
     issuers: {
       ca: {
         type: 'acme',
@@ -42,15 +54,10 @@ before(async () => {
         challenge: { type: 'http-01', webroot: 'webroot' },
       },
     },
-    stores: { files: { type: 'filesystem', path: 'certs' } },
-    certificates: NAMES.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
+    stores: { [store]: { type: 'filesystem', path } },
+    certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
   };
-  await writeFile(join(dir.path, 'manifest.json'), JSON.stringify(manifest, null, 2));
-});
-after(async () => {
-  await ari?.close();
-  await dir?.remove();
-});
+}
 
 const kept = () =>
   readdir(join(dir.path, 'certs', '.cert-renew', 'blobs', 'renewal-info')).catch((error) => {
@@ -134,21 +141,7 @@ test("a run that keeps renewal information in a store it adopted leaves the stor
     await writeFile(join(store, name, 'privkey.pem'), keyPem, { mode: 0o640 });
     if (root) await chown(join(store, name, 'privkey.pem'), 0, group);
   }
-  const manifest = {
-    version: 1,
-    defaults: { issuer: 'ca', store: 'adopted' },
-    issuers: {
-      ca: {
-        type: 'acme',
-        directory: ari.directoryUrl,
-        email: 'ops@example.test',
-        caBundle: ari.caBundlePath,
-        challenge: { type: 'http-01', webroot: 'webroot' },
-      },
-    },
-    stores: { adopted: { type: 'filesystem', path: 'adopted' } },
-    certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
-  };
+  const manifest = ariManifest('adopted', 'adopted', names);
   await writeFile(join(dir.path, 'adopted.json'), JSON.stringify(manifest, null, 2), { mode: 0o644 });
   await chmod(dir.path, 0o755);
 
