@@ -6,7 +6,7 @@
  * linked) so other tests' runs of the repository's CLI cannot touch it: the cache is created by the first
  * run and left alone by the next; garbage, a truncated or damaged cache, or one made for another bundle
  * (another digest, another mtime) is never used and is replaced; a directory the user cannot write (a root-owned
- * install run by a monitoring user) runs the same and writes nothing. Every run gives the same output and
+ * install run by a monitoring user) runs the same and writes nothing; a FIFO in place of the cache does not hold the run. Every run gives the same output and
  * an empty stderr. The manifest validator compiled at build time is inside the bundle, used only for the
  * schema it was compiled from.
  */
@@ -244,6 +244,19 @@ test('a cache others may write, or another user owns, is never run: it is replac
   assert.deepEqual(await plan(), expected);
   assert.notDeepEqual(await cacheState(), planted, "another user's cache: replaced");
   assert.equal((await stat(cacheFile)).uid, process.getuid?.());
+  const kept = await cacheState();
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), kept, 'the replacement is used');
+});
+
+test('a FIFO in place of the cache is never opened for reading as a file: the run goes on and replaces it', async () => {
+  // Anyone who may write the directory can make one; a blocking open of it would hold the run forever
+  // (plan's 60 s hang guard fails the test then).
+  await rm(cacheFile);
+  await runCommand('mkfifo', [cacheFile]);
+  assert.ok((await stat(cacheFile)).isFIFO());
+  assert.deepEqual(await plan(), expected);
+  assert.ok((await stat(cacheFile)).isFile(), 'replaced by a cache file');
   const kept = await cacheState();
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), kept, 'the replacement is used');
