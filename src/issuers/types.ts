@@ -129,7 +129,7 @@ export interface RenewalInfoCapable {
    * The CA's suggestedWindow (RFC 9773 §4.2) for a certificate it issued, or undefined when there is none
    * to be had (no renewalInfo, no AKI, any error: ARI never blocks a renewal). Never rejects. With `cache`,
    * an answer kept there for this certificate and CA is used until its Retry-After without asking the CA,
-   * and a new answer that carries a Retry-After is put there.
+   * and a new answer that carries a Retry-After is put there (one without replaces a different kept answer).
    */
   suggestedWindow(
     cert: StoredCertificate,

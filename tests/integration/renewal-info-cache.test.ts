@@ -202,6 +202,42 @@ for (const kind of ['filesystem', 'redis'] as const) {
       }
     });
 
+    test('a later answer without a Retry-After, not the older kept one, is the last answer when the CA is down', async () => {
+      ari.options.retryAfter = '3600';
+      ari.options.windowStartDays = 40;
+      const clock = fixedClock(T0);
+      const cert = certs[0] as StoredCertificate;
+      const signal = AbortSignal.timeout(60_000);
+      const cache = storeRenewalInfoCache(store, 'superseded', true, silentLogger);
+      let issuer = issuerAt(clock);
+      const older = await issuer.suggestedWindow(cert, signal, cache);
+      assert.ok(older);
+      await issuer.close();
+      try {
+        // Past the Retry-After the CA moves the window and sends no Retry-After.
+        ari.options.retryAfter = undefined;
+        ari.options.windowStartDays = 20;
+        clock.set(T0 + 2 * HOUR);
+        issuer = issuerAt(clock);
+        const newer = await issuer.suggestedWindow(cert, signal, cache);
+        assert.ok(newer);
+        assert.ok(newer.start < older.start, 'the CA moved the window');
+        await issuer.close();
+        // Asked again at the next lookup (the answer had no Retry-After), the CA cannot be asked.
+        ari.options.unavailable = 'renewalInfo';
+        clock.set(T0 + 3 * HOUR);
+        issuer = issuerAt(clock);
+        const before0 = asked();
+        assert.deepEqual(await issuer.suggestedWindow(cert, signal, cache), newer, "the CA's last answer");
+        assert.ok(asked() > before0, 'the CA was asked first');
+        await issuer.close();
+      } finally {
+        ari.options.unavailable = undefined;
+        ari.options.retryAfter = '3600';
+        ari.options.windowStartDays = 60;
+      }
+    });
+
     test('a damaged blob reads as none: the CA is asked and the blob rewritten', async () => {
       ari.options.retryAfter = '3600';
       const clock = fixedClock(T0);

@@ -81,9 +81,9 @@ export class RenewalInfoLookup {
    * certificate has no AKI, or anything failed (logged at debug; renewal information never blocks a
    * renewal and never fails a plan), or the certificate has expired (RFC 9773 §4.3). With `cache`: an answer kept there for this certificate (same RFC 9773
    * identifier) from this directory is used while its Retry-After has not passed, without fetching the
-   * directory or asking the CA; a new answer that has a Retry-After is put there; when the CA cannot be asked
-   * (the directory or the request fails), the last answer kept for this certificate is used, whatever its
-   * age.
+   * directory or asking the CA; a new answer that has a Retry-After is put there, and one without replaces a
+   * different answer kept for this certificate (kept as due now); when the CA cannot be asked (the directory
+   * or the request fails), the last answer kept for this certificate is used, whatever its age.
    */
   async window(
     cert: StoredCertificate,
@@ -140,14 +140,22 @@ export class RenewalInfoLookup {
       }
       const now = clock.now();
       const until = renewalInfoRetryAfter(retryAfter, now);
-      if (cache && until) {
+      // An answer without Retry-After is not kept for use, but it supersedes an older one kept for this
+      // certificate: that one would otherwise come back into force as the CA's last answer when the CA
+      // cannot be asked. It is kept as due now (asked again next time), only to be that last answer.
+      const supersedes =
+        !until &&
+        kept !== undefined &&
+        (Date.parse(kept.suggestedWindow.start) !== window.start.getTime() ||
+          Date.parse(kept.suggestedWindow.end) !== window.end.getTime());
+      if (cache && (until || supersedes)) {
         await cache.put({
           identifier: id,
           directory: directoryUrl,
           suggestedWindow: { start: window.start.toISOString(), end: window.end.toISOString() },
           ...(window.explanationUrl ? { explanationURL: window.explanationUrl } : {}),
           fetchedAt: now.toISOString(),
-          retryAfter: until.toISOString(),
+          retryAfter: (until ?? now).toISOString(),
         });
       }
       return { start: window.start, end: window.end };
