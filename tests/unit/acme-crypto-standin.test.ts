@@ -11,6 +11,7 @@ import { createPrivateKey } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import { CertRenewError } from '../../src/errors.js';
+import { topIssuerCommonName } from '../../src/issuers/acme/chain.js';
 import { acmeCrypto } from '../../src/issuers/acme/client.js';
 import { KEY_TYPES } from '../../src/manifest/types.js';
 import { createCertificate } from '../../src/x509/build.js';
@@ -99,5 +100,25 @@ test('splitPemChain and readCertificateInfo read a chain as acme-client does (pr
   assert.equal(acmeCrypto.splitPemChain(chain).length, real.splitPemChain(chain).length);
   for (const pem of [...acmeCrypto.splitPemChain(chain), chain]) {
     assert.deepEqual(acmeCrypto.readCertificateInfo(pem), real.readCertificateInfo(pem));
+  }
+});
+
+test('a common name with characters node escapes (comma, plus, angle brackets, leading space) reads as it is', async () => {
+  const rootKey = await generateKey('ecdsa-p256');
+  const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
+  const notAfter = new Date(notBefore.getTime() + 90 * 86_400_000);
+  for (const name of ['Example, Inc. Root R1', 'Root+X1 <a>; b', 'Wurzel Ü', ' #lead']) {
+    const root = await createCertificate({
+      subjectKeyPem: rootKey,
+      selfSignKeyPem: rootKey,
+      commonName: name,
+      notBefore,
+      notAfter,
+      ca: true,
+    });
+    assert.deepEqual(acmeCrypto.readCertificateInfo(root), real.readCertificateInfo(root), name);
+    assert.equal(acmeCrypto.readCertificateInfo(root).issuer.commonName, name);
+    // preferredChain compares the name written in the manifest with the chain's top issuer (chain.ts).
+    assert.equal(topIssuerCommonName(root), name);
   }
 });

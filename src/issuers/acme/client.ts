@@ -14,7 +14,7 @@ import { InternalError } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { ipVersion } from '../../util/ip.js';
 import { splitPemChain } from '../../x509/pem.js';
-import { downloadCertificate } from './chain.js';
+import { commonNames, downloadCertificate } from './chain.js';
 import type { AcmeConnection } from './connection.js';
 import { acmeError } from './errors.js';
 import { once, type RetryPolicy } from './retry.js';
@@ -113,8 +113,7 @@ export const acmeCrypto = {
 
 /** The value of the last `CN=` line of node's distinguished-name text (`X509Certificate.issuer`), or null. */
 function lastCommonName(dn: string): string | null {
-  const values = dn.split('\n').flatMap((line) => (line.startsWith('CN=') ? [line.slice(3)] : []));
-  return values.at(-1) ?? null;
+  return commonNames(dn).at(-1) ?? null;
 }
 
 /** Puts `exports` in Node's module cache as the module `path` (before anything requires it). */
