@@ -171,7 +171,15 @@ export async function createCertificate(spec: CertificateSpec): Promise<string> 
     throw new InternalError('createCertificate needs an issuer or a self-sign key');
   const signer = await importSigningKey(signerKeyPem);
   const issuerCert = spec.issuer ? new x509.X509Certificate(spec.issuer.certPem) : undefined;
-  const subjectName = spec.commonName === undefined ? [] : [{ CN: [spec.commonName] }];
+  // @peculiar/x509 reads a string value as RFC 4514 text: quotes, backslashes and a leading '#' (hex) would be
+  // parsed, not written ('Example "Internal" CA' became CN=Internal, '#1 CA' threw). Such a name goes in as
+  // written, a UTF8String; any other keeps the encoding it always had.
+  const subjectName =
+    spec.commonName === undefined
+      ? []
+      : /["\\]|^#/.test(spec.commonName)
+        ? new x509.Name([{ CN: [{ utf8String: spec.commonName }] }])
+        : [{ CN: [spec.commonName] }];
 
   const flags = x509.KeyUsageFlags;
   const extensions: InstanceType<X509Module['Extension']>[] = [];

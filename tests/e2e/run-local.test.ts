@@ -3,10 +3,12 @@
  * (exit codes, stdout, stderr), and in-process runs with a fixed clock where time has to pass.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { main } from '../../src/cli.js';
+import { topIssuerCommonName } from '../../src/issuers/acme/chain.js';
 import type { RunReport } from '../../src/report/model.js';
 import { fixedClock } from '../../src/runtime/clock.js';
 import { keyMatchesCertificate } from '../../src/x509/index.js';
@@ -172,6 +174,30 @@ describe('the bundled quickstart manifest', () => {
       assert.equal(second.code, 0, second.stderr);
       for (const c of (JSON.parse(second.stdout) as RunReport).certificates) assert.equal(c.outcome, 'ok');
       assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
+    } finally {
+      await tmp.remove();
+    }
+  });
+});
+
+describe("the local CA's commonName", () => {
+  test('quotes, a backslash or a leading # are written as given, not parsed as RFC 4514 text', async () => {
+    const tmp = await tempDir();
+    try {
+      for (const [i, commonName] of ['#1 Internal CA', 'Example "Internal" CA', 'back\\slash CA'].entries()) {
+        const store = join(tmp.path, `certs${i}`);
+        const manifest = await writeManifest(
+          tmp.path,
+          localManifest(store, { issuers: { local: { type: 'local-ca', lifetime: '30d', commonName } } }),
+        );
+        const r = await runCli(['-m', manifest, 'run', '--json']);
+        assert.equal(r.code, 0, `${commonName}: ${r.stdout}${r.stderr}`);
+        const leaf = new X509Certificate(await readFile(join(store, 'web', 'cert.pem')));
+        assert.equal(topIssuerCommonName(leaf.toString()), commonName);
+        const ca = new X509Certificate(await readFile(join(store, 'web', 'chain.pem')));
+        assert.ok(leaf.checkIssued(ca), `${commonName}: the leaf names its CA`);
+        assert.ok(leaf.verify(ca.publicKey));
+      }
     } finally {
       await tmp.remove();
     }
