@@ -81,10 +81,10 @@ export class RenewalInfoLookup {
    * certificate has no AKI, or anything failed (logged at debug; renewal information never blocks a
    * renewal and never fails a plan), or the certificate has expired (RFC 9773 §4.3). With `cache`: an
    * answer kept there for this certificate (same RFC 9773 identifier) from this directory is used while its
-   * Retry-After has not passed, without fetching the
-   * directory or asking the CA; a new answer that has a Retry-After is put there, and one without replaces a
-   * different answer kept for this certificate (kept as due now); when the CA cannot be asked (the directory
-   * or the request fails), the last answer kept for this certificate is used, whatever its age.
+   * Retry-After has not passed, without fetching the directory or asking the CA; a new answer that has a
+   * Retry-After is put there, and one without replaces a different answer kept for this certificate (kept
+   * as due now); when the CA cannot be asked (the directory or the request fails), the last answer kept for
+   * this certificate is used, whatever its age.
    */
   async window(
     cert: StoredCertificate,
