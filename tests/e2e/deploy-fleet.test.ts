@@ -165,6 +165,9 @@ describe('deployment state across hosts sharing a filesystem store', () => {
     const now = await stored();
     await nginx.get('host-b')?.waitForSerial(now);
     assert.equal((await run('host-a')).code, 0);
+    // `nginx -s reload` returns before the new workers serve: wait for host A's as for the others (the
+    // last check of this test read host A while a loaded machine was still reloading it).
+    await nginx.get('host-a')?.waitForSerial(now);
     const failed = await run('host-c');
     assert.equal(failed.code, 1, failed.stderr);
     const report = parseReport(failed.stdout);
