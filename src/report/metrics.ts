@@ -261,8 +261,21 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
       type: 'gauge',
       samples: [...failuresByCode].map(([code, value]) => ({ labels: { code }, value })),
     },
+    {
+      // A failed onFailure hook is the alerting path itself failing: the run's exit code and report say it,
+      // and this says it to monitoring (every event always has a sample, so an alert on it clears).
+      name: 'cert_renew_last_run_hook_failures',
+      help: 'Hook runs that failed or timed out in the last run, by event (post-renew, rollback, on-failure).',
+      type: 'gauge',
+      samples: HOOK_EVENTS.map((event) => ({
+        labels: { event },
+        value: report.hooks.filter((h) => h.event === event && !h.ok).length,
+      })),
+    },
   ]);
 }
+
+const HOOK_EVENTS = ['post-renew', 'rollback', 'on-failure'] as const;
 
 /** The textfile after `cert-renew status`: the certificate families and when status looked. */
 export function statusMetrics(items: PlanItem[], at: Date): string {

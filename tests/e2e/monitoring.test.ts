@@ -105,7 +105,11 @@ describe('monitoring examples', () => {
       localManifest(store, {
         certificates: [
           { name: 'web', domains: ['web.example.test'] },
-          { name: 'api', domains: ['api.example.test'], hooks: { postRenew: [{ run: ['false'] }] } },
+          {
+            name: 'api',
+            domains: ['api.example.test'],
+            hooks: { postRenew: [{ run: ['false'] }], onFailure: [{ run: ['false'] }] },
+          },
         ],
       }),
     );
@@ -114,14 +118,19 @@ describe('monitoring examples', () => {
       const metrics = join(tmp.path, `run-${i}.prom`);
       const r = await runCli(['-m', manifest, 'run', '--metrics-file', metrics]);
       assert.equal(r.code, expected, r.stderr);
-      for (const name of sampleNames(await readFile(metrics, 'utf8'))) written.add(name);
+      const text = await readFile(metrics, 'utf8');
+      for (const name of sampleNames(text)) written.add(name);
+      // The failed onFailure hook (the alerting path) and post-renew hook are counted, by event.
+      assert.match(text, /^cert_renew_last_run_hook_failures\{event="on-failure"\} 1$/m);
+      assert.match(text, /^cert_renew_last_run_hook_failures\{event="post-renew"\} 1$/m);
+      assert.match(text, /^cert_renew_last_run_hook_failures\{event="rollback"\} 0$/m);
     }
   });
   after(() => tmp?.remove());
 
   test('promtool check rules passes on the shipped rules', async () => {
     const r = await runCommand('promtool', ['check', 'rules', RULES]);
-    assert.match(r.stdout, /SUCCESS: 6 rules found/);
+    assert.match(r.stdout, /SUCCESS: 7 rules found/);
   });
 
   test("the rules fire when they should (promtool's rule unit tests)", async () => {
@@ -134,7 +143,7 @@ describe('monitoring examples', () => {
 
   test('the rules use only metrics the textfile has', async () => {
     const exprs = ruleExpressions(await readFile(RULES, 'utf8'));
-    assert.equal(exprs.length, 6);
+    assert.equal(exprs.length, 7);
     for (const expr of exprs) {
       const names = metricNames(expr);
       assert.ok(names.length > 0, expr);

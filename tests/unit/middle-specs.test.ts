@@ -266,6 +266,9 @@ describe('metrics: the Prometheus text', () => {
       'cert_renew_last_run_renewals{reason="safety-floor"} 1',
       'cert_renew_last_run_unrecorded_failures 0',
       'cert_renew_last_run_failures{code="STORE_UNAVAILABLE"} 1',
+      'cert_renew_last_run_hook_failures{event="post-renew"} 0',
+      'cert_renew_last_run_hook_failures{event="rollback"} 0',
+      'cert_renew_last_run_hook_failures{event="on-failure"} 0',
     ]);
   });
 
