@@ -135,7 +135,7 @@ export interface RenewalInfoCapable {
     cert: StoredCertificate,
     signal: AbortSignal,
     cache?: RenewalInfoCache,
-  ): Promise<{ start: Date; end: Date } | undefined>;
+  ): Promise<{ start: Date; end: Date; lastAnswerAt?: Date } | undefined>;
 }
 
 export function isRenewalInfoCapable(issuer: Issuer): issuer is Issuer & RenewalInfoCapable {

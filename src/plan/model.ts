@@ -100,6 +100,11 @@ export interface PlanOptions {
 export interface SuggestedWindow {
   start: Date;
   end: Date;
+  /**
+   * Set when the CA could not be asked this run and this is the answer it gave then (kept in the store past
+   * its Retry-After): messages say so.
+   */
+  lastAnswerAt?: Date;
 }
 
 /** What gather learned about revocations of one certificate (plan/revocations.ts). */

@@ -20,7 +20,7 @@ export interface PolicyInput {
    * The CA's suggested renewal window (ARI) for THE STORED certificate. Callers pass only a window fetched
    * for this certificate; one stored for an older certificate must not be passed.
    */
-  ari?: { start: Date; end: Date };
+  ari?: { start: Date; end: Date; lastAnswerAt?: Date };
   /** The stored certificate is revoked (its issuer's CRL or the store's revocation log says so). */
   revoked?: { reason: string; revokedAt: string };
 }
@@ -68,7 +68,10 @@ export function hasExplicitWindow(entry: PolicyInput['entry']): boolean {
  * The ARI window when it is usable: well-formed (end after start) and not ending before this certificate
  * was issued (such a window belongs to an earlier certificate).
  */
-export function usableAri(input: PolicyInput, notBefore: Date): { start: Date; end: Date } | undefined {
+export function usableAri(
+  input: PolicyInput,
+  notBefore: Date,
+): { start: Date; end: Date; lastAnswerAt?: Date } | undefined {
   const ari = input.ari;
   if (!ari || !(ari.end.getTime() > ari.start.getTime())) return undefined;
   if (ari.end.getTime() <= notBefore.getTime()) return undefined;
@@ -241,6 +244,13 @@ export const linksReplaced: Check = withCert((input, cert) =>
     : null,
 );
 
+/** "the CA suggests", or, for its earlier answer used because it could not be asked, when it said so. */
+function theCaSuggests(ari: { lastAnswerAt?: Date }): string {
+  return ari.lastAnswerAt
+    ? `the CA could not be asked; at ${isoSecond(ari.lastAnswerAt)} it suggested`
+    : 'the CA suggests';
+}
+
 /** ARI: renew when the chosen point in the CA's window falls before the next run. */
 export const ariWindow: Check = withCert((input, cert) => {
   const t = timeline(input, cert);
@@ -249,7 +259,7 @@ export const ariWindow: Check = withCert((input, cert) => {
   return {
     renew: true,
     reason: Reason.ariWindow,
-    message: `${left(t)}; the CA suggests renewing between ${isoSecond(ari.start)} and ${isoSecond(ari.end)}, this certificate at ${isoSecond(t.ariAt)}, before the next run`,
+    message: `${left(t)}; ${theCaSuggests(ari)} renewing between ${isoSecond(ari.start)} and ${isoSecond(ari.end)}, this certificate at ${isoSecond(t.ariAt)}, before the next run`,
     ...times(t, true),
   };
 });
@@ -302,7 +312,7 @@ export function okDecision(input: PolicyInput, cert: CertInfo): Decision {
     const own = t.explicitWindow
       ? ` or when ${formatDuration(t.windowMs)} remain, whichever comes first`
       : '';
-    message = `${left(t)}; the CA suggests renewing between ${isoSecond(ari.start)} and ${isoSecond(ari.end)}${own}; renews at ${isoSecond(t.renewAt)}`;
+    message = `${left(t)}; ${theCaSuggests(ari)} renewing between ${isoSecond(ari.start)} and ${isoSecond(ari.end)}${own}; renews at ${isoSecond(t.renewAt)}`;
   } else {
     const dueMs = Math.max(t.windowMs, t.floorMs);
     const floor = t.floorMs > t.windowMs ? ' (safety floor)' : '';

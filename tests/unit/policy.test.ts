@@ -416,6 +416,18 @@ describe('ARI', () => {
     assert.deepEqual(decision.renewAt, new Date(point.getTime() - 24 * H));
   });
 
+  test("the CA's earlier answer, used because it could not be asked, says when it was given", () => {
+    const base = input(10, undefined);
+    const lastAnswerAt = new Date(base.now.getTime() - 30 * H);
+    const fine = run({ ...base, ari: { ...from(base.now, 20 * D, 22 * D), lastAnswerAt } }, info);
+    assert.equal(fine.reason, Reason.ok);
+    assert.match(fine.message, /the CA could not be asked; at \S+ it suggested renewing between/);
+    assert.ok(fine.message.includes(lastAnswerAt.toISOString().slice(0, 19)), fine.message);
+    const due = run({ ...base, ari: { ...from(base.now, -2 * D, -1 * D), lastAnswerAt } }, info);
+    assert.equal(due.reason, Reason.ariWindow);
+    assert.match(due.message, /the CA could not be asked; at \S+ it suggested renewing between/);
+  });
+
   test('a window in the past: renew now', () => {
     const base = input(10, undefined);
     const decision = run({ ...base, ari: from(base.now, -3 * D, -1 * D) }, info);

@@ -107,7 +107,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
     cert: StoredCertificate,
     signal: AbortSignal,
     cache?: RenewalInfoCache,
-  ): Promise<{ start: Date; end: Date } | undefined> {
+  ): Promise<{ start: Date; end: Date; lastAnswerAt?: Date } | undefined> {
     return this.#renewalInfo.window(cert, signal, cache);
   }
 

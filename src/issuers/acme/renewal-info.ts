@@ -90,7 +90,7 @@ export class RenewalInfoLookup {
     cert: StoredCertificate,
     signal: AbortSignal,
     cache?: RenewalInfoCache,
-  ): Promise<{ start: Date; end: Date } | undefined> {
+  ): Promise<{ start: Date; end: Date; lastAnswerAt?: Date } | undefined> {
     const { issuerName, logger, directoryUrl, clock } = this.options;
     const subject = renewalInfoSubject(cert.certPem);
     if (!subject) {
@@ -122,12 +122,11 @@ export class RenewalInfoLookup {
     // must not turn back into the lifetime rule because the CA is busy.
     const lastAnswer = (why: string) => {
       const window = kept ? lastKeptWindow(kept) : undefined;
-      if (window) {
-        logger.debug(
-          `issuer ${issuerName}: ${named}renewalInfo for ${id} unavailable (${why}); using the CA's answer of ${kept?.fetchedAt}`,
-        );
-      }
-      return window;
+      if (!window || !kept) return undefined;
+      logger.debug(
+        `issuer ${issuerName}: ${named}renewalInfo for ${id} unavailable (${why}); using the CA's answer of ${kept.fetchedAt}`,
+      );
+      return { ...window, lastAnswerAt: new Date(kept.fetchedAt) };
     };
     const directory = await this.directory(signal);
     if (!directory) return lastAnswer('the directory could not be fetched');
