@@ -13,16 +13,14 @@ import { ipVersion } from '../util/ip.js';
 import { certificateMaterial, privateKeyMaterial, sameMaterial } from './der.js';
 import type { CertInfo } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
-
-const FIRST_CERT = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/;
+import { firstCertificateDer } from './pem.js';
 
 export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; keyMatches: true } | undefined {
   const meta = stored.meta;
   if (!meta?.fingerprint || !meta.notBefore || !meta.notAfter || !Array.isArray(meta.domains))
     return undefined;
-  const body = FIRST_CERT.exec(stored.certPem)?.[1];
-  if (body === undefined) return undefined;
-  const der = Buffer.from(body, 'base64');
+  const der = firstCertificateDer(stored.certPem);
+  if (der === undefined) return undefined;
   // meta.fingerprint is node's form (AB:CD:…); compare it as plain hex.
   const digest = createHash('sha256').update(der).digest('hex');
   if (meta.fingerprint.replaceAll(':', '').toLowerCase() !== digest) return undefined;

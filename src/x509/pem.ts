@@ -8,6 +8,21 @@ export function splitPemChain(pem: string): string[] {
   return blocks.map((block) => `${block.replace(/\r\n/g, '\n').trim()}\n`);
 }
 
+const FIRST_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/;
+const FIRST_BLOCK = /-----BEGIN [^-]+-----([A-Za-z0-9+/=\s]+?)-----END /;
+
+/** The DER bytes of the first `CERTIFICATE` block of a PEM text, or undefined when there is none. */
+export function firstCertificateDer(pem: string): Buffer | undefined {
+  const body = FIRST_CERTIFICATE.exec(pem)?.[1];
+  return body === undefined ? undefined : Buffer.from(body, 'base64');
+}
+
+/** The DER bytes of the first PEM block of any type (CERTIFICATE, CERTIFICATE REQUEST, …), or undefined. */
+export function firstPemDer(pem: string): Buffer | undefined {
+  const body = FIRST_BLOCK.exec(pem)?.[1];
+  return body === undefined ? undefined : Buffer.from(body, 'base64');
+}
+
 /** Joins PEM blocks into one text, one newline after each. */
 export function joinPem(blocks: readonly string[]): string {
   return blocks.map((block) => `${block.trim()}\n`).join('');

@@ -13,7 +13,7 @@ import type { Authorization, Client, Order } from 'acme-client';
 import { InternalError } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { ipVersion } from '../../util/ip.js';
-import { splitPemChain } from '../../x509/pem.js';
+import { firstPemDer, splitPemChain } from '../../x509/pem.js';
 import { commonNames, downloadCertificate } from './chain.js';
 import type { AcmeConnection } from './connection.js';
 import { acmeError } from './errors.js';
@@ -70,9 +70,9 @@ export const acmeCrypto = {
     );
   },
   getPemBodyAsB64u(pem: string | Buffer): string {
-    const body = /-----BEGIN [^-]+-----([A-Za-z0-9+/=\s]*?)-----END /.exec(pem.toString())?.[1];
-    if (body === undefined) throw new Error('Unable to parse PEM body from string');
-    return Buffer.from(body.replace(/\s+/g, ''), 'base64').toString('base64url');
+    const der = firstPemDer(pem.toString());
+    if (der === undefined) throw new Error('Unable to parse PEM body from string');
+    return der.toString('base64url');
   },
   splitPemChain(pem: string | Buffer): string[] {
     return splitPemChain(pem.toString());

@@ -14,6 +14,7 @@ import type { Clock } from '../../runtime/clock.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { StoredCertificate } from '../../stores/types.js';
 import { serialAndAuthorityKeyId } from '../../x509/der.js';
+import { firstCertificateDer } from '../../x509/pem.js';
 import type { KeptRenewalInfo, RenewalInfoCache } from '../types.js';
 import type { Agents, IssuerAgents } from './agents.js';
 import {
@@ -40,12 +41,6 @@ export interface RenewalInfoOptions {
   requestTimeoutMs: number;
   /** Sees every request before it is sent (tests count them). */
   onRequest?: (method: string, url: string) => void;
-}
-
-/** The DER bytes of the first CERTIFICATE block of a PEM text, or undefined. */
-function firstCertificateDer(pem: string): Buffer | undefined {
-  const match = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(pem);
-  return match?.[1] ? Buffer.from(match[1].replace(/\s+/g, ''), 'base64') : undefined;
 }
 
 /**
