@@ -4,6 +4,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
+import type { SuggestedWindow } from '../issuers/types.js';
 import type { KeyType, ResolvedCertificate } from '../manifest/types.js';
 import { decide } from '../policy/decide.js';
 import type { Clock } from '../runtime/clock.js';
@@ -43,7 +44,7 @@ export interface RenewOptions {
   /** Aborted when the run is interrupted. */
   interrupt?: AbortSignal;
   /** The ARI window gathered for the stored certificate (valid while its fingerprint is unchanged). */
-  ari?: { start: Date; end: Date };
+  ari?: SuggestedWindow;
   /** Fingerprint seen at gather time, to tell "renewed elsewhere" from "was fine all along". */
   gatheredFingerprint: string | undefined;
   /** The gathered certificate is revoked (plan/revocations.ts); valid while its fingerprint is unchanged. */

@@ -114,6 +114,17 @@ export interface KeptRenewalInfo {
 }
 
 /**
+ * A window the CA suggests for renewing a certificate (RFC 9773 `suggestedWindow`), as the policy uses it.
+ * `lastAnswerAt` is set when the CA could not be asked this run and this is the answer it gave then (kept in
+ * the store past its Retry-After): messages say so.
+ */
+export interface SuggestedWindow {
+  start: Date;
+  end: Date;
+  lastAnswerAt?: Date;
+}
+
+/**
  * Where a certificate's renewal information is kept between runs (plan/renewal-info-cache.ts: a blob in the
  * certificate's store). Neither method rejects: a cache that cannot be read reads as empty, one that cannot
  * be written is logged at debug level, and a read-only cache (plan, status, the dry run) ignores `put`.
@@ -135,7 +146,7 @@ export interface RenewalInfoCapable {
     cert: StoredCertificate,
     signal: AbortSignal,
     cache?: RenewalInfoCache,
-  ): Promise<{ start: Date; end: Date; lastAnswerAt?: Date } | undefined>;
+  ): Promise<SuggestedWindow | undefined>;
 }
 
 export function isRenewalInfoCapable(issuer: Issuer): issuer is Issuer & RenewalInfoCapable {

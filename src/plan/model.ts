@@ -9,6 +9,7 @@
  * is `records[i].item`, the same object. Fields are only ever added within a version.
  */
 import type { CertRenewError, ErrorCode } from '../errors.js';
+import type { SuggestedWindow } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { FleetHost } from '../policy/deployment.js';
 import type { Reason } from '../policy/reasons.js';
@@ -96,16 +97,8 @@ export interface PlanOptions {
   deployGraceMs?: number;
 }
 
-/** A window the CA suggests for renewing (ARI, RFC 9773 `suggestedWindow`). */
-export interface SuggestedWindow {
-  start: Date;
-  end: Date;
-  /**
-   * Set when the CA could not be asked this run and this is the answer it gave then (kept in the store past
-   * its Retry-After): messages say so.
-   */
-  lastAnswerAt?: Date;
-}
+/** A window the CA suggests for renewing (ARI, RFC 9773 `suggestedWindow`); defined with the issuers. */
+export type { SuggestedWindow };
 
 /** What gather learned about revocations of one certificate (plan/revocations.ts). */
 export interface RevocationFacts {

@@ -2,6 +2,7 @@
  * The policy as small named checks, each for one condition. A check returns a decision when it fires and
  * null when it has nothing to say; `decide` runs them in order and the first that fires wins.
  */
+import type { SuggestedWindow } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { LoadResult } from '../stores/types.js';
 import { formatDuration } from '../util/duration.js';
@@ -20,7 +21,7 @@ export interface PolicyInput {
    * The CA's suggested renewal window (ARI) for THE STORED certificate. Callers pass only a window fetched
    * for this certificate; one stored for an older certificate must not be passed.
    */
-  ari?: { start: Date; end: Date; lastAnswerAt?: Date };
+  ari?: SuggestedWindow;
   /** The stored certificate is revoked (its issuer's CRL or the store's revocation log says so). */
   revoked?: { reason: string; revokedAt: string };
 }
@@ -68,10 +69,7 @@ export function hasExplicitWindow(entry: PolicyInput['entry']): boolean {
  * The ARI window when it is usable: well-formed (end after start) and not ending before this certificate
  * was issued (such a window belongs to an earlier certificate).
  */
-export function usableAri(
-  input: PolicyInput,
-  notBefore: Date,
-): { start: Date; end: Date; lastAnswerAt?: Date } | undefined {
+export function usableAri(input: PolicyInput, notBefore: Date): SuggestedWindow | undefined {
   const ari = input.ari;
   if (!ari || !(ari.end.getTime() > ari.start.getTime())) return undefined;
   if (ari.end.getTime() <= notBefore.getTime()) return undefined;

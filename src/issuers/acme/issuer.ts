@@ -25,6 +25,7 @@ import type {
   RenewalInfoCapable,
   RevokeRequest,
   Revoker,
+  SuggestedWindow,
 } from '../types.js';
 import { IssuerAgents } from './agents.js';
 import type { PropagationCheck } from './challenges/index.js';
@@ -107,7 +108,7 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
     cert: StoredCertificate,
     signal: AbortSignal,
     cache?: RenewalInfoCache,
-  ): Promise<{ start: Date; end: Date; lastAnswerAt?: Date } | undefined> {
+  ): Promise<SuggestedWindow | undefined> {
     return this.#renewalInfo.window(cert, signal, cache);
   }
 

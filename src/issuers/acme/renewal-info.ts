@@ -15,7 +15,7 @@ import type { Logger } from '../../runtime/logger.js';
 import type { StoredCertificate } from '../../stores/types.js';
 import { serialAndAuthorityKeyId } from '../../x509/der.js';
 import { firstCertificateDer } from '../../x509/pem.js';
-import type { KeptRenewalInfo, RenewalInfoCache } from '../types.js';
+import type { KeptRenewalInfo, RenewalInfoCache, SuggestedWindow } from '../types.js';
 import type { Agents, IssuerAgents } from './agents.js';
 import {
   ariCertIdentifier,
@@ -85,7 +85,7 @@ export class RenewalInfoLookup {
     cert: StoredCertificate,
     signal: AbortSignal,
     cache?: RenewalInfoCache,
-  ): Promise<{ start: Date; end: Date; lastAnswerAt?: Date } | undefined> {
+  ): Promise<SuggestedWindow | undefined> {
     const { issuerName, logger, directoryUrl, clock } = this.options;
     const subject = renewalInfoSubject(cert.certPem);
     if (!subject) {
@@ -251,7 +251,7 @@ export class RenewalInfoLookup {
  * end), else undefined. A retryAfter more than a day ahead (a clock set back, a hand-edited blob) does not
  * hold: RFC 9773 §4.3 never lets an answer stand longer than a day.
  */
-export function keptWindow(kept: KeptRenewalInfo, now: Date): { start: Date; end: Date } | undefined {
+export function keptWindow(kept: KeptRenewalInfo, now: Date): SuggestedWindow | undefined {
   const retryAfter = Date.parse(kept.retryAfter);
   const fetchedAt = Date.parse(kept.fetchedAt);
   if (Number.isNaN(retryAfter) || Number.isNaN(fetchedAt)) return undefined;
@@ -264,7 +264,7 @@ export function keptWindow(kept: KeptRenewalInfo, now: Date): { start: Date; end
  * The window of a kept answer whatever its age (dates well formed, start before end), else undefined: what
  * the CA last said, used only when it cannot be asked again.
  */
-export function lastKeptWindow(kept: KeptRenewalInfo): { start: Date; end: Date } | undefined {
+export function lastKeptWindow(kept: KeptRenewalInfo): SuggestedWindow | undefined {
   const start = new Date(kept.suggestedWindow.start);
   const end = new Date(kept.suggestedWindow.end);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) return undefined;
