@@ -137,7 +137,8 @@ export function sameSerial(a: string, b: string): boolean {
  * node:crypto prints SANs as `DNS:a.example, IP Address:127.0.0.1`; values holding a comma or a quote are
  * written as JSON strings (`DNS:"a,b"`).
  */
-function parseSubjectAltName(text: string): { dns: string[]; ip: string[] } {
+/** The dNSName and iPAddress entries of node:crypto's `subjectAltName` text, as written there. */
+export function parseSubjectAltName(text: string): { dns: string[]; ip: string[] } {
   const dns: string[] = [];
   const ip: string[] = [];
   const entry = /(?:^|, )([A-Za-z ]+):("(?:[^"\\]|\\.)*"|[^,]*)/g;
@@ -160,18 +161,33 @@ function parseSubjectAltName(text: string): { dns: string[]; ip: string[] } {
 
 /** First value of an attribute in a distinguished name as node:crypto prints it (one `K=V` per line). */
 function attribute(name: string, key: string): string | undefined {
+  return dnValues(name, key)[0];
+}
+
+/**
+ * The values of one attribute (`CN`, `O`, …) of a distinguished name as node:crypto prints it
+ * (`X509Certificate.subject` or `.issuer`: one `K=V` per line), in order and as the certificate holds them:
+ * node writes some values as JSON strings and escapes RFC 4514's special characters with a backslash
+ * (`Example\, Inc.`) and control bytes as two hex digits (`\0A`); both are undone.
+ */
+export function dnValues(name: string, key: string): string[] {
+  const values: string[] = [];
   for (const line of name.split('\n')) {
-    if (line.startsWith(`${key}=`)) {
-      const value = line.slice(key.length + 1);
-      if (value.startsWith('"')) {
-        try {
-          return JSON.parse(value) as string;
-        } catch {
-          return value;
-        }
+    if (!line.startsWith(`${key}=`)) continue;
+    const value = line.slice(key.length + 1);
+    if (value.startsWith('"')) {
+      try {
+        values.push(JSON.parse(value) as string);
+        continue;
+      } catch {
+        // not a JSON string after all: read it as it is
       }
-      return value;
     }
+    values.push(
+      value.replace(/\\([0-9A-Fa-f]{2}|[\s\S])/g, (_, escaped: string) =>
+        escaped.length === 2 ? String.fromCharCode(Number.parseInt(escaped, 16)) : escaped,
+      ),
+    );
   }
-  return undefined;
+  return values;
 }

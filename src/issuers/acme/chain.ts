@@ -5,6 +5,7 @@
  * kept.
  */
 import { X509Certificate } from 'node:crypto';
+import { dnValues } from '../../x509/inspect.js';
 import { splitPemChain } from '../../x509/pem.js';
 
 /** The issuer common name (`CN=` of the issuer DN) of the last certificate in a PEM chain, leaf first. */
@@ -18,22 +19,7 @@ export function topIssuerCommonName(chainPem: string): string | undefined {
     return undefined;
   }
   // node prints the DN one attribute per line, e.g. "C=US\nO=Let's Encrypt\nCN=ISRG Root X1".
-  return commonNames(issuer)[0];
-}
-
-/**
- * The values of the `CN=` lines of node's distinguished-name text (`X509Certificate.issuer` or `subject`),
- * in order and as the certificate holds them: node escapes RFC 4514's special characters (`Root\, X1`) and
- * control bytes as two hex digits (`\0A`); both are undone.
- */
-export function commonNames(dn: string): string[] {
-  return dn.split('\n').flatMap((line) => (line.startsWith('CN=') ? [unescapeDnValue(line.slice(3))] : []));
-}
-
-function unescapeDnValue(value: string): string {
-  return value.replace(/\\([0-9A-Fa-f]{2}|[\s\S])/g, (_, escaped: string) =>
-    escaped.length === 2 ? String.fromCharCode(Number.parseInt(escaped, 16)) : escaped,
-  );
+  return dnValues(issuer, 'CN')[0];
 }
 
 /**

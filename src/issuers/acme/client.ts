@@ -13,8 +13,9 @@ import type { Authorization, Client, Order } from 'acme-client';
 import { InternalError } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
 import { ipVersion } from '../../util/ip.js';
+import { dnValues, parseSubjectAltName } from '../../x509/inspect.js';
 import { firstPemDer, splitPemChain } from '../../x509/pem.js';
-import { commonNames, downloadCertificate } from './chain.js';
+import { downloadCertificate } from './chain.js';
 import type { AcmeConnection } from './connection.js';
 import { acmeError } from './errors.js';
 import { once, type RetryPolicy } from './retry.js';
@@ -80,12 +81,12 @@ export const acmeCrypto = {
   /** The first certificate's issuer and subject common names (the last CN, as acme-client reads them). */
   readCertificateInfo(pem: string | Buffer) {
     const cert = new X509Certificate(pem);
-    const names = (cert.subjectAltName ?? '').split(', ').filter(Boolean);
+    const names = parseSubjectAltName(cert.subjectAltName ?? '');
     return {
-      issuer: { commonName: lastCommonName(cert.issuer) },
+      issuer: { commonName: dnValues(cert.issuer, 'CN').at(-1) ?? null },
       domains: {
-        commonName: lastCommonName(cert.subject),
-        altNames: names.flatMap((name) => /^(?:DNS|IP Address):(.*)$/.exec(name)?.slice(1) ?? []),
+        commonName: dnValues(cert.subject, 'CN').at(-1) ?? null,
+        altNames: [...names.dns, ...names.ip],
       },
       notBefore: new Date(cert.validFrom),
       notAfter: new Date(cert.validTo),
@@ -110,11 +111,6 @@ export const acmeCrypto = {
     ]),
   ),
 };
-
-/** The value of the last `CN=` line of node's distinguished-name text (`X509Certificate.issuer`), or null. */
-function lastCommonName(dn: string): string | null {
-  return commonNames(dn).at(-1) ?? null;
-}
 
 /** Puts `exports` in Node's module cache as the module `path` (before anything requires it). */
 function standIn(require: NodeJS.Require, path: string, exports: unknown): void {
