@@ -136,7 +136,8 @@ function certificateFamilies(items: PlanItem[], at: Date, failedHost?: string): 
 /**
  * The textfile after `cert-renew run`: the certificate families as they stand after the run (renewed ones
  * no longer due, failed ones with this attempt counted; `cert_renew_host_deploy_failed` of `hostId` only),
- * then the last run's time, success, duration, renewals by reason and failures by error code.
+ * then the last run's time, success, duration, renewals by reason, failures by error code and failed hook
+ * runs by event.
  */
 export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string): string {
   const byReason = new Map<ReasonLabel, number>();
