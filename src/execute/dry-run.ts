@@ -14,6 +14,7 @@ import type { PlannedRecord } from '../plan/model.js';
 import type { CheckReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
+import { groupBy } from '../util/group.js';
 
 export interface DryRunChecks {
   reports: CheckReport[];
@@ -44,11 +45,7 @@ export async function dryRunChecks(
   const storeNames = new Set(entries.map((e) => e.storeName));
   // One issuer check per issuer and challenge: a challenge that cannot be answered (a standalone port
   // another server holds) blocks only the certificates that use it, not those on webroot or dns-01.
-  const issuerGroups = new Map<string, ResolvedCertificate[]>();
-  for (const entry of due) {
-    const key = issuerCheckKey(entry);
-    issuerGroups.set(key, [...(issuerGroups.get(key) ?? []), entry]);
-  }
+  const issuerGroups = groupBy(due, issuerCheckKey);
   const hooks = new Map<string, HookSpec>();
   for (const entry of entries) {
     for (const spec of [...entry.hooks.postRenew, ...entry.hooks.onFailure])

@@ -11,6 +11,7 @@ import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { hasInventory, isDeploymentStore } from '../stores/types.js';
+import { groupBy } from '../util/group.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { revokeStored, withCertificateLock } from './revoke.js';
 
@@ -121,12 +122,11 @@ export async function findHostRecords(
   session: Pick<Session, 'store' | 'certificates'>,
   host: string,
 ): Promise<{ found: { name: string; store: string }[]; unread: { store: string; error: string }[] }> {
-  const byStore = new Map<string, string[]>();
-  for (const c of session.certificates)
-    byStore.set(c.storeName, [...(byStore.get(c.storeName) ?? []), c.name]);
+  const byStore = groupBy(session.certificates, (c) => c.storeName);
   const holding = new Set<string>();
   const unread: { store: string; error: string }[] = [];
-  for (const [storeName, names] of byStore) {
+  for (const [storeName, certificates] of byStore) {
+    const names = certificates.map((c) => c.name);
     try {
       const store = await session.store(storeName);
       if (!isDeploymentStore(store)) continue;

@@ -8,6 +8,7 @@ import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { isDeploymentStore } from '../stores/types.js';
+import { groupBy } from '../util/group.js';
 import { mapLimit } from '../util/pool.js';
 import type { GatheredRecord, SuggestedWindow } from './model.js';
 import { storeRenewalInfoCache } from './renewal-info-cache.js';
@@ -48,12 +49,7 @@ export async function gather(
   entries: ResolvedCertificate[],
   options: GatherOptions,
 ): Promise<GatheredRecord[]> {
-  const byStore = new Map<string, ResolvedCertificate[]>();
-  for (const entry of entries) {
-    const list = byStore.get(entry.storeName) ?? [];
-    list.push(entry);
-    byStore.set(entry.storeName, list);
-  }
+  const byStore = groupBy(entries, (entry) => entry.storeName);
   const results = new Map<ResolvedCertificate, GatheredRecord>();
   await Promise.all(
     [...byStore].map(async ([storeName, list]) => {

@@ -8,6 +8,7 @@ import { isRevocationStatusCapable } from '../issuers/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { hasRevocationLog, type RevocationRecord } from '../stores/types.js';
+import { groupBy } from '../util/group.js';
 import { inspectCertificate, sameSerial } from '../x509/inspect.js';
 import type { GatheredRecord, RevocationFacts } from './model.js';
 
@@ -34,8 +35,7 @@ export async function gatherRevocations(
   const facts = new Map<GatheredRecord, RevocationFacts>();
   const present = records.filter((r) => r.stored?.state === 'present');
   if (present.length === 0) return facts;
-  const byStore = new Map<string, GatheredRecord[]>();
-  for (const r of present) byStore.set(r.entry.storeName, [...(byStore.get(r.entry.storeName) ?? []), r]);
+  const byStore = groupBy(present, (r) => r.entry.storeName);
   const logs = new Map<GatheredRecord, RevocationRecord[]>();
   await Promise.all(
     [...byStore].map(async ([storeName, list]) => {
