@@ -8,11 +8,11 @@
  * EIO, `current` pointing outside the directory) is `unreadable` with the reason.
  */
 import { stat } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
-import { CURRENT, VERSION_FILES } from '../keys.js';
+import { CURRENT, childPath, VERSION_FILES } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, syncIo } from './fs-util.js';
@@ -285,7 +285,7 @@ async function readSet(
   dir: string,
   files: SetFiles,
 ): Promise<LoadResult> {
-  const read = (file: string) => io.readText(join(dir, file));
+  const read = (file: string) => io.readText(childPath(dir, file));
   const [cert, chain, fullchain, key, meta] = await Promise.allSettled([
     read(files.cert),
     read(files.chain),
