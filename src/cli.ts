@@ -10,6 +10,7 @@ import { CertRenewError, describeError, ErrorCode, ExitCode } from './errors.js'
 import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
+import { restoreHeapFlags } from './runtime/heap.js';
 import { terminalSafe } from './util/text.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
@@ -299,5 +300,8 @@ export async function main(argv: string[], env: Env, io: CliIO = defaultIO(env))
     io.stderr(`cert-renew: internal error: ${describeError(error)} (please report this)\n`);
     if (env.CERT_RENEW_DEBUG && error instanceof Error && error.stack) io.stderr(`${error.stack}\n`);
     return ExitCode.failure;
+  } finally {
+    // V8's defaults again, so the code cache bin/cert-renew may write next is one default runs take.
+    restoreHeapFlags();
   }
 }

@@ -114,9 +114,13 @@ export async function readManifestText(path: string): Promise<ReadResult> {
 
 /**
  * Reads, checks and resolves the manifest at `path` (resolved against the process's working directory
- * when relative; the entry point passes an absolute path).
+ * when relative; the entry point passes an absolute path). `beforeCheck` is given the manifest's text once
+ * it is read, before it is parsed and checked (the session sizes V8's heap by it: runtime/heap.ts).
  */
-export async function loadManifest(path: string, options: CheckOptions): Promise<LoadedManifest> {
+export async function loadManifest(
+  path: string,
+  options: CheckOptions & { beforeCheck?: (text: string) => void },
+): Promise<LoadedManifest> {
   const absolute = resolve(path);
   const read = await readManifestText(absolute);
   if (!read.ok) {
@@ -129,6 +133,7 @@ export async function loadManifest(path: string, options: CheckOptions): Promise
       },
     );
   }
+  options.beforeCheck?.(read.text);
   const checked = checkManifestText(read.text, path, options);
   if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
   return {

@@ -12,6 +12,7 @@ import { createStore as defaultCreateStore } from '../stores/registry.js';
 import { HOST_ID_PATTERN, type Locker, type Store } from '../stores/types.js';
 import type { Clock } from './clock.js';
 import type { IssuerFactory, RuntimeContext, StoreFactory } from './context.js';
+import { fitHeapToManifest, LARGE_RUN } from './heap.js';
 import type { Logger } from './logger.js';
 import type { ProcessRunner } from './process.js';
 
@@ -64,7 +65,12 @@ export class Session {
     deps: SessionDeps,
     options: { adopting?: boolean } = {},
   ): Promise<Session> {
-    const loaded = await loadManifest(manifestPath, { intervalMs });
+    // A run over thousands of certificates keeps V8's heap tight from before the manifest is checked.
+    const beforeCheck = (text: string) => {
+      if (fitHeapToManifest(text))
+        deps.logger.debug(`at least ${LARGE_RUN} certificates: V8's heap kept tight for this run`);
+    };
+    const loaded = await loadManifest(manifestPath, { intervalMs, beforeCheck });
     for (const warning of loaded.warnings) {
       if (options.adopting && warning.pointer === '/certificates') continue;
       // As validate and the manifest's errors show it: file:line:column: pointer: message.

@@ -6,7 +6,9 @@
  * linked) so other tests' runs of the repository's CLI cannot touch it: the cache is created by the first
  * run and left alone by the next; garbage, a truncated or damaged cache, or one made for another bundle
  * (another digest, another mtime) is never used and is replaced; a directory the user cannot write (a root-owned
- * install run by a monitoring user) runs the same and writes nothing; a FIFO in place of the cache does not hold the run. Every run gives the same output and
+ * install run by a monitoring user) runs the same and writes nothing; a FIFO in place of the cache does not hold the run; a run
+ * over thousands of certificates, which changes V8's heap flags while it runs, leaves a cache that runs with
+ * V8's default flags take. Every run gives the same output and
  * an empty stderr. The manifest validator compiled at build time is inside the bundle, used only for the
  * schema it was compiled from.
  */
@@ -382,4 +384,47 @@ test('the bundle run as a program (node …/cli.cjs run) refuses with exit 2 and
     { cwd: work, env: { ...cliEnv(), NODE_OPTIONS: '--enable-source-maps' } },
   );
   assert.match(sourceMaps.stdout, /manifest\.json: valid \(2 certificates\)/);
+});
+
+test('a run over thousands of certificates (V8 heap flags changed while it runs) leaves a cache small runs take', async () => {
+  // runtime/heap.ts changes two of V8's flags for a manifest of 1,000 certificates or more, and V8 keys a
+  // code cache to the flags in force: the command sets them back before bin/cert-renew writes the cache.
+  const big = join(work, 'big.json');
+  await writeFile(
+    big,
+    JSON.stringify({
+      version: 1,
+      defaults: { issuer: 'ca', store: 'files' },
+      issuers: { ca: { type: 'local-ca' } },
+      stores: { files: { type: 'filesystem', path: 'big-certs' } },
+      certificates: Array.from({ length: 1000 }, (_, i) => ({
+        name: `c${i}`,
+        domains: [`c${i}.example.test`],
+      })),
+    }),
+  );
+  try {
+    await rm(cacheFile, { force: true });
+    const result = await runCommand(
+      process.execPath,
+      [join(install, 'bin', 'cert-renew'), '-m', 'big.json', '-v', 'plan', '--json'],
+      { cwd: work, env: cliEnv(), timeoutMs: 120_000 },
+    );
+    assert.match(result.stderr, /at least 1000 certificates: V8's heap kept tight for this run/);
+    const report = JSON.parse(result.stdout) as { summary: { total: number; renew: number } };
+    assert.deepEqual([report.summary.total, report.summary.renew], [1000, 1000]);
+    const written = await cacheState();
+    assert.ok(written, 'the large run wrote the cache');
+    assert.deepEqual(await plan(), expected);
+    assert.deepEqual(await cacheState(), written, 'a small run with default flags took it');
+    // A small manifest never changes the flags.
+    const small = await runCommand(
+      process.execPath,
+      [join(install, 'bin', 'cert-renew'), '-m', 'manifest.json', '-v', 'plan'],
+      { cwd: work, env: cliEnv() },
+    );
+    assert.doesNotMatch(small.stderr, /heap kept tight/);
+  } finally {
+    await rm(big, { force: true });
+  }
 });
