@@ -15,15 +15,39 @@ import type { CertInfo } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
 import { firstCertificateDer } from './pem.js';
 
+/**
+ * Whether `fingerprint`, in node's form (`AB:CD:…`, X509Certificate.fingerprint256), names `digest` (the
+ * digest's bytes). Compared character by character: no string is made, once per certificate of a large plan.
+ */
+export function sameFingerprint(fingerprint: string, digest: Buffer): boolean {
+  if (fingerprint.length !== digest.length * 3 - 1) return false;
+  for (let i = 0; i < digest.length; i++) {
+    const at = i * 3;
+    if (i > 0 && fingerprint.charCodeAt(at - 1) !== 0x3a) return false; // ':'
+    const byte = (digest[i] as number) ?? 0;
+    if (
+      hexValue(fingerprint.charCodeAt(at)) !== byte >> 4 ||
+      hexValue(fingerprint.charCodeAt(at + 1)) !== (byte & 15)
+    )
+      return false;
+  }
+  return true;
+}
+
+/** The value of one hexadecimal digit's character code (either case); -1 for anything else. */
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
+}
+
 export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; keyMatches: true } | undefined {
   const meta = stored.meta;
   if (!meta?.fingerprint || !meta.notBefore || !meta.notAfter || !Array.isArray(meta.domains))
     return undefined;
   const der = firstCertificateDer(stored.certPem);
   if (der === undefined) return undefined;
-  // meta.fingerprint is node's form (AB:CD:…); compare it as plain hex.
-  const digest = createHash('sha256').update(der).digest('hex');
-  if (meta.fingerprint.replaceAll(':', '').toLowerCase() !== digest) return undefined;
+  if (!sameFingerprint(meta.fingerprint, createHash('sha256').update(der).digest())) return undefined;
   const certKey = certificateMaterial(der);
   const privateKey = privateKeyMaterial(stored.keyPem);
   if (!certKey || !privateKey || !sameMaterial(certKey, privateKey)) return undefined;

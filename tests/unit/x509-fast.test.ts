@@ -1,8 +1,9 @@
 /** The metadata fast path of planning agrees with node:crypto, and steps aside whenever it should. */
 import assert from 'node:assert/strict';
+import { createHash, X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { inspectStored } from '../../src/policy/decide.js';
-import { inspectWithMeta } from '../../src/x509/fast.js';
+import { inspectWithMeta, sameFingerprint } from '../../src/x509/fast.js';
 import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
 import { makeCertificate } from '../contract/fixtures.js';
 
@@ -46,5 +47,34 @@ describe('inspectWithMeta', () => {
     });
     assert.ok(mismatch?.ok);
     assert.equal(mismatch.keyMatches, false);
+  });
+});
+
+describe('sameFingerprint', () => {
+  test("matches node's fingerprint256 of the same bytes, and nothing else", async () => {
+    const { bundle } = await makeCertificate('fingerprint', { keyType: 'ecdsa-p256' });
+    const der = new X509Certificate(bundle.certPem).raw;
+    const digest = createHash('sha256').update(der).digest();
+    const node = new X509Certificate(bundle.certPem).fingerprint256;
+    assert.ok(sameFingerprint(node, digest));
+    assert.ok(sameFingerprint(node.toLowerCase(), digest), 'either case');
+    const flip = (at: number, to: string) => `${node.slice(0, at)}${to}${node.slice(at + 1)}`;
+    const other = node[0] === 'A' ? 'B' : 'A';
+    for (const wrong of [
+      flip(0, other),
+      flip(node.length - 1, node.at(-1) === '0' ? '1' : '0'),
+      flip(2, '-'), // not a colon
+      flip(1, 'G'), // not hex
+      node.slice(3), // a byte short
+      `${node}:00`, // a byte more
+      node.replaceAll(':', ''),
+      '',
+    ]) {
+      assert.equal(sameFingerprint(wrong, digest), false, wrong);
+    }
+    const zeros = Buffer.alloc(32);
+    assert.ok(sameFingerprint(Array.from({ length: 32 }, () => '00').join(':'), zeros));
+    const ff = Buffer.alloc(32, 0xff);
+    assert.ok(sameFingerprint(Array.from({ length: 32 }, () => 'fF').join(':'), ff));
   });
 });
