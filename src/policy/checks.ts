@@ -76,7 +76,31 @@ export function usableAri(input: PolicyInput, notBefore: Date): SuggestedWindow 
   return ari;
 }
 
+/**
+ * The certificate's times under the policy (lifetime, remaining, window and floor in ms; when it is due):
+ * the same object for the same input and certificate asked again (`lastTimeline`).
+ */
 export function timeline(
+  input: PolicyInput,
+  cert: Pick<CertInfo, 'notBefore' | 'notAfter' | 'serial'>,
+): Timeline {
+  if (lastTimeline.input === input && lastTimeline.cert === cert && lastTimeline.timeline)
+    return lastTimeline.timeline;
+  const made = makeTimeline(input, cert);
+  lastTimeline.input = input;
+  lastTimeline.cert = cert;
+  lastTimeline.timeline = made;
+  return made;
+}
+
+/**
+ * The last timeline made and what it was made from: the checks of one decision ask for the same one up to
+ * four times (40,000 timelines, two dates each, for a plan of 10,000 certificates). An input and its
+ * certificate are plain data made for one decision and never changed afterwards.
+ */
+const lastTimeline: { input?: PolicyInput; cert?: object; timeline?: Timeline } = {};
+
+function makeTimeline(
   input: PolicyInput,
   cert: Pick<CertInfo, 'notBefore' | 'notAfter' | 'serial'>,
 ): Timeline {
