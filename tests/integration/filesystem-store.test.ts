@@ -324,3 +324,54 @@ describe('blobs and checks', () => {
     });
   });
 });
+
+describe('deployment state', () => {
+  const entry = (deployedAt: string) => ({
+    fingerprint: ec.meta.fingerprint,
+    serial: ec.meta.serial,
+    deployedAt,
+  });
+
+  test("another host's entry is seen by the next read; this host's own at once", async () => {
+    const store = openStore();
+    // Another host: another process with its own view of the same directory.
+    const other = new FilesystemStore(
+      'files',
+      { type: 'filesystem', path: store.root },
+      testContext(dir.path),
+    );
+    await store.recordDeployment('alpha', 'web-1', entry('2030-01-01T00:00:00.000Z'));
+    assert.deepEqual(
+      [...(await store.loadDeployments(['alpha', 'beta', 'gamma'])).values()],
+      [{ 'web-1': entry('2030-01-01T00:00:00.000Z') }, {}, {}],
+    );
+    // The deployments directory listed above changes: a new certificate's directory, made by the other
+    // host, then one of this host's own.
+    await other.recordDeployment('beta', 'web-2', entry('2030-01-01T00:01:00.000Z'));
+    assert.deepEqual((await store.loadDeployments(['beta'])).get('beta'), {
+      'web-2': entry('2030-01-01T00:01:00.000Z'),
+    });
+    await store.recordDeployment('gamma', 'web-1', entry('2030-01-01T00:02:00.000Z'));
+    assert.deepEqual((await store.loadDeployments(['gamma'])).get('gamma'), {
+      'web-1': entry('2030-01-01T00:02:00.000Z'),
+    });
+    // Removed after it was listed (a prune by another host): no entry, no error.
+    await rm(join(store.root, '.cert-renew', 'deployments', 'alpha'), { recursive: true });
+    assert.deepEqual((await store.loadDeployments(['alpha'])).get('alpha'), {});
+    // Forgotten by the other host: the empty directory goes, the next read has no entry.
+    assert.equal(await other.forgetDeployment('beta', 'web-2'), true);
+    assert.deepEqual((await store.loadDeployments(['beta'])).get('beta'), {});
+  });
+
+  test('an entry that is a link or a FIFO is never read through (the other hosts still are)', async () => {
+    const store = openStore();
+    await store.recordDeployment('alpha', 'web-1', entry('2030-01-01T00:00:00.000Z'));
+    const hosts = join(store.root, '.cert-renew', 'deployments', 'alpha');
+    await writeFile(join(dir.path, 'elsewhere.json'), JSON.stringify(entry('1999-01-01T00:00:00.000Z')));
+    await symlink(join(dir.path, 'elsewhere.json'), join(hosts, 'web-2.json'));
+    execFileSync('mkfifo', [join(hosts, 'web-3.json')]);
+    assert.deepEqual((await store.loadDeployments(['alpha'])).get('alpha'), {
+      'web-1': entry('2030-01-01T00:00:00.000Z'),
+    });
+  });
+});

@@ -4,47 +4,49 @@
  * NFS). Written to a temporary name and renamed. Not fsynced: the entry is advisory (losing the last one
  * in a power cut means the hooks run once more), and thousands of certificates deploy in one run.
  */
-import { readdir, readFile, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { ErrorCode } from '../../errors.js';
 import { mkdirp } from '../../util/mkdirp.js';
-import { mapLimit } from '../../util/pool.js';
 import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
 import type { FilesystemLayout } from '../keys.js';
 import { type Deployments, HOST_ID_PATTERN, type HostDeployment } from '../types.js';
 import { fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
+import { readEach } from './read.js';
 
-const READ_CONCURRENCY = 32;
 const SUFFIX = '.json';
 
 /**
  * Every host's entry for each name; a missing directory is no entry. The deployments directory is listed
  * once and only the names found there are read: most certificates of a large store have no entry yet, and
- * a failed readdir per certificate (10,000 in a large plan) costs far more than one listing. Rejects with
- * STORE_UNAVAILABLE.
+ * a failed readdir per certificate (10,000 in a large plan) costs far more than one listing. The entries
+ * are read as certificates are (`readEach`: plain system calls in slices on a local disk, bounded
+ * concurrency on NFS) and never through a link or from a FIFO (`ReadIo.readText`); an entry that cannot be
+ * read that way is skipped. Rejects with STORE_UNAVAILABLE.
  */
 export async function loadDeployments(
   layout: FilesystemLayout,
   storeName: string,
+  isLocal: () => Promise<boolean>,
   names: readonly string[],
 ): Promise<Map<string, Deployments>> {
   const result = new Map<string, Deployments>();
   for (const name of names) result.set(name, {});
   const root = layout.deploymentsRoot;
-  let present: Set<string>;
+  let present: ReadonlySet<string>;
   try {
-    present = new Set(await readdir(root));
+    present = await deployedNames(layout);
   } catch (error) {
     if (isErrno(error, 'ENOENT', 'ENOTDIR')) return result;
     throw fsError(ErrorCode.storeUnavailable, `store ${storeName}: cannot read`, root, error);
   }
   const wanted = [...result.keys()].filter((name) => present.has(name));
-  await mapLimit(wanted, READ_CONCURRENCY, async (name) => {
+  const read = await readEach(isLocal, wanted, async (io, name): Promise<Deployments | undefined> => {
     const dir = layout.deploymentsDir(name);
     let files: string[];
     try {
-      files = await readdir(dir);
+      files = await io.readdir(dir);
     } catch (error) {
-      if (isErrno(error, 'ENOENT', 'ENOTDIR')) return;
+      if (isErrno(error, 'ENOENT', 'ENOTDIR')) return undefined;
       throw fsError(ErrorCode.storeUnavailable, `store ${storeName}: cannot read`, dir, error);
     }
     const hosts: Deployments = {};
@@ -52,7 +54,7 @@ export async function loadDeployments(
       if (!file.endsWith(SUFFIX) || file.startsWith('.')) continue;
       let text: string;
       try {
-        text = await readFile(layout.deployment(name, file.slice(0, -SUFFIX.length)), 'utf8');
+        text = await io.readText(layout.deployment(name, file.slice(0, -SUFFIX.length)));
       } catch {
         continue;
       }
@@ -61,9 +63,40 @@ export async function loadDeployments(
       const host = file.slice(0, -SUFFIX.length);
       if (HOST_ID_PATTERN.test(host)) hosts[host] = decodeHostDeployment(text) ?? {};
     }
-    result.set(name, hosts);
+    return hosts;
   });
+  for (const [name, hosts] of read) if (hosts) result.set(name, hosts);
   return result;
+}
+
+/**
+ * The names in the deployments directory, listed again only when the directory changed since the last
+ * listing in this process (its inode, mtime or ctime differ): a plan reads deployments batch after batch,
+ * and listing 10,000 names for each of 40 batches cost more than reading the entries. This process's own
+ * writes drop the listing (`forgetListing`); another host's entry made within the same timestamp tick of a
+ * coarse filesystem is seen at the next change or the next run. A name listed but since removed (prune)
+ * reads as no entry (ENOENT).
+ */
+async function deployedNames(layout: FilesystemLayout): Promise<ReadonlySet<string>> {
+  const root = layout.deploymentsRoot;
+  const info = await stat(root);
+  const known = listings.get(layout);
+  if (known && known.ino === info.ino && known.mtimeMs === info.mtimeMs && known.ctimeMs === info.ctimeMs)
+    return known.names;
+  const names = new Set(await readdir(root));
+  listings.set(layout, { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, names });
+  return names;
+}
+
+/** The last listing of each store's deployments directory (`deployedNames`). */
+const listings = new WeakMap<
+  FilesystemLayout,
+  { ino: number; mtimeMs: number; ctimeMs: number; names: ReadonlySet<string> }
+>();
+
+/** Drops the listing of the store's deployments directory after this process changed it. */
+function forgetListing(layout: FilesystemLayout): void {
+  listings.delete(layout);
 }
 
 /** Replaces this host's file atomically (temp + rename). Rejects with STORE_WRITE_FAILED. */
@@ -76,6 +109,8 @@ export async function recordDeployment(
 ): Promise<void> {
   const path = layout.deployment(name, host);
   const temp = `${layout.deploymentsDir(name)}/.tmp-${randomId()}`;
+  // A new directory for `name` changes the listing (whether or not this write succeeds).
+  forgetListing(layout);
   try {
     await mkdirp(layout.deploymentsDir(name), 0o755);
     await writeFile(temp, `${encodeHostDeployment(deployment)}\n`, { mode: 0o644 });
@@ -106,5 +141,6 @@ export async function forgetDeployment(
     );
   }
   await rmdir(layout.deploymentsDir(name)).catch(() => {});
+  forgetListing(layout);
   return true;
 }

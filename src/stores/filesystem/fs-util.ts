@@ -10,11 +10,12 @@ import {
   fstatSync,
   lstatSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   readSync,
 } from 'node:fs';
-import { link, lstat, open, readFile, readlink, rename, statfs, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, readFile, readlink, rename, statfs, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
 
@@ -309,6 +310,8 @@ export interface ReadIo {
   readTextIfPresent(path: string): Promise<string | undefined>;
   isFile(path: string): Promise<boolean>;
   isRealDir(path: string): Promise<boolean>;
+  /** The names in a directory (following a link to one, as readdir does). */
+  readdir(path: string): Promise<string[]>;
 }
 
 /** Files in a store are small; a bigger one is refused rather than read (EFBIG). */
@@ -344,6 +347,7 @@ export const asyncIo: ReadIo = {
     }),
   isFile: async (path) => (await lstat(path)).isFile(),
   isRealDir: async (path) => (await lstat(path)).isDirectory(),
+  readdir: (path) => readdir(path),
 };
 
 const scratch = Buffer.allocUnsafe(64 * 1024);
@@ -375,6 +379,7 @@ export const syncIo: ReadIo = {
     lstatSync(path, { throwIfNoEntry: false }) === undefined ? undefined : readTextSync(path),
   isFile: async (path) => lstatSync(path).isFile(),
   isRealDir: async (path) => lstatSync(path).isDirectory(),
+  readdir: async (path) => readdirSync(path),
 };
 
 /** statfs magic numbers of network and FUSE filesystems (linux/magic.h). */

@@ -128,7 +128,7 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
   }
 
   loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>> {
-    return loadDeployments(this.settings.layout, this.name, names);
+    return loadDeployments(this.settings.layout, this.name, this.isLocal, names);
   }
 
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void> {
