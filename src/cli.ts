@@ -10,7 +10,7 @@ import { CertRenewError, describeError, ErrorCode, ExitCode } from './errors.js'
 import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
-import { restoreHeapFlags } from './runtime/heap.js';
+import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
 import { terminalSafe } from './util/text.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
@@ -45,6 +45,8 @@ export function defaultIO(env: Env): CliIO {
     hostname: hostname(),
     pid: process.pid,
     ...(process.stdin.isTTY && process.stderr.isTTY ? { confirm: askOnTerminal } : {}),
+    fitHeap: (text) =>
+      fitHeapToManifest(text, [...process.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)]),
   };
 }
 

@@ -63,6 +63,7 @@ export async function openSession(
       env: io.env,
       hostname: io.hostname,
       pid: io.pid,
+      ...(io.fitHeap ? { fitHeap: io.fitHeap } : {}),
     },
     options,
   );

@@ -23,6 +23,11 @@ export interface CliIO {
    * then `revoke` and `prune` need `--yes`.
    */
   confirm?: (question: string) => Promise<boolean>;
+  /**
+   * Sizes V8's heap for a manifest about to be checked (runtime/heap.ts: kept tight from 1,000
+   * certificates); returns whether it changed anything. Absent in an IO built by tests.
+   */
+  fitHeap?: (manifestText: string) => boolean;
 }
 
 /** The options every command accepts (`cert-renew -m FILE -v COMMAND`). */

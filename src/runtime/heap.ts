@@ -47,18 +47,13 @@ let tightened = false;
 
 /**
  * Keeps V8's heap tight for the rest of the command when `manifestText` (the manifest's JSON, before it is
- * checked) holds at least LARGE_RUN certificates and the operator did not size the heap (`execArgv`,
- * `nodeOptions`: node's command-line flags and NODE_OPTIONS). Returns whether it did. Text that is not
- * JSON or has no certificates array is left to the manifest check. Never throws.
+ * checked) holds at least LARGE_RUN certificates and the operator did not size the heap: `nodeFlags` are
+ * node's own command-line flags and the words of NODE_OPTIONS (the entry point gives them). Returns whether
+ * it did. Text that is not JSON or has no certificates array is left to the manifest check. Never throws.
  */
-export function fitHeapToManifest(
-  manifestText: string,
-  execArgv: readonly string[] = process.execArgv,
-  nodeOptions: string | undefined = process.env.NODE_OPTIONS,
-): boolean {
+export function fitHeapToManifest(manifestText: string, nodeFlags: readonly string[]): boolean {
   if (tightened || manifestText.length < LARGE_RUN_MIN_CHARS) return false;
-  if (execArgv.some((arg) => OPERATOR_FLAGS.test(arg)) || OPERATOR_FLAGS.test(nodeOptions ?? ''))
-    return false;
+  if (nodeFlags.some((flag) => OPERATOR_FLAGS.test(flag))) return false;
   let count = 0;
   try {
     const certificates = (JSON.parse(manifestText) as { certificates?: unknown } | null)?.certificates;

@@ -12,7 +12,7 @@ import { createStore as defaultCreateStore } from '../stores/registry.js';
 import { HOST_ID_PATTERN, type Locker, type Store } from '../stores/types.js';
 import type { Clock } from './clock.js';
 import type { IssuerFactory, RuntimeContext, StoreFactory } from './context.js';
-import { fitHeapToManifest, LARGE_RUN } from './heap.js';
+import { LARGE_RUN } from './heap.js';
 import type { Logger } from './logger.js';
 import type { ProcessRunner } from './process.js';
 
@@ -26,6 +26,8 @@ export interface SessionDeps {
   createIssuer?: IssuerFactory;
   /** Runs hooks and dns-01 exec commands; the real runner (src/runtime/process.ts) when absent. */
   runProcess?: ProcessRunner;
+  /** Given the manifest's text before it is checked (CliIO.fitHeap); returns whether it sized the heap. */
+  fitHeap?: (manifestText: string) => boolean;
 }
 
 export class Session {
@@ -67,7 +69,7 @@ export class Session {
   ): Promise<Session> {
     // A run over thousands of certificates keeps V8's heap tight from before the manifest is checked.
     const beforeCheck = (text: string) => {
-      if (fitHeapToManifest(text))
+      if (deps.fitHeap?.(text))
         deps.logger.debug(`at least ${LARGE_RUN} certificates: V8's heap kept tight for this run`);
     };
     const loaded = await loadManifest(manifestPath, { intervalMs, beforeCheck });
