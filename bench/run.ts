@@ -5,7 +5,8 @@
  *
  *   version      `cert-renew --version` against a bare `node -e 0`
  *   nothing-due  `cert-renew plan`, 10 ACME certificates with renewal info, against `node -e 0`
- *   plan-fs      `cert-renew plan` over 10,000 certificates in the filesystem store (wall time, peak RSS)
+ *   plan-fs      `cert-renew plan` over 10,000 certificates in the filesystem store (wall time, peak RSS),
+ *                then again once a host has a deployment entry for each
  *   plan-redis   the same with the certificates in a local redis-server
  *   acme-100     100 certificates issued against Pebble with concurrency, against a sequential certbot loop
  *   issue-scale  client CPU per certificate and peak RSS issuing 100 and 1,000 against Pebble
