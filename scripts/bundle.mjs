@@ -62,6 +62,30 @@ const ownUrl = {
   },
 };
 
+// commander loads node:child_process at its top for executable subcommands (`program.executableDir()`),
+// which cert-renew has none of: ~2 ms of every run. Its only use is `childProcess.spawn(…)`; the bundled copy
+// loads node:child_process when that is called. The build fails if commander's source changes shape.
+const CHILD_PROCESS_LOAD = "const childProcess = require('node:child_process');";
+const lazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]commander[\\/]lib[\\/]command\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const uses = text.match(/\bchildProcess\.\w+/g) ?? [];
+      if (!text.includes(CHILD_PROCESS_LOAD) || uses.some((use) => use !== 'childProcess.spawn')) {
+        throw new Error(`${args.path}: node:child_process is no longer loaded and used as scripts/bundle.mjs expects`);
+      }
+      return {
+        contents: text.replace(
+          CHILD_PROCESS_LOAD,
+          "const childProcess = { spawn: (...args) => require('node:child_process').spawn(...args) };",
+        ),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 // The ES module bundle this script made before (dist/bundle/cli.js and its chunks) would be stale.
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
@@ -85,7 +109,7 @@ const result = await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'error' },
-  plugins: [ownUrl],
+  plugins: [ownUrl, lazyChildProcess],
 });
 if (result.errors.length > 0 || result.warnings.length > 0) process.exit(1);
 const outfile = `${outdir}/cli.cjs`;

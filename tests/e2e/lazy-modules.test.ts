@@ -4,7 +4,8 @@
  * acme-client nor @peculiar/x509, a filesystem store never loads ioredis. Issuing loads of acme-client only
  * what it uses: no axios (its requests go through cert-renew's transport), no node-forge (the package
  * index's deprecated `forge` export), and neither its crypto module nor the @peculiar/x509 and asn1js it
- * loads (cert-renew writes its CSRs and reads its chains itself).
+ * loads (cert-renew writes its CSRs and reads its chains itself). Planning loads no node:child_process, which
+ * the bundled commander would load at its top (node's own `process.moduleLoadList`).
  *
  * Checked in the CLI's own process with V8's coverage (NODE_V8_COVERAGE), which lists every script the
  * process compiled, ES module or CommonJS, package or ours, however it was loaded (import, require, a
@@ -13,13 +14,13 @@
  * counts as loaded when its initialiser ran.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startPebble } from '../harness/pebble.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { acmeManifest, pebbleIssuer, readAndVerify, standalone } from './acme-e2e-fixtures.js';
-import { runCli } from './cli.js';
+import { REPO, runCli } from './cli.js';
 
 interface Coverage {
   result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
@@ -93,6 +94,30 @@ test('planning an ACME manifest on a filesystem store loads no acme-client, @pec
       `${name} is not loaded`,
     );
   }
+});
+
+test('planning loads no node:child_process (commander loads it at its top for subcommands cert-renew has none of)', async () => {
+  // What ships is the bundle (its commander is built to load node:child_process only when it spawns);
+  // bin/cert-renew runs it when it is not older than dist/src/, as after `npm run build`.
+  const bundle = await stat(join(REPO, 'dist', 'bundle', 'cli.cjs'));
+  const compiled = await stat(join(REPO, 'dist', 'src', 'cli.js'));
+  assert.ok(bundle.mtimeMs >= compiled.mtimeMs, 'the bundle is current: run `npm run build`');
+  // node's own list of the built-in modules the process loaded, written as it exits.
+  const preload = join(tmp.path, 'builtins.cjs');
+  const list = join(tmp.path, 'builtins.json');
+  await writeFile(
+    preload,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));`,
+  );
+  const result = await runCli(['-m', 'manifest.json', 'plan', '--json'], {
+    cwd: tmp.path,
+    direct: true,
+    prefix: [process.execPath, '--require', preload],
+  });
+  assert.equal(result.code, 0, result.stderr);
+  const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
+  assert.ok(loaded.includes('NativeModule fs'), 'the list is the one of this process');
+  assert.ok(!loaded.includes('NativeModule child_process'), 'node:child_process is not loaded');
 });
 
 test('--version alone loads none of the CLI: bin/cert-renew answers from package.json', async () => {

@@ -76,6 +76,8 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
   test('the package holds only what runs: the bundle (built by prepack), bin, schemas, examples, docs', () => {
     assert.ok(packedFiles.includes('dist/bundle/cli.cjs'), 'prepack built and bundled dist/');
     assert.ok(packedFiles.includes('bin/cert-renew'));
+    // bin/cert-renew is CommonJS in a package of ES modules: bin/package.json says so, or it cannot start.
+    assert.ok(packedFiles.includes('bin/package.json'));
     assert.ok(packedFiles.includes('schemas/certificate-manifest.schema.json'));
     assert.ok(packedFiles.includes('examples/quickstart.json'));
     assert.ok(packedFiles.includes('docs/manifest.md'));
