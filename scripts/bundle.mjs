@@ -86,6 +86,35 @@ const lazyChildProcess = {
   },
 };
 
+// chalk's default instance detects the terminal's colours at load time through its vendored supports-color,
+// which loads node:tty and with it node:net and streams: ~2 ms of every run. cert-renew never uses that
+// instance: it decides colour itself (useColour: a terminal, NO_COLOR, FORCE_COLOR, TERM=dumb) and gives
+// `new Chalk({ level })` the level (src/report/table.ts). The bundled supports-color detects nothing. The
+// build fails if chalk's module changes shape or if cert-renew's code takes chalk's default instance.
+const SUPPORTS_COLOR_EXPORTS = ['export function createSupportsColor(', 'export default supportsColor;'];
+const noColourDetection = {
+  name: 'chalk-no-colour-detection',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]chalk[\\/]source[\\/]vendor[\\/]supports-color[\\/]index\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!SUPPORTS_COLOR_EXPORTS.every((line) => text.includes(line))) {
+        throw new Error(`${args.path}: supports-color no longer exports what scripts/bundle.mjs replaces`);
+      }
+      return {
+        contents: 'export function createSupportsColor() { return false; }\nexport default { stdout: false, stderr: false };\n',
+        loader: 'js',
+      };
+    });
+    b.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (/import\s+chalk\b|import\s*\{[^}]*\bchalk\b[^}]*\}\s*from\s*'chalk'|from 'chalk\/[^']*'/.test(text)) {
+        throw new Error(`${args.path} takes chalk's default instance; give new Chalk({ level }) the level instead`);
+      }
+      return undefined;
+    });
+  },
+};
+
 // The ES module bundle this script made before (dist/bundle/cli.js and its chunks) would be stale.
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
@@ -109,7 +138,7 @@ const result = await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'error' },
-  plugins: [ownUrl, lazyChildProcess],
+  plugins: [noColourDetection, ownUrl, lazyChildProcess],
 });
 if (result.errors.length > 0 || result.warnings.length > 0) process.exit(1);
 const outfile = `${outdir}/cli.cjs`;

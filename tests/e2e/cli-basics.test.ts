@@ -4,8 +4,8 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { tempDir } from '../harness/process.js';
-import { hasStackTrace, REPO, runCli } from './cli.js';
+import { runCommand, tempDir } from '../harness/process.js';
+import { cliEnv, hasStackTrace, REPO, runCli } from './cli.js';
 import { localManifest, writeManifest } from './fixtures.js';
 
 describe('cli basics', () => {
@@ -34,6 +34,31 @@ describe('cli basics', () => {
       const plan = await runCli(['-m', path, 'plan', '--json'], { direct: true });
       assert.equal(plan.code, 0, plan.stderr);
       assert.equal(JSON.parse(plan.stdout).items.length, 2);
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('colour: on a terminal or with FORCE_COLOR; not in a pipe, with NO_COLOR or TERM=dumb', async () => {
+    const tmp = await tempDir();
+    try {
+      const path = await writeManifest(tmp.path, localManifest(join(tmp.path, 'certs')));
+      const colourCode = /\u001b\[3\dm/;
+      const plain = await runCli(['-m', path, 'plan'], { env: { NO_COLOR: '' } });
+      assert.match(plain.stdout, /renew/);
+      assert.doesNotMatch(plain.stdout, colourCode, 'a pipe: no colour');
+      const forced = await runCli(['-m', path, 'plan'], { env: { NO_COLOR: '', FORCE_COLOR: '1' } });
+      assert.match(forced.stdout, colourCode, 'FORCE_COLOR');
+      // A terminal (script(1) gives the command a pseudo-terminal).
+      const command = (env: string) =>
+        `env ${env} ${process.execPath} ${join(REPO, 'bin', 'cert-renew')} -m ${path} plan`;
+      const tty = await runCommand('script', ['-qec', command('NO_COLOR='), '/dev/null'], { env: cliEnv() });
+      assert.match(tty.stdout, colourCode, 'a terminal');
+      for (const env of ['NO_COLOR=1', 'NO_COLOR= TERM=dumb']) {
+        const off = await runCommand('script', ['-qec', command(env), '/dev/null'], { env: cliEnv() });
+        assert.match(off.stdout, /renew/);
+        assert.doesNotMatch(off.stdout, colourCode, env);
+      }
     } finally {
       await tmp.remove();
     }
