@@ -4,6 +4,7 @@
  * are fsync'ed so a rename survives a crash. No helper leaves a temporary file behind when it fails.
  */
 import { randomBytes } from 'node:crypto';
+import type * as fs from 'node:fs';
 import {
   closeSync,
   constants,
@@ -111,18 +112,23 @@ export function fsError(code: ErrorCode, what: string, path: string, error: unkn
  * Refuses symbolic links (and anything not a directory) in the store tree: every path component below
  * `root` down to `dir` must be a real directory, so nothing cert-renew writes or reads there can be
  * redirected outside the store by a link someone else planted. `root` itself (the configured store path)
- * may be a link. Components that do not exist yet are fine (they will be created). Throws a
+ * may be a link. Components that do not exist yet are fine (they will be created). `lstatOf` is fs/promises'
+ * lstat, or lstatSync on a local disk (a few microseconds instead of a thread-pool hop each). Throws a
  * STORE_WRITE_FAILED CertRenewError naming the link.
  */
-export async function assertRealDirectories(root: string, dir: string): Promise<void> {
+export async function assertRealDirectories(
+  root: string,
+  dir: string,
+  lstatOf: (path: string) => fs.Stats | Promise<fs.Stats> = lstat,
+): Promise<void> {
   const rel = relative(root, dir);
   if (rel === '' || rel.startsWith('..')) return;
   let at = root;
   for (const part of rel.split(sep)) {
     at = join(at, part);
-    let info: Awaited<ReturnType<typeof lstat>>;
+    let info: fs.Stats;
     try {
-      info = await lstat(at);
+      info = await lstatOf(at);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return;
       throw error;
@@ -246,9 +252,9 @@ export async function writeIfAbsent(
 }
 
 /** Reads a text file without following a link at its name; undefined when it does not exist. */
-export async function readOptional(path: string): Promise<string | undefined> {
+export async function readOptional(path: string, io: ReadIo = asyncIo): Promise<string | undefined> {
   try {
-    return await readTextNoFollow(path);
+    return await io.readTextIfPresent(path);
   } catch (error) {
     if (isErrno(error, 'ENOENT', 'ENOTDIR')) return undefined;
     throw error;

@@ -13,6 +13,7 @@
  * files of one version), versions.ts (save, publish, rollback, attempts), lock.ts (lock files), fs-util.ts
  * (durable writes, errno helpers).
  */
+import { lstatSync } from 'node:fs';
 import { access, constants, lstat, mkdir, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
@@ -46,6 +47,7 @@ import {
   isErrno,
   randomId,
   readOptional,
+  syncIo,
   unlinkQuietly,
   writeAtomic,
   writeIfAbsent,
@@ -142,8 +144,10 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
   async getBlob(key: string): Promise<string | undefined> {
     const path = this.settings.layout.blob(key);
     try {
-      await assertRealDirectories(this.settings.layout.root, dirname(path));
-      return await readOptional(path);
+      // On a local disk, plain system calls (a run reads a kept renewal-information blob per certificate).
+      const local = await this.isLocal();
+      await assertRealDirectories(this.settings.layout.root, dirname(path), local ? lstatSync : undefined);
+      return await readOptional(path, local ? syncIo : asyncIo);
     } catch (error) {
       throw fsError(ErrorCode.storeUnavailable, `store ${this.name}: cannot read`, path, error);
     }
