@@ -6,8 +6,8 @@
  * module records the SHA-256 of the schema text it was compiled from, and `schema.ts` uses it only when
  * that matches the shipped schema.
  *
- * ajv and ajv-formats are CommonJS; they are required here (not imported) so this module loads them only
- * when a function is called, and `schema.ts` can call it synchronously.
+ * ajv and the formats (schema-formats.cts) are CommonJS; they are required here (not imported) so this module
+ * loads them only when a function is called, and `schema.ts` can call it synchronously.
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
@@ -41,9 +41,15 @@ function newAjv(source: boolean): Ajv2020 {
     logger: false,
     ...(source ? { code: { source: true, esm: false, lines: false, optimize: true } } : {}),
   });
-  // ajv-formats' module.exports is the plugin; with `code.source` it makes the generated code require its
-  // formats from ajv-formats/dist/formats.
-  (require('ajv-formats') as (a: Ajv2020) => void)(ajv);
+  // The formats the schema uses, with ajv-formats' meaning but loading it only when needed (schema-formats.cts);
+  // with `code.source` the generated code requires them from the module beside it.
+  const formats = require('./schema-formats.cjs') as typeof import('./schema-formats.cjs');
+  if (source) {
+    const { _ } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+    (ajv.opts.code as { formats?: unknown }).formats = _`require("./schema-formats.cjs")`;
+  }
+  ajv.addFormat('uri', formats.uri);
+  ajv.addFormat('email', formats.email);
   return ajv;
 }
 
@@ -55,7 +61,8 @@ export function compileValidator(schema: Record<string, unknown>): CompiledValid
 /**
  * The source of a CommonJS module whose export is the validator and the digest of
  * the schema text it was compiled from (`module.exports.schemaDigest`). The module requires only ajv's
- * and ajv-formats' small runtime helpers. Throws what ajv throws for an invalid schema.
+ * small runtime helpers and `./schema-formats.cjs` (beside it in dist/src/manifest/). Throws what ajv
+ * throws for an invalid schema.
  */
 export function generateValidatorModule(schemaText: string): string {
   const ajv = newAjv(true);

@@ -19,11 +19,11 @@ import {
 const schemaUrl = new URL('../../../schemas/certificate-manifest.schema.json', import.meta.url);
 const examplesUrl = new URL('../../../examples/', import.meta.url);
 
-/** Loads generated module source the way node would, resolving its requires from here. */
+/** Loads generated module source the way node would, as if it were beside schema.js (it requires ./schema-formats.cjs). */
 function loadModule(source: string): CompiledValidator & { schemaDigest?: string } {
   const module = { exports: {} as unknown };
   new Function('require', 'module', 'exports', source)(
-    createRequire(import.meta.url),
+    createRequire(new URL('../../src/manifest/schema-validator.cjs', import.meta.url)),
     module,
     module.exports,
   );
