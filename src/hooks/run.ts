@@ -8,7 +8,6 @@
  */
 import { stat } from 'node:fs/promises';
 import { posix, resolve as resolvePath } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { HookSpec } from '../manifest/types.js';
 import type { Clock } from '../runtime/clock.js';
 import {
@@ -61,7 +60,7 @@ export interface RunHookOptions {
   defaultTimeoutMs?: number;
   /** Aborting kills the hook (its whole process group) like a timeout does. */
   signal?: AbortSignal;
-  /** For `durationMs`; `performance.now()` when absent. */
+  /** For `durationMs`; the global `performance.now()` when absent (node loads it on first use). */
   clock?: Clock;
   /** SIGTERM → SIGKILL grace. Default 5s. */
   killGraceMs?: number;

@@ -27,7 +27,6 @@ import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { link, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';

@@ -5,7 +5,6 @@
  * lock expires after `ttl`, when another host takes it. A lock found without any expiry is given `ttl`.
  */
 import { randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
