@@ -39,9 +39,12 @@ const LARGE_RUN_MIN_CHARS = 24 * 1024;
 const TIGHT = ['--semi-space-growth-factor=1', '--heap-growing-percent=20'];
 const DEFAULTS = ['--semi-space-growth-factor=2', '--heap-growing-percent=0'];
 
-/** Flags (as given to node) that mean the operator sized the heap. */
+/**
+ * Flags (as given to node) that mean the operator sized the heap. V8 takes `_` for `-` in a flag's name
+ * (`--max_old_space_size=4096` is a common spelling), so both are recognised.
+ */
 const OPERATOR_FLAGS =
-  /--(?:max-semi-space-size|semi-space-growth-factor|heap-growing-percent|max-old-space-size)\b/;
+  /--(?:max[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor|heap[-_]growing[-_]percent|max[-_]old[-_]space[-_]size)\b/;
 
 let tightened = false;
 

@@ -60,6 +60,12 @@ test("an operator who sized the heap (node's flags or NODE_OPTIONS) keeps it", (
   assert.equal(fitHeapToManifest(text, ['--max-old-space-size=512']), false);
   assert.equal(fitHeapToManifest(text, ['--enable-source-maps', '--heap-growing-percent=30']), false);
   assert.equal(fitHeapToManifest(text, ['', '--semi-space-growth-factor=4']), false);
+  // V8 takes `_` for `-` in a flag's name, and so does node on its command line and in NODE_OPTIONS.
+  assert.equal(fitHeapToManifest(text, ['--max_old_space_size=4096']), false);
+  assert.equal(fitHeapToManifest(text, ['--max_semi_space_size=8']), false);
+  assert.equal(fitHeapToManifest(text, ['--heap_growing_percent=30']), false);
+  assert.equal(fitHeapToManifest(text, ['--semi-space_growth-factor=4']), false);
+  assert.equal(fitHeapToManifest(text, ['--max-old-space-size', '512']), false);
 });
 
 test('LARGE_RUN certificates set the flags once; restoring gives V8 its defaults back', () => {
