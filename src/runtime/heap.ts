@@ -59,7 +59,9 @@ export function fitHeapToManifest(manifestText: string, nodeFlags: readonly stri
   if (nodeFlags.some((flag) => OPERATOR_FLAGS.test(flag))) return false;
   let count = 0;
   try {
-    const certificates = (JSON.parse(manifestText) as { certificates?: unknown } | null)?.certificates;
+    // A byte order mark (an editor's) is allowed in a manifest (manifest/validate.ts), not by JSON.parse.
+    const json = manifestText.charCodeAt(0) === 0xfeff ? manifestText.slice(1) : manifestText;
+    const certificates = (JSON.parse(json) as { certificates?: unknown } | null)?.certificates;
     count = Array.isArray(certificates) ? certificates.length : 0;
   } catch {
     return false;
