@@ -13,6 +13,9 @@ import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
 import type { Ajv2020 } from 'ajv/dist/2020.js';
+// Imported, not required: the bundle then holds it, as it holds the generated validator's require of it (an
+// installed package has no dist/src/ to require it from).
+import schemaFormats from './schema-formats.cjs';
 
 /** The validator's shape (ajv's ValidateFunction, as far as `schema.ts` uses it). */
 export interface CompiledValidator {
@@ -43,13 +46,12 @@ function newAjv(source: boolean): Ajv2020 {
   });
   // The formats the schema uses, with ajv-formats' meaning but loading it only when needed (schema-formats.cts);
   // with `code.source` the generated code requires them from the module beside it.
-  const formats = require('./schema-formats.cjs') as typeof import('./schema-formats.cjs');
   if (source) {
     const { _ } = require('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
     (ajv.opts.code as { formats?: unknown }).formats = _`require("./schema-formats.cjs")`;
   }
-  ajv.addFormat('uri', formats.uri);
-  ajv.addFormat('email', formats.email);
+  ajv.addFormat('uri', schemaFormats.uri);
+  ajv.addFormat('email', schemaFormats.email);
   return ajv;
 }
 
