@@ -29,16 +29,18 @@ export function timeCommand(
   command: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
+  /** stdout to /dev/null instead of a pipe (measure.js runs, whose output is not wanted). */
+  discardStdout = false,
 ): Promise<Timing & { code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, stdio: ['ignore', discardStdout ? 'ignore' : 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     child.on('error', reject);

@@ -6,7 +6,9 @@
  */
 
 // Discard what the command writes to stdout (a report for 10,000 certificates would otherwise be timed
-// through the pipe); bin/cert-renew's final flush still gets its callback.
+// through the pipe); bin/cert-renew's final flush still gets its callback. The benchmark runs this script
+// with stdout on /dev/null, which the CLI writes to through process.stdout (src/util/output.ts): to a pipe
+// or a file it would write directly, past this.
 process.stdout.write = ((_chunk: unknown, encoding?: unknown, done?: unknown) => {
   const callback = typeof encoding === 'function' ? encoding : done;
   if (typeof callback === 'function') process.nextTick(callback as () => void);

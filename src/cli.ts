@@ -11,15 +11,41 @@ import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
 import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
+import { fdOutput } from './util/output.js';
 import { terminalSafe } from './util/text.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
+
+/**
+ * A stream made for output (a terminal, /dev/null): a reader that goes away (`cert-renew status | head -1`)
+ * is not an error of the run; what is still written to it is dropped (EPIPE, then writes to the closed
+ * stream), and the command finishes its work (a run half done because a pipe closed would leave
+ * certificates unstored and hooks unrun).
+ */
+function keepGoing(stream: NodeJS.WriteStream): NodeJS.WriteStream {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
+  });
+  return stream;
+}
+
+/** The process's stdout and stderr (util/output.ts: plain writes to a file, pipe or socket). */
+const stdoutOutput = fdOutput(1, () => keepGoing(process.stdout));
+const stderrOutput = fdOutput(2, () => keepGoing(process.stderr));
+
+/**
+ * Resolves when everything written to stdout and stderr is handed to the system (bin/cert-renew awaits it
+ * before it exits).
+ */
+export function flushOutput(): Promise<void> {
+  return Promise.all([stdoutOutput.flush(), stderrOutput.flush()]).then(() => undefined);
+}
 
 /** SIGINT/SIGTERM abort the run once (a second signal kills the process as usual). */
 function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    process.stderr.write(`cert-renew: ${signal} received: stopping (hooks are killed, locks released)\n`);
+    stderrOutput.write(`cert-renew: ${signal} received: stopping (hooks are killed, locks released)\n`);
     controller.abort(
       new CertRenewError(ErrorCode.interrupted, `interrupted by ${signal}`, {
         hint: 'the next run continues',
@@ -36,18 +62,18 @@ export function defaultIO(env: Env): CliIO {
   return {
     interrupt: interruptSignal(),
     // Whatever a reporter or message echoes, no escape sequence but colour reaches the terminal.
-    stdout: (text) => process.stdout.write(terminalSafe(text)),
-    stderr: (text) => process.stderr.write(terminalSafe(text)),
+    stdout: (text) => stdoutOutput.write(terminalSafe(text)),
+    stderr: (text) => stderrOutput.write(terminalSafe(text)),
     env,
     cwd: process.cwd(),
-    stdoutIsTTY: Boolean(process.stdout.isTTY),
+    stdoutIsTTY: stdoutOutput.isTerminal(),
     clock: systemClock,
     hostname: hostname(),
     pid: process.pid,
     // Asked for only by the commands that confirm (revoke, prune): process.stdin is made when first read,
     // and making it costs every other run ~2 ms.
     get confirm() {
-      return process.stdin.isTTY && process.stderr.isTTY ? askOnTerminal : undefined;
+      return process.stdin.isTTY && stderrOutput.isTerminal() ? askOnTerminal : undefined;
     },
     fitHeap: (text) =>
       fitHeapToManifest(text, [...process.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)]),

@@ -128,7 +128,12 @@ async function planFs(): Promise<void> {
     const plans = async () => {
       const timings = [];
       for (let i = 0; i < runs; i++) {
-        const t = await timeCommand(process.execPath, [MEASURE, '-m', manifest, 'plan', '--json'], CRON_ENV);
+        const t = await timeCommand(
+          process.execPath,
+          [MEASURE, '-m', manifest, 'plan', '--json'],
+          CRON_ENV,
+          true,
+        );
         if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
         timings.push(t);
       }

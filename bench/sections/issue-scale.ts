@@ -29,6 +29,7 @@ export async function issueRun(count: number, extraArgs: string[] = []) {
       process.execPath,
       [...extraArgs, MEASURE, '-m', manifestPath, '-q', 'run', '--concurrency', String(CONCURRENCY)],
       { PATH: process.env.PATH, NO_COLOR: '1' },
+      true,
     );
     if (t.code !== 0) throw new Error(`cert-renew run failed (exit ${t.code}): ${t.stderr.slice(-2000)}`);
     return {

@@ -1,7 +1,7 @@
 /** The CLI's surface: version, help, the manifest option and its environment variable, usage errors. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCommand, tempDir } from '../harness/process.js';
@@ -59,6 +59,61 @@ describe('cli basics', () => {
         assert.match(off.stdout, /renew/);
         assert.doesNotMatch(off.stdout, colourCode, env);
       }
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('the report reaches a file, a full pipe left non-blocking, /dev/null and a pipe whole', async () => {
+    // The CLI writes to a file, pipe or socket with write(2) itself, and to anything else through node's
+    // stream (src/util/output.ts); a pipe another process made non-blocking answers EAGAIN while it is full.
+    const tmp = await tempDir();
+    try {
+      const certificates = Array.from({ length: 900 }, (_, i) => ({
+        name: `site-${i}`,
+        domains: [`site-${i}.example.test`],
+      }));
+      const path = await writeManifest(tmp.path, localManifest(join(tmp.path, 'certs'), { certificates }));
+      const args = [join(REPO, 'bin', 'cert-renew'), '-m', path, 'plan', '--json'];
+      const piped = await runCli(['-m', path, 'plan', '--json']);
+      assert.equal(piped.code, 0, piped.stderr);
+      const report = (text: string) => {
+        const parsed = JSON.parse(text) as { generatedAt?: string; items: unknown[] };
+        delete parsed.generatedAt;
+        return parsed;
+      };
+      const expected = report(piped.stdout);
+      assert.equal(expected.items.length, 900);
+      assert.ok(piped.stdout.length > 128 * 1024, 'more than a pipe holds');
+      // A regular file.
+      const file = join(tmp.path, 'report.json');
+      await runCommand('sh', ['-c', `exec "$0" "$@" > '${file}'`, process.execPath, ...args], {
+        env: cliEnv(),
+      });
+      assert.deepEqual(report(await readFile(file, 'utf8')), expected);
+      // A pipe set non-blocking by its maker and read only after a pause: writes meet EAGAIN until it is.
+      const reader = [
+        'import os, subprocess, sys, time',
+        'r, w = os.pipe()',
+        'os.set_blocking(w, False)',
+        'child = subprocess.Popen(sys.argv[1:], stdout=w)',
+        'os.close(w)',
+        'time.sleep(1)',
+        'chunks = []',
+        'while True:',
+        '    chunk = os.read(r, 65536)',
+        '    if not chunk: break',
+        '    chunks.append(chunk)',
+        'sys.stdout.buffer.write(b"".join(chunks))',
+        'sys.exit(child.wait())',
+      ].join('\n');
+      const slow = await runCommand('python3', ['-c', reader, process.execPath, ...args], { env: cliEnv() });
+      assert.deepEqual(report(slow.stdout), expected);
+      // /dev/null (a device: node's stream) still runs the command to its end.
+      const nul = await runCommand('sh', ['-c', 'exec "$0" "$@" > /dev/null', process.execPath, ...args], {
+        env: cliEnv(),
+      });
+      assert.equal(nul.stdout, '');
     } finally {
       await tmp.remove();
     }

@@ -1,0 +1,86 @@
+/**
+ * A command's output on file descriptor 1 or 2, written without node's stream modules when it can be.
+ *
+ * `process.stdout` and `process.stderr` are streams made on first access, and making one loads node's stream
+ * modules (and, for a pipe or a terminal, `node:net`): ~4 ms of every run's CPU, most of what a nothing-due
+ * run spends beyond reading and deciding. Where the descriptor is a regular file, a pipe or a socket (cron's
+ * mail pipe, a log file, systemd's journal) — never a terminal — the text is written with plain `write(2)`
+ * calls instead, in full, before `write` returns: nothing is left to flush at exit. Anything else (a terminal,
+ * `/dev/null` and other devices) goes through the stream, as before.
+ *
+ * A reader that went away (EPIPE: `cert-renew status | head -1`) is not an error of the run: what is still
+ * written is dropped, as the stream's error handler does. A descriptor another process left non-blocking
+ * (EAGAIN) is waited on, 1 ms at a time.
+ */
+import { fstatSync, writeSync } from 'node:fs';
+
+/** One output: 1 (stdout) or 2 (stderr). */
+export interface Output {
+  /** Writes `text` (UTF-8) in full; throws what write(2) throws but EPIPE and EAGAIN. */
+  write(text: string): void;
+  /** Whether the descriptor is a terminal (asks the stream, so only when it may be one). */
+  isTerminal(): boolean;
+  /** Resolves when what went through the stream, if one was made, is handed to the system. */
+  flush(): Promise<void>;
+}
+
+/**
+ * The output on `fd`; `stream` makes (or returns) its node stream, called only when the descriptor is not a
+ * file, pipe or socket, and at most once.
+ */
+export function fdOutput(fd: number, stream: () => NodeJS.WriteStream): Output {
+  let direct: boolean | undefined;
+  let made: NodeJS.WriteStream | undefined;
+  let readerGone = false;
+  const isDirect = (): boolean => {
+    if (direct === undefined) {
+      try {
+        const info = fstatSync(fd);
+        direct = info.isFile() || info.isFIFO() || info.isSocket();
+      } catch {
+        direct = false; // closed or unusual: the stream decides what to do with it
+      }
+    }
+    return direct;
+  };
+  const viaStream = (): NodeJS.WriteStream => {
+    made ??= stream();
+    return made;
+  };
+  return {
+    write(text) {
+      if (!isDirect()) {
+        viaStream().write(text);
+        return;
+      }
+      if (readerGone || text === '') return;
+      readerGone = !writeFully(fd, Buffer.from(text, 'utf8'));
+    },
+    isTerminal() {
+      return isDirect() ? false : Boolean(viaStream().isTTY);
+    },
+    flush() {
+      const open = made;
+      return open ? new Promise((done) => open.write('', () => done())) : Promise.resolve();
+    },
+  };
+}
+
+/** A buffer to sleep on (Atomics.wait): the main thread may block, and nothing else runs meanwhile anyway. */
+const nap = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes all of `bytes`; false when the reader went away (EPIPE). */
+function writeFully(fd: number, bytes: Buffer): boolean {
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') return false;
+      if (code !== 'EAGAIN') throw error;
+      Atomics.wait(nap, 0, 0, 1);
+    }
+  }
+  return true;
+}
