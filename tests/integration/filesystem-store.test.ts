@@ -363,15 +363,30 @@ describe('deployment state', () => {
     assert.deepEqual((await store.loadDeployments(['beta'])).get('beta'), {});
   });
 
-  test('an entry that is a link or a FIFO is never read through (the other hosts still are)', async () => {
+  test('an entry that is a link or a FIFO is never read, but still names its host, which prune can forget', async () => {
     const store = openStore();
     await store.recordDeployment('alpha', 'web-1', entry('2030-01-01T00:00:00.000Z'));
     const hosts = join(store.root, '.cert-renew', 'deployments', 'alpha');
-    await writeFile(join(dir.path, 'elsewhere.json'), JSON.stringify(entry('1999-01-01T00:00:00.000Z')));
-    await symlink(join(dir.path, 'elsewhere.json'), join(hosts, 'web-2.json'));
+    const elsewhere = join(dir.path, 'elsewhere.json');
+    await writeFile(elsewhere, JSON.stringify(entry('1999-01-01T00:00:00.000Z')));
+    await symlink(elsewhere, join(hosts, 'web-2.json'));
     execFileSync('mkfifo', [join(hosts, 'web-3.json')]);
+    await writeFile(join(hosts, 'web-4.json'), 'not json');
+    assert.deepEqual((await store.loadDeployments(['alpha'])).get('alpha'), {
+      'web-1': entry('2030-01-01T00:00:00.000Z'),
+      'web-2': {},
+      'web-3': {},
+      'web-4': {},
+    });
+    for (const host of ['web-2', 'web-3', 'web-4'])
+      assert.equal(await store.forgetDeployment('alpha', host), true);
     assert.deepEqual((await store.loadDeployments(['alpha'])).get('alpha'), {
       'web-1': entry('2030-01-01T00:00:00.000Z'),
     });
+    assert.equal(
+      await readFile(elsewhere, 'utf8'),
+      JSON.stringify(entry('1999-01-01T00:00:00.000Z')),
+      'the link, not its target',
+    );
   });
 });

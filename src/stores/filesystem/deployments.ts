@@ -21,7 +21,7 @@ const SUFFIX = '.json';
  * a failed readdir per certificate (10,000 in a large plan) costs far more than one listing. The entries
  * are read as certificates are (`readEach`: plain system calls in slices on a local disk, bounded
  * concurrency on NFS) and never through a link or from a FIFO (`ReadIo.readText`); an entry that cannot be
- * read that way is skipped. Rejects with STORE_UNAVAILABLE.
+ * read that way still names its host, with nothing known deployed. Rejects with STORE_UNAVAILABLE.
  */
 export async function loadDeployments(
   layout: FilesystemLayout,
@@ -52,16 +52,18 @@ export async function loadDeployments(
     const hosts: Deployments = {};
     for (const file of files.sort()) {
       if (!file.endsWith(SUFFIX) || file.startsWith('.')) continue;
-      let text: string;
-      try {
-        text = await io.readText(layout.deployment(name, file.slice(0, -SUFFIX.length)));
-      } catch {
-        continue;
-      }
-      // An entry that is not ours to read still names a host: shown as one that deployed nothing known
-      // (behind), and `prune --host` can remove it.
       const host = file.slice(0, -SUFFIX.length);
-      if (HOST_ID_PATTERN.test(host)) hosts[host] = decodeHostDeployment(text) ?? {};
+      if (!HOST_ID_PATTERN.test(host)) continue;
+      let text: string | undefined;
+      try {
+        text = await io.readText(layout.deployment(name, host));
+      } catch (error) {
+        if (isErrno(error, 'ENOENT')) continue; // removed since the listing
+        // A link, a FIFO, a directory, a file too big or unreadable: never read, but still this host's.
+      }
+      // An entry that is not ours to read, or not JSON, still names a host: shown as one that deployed
+      // nothing known (behind), and `prune --host` can remove it.
+      hosts[host] = (text === undefined ? undefined : decodeHostDeployment(text)) ?? {};
     }
     return hosts;
   });
