@@ -90,6 +90,30 @@ export function benchManifest(store: Manifest['stores'][string], count: number):
   };
 }
 
+/**
+ * `runs` timed `plan --json` runs of `manifest` through measure.js (peak RSS and CPU from the process itself),
+ * `between` awaited after each. Throws when a plan fails.
+ */
+export async function timedPlans(
+  manifest: string,
+  runs: number,
+  between?: () => Promise<void>,
+): Promise<Awaited<ReturnType<typeof timeCommand>>[]> {
+  const timings = [];
+  for (let i = 0; i < runs; i++) {
+    const t = await timeCommand(
+      process.execPath,
+      [MEASURE, '-m', manifest, 'plan', '--json'],
+      CRON_ENV,
+      true,
+    );
+    if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
+    timings.push(t);
+    await between?.();
+  }
+  return timings;
+}
+
 async function version(): Promise<void> {
   const runs = 15;
   const bare: number[] = [];
@@ -125,33 +149,16 @@ async function planFs(): Promise<void> {
     const manifest = join(dir, 'manifest.json');
     await writeFile(manifest, JSON.stringify(benchManifest({ type: 'filesystem', path: storePath }, COUNT)));
     const runs = 3;
-    const plans = async () => {
-      const timings = [];
-      for (let i = 0; i < runs; i++) {
-        const t = await timeCommand(
-          process.execPath,
-          [MEASURE, '-m', manifest, 'plan', '--json'],
-          CRON_ENV,
-          true,
-        );
-        if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
-        timings.push(t);
-      }
-      return timings;
-    };
-    const timings = await plans();
+    const timings = await timedPlans(manifest, runs);
     // The same store once a host has deployed every certificate (a fleet's store: one deployment entry
     // per certificate under .cert-renew/deployments/), which every plan reads too.
-    const meta0 = (await store.load(names[0] as string)) as {
-      cert?: { meta?: { fingerprint: string; serial: string } };
-    };
     const deployed = {
-      fingerprint: meta0.cert?.meta?.fingerprint ?? meta.fingerprint,
-      serial: meta0.cert?.meta?.serial ?? meta.serial,
+      fingerprint: meta.fingerprint,
+      serial: meta.serial,
       deployedAt: new Date().toISOString(),
     };
     await mapLimit(names, 32, (name) => store.recordDeployment(name, 'bench-host', deployed));
-    const fleet = await plans();
+    const fleet = await timedPlans(manifest, runs);
     await record('plan-fs', {
       certificates: COUNT,
       runs,

@@ -7,7 +7,7 @@ import { RedisStore } from '../../src/stores/redis/index.js';
 import { mapLimit } from '../../src/util/pool.js';
 import { startRedis } from '../../tests/harness/redis.js';
 import { CRON_ENV, median, record, type Section, timeCommand } from '../lib.js';
-import { benchCertificate, benchContext, benchManifest, COUNT } from './core.js';
+import { benchCertificate, benchContext, benchManifest, COUNT, timedPlans } from './core.js';
 
 const MEASURE = fileURLToPath(new URL('../measure.js', import.meta.url));
 
@@ -30,22 +30,13 @@ async function planRedis(): Promise<void> {
     const manifest = join(dir, 'manifest.json');
     await writeFile(manifest, JSON.stringify(benchManifest(config, COUNT)));
     const runs = 3;
-    const timings = [];
     // `validate` reads the same manifest without touching Redis: what of the plan's time is not Redis.
-    const validations = [];
-    for (let i = 0; i < runs; i++) {
-      const t = await timeCommand(
-        process.execPath,
-        [MEASURE, '-m', manifest, 'plan', '--json'],
-        CRON_ENV,
-        true,
-      );
-      if (t.code !== 0) throw new Error(`plan failed: ${t.stderr}`);
-      timings.push(t);
+    const validations: number[] = [];
+    const timings = await timedPlans(manifest, runs, async () => {
       validations.push(
         (await timeCommand(process.execPath, [MEASURE, 'validate', manifest], CRON_ENV, true)).ms,
       );
-    }
+    });
     await record('plan-redis', {
       certificates: COUNT,
       runs,
