@@ -59,8 +59,9 @@ function interruptSignal(): AbortSignal {
 }
 
 export function defaultIO(env: Env): CliIO {
+  const interrupt = interruptSignal();
   return {
-    interrupt: interruptSignal(),
+    interrupt,
     // Whatever a reporter or message echoes, no escape sequence but colour reaches the terminal.
     stdout: (text) => stdoutOutput.write(terminalSafe(text)),
     stderr: (text) => stderrOutput.write(terminalSafe(text)),
@@ -73,19 +74,33 @@ export function defaultIO(env: Env): CliIO {
     // Asked for only by the commands that confirm (revoke, prune): process.stdin is made when first read,
     // and making it costs every other run ~2 ms.
     get confirm() {
-      return process.stdin.isTTY && stderrOutput.isTerminal() ? askOnTerminal : undefined;
+      return process.stdin.isTTY && stderrOutput.isTerminal()
+        ? (question: string) => askOnTerminal(question, interrupt)
+        : undefined;
     },
     fitHeap: (text) =>
       fitHeapToManifest(text, [...process.execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)]),
   };
 }
 
-/** A yes/no question on stderr, answered on stdin (only when both are terminals). */
-async function askOnTerminal(question: string): Promise<boolean> {
+/**
+ * A yes/no question on stderr, answered on stdin (only when both are terminals). SIGINT/SIGTERM (Ctrl+C
+ * included) while it waits (`interrupt`) ends the wait: throws the interruption's CertRenewError. The end of
+ * input (Ctrl+D) answers no.
+ */
+async function askOnTerminal(question: string, interrupt: AbortSignal): Promise<boolean> {
   const { createInterface } = await import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stderr });
+  // The terminal is in raw mode while readline reads: Ctrl+C reaches it as a key, not as SIGINT. It is sent
+  // as the signal, so it stops the command as it does anywhere else (else readline rejects, "Aborted").
+  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
   try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
+    return /^y(es)?$/i.test((await rl.question(question, { signal: interrupt })).trim());
+  } catch (error) {
+    if (interrupt.aborted) throw interrupt.reason;
+    // Ctrl+D (end of input) closes readline before an answer: that is no answer, so no.
+    if ((error as NodeJS.ErrnoException).code === 'ABORT_ERR') return false;
+    throw error;
   } finally {
     rl.close();
   }

@@ -64,6 +64,51 @@ describe('cli basics', () => {
     }
   });
 
+  test('SIGTERM or SIGINT at the confirmation prompt stops prune: no hang, exit 1, nothing removed', async () => {
+    const tmp = await tempDir();
+    try {
+      const certs = join(tmp.path, 'certs');
+      const path = await writeManifest(tmp.path, localManifest(certs));
+      const run = await runCli(['-m', path, 'run']);
+      assert.equal(run.code, 0, run.stderr);
+      const certificates = localManifest(certs).certificates.slice(0, 1);
+      const orphaned = await writeManifest(tmp.path, localManifest(certs, { certificates }), 'one.json');
+      for (const signal of ['TERM', 'INT']) {
+        // On a pseudo-terminal (script(1)); prune runs in the background with the terminal as stdin (fd 3:
+        // a background job's own stdin is /dev/null). The signal goes once readline has put the terminal in
+        // raw mode (the question is up); a prune still running 60 s later is killed and reported.
+        const shell = [
+          'exec 3<&0',
+          `${process.execPath} ${join(REPO, 'bin', 'cert-renew')} -m ${orphaned} prune <&3 & p=$!`,
+          'until stty -a <&3 | grep -q -- -icanon; do sleep 0.1; done',
+          `kill -${signal} $p`,
+          'i=0; while kill -0 $p 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done',
+          'kill -0 $p 2>/dev/null && { echo HUNG; kill -KILL $p; }',
+          'wait $p; echo RC=$?',
+        ].join('; ');
+        const tty = await runCommand('script', ['-qec', shell, '/dev/null'], {
+          env: cliEnv(),
+          timeoutMs: 180_000,
+        });
+        assert.doesNotMatch(tty.stdout, /HUNG/, `SIG${signal}: ${tty.stdout}`);
+        assert.match(tty.stdout, /orphaned certificate\(s\)/, tty.stdout);
+        assert.match(tty.stdout, new RegExp(`SIG${signal} received: stopping`), tty.stdout);
+        assert.match(tty.stdout, /RC=1\b/, tty.stdout);
+        assert.ok(!hasStackTrace(tty.stdout), tty.stdout);
+      }
+      const status = await runCli(['-m', path, 'status', '--json']);
+      assert.equal(status.code, 0, status.stderr);
+      const { certificates: held } = JSON.parse(status.stdout) as { certificates: { health: string }[] };
+      assert.deepEqual(
+        held.map((c) => c.health),
+        ['valid', 'valid'],
+        'nothing pruned',
+      );
+    } finally {
+      await tmp.remove();
+    }
+  });
+
   test('the report reaches a file, a full pipe left non-blocking, /dev/null and a pipe whole', async () => {
     // The CLI writes to a file, pipe or socket with write(2) itself, and to anything else through node's
     // stream (src/util/output.ts); a pipe another process made non-blocking answers EAGAIN while it is full.
