@@ -16,29 +16,39 @@ import { terminalSafe } from './util/text.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
 
-/**
- * A stream made for output (a terminal, /dev/null): a reader that goes away (`cert-renew status | head -1`)
- * is not an error of the run; what is still written to it is dropped (EPIPE, then writes to the closed
- * stream), and the command finishes its work (a run half done because a pipe closed would leave
- * certificates unstored and hooks unrun).
- */
-function keepGoing(stream: NodeJS.WriteStream): NodeJS.WriteStream {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE' && error.code !== 'ERR_STREAM_DESTROYED') throw error;
-  });
-  return stream;
-}
-
-/** The process's stdout and stderr (util/output.ts: plain writes to a file, pipe or socket). */
-const stdoutOutput = fdOutput(1, () => keepGoing(process.stdout));
-const stderrOutput = fdOutput(2, () => keepGoing(process.stderr));
+/** Whether some output could not be written (bin/cert-renew then exits 1 when the command said 0). */
+let outputLost = false;
 
 /**
- * Resolves when everything written to stdout and stderr is handed to the system (bin/cert-renew awaits it
- * before it exits).
+ * The process's stdout and stderr (util/output.ts: plain writes to a file, pipe or socket, node's stream
+ * otherwise). A failure to write stdout (a full disk, an I/O error) is said in one line on stderr; the
+ * command goes on, and its exit code becomes 1.
  */
-export function flushOutput(): Promise<void> {
-  return Promise.all([stdoutOutput.flush(), stderrOutput.flush()]).then(() => undefined);
+const stderrOutput = fdOutput(
+  2,
+  () => process.stderr,
+  () => {
+    outputLost = true; // nowhere left to say it
+  },
+);
+const stdoutOutput = fdOutput(
+  1,
+  () => process.stdout,
+  (error) => {
+    outputLost = true;
+    stderrOutput.write(
+      `cert-renew: cannot write to stdout (${error.code ?? describeError(error)}): the rest of the output is lost; the command carries on (exit code 1)\n`,
+    );
+  },
+);
+
+/**
+ * Resolves when everything written to stdout and stderr is handed to the system, to whether all of it
+ * could be written (bin/cert-renew awaits it before it exits).
+ */
+export async function flushOutput(): Promise<boolean> {
+  await Promise.all([stdoutOutput.flush(), stderrOutput.flush()]);
+  return !outputLost;
 }
 
 /** SIGINT/SIGTERM abort the run once (a second signal kills the process as usual). */

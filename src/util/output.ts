@@ -9,14 +9,16 @@
  * `/dev/null` and other devices) goes through the stream, as before.
  *
  * A reader that went away (EPIPE: `cert-renew status | head -1`) is not an error of the run: what is still
- * written is dropped, as the stream's error handler does. A descriptor another process left non-blocking
- * (EAGAIN) is waited on, 1 ms at a time.
+ * written is dropped, and the command finishes its work (a run half done because a pipe closed would leave
+ * certificates unstored and hooks unrun). A descriptor another process left non-blocking (EAGAIN) is waited
+ * on, 1 ms at a time. Any other failure to write (a full disk, an I/O error, `/dev/full`) is given to
+ * `onFailure` once, the rest of the output is dropped, and the command goes on: writing never throws.
  */
 import { fstatSync, writeSync } from 'node:fs';
 
 /** One output: 1 (stdout) or 2 (stderr). */
 export interface Output {
-  /** Writes `text` (UTF-8) in full; throws what write(2) throws but EPIPE and EAGAIN. */
+  /** Writes `text` (UTF-8) in full, or drops it once the output failed (see the module header). */
   write(text: string): void;
   /** Whether the descriptor is a terminal (asks the stream, so only when it may be one). */
   isTerminal(): boolean;
@@ -25,13 +27,23 @@ export interface Output {
 }
 
 /**
- * The output on `fd`; `stream` makes (or returns) its node stream, called only when the descriptor is not a
- * file, pipe or socket, and at most once.
+ * The output on `fd`; `stream` gives its node stream (process.stdout/stderr), asked for only when the
+ * descriptor is not a file, pipe or socket, and at most once. `onFailure` is told of the first failure to
+ * write but EPIPE.
  */
-export function fdOutput(fd: number, stream: () => NodeJS.WriteStream): Output {
+export function fdOutput(
+  fd: number,
+  stream: () => NodeJS.WriteStream,
+  onFailure: (error: NodeJS.ErrnoException) => void,
+): Output {
   let direct: boolean | undefined;
   let made: NodeJS.WriteStream | undefined;
-  let readerGone = false;
+  let done = false; // the reader went away, or writing failed: what follows is dropped
+  const fail = (error: NodeJS.ErrnoException) => {
+    if (done) return;
+    done = true;
+    onFailure(error);
+  };
   const isDirect = (): boolean => {
     if (direct === undefined) {
       try {
@@ -44,24 +56,34 @@ export function fdOutput(fd: number, stream: () => NodeJS.WriteStream): Output {
     return direct;
   };
   const viaStream = (): NodeJS.WriteStream => {
-    made ??= stream();
+    if (made === undefined) {
+      made = stream();
+      made.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') done = true;
+        else fail(error);
+      });
+    }
     return made;
   };
   return {
     write(text) {
+      if (done || text === '') return;
       if (!isDirect()) {
         viaStream().write(text);
         return;
       }
-      if (readerGone || text === '') return;
-      readerGone = !writeFully(fd, Buffer.from(text, 'utf8'));
+      try {
+        done = !writeFully(fd, Buffer.from(text, 'utf8'));
+      } catch (error) {
+        fail(error as NodeJS.ErrnoException);
+      }
     },
     isTerminal() {
       return isDirect() ? false : Boolean(viaStream().isTTY);
     },
     flush() {
       const open = made;
-      return open ? new Promise((done) => open.write('', () => done())) : Promise.resolve();
+      return open ? new Promise((resolve) => open.write('', () => resolve())) : Promise.resolve();
     },
   };
 }

@@ -1,7 +1,7 @@
 /** The CLI's surface: version, help, the manifest option and its environment variable, usage errors. */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCommand, tempDir } from '../harness/process.js';
@@ -159,6 +159,38 @@ describe('cli basics', () => {
         env: cliEnv(),
       });
       assert.equal(nul.stdout, '');
+    } finally {
+      await tmp.remove();
+    }
+  });
+
+  test('output that cannot be written (a full device, a file size limit) is one line on stderr and exit 1; the run still stores', async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const path = await writeManifest(tmp.path, localManifest(store));
+      const line =
+        /^cert-renew: cannot write to stdout \((ENOSPC|EFBIG)\): the rest of the output is lost; the command carries on \(exit code 1\)$/m;
+      // /dev/full: a device, so node's stream; every write fails with ENOSPC.
+      const full = await runCli(['-m', path, 'run'], { prefix: ['sh', '-c', 'exec "$@" > /dev/full', 'sh'] });
+      assert.equal(full.code, 1, full.stderr);
+      assert.match(full.stderr, line);
+      assert.equal(hasStackTrace(full.stderr), false, full.stderr);
+      const stored = (await readdir(store)).filter((name) => !name.startsWith('.')).sort();
+      assert.deepEqual(stored, ['api', 'web'], 'the run stored');
+      // A regular file past the process's file size limit (written directly): EFBIG, SIGXFSZ ignored.
+      const certificates = Array.from({ length: 300 }, (_, i) => ({
+        name: `site-${i}`,
+        domains: [`site-${i}.example.test`],
+      }));
+      const big = await writeManifest(tmp.path, localManifest(store, { certificates }), 'big.json');
+      const report = join(tmp.path, 'report.json');
+      const limited = await runCli(['-m', big, 'plan', '--json'], {
+        prefix: ['sh', '-c', `trap '' XFSZ; ulimit -f 8; exec "$@" > '${report}'`, 'sh'],
+      });
+      assert.equal(limited.code, 1, limited.stderr);
+      assert.match(limited.stderr, line);
+      assert.equal(hasStackTrace(limited.stderr), false, limited.stderr);
     } finally {
       await tmp.remove();
     }
