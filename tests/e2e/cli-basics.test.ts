@@ -178,6 +178,11 @@ describe('cli basics', () => {
       assert.equal(hasStackTrace(full.stderr), false, full.stderr);
       const stored = (await readdir(store)).filter((name) => !name.startsWith('.')).sort();
       assert.deepEqual(stored, ['api', 'web'], 'the run stored');
+      // --version alone is answered by bin/cert-renew itself: the same kind of line, exit 1.
+      const version = await runCli(['--version'], { prefix: ['sh', '-c', 'exec "$@" > /dev/full', 'sh'] });
+      assert.equal(version.code, 1);
+      assert.match(version.stderr, /^cert-renew: cannot write to stdout \(ENOSPC\)$/m);
+      assert.equal(hasStackTrace(version.stderr), false, version.stderr);
       // A regular file past the process's file size limit (written directly): EFBIG, SIGXFSZ ignored.
       const certificates = Array.from({ length: 300 }, (_, i) => ({
         name: `site-${i}`,
