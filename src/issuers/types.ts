@@ -102,12 +102,15 @@ export interface Issuer {
  * The renewal information (RFC 9773) a CA gave for one certificate, as kept between runs: `identifier` is
  * the certificate's RFC 9773 identifier and `directory` the ACME directory URL asked, so an answer is only
  * ever used for the certificate and CA it was given for. Times are ISO 8601 strings; `retryAfter` is when
- * the CA may be asked again (its Retry-After, clamped to one minute … one day, RFC 9773 §4.3).
+ * the CA may be asked again (its Retry-After, clamped to one minute … one day, RFC 9773 §4.3). `none`: the
+ * directory offered no renewalInfo at `fetchedAt`, and is not looked at again for that before `retryAfter`
+ * (a day later); such an entry has no `suggestedWindow`.
  */
 export interface KeptRenewalInfo {
   identifier: string;
   directory: string;
-  suggestedWindow: { start: string; end: string };
+  suggestedWindow?: { start: string; end: string };
+  none?: true;
   explanationURL?: string;
   fetchedAt: string;
   retryAfter: string;

@@ -25,17 +25,26 @@ export function parseKeptRenewalInfo(text: string | undefined): KeptRenewalInfo 
   }
   if (typeof data !== 'object' || data === null) return undefined;
   const d = data as Record<string, unknown>;
-  const window = d.suggestedWindow as Record<string, unknown> | null | undefined;
-  const strings = [d.identifier, d.directory, d.fetchedAt, d.retryAfter, window?.start, window?.end];
+  const strings = [d.identifier, d.directory, d.fetchedAt, d.retryAfter];
   if (!strings.every((value) => typeof value === 'string')) return undefined;
-  if (d.explanationURL !== undefined && typeof d.explanationURL !== 'string') return undefined;
-  return {
+  const kept = {
     identifier: d.identifier as string,
     directory: d.directory as string,
-    suggestedWindow: { start: window?.start as string, end: window?.end as string },
-    ...(typeof d.explanationURL === 'string' ? { explanationURL: d.explanationURL } : {}),
     fetchedAt: d.fetchedAt as string,
     retryAfter: d.retryAfter as string,
+  };
+  // The directory offered no renewalInfo: nothing else is kept.
+  if (d.none === true) return d.suggestedWindow === undefined ? { ...kept, none: true } : undefined;
+  const window = d.suggestedWindow as Record<string, unknown> | null | undefined;
+  if (typeof window?.start !== 'string' || typeof window.end !== 'string') return undefined;
+  if (d.explanationURL !== undefined && typeof d.explanationURL !== 'string') return undefined;
+  return {
+    identifier: kept.identifier,
+    directory: kept.directory,
+    suggestedWindow: { start: window.start, end: window.end },
+    ...(typeof d.explanationURL === 'string' ? { explanationURL: d.explanationURL } : {}),
+    fetchedAt: kept.fetchedAt,
+    retryAfter: kept.retryAfter,
   };
 }
 

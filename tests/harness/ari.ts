@@ -17,6 +17,8 @@ export interface AriServerOptions {
   retryAfter?: string | undefined;
   /** Answer this resource with 503 Service Unavailable (a CA that is down or overloaded). */
   unavailable?: 'directory' | 'renewalInfo' | undefined;
+  /** A directory without `renewalInfo` (a CA that offers none, as Pebble 2.4). */
+  noRenewalInfo?: boolean;
 }
 
 export interface AriServer {
@@ -58,7 +60,7 @@ export async function startAriServer(dir: string, options: AriServerOptions = {}
             newNonce: `${base}/nonce`,
             newAccount: `${base}/account`,
             newOrder: `${base}/order`,
-            renewalInfo: `${base}/renewal-info`,
+            ...(state.noRenewalInfo ? {} : { renewalInfo: `${base}/renewal-info` }),
           }),
         );
         return;

@@ -134,6 +134,44 @@ for (const kind of ['filesystem', 'redis'] as const) {
       await issuer.close();
     });
 
+    test('a directory that offers no renewalInfo is looked at once a day, not by every run', async () => {
+      const cert = certs[0] as StoredCertificate;
+      const signal = AbortSignal.timeout(60_000);
+      const cache = storeRenewalInfoCache(store, 'site0', true, silentLogger);
+      const clock = fixedClock(T0 + 100 * HOUR);
+      ari.options.noRenewalInfo = true;
+      try {
+        let issuer = issuerAt(clock);
+        let before = asked();
+        assert.equal(await issuer.suggestedWindow(cert, signal, cache), undefined);
+        assert.equal(asked() - before, 1, 'the directory, which has no renewalInfo');
+        await issuer.close();
+        const kept = (await cache.get()) as KeptRenewalInfo;
+        assert.equal(kept.none, true);
+        assert.equal(kept.suggestedWindow, undefined);
+        assert.equal(kept.retryAfter, new Date(T0 + 124 * HOUR).toISOString(), 'a day');
+        // A read-only cache (plan, status) uses it, and writes nothing.
+        clock.set(T0 + 123 * HOUR);
+        issuer = issuerAt(clock);
+        before = asked();
+        const readOnly = storeRenewalInfoCache(store, 'site0', false, silentLogger);
+        assert.equal(await issuer.suggestedWindow(cert, signal, readOnly), undefined);
+        assert.equal(asked(), before, 'nothing sent within the day');
+        await issuer.close();
+        // A day later the directory is looked at again; the CA now offers renewal information.
+        ari.options.noRenewalInfo = false;
+        clock.set(T0 + 124 * HOUR);
+        issuer = issuerAt(clock);
+        before = asked();
+        assert.ok(await issuer.suggestedWindow(cert, signal, cache), 'the new window');
+        assert.equal(asked() - before, 2, 'the directory and the renewalInfo GET');
+        assert.ok((await cache.get())?.suggestedWindow, 'the answer replaces "none"');
+        await issuer.close();
+      } finally {
+        ari.options.noRenewalInfo = false;
+      }
+    });
+
     test('without a Retry-After, or through a read-only cache, nothing is kept', async () => {
       const clock = fixedClock(T0);
       const cert = certs[0] as StoredCertificate;

@@ -223,16 +223,17 @@ describe('renewal information kept until its Retry-After (RFC 9773 §4.3)', () =
     }
   });
 
+  const suggestedWindow = { start: '2030-02-01T00:00:00.000Z', end: '2030-02-02T00:00:00.000Z' };
   const kept: KeptRenewalInfo = {
     identifier: 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE',
     directory: 'https://ca.example.test/dir',
-    suggestedWindow: { start: '2030-02-01T00:00:00.000Z', end: '2030-02-02T00:00:00.000Z' },
+    suggestedWindow,
     fetchedAt: at(0),
     retryAfter: at(6 * 3_600_000),
   };
 
   test('a kept window holds from when it was fetched until its Retry-After, and no longer than a day', () => {
-    const window = { start: new Date(kept.suggestedWindow.start), end: new Date(kept.suggestedWindow.end) };
+    const window = { start: new Date(suggestedWindow.start), end: new Date(suggestedWindow.end) };
     assert.deepEqual(keptWindow(kept, now), window);
     assert.deepEqual(keptWindow(kept, new Date(now.getTime() + 6 * 3_600_000 - 1)), window);
     assert.equal(keptWindow(kept, new Date(now.getTime() + 6 * 3_600_000)), undefined, 'Retry-After reached');
@@ -248,7 +249,7 @@ describe('renewal information kept until its Retry-After (RFC 9773 §4.3)', () =
     );
     assert.equal(
       keptWindow(
-        { ...kept, suggestedWindow: { start: kept.suggestedWindow.end, end: kept.suggestedWindow.start } },
+        { ...kept, suggestedWindow: { start: suggestedWindow.end, end: suggestedWindow.start } },
         now,
       ),
       undefined,
@@ -271,8 +272,15 @@ describe('renewal information kept until its Retry-After (RFC 9773 §4.3)', () =
       JSON.stringify({ ...kept, suggestedWindow: { start: 1, end: 2 } }),
       JSON.stringify({ ...kept, retryAfter: undefined }),
       JSON.stringify({ ...kept, explanationURL: 42 }),
+      JSON.stringify({ ...kept, none: true }), // "none" with a window
+      JSON.stringify({ ...kept, suggestedWindow: undefined, none: 'yes' }),
     ]) {
       assert.equal(parseKeptRenewalInfo(bad), undefined, String(bad));
     }
+    // The directory offered no renewalInfo: kept without a window.
+    const none = { ...kept, suggestedWindow: undefined, none: true as const };
+    delete none.suggestedWindow;
+    assert.deepEqual(parseKeptRenewalInfo(JSON.stringify(none)), none);
+    assert.equal(keptWindow(none, now), undefined, 'no window to use');
   });
 });

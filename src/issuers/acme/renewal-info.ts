@@ -103,6 +103,12 @@ export class RenewalInfoLookup {
     }
     const stored = await cache?.get();
     const kept = stored && stored.identifier === id && stored.directory === directoryUrl ? stored : undefined;
+    if (kept?.none && keptHolds(kept, clock.now())) {
+      logger.debug(
+        `issuer ${issuerName}: ${named}no renewalInfo: the directory offered none at ${kept.fetchedAt} (not looked at again before ${kept.retryAfter})`,
+      );
+      return undefined;
+    }
     if (kept) {
       const window = keptWindow(kept, clock.now());
       if (window) {
@@ -125,7 +131,21 @@ export class RenewalInfoLookup {
     };
     const directory = await this.directory(signal);
     if (!directory) return lastAnswer('the directory could not be fetched');
-    if (!directory.renewalInfo) return undefined;
+    if (!directory.renewalInfo) {
+      // Kept like an answer, for a day: a run between two looks sends nothing (a CA that adds renewal
+      // information is noticed within a day).
+      if (cache) {
+        const now = clock.now();
+        await cache.put({
+          identifier: id,
+          directory: directoryUrl,
+          none: true,
+          fetchedAt: now.toISOString(),
+          retryAfter: new Date(now.getTime() + RENEWAL_INFO_RETRY_AFTER_MAX_MS).toISOString(),
+        });
+      }
+      return undefined;
+    }
     try {
       const { body, retryAfter } = await this.getJson(renewalInfoUrl(directory.renewalInfo, id), signal);
       const window = parseRenewalInfo(body);
@@ -141,7 +161,8 @@ export class RenewalInfoLookup {
       const supersedes =
         !until &&
         kept !== undefined &&
-        (Date.parse(kept.suggestedWindow.start) !== window.start.getTime() ||
+        (kept.suggestedWindow === undefined ||
+          Date.parse(kept.suggestedWindow.start) !== window.start.getTime() ||
           Date.parse(kept.suggestedWindow.end) !== window.end.getTime());
       if (cache && (until || supersedes)) {
         await cache.put({
@@ -252,12 +273,16 @@ export class RenewalInfoLookup {
  * hold: RFC 9773 §4.3 never lets an answer stand longer than a day.
  */
 export function keptWindow(kept: KeptRenewalInfo, now: Date): SuggestedWindow | undefined {
+  return keptHolds(kept, now) ? lastKeptWindow(kept) : undefined;
+}
+
+/** Whether a kept entry still holds at `now`: after its fetchedAt, before its retryAfter, at most a day ahead. */
+function keptHolds(kept: KeptRenewalInfo, now: Date): boolean {
   const retryAfter = Date.parse(kept.retryAfter);
   const fetchedAt = Date.parse(kept.fetchedAt);
-  if (Number.isNaN(retryAfter) || Number.isNaN(fetchedAt)) return undefined;
+  if (Number.isNaN(retryAfter) || Number.isNaN(fetchedAt)) return false;
   const t = now.getTime();
-  if (t >= retryAfter || retryAfter - t > RENEWAL_INFO_RETRY_AFTER_MAX_MS || fetchedAt > t) return undefined;
-  return lastKeptWindow(kept);
+  return !(t >= retryAfter || retryAfter - t > RENEWAL_INFO_RETRY_AFTER_MAX_MS || fetchedAt > t);
 }
 
 /**
@@ -265,6 +290,7 @@ export function keptWindow(kept: KeptRenewalInfo, now: Date): SuggestedWindow | 
  * the CA last said, used only when it cannot be asked again.
  */
 export function lastKeptWindow(kept: KeptRenewalInfo): SuggestedWindow | undefined {
+  if (!kept.suggestedWindow) return undefined;
   const start = new Date(kept.suggestedWindow.start);
   const end = new Date(kept.suggestedWindow.end);
   if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) return undefined;
