@@ -6,9 +6,9 @@ export function painter(colour: boolean): ChalkInstance {
   return new Chalk({ level: colour ? 1 : 0 });
 }
 
-/** Visible width (ANSI colour codes do not count). */
+/** Visible width (ANSI colour codes do not count). Most cells have none: no copy is made of those. */
 function width(text: string): number {
-  return text.replace(/\u001b\[[0-9;]*m/g, '').length;
+  return text.includes('\u001b') ? text.replace(/\u001b\[[0-9;]*m/g, '').length : text.length;
 }
 
 export function renderTable(headers: string[], rows: string[][]): string {
