@@ -5,8 +5,9 @@
  * modules (and, for a pipe or a terminal, `node:net`): ~4 ms of every run's CPU, most of what a nothing-due
  * run spends beyond reading and deciding. Where the descriptor is a regular file, a pipe or a socket (cron's
  * mail pipe, a log file, systemd's journal) — never a terminal — the text is written with plain `write(2)`
- * calls instead, in full, before `write` returns: nothing is left to flush at exit. Anything else (a terminal,
- * `/dev/null` and other devices) goes through the stream, as before.
+ * calls instead, in full, before `write` returns: nothing is left to flush at exit. So is `/dev/null` (a
+ * crontab's `> /dev/null 2>&1`), known by its device number. Anything else (a terminal, other devices such as
+ * `/dev/full`) goes through the stream, as before.
  *
  * A reader that went away (EPIPE: `cert-renew status | head -1`) is not an error of the run: what is still
  * written is dropped, and the command finishes its work (a run half done because a pipe closed would leave
@@ -14,7 +15,7 @@
  * on, 1 ms at a time. Any other failure to write (a full disk, an I/O error, `/dev/full`) is given to
  * `onFailure` once, the rest of the output is dropped, and the command goes on: writing never throws.
  */
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, statSync, writeSync } from 'node:fs';
 
 /** One output: 1 (stdout) or 2 (stderr). */
 export interface Output {
@@ -48,7 +49,11 @@ export function fdOutput(
     if (direct === undefined) {
       try {
         const info = fstatSync(fd);
-        direct = info.isFile() || info.isFIFO() || info.isSocket();
+        direct =
+          info.isFile() ||
+          info.isFIFO() ||
+          info.isSocket() ||
+          (info.isCharacterDevice() && isDevNull(info.rdev));
       } catch {
         direct = false; // closed or unusual: the stream decides what to do with it
       }
@@ -86,6 +91,15 @@ export function fdOutput(
       return open ? new Promise((resolve) => open.write('', () => resolve())) : Promise.resolve();
     },
   };
+}
+
+/** Whether a character device's number is `/dev/null`'s (never a terminal; every write to it succeeds). */
+function isDevNull(rdev: number): boolean {
+  try {
+    return statSync('/dev/null').rdev === rdev;
+  } catch {
+    return false; // no /dev/null (a system without one): the stream decides
+  }
 }
 
 /** A buffer to sleep on (Atomics.wait): the main thread may block, and nothing else runs meanwhile anyway. */

@@ -154,7 +154,7 @@ describe('cli basics', () => {
       ].join('\n');
       const slow = await runCommand('python3', ['-c', reader, process.execPath, ...args], { env: cliEnv() });
       assert.deepEqual(report(slow.stdout), expected);
-      // /dev/null (a device: node's stream) still runs the command to its end.
+      // /dev/null (written to directly, like a file) runs the command to its end.
       const nul = await runCommand('sh', ['-c', 'exec "$0" "$@" > /dev/null', process.execPath, ...args], {
         env: cliEnv(),
       });
