@@ -12,10 +12,15 @@ export interface PlanOptions extends SelectionOptions {
 /** `cert-renew plan`: gather → decide → print. Changes nothing. Exit 0, or 1 when a store cannot be read. */
 export async function planCommand(globals: GlobalOptions, options: PlanOptions, io: CliIO): Promise<number> {
   const logger = commandLogger(globals, io);
-  const { session, run } = await openAndPlan(globals, { ...options, orphans: true }, io, logger);
+  // Only the plan is kept: the planned records (each certificate's metadata, deployments and ARI window) are
+  // garbage before the report is written, which is when a large plan's heap peaks.
+  const {
+    session,
+    run: { plan },
+  } = await openAndPlan(globals, { ...options, orphans: true }, io, logger);
   try {
-    io.stdout(planReporters[formatOf(options)](run.plan, { colour: useColour(io) }));
-    return run.plan.summary.error > 0 ? ExitCode.failure : ExitCode.ok;
+    io.stdout(planReporters[formatOf(options)](plan, { colour: useColour(io) }));
+    return plan.summary.error > 0 ? ExitCode.failure : ExitCode.ok;
   } finally {
     await session.close();
   }

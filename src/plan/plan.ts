@@ -9,13 +9,14 @@ import { type GatherOptions, gather } from './gather.js';
 import type { PlannedRecord, PlannedRun, PlanOptions } from './model.js';
 
 /**
- * Certificates gathered and decided per batch; only the decisions and metadata are kept. 250 rather than
- * 1,000: what a batch reads is garbage once decided, and V8 promotes it to the old generation before it
- * dies, so the batch size sets how much garbage the heap grows by between full collections. Planning
- * 10,000 certificates peaked at 188 MB (Redis) and 142 MB (filesystem) with 1,000, at 159 and 138 MB with
- * 250, in the same time (docs/performance.md); smaller batches gained little more.
+ * Certificates gathered and decided per batch; only the decisions and metadata are kept. What a batch reads
+ * is garbage once decided, and V8 promotes it to the old generation before it dies, so the batch size sets
+ * how much garbage the heap grows by between full collections. Planning 10,000 certificates peaked at
+ * 188 MB (Redis) and 142 MB (filesystem) with 1,000, at 159 and 138 MB with 250 (docs/performance.md). With
+ * V8's heap kept tight for large manifests (runtime/heap.ts), 100 peaks 2–3 MB lower than 250 on Redis in
+ * the same time (one more round trip per 100 certificates); 50 and 25 gained nothing more.
  */
-export const PLAN_BATCH = 250;
+export const PLAN_BATCH = 100;
 
 /**
  * Gathers and decides `entries` (already selected: `--only`, `--shard`) and returns the plan with one
