@@ -150,6 +150,13 @@ export function childPath(dir: string, name: string): string {
 export class FilesystemLayout {
   /** The store's directory, absolute and normalised (no `.`, `..`, doubled or trailing separator). */
   readonly root: string;
+  /** Where `prune` keeps retired certificate directories (`<name>-<UTC time>`), restorable with `mv`. */
+  readonly archiveDir: string;
+  readonly locksDir: string;
+  /** `<root>/.cert-renew/deployments`: a directory per certificate that some host deployed. */
+  readonly deploymentsRoot: string;
+  /** `<root>/.cert-renew/blobs`: see `blob`. */
+  private readonly blobsRoot: string;
 
   constructor(
     /** The store's directory, absolute. */
@@ -158,6 +165,12 @@ export class FilesystemLayout {
     private readonly storeName: string,
   ) {
     this.root = resolve(root);
+    // Built once, not per certificate: path.join normalises the whole path on every call.
+    const internal = childPath(this.root, INTERNAL_DIR);
+    this.archiveDir = childPath(internal, 'archive');
+    this.locksDir = childPath(internal, 'locks');
+    this.deploymentsRoot = childPath(internal, 'deployments');
+    this.blobsRoot = childPath(internal, 'blobs');
   }
 
   /** `<root>/<name>`; throws a UsageError for a name that is not a safe file name. */
@@ -195,33 +208,19 @@ export class FilesystemLayout {
     return childPath(this.certDir(name), REVOCATIONS);
   }
 
-  /** Where `prune` keeps retired certificate directories (`<name>-<UTC time>`), restorable with `mv`. */
-  get archiveDir(): string {
-    return join(this.root, INTERNAL_DIR, 'archive');
-  }
-
-  get locksDir(): string {
-    return join(this.root, INTERNAL_DIR, 'locks');
-  }
-
   lock(name: string): string {
-    return join(this.locksDir, `${name}.lock`);
-  }
-
-  /** `<root>/.cert-renew/deployments`: a directory per certificate that some host deployed. */
-  get deploymentsRoot(): string {
-    return join(this.root, INTERNAL_DIR, 'deployments');
+    return childPath(this.locksDir, `${name}.lock`);
   }
 
   /** `<root>/.cert-renew/deployments/<name>`: one `<host>.json` per host that deployed the certificate. */
   deploymentsDir(name: string): string {
     this.certDir(name);
-    return join(this.deploymentsRoot, name);
+    return childPath(this.deploymentsRoot, name);
   }
 
   /** `<root>/.cert-renew/deployments/<name>/<host>.json`; the host id was checked (HOST_ID_PATTERN). */
   deployment(name: string, host: string): string {
-    return join(this.deploymentsDir(name), `${host}.json`);
+    return childPath(this.deploymentsDir(name), `${host}.json`);
   }
 
   /** `account/le/ops%40example.com` → `<root>/.cert-renew/blobs/account/le/ops%40example.com`. */
@@ -238,6 +237,8 @@ export class FilesystemLayout {
         throw new CertRenewError(ErrorCode.internal, `store ${this.storeName}: invalid blob key "${key}"`);
       }
     }
-    return join(this.root, INTERNAL_DIR, 'blobs', ...segments);
+    let path = this.blobsRoot;
+    for (const segment of segments) path = childPath(path, segment);
+    return path;
   }
 }

@@ -42,6 +42,21 @@ test('FilesystemLayout normalises its root, so every path is the one path.join g
     assert.equal(layout.revocations('www'), join(root, 'www', 'revocations.json'));
     assert.equal(layout.stable('www', 'fullchain.pem'), join(root, 'www', 'fullchain.pem'));
     assert.equal(layout.stable('www', 'live/cert.pem'), join(root, 'www', 'live', 'cert.pem'));
+    assert.equal(layout.archiveDir, join(root, '.cert-renew', 'archive'));
+    assert.equal(layout.lock('www'), join(root, '.cert-renew', 'locks', 'www.lock'));
+    assert.equal(layout.deploymentsDir('www'), join(root, '.cert-renew', 'deployments', 'www'));
+    assert.equal(
+      layout.deployment('www', 'web-1'),
+      join(root, '.cert-renew', 'deployments', 'www', 'web-1.json'),
+    );
+    assert.equal(layout.blob('renewal-info/www'), join(root, '.cert-renew', 'blobs', 'renewal-info', 'www'));
+    assert.equal(
+      layout.blob('account/le/ops%40example.com'),
+      join(root, '.cert-renew', 'blobs', 'account', 'le', 'ops%40example.com'),
+    );
+  }
+  for (const key of ['', 'a//b', 'a/../b', './a', 'a\\b']) {
+    assert.throws(() => new FilesystemLayout('/srv', 'files').blob(key), /invalid blob key/);
   }
   assert.throws(() => new FilesystemLayout('/srv', 'files').certDir('../etc'), /not a safe file name/);
 });
