@@ -8,6 +8,7 @@ import {
   pruneReporters,
 } from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
+import { painterFor } from '../report/table.js';
 import { HOST_ID_PATTERN } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
@@ -94,7 +95,7 @@ export async function pruneCommand(
       orphans: lines,
       ...(unlisted.length > 0 ? { unlistedStores: unlisted } : {}),
     };
-    io.stdout(pruneReporters[formatOf(options)](report, { colour: useColour(io) }));
+    io.stdout(pruneReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
     return report.exitCode;
   } finally {
     await session.close();
@@ -147,7 +148,7 @@ async function forgetHost(
       forgotten,
       ...(unread.length > 0 ? { unreadStores: unread } : {}),
     };
-    io.stdout(forgetHostReporters[formatOf(options)](report, { colour: useColour(io) }));
+    io.stdout(forgetHostReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
     return report.exitCode;
   } finally {
     await session.close();

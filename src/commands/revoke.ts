@@ -5,6 +5,7 @@ import { makePlan } from '../plan/plan.js';
 import { selectCertificates } from '../plan/select.js';
 import { type RevokeLine, type RevokeReport, revokeFailed, revokeReporters } from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
+import { painterFor } from '../report/table.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { commandLogger, hostIdOf, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
@@ -99,7 +100,7 @@ export async function revokeCommand(
     }
     const failed = certificates.some(revokeFailed) || (report.run?.exitCode ?? ExitCode.ok) !== ExitCode.ok;
     report.exitCode = failed ? ExitCode.failure : ExitCode.ok;
-    io.stdout(revokeReporters[formatOf(options)](report, { colour: useColour(io) }));
+    io.stdout(revokeReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
     return report.exitCode;
   } finally {
     await session.close();

@@ -3,6 +3,7 @@ import { executeRun } from '../execute/run.js';
 import { runMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
 import { runReporters } from '../report/run.js';
+import { painterFor } from '../report/table.js';
 import {
   commandLogger,
   hostIdOf,
@@ -66,7 +67,7 @@ export async function runCommand(
       { session, clock: io.clock, logger, env: io.env },
     );
     // The report first: what was renewed must be said even if the metrics file cannot be written.
-    io.stdout(runReporters[formatOf(options)](report, { colour: useColour(io) }));
+    io.stdout(runReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
     if (options.metricsFile && !report.dryRun) {
       try {
         await writeAtomically(options.metricsFile, runMetrics(report, run.plan.items, hostId));

@@ -3,6 +3,7 @@ import type { PlannedRecord } from '../plan/model.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
 import { type ServedLine, statusReport, statusReporters } from '../report/status.js';
+import { painterFor } from '../report/table.js';
 import { mapLimit } from '../util/pool.js';
 import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
 import { type CliIO, type GlobalOptions, useColour } from './io.js';
@@ -35,7 +36,7 @@ export async function statusCommand(
   try {
     const served = options.probe ? await probeAll(run.records) : undefined;
     const status = statusReport(run.plan, served);
-    io.stdout(statusReporters[formatOf(options)](status, { colour: useColour(io) }));
+    io.stdout(statusReporters[formatOf(options)](status, { paint: await painterFor(useColour(io)) }));
     if (options.metricsFile) {
       try {
         await writeAtomically(options.metricsFile, statusMetrics(run.plan.items, new Date(status.at)));

@@ -7,7 +7,7 @@ import type { RevocationReason } from '../x509/revocation.js';
 import type { RunReport } from './model.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
 import { runReporters } from './run.js';
-import { painter, renderTable, shortDate } from './table.js';
+import { renderTable, shortDate } from './table.js';
 
 /** One certificate's line in the revoke (and prune) report. */
 export interface RevokeLine {
@@ -95,7 +95,7 @@ export function revokeFailed(line: RevokeLine): boolean {
 }
 
 function revokeTable(report: RevokeReport, options: ReportOptions): string {
-  const c = painter(options.colour);
+  const c = options.paint;
   const rows = report.certificates.map((l) => [
     l.name,
     l.serial ?? '-',
@@ -117,8 +117,7 @@ function revokeTable(report: RevokeReport, options: ReportOptions): string {
   return text;
 }
 
-function pruneTable(report: PruneReport, { colour }: ReportOptions): string {
-  const c = painter(colour);
+function pruneTable(report: PruneReport, { paint: c }: ReportOptions): string {
   const rows = report.orphans.map((l) => [
     l.name,
     l.store,
@@ -153,8 +152,7 @@ export const pruneReporters: Readonly<Record<Format, Reporter<PruneReport>>> = {
   json: (report) => jsonText(report),
 };
 
-function forgetTable(report: ForgetHostReport, { colour }: ReportOptions): string {
-  const c = painter(colour);
+function forgetTable(report: ForgetHostReport, { paint: c }: ReportOptions): string {
   const rows = report.forgotten.map((l) => [
     l.name,
     l.store,

@@ -1,10 +1,9 @@
 /** `cert-renew plan`: the plan as a table, or as the public JSON (docs/operations.md). */
 import type { Plan, PlanAction } from '../plan/model.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { domainsCell, orphansSection, painter, renderTable, shortDate, shortLeft } from './table.js';
+import { domainsCell, orphansSection, renderTable, shortDate, shortLeft } from './table.js';
 
-function planTable(plan: Plan, { colour }: ReportOptions): string {
-  const c = painter(colour);
+function planTable(plan: Plan, { paint: c }: ReportOptions): string {
   const action = (a: PlanAction) =>
     a === 'renew' ? c.yellow(a) : a === 'keep' ? c.green(a) : a === 'error' ? c.red(a) : c.magenta(a);
   const rows = plan.items.map((i) => [

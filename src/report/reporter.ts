@@ -3,10 +3,14 @@
  * reporter; the command picks one by its options and writes what it returns. Reporters never touch the
  * process, a store or the clock, and never decide an exit code.
  */
+import type { Painter } from './table.js';
 
 export interface ReportOptions {
-  /** ANSI colour (a terminal, and neither NO_COLOR nor TERM=dumb). */
-  colour: boolean;
+  /**
+   * The styles text is painted with: ANSI colour on a terminal (neither NO_COLOR nor TERM=dumb), else plain
+   * (`painterFor` in table.ts).
+   */
+  paint: Painter;
 }
 
 /** Renders one result as the whole of stdout for one format. */

@@ -1,10 +1,9 @@
 /** `cert-renew run`: the run report as tables, or as the public JSON (docs/operations.md). */
 import type { Outcome, RunReport } from './model.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { painter, renderTable, shortDate } from './table.js';
+import { renderTable, shortDate } from './table.js';
 
-function runTable(report: RunReport, { colour }: ReportOptions): string {
-  const c = painter(colour);
+function runTable(report: RunReport, { paint: c }: ReportOptions): string {
   const paint = (outcome: Outcome) => {
     switch (outcome) {
       case 'renewed':

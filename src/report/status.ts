@@ -6,7 +6,7 @@ import type { OrphanItem, Plan, PlanItem } from '../plan/model.js';
 import type { FleetHost } from '../policy/deployment.js';
 import { checkExitCode, type Health, healthOf } from '../policy/readiness.js';
 import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { domainsCell, orphansSection, painter, renderTable, shortDate, shortLeft } from './table.js';
+import { domainsCell, orphansSection, renderTable, shortDate, shortLeft } from './table.js';
 
 /** What `status --json` prints. */
 export interface StatusReport {
@@ -49,8 +49,7 @@ export function statusReport(plan: Plan, served?: ReadonlyMap<string, ServedLine
   return report;
 }
 
-function statusTable(status: StatusReport, { colour }: ReportOptions): string {
-  const c = painter(colour);
+function statusTable(status: StatusReport, { paint: c }: ReportOptions): string {
   const paint = (h: Health) => (h === 'valid' ? c.green(h) : h === 'warning' ? c.yellow(h) : c.red(h));
   const items = status.certificates;
   const rows = items.map((i) => {

@@ -4,7 +4,6 @@
  */
 import type { Diagnostic } from '../manifest/validate.js';
 import { jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { painter } from './table.js';
 
 /** What validate found in one file. */
 export interface FileResult {
@@ -41,8 +40,7 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-function human({ results, strict }: ValidateResult, { colour }: ReportOptions): string {
-  const c = painter(colour);
+function human({ results, strict }: ValidateResult, { paint: c }: ReportOptions): string {
   let out = '';
   for (const r of results) {
     if (r.unreadable !== undefined) {

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { isoSecond } from '../../src/policy/checks.js';
-import { painter, renderTable } from '../../src/report/table.js';
+import { painterFor, renderTable } from '../../src/report/table.js';
 
-test('renderTable aligns columns by visible width, with and without colour codes', () => {
+test('renderTable aligns columns by visible width, with and without colour codes', async () => {
   for (const colour of [false, true]) {
-    const c = painter(colour);
+    const c = await painterFor(colour);
     const text = renderTable(
       ['NAME', 'ACTION', 'WHY'],
       [
