@@ -4,9 +4,9 @@
  * attempted (exit 2), naming the first problem with its line and column.
  */
 import { constants } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
+import { closeFd, fstatFd, openFd, readFd } from '../util/fs-async.js';
 import { positionAt } from './positions.js';
 import { resolveCertificates } from './resolve.js';
 import type { Manifest, ResolvedCertificate } from './types.js';
@@ -61,11 +61,11 @@ const reasons: Record<string, string> = {
  * its size is) and text that is not UTF-8, with a reason in plain words. Never throws.
  */
 export async function readManifestText(path: string): Promise<ReadResult> {
-  let handle: FileHandle | undefined;
+  let fd: number | undefined;
   try {
     // Non-blocking, so a FIFO without a writer is opened (and refused below) instead of waiting for ever.
-    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const info = await handle.stat();
+    fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const info = await fstatFd(fd);
     if (info.isDirectory()) return { ok: false, reason: 'it is a directory, not a manifest file' };
     if (!info.isFile()) {
       const kind = info.isFIFO()
@@ -87,7 +87,7 @@ export async function readManifestText(path: string): Promise<ReadResult> {
     const buffer = Buffer.allocUnsafe(MAX_MANIFEST_BYTES + 1);
     let length = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      const { bytesRead } = await readFd(fd, buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length > MAX_MANIFEST_BYTES) return tooBig(length);
@@ -108,7 +108,7 @@ export async function readManifestText(path: string): Promise<ReadResult> {
     if (code === 'EISDIR') return { ok: false, reason: 'it is a directory, not a manifest file' };
     return { ok: false, reason: `${reasons[code] ?? 'cannot be read'} (${code})` };
   } finally {
-    await handle?.close().catch(() => {});
+    if (fd !== undefined) await closeFd(fd).catch(() => {});
   }
 }
 

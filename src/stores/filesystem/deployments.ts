@@ -4,8 +4,9 @@
  * NFS). Written to a temporary name and renamed. Not fsynced: the entry is advisory (losing the last one
  * in a power cut means the hooks run once more), and thousands of certificates deploy in one run.
  */
-import { readdir, rename, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { ErrorCode } from '../../errors.js';
+import { readdirNames, statPath } from '../../util/fs-async.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
 import type { FilesystemLayout } from '../keys.js';
@@ -81,11 +82,11 @@ export async function loadDeployments(
  */
 async function deployedNames(layout: FilesystemLayout): Promise<ReadonlySet<string>> {
   const root = layout.deploymentsRoot;
-  const info = await stat(root);
+  const info = await statPath(root);
   const known = listings.get(layout);
   if (known && known.ino === info.ino && known.mtimeMs === info.mtimeMs && known.ctimeMs === info.ctimeMs)
     return known.names;
-  const names = new Set(await readdir(root));
+  const names = new Set(await readdirNames(root));
   listings.set(layout, { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, names });
   return names;
 }

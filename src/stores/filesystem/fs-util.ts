@@ -16,9 +16,10 @@ import {
   readlinkSync,
   readSync,
 } from 'node:fs';
-import { link, lstat, open, readdir, readFile, readlink, rename, statfs, unlink } from 'node:fs/promises';
+import { link, lstat, open, readdir, readFile, readlink, rename, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
+import { statfsPath } from '../../util/fs-async.js';
 
 export function randomId(bytes = 8): string {
   return randomBytes(bytes).toString('hex');
@@ -407,7 +408,7 @@ export async function isLocalFilesystem(path: string): Promise<boolean> {
   let at = path;
   for (;;) {
     try {
-      const info = await statfs(at);
+      const info = await statfsPath(at);
       return !NETWORK_FILESYSTEMS.has(Number(info.type));
     } catch (error) {
       const parent = dirname(at);

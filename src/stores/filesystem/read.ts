@@ -7,9 +7,9 @@
  * anything present but unusable (a file missing from the set, no PEM block, meta.json not JSON, EACCES,
  * EIO, `current` pointing outside the directory) is `unreadable` with the reason.
  */
-import { stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { CURRENT, childPath, VERSION_FILES } from '../keys.js';
@@ -87,7 +87,7 @@ export async function readEach<T>(
 export function rootCheck(storeName: string, root: string): () => Promise<void> {
   let checked: Promise<void> | undefined;
   return () => {
-    checked ??= stat(root).then(
+    checked ??= statPath(root).then(
       (info) => {
         if (!info.isDirectory()) {
           throw new CertRenewError(
