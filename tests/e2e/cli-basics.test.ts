@@ -20,6 +20,24 @@ describe('cli basics', () => {
     for (const command of ['validate', 'plan', 'run', 'status', 'show'])
       assert.match(h.stdout, new RegExp(`\\b${command}\\b`));
     assert.match(h.stdout, /--manifest/);
+    // Help and errors are commander's as ever, though a command line naming a command builds only that one.
+    for (const args of [['help'], ['help', 'run'], ['-v', 'help', 'run']]) {
+      const help = await runCli(args);
+      assert.equal(help.code, 0, `${args.join(' ')}: ${help.stderr}`);
+      assert.match(help.stdout, args.includes('run') ? /--dry-run/ : /\bprune\b/);
+    }
+    const runHelp = await runCli(['-m', 'x.json', 'run', '--help']);
+    assert.equal(runHelp.code, 0);
+    assert.match(runHelp.stdout, /Usage: cert-renew run \[options\]/);
+    assert.match(runHelp.stdout, /--lock-wait <duration>/);
+    const typo = await runCli(['-m', 'x.json', 'plna']);
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /unknown command 'plna'/);
+    assert.match(typo.stderr, /Did you mean plan\?/);
+    const option = await runCli(['--manifest=x.json', 'plan', '--forse']);
+    assert.equal(option.code, 2);
+    assert.match(option.stderr, /unknown option '--forse'/);
+    assert.match(option.stderr, /Did you mean --force\?/);
   });
 
   test('bin/cert-renew runs as an executable, with every argument intact', async () => {
