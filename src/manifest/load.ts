@@ -3,10 +3,9 @@
  * check (exactly as `validate` does), resolve. An invalid manifest stops the command before anything is
  * attempted (exit 2), naming the first problem with its line and column.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
-import { closeFd, fstatFd, openFd, readFd } from '../util/fs-async.js';
 import { positionAt } from './positions.js';
 import { resolveCertificates } from './resolve.js';
 import type { Manifest, ResolvedCertificate } from './types.js';
@@ -59,13 +58,16 @@ const reasons: Record<string, string> = {
  * Reads a manifest's text: refuses what is not a regular file (a directory, a FIFO that would block for
  * ever, `/dev/zero` that never ends), files over 5 MB (reading at most that much, whatever the file claims
  * its size is) and text that is not UTF-8, with a reason in plain words. Never throws.
+ *
+ * The calls are synchronous: a manifest is read in one or two read(2)s, and a round trip through the thread
+ * pool per call cost more than the reading. (A file on a hung network mount hangs the command either way.)
  */
 export async function readManifestText(path: string): Promise<ReadResult> {
   let fd: number | undefined;
   try {
     // Non-blocking, so a FIFO without a writer is opened (and refused below) instead of waiting for ever.
-    fd = await openFd(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const info = await fstatFd(fd);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const info = fstatSync(fd);
     if (info.isDirectory()) return { ok: false, reason: 'it is a directory, not a manifest file' };
     if (!info.isFile()) {
       const kind = info.isFIFO()
@@ -87,7 +89,7 @@ export async function readManifestText(path: string): Promise<ReadResult> {
     const buffer = Buffer.allocUnsafe(MAX_MANIFEST_BYTES + 1);
     let length = 0;
     for (;;) {
-      const { bytesRead } = await readFd(fd, buffer, length, buffer.length - length, length);
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, length);
       if (bytesRead === 0) break;
       length += bytesRead;
       if (length > MAX_MANIFEST_BYTES) return tooBig(length);
@@ -108,7 +110,11 @@ export async function readManifestText(path: string): Promise<ReadResult> {
     if (code === 'EISDIR') return { ok: false, reason: 'it is a directory, not a manifest file' };
     return { ok: false, reason: `${reasons[code] ?? 'cannot be read'} (${code})` };
   } finally {
-    if (fd !== undefined) await closeFd(fd).catch(() => {});
+    if (fd !== undefined) {
+      try {
+        closeSync(fd);
+      } catch {}
+    }
   }
 }
 
