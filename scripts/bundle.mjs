@@ -15,14 +15,20 @@
 //   so nothing injected into a module's text may name `require` or `__filename`.
 // - The manifest validator generated at build time (dist/src/manifest/schema-validator.cjs, ajv standalone
 //   code) is bundled in too, so its code is in the code cache; schema.ts still checks its schema digest and
-//   falls back to compiling the schema, exactly as unbundled.
+//   falls back to compiling the schema, exactly as unbundled. So are the ajv runtime helpers it requires
+//   (ajv/dist/runtime/ucs2length), which every run otherwise resolved through node_modules; ajv itself stays
+//   external (the fallback requires it). The build fails if the validator requires anything else.
+// - Built-in modules a nothing-due run does not use (LAZY_BUILTINS) load when the bundle first reads one of
+//   their exports, not when a module importing them initialises (scripts/bundle-rewrites.mjs).
 // - ASCII output (esbuild's default charset): bin/cert-renew reads the file as latin1, a one-byte string.
 // - tests keep importing dist/src/ directly; the bundle is an additional output.
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { LAZY_BUILTIN_DEFINITION, lazyBuiltins, validatorRuntimeRequires } from './bundle-rewrites.mjs';
 
 const BUNDLED = new Set(['commander', 'chalk']);
 const { dependencies } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
@@ -41,6 +47,41 @@ const FOOTER = `if (require.main === module) {
 // schema.ts loads the generated validator with createRequire, which esbuild does not follow; this plain
 // require() of the same file (relative to schema.js) is bundled. The build fails if the line changes.
 const VALIDATOR_LOAD = "createRequire(import.meta.url)('./schema-validator.cjs')";
+
+const require = createRequire(import.meta.url);
+
+// The built-in modules that load on first use (measured: a kept nothing-due `run` or `plan` of 10 ACME
+// certificates loads none of them; docs/performance.md, eighth round). node:fs, node:path, node:crypto and
+// node:fs/promises are used by every run and stay as esbuild writes them.
+const LAZY_BUILTINS = [
+  'node:module',
+  'node:os',
+  'node:timers/promises',
+  'node:util',
+  'node:url',
+  'node:http',
+  'node:https',
+  'node:dns/promises',
+];
+
+/**
+ * Bundles the ajv runtime helpers that the generated validator requires (everything else under `ajv` stays
+ * external); fails the build when the validator requires something else.
+ */
+const validatorRuntime = {
+  name: 'validator-runtime',
+  setup(b) {
+    const validator = /[\\/]dist[\\/]src[\\/]manifest[\\/]schema-validator\.cjs$/;
+    b.onLoad({ filter: validator }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      validatorRuntimeRequires(text);
+      return { contents: text, loader: 'js' };
+    });
+    b.onResolve({ filter: /^ajv\/dist\/runtime\// }, (args) =>
+      validator.test(args.importer) ? { path: require.resolve(args.path) } : undefined,
+    );
+  },
+};
 
 /** Rewrites `import.meta.url` in dist/src modules to that module's own URL, and bundles the validator. */
 const ownUrl = {
@@ -128,7 +169,9 @@ const result = await build({
   // Everything in node_modules stays external but the two packages every command loads.
   external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
   // The directive first (a banner before esbuild's own "use strict" would leave the file sloppy).
-  banner: { js: `${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;` },
+  banner: {
+    js: `${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;\n${LAZY_BUILTIN_DEFINITION}`,
+  },
   // The file only defines the CLI; bin/cert-renew runs it. Run as a program (`node …/cli.cjs run`, a unit
   // file's ExecStart written by hand), it would otherwise do nothing and exit 0: a timer that renews nothing.
   footer: { js: FOOTER },
@@ -138,18 +181,22 @@ const result = await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'error' },
-  plugins: [noColourDetection, ownUrl, lazyChildProcess],
+  plugins: [noColourDetection, validatorRuntime, ownUrl, lazyChildProcess],
 });
 if (result.errors.length > 0 || result.warnings.length > 0) process.exit(1);
 const outfile = `${outdir}/cli.cjs`;
 // esbuild escapes every non-ASCII character of the code (charset: ascii); comments it keeps as written.
 // Escaping those too makes the file plain ASCII, which bin/cert-renew reads as latin1 (one byte a character).
-let text = (await readFile(outfile, 'utf8')).replace(
+let text = lazyBuiltins(await readFile(outfile, 'utf8'), LAZY_BUILTINS, (id, name) => name in require(id)).replace(
   /[^\x00-\x7f]/gu,
   (c) => `\\u{${c.codePointAt(0).toString(16)}}`,
 );
 if (/\bimport\(/.test(text)) {
   throw new Error('dist/bundle/cli.cjs holds an import(), which bin/cert-renew cannot run (see `supported`)');
+}
+// (ajv's helpers name themselves in a string, `ucs2length.code = 'require("ajv/dist/runtime/ucs2length")…'`.)
+if (/(?<!['"`])\brequire\("ajv\/dist\/runtime\//.test(text)) {
+  throw new Error('dist/bundle/cli.cjs requires an ajv runtime helper from node_modules: it should be bundled');
 }
 if (!text.startsWith(`${ID_LINE}\n`)) throw new Error('dist/bundle/cli.cjs does not start with its banner');
 const digest = createHash('sha256').update(text).digest('hex');
