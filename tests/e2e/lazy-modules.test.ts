@@ -5,7 +5,10 @@
  * what it uses: no axios (its requests go through cert-renew's transport), no node-forge (the package
  * index's deprecated `forge` export), and neither its crypto module nor the @peculiar/x509 and asn1js it
  * loads (cert-renew writes its CSRs and reads its chains itself). Planning loads no node:child_process, which
- * the bundled commander would load at its top (node's own `process.moduleLoadList`).
+ * the bundled commander would load at its top (node's own `process.moduleLoadList`). A nothing-due run whose
+ * renewal information is kept loads nothing from node_modules (the ajv helper the manifest validator needs is
+ * bundled) and none of the built-ins the bundle loads on first use (scripts/bundle.mjs, LAZY_BUILTINS), nor
+ * the public node:module with node's ES module loader.
  *
  * Checked in the CLI's own process with V8's coverage (NODE_V8_COVERAGE), which lists every script the
  * process compiled, ES module or CommonJS, package or ours, however it was loaded (import, require, a
@@ -17,8 +20,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import { startAriServer } from '../harness/ari.js';
 import { startPebble } from '../harness/pebble.js';
 import { type TempDir, tempDir } from '../harness/process.js';
+import { makeCertificates, testContext } from '../integration/redis-fixtures.js';
 import { acmeManifest, pebbleIssuer, readAndVerify, standalone } from './acme-e2e-fixtures.js';
 import { REPO, runCli } from './cli.js';
 
@@ -119,6 +125,92 @@ test('planning loads no node:child_process (commander loads it at its top for su
   const loaded = JSON.parse(await readFile(list, 'utf8')) as string[];
   assert.ok(loaded.includes('NativeModule fs'), 'the list is the one of this process');
   assert.ok(!loaded.includes('NativeModule child_process'), 'node:child_process is not loaded');
+});
+
+test('a nothing-due run with kept renewal information loads nothing from node_modules and no lazy built-in', async () => {
+  const bundle = await stat(join(REPO, 'dist', 'bundle', 'cli.cjs'));
+  const compiled = await stat(join(REPO, 'dist', 'src', 'cli.js'));
+  assert.ok(bundle.mtimeMs >= compiled.mtimeMs, 'the bundle is current: run `npm run build`');
+  const dir = await mkdtemp(join(tmp.path, 'kept-'));
+  const ari = await startAriServer(dir);
+  try {
+    const names = ['www', 'api'];
+    const store = new FilesystemStore(
+      'files',
+      { type: 'filesystem', path: join(dir, 'certs') },
+      testContext(),
+    );
+    const certs = await makeCertificates(names.length);
+    for (const [i, name] of names.entries()) {
+      const cert = certs[i];
+      assert.ok(cert);
+      await store.save(name, cert.bundle, { ...cert.meta(name), issuer: 'ca' });
+    }
+    await store.close();
+    const manifest = {
+      version: 1,
+      defaults: { issuer: 'ca', store: 'files' },
+      issuers: {
+        ca: {
+          type: 'acme',
+          directory: ari.directoryUrl,
+          email: 'ops@example.test',
+          caBundle: ari.caBundlePath,
+          challenge: { type: 'http-01', webroot: 'webroot' },
+        },
+      },
+      stores: { files: { type: 'filesystem', path: 'certs' } },
+      certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
+    };
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const first = await runCli(['-m', 'manifest.json', 'run'], { cwd: dir });
+    assert.equal(first.code, 0, first.stderr);
+    const asked = { ...ari.counts };
+    assert.equal(asked.renewalInfo, names.length, 'the first run asks and keeps the answers');
+    // node's list of the built-ins the process loaded and the files in its module cache, written as it exits.
+    const preload = join(dir, 'loaded.cjs');
+    const list = join(dir, 'loaded.json');
+    await writeFile(
+      preload,
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify({ builtins: process.moduleLoadList, files: Object.keys(require.cache) })));`,
+    );
+    for (const command of ['run', 'plan']) {
+      const result = await runCli(['-m', 'manifest.json', command], {
+        cwd: dir,
+        direct: true,
+        prefix: [process.execPath, '--require', preload],
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.deepEqual(ari.counts, asked, `${command} decides from the kept answers`);
+      const { builtins, files } = JSON.parse(await readFile(list, 'utf8')) as {
+        builtins: string[];
+        files: string[];
+      };
+      assert.ok(builtins.includes('NativeModule fs'), 'the list is the one of this process');
+      assert.ok(
+        files.some((file) => file.endsWith(join('dist', 'bundle', 'cli.cjs'))),
+        'the bundle ran',
+      );
+      assert.deepEqual(
+        files.filter((file) => file.includes('/node_modules/')),
+        [],
+        `${command} loads nothing from node_modules`,
+      );
+      for (const name of [
+        'timers/promises',
+        'http',
+        'https',
+        'dns/promises',
+        'module',
+        'internal/modules/esm/loader',
+        'child_process',
+      ]) {
+        assert.ok(!builtins.includes(`NativeModule ${name}`), `${command} does not load node:${name}`);
+      }
+    }
+  } finally {
+    await ari.close();
+  }
 });
 
 test('--version alone loads none of the CLI: bin/cert-renew answers from package.json', async () => {
