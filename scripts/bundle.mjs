@@ -51,8 +51,10 @@ const VALIDATOR_LOAD = "createRequire(import.meta.url)('./schema-validator.cjs')
 const require = createRequire(import.meta.url);
 
 // The built-in modules that load on first use (measured: a kept nothing-due `run` or `plan` of 10 ACME
-// certificates loads none of them; docs/performance.md, eighth round). node:fs, node:path, node:crypto and
-// node:fs/promises are used by every run and stay as esbuild writes them.
+// certificates loads none of them but node:os, for the host id, and node:util, which node loads itself;
+// docs/performance.md, eighth round). node:fs/promises with node's readline and file-watching modules is
+// no longer needed by such a run (its reads go through node:fs). node:fs, node:path and node:crypto are
+// used by every run and stay as esbuild writes them.
 const LAZY_BUILTINS = [
   'node:module',
   'node:os',
@@ -62,6 +64,7 @@ const LAZY_BUILTINS = [
   'node:http',
   'node:https',
   'node:dns/promises',
+  'node:fs/promises',
 ];
 
 /**
