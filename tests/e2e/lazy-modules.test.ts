@@ -204,6 +204,7 @@ test('a nothing-due run with kept renewal information loads nothing from node_mo
         'module',
         'internal/modules/esm/loader',
         'child_process',
+        'process', // commander's require('node:process'): the bundled copy takes the global
         // `plan` lists the store's certificate names through node:fs/promises (listCertificateNames)
         ...(command === 'run' ? ['fs/promises'] : []),
       ]) {
