@@ -1,5 +1,6 @@
-// Checks and rewrites of scripts/bundle.mjs, kept apart so tests can give them text (tests/unit/bundle-rewrites).
-// Each fails the build, with the reason, when the code it is given does not have the shape it expects.
+// Checks and rewrites of scripts/bundle.mjs, kept apart so that tests can give them text
+// (tests/unit/bundle-rewrites.test.ts). Each fails the build, with the reason, when the code it is given
+// does not have the shape it expects.
 
 /** What the generated manifest validator may require: its formats (bundled) and ajv's runtime helpers. */
 const VALIDATOR_REQUIRE = /\brequire\(([^)]*)\)/g;
@@ -55,11 +56,12 @@ const escape = (text) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
  * Rewrites esbuild's output so that each built-in in `ids` (e.g. `node:os`) loads when the bundle first
  * reads one of its exports, not when the module importing it initialises: every `import_x =
  * require("node:os");` (or `var import_x = …`) becomes `import_x = __certRenewLazyBuiltin("node:os",
- * [names read])`. `hasExport(id, name)` says whether the built-in exports `name`. Throws (the build fails) when the
- * variable is used other than as a declaration or a plain read of one of those exports `import_x.name`
- * (passed on, assigned, spread, or called as a method, which would give the stand-in as `this`), or when
- * the built-in is required in another form than that assignment or an `import()` (which is lazy already).
- * The rewrite adds no line, so source-map lines stay.
+ * [names read])`. `hasExport(id, name)` says whether the built-in exports `name`. Throws (the build fails)
+ * when the variable is used other than as a declaration or a plain read of one of those exports,
+ * `import_x.name` (passed on, assigned, spread, or called as a method, which would give the stand-in as
+ * `this`), or when the built-in is required in another form than that assignment or an `import()` (which is
+ * lazy already). A variable of the same name in another scope is checked too: the build fails rather than
+ * guess. The rewrite adds no line, so source-map lines stay.
  */
 export function lazyBuiltins(text, ids, hasExport) {
   let out = text;
