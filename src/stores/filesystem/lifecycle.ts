@@ -11,6 +11,7 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode } from '../../errors.js';
+import { readdirEntries, readdirNames } from '../../util/fs-async.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { CERT_NAME_PATTERN, CURRENT, VERSIONS } from '../keys.js';
 import { decodeRevocations } from '../revocation-record.js';
@@ -90,7 +91,7 @@ export async function listCertificateNames(
   const root = settings.layout.root;
   let entries: import('node:fs').Dirent[];
   try {
-    entries = await readdir(root, { withFileTypes: true });
+    entries = await readdirEntries(root);
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return [];
     throw fsError(ErrorCode.storeUnavailable, `store ${settings.storeName}: cannot list`, root, error);
@@ -102,7 +103,7 @@ export async function listCertificateNames(
       .filter((e) => e.isDirectory() && CERT_NAME_PATTERN.test(e.name) && !except.has(e.name))
       .map(async (e) => {
         try {
-          const inside = await readdir(join(root, e.name));
+          const inside = await readdirNames(join(root, e.name));
           if (inside.some((f) => f === CURRENT || f === VERSIONS || legacy.has(f))) names.push(e.name);
         } catch {
           // vanished or unreadable: not a certificate we can say anything about
