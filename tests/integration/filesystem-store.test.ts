@@ -243,6 +243,13 @@ describe('reading damaged and foreign sets', () => {
     await symlink('/etc', join(store.root, 'site', 'current'));
     const loaded = await store.load('site');
     assert.match(loaded.state === 'unreadable' ? loaded.error : '', /points outside/);
+    // Targets that start as cert-renew's own (`versions/<id>`) but climb out are resolved and refused too.
+    for (const target of ['versions/..', 'versions/../..', 'versions/../../site', 'versions/x/../../..']) {
+      await rm(join(store.root, 'site', 'current'));
+      await symlink(target, join(store.root, 'site', 'current'));
+      const climbed = await store.load('site');
+      assert.equal(climbed.state, 'unreadable', target);
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
-import { CURRENT, childPath, VERSION_FILES } from '../keys.js';
+import { CURRENT, childPath, VERSION_FILES, VERSIONS } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, syncIo } from './fs-util.js';
@@ -131,8 +131,9 @@ export function localCheck(root: string): () => Promise<boolean> {
 }
 
 async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string): Promise<LoadResult> {
+  // Every path below is built from the certificate's directory, made (and its name checked) once.
   const dir = settings.layout.certDir(name);
-  const current = settings.layout.current(name);
+  const current = childPath(dir, CURRENT);
   const linked = await plantedLink(io, dir);
   if (linked) return linked;
   let target: string;
@@ -147,19 +148,34 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
     };
   }
   // One readlink, then every file from that one directory: never a new cert with an old key.
-  const versionDir = resolve(dir, target);
+  const versionsDir = childPath(dir, VERSIONS);
+  // What cert-renew writes (`versions/<id>`) is joined as it is; anything else is resolved and checked.
+  const id = target.startsWith(VERSIONS_PREFIX) ? target.slice(VERSIONS_PREFIX.length) : '';
+  const versionDir = PLAIN_ID.test(id) ? childPath(versionsDir, id) : resolve(dir, target);
   if (!versionDir.startsWith(dir + sep)) {
     return { state: 'unreadable', error: `${current} points outside the certificate directory` };
   }
-  const linkedVersion =
-    (await plantedLink(io, settings.layout.versionsDir(name))) ?? (await plantedLink(io, versionDir));
+  const linkedVersion = (await plantedLink(io, versionsDir)) ?? (await plantedLink(io, versionDir));
   if (linkedVersion) return linkedVersion;
   const set = await readSet(settings, io, versionDir, VERSION_FILES);
-  return set.state === 'present' ? judgeServed(settings, io, name, set) : set;
+  return set.state === 'present' ? judgeServed(settings, io, dir, set) : set;
 }
+
+/** `current`'s target as cert-renew writes it starts so (keys.ts `currentTarget`). */
+const VERSIONS_PREFIX = `${VERSIONS}/`;
+/** A version id that is one plain name (not `.` or `..`, no separator). */
+const PLAIN_ID = /^(?!\.\.?$)[^/\\]+$/;
 
 /** The stable names a server reads (the PEM ones), with the version file each must link to. */
 const SERVED_KINDS = ['cert', 'chain', 'fullchain', 'privkey'] as const;
+
+/** The target of each stable link cert-renew makes (`current/<version file>`). */
+const SERVED_TARGETS = {
+  cert: `${CURRENT}/${VERSION_FILES.cert}`,
+  chain: `${CURRENT}/${VERSION_FILES.chain}`,
+  fullchain: `${CURRENT}/${VERSION_FILES.fullchain}`,
+  privkey: `${CURRENT}/${VERSION_FILES.privkey}`,
+} as const;
 
 /**
  * What a reader of the configured file names gets. Normally each stable name is the link cert-renew made
@@ -172,24 +188,23 @@ const SERVED_KINDS = ['cert', 'chain', 'fullchain', 'privkey'] as const;
 async function judgeServed(
   settings: FilesystemSettings,
   io: ReadIo,
-  name: string,
+  dir: string,
   set: LoadResult & { state: 'present' },
 ): Promise<LoadResult> {
   const replaced: string[] = [];
   for (const kind of SERVED_KINDS) {
     const file = stableName(settings, kind);
     try {
-      if ((await io.readlink(settings.layout.stable(name, file))) === `${CURRENT}/${VERSION_FILES[kind]}`)
-        continue;
+      if ((await io.readlink(childPath(dir, file))) === SERVED_TARGETS[kind]) continue;
     } catch {
       // not a link (EINVAL), or gone (ENOENT): replaced
     }
     replaced.push(file);
   }
   if (replaced.length === 0) return set;
-  const where = settings.layout.certDir(name).slice(settings.layout.root.length + 1);
+  const where = dir.slice(settings.layout.root.length + 1);
   const read = (kind: (typeof SERVED_KINDS)[number]) =>
-    io.readText(settings.layout.stable(name, stableName(settings, kind)));
+    io.readText(childPath(dir, stableName(settings, kind)));
   const note = `${replaced.join(', ')} in ${where} ${replaced.length === 1 ? 'is' : 'are'} not the link${replaced.length === 1 ? '' : 's'} cert-renew made (a reader gets ${replaced.length === 1 ? 'that file' : 'those files'}; the next renewal puts the links back)`;
   const isReplaced = (kind: (typeof SERVED_KINDS)[number]) => replaced.includes(stableName(settings, kind));
   // Names still linked are read from the version (never through a link); replaced ones as a reader would.
