@@ -44,3 +44,23 @@ export function useColour(io: CliIO): boolean {
   if (io.env.TERM === 'dumb') return false;
   return io.stdoutIsTTY;
 }
+
+/** Bytes gathered before one write: one write(2) per ~64 kB of a large report. */
+const REPORT_BLOCK = 64 * 1024;
+
+/**
+ * Writes a report's pieces (a ChunkedReporter's) to stdout in order, in blocks of ~64 kB, so a report of
+ * many thousands of certificates is never held whole. Each piece ends at a line or element boundary, so no
+ * colour code is cut in two.
+ */
+export function writeReport(io: Pick<CliIO, 'stdout'>, pieces: Iterable<string>): void {
+  let block = '';
+  for (const piece of pieces) {
+    block += piece;
+    if (block.length >= REPORT_BLOCK) {
+      io.stdout(block);
+      block = '';
+    }
+  }
+  if (block !== '') io.stdout(block);
+}

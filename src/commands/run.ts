@@ -11,7 +11,7 @@ import {
   parseDurationOption,
   type SelectionOptions,
 } from './common.js';
-import { type CliIO, type GlobalOptions, useColour } from './io.js';
+import { type CliIO, type GlobalOptions, useColour, writeReport } from './io.js';
 
 export interface RunCommandOptions extends SelectionOptions {
   dryRun?: boolean;
@@ -67,7 +67,7 @@ export async function runCommand(
       { session, clock: io.clock, logger, env: io.env },
     );
     // The report first: what was renewed must be said even if the metrics file cannot be written.
-    io.stdout(runReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
+    writeReport(io, runReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
     if (options.metricsFile && !report.dryRun) {
       try {
         await writeAtomically(options.metricsFile, runMetrics(report, run.plan.items, hostId));

@@ -6,7 +6,7 @@ import { type ServedLine, statusReport, statusReporters } from '../report/status
 import { painterFor } from '../report/table.js';
 import { mapLimit } from '../util/pool.js';
 import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
-import { type CliIO, type GlobalOptions, useColour } from './io.js';
+import { type CliIO, type GlobalOptions, useColour, writeReport } from './io.js';
 
 export interface StatusOptions extends SelectionOptions {
   check?: boolean;
@@ -36,7 +36,7 @@ export async function statusCommand(
   try {
     const served = options.probe ? await probeAll(run.records) : undefined;
     const status = statusReport(run.plan, served);
-    io.stdout(statusReporters[formatOf(options)](status, { paint: await painterFor(useColour(io)) }));
+    writeReport(io, statusReporters[formatOf(options)](status, { paint: await painterFor(useColour(io)) }));
     if (options.metricsFile) {
       try {
         await writeAtomically(options.metricsFile, statusMetrics(run.plan.items, new Date(status.at)));

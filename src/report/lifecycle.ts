@@ -107,7 +107,7 @@ function revokeTable(report: RevokeReport, options: ReportOptions): string {
   let text =
     renderTable(['NAME', 'SERIAL', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows) +
     `\n${revoked} of ${report.certificates.length} certificate(s) revoked (${report.reason})\n`;
-  if (report.run) text += `\nreplacement:\n${runReporters.human(report.run, options)}`;
+  if (report.run) text += `\nreplacement:\n${[...runReporters.human(report.run, options)].join('')}`;
   else if (!report.renew && revoked > 0) {
     text += `not renewed (--no-renew): the next run renews ${revoked === 1 ? 'it' : 'the revoked ones'} (reason revoked)\n`;
   } else if (!report.renew) {

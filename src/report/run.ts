@@ -1,9 +1,9 @@
 /** `cert-renew run`: the run report as tables, or as the public JSON (docs/operations.md). */
 import type { Outcome, RunReport } from './model.js';
-import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { renderTable, shortDate } from './table.js';
+import { type ChunkedReporter, type Format, jsonPieces, type ReportOptions } from './reporter.js';
+import { renderTable, shortDate, tablePieces } from './table.js';
 
-function runTable(report: RunReport, { paint: c }: ReportOptions): string {
+function* runTable(report: RunReport, { paint: c }: ReportOptions): Generator<string> {
   const paint = (outcome: Outcome) => {
     switch (outcome) {
       case 'renewed':
@@ -17,14 +17,18 @@ function runTable(report: RunReport, { paint: c }: ReportOptions): string {
         return c.red(outcome);
     }
   };
-  const rows = report.certificates.map((r) => [
-    r.name,
-    paint(r.outcome),
-    r.reason ?? '-',
-    shortDate(r.notAfter),
-    r.error ? `${r.error.code}: ${r.error.message}` : r.message,
-  ]);
-  let out = renderTable(['NAME', 'OUTCOME', 'REASON', 'NOT AFTER', 'DETAIL'], rows);
+  const certificates = report.certificates;
+  yield* tablePieces(['NAME', 'OUTCOME', 'REASON', 'NOT AFTER', 'DETAIL'], certificates.length, (n) => {
+    const r = certificates[n] as RunReport['certificates'][number];
+    return [
+      r.name,
+      paint(r.outcome),
+      r.reason ?? '-',
+      shortDate(r.notAfter),
+      r.error ? `${r.error.code}: ${r.error.message}` : r.message,
+    ];
+  });
+  let out = '';
   if (report.hooks.length > 0) {
     out += '\n';
     out += renderTable(
@@ -61,10 +65,10 @@ function runTable(report: RunReport, { paint: c }: ReportOptions): string {
   if (failedChecks > 0) parts.push(`${failedChecks} check(s) failed`);
   out += `\n${report.dryRun ? 'dry run (nothing was changed): ' : ''}${s.total} certificate(s): ${parts.join(', ')}\n`;
   if (report.error) out += `${c.red(report.error.code)}: ${report.error.message}\n`;
-  return out;
+  yield out;
 }
 
-export const runReporters: Readonly<Record<Format, Reporter<RunReport>>> = {
+export const runReporters: Readonly<Record<Format, ChunkedReporter<RunReport>>> = {
   human: runTable,
-  json: (report) => jsonText(report),
+  json: (report) => jsonPieces(report),
 };

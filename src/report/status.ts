@@ -5,8 +5,8 @@
 import type { OrphanItem, Plan, PlanItem } from '../plan/model.js';
 import type { FleetHost } from '../policy/deployment.js';
 import { checkExitCode, type Health, healthOf } from '../policy/readiness.js';
-import { type Format, jsonText, type Reporter, type ReportOptions } from './reporter.js';
-import { domainsCell, orphansSection, renderTable, shortDate, shortLeft } from './table.js';
+import { type ChunkedReporter, type Format, jsonPieces, type ReportOptions } from './reporter.js';
+import { domainsCell, orphansSection, shortDate, shortLeft, tablePieces } from './table.js';
 
 /** What `status --json` prints. */
 export interface StatusReport {
@@ -49,10 +49,11 @@ export function statusReport(plan: Plan, served?: ReadonlyMap<string, ServedLine
   return report;
 }
 
-function statusTable(status: StatusReport, { paint: c }: ReportOptions): string {
+function* statusTable(status: StatusReport, { paint: c }: ReportOptions): Generator<string> {
   const paint = (h: Health) => (h === 'valid' ? c.green(h) : h === 'warning' ? c.yellow(h) : c.red(h));
   const items = status.certificates;
-  const rows = items.map((i) => {
+  const row = (n: number): string[] => {
+    const i = items[n] as StatusReport['certificates'][number];
     // A backing-off item's message already says how many attempts failed and until when; the last error
     // is added. "next attempt not before" only when an attempt would come at all: the certificate is due
     // and the failures were renewals (a failed reload of a stored certificate holds nothing back).
@@ -81,13 +82,10 @@ function statusTable(status: StatusReport, { paint: c }: ReportOptions): string 
       paint(i.health),
       detail,
     ];
-  });
+  };
+  yield* tablePieces(['NAME', 'DOMAINS', 'NOT AFTER', 'LEFT', 'HEALTH', 'DETAIL'], items.length, row);
   const count = (h: Health) => items.filter((i) => i.health === h).length;
-  return (
-    renderTable(['NAME', 'DOMAINS', 'NOT AFTER', 'LEFT', 'HEALTH', 'DETAIL'], rows) +
-    `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n` +
-    orphansSection(status.orphans ?? [])
-  );
+  yield `\n${items.length} certificate(s): ${count('valid')} valid, ${count('warning')} warning, ${count('critical')} critical\n${orphansSection(status.orphans ?? [])}`;
 }
 
 /** `a current, b behind since 2030-01-02 03:04 (overdue)`. */
@@ -109,7 +107,7 @@ function hostsCell(hosts: FleetHost[]): string {
     .join(', ');
 }
 
-export const statusReporters: Readonly<Record<Format, Reporter<StatusReport>>> = {
+export const statusReporters: Readonly<Record<Format, ChunkedReporter<StatusReport>>> = {
   human: statusTable,
-  json: (status) => jsonText(status),
+  json: (status) => jsonPieces(status),
 };

@@ -30,13 +30,41 @@ function width(text: string): number {
 }
 
 export function renderTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, c) => Math.max(width(h), ...rows.map((r) => width(r[c] ?? ''))));
-  const line = (cells: string[]) =>
+  return [...tablePieces(headers, rows.length, (i) => rows[i] as string[])].join('');
+}
+
+/** Lines per piece of a streamed table: ~36 kB of a plan's rows. */
+const LINES_PER_PIECE = 256;
+
+/**
+ * `renderTable`'s text in pieces of at most LINES_PER_PIECE whole lines. `row(i)` gives the cells of row
+ * `i` (0 ≤ i < count) and is called twice per row, for the widths and then for the line, so a table of
+ * 10,000 certificates never holds all its rows, nor its whole text.
+ */
+export function* tablePieces(
+  headers: readonly string[],
+  count: number,
+  row: (index: number) => readonly string[],
+): Generator<string> {
+  const widths = headers.map(width);
+  for (let i = 0; i < count; i++) {
+    const cells = row(i);
+    for (let c = 0; c < widths.length; c++) widths[c] = Math.max(widths[c] ?? 0, width(cells[c] ?? ''));
+  }
+  const line = (cells: readonly string[]) =>
     cells
       .map((cell, c) => (c === cells.length - 1 ? cell : cell + ' '.repeat((widths[c] ?? 0) - width(cell))))
       .join('  ')
       .trimEnd();
-  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+  let piece = `${line(headers)}\n`;
+  for (let i = 0; i < count; i++) {
+    piece += `${line(row(i))}\n`;
+    if ((i + 2) % LINES_PER_PIECE === 0) {
+      yield piece;
+      piece = '';
+    }
+  }
+  if (piece !== '') yield piece;
 }
 
 /** "42d", "5h", "-3d" — remaining lifetime for tables. */
