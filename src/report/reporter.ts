@@ -50,9 +50,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * `jsonText(value)`'s exact text in pieces: a plain object's members one after the other, and the elements of
- * its array members ELEMENTS_PER_PIECE at a time, each element as JSON.stringify writes it (indented to its
- * place). Anything else (a value that is not a plain object, members nested deeper) is JSON.stringify's in
- * one piece. So a report of many thousands of certificates is never one string.
+ * its array members ELEMENTS_PER_PIECE at a time, as JSON.stringify writes them in that place. Anything else
+ * (a value that is not a plain object, members nested deeper) is JSON.stringify's in one piece. So a report of
+ * many thousands of certificates is never one string. (An element's `toJSON` is given its index within its
+ * piece; the reports' elements have none.)
  */
 export function* jsonPieces(value: unknown): Generator<string> {
   if (!isPlainObject(value)) {
@@ -83,13 +84,14 @@ export function* jsonPieces(value: unknown): Generator<string> {
       continue;
     }
     piece += '[\n';
-    for (let i = 0; i < member.length; i++) {
-      const text = (JSON.stringify(member[i], null, 2) as string | undefined) ?? 'null';
-      piece += `    ${text.replaceAll('\n', '\n    ')}${i < member.length - 1 ? ',' : ''}\n`;
-      if ((i + 1) % ELEMENTS_PER_PIECE === 0) {
-        yield piece;
-        piece = '';
-      }
+    // Each slice as JSON.stringify writes it in this place, `{ key: slice }`, between its first and last lines.
+    const head = `{\n  ${JSON.stringify(key)}: [\n`.length;
+    const tail = '\n  ]\n}'.length;
+    for (let i = 0; i < member.length; i += ELEMENTS_PER_PIECE) {
+      const slice = member.slice(i, i + ELEMENTS_PER_PIECE);
+      const text = JSON.stringify({ [key]: slice }, null, 2);
+      yield `${piece}${text.slice(head, -tail)}${i + ELEMENTS_PER_PIECE < member.length ? ',' : ''}\n`;
+      piece = '';
     }
     piece += `  ]${end}`;
   }

@@ -72,8 +72,13 @@ export function shortLeft(seconds: number | undefined): string {
   return seconds === undefined ? '-' : formatDuration(seconds * 1000, 'table');
 }
 
+/** `2027-02-28T11:32:20.000Z` → `2027-02-28 11:32Z`; "-" for none. */
 export function shortDate(iso: string | undefined): string {
-  return iso ? iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z') : '-';
+  if (!iso) return '-';
+  // toISOString's shape (with or without milliseconds) is cut, not matched: tables of 10,000 make it twice.
+  if ((iso.length === 20 || iso.length === 24) && iso[10] === 'T' && iso[16] === ':' && iso.endsWith('Z'))
+    return `${iso.slice(0, 10)} ${iso.slice(11, 16)}Z`;
+  return iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z');
 }
 
 export function domainsCell(domains: string[]): string {

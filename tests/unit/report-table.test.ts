@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { test } from 'node:test';
 import { isoSecond } from '../../src/policy/checks.js';
 import { jsonPieces } from '../../src/report/reporter.js';
-import { painterFor, renderTable, tablePieces } from '../../src/report/table.js';
+import { painterFor, renderTable, shortDate, tablePieces } from '../../src/report/table.js';
 
 test('renderTable aligns columns by visible width, with and without colour codes', async () => {
   for (const colour of [false, true]) {
@@ -84,4 +84,13 @@ test('JSON in pieces is JSON.stringify(value, null, 2) and a newline, character 
     assert.equal(pieces.join(''), `${JSON.stringify(value, null, 2)}\n`);
   }
   assert.ok([...jsonPieces(values[0])].length >= 4, 'the 200 items come in pieces of 64');
+});
+
+test('shortDate keeps the minute of an ISO 8601 time, with or without milliseconds', () => {
+  assert.equal(shortDate('2027-02-28T11:32:20.000Z'), '2027-02-28 11:32Z');
+  assert.equal(shortDate('2027-02-28T11:32:20Z'), '2027-02-28 11:32Z');
+  assert.equal(shortDate('2027-02-28T11:32:20.5Z'), '2027-02-28 11:32Z');
+  assert.equal(shortDate('+010000-01-01T00:00:00.000Z'), '+010000-01-01 00:00Z');
+  assert.equal(shortDate(undefined), '-');
+  assert.equal(shortDate(''), '-');
 });
