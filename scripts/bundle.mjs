@@ -6,8 +6,9 @@
 //
 // - One file, no chunks: every `await import()` of our own modules becomes a lazily run initialiser inside
 //   the file (esbuild's `__esm` wrappers), so a command's module still runs only when that command does.
-//   Packages in node_modules stay external (but commander and chalk, which every command loads), so
-//   acme-client, ioredis and @peculiar/x509 keep loading lazily, from node_modules, exactly as before.
+//   Packages in node_modules stay external (but commander, which every command loads, and chalk, which the
+//   coloured reports load), so acme-client, ioredis and @peculiar/x509 keep loading lazily, from
+//   node_modules, exactly as before.
 // - A module's `import.meta.url` is rewritten to the URL of the same module under dist/src/, computed at run
 //   time from where the bundle is (`__filename`), so what it finds relative to itself (package.json,
 //   schemas/) is found as in the unbundled build. The bundle's banner defines that base URL once, with the
