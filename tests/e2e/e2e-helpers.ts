@@ -3,11 +3,14 @@
  * node:crypto only, not the code under test), snapshots to prove a failed run changed nothing, and hook
  * wrapper scripts that log their invocations.
  */
+import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { chmod, lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunReport } from '../../src/report/model.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { normalizeSerial } from '../harness/tls.js';
+import { makeCertificates, testContext } from '../integration/redis-fixtures.js';
 
 export interface StoredFiles {
   cert: X509Certificate;
@@ -102,4 +105,26 @@ export async function reloadWrapper(dir: string, log: string, failFlag: string):
   );
   await chmod(script, 0o755);
   return script;
+}
+
+/**
+ * A filesystem store at `path` holding one test certificate (makeCertificates) per name, each recorded as
+ * issued by `issuer` (a manifest's issuer name).
+ */
+export async function filesystemStoreWith(
+  path: string,
+  names: readonly string[],
+  issuer: string,
+): Promise<void> {
+  const store = new FilesystemStore('files', { type: 'filesystem', path }, testContext());
+  try {
+    const certs = await makeCertificates(names.length);
+    for (const [i, name] of names.entries()) {
+      const cert = certs[i];
+      assert.ok(cert);
+      await store.save(name, cert.bundle, { ...cert.meta(name), issuer });
+    }
+  } finally {
+    await store.close();
+  }
 }

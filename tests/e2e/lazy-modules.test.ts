@@ -20,13 +20,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { startAriServer } from '../harness/ari.js';
 import { startPebble } from '../harness/pebble.js';
 import { type TempDir, tempDir } from '../harness/process.js';
-import { makeCertificates, testContext } from '../integration/redis-fixtures.js';
 import { acmeManifest, pebbleIssuer, readAndVerify, standalone } from './acme-e2e-fixtures.js';
 import { REPO, runCli } from './cli.js';
+import { filesystemStoreWith } from './e2e-helpers.js';
 
 interface Coverage {
   result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
@@ -135,18 +134,7 @@ test('a nothing-due run with kept renewal information loads nothing from node_mo
   const ari = await startAriServer(dir);
   try {
     const names = ['www', 'api'];
-    const store = new FilesystemStore(
-      'files',
-      { type: 'filesystem', path: join(dir, 'certs') },
-      testContext(),
-    );
-    const certs = await makeCertificates(names.length);
-    for (const [i, name] of names.entries()) {
-      const cert = certs[i];
-      assert.ok(cert);
-      await store.save(name, cert.bundle, { ...cert.meta(name), issuer: 'ca' });
-    }
-    await store.close();
+    await filesystemStoreWith(join(dir, 'certs'), names, 'ca');
     const manifest = {
       version: 1,
       defaults: { issuer: 'ca', store: 'files' },

@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { type AriServer, startAriServer } from '../harness/ari.js';
 import { type TempDir, tempDir } from '../harness/process.js';
-import { makeCertificates, testContext } from '../integration/redis-fixtures.js';
+import { makeCertificates } from '../integration/redis-fixtures.js';
 import { runCli } from './cli.js';
+import { filesystemStoreWith } from './e2e-helpers.js';
 
 const NAMES = ['www', 'api', 'mail'];
 let dir: TempDir;
@@ -21,15 +21,7 @@ let ari: AriServer;
 before(async () => {
   dir = await tempDir('cert-renew-ari-kept-');
   ari = await startAriServer(dir.path, { retryAfter: '21600', windowStartDays: 40 });
-  const storePath = join(dir.path, 'certs');
-  const store = new FilesystemStore('files', { type: 'filesystem', path: storePath }, testContext());
-  const certs = await makeCertificates(NAMES.length);
-  for (const [i, name] of NAMES.entries()) {
-    const cert = certs[i];
-    assert.ok(cert);
-    await store.save(name, cert.bundle, { ...cert.meta(name), issuer: 'ca' });
-  }
-  await store.close();
+  await filesystemStoreWith(join(dir.path, 'certs'), NAMES, 'ca');
   await writeFile(
     join(dir.path, 'manifest.json'),
     JSON.stringify(ariManifest('files', 'certs', NAMES), null, 2),
