@@ -9,6 +9,7 @@ import { chmod, lstat, readdir, readFile, readlink, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import type { RunReport } from '../../src/report/model.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import type { AriServer } from '../harness/ari.js';
 import { normalizeSerial } from '../harness/tls.js';
 import { makeCertificates, testContext } from '../integration/redis-fixtures.js';
 
@@ -127,4 +128,32 @@ export async function filesystemStoreWith(
   } finally {
     await store.close();
   }
+}
+
+/**
+ * A manifest whose one issuer, `ca`, is the local renewal-information server `ari` (tests/harness/ari.ts),
+ * and whose certificates (`names`, each with its own host name) are in the filesystem store `store` at
+ * `path` (relative to the manifest).
+ */
+export function ariManifest(
+  ari: Pick<AriServer, 'directoryUrl' | 'caBundlePath'>,
+  store: string,
+  path: string,
+  names: readonly string[],
+) {
+  return {
+    version: 1,
+    defaults: { issuer: 'ca', store },
+    issuers: {
+      ca: {
+        type: 'acme',
+        directory: ari.directoryUrl,
+        email: 'ops@example.test',
+        caBundle: ari.caBundlePath,
+        challenge: { type: 'http-01', webroot: 'webroot' },
+      },
+    },
+    stores: { [store]: { type: 'filesystem', path } },
+    certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
+  };
 }

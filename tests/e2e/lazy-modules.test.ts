@@ -25,7 +25,7 @@ import { startPebble } from '../harness/pebble.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { acmeManifest, pebbleIssuer, readAndVerify, standalone } from './acme-e2e-fixtures.js';
 import { REPO, runCli } from './cli.js';
-import { filesystemStoreWith } from './e2e-helpers.js';
+import { ariManifest, filesystemStoreWith } from './e2e-helpers.js';
 
 interface Coverage {
   result: { url: string; functions: { functionName: string; ranges: { count: number }[] }[] }[];
@@ -135,22 +135,7 @@ test('a nothing-due run with kept renewal information loads nothing from node_mo
   try {
     const names = ['www', 'api'];
     await filesystemStoreWith(join(dir, 'certs'), names, 'ca');
-    const manifest = {
-      version: 1,
-      defaults: { issuer: 'ca', store: 'files' },
-      issuers: {
-        ca: {
-          type: 'acme',
-          directory: ari.directoryUrl,
-          email: 'ops@example.test',
-          caBundle: ari.caBundlePath,
-          challenge: { type: 'http-01', webroot: 'webroot' },
-        },
-      },
-      stores: { files: { type: 'filesystem', path: 'certs' } },
-      certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
-    };
-    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(ariManifest(ari, 'files', 'certs', names)));
     const first = await runCli(['-m', 'manifest.json', 'run'], { cwd: dir });
     assert.equal(first.code, 0, first.stderr);
     const asked = { ...ari.counts };

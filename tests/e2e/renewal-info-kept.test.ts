@@ -12,7 +12,7 @@ import { type AriServer, startAriServer } from '../harness/ari.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { makeCertificates } from '../integration/redis-fixtures.js';
 import { runCli } from './cli.js';
-import { filesystemStoreWith } from './e2e-helpers.js';
+import { ariManifest, filesystemStoreWith } from './e2e-helpers.js';
 
 const NAMES = ['www', 'api', 'mail'];
 let dir: TempDir;
@@ -24,7 +24,7 @@ before(async () => {
   await filesystemStoreWith(join(dir.path, 'certs'), NAMES, 'ca');
   await writeFile(
     join(dir.path, 'manifest.json'),
-    JSON.stringify(ariManifest('files', 'certs', NAMES), null, 2),
+    JSON.stringify(ariManifest(ari, 'files', 'certs', NAMES), null, 2),
   );
 });
 after(async () => {
@@ -33,24 +33,6 @@ after(async () => {
 });
 
 /** A manifest of `names` (domains host<i>.example.test) in a filesystem store at `path`, issued by the ARI server's CA. */
-function ariManifest(store: string, path: string, names: readonly string[]) {
-  return {
-    version: 1,
-    defaults: { issuer: 'ca', store },
-    issuers: {
-      ca: {
-        type: 'acme',
-        directory: ari.directoryUrl,
-        email: 'ops@example.test',
-        caBundle: ari.caBundlePath,
-        challenge: { type: 'http-01', webroot: 'webroot' },
-      },
-    },
-    stores: { [store]: { type: 'filesystem', path } },
-    certificates: names.map((name, i) => ({ name, domains: [`host${i}.example.test`] })),
-  };
-}
-
 const kept = () =>
   readdir(join(dir.path, 'certs', '.cert-renew', 'blobs', 'renewal-info')).catch((error) => {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
@@ -133,7 +115,7 @@ test("a run that keeps renewal information in a store it adopted leaves the stor
     await writeFile(join(store, name, 'privkey.pem'), keyPem, { mode: 0o640 });
     if (root) await chown(join(store, name, 'privkey.pem'), 0, group);
   }
-  const manifest = ariManifest('adopted', 'adopted', names);
+  const manifest = ariManifest(ari, 'adopted', 'adopted', names);
   await writeFile(join(dir.path, 'adopted.json'), JSON.stringify(manifest, null, 2), { mode: 0o644 });
   await chmod(dir.path, 0o755);
 
