@@ -370,6 +370,16 @@ describe('deployment state', () => {
     assert.deepEqual((await store.loadDeployments(['beta'])).get('beta'), {});
   });
 
+  test("a store path that cannot be read is the store's error, whichever read comes first", async () => {
+    // plan reads the certificates and the deployments at once: both must say the same of the store's path.
+    const store = openStore();
+    await symlink(`${store.root}-loop`, store.root);
+    await symlink(store.root, `${store.root}-loop`);
+    const said = /^filesystem store "files": .* cannot be read \(ELOOP\)$/;
+    await assert.rejects(store.loadDeployments(['alpha']), (error: Error) => said.test(error.message));
+    await assert.rejects(store.loadMany(['alpha']), (error: Error) => said.test(error.message));
+  });
+
   test('an entry that is a link or a FIFO is never read, but still names its host, which prune can forget', async () => {
     const store = openStore();
     await store.recordDeployment('alpha', 'web-1', entry('2030-01-01T00:00:00.000Z'));

@@ -129,7 +129,10 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     return retireDirectory(this.settings, name, now);
   }
 
-  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>> {
+  async loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>> {
+    // The store's own directory first, as load does: plan reads both at once, and an unreadable path (no
+    // permission, a link loop) must be reported as the store's, not as whichever read failed first.
+    await this.rootUsable();
     return loadDeployments(this.settings.layout, this.name, this.isLocal, names);
   }
 
