@@ -37,9 +37,13 @@ export interface GlobalOptions {
   quiet?: boolean;
 }
 
-/** Whether to colour output: a terminal, and neither NO_COLOR nor a dumb terminal. FORCE_COLOR wins. */
-export function useColour(io: CliIO): boolean {
-  if (io.env.FORCE_COLOR !== undefined && io.env.FORCE_COLOR !== '0') return true;
+/**
+ * Whether to colour output: a terminal, and neither NO_COLOR nor a dumb terminal. FORCE_COLOR wins, as node
+ * and chalk read it: set (even empty) it colours, `0` or `false` it does not, terminal or not.
+ */
+export function useColour(io: Pick<CliIO, 'env' | 'stdoutIsTTY'>): boolean {
+  const force = io.env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force !== 'false';
   if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
   if (io.env.TERM === 'dumb') return false;
   return io.stdoutIsTTY;
