@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
@@ -244,11 +244,23 @@ describe('reading damaged and foreign sets', () => {
     const loaded = await store.load('site');
     assert.match(loaded.state === 'unreadable' ? loaded.error : '', /points outside/);
     // Targets that start as cert-renew's own (`versions/<id>`) but climb out are resolved and refused too.
-    for (const target of ['versions/..', 'versions/../..', 'versions/../../site', 'versions/x/../../..']) {
+    for (const target of [
+      'versions/..',
+      'versions/../..',
+      'versions/../../site',
+      'versions/x/../../..',
+      '.',
+    ]) {
       await rm(join(store.root, 'site', 'current'));
       await symlink(target, join(store.root, 'site', 'current'));
       const climbed = await store.load('site');
       assert.equal(climbed.state, 'unreadable', target);
+      const itself = resolve(join(store.root, 'site'), target) === join(store.root, 'site');
+      assert.match(
+        climbed.state === 'unreadable' ? climbed.error : '',
+        itself ? /points at the certificate directory itself, not a version$/ : /points outside/,
+        target,
+      );
     }
   });
 });

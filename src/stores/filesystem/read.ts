@@ -153,7 +153,11 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
   const id = target.startsWith(VERSIONS_PREFIX) ? target.slice(VERSIONS_PREFIX.length) : '';
   const versionDir = PLAIN_ID.test(id) ? childPath(versionsDir, id) : resolve(dir, target);
   if (!versionDir.startsWith(dir + sep)) {
-    return { state: 'unreadable', error: `${current} points outside the certificate directory` };
+    const where =
+      versionDir === dir
+        ? 'at the certificate directory itself, not a version'
+        : 'outside the certificate directory';
+    return { state: 'unreadable', error: `${current} points ${where}` };
   }
   const linkedVersion = (await plantedLink(io, versionsDir)) ?? (await plantedLink(io, versionDir));
   if (linkedVersion) return linkedVersion;
