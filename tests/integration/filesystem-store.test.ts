@@ -243,6 +243,12 @@ describe('reading damaged and foreign sets', () => {
     await symlink('/etc', join(store.root, 'site', 'current'));
     const loaded = await store.load('site');
     assert.match(loaded.state === 'unreadable' ? loaded.error : '', /points outside/);
+    // `current` pointing at a file in a version: said to be a file, not guessed a link.
+    const [version] = await readdir(join(store.root, 'site', 'versions'));
+    await rm(join(store.root, 'site', 'current'));
+    await symlink(`versions/${version}/cert.pem`, join(store.root, 'site', 'current'));
+    const atFile = await store.load('site');
+    assert.match(atFile.state === 'unreadable' ? atFile.error : '', /cert\.pem is a file, not a directory$/);
     // Targets that start as cert-renew's own (`versions/<id>`) but climb out are resolved and refused too.
     for (const target of [
       'versions/..',

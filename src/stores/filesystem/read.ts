@@ -255,9 +255,13 @@ async function plantedLink(io: ReadIo, dir: string): Promise<LoadResult | undefi
   } catch {
     return undefined;
   }
+  // Which, said only now (the rare case): a plain file where a directory belongs, or anything else (a link).
+  const file = await io.isFile(dir).catch(() => false);
   return {
     state: 'unreadable',
-    error: `${dir} is not a directory (a symbolic link?); cert-renew never reads through links it did not create`,
+    error: file
+      ? `${dir} is a file, not a directory`
+      : `${dir} is not a directory (a symbolic link?); cert-renew never reads through links it did not create`,
   };
 }
 
