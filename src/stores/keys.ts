@@ -133,6 +133,14 @@ export function currentTarget(id: string): string {
   return `${VERSIONS}/${id}`;
 }
 
+/**
+ * The symlink target of each kind's stable name (`cert.pem` → `current/cert.pem`): that kind's version file
+ * through `current`, relative like it. What saving writes and loading expects.
+ */
+export const STABLE_TARGETS = Object.fromEntries(
+  Object.entries(VERSION_FILES).map(([kind, file]) => [kind, `${CURRENT}/${file}`]),
+) as { readonly [K in keyof typeof VERSION_FILES]: string };
+
 /** A file name that is one path component: not `.` or `..`, no separator. */
 const PLAIN_NAME = /^(?!\.\.?$)[^/\\]+$/;
 

@@ -12,7 +12,7 @@ import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
-import { CURRENT, childPath, VERSION_FILES, VERSIONS } from '../keys.js';
+import { CURRENT, childPath, currentTarget, STABLE_TARGETS, VERSION_FILES, VERSIONS } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, syncIo } from './fs-util.js';
@@ -149,9 +149,11 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
   }
   // One readlink, then every file from that one directory: never a new cert with an old key.
   const versionsDir = childPath(dir, VERSIONS);
-  // What cert-renew writes (`versions/<id>`) is joined as it is; anything else is resolved and checked.
-  const id = target.startsWith(VERSIONS_PREFIX) ? target.slice(VERSIONS_PREFIX.length) : '';
-  const versionDir = PLAIN_ID.test(id) ? childPath(versionsDir, id) : resolve(dir, target);
+  // What cert-renew writes (`versions/<id>`) is joined to `versions` (childPath normalises anything that is
+  // not one plain name); any other target is resolved. Either way it must stay inside `dir`.
+  const versionDir = target.startsWith(VERSIONS_PREFIX)
+    ? childPath(versionsDir, target.slice(VERSIONS_PREFIX.length))
+    : resolve(dir, target);
   if (!versionDir.startsWith(dir + sep)) {
     const where =
       versionDir === dir
@@ -166,20 +168,10 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
 }
 
 /** `current`'s target as cert-renew writes it starts so (keys.ts `currentTarget`). */
-const VERSIONS_PREFIX = `${VERSIONS}/`;
-/** A version id that is one plain name (not `.` or `..`, no separator). */
-const PLAIN_ID = /^(?!\.\.?$)[^/\\]+$/;
+const VERSIONS_PREFIX = currentTarget('');
 
 /** The stable names a server reads (the PEM ones), with the version file each must link to. */
 const SERVED_KINDS = ['cert', 'chain', 'fullchain', 'privkey'] as const;
-
-/** The target of each stable link cert-renew makes (`current/<version file>`). */
-const SERVED_TARGETS = {
-  cert: `${CURRENT}/${VERSION_FILES.cert}`,
-  chain: `${CURRENT}/${VERSION_FILES.chain}`,
-  fullchain: `${CURRENT}/${VERSION_FILES.fullchain}`,
-  privkey: `${CURRENT}/${VERSION_FILES.privkey}`,
-} as const;
 
 /**
  * What a reader of the configured file names gets. Normally each stable name is the link cert-renew made
@@ -199,7 +191,7 @@ async function judgeServed(
   for (const kind of SERVED_KINDS) {
     const file = stableName(settings, kind);
     try {
-      if ((await io.readlink(childPath(dir, file))) === SERVED_TARGETS[kind]) continue;
+      if ((await io.readlink(childPath(dir, file))) === STABLE_TARGETS[kind]) continue;
     } catch {
       // not a link (EINVAL), or gone (ENOENT): replaced
     }

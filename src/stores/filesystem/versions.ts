@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describeError, ErrorCode } from '../../errors.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { keyMatchesCertificate } from '../../x509/index.js';
-import { CURRENT, currentTarget, LEGACY_ID, VERSION_FILES, versionId, versionSeq } from '../keys.js';
+import { currentTarget, LEGACY_ID, STABLE_TARGETS, VERSION_FILES, versionId, versionSeq } from '../keys.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import {
@@ -185,7 +185,7 @@ async function ensureStableLinks(settings: FilesystemSettings, name: string): Pr
   const dir = settings.layout.certDir(name);
   for (const [kind, file] of settings.stable) {
     const path = settings.layout.stable(name, file);
-    const target = `${CURRENT}/${VERSION_FILES[kind]}`;
+    const target = STABLE_TARGETS[kind];
     try {
       if ((await readlink(path)) === target) continue;
     } catch {
