@@ -12,7 +12,11 @@ import { promisify } from 'node:util';
 /** stat(2), following symbolic links. */
 export const statPath = promisify(stat);
 /** The names in a directory (not `.` or `..`), as strings. */
-export const readdirNames = (path: string): Promise<string[]> => promisify(readdir)(path);
+export function readdirNames(path: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    readdir(path, (error, names) => (error ? reject(error) : resolve(names)));
+  });
+}
 /** The entries of a directory (not `.` or `..`), with their types as the directory lists them. */
 export function readdirEntries(path: string): Promise<Dirent[]> {
   return new Promise((resolve, reject) => {
