@@ -4,6 +4,8 @@
  * Commands import these from here, never from `cli.ts`, so the entry point stays at the top of the graph.
  */
 import type { Env } from '../manifest/secrets.js';
+import type { ReportOptions } from '../report/reporter.js';
+import { painterFor } from '../report/table.js';
 import type { Clock } from '../runtime/clock.js';
 
 export interface CliIO {
@@ -47,6 +49,11 @@ export function useColour(io: Pick<CliIO, 'env' | 'stdoutIsTTY'>): boolean {
   if (io.env.NO_COLOR !== undefined && io.env.NO_COLOR !== '') return false;
   if (io.env.TERM === 'dumb') return false;
   return io.stdoutIsTTY;
+}
+
+/** How reports are rendered for this output: painted when `useColour` says so (chalk loaded only then). */
+export async function reportOptions(io: Pick<CliIO, 'env' | 'stdoutIsTTY'>): Promise<ReportOptions> {
+  return { paint: await painterFor(useColour(io)) };
 }
 
 /** Bytes gathered before one write: one write(2) per ~64 kB of a large report. */

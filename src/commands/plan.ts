@@ -1,9 +1,8 @@
 import { ExitCode } from '../errors.js';
 import { planReporters } from '../report/plan.js';
 import { formatOf } from '../report/reporter.js';
-import { painterFor } from '../report/table.js';
 import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
-import { type CliIO, type GlobalOptions, useColour, writeReport } from './io.js';
+import { type CliIO, type GlobalOptions, reportOptions, writeReport } from './io.js';
 
 export interface PlanOptions extends SelectionOptions {
   json?: boolean;
@@ -20,7 +19,7 @@ export async function planCommand(globals: GlobalOptions, options: PlanOptions, 
     run: { plan },
   } = await openAndPlan(globals, { ...options, orphans: true }, io, logger);
   try {
-    writeReport(io, planReporters[formatOf(options)](plan, { paint: await painterFor(useColour(io)) }));
+    writeReport(io, planReporters[formatOf(options)](plan, await reportOptions(io)));
     return plan.summary.error > 0 ? ExitCode.failure : ExitCode.ok;
   } finally {
     await session.close();

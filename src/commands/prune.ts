@@ -8,12 +8,11 @@ import {
   pruneReporters,
 } from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
-import { painterFor } from '../report/table.js';
 import { HOST_ID_PATTERN } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
-import { type CliIO, type GlobalOptions, useColour } from './io.js';
+import { type CliIO, type GlobalOptions, reportOptions } from './io.js';
 
 export interface PruneCommandOptions {
   dryRun?: boolean;
@@ -95,7 +94,7 @@ export async function pruneCommand(
       orphans: lines,
       ...(unlisted.length > 0 ? { unlistedStores: unlisted } : {}),
     };
-    io.stdout(pruneReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
+    io.stdout(pruneReporters[formatOf(options)](report, await reportOptions(io)));
     return report.exitCode;
   } finally {
     await session.close();
@@ -148,7 +147,7 @@ async function forgetHost(
       forgotten,
       ...(unread.length > 0 ? { unreadStores: unread } : {}),
     };
-    io.stdout(forgetHostReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
+    io.stdout(forgetHostReporters[formatOf(options)](report, await reportOptions(io)));
     return report.exitCode;
   } finally {
     await session.close();

@@ -5,11 +5,10 @@ import { makePlan } from '../plan/plan.js';
 import { selectCertificates } from '../plan/select.js';
 import { type RevokeLine, type RevokeReport, revokeFailed, revokeReporters } from '../report/lifecycle.js';
 import { formatOf } from '../report/reporter.js';
-import { painterFor } from '../report/table.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { commandLogger, hostIdOf, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
-import { type CliIO, type GlobalOptions, useColour } from './io.js';
+import { type CliIO, type GlobalOptions, reportOptions } from './io.js';
 
 export interface RevokeCommandOptions {
   reason: RevocationReason;
@@ -100,7 +99,7 @@ export async function revokeCommand(
     }
     const failed = certificates.some(revokeFailed) || (report.run?.exitCode ?? ExitCode.ok) !== ExitCode.ok;
     report.exitCode = failed ? ExitCode.failure : ExitCode.ok;
-    io.stdout(revokeReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
+    io.stdout(revokeReporters[formatOf(options)](report, await reportOptions(io)));
     return report.exitCode;
   } finally {
     await session.close();

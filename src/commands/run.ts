@@ -3,7 +3,6 @@ import { executeRun } from '../execute/run.js';
 import { runMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
 import { runReporters } from '../report/run.js';
-import { painterFor } from '../report/table.js';
 import {
   commandLogger,
   hostIdOf,
@@ -11,7 +10,7 @@ import {
   parseDurationOption,
   type SelectionOptions,
 } from './common.js';
-import { type CliIO, type GlobalOptions, useColour, writeReport } from './io.js';
+import { type CliIO, type GlobalOptions, reportOptions, writeReport } from './io.js';
 
 export interface RunCommandOptions extends SelectionOptions {
   dryRun?: boolean;
@@ -67,7 +66,7 @@ export async function runCommand(
       { session, clock: io.clock, logger, env: io.env },
     );
     // The report first: what was renewed must be said even if the metrics file cannot be written.
-    writeReport(io, runReporters[formatOf(options)](report, { paint: await painterFor(useColour(io)) }));
+    writeReport(io, runReporters[formatOf(options)](report, await reportOptions(io)));
     if (options.metricsFile && !report.dryRun) {
       try {
         await writeAtomically(options.metricsFile, runMetrics(report, run.plan.items, hostId));

@@ -3,10 +3,9 @@ import type { PlannedRecord } from '../plan/model.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
 import { type ServedLine, statusReport, statusReporters } from '../report/status.js';
-import { painterFor } from '../report/table.js';
 import { mapLimit } from '../util/pool.js';
 import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
-import { type CliIO, type GlobalOptions, useColour, writeReport } from './io.js';
+import { type CliIO, type GlobalOptions, reportOptions, writeReport } from './io.js';
 
 export interface StatusOptions extends SelectionOptions {
   check?: boolean;
@@ -36,7 +35,7 @@ export async function statusCommand(
   try {
     const served = options.probe ? await probeAll(run.records) : undefined;
     const status = statusReport(run.plan, served);
-    writeReport(io, statusReporters[formatOf(options)](status, { paint: await painterFor(useColour(io)) }));
+    writeReport(io, statusReporters[formatOf(options)](status, await reportOptions(io)));
     if (options.metricsFile) {
       try {
         await writeAtomically(options.metricsFile, statusMetrics(run.plan.items, new Date(status.at)));

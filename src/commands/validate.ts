@@ -9,10 +9,9 @@ import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../errors.js';
 import { readManifestText } from '../manifest/load.js';
 import { checkManifestText } from '../manifest/validate.js';
-import { painterFor } from '../report/table.js';
 import { type FileResult, type ValidateFormat, validateReporters } from '../report/validate.js';
 import { parseDuration } from '../util/duration.js';
-import { type CliIO, useColour } from './io.js';
+import { type CliIO, reportOptions } from './io.js';
 
 export interface ValidateOptions {
   format: ValidateFormat;
@@ -39,8 +38,6 @@ export async function validateCommand(files: string[], options: ValidateOptions,
   const strict = options.strict === true;
   const results: FileResult[] = [];
   for (const file of files) results.push(await checkFile(file, io, intervalMs, strict));
-  io.stdout(
-    validateReporters[options.format]({ results, strict }, { paint: await painterFor(useColour(io)) }),
-  );
+  io.stdout(validateReporters[options.format]({ results, strict }, await reportOptions(io)));
   return Math.max(ExitCode.ok, ...results.map((r) => r.exitCode));
 }
