@@ -68,7 +68,7 @@ test('JSON in pieces is JSON.stringify(value, null, 2) and a newline, character 
     { items: [] },
     { items: [undefined, null, () => 1, 'text', 7] },
     {},
-    { only: undefined, fn: () => 1 },
+    { absent: undefined, fn: () => 1 },
     { first: [1, 2], second: 'x', third: [[], [[]]], fourth: { a: [] } },
     { withDate: new Date(0), toJSONed: { toJSON: () => ({ replaced: true }) } },
     [1, 2, { a: 3 }],
