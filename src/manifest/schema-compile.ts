@@ -3,13 +3,12 @@
  * ajv's standalone code generation writes the validator as a CommonJS module
  * (`dist/src/manifest/schema-validator.cjs`, written by `scripts/compile-schema.mjs`), so a run neither
  * loads ajv nor compiles the schema. The schema in `schemas/` stays the source of truth: the generated
- * module records the SHA-256 of the schema text it was compiled from, and `schema.ts` uses it only when
- * that matches the shipped schema.
+ * module holds the schema text it was compiled from, and `schema.ts` uses it only when that is the shipped
+ * schema's text, character for character (a comparison, not a digest: no hashing on every run).
  *
  * ajv and the formats (schema-formats.cts) are CommonJS; they are required here (not imported) so this module
  * loads them only when a function is called, and `schema.ts` can call it synchronously.
  */
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
 import type { Ajv2020 } from 'ajv/dist/2020.js';
@@ -21,11 +20,6 @@ import schemaFormats from './schema-formats.cjs';
 export interface CompiledValidator {
   (data: unknown): boolean;
   errors?: ErrorObject[] | null;
-}
-
-/** The SHA-256 (hex) of the schema file's text: what ties a generated validator to its schema. */
-export function schemaDigest(schemaText: string): string {
-  return createHash('sha256').update(schemaText).digest('hex');
 }
 
 const require = createRequire(import.meta.url);
@@ -61,8 +55,8 @@ export function compileValidator(schema: Record<string, unknown>): CompiledValid
 }
 
 /**
- * The source of a CommonJS module whose export is the validator and the digest of
- * the schema text it was compiled from (`module.exports.schemaDigest`). The module requires only ajv's
+ * The source of a CommonJS module whose export is the validator and the schema text it was compiled from
+ * (`module.exports.schemaText`: what ties the validator to its schema). The module requires only ajv's
  * small runtime helpers and `./schema-formats.cjs` (beside it in dist/src/manifest/). Throws what ajv
  * throws for an invalid schema.
  */
@@ -72,5 +66,5 @@ export function generateValidatorModule(schemaText: string): string {
   const standaloneCode = (
     require('ajv/dist/standalone/index.js') as { default: (a: Ajv2020, v: unknown) => string }
   ).default;
-  return `${standaloneCode(ajv, validate)}\nmodule.exports.schemaDigest = ${JSON.stringify(schemaDigest(schemaText))};\n`;
+  return `${standaloneCode(ajv, validate)}\nmodule.exports.schemaText = ${JSON.stringify(schemaText)};\n`;
 }

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
 import { redactUrls } from '../util/text.js';
 import { escapePointerToken } from './positions.js';
-import { type CompiledValidator, compileValidator, schemaDigest } from './schema-compile.js';
+import { type CompiledValidator, compileValidator } from './schema-compile.js';
 
 type Json = Record<string, unknown>;
 
@@ -41,7 +41,7 @@ export function manifestSchema(): Json {
  * was compiled from the shipped schema text; otherwise undefined.
  */
 export function precompiledValidator(): CompiledValidator | undefined {
-  let generated: CompiledValidator & { schemaDigest?: string };
+  let generated: CompiledValidator & { schemaText?: string };
   try {
     // scripts/bundle.mjs turns this exact call into a require() that bundles the file: keep it as it is.
     generated = createRequire(import.meta.url)('./schema-validator.cjs') as typeof generated;
@@ -49,7 +49,7 @@ export function precompiledValidator(): CompiledValidator | undefined {
     return undefined;
   }
   if (typeof generated !== 'function') return undefined;
-  return generated.schemaDigest === schemaDigest(manifestSchemaText()) ? generated : undefined;
+  return generated.schemaText === manifestSchemaText() ? generated : undefined;
 }
 
 function validator(): CompiledValidator {
