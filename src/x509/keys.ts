@@ -18,8 +18,6 @@ import {
 } from './der.js';
 import { splitPemChain } from './pem.js';
 
-const generateKeyPairAsync = promisify(generateKeyPair);
-
 const curveKeyTypes: Record<string, KeyType> = {
   prime256v1: 'ecdsa-p256',
   'P-256': 'ecdsa-p256',
@@ -50,10 +48,13 @@ export interface NewKey {
  * event loop (other certificates' work, lock renewals, timeouts keep running).
  */
 export async function newPrivateKey(type: KeyType): Promise<NewKey> {
+  // Promisified here, not when the module loads: a run that generates no key never reads node:crypto (its
+  // custom promisified form, so this costs nothing per call).
+  const generate = promisify(generateKeyPair);
   const { privateKey } =
     type === 'ecdsa-p256' || type === 'ecdsa-p384'
-      ? await generateKeyPairAsync('ec', { namedCurve: type === 'ecdsa-p256' ? 'P-256' : 'P-384' })
-      : await generateKeyPairAsync('rsa', {
+      ? await generate('ec', { namedCurve: type === 'ecdsa-p256' ? 'P-256' : 'P-384' })
+      : await generate('rsa', {
           modulusLength: Number(type.slice('rsa-'.length)),
           publicExponent: 0x10001,
         });
