@@ -132,6 +132,41 @@ export function certificateMaterial(der: Buffer): PublicMaterial | undefined {
   return spkiMaterial(der, fields[first + 5]);
 }
 
+/** What identifies a certificate beside its key: its serial number and validity (RFC 5280 §4.1.2.2, §4.1.2.5). */
+export interface CertificateIdentity {
+  /** The serial number, upper-case hex without sign-padding zeros (an odd length gets one leading 0). */
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  /** The SubjectPublicKeyInfo's key. */
+  key: PublicMaterial;
+}
+
+/**
+ * From a certificate's DER, in one walk of its TBSCertificate: serial, notBefore, notAfter and public key;
+ * undefined for anything this reader does not understand (a form of time RFC 5280 does not allow, a key
+ * other than RSA or EC).
+ */
+export function certificateIdentity(der: Buffer): CertificateIdentity | undefined {
+  const [tbs] = sequence(der, root(der)) ?? [];
+  const fields = sequence(der, tbs);
+  if (!fields) return undefined;
+  const first = fields[0]?.tag === 0xa0 ? 1 : 0; // explicit version
+  const serial = fields[first];
+  const [notBefore, notAfter] = sequence(der, fields[first + 3]) ?? [];
+  const key = spkiMaterial(der, fields[first + 5]);
+  const before = time(der, notBefore);
+  const after = time(der, notAfter);
+  if (serial?.tag !== INTEGER || !key || !before || !after) return undefined;
+  const digits = unsigned(der, serial).toString('hex').toUpperCase();
+  return {
+    serial: digits.length % 2 === 1 ? `0${digits}` : digits,
+    notBefore: before,
+    notAfter: after,
+    key,
+  };
+}
+
 /** From a private key PEM: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`). */
 export function privateKeyMaterial(pem: string): PublicMaterial | undefined {
   const match =

@@ -1,60 +1,53 @@
 /**
- * Planning thousands of certificates without OpenSSL: when the stored metadata carries the SHA-256
- * fingerprint of the stored certificate's exact bytes, the dates, serial and names recorded beside it at
- * issuance (after verification) describe that certificate, and the key is compared as DER bytes. Anything
- * unexpected — no metadata, a fingerprint that does not match, a key this reader does not understand, a
- * key that does not match — returns undefined and the caller parses with node:crypto as before. The names
- * are those requested at issuance (which verification proved the certificate covers); the policy judges
- * domain changes by those in both paths, so the outcome is the same either way.
+ * Planning thousands of certificates without OpenSSL: when the stored metadata names the certificate it sits
+ * beside — the same serial number, notBefore and notAfter as the certificate's own bytes, and the key is the
+ * certificate's — the fields recorded at issuance (after verification) describe that certificate: its
+ * fingerprint and the names it was issued for. The dates and the key come from the certificate itself (a
+ * minimal DER walk, der.ts), never from the metadata. Anything unexpected — no metadata, another serial or
+ * other dates (metadata of another certificate, a certificate replaced by hand), a key this reader does not
+ * understand, a key that does not match — returns undefined and the caller parses with node:crypto as
+ * before. The names are those requested at issuance (which verification proved the certificate covers);
+ * the policy judges domain changes by those in both paths, so the outcome is the same either way.
+ *
+ * Why not the SHA-256 of the bytes: hashing needs node:crypto, whose loading is ~3 ms of a nothing-due
+ * run's start-up (the daily run; docs/performance.md). A serial is unique per issuer (RFC 5280 §4.1.2.2);
+ * with the same validity and key, another certificate would have to be made to collide on purpose, by
+ * someone who could as well rewrite meta.json.
  */
-import { createHash } from 'node:crypto';
 import type { StoredCertificate } from '../stores/types.js';
 import { ipVersion } from '../util/ip.js';
-import { certificateMaterial, privateKeyMaterial, sameMaterial } from './der.js';
-import type { CertInfo } from './inspect.js';
+import { certificateIdentity, privateKeyMaterial, sameMaterial } from './der.js';
+import { type CertInfo, sameSerial } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
 import { firstCertificateDer } from './pem.js';
 
+/** X.509 times have whole seconds: a stored ISO time as the certificate's, or NaN. */
+function wholeSeconds(iso: string): number {
+  return Math.floor(Date.parse(iso) / 1000) * 1000;
+}
+
 /**
- * Whether `fingerprint`, in node's form (`AB:CD:…`, X509Certificate.fingerprint256), names `digest` (the
- * digest's bytes). Compared character by character: no string is made, once per certificate of a large plan.
+ * The certificate's facts from its metadata and its own bytes when the metadata is its (see above), with
+ * `keyMatches: true` (the key is compared here); undefined otherwise: the caller parses with node:crypto.
  */
-export function sameFingerprint(fingerprint: string, digest: Buffer): boolean {
-  if (fingerprint.length !== digest.length * 3 - 1) return false;
-  for (let i = 0; i < digest.length; i++) {
-    const at = i * 3;
-    if (i > 0 && fingerprint.charCodeAt(at - 1) !== 0x3a) return false; // ':'
-    const byte = (digest[i] as number) ?? 0;
-    if (
-      hexValue(fingerprint.charCodeAt(at)) !== byte >> 4 ||
-      hexValue(fingerprint.charCodeAt(at + 1)) !== (byte & 15)
-    )
-      return false;
-  }
-  return true;
-}
-
-/** The value of one hexadecimal digit's character code (either case); -1 for anything else. */
-function hexValue(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30;
-  const lower = code | 0x20;
-  return lower >= 0x61 && lower <= 0x66 ? lower - 0x61 + 10 : -1;
-}
-
 export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; keyMatches: true } | undefined {
   const meta = stored.meta;
   if (!meta?.fingerprint || !meta.notBefore || !meta.notAfter || !Array.isArray(meta.domains))
     return undefined;
   const der = firstCertificateDer(stored.certPem);
   if (der === undefined) return undefined;
-  if (!sameFingerprint(meta.fingerprint, createHash('sha256').update(der).digest())) return undefined;
-  const certKey = certificateMaterial(der);
+  const own = certificateIdentity(der);
+  if (
+    !own ||
+    typeof meta.serial !== 'string' ||
+    !sameSerial(meta.serial, own.serial) ||
+    wholeSeconds(meta.notBefore) !== own.notBefore.getTime() ||
+    wholeSeconds(meta.notAfter) !== own.notAfter.getTime()
+  )
+    return undefined;
   const privateKey = privateKeyMaterial(stored.keyPem);
-  if (!certKey || !privateKey || !sameMaterial(certKey, privateKey)) return undefined;
-  // X.509 times have whole seconds.
-  const notBefore = new Date(Math.floor(Date.parse(meta.notBefore) / 1000) * 1000);
-  const notAfter = new Date(Math.floor(Date.parse(meta.notAfter) / 1000) * 1000);
-  if (Number.isNaN(notBefore.getTime()) || Number.isNaN(notAfter.getTime())) return undefined;
+  if (!privateKey || !sameMaterial(own.key, privateKey)) return undefined;
+  const { notBefore, notAfter } = own;
   const names = meta.domains.map((d) => d.toLowerCase());
   return {
     keyMatches: true,
@@ -68,7 +61,7 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
       lifetimeMs: notAfter.getTime() - notBefore.getTime(),
       dnsNames: names.filter((n) => ipVersion(n) === 0),
       ipAddresses: names.filter((n) => ipVersion(n) !== 0),
-      keyType: keyTypeOfMaterial(certKey),
+      keyType: keyTypeOfMaterial(own.key),
       isCA: false,
     },
   };

@@ -1,9 +1,10 @@
 /** The metadata fast path of planning agrees with node:crypto, and steps aside whenever it should. */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { inspectStored } from '../../src/policy/decide.js';
-import { inspectWithMeta, sameFingerprint } from '../../src/x509/fast.js';
+import { certificateIdentity } from '../../src/x509/der.js';
+import { inspectWithMeta } from '../../src/x509/fast.js';
 import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
 import { makeCertificate } from '../contract/fixtures.js';
 
@@ -30,8 +31,24 @@ describe('inspectWithMeta', () => {
   test('steps aside when the metadata does not belong to the certificate', async () => {
     const { bundle, meta } = await makeCertificate('fast');
     const other = await makeCertificate('other');
-    // Metadata of another certificate (dates that would lie): the fingerprint does not match.
+    // Metadata of another certificate (dates that would lie): its serial and dates are not these.
     assert.equal(inspectWithMeta({ ...bundle, meta: other.meta }), undefined);
+    // This certificate's metadata with one fact changed: another serial, or other dates.
+    const serial = meta.serial.replace(/^./, (c) => (c === '1' ? '2' : '1'));
+    for (const changed of [
+      { serial },
+      { notAfter: '2099-01-01T00:00:00Z' },
+      { notBefore: new Date(Date.parse(meta.notBefore) - 1000).toISOString() },
+    ]) {
+      assert.equal(
+        inspectWithMeta({ ...bundle, meta: { ...meta, ...changed } }),
+        undefined,
+        JSON.stringify(changed),
+      );
+    }
+    // The same serial written otherwise (lower case, colons, a leading zero) is the same number.
+    const spelt = `00${meta.serial.toLowerCase()}`.match(/../g)?.join(':') ?? '';
+    assert.ok(inspectWithMeta({ ...bundle, meta: { ...meta, serial: spelt } }));
     const inspected = inspectStored({
       state: 'present',
       cert: { ...bundle, meta: { ...other.meta, notAfter: '2099-01-01T00:00:00Z' } },
@@ -50,31 +67,29 @@ describe('inspectWithMeta', () => {
   });
 });
 
-describe('sameFingerprint', () => {
-  test("matches node's fingerprint256 of the same bytes, and nothing else", async () => {
-    const { bundle } = await makeCertificate('fingerprint', { keyType: 'ecdsa-p256' });
-    const der = new X509Certificate(bundle.certPem).raw;
-    const digest = createHash('sha256').update(der).digest();
-    const node = new X509Certificate(bundle.certPem).fingerprint256;
-    assert.ok(sameFingerprint(node, digest));
-    assert.ok(sameFingerprint(node.toLowerCase(), digest), 'either case');
-    const flip = (at: number, to: string) => `${node.slice(0, at)}${to}${node.slice(at + 1)}`;
-    const other = node[0] === 'A' ? 'B' : 'A';
-    for (const wrong of [
-      flip(0, other),
-      flip(node.length - 1, node.at(-1) === '0' ? '1' : '0'),
-      flip(2, '-'), // not a colon
-      flip(1, 'G'), // not hex
-      node.slice(3), // a byte short
-      `${node}:00`, // a byte more
-      node.replaceAll(':', ''),
-      '',
-    ]) {
-      assert.equal(sameFingerprint(wrong, digest), false, wrong);
+describe('certificateIdentity', () => {
+  test('reads the serial, notBefore, notAfter and key node:crypto reads, for ECDSA and RSA', async () => {
+    for (const keyType of ['ecdsa-p256', 'rsa-2048'] as const) {
+      for (let i = 0; i < 8; i++) {
+        const { bundle } = await makeCertificate(`identity-${i}`, { keyType });
+        const x509 = new X509Certificate(bundle.certPem);
+        const own = certificateIdentity(x509.raw);
+        assert.ok(own, keyType);
+        // node prints the serial as OpenSSL does: upper-case hex, whole bytes, no sign padding.
+        assert.equal(own.serial, x509.serialNumber.toUpperCase(), keyType);
+        assert.equal(own.notBefore.getTime(), new Date(x509.validFrom).getTime(), keyType);
+        assert.equal(own.notAfter.getTime(), new Date(x509.validTo).getTime(), keyType);
+        assert.equal(own.key.kind, keyType.startsWith('rsa') ? 'rsa' : 'ec');
+      }
     }
-    const zeros = Buffer.alloc(32);
-    assert.ok(sameFingerprint(Array.from({ length: 32 }, () => '00').join(':'), zeros));
-    const ff = Buffer.alloc(32, 0xff);
-    assert.ok(sameFingerprint(Array.from({ length: 32 }, () => 'fF').join(':'), ff));
+  });
+
+  test('is undefined for bytes that are not a certificate', () => {
+    for (const bytes of [
+      Buffer.alloc(0),
+      Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]),
+      Buffer.alloc(64, 0x30),
+    ])
+      assert.equal(certificateIdentity(bytes), undefined);
   });
 });
