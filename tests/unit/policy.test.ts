@@ -162,6 +162,16 @@ describe('ariRenewAt', () => {
     assert.ok(firstHalf > 60 && firstHalf < 140, `spread: ${firstHalf} of 200 in the first half`);
   });
 
+  test('spreads sequential serials (seeds differing in their last characters) too', () => {
+    const quarters = [0, 0, 0, 0];
+    for (let i = 0; i < 400; i++) {
+      const serial = (0x0a00_0000 + i).toString(16).toUpperCase();
+      const fraction = (ariRenewAt(window, serial).getTime() - window.start.getTime()) / (2 * D);
+      quarters[Math.floor(fraction * 4)] = (quarters[Math.floor(fraction * 4)] as number) + 1;
+    }
+    for (const count of quarters) assert.ok(count > 60 && count < 140, `quarters: ${quarters.join(', ')}`);
+  });
+
   test('a degenerate window gives its start', () => {
     assert.deepEqual(ariRenewAt({ start: window.start, end: window.start }, 'x'), window.start);
     assert.deepEqual(ariRenewAt({ start: window.end, end: window.start }, 'x'), window.end);
