@@ -15,7 +15,7 @@
 //   file's own `require`: modules that declare their own `require` (createRequire) are renamed by esbuild,
 //   so nothing injected into a module's text may name `require` or `__filename`.
 // - The manifest validator generated at build time (dist/src/manifest/schema-validator.cjs, ajv standalone
-//   code) is bundled in too, so its code is in the code cache; schema.ts still checks its schema digest and
+//   code) is bundled in too, so its code is in the code cache; schema.ts still checks the schema text it holds and
 //   falls back to compiling the schema, exactly as unbundled. So are the ajv runtime helpers it requires
 //   (ajv/dist/runtime/ucs2length), which every run otherwise resolved through node_modules; ajv itself stays
 //   external (the fallback requires it). The build fails if the validator requires anything else.
@@ -54,8 +54,10 @@ const require = createRequire(import.meta.url);
 // The built-in modules that load on first use (measured: a kept nothing-due `run` or `plan` of 10 ACME
 // certificates loads none of them but node:os, for the host id, and node:util, which node loads itself;
 // docs/performance.md, eighth round). node:fs/promises with node's readline and file-watching modules is
-// no longer needed by such a run (its reads go through node:fs). node:fs, node:path and node:crypto are
-// used by every run and stay as esbuild writes them.
+// no longer needed by such a run (its reads go through node:fs). Nor is node:crypto (with node's stream
+// modules, which it loads, ~3 ms): such a run hashes nothing (docs/performance.md, ninth round); it loads
+// when a run issues, parses a certificate with OpenSSL, or shards. node:fs and node:path are used by every
+// run and stay as esbuild writes them.
 const LAZY_BUILTINS = [
   'node:module',
   'node:os',
@@ -66,6 +68,7 @@ const LAZY_BUILTINS = [
   'node:https',
   'node:dns/promises',
   'node:fs/promises',
+  'node:crypto',
 ];
 
 /**
