@@ -40,6 +40,16 @@ const BASE = '__certRenewBundleUrl';
 // so the length and every source-map position stay). bin/cert-renew keys its code cache to it.
 const ID_LINE = `// cert-renew bundle ${'0'.repeat(64)}`;
 
+// The file is the CommonJS module function itself, `(function (exports, require, module, __filename,
+// __dirname) { … })`, written out: bin/cert-renew compiles the file's text as it is (a vm.Script whose value is
+// that function, which it calls as node's loader would). Wrapping it at run time (Module.wrap) made V8 copy
+// the whole ~1.1 MB text into one new string in the young generation on every run (~1 ms with the garbage
+// collection it brought on). Loaded by node's own loader instead (`require`, which bin/cert-renew does under
+// --enable-source-maps, or `node cli.cjs`), the first line calls the function with the module's own
+// arguments, so the file is also the module node expects.
+const MODULE_OPEN = `(typeof module === 'object' && module.exports === exports ? (body) => body.call(exports, exports, require, module, __filename, __dirname) : (body) => body)(function (exports, require, module, __filename, __dirname) {`;
+const MODULE_CLOSE = '});';
+
 const FOOTER = `if (require.main === module) {
   process.stderr.write('cert-renew: this file is loaded by bin/cert-renew; run that (the cert-renew command) instead\\n');
   process.exitCode = 2;
@@ -184,13 +194,14 @@ const result = await build({
   target: 'node20',
   // Everything in node_modules stays external but the two packages every command loads.
   external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
-  // The directive first (a banner before esbuild's own "use strict" would leave the file sloppy).
+  // The directive first in the module function's body (a banner statement before esbuild's own "use strict" would
+  // leave the file sloppy).
   banner: {
-    js: `${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;\n${LAZY_BUILTIN_DEFINITION}`,
+    js: `${MODULE_OPEN} ${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;\n${LAZY_BUILTIN_DEFINITION}`,
   },
   // The file only defines the CLI; bin/cert-renew runs it. Run as a program (`node …/cli.cjs run`, a unit
   // file's ExecStart written by hand), it would otherwise do nothing and exit 0: a timer that renews nothing.
-  footer: { js: FOOTER },
+  footer: { js: `${FOOTER}\n${MODULE_CLOSE}` },
   // `import()` of a package or node builtin becomes require(): the file runs as a script (vm.Script), where
   // import() would need a loader callback. Every such package is CommonJS (@peculiar/x509's `main` too).
   supported: { 'dynamic-import': false },
@@ -214,7 +225,7 @@ if (/\bimport\(/.test(text)) {
 if (/(?<!['"`])\brequire\("ajv\/dist\/runtime\//.test(text)) {
   throw new Error('dist/bundle/cli.cjs requires an ajv runtime helper from node_modules: it should be bundled');
 }
-if (!text.startsWith(`${ID_LINE}\n`)) throw new Error('dist/bundle/cli.cjs does not start with its banner');
+if (!text.startsWith(`${MODULE_OPEN} ${ID_LINE}\n`)) throw new Error('dist/bundle/cli.cjs does not start with its banner');
 const digest = createHash('sha256').update(text).digest('hex');
 text = text.replace(ID_LINE, `// cert-renew bundle ${digest}`);
 await writeFile(outfile, text, 'latin1');

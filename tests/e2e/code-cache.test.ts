@@ -90,10 +90,10 @@ async function cacheState(): Promise<{ ino: number; mtimeMs: number; size: numbe
   return s && { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
 }
 
-/** The first line of the bundle names it: `// cert-renew bundle <sha-256>`. */
+/** The first line of the bundle (the module function's opening) ends naming it: `// cert-renew bundle <sha-256>`. */
 async function bundleDigest(): Promise<string> {
   const first = (await readFile(join(bundleDir, 'cli.cjs'), 'latin1')).split('\n', 1)[0] ?? '';
-  const match = /^\/\/ cert-renew bundle ([0-9a-f]{64})$/.exec(first);
+  const match = /\{ \/\/ cert-renew bundle ([0-9a-f]{64})$/.exec(first);
   assert.ok(match, first);
   return match[1] as string;
 }
