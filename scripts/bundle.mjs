@@ -46,8 +46,10 @@ const ID_LINE = `// cert-renew bundle ${'0'.repeat(64)}`;
 // the whole ~1.1 MB text into one new string in the young generation on every run (~1 ms with the garbage
 // collection it brought on). Loaded by node's own loader instead (`require`, which bin/cert-renew does under
 // --enable-source-maps, or `node cli.cjs`), the first line calls the function with the module's own
-// arguments, so the file is also the module node expects.
-const MODULE_OPEN = `(typeof module === 'object' && module.exports === exports ? (body) => body.call(exports, exports, require, module, __filename, __dirname) : (body) => body)(function (exports, require, module, __filename, __dirname) {`;
+// arguments, so the file is also the module node expects. Which of the two it is, the first line tells by
+// `this`: a script's top level has the global object, node's module wrapper the module's exports (globals
+// named `module` and `exports`, which `node -e` and the REPL define, do not mislead it).
+const MODULE_OPEN = `(this === globalThis ? (body) => body : (body) => body.call(exports, exports, require, module, __filename, __dirname))(function (exports, require, module, __filename, __dirname) {`;
 const MODULE_CLOSE = '});';
 
 const FOOTER = `if (require.main === module) {

@@ -13,7 +13,7 @@
  * schema it was compiled from.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
   chown,
@@ -106,24 +106,25 @@ async function readCache(): Promise<{ header: string; data: Buffer; names: strin
   const bytes = await readFile(cacheFile);
   const end = bytes.indexOf(10);
   const header = bytes.toString('latin1', 0, end);
-  return { header, data: bytes.subarray(end + 1), names: header.replace(/ \d+ [0-9a-f]{16}$/, '') };
+  return {
+    header,
+    data: bytes.subarray(end + 1),
+    names: header.replace(/ \d+ (?:fnv1a64|sha256):[0-9a-f]+$/, ''),
+  };
 }
 
 /**
- * The cache's checksum (bin/cert-renew's `fletcher64`, there in WebAssembly) done with BigInts: the bytes as
- * little-endian 32-bit words, the last padded with zeros; a = 1 + the words so far, b = the sum of every a,
- * both modulo 2^64; b in 16 hex digits.
+ * The cache's checksum as bin/cert-renew writes it where WebAssembly can be used (`fnv1a64`, computed there
+ * in WebAssembly), done with BigInts: FNV-1a over the bytes as little-endian 32-bit words (the last padded
+ * with zeros), each xored into a 64-bit state then multiplied by FNV's 64-bit prime.
  */
-function fletcher64(bytes: Buffer): string {
+function fnv1a64(bytes: Buffer): string {
   const mask = (1n << 64n) - 1n;
-  let a = 1n;
-  let b = 0n;
+  let hash = 0xcbf29ce484222325n;
   const padded = Buffer.concat([bytes, Buffer.alloc(3)]);
-  for (let i = 0; i < bytes.length; i += 4) {
-    a = (a + BigInt(padded.readUInt32LE(i))) & mask;
-    b = (b + a) & mask;
-  }
-  return b.toString(16).padStart(16, '0');
+  for (let i = 0; i < bytes.length; i += 4)
+    hash = ((hash ^ BigInt(padded.readUInt32LE(i))) * 0x100000001b3n) & mask;
+  return `fnv1a64:${hash.toString(16).padStart(16, '0')}`;
 }
 
 /** Only the bundle, its map and (when `cache`) the cache: no temp file left behind. */
@@ -168,7 +169,7 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   const { header, data } = await readCache();
   assert.equal(
     header,
-    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${fletcher64(data)}`,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${fnv1a64(data)}`,
   );
   assert.ok(data.length > 1000, 'V8 data follows the header');
   assert.equal((await stat(cacheFile)).mode & 0o777, 0o644, 'as readable as the bundle');
@@ -179,6 +180,20 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   assert.deepEqual(await cacheState(), written);
   await assertBundleDir(true);
 });
+
+/** The bytes with the first byte of three consecutive words in V8's data changed by +1, -2 and +1. */
+function cancelling(bytes: Buffer): Buffer {
+  const copy = Buffer.from(bytes);
+  const start = copy.indexOf(10) + 1;
+  // A byte that can take +1 and -2 without carrying into the next one, in the middle of the data.
+  let at = start + Math.floor((copy.length - start) / 2);
+  while (!((copy[at] as number) < 255 && (copy[at + 4] as number) >= 2 && (copy[at + 8] as number) < 255))
+    at++;
+  copy[at] = (copy[at] as number) + 1;
+  copy[at + 4] = (copy[at + 4] as number) - 2;
+  copy[at + 8] = (copy[at + 8] as number) + 1;
+  return copy;
+}
 
 /** The bytes with one bit of the byte at `fraction` of V8's data changed. */
 function flipped(bytes: Buffer, fraction: number, bit = 0x20): Buffer {
@@ -203,6 +218,8 @@ test('garbage, a truncated or damaged cache, or data that is not V8 data is neve
     ['its first byte changed', flipped(await readFile(cacheFile), 0, 0x01)],
     ['its last byte changed', flipped(await readFile(cacheFile), 1, 0x80)],
     ['a byte near the start changed', flipped(await readFile(cacheFile), 0.01, 0x80)],
+    // +1, -2, +1 in one byte of three words in a row: what a checksum of sums (Fletcher's) does not see.
+    ['three words changed so that their sums cancel', cancelling(await readFile(cacheFile))],
   ];
   for (const [what, bytes] of corruptions) {
     await writeFile(cacheFile, bytes);
@@ -218,24 +235,78 @@ test('garbage, a truncated or damaged cache, or data that is not V8 data is neve
   await assertBundleDir(true);
 });
 
-test('without WebAssembly (node --jitless) no checksum can be made: no cache is read or written, and the run is the same', async () => {
+test('without WebAssembly (node --jitless) or with a limited address space (ulimit -v), the checksum is SHA-256; runs are the same', async () => {
+  // Under `ulimit -v` V8 cannot reserve the ~10 GB a WebAssembly memory takes (under ~1 GB node then aborted
+  // starting its threads): bin/cert-renew does not try, and checks the cache with node:crypto instead.
+  const limited = (...args: string[]) =>
+    runCommand(
+      '/bin/sh',
+      [
+        '-c',
+        'ulimit -v 2000000 && exec "$0" "$@"',
+        process.execPath,
+        join(install, 'bin', 'cert-renew'),
+        ...args,
+      ],
+      { cwd: work, env: cliEnv() },
+    );
+  const jitless = (...args: string[]) =>
+    runCommand(process.execPath, ['--jitless', join(install, 'bin', 'cert-renew'), ...args], {
+      cwd: work,
+      env: cliEnv(),
+    });
+  for (const [what, run] of [
+    ['ulimit -v', limited],
+    ['--jitless', jitless],
+  ] as const) {
+    for (let i = 0; i < 2; i++) {
+      const before = await cacheState();
+      const result = await run('-m', 'manifest.json', 'plan', '--json');
+      // V8 says it itself, on stderr, when it starts with --jitless: nothing else is written there.
+      assert.equal(
+        result.stderr.replace(/^Warning: disabling flag --expose_wasm due to conflicting flags\n/, ''),
+        '',
+      );
+      const report = JSON.parse(result.stdout) as Record<string, unknown>;
+      delete report.generatedAt;
+      assert.deepEqual(report, expected, what);
+      const { header, data } = await readCache();
+      assert.match(header, / sha256:[0-9a-f]{64}$/, what);
+      assert.equal(
+        header.slice(header.lastIndexOf(':') + 1),
+        createHash('sha256').update(data).digest('hex'),
+      );
+      if (i === 0) assert.notDeepEqual(await cacheState(), before, `${what}: rewritten with SHA-256`);
+      else assert.deepEqual(await cacheState(), before, `${what}: the second run takes it`);
+    }
+  }
+  // A run that can use WebAssembly takes no SHA-256 cache: it writes its own.
+  assert.deepEqual(await plan(), expected);
+  assert.match((await readCache()).header, / fnv1a64:[0-9a-f]{16}$/);
   const written = await cacheState();
-  assert.ok(written);
-  const jitless = await runCommand(
+  assert.deepEqual(await plan(), expected);
+  assert.deepEqual(await cacheState(), written);
+  await assertBundleDir(true);
+});
+
+test('bin/cert-renew required from `node -e` (whose globals include module and exports) runs the command', async () => {
+  const result = await runCommand(
     process.execPath,
-    ['--jitless', join(install, 'bin', 'cert-renew'), '-m', 'manifest.json', 'plan', '--json'],
+    [
+      '-e',
+      `require(${JSON.stringify(join(install, 'bin', 'cert-renew'))})`,
+      'x',
+      '-m',
+      'manifest.json',
+      'plan',
+      '--json',
+    ],
     { cwd: work, env: cliEnv() },
   );
-  // V8 says it itself, on stderr, when it starts: nothing else is written there.
-  assert.equal(
-    jitless.stderr.replace(/^Warning: disabling flag --expose_wasm due to conflicting flags\n/, ''),
-    '',
-  );
-  const report = JSON.parse(jitless.stdout) as Record<string, unknown>;
+  assert.equal(result.stderr, '');
+  const report = JSON.parse(result.stdout) as Record<string, unknown>;
   delete report.generatedAt;
   assert.deepEqual(report, expected);
-  assert.deepEqual(await cacheState(), written, 'left as it was (V8 would have rejected it: other flags)');
-  await assertBundleDir(true);
 });
 
 test('a cache made for another bundle (another digest, another mtime) is ignored and replaced', async () => {
@@ -261,7 +332,7 @@ test('a cache made for another bundle (another digest, another mtime) is ignored
   assert.notDeepEqual(renewed, kept, 'rewritten for the new mtime');
   assert.match(
     (await readCache()).header,
-    new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} \\d+ [0-9a-f]{16}$`),
+    new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} \\d+ fnv1a64:[0-9a-f]{16}$`),
   );
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), renewed);
@@ -391,7 +462,7 @@ test('runs at once with no cache: each writes its own temp file and renames it; 
   const bundle = await stat(join(bundleDir, 'cli.cjs'));
   assert.equal(
     header,
-    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${fletcher64(data)}`,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${fnv1a64(data)}`,
   );
   const written = await cacheState();
   assert.deepEqual(await plan(), expected);
