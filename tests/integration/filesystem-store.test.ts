@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import { withLeafChecksum } from '../../src/stores/meta.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 
@@ -58,7 +59,10 @@ describe('layout', () => {
       'meta.json',
       'privkey.pem',
     ]);
-    assert.deepEqual(JSON.parse(await readFile(join(version, 'meta.json'), 'utf8')), ec.meta);
+    assert.deepEqual(
+      JSON.parse(await readFile(join(version, 'meta.json'), 'utf8')),
+      withLeafChecksum(ec.meta, ec.bundle.certPem),
+    );
     assert.equal(await readFile(paths.fullchain, 'utf8'), ec.bundle.certPem + ec.bundle.chainPem);
     assert.equal(await mode(join(version, 'privkey.pem')), 0o600);
     assert.equal(await mode(join(version, 'cert.pem')), 0o644);
@@ -201,6 +205,25 @@ describe('reading damaged and foreign sets', () => {
     await writeFile(join(version, 'meta.json'), '{"notAfter": ');
     loaded = await store.load('site');
     assert.match(loaded.state === 'unreadable' ? loaded.error : '', /meta\.json .* is not valid JSON/);
+
+    // JSON, but not the metadata plans read: a field missing or of another type (a hand edit) is reported,
+    // never read as it is (a missing fingerprint made every plan fail).
+    const meta = withLeafChecksum(ec.meta, ec.bundle.certPem) as unknown as Record<string, unknown>;
+    for (const [what, edited] of [
+      ['no fingerprint', { ...meta, fingerprint: undefined }],
+      ['a number for its serial', { ...meta, serial: 1234 }],
+      ['no notBefore', { ...meta, notBefore: undefined }],
+      ['domains not strings', { ...meta, domains: [1] }],
+      ['a number for its checksum', { ...meta, leafChecksum: 5 }],
+    ] as const) {
+      await writeFile(join(version, 'meta.json'), JSON.stringify(edited));
+      loaded = await store.load('site');
+      assert.match(
+        loaded.state === 'unreadable' ? loaded.error : '',
+        /meta\.json .* is not certificate metadata/,
+        what,
+      );
+    }
 
     await rm(join(version, 'meta.json'));
     loaded = await store.load('site');

@@ -6,6 +6,7 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { withLeafChecksum } from '../../src/stores/meta.js';
 import type { RedisStore } from '../../src/stores/redis/index.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import {
@@ -72,7 +73,8 @@ describe('layout', () => {
     assert.equal(loaded.cert.certPem, a.bundle.certPem);
     assert.equal(loaded.cert.chainPem, a.bundle.chainPem);
     assert.equal(loaded.cert.keyPem, a.bundle.keyPem);
-    assert.deepEqual(loaded.cert.meta, a.meta('web'));
+    assert.deepEqual(loaded.cert.meta, withLeafChecksum(a.meta('web'), a.bundle.certPem));
+    assert.equal(raw.leaf_checksum, loaded.cert.meta?.leafChecksum, 'leaf_checksum holds it');
   });
 
   test('rollback restores the previous version atomically and says false when there is none', async () => {

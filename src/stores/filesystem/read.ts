@@ -346,13 +346,30 @@ async function readSet(
     } catch {
       return { state: 'unreadable', error: `${files.meta} in ${where} is not valid JSON` };
     }
-    if (typeof parsed !== 'object' || parsed === null || typeof parsed.notAfter !== 'string') {
+    if (!isStoredMeta(parsed)) {
       return { state: 'unreadable', error: `${files.meta} in ${where} is not certificate metadata` };
     }
   } else if (!isErrno(meta.reason, 'ENOENT')) {
     return { state: 'unreadable', error: problem(files.meta, meta) as string };
   }
   return { state: 'present', cert: { certPem, chainPem, keyPem, meta: parsed } };
+}
+
+/**
+ * Whether `value` has the fields of StoredMeta that plans read, each of its type (a meta.json edited by hand
+ * without its fingerprint, or with a number for its serial, would otherwise stop the whole plan).
+ */
+function isStoredMeta(value: unknown): value is StoredMeta {
+  if (typeof value !== 'object' || value === null) return false;
+  const meta = value as Record<string, unknown>;
+  return (
+    ['notBefore', 'notAfter', 'fingerprint', 'serial', 'issuedAt'].every(
+      (field) => typeof meta[field] === 'string',
+    ) &&
+    Array.isArray(meta.domains) &&
+    meta.domains.every((domain) => typeof domain === 'string') &&
+    (meta.leafChecksum === undefined || typeof meta.leafChecksum === 'string')
+  );
 }
 
 async function readAttempts(io: ReadIo, path: string): Promise<AttemptInfo | undefined> {

@@ -4,6 +4,7 @@
  */
 import { isErrorCode } from '../../errors.js';
 import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
+import { withLeafChecksum } from '../meta.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
   DecryptError,
@@ -25,11 +26,17 @@ export interface CertRecord {
   serial: string;
   key_type: KeyType;
   via?: string;
+  /** StoredMeta.leafChecksum. */
+  leaf_checksum?: string;
   fullchain_pem: string;
   cert_pem: string;
   chain_pem: string;
   private_key_pem?: string;
   private_key_enc?: EncryptedPrivateKey;
+}
+
+function leafChecksumField(meta: StoredMeta): { leaf_checksum?: string } {
+  return meta.leafChecksum === undefined ? {} : { leaf_checksum: meta.leafChecksum };
 }
 
 function withNewline(pem: string): string {
@@ -56,6 +63,7 @@ export function encodeCertRecord(
     serial: meta.serial,
     key_type: meta.keyType,
     ...(meta.via === undefined ? {} : { via: meta.via }),
+    ...leafChecksumField(withLeafChecksum(meta, certPem)),
     fullchain_pem: certPem + chainPem,
     cert_pem: certPem,
     chain_pem: chainPem,
@@ -100,6 +108,7 @@ function metaOf(record: Record<string, unknown>, name: string): StoredMeta | und
     issuedAt: r.issued_at,
   };
   if (isString(r.via)) meta.via = r.via;
+  if (isString(r.leaf_checksum)) meta.leafChecksum = r.leaf_checksum;
   return meta;
 }
 
