@@ -25,12 +25,6 @@ export interface StoredMeta {
   issuedAt: string;
   /** How it was obtained ("local-ca", "acme order", "step-ca renew", …). */
   via?: string;
-  /**
-   * The leaf's DER checksum (`fnv1a32:<8 hex digits>`, x509/fast.ts `leafChecksum`), added by the store when
-   * it saves: lets a reader confirm that this metadata describes the stored bytes without a SHA-256.
-   * Absent in metadata written before it existed (the fingerprint is checked then).
-   */
-  leafChecksum?: string;
 }
 
 /** Kept apart from the certificate so a failed attempt never touches it. */

@@ -27,3 +27,13 @@ export function firstPemDer(pem: string): Buffer | undefined {
 export function joinPem(blocks: readonly string[]): string {
   return blocks.map((block) => `${block.trim()}\n`).join('');
 }
+
+/**
+ * Whether `fullchain` is `cert` followed by `chain`, character for character, as the stores write a set: the
+ * copies of the leaf agree, so neither was changed since. Compared in place (no string is made).
+ */
+export function isCertAndChain(fullchain: string, cert: string, chain: string): boolean {
+  return (
+    fullchain.length === cert.length + chain.length && fullchain.startsWith(cert) && fullchain.endsWith(chain)
+  );
+}

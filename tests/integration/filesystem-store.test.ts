@@ -5,12 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
+import { inspectStored } from '../../src/policy/decide.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
-import { withLeafChecksum } from '../../src/stores/meta.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 
@@ -59,10 +60,7 @@ describe('layout', () => {
       'meta.json',
       'privkey.pem',
     ]);
-    assert.deepEqual(
-      JSON.parse(await readFile(join(version, 'meta.json'), 'utf8')),
-      withLeafChecksum(ec.meta, ec.bundle.certPem),
-    );
+    assert.deepEqual(JSON.parse(await readFile(join(version, 'meta.json'), 'utf8')), ec.meta);
     assert.equal(await readFile(paths.fullchain, 'utf8'), ec.bundle.certPem + ec.bundle.chainPem);
     assert.equal(await mode(join(version, 'privkey.pem')), 0o600);
     assert.equal(await mode(join(version, 'cert.pem')), 0o644);
@@ -208,13 +206,12 @@ describe('reading damaged and foreign sets', () => {
 
     // JSON, but not the metadata plans read: a field missing or of another type (a hand edit) is reported,
     // never read as it is (a missing fingerprint made every plan fail).
-    const meta = withLeafChecksum(ec.meta, ec.bundle.certPem) as unknown as Record<string, unknown>;
+    const meta = ec.meta as unknown as Record<string, unknown>;
     for (const [what, edited] of [
       ['no fingerprint', { ...meta, fingerprint: undefined }],
       ['a number for its serial', { ...meta, serial: 1234 }],
       ['no notBefore', { ...meta, notBefore: undefined }],
       ['domains not strings', { ...meta, domains: [1] }],
-      ['a number for its checksum', { ...meta, leafChecksum: 5 }],
     ] as const) {
       await writeFile(join(version, 'meta.json'), JSON.stringify(edited));
       loaded = await store.load('site');
@@ -237,6 +234,35 @@ describe('reading damaged and foreign sets', () => {
     // A save repairs it.
     await store.save('site', rsa.bundle, rsa.meta);
     assert.equal((await store.load('site')).state, 'present');
+  });
+
+  test('a certificate changed on disk since it was written is read as it is, not as its metadata says', async () => {
+    const store = openStore();
+    const named = await makeCertificate('named', { domains: ['app.example.test'] });
+    await store.save('site', named.bundle, named.meta);
+    const version = join(store.root, 'site', await readlink(join(store.root, 'site', 'current')));
+    const intact = await store.load('site');
+    assert.ok(intact.state === 'present' && intact.cert.meta, 'the metadata of a set as written');
+    // One byte of a name in cert.pem's DER changed (serial, dates and key as they were): a damaged file.
+    const der = Buffer.from(new X509Certificate(named.bundle.certPem).raw);
+    der.write('evl', der.lastIndexOf('app.example.test'), 'latin1');
+    const body = der.toString('base64').replace(/.{64}/g, '$&\n');
+    await writeFile(
+      join(version, 'cert.pem'),
+      `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`,
+    );
+    const damaged = await store.load('site');
+    assert.ok(damaged.state === 'present');
+    assert.equal(damaged.cert.meta, undefined, "cert.pem no longer agrees with fullchain.pem's leaf");
+    const inspected = inspectStored(damaged);
+    assert.ok(inspected?.ok);
+    assert.deepEqual(inspected.cert.dnsNames, ['evl.example.test'], 'the names the file holds');
+    // The other way round: fullchain.pem changed, cert.pem as written.
+    await writeFile(join(version, 'cert.pem'), named.bundle.certPem);
+    await writeFile(join(version, 'fullchain.pem'), `${named.bundle.chainPem}${named.bundle.certPem}`);
+    const reordered = await store.load('site');
+    assert.ok(reordered.state === 'present');
+    assert.equal(reordered.cert.meta, undefined);
   });
 
   test('plain files from before (certbot copies) are read, and kept as the previous version on save', async () => {

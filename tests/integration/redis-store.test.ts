@@ -6,7 +6,6 @@ import * as assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { withLeafChecksum } from '../../src/stores/meta.js';
 import type { RedisStore } from '../../src/stores/redis/index.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import {
@@ -73,8 +72,7 @@ describe('layout', () => {
     assert.equal(loaded.cert.certPem, a.bundle.certPem);
     assert.equal(loaded.cert.chainPem, a.bundle.chainPem);
     assert.equal(loaded.cert.keyPem, a.bundle.keyPem);
-    assert.deepEqual(loaded.cert.meta, withLeafChecksum(a.meta('web'), a.bundle.certPem));
-    assert.equal(raw.leaf_checksum, loaded.cert.meta?.leafChecksum, 'leaf_checksum holds it');
+    assert.deepEqual(loaded.cert.meta, a.meta('web'));
   });
 
   test('rollback restores the previous version atomically and says false when there is none', async () => {
@@ -87,6 +85,21 @@ describe('layout', () => {
     const loaded = await store.load('api');
     assert.equal(loaded.state === 'present' && loaded.cert.meta?.serial, a.meta('api').serial);
     assert.equal(await store.rollback('api'), false);
+  });
+
+  test('a value whose cert_pem no longer agrees with its fullchain_pem is given without its metadata', async () => {
+    const store = await open({ url: redis.url, keyPrefix: 'edit:' });
+    const [a, b] = certs as [TestCertificate, TestCertificate];
+    await store.save('web', a.bundle, a.meta('web'));
+    const loaded = await store.load('web');
+    assert.ok(loaded.state === 'present' && loaded.cert.meta, 'as written: with its metadata');
+    // cert_pem edited by hand (another certificate), the rest of the value as it was.
+    const value = JSON.parse(await redis.cli('GET', 'edit:cert:{web}')) as Record<string, unknown>;
+    await redis.cli('SET', 'edit:cert:{web}', JSON.stringify({ ...value, cert_pem: b.bundle.certPem }));
+    const edited = await store.load('web');
+    assert.ok(edited.state === 'present');
+    assert.equal(edited.cert.certPem, b.bundle.certPem);
+    assert.equal(edited.cert.meta, undefined, 'the metadata describes another certificate');
   });
 
   test('missing, corrupt and incomplete values; attempts are kept apart', async () => {

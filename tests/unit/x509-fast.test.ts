@@ -1,12 +1,12 @@
 /** The metadata fast path of planning agrees with node:crypto, and steps aside whenever it should. */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { inspectStored } from '../../src/policy/decide.js';
-import { withLeafChecksum } from '../../src/stores/meta.js';
 import { certificateIdentity } from '../../src/x509/der.js';
-import { inspectWithMeta, leafChecksum, sameFingerprint } from '../../src/x509/fast.js';
+import { inspectWithMeta } from '../../src/x509/fast.js';
 import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
+import { isCertAndChain } from '../../src/x509/pem.js';
 import { makeCertificate } from '../contract/fixtures.js';
 
 describe('inspectWithMeta', () => {
@@ -69,63 +69,20 @@ describe('inspectWithMeta', () => {
   });
 });
 
-describe('the stored bytes', () => {
-  /** The PEM with the DER's last `from` overwritten by `to` from its start. */
-  function edited(certPem: string, from: string, to: string): string {
-    const der = Buffer.from(new X509Certificate(certPem).raw);
-    const at = der.lastIndexOf(from); // the SAN extension comes after the subject
-    assert.ok(at > 0, `${from} is in the certificate`);
-    der.write(to, at, 'latin1');
-    const base64 = der.toString('base64').replace(/.{64}/g, '$&\n');
-    return `-----BEGIN CERTIFICATE-----\n${base64}\n-----END CERTIFICATE-----\n`;
-  }
-
-  test('a name changed in the certificate (same serial, dates and key) is never taken from the metadata', async () => {
-    const { bundle, meta } = await makeCertificate('bytes', { domains: ['app.example.test'] });
-    const certPem = edited(bundle.certPem, 'app.example.test', 'evl');
-    assert.equal(new X509Certificate(certPem).subjectAltName, 'DNS:evl.example.test', 'still a certificate');
-    // With the checksum a store writes, and with only the fingerprint (metadata written before it).
-    for (const written of [withLeafChecksum(meta, bundle.certPem), meta]) {
-      assert.ok(inspectWithMeta({ ...bundle, meta: written }), 'the original bytes take the fast path');
-      assert.equal(inspectWithMeta({ ...bundle, certPem, meta: written }), undefined);
-      const inspected = inspectStored({ state: 'present', cert: { ...bundle, certPem, meta: written } });
-      assert.ok(inspected?.ok);
-      assert.deepEqual(inspected.cert.dnsNames, ['evl.example.test'], 'the names the certificate holds');
-    }
-  });
-
-  test('leafChecksum is FNV-1a (32-bit) of the first certificate block', () => {
-    const pem = (bytes: string) =>
-      `-----BEGIN CERTIFICATE-----\n${Buffer.from(bytes, 'latin1').toString('base64')}\n-----END CERTIFICATE-----\n`;
-    // FNV's published test values.
-    assert.equal(leafChecksum(pem('')), 'fnv1a32:811c9dc5');
-    assert.equal(leafChecksum(pem('a')), 'fnv1a32:e40c292c');
-    assert.equal(leafChecksum(pem('foobar')), 'fnv1a32:bf9cf968');
-    assert.equal(leafChecksum('no certificate'), undefined);
-  });
-});
-
-describe('sameFingerprint', () => {
-  test("matches node's fingerprint256 of the same bytes, and nothing else", async () => {
-    const { bundle } = await makeCertificate('fingerprint', { keyType: 'ecdsa-p256' });
-    const der = new X509Certificate(bundle.certPem).raw;
-    const digest = createHash('sha256').update(der).digest();
-    const node = new X509Certificate(bundle.certPem).fingerprint256;
-    assert.ok(sameFingerprint(node, digest));
-    assert.ok(sameFingerprint(node.toLowerCase(), digest), 'either case');
-    const flip = (at: number, to: string) => `${node.slice(0, at)}${to}${node.slice(at + 1)}`;
-    const other = node[0] === 'A' ? 'B' : 'A';
-    for (const wrong of [
-      flip(0, other),
-      flip(node.length - 1, node.at(-1) === '0' ? '1' : '0'),
-      flip(2, '-'), // not a colon
-      flip(1, 'G'), // not hex
-      node.slice(3), // a byte short
-      `${node}:00`, // a byte more
-      node.replaceAll(':', ''),
-      '',
+describe('isCertAndChain', () => {
+  test('is true only for the certificate followed by the chain, character for character', () => {
+    const cert = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    const chain = '-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n';
+    assert.ok(isCertAndChain(cert + chain, cert, chain));
+    assert.ok(isCertAndChain(cert, cert, ''), 'no chain');
+    for (const fullchain of [
+      chain + cert,
+      cert + chain.replace('BBBB', 'BBBC'),
+      cert.replace('AAAA', 'AAAB') + chain,
+      `${cert}\n${chain}`,
+      cert,
     ]) {
-      assert.equal(sameFingerprint(wrong, digest), false, wrong);
+      assert.equal(isCertAndChain(fullchain, cert, chain), false, fullchain);
     }
   });
 });

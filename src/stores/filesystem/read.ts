@@ -12,6 +12,7 @@ import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
+import { isCertAndChain } from '../../x509/pem.js';
 import { CURRENT, childPath, currentTarget, STABLE_TARGETS, VERSION_FILES, VERSIONS } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
@@ -352,7 +353,11 @@ async function readSet(
   } else if (!isErrno(meta.reason, 'ENOENT')) {
     return { state: 'unreadable', error: problem(files.meta, meta) as string };
   }
-  return { state: 'present', cert: { certPem, chainPem, keyPem, meta: parsed } };
+  // The metadata describes the set as it was written; a set whose copies of the leaf disagree (cert.pem
+  // changed or damaged since, or fullchain.pem) is given without it, so its certificate is parsed and
+  // reported as it is (x509/fast.ts).
+  const asWritten = parsed && isCertAndChain(fullchainPem, certPem, chainPem) ? parsed : undefined;
+  return { state: 'present', cert: { certPem, chainPem, keyPem, meta: asWritten } };
 }
 
 /**
@@ -367,8 +372,7 @@ function isStoredMeta(value: unknown): value is StoredMeta {
       (field) => typeof meta[field] === 'string',
     ) &&
     Array.isArray(meta.domains) &&
-    meta.domains.every((domain) => typeof domain === 'string') &&
-    (meta.leafChecksum === undefined || typeof meta.leafChecksum === 'string')
+    meta.domains.every((domain) => typeof domain === 'string')
   );
 }
 

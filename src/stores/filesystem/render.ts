@@ -5,7 +5,6 @@
  */
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { VERSION_FILES } from '../keys.js';
-import { withLeafChecksum } from '../meta.js';
 import type { CertificateBundle, StoredMeta } from '../types.js';
 import type { FilesystemSettings } from './config.js';
 
@@ -36,11 +35,7 @@ export async function renderVersion(
     { file: VERSION_FILES.chain, data: chainPem, key: false },
     { file: VERSION_FILES.fullchain, data: fullchain, key: false },
     { file: VERSION_FILES.privkey, data: keyPem, key: true },
-    {
-      file: VERSION_FILES.meta,
-      data: `${JSON.stringify(withLeafChecksum(meta, certPem), null, 2)}\n`,
-      key: false,
-    },
+    { file: VERSION_FILES.meta, data: `${JSON.stringify(meta, null, 2)}\n`, key: false },
   ];
   if (settings.stable.has('combined'))
     files.push({ file: VERSION_FILES.combined, data: fullchain + keyPem, key: true });

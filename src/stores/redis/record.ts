@@ -4,7 +4,7 @@
  */
 import { isErrorCode } from '../../errors.js';
 import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
-import { withLeafChecksum } from '../meta.js';
+import { isCertAndChain } from '../../x509/pem.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
   DecryptError,
@@ -26,17 +26,11 @@ export interface CertRecord {
   serial: string;
   key_type: KeyType;
   via?: string;
-  /** StoredMeta.leafChecksum. */
-  leaf_checksum?: string;
   fullchain_pem: string;
   cert_pem: string;
   chain_pem: string;
   private_key_pem?: string;
   private_key_enc?: EncryptedPrivateKey;
-}
-
-function leafChecksumField(meta: StoredMeta): { leaf_checksum?: string } {
-  return meta.leafChecksum === undefined ? {} : { leaf_checksum: meta.leafChecksum };
 }
 
 function withNewline(pem: string): string {
@@ -63,7 +57,6 @@ export function encodeCertRecord(
     serial: meta.serial,
     key_type: meta.keyType,
     ...(meta.via === undefined ? {} : { via: meta.via }),
-    ...leafChecksumField(withLeafChecksum(meta, certPem)),
     fullchain_pem: certPem + chainPem,
     cert_pem: certPem,
     chain_pem: chainPem,
@@ -108,7 +101,6 @@ function metaOf(record: Record<string, unknown>, name: string): StoredMeta | und
     issuedAt: r.issued_at,
   };
   if (isString(r.via)) meta.via = r.via;
-  if (isString(r.leaf_checksum)) meta.leafChecksum = r.leaf_checksum;
   return meta;
 }
 
@@ -154,7 +146,14 @@ export function decodeCertRecord(name: string, text: string, ring: KeyRing | und
   } else {
     return { ok: false, error: 'the stored value holds no private key (private_key_pem or private_key_enc)' };
   }
-  return { ok: true, cert: { certPem, chainPem: chainPem ?? '', keyPem, meta: metaOf(record, name) } };
+  // The metadata describes the value as it was written: not when its copies of the leaf disagree (a value
+  // edited since), whose certificate is then parsed and reported as it is (x509/fast.ts).
+  const asWritten =
+    !isString(record.fullchain_pem) || isCertAndChain(record.fullchain_pem, certPem, chainPem ?? '');
+  return {
+    ok: true,
+    cert: { certPem, chainPem: chainPem ?? '', keyPem, meta: asWritten ? metaOf(record, name) : undefined },
+  };
 }
 
 export function encodeAttempt(attempt: AttemptInfo): string {
