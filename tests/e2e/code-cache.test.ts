@@ -162,6 +162,14 @@ test('the first run writes the cache beside the bundle; the next run uses it and
     );
     await assertBundleDir(false);
   }
+  // Commands other than the daily ones (run, plan, status) never write it: `validate` in CI, one-offs.
+  const validate = await runCommand(
+    process.execPath,
+    [join(install, 'bin', 'cert-renew'), '-m', 'manifest.json', 'validate'],
+    { cwd: work, env: cliEnv() },
+  );
+  assert.match(validate.stdout, /valid/);
+  await assertBundleDir(false);
   expected = await plan();
   await assertBundleDir(true);
   const written = await cacheState();
@@ -169,7 +177,7 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   const { header, data } = await readCache();
   assert.equal(
     header,
-    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${fnv1a64(data)}`,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} plan ${data.length} ${fnv1a64(data)}`,
   );
   assert.ok(data.length > 1000, 'V8 data follows the header');
   assert.equal((await stat(cacheFile)).mode & 0o777, 0o644, 'as readable as the bundle');
@@ -179,6 +187,37 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), written);
   await assertBundleDir(true);
+});
+
+test('a daily command the cache was not written for adds its functions once; other commands never rewrite it', async () => {
+  const cli = (...args: string[]) =>
+    runCommand(process.execPath, [join(install, 'bin', 'cert-renew'), '-m', 'manifest.json', ...args], {
+      cwd: work,
+      env: cliEnv(),
+    });
+  await rm(cacheFile, { force: true });
+  assert.deepEqual(await plan(), expected);
+  const planOnly = await readCache();
+  assert.match(planOnly.header, / plan \d+ fnv1a64:/);
+  // `status` (monitoring) is a daily command too: it rewrites the cache once, for both, bigger by its code.
+  await cli('status');
+  const both = await readCache();
+  assert.match(both.header, / plan,status \d+ fnv1a64:/);
+  assert.ok(both.data.length > planOnly.data.length, 'the functions status compiled are in it');
+  const written = await cacheState();
+  for (const args of [['status'], ['plan'], ['validate'], ['status', '--json']]) {
+    await cli(...args);
+    assert.deepEqual(await cacheState(), written, `${args.join(' ')} leaves it`);
+  }
+  // A header naming a command that is not a daily one is not this bin's: refused and rewritten.
+  const bytes = await readFile(cacheFile);
+  const end = bytes.indexOf(10);
+  const header = bytes.toString('latin1', 0, end).replace(' plan,status ', ' plan,validate ');
+  await writeFile(cacheFile, Buffer.concat([Buffer.from(header), bytes.subarray(end)]));
+  const planted = await cacheState();
+  assert.deepEqual(await plan(), expected);
+  assert.notDeepEqual(await cacheState(), planted);
+  assert.match((await readCache()).header, / plan \d+ fnv1a64:/);
 });
 
 /** The bytes with the first byte of three consecutive words in V8's data changed by +1, -2 and +1. */
@@ -332,7 +371,7 @@ test('a cache made for another bundle (another digest, another mtime) is ignored
   assert.notDeepEqual(renewed, kept, 'rewritten for the new mtime');
   assert.match(
     (await readCache()).header,
-    new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} \\d+ fnv1a64:[0-9a-f]{16}$`),
+    new RegExp(` ${Date.parse('2030-01-02T03:04:05Z')} plan \\d+ fnv1a64:[0-9a-f]{16}$`),
   );
   assert.deepEqual(await plan(), expected);
   assert.deepEqual(await cacheState(), renewed);
@@ -462,7 +501,7 @@ test('runs at once with no cache: each writes its own temp file and renames it; 
   const bundle = await stat(join(bundleDir, 'cli.cjs'));
   assert.equal(
     header,
-    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} ${data.length} ${fnv1a64(data)}`,
+    `cert-renew code cache ${await bundleDigest()} ${bundle.size} ${bundle.mtimeMs} plan ${data.length} ${fnv1a64(data)}`,
   );
   const written = await cacheState();
   assert.deepEqual(await plan(), expected);
