@@ -9,19 +9,38 @@
  * are those requested at issuance (which verification proved the certificate covers); the policy judges
  * domain changes by those in both paths, so the outcome is the same either way.
  *
- * That the certificate's other bytes are those the metadata was written for is the store's to say: it gives
- * metadata only with a set as it was written (the filesystem store: `fullchain.pem` is `cert.pem` followed by
- * `chain.pem`; Redis: the same of its value), so a certificate changed or damaged on disk is parsed. No hash
+ * That the metadata names the certificate (`metaNaming`) and that the certificate's other bytes are those it
+ * was written for is the stores' to say: they give metadata only when it names the certificate, and only
+ * with a set as it was written (a filesystem version whose `fullchain.pem` is not `cert.pem` followed by
+ * `chain.pem`, a Redis value whose `fullchain_pem` is not `cert_pem` + `chain_pem`, is unreadable). No hash
  * is taken here: SHA-256 meant loading node:crypto with the stream modules it brings (~3 ms of a
  * nothing-due run's start-up, docs/performance.md, ninth round), and a checksum in JavaScript made V8
  * optimise its loop (~1.5 ms more, measured).
  */
-import type { StoredCertificate } from '../stores/types.js';
+import type { StoredCertificate, StoredMeta } from '../stores/types.js';
 import { ipVersion } from '../util/ip.js';
 import { certificateIdentity, privateKeyMaterial, sameMaterial } from './der.js';
 import { type CertInfo, sameSerial } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
 import { firstCertificateDer } from './pem.js';
+
+/**
+ * `meta` when it names the certificate in `certPem` — the serial, notBefore and notAfter read from the
+ * certificate's own DER are the metadata's — else undefined (no certificate, or metadata written for
+ * another one: a file replaced or edited since, dates that are not dates). The stores give metadata only
+ * so: everything that reads StoredMeta (plans, run reports, hooks' variables, deployment records) can take
+ * it as the stored certificate's.
+ */
+export function metaNaming(certPem: string, meta: StoredMeta): StoredMeta | undefined {
+  const der = firstCertificateDer(certPem);
+  const own = der === undefined ? undefined : certificateIdentity(der);
+  return own !== undefined &&
+    sameSerial(meta.serial, own.serial) &&
+    wholeSeconds(meta.notBefore) === own.notBefore.getTime() &&
+    wholeSeconds(meta.notAfter) === own.notAfter.getTime()
+    ? meta
+    : undefined;
+}
 
 /** X.509 times have whole seconds: a stored ISO time as the certificate's, or NaN. */
 function wholeSeconds(iso: string): number {

@@ -10,7 +10,6 @@ import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
-import { inspectStored } from '../../src/policy/decide.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
@@ -212,6 +211,8 @@ describe('reading damaged and foreign sets', () => {
       ['a number for its serial', { ...meta, serial: 1234 }],
       ['no notBefore', { ...meta, notBefore: undefined }],
       ['domains not strings', { ...meta, domains: [1] }],
+      ['a word for its notAfter', { ...meta, notAfter: 'garbage' }],
+      ['a word for its issue time', { ...meta, issuedAt: 'soon' }],
     ] as const) {
       await writeFile(join(version, 'meta.json'), JSON.stringify(edited));
       loaded = await store.load('site');
@@ -236,13 +237,22 @@ describe('reading damaged and foreign sets', () => {
     assert.equal((await store.load('site')).state, 'present');
   });
 
-  test('a certificate changed on disk since it was written is read as it is, not as its metadata says', async () => {
+  test('a version changed on disk since it was written is unreadable; metadata that does not name its certificate is left out', async () => {
     const store = openStore();
     const named = await makeCertificate('named', { domains: ['app.example.test'] });
+    const other = await makeCertificate('other', { domains: ['app.example.test'] });
     await store.save('site', named.bundle, named.meta);
     const version = join(store.root, 'site', await readlink(join(store.root, 'site', 'current')));
     const intact = await store.load('site');
     assert.ok(intact.state === 'present' && intact.cert.meta, 'the metadata of a set as written');
+    const unreadable = async (what: string) => {
+      const loaded = await store.load('site');
+      assert.match(
+        loaded.state === 'unreadable' ? loaded.error : loaded.state,
+        /fullchain\.pem in site\/versions\/\S+ is not cert\.pem followed by chain\.pem: changed since it was written/,
+        what,
+      );
+    };
     // One byte of a name in cert.pem's DER changed (serial, dates and key as they were): a damaged file.
     const der = Buffer.from(new X509Certificate(named.bundle.certPem).raw);
     der.write('evl', der.lastIndexOf('app.example.test'), 'latin1');
@@ -251,18 +261,29 @@ describe('reading damaged and foreign sets', () => {
       join(version, 'cert.pem'),
       `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`,
     );
-    const damaged = await store.load('site');
-    assert.ok(damaged.state === 'present');
-    assert.equal(damaged.cert.meta, undefined, "cert.pem no longer agrees with fullchain.pem's leaf");
-    const inspected = inspectStored(damaged);
-    assert.ok(inspected?.ok);
-    assert.deepEqual(inspected.cert.dnsNames, ['evl.example.test'], 'the names the file holds');
-    // The other way round: fullchain.pem changed, cert.pem as written.
+    await unreadable('cert.pem damaged');
+    // fullchain.pem, which most servers read, replaced through its link (another certificate), or reordered.
     await writeFile(join(version, 'cert.pem'), named.bundle.certPem);
+    await writeFile(join(version, 'fullchain.pem'), `${other.bundle.certPem}${named.bundle.chainPem}`);
+    await unreadable('fullchain.pem of another certificate');
     await writeFile(join(version, 'fullchain.pem'), `${named.bundle.chainPem}${named.bundle.certPem}`);
-    const reordered = await store.load('site');
-    assert.ok(reordered.state === 'present');
-    assert.equal(reordered.cert.meta, undefined);
+    await unreadable('fullchain.pem reordered');
+    // The set whole again, with metadata written for another certificate (or edited: another serial, dates
+    // that are not the certificate's): the set is read, without it, so the certificate is judged as it is.
+    await writeFile(join(version, 'fullchain.pem'), `${named.bundle.certPem}${named.bundle.chainPem}`);
+    for (const meta of [
+      other.meta,
+      { ...named.meta, serial: 'DEADBEEF' },
+      { ...named.meta, notAfter: '2031-01-01T00:00:00.000Z' },
+    ]) {
+      await writeFile(join(version, 'meta.json'), JSON.stringify(meta));
+      const loaded = await store.load('site');
+      assert.ok(loaded.state === 'present', JSON.stringify(meta));
+      assert.equal(loaded.cert.meta, undefined, JSON.stringify(meta));
+    }
+    await writeFile(join(version, 'meta.json'), JSON.stringify(named.meta));
+    const whole = await store.load('site');
+    assert.ok(whole.state === 'present' && whole.cert.meta);
   });
 
   test('plain files from before (certbot copies) are read, and kept as the previous version on save', async () => {

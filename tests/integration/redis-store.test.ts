@@ -87,19 +87,36 @@ describe('layout', () => {
     assert.equal(await store.rollback('api'), false);
   });
 
-  test('a value whose cert_pem no longer agrees with its fullchain_pem is given without its metadata', async () => {
+  test('a value edited since it was written is unreadable; metadata that does not name its certificate is left out', async () => {
     const store = await open({ url: redis.url, keyPrefix: 'edit:' });
     const [a, b] = certs as [TestCertificate, TestCertificate];
     await store.save('web', a.bundle, a.meta('web'));
     const loaded = await store.load('web');
     assert.ok(loaded.state === 'present' && loaded.cert.meta, 'as written: with its metadata');
-    // cert_pem edited by hand (another certificate), the rest of the value as it was.
     const value = JSON.parse(await redis.cli('GET', 'edit:cert:{web}')) as Record<string, unknown>;
-    await redis.cli('SET', 'edit:cert:{web}', JSON.stringify({ ...value, cert_pem: b.bundle.certPem }));
-    const edited = await store.load('web');
-    assert.ok(edited.state === 'present');
-    assert.equal(edited.cert.certPem, b.bundle.certPem);
-    assert.equal(edited.cert.meta, undefined, 'the metadata describes another certificate');
+    // cert_pem (or fullchain_pem) edited by hand: which one a reader takes is not known.
+    for (const edited of [
+      { cert_pem: b.bundle.certPem },
+      { fullchain_pem: b.bundle.certPem + b.bundle.chainPem },
+    ]) {
+      await redis.cli('SET', 'edit:cert:{web}', JSON.stringify({ ...value, ...edited }));
+      const result = await store.load('web');
+      assert.match(
+        result.state === 'unreadable' ? result.error : result.state,
+        /fullchain_pem is not cert_pem followed by chain_pem: changed since it was written/,
+      );
+    }
+    // The PEMs whole, the metadata fields edited (another serial, a date that is not a date): left out.
+    for (const edited of [
+      { serial: 'DEADBEEF' },
+      { expires_at: 'garbage' },
+      { not_before: '2001-01-01T00:00:00Z' },
+    ]) {
+      await redis.cli('SET', 'edit:cert:{web}', JSON.stringify({ ...value, ...edited }));
+      const result = await store.load('web');
+      assert.ok(result.state === 'present', JSON.stringify(edited));
+      assert.equal(result.cert.meta, undefined, JSON.stringify(edited));
+    }
   });
 
   test('missing, corrupt and incomplete values; attempts are kept apart', async () => {

@@ -12,6 +12,7 @@ import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
+import { metaNaming } from '../../x509/fast.js';
 import { isCertAndChain } from '../../x509/pem.js';
 import { CURRENT, childPath, currentTarget, STABLE_TARGETS, VERSION_FILES, VERSIONS } from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
@@ -292,7 +293,7 @@ export async function loadLegacy(
     privkey: stableName(settings, 'privkey'),
     meta: VERSION_FILES.meta,
   };
-  return readSet(settings, io, settings.layout.certDir(name), files);
+  return readSet(settings, io, settings.layout.certDir(name), files, true);
 }
 
 async function readSet(
@@ -300,6 +301,7 @@ async function readSet(
   io: ReadIo,
   dir: string,
   files: SetFiles,
+  legacy = false,
 ): Promise<LoadResult> {
   const read = (file: string) => io.readText(childPath(dir, file));
   const [cert, chain, fullchain, key, meta] = await Promise.allSettled([
@@ -353,23 +355,33 @@ async function readSet(
   } else if (!isErrno(meta.reason, 'ENOENT')) {
     return { state: 'unreadable', error: problem(files.meta, meta) as string };
   }
-  // The metadata describes the set as it was written; a set whose copies of the leaf disagree (cert.pem
-  // changed or damaged since, or fullchain.pem) is given without it, so its certificate is parsed and
-  // reported as it is (x509/fast.ts).
-  const asWritten = parsed && isCertAndChain(fullchainPem, certPem, chainPem) ? parsed : undefined;
-  return { state: 'present', cert: { certPem, chainPem, keyPem, meta: asWritten } };
+  // A version is written whole, fullchain.pem being cert.pem followed by chain.pem: one that is not was
+  // changed since (a file edited or damaged through its link), and which of them a server reads is not
+  // known here. It is reported, and the next renewal writes a whole version again. (Plain files from before
+  // cert-renew, `legacy`, are read as they are.)
+  if (!legacy && !isCertAndChain(fullchainPem, certPem, chainPem)) {
+    return {
+      state: 'unreadable',
+      error: `${files.fullchain} in ${where} is not ${files.cert} followed by ${files.chain}: changed since it was written`,
+    };
+  }
+  // The metadata only when it names the certificate (x509/fast.ts): everything downstream takes it as such.
+  const named = parsed === undefined ? undefined : metaNaming(certPem, parsed);
+  return { state: 'present', cert: { certPem, chainPem, keyPem, meta: named } };
 }
 
 /**
- * Whether `value` has the fields of StoredMeta that plans read, each of its type (a meta.json edited by hand
- * without its fingerprint, or with a number for its serial, would otherwise stop the whole plan).
+ * Whether `value` has the fields of StoredMeta that plans read, each of its type, dates that are dates (a
+ * meta.json edited by hand without its fingerprint, with a number for its serial or a word for a date, would
+ * otherwise stop the whole plan or run).
  */
 function isStoredMeta(value: unknown): value is StoredMeta {
   if (typeof value !== 'object' || value === null) return false;
   const meta = value as Record<string, unknown>;
   return (
-    ['notBefore', 'notAfter', 'fingerprint', 'serial', 'issuedAt'].every(
-      (field) => typeof meta[field] === 'string',
+    ['fingerprint', 'serial'].every((field) => typeof meta[field] === 'string') &&
+    ['notBefore', 'notAfter', 'issuedAt'].every(
+      (field) => typeof meta[field] === 'string' && !Number.isNaN(Date.parse(meta[field] as string)),
     ) &&
     Array.isArray(meta.domains) &&
     meta.domains.every((domain) => typeof domain === 'string')

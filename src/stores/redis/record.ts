@@ -4,6 +4,7 @@
  */
 import { isErrorCode } from '../../errors.js';
 import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
+import { metaNaming } from '../../x509/fast.js';
 import { isCertAndChain } from '../../x509/pem.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
@@ -72,6 +73,8 @@ export type DecodedCert = { ok: true; cert: StoredCertificate } | { ok: false; e
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\r?\n?/g;
 
 const isString = (v: unknown): v is string => typeof v === 'string';
+/** A string that is a date (an ISO time as cert-renew writes them). */
+const isDate = (v: unknown): v is string => isString(v) && !Number.isNaN(Date.parse(v));
 
 function metaOf(record: Record<string, unknown>, name: string): StoredMeta | undefined {
   const r = record;
@@ -80,11 +83,11 @@ function metaOf(record: Record<string, unknown>, name: string): StoredMeta | und
     !Array.isArray(domains) ||
     !domains.every(isString) ||
     !isString(r.issuer) ||
-    !isString(r.expires_at) ||
-    !isString(r.not_before) ||
+    !isDate(r.expires_at) ||
+    !isDate(r.not_before) ||
     !isString(r.fingerprint) ||
     !isString(r.serial) ||
-    !isString(r.issued_at) ||
+    !isDate(r.issued_at) ||
     !(KEY_TYPES as readonly unknown[]).includes(r.key_type)
   ) {
     return undefined;
@@ -146,13 +149,24 @@ export function decodeCertRecord(name: string, text: string, ring: KeyRing | und
   } else {
     return { ok: false, error: 'the stored value holds no private key (private_key_pem or private_key_enc)' };
   }
-  // The metadata describes the value as it was written: not when its copies of the leaf disagree (a value
-  // edited since), whose certificate is then parsed and reported as it is (x509/fast.ts).
-  const asWritten =
-    !isString(record.fullchain_pem) || isCertAndChain(record.fullchain_pem, certPem, chainPem ?? '');
+  // A value cert-renew wrote has fullchain_pem = cert_pem + chain_pem: one that does not was edited since,
+  // and which of them a reader takes is not known here. Reported; the next renewal writes a whole value.
+  if (
+    isString(record.cert_pem) &&
+    isString(record.chain_pem) &&
+    isString(record.fullchain_pem) &&
+    !isCertAndChain(record.fullchain_pem, record.cert_pem, record.chain_pem)
+  ) {
+    return {
+      ok: false,
+      error: 'fullchain_pem is not cert_pem followed by chain_pem: changed since it was written',
+    };
+  }
+  // The metadata only when it names the certificate (x509/fast.ts): everything downstream takes it as such.
+  const meta = metaOf(record, name);
   return {
     ok: true,
-    cert: { certPem, chainPem: chainPem ?? '', keyPem, meta: asWritten ? metaOf(record, name) : undefined },
+    cert: { certPem, chainPem: chainPem ?? '', keyPem, meta: meta && metaNaming(certPem, meta) },
   };
 }
 
