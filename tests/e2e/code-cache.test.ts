@@ -461,6 +461,51 @@ test('a bundle directory the user cannot write: runs the same, writes nothing, s
   }
 });
 
+test('a version screen writes no cache; a root-owned cache is taken by the package owner; a directory there costs nothing', async () => {
+  const cli = (prefix: string[], ...args: string[]) => {
+    const [command, ...rest] = [...prefix, process.execPath, join(install, 'bin', 'cert-renew')];
+    return runCommand(command as string, [...rest, '-m', 'manifest.json', ...args], {
+      cwd: work,
+      env: cliEnv(),
+    });
+  };
+  await rm(cacheFile, { force: true });
+  // `plan -V` prints the version: were its little code cached for `plan`, no later plan would add its own.
+  for (const flag of ['-V', '--version']) {
+    await cli([], 'plan', flag);
+    await assertBundleDir(false);
+  }
+  // The package owned by a user (an install under its home), the cache by root (`plan` run once as root):
+  // the owner takes root's cache rather than rewriting it, which root would then rewrite in turn.
+  if (process.getuid?.() === 0) {
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    assert.deepEqual(await plan(), expected);
+    const rootCache = await cacheState();
+    await chown(bundleDir, 65534, 65534);
+    await chown(join(bundleDir, 'cli.cjs'), 65534, 65534);
+    try {
+      assert.deepEqual(await plan(nobody), expected);
+      assert.deepEqual(await cacheState(), rootCache, "root's cache taken, not rewritten");
+      assert.equal((await stat(cacheFile)).uid, 0);
+    } finally {
+      await chown(join(bundleDir, 'cli.cjs'), 0, 0);
+      await chown(bundleDir, 0, 0);
+    }
+  }
+  // A directory where the cache belongs: nothing can replace it; runs go on and leave nothing behind.
+  await rm(cacheFile, { force: true });
+  await mkdir(cacheFile);
+  try {
+    assert.deepEqual(await plan(), expected);
+    assert.deepEqual(await readdir(cacheFile), []);
+    assert.deepEqual((await readdir(bundleDir)).sort(), ['cli.cjs', 'cli.cjs.cache', 'cli.cjs.map']);
+  } finally {
+    await rm(cacheFile, { recursive: true });
+  }
+  assert.deepEqual(await plan(), expected);
+  await assertBundleDir(true);
+});
+
 test('the bundled validator serves only the schema it was compiled from; another schema is compiled at run time', async () => {
   /** Whether a run compiled ajv (the run-time fallback), from V8's list of the scripts it compiled. */
   async function compilesSchema(): Promise<boolean> {
