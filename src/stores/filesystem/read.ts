@@ -371,17 +371,16 @@ async function readSet(
 }
 
 /**
- * Whether `value` has the fields of StoredMeta that plans read, each of its type, dates that are dates (a
- * meta.json edited by hand without its fingerprint, with a number for its serial or a word for a date, would
- * otherwise stop the whole plan or run).
+ * Whether `value` has the fields of StoredMeta that plans read, each of its type (a meta.json edited by hand
+ * without its fingerprint, or with a number for its serial, would otherwise stop the whole plan or run; dates
+ * that are not the certificate's — a word, say — are metaNaming's to refuse).
  */
 function isStoredMeta(value: unknown): value is StoredMeta {
   if (typeof value !== 'object' || value === null) return false;
   const meta = value as Record<string, unknown>;
   return (
-    ['fingerprint', 'serial'].every((field) => typeof meta[field] === 'string') &&
-    ['notBefore', 'notAfter', 'issuedAt'].every(
-      (field) => typeof meta[field] === 'string' && !Number.isNaN(Date.parse(meta[field] as string)),
+    ['notBefore', 'notAfter', 'fingerprint', 'serial', 'issuedAt'].every(
+      (field) => typeof meta[field] === 'string',
     ) &&
     Array.isArray(meta.domains) &&
     meta.domains.every((domain) => typeof domain === 'string')

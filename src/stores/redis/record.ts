@@ -73,8 +73,6 @@ export type DecodedCert = { ok: true; cert: StoredCertificate } | { ok: false; e
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\r?\n?/g;
 
 const isString = (v: unknown): v is string => typeof v === 'string';
-/** A string that is a date (an ISO time as cert-renew writes them). */
-const isDate = (v: unknown): v is string => isString(v) && !Number.isNaN(Date.parse(v));
 
 function metaOf(record: Record<string, unknown>, name: string): StoredMeta | undefined {
   const r = record;
@@ -83,11 +81,11 @@ function metaOf(record: Record<string, unknown>, name: string): StoredMeta | und
     !Array.isArray(domains) ||
     !domains.every(isString) ||
     !isString(r.issuer) ||
-    !isDate(r.expires_at) ||
-    !isDate(r.not_before) ||
+    !isString(r.expires_at) ||
+    !isString(r.not_before) ||
     !isString(r.fingerprint) ||
     !isString(r.serial) ||
-    !isDate(r.issued_at) ||
+    !isString(r.issued_at) ||
     !(KEY_TYPES as readonly unknown[]).includes(r.key_type)
   ) {
     return undefined;
