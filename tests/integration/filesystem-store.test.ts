@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import type { StoredCertificate } from '../../src/stores/types.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 
@@ -291,7 +292,11 @@ describe('reading damaged and foreign sets', () => {
     await mkdir(site, { recursive: true });
     await writeFile(join(site, 'cert.pem'), ec.bundle.certPem);
     await writeFile(join(site, 'chain.pem'), ec.bundle.chainPem);
-    await writeFile(join(site, 'fullchain.pem'), ec.bundle.certPem + ec.bundle.chainPem);
+    // Made by hand as people do: a blank line between the certificates, and the root added at the end.
+    await writeFile(
+      join(site, 'fullchain.pem'),
+      `${ec.bundle.certPem}\n${ec.bundle.chainPem}${rsa.bundle.chainPem}`,
+    );
     await writeFile(join(site, 'privkey.pem'), ec.bundle.keyPem);
     const loaded = await store.load('site');
     assert.equal(loaded.state, 'present');
@@ -300,9 +305,19 @@ describe('reading damaged and foreign sets', () => {
     await store.save('site', rsa.bundle, rsa.meta);
     assert.ok((await lstat(join(site, 'cert.pem'))).isSymbolicLink());
     assert.equal(await readFile(join(site, 'privkey.pem'), 'utf8'), rsa.bundle.keyPem);
-    assert.equal(await store.rollback('site'), true);
+    // The copy of those files, 000000-legacy, is read as they were (not as a version cert-renew wrote
+    // whole): rollback may restore it, and restored it is present.
+    const seen: string[] = [];
+    const usable = (previous: StoredCertificate) => {
+      seen.push(previous.certPem);
+      return true;
+    };
+    assert.equal(await store.rollback('site', { usable }), true);
+    assert.deepEqual(seen, [ec.bundle.certPem], 'the copy is offered to the caller as it was');
     assert.equal(await readFile(join(site, 'privkey.pem'), 'utf8'), ec.bundle.keyPem);
     assert.equal(await readlink(join(site, 'current')), 'versions/000000-legacy');
+    const restored = await store.load('site');
+    assert.equal(restored.state, 'present', restored.state === 'unreadable' ? restored.error : undefined);
   });
 
   test('a symlink pointing outside the certificate directory is unreadable', async () => {

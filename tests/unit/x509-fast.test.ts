@@ -6,7 +6,7 @@ import { inspectStored } from '../../src/policy/decide.js';
 import { certificateIdentity } from '../../src/x509/der.js';
 import { inspectWithMeta } from '../../src/x509/fast.js';
 import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
-import { isCertAndChain } from '../../src/x509/pem.js';
+import { sameCertificates } from '../../src/x509/pem.js';
 import { makeCertificate } from '../contract/fixtures.js';
 
 describe('inspectWithMeta', () => {
@@ -69,20 +69,28 @@ describe('inspectWithMeta', () => {
   });
 });
 
-describe('isCertAndChain', () => {
-  test('is true only for the certificate followed by the chain, character for character', () => {
-    const cert = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+describe('sameCertificates', () => {
+  test('is true when the full chain holds the certificate then the chain, however the lines are laid out', () => {
+    const cert = '-----BEGIN CERTIFICATE-----\nAAAA\nAAAA\n-----END CERTIFICATE-----\n';
     const chain = '-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n';
-    assert.ok(isCertAndChain(cert + chain, cert, chain));
-    assert.ok(isCertAndChain(cert, cert, ''), 'no chain');
+    assert.ok(sameCertificates(cert + chain, cert, chain));
+    assert.ok(sameCertificates(cert, cert, ''), 'no chain');
+    // Another layout of the same certificates: a blank line between them, CRLF, no final newlines.
+    for (const fullchain of [
+      `${cert}\n${chain}`,
+      (cert + chain).replaceAll('\n', '\r\n'),
+      `${cert.trim()}${chain.trim()}`,
+    ]) {
+      assert.ok(sameCertificates(fullchain, cert, chain), JSON.stringify(fullchain));
+    }
     for (const fullchain of [
       chain + cert,
       cert + chain.replace('BBBB', 'BBBC'),
       cert.replace('AAAA', 'AAAB') + chain,
-      `${cert}\n${chain}`,
       cert,
+      cert + chain + chain,
     ]) {
-      assert.equal(isCertAndChain(fullchain, cert, chain), false, fullchain);
+      assert.equal(sameCertificates(fullchain, cert, chain), false, fullchain);
     }
   });
 });

@@ -13,8 +13,16 @@ import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { metaNaming } from '../../x509/fast.js';
-import { isCertAndChain } from '../../x509/pem.js';
-import { CURRENT, childPath, currentTarget, STABLE_TARGETS, VERSION_FILES, VERSIONS } from '../keys.js';
+import { sameCertificates } from '../../x509/pem.js';
+import {
+  CURRENT,
+  childPath,
+  currentTarget,
+  LEGACY_ID,
+  STABLE_TARGETS,
+  VERSION_FILES,
+  VERSIONS,
+} from '../keys.js';
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, syncIo } from './fs-util.js';
@@ -165,7 +173,14 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
   }
   const linkedVersion = (await plantedLink(io, versionsDir)) ?? (await plantedLink(io, versionDir));
   if (linkedVersion) return linkedVersion;
-  const set = await readSet(settings, io, versionDir, VERSION_FILES);
+  // 000000-legacy holds the plain files from before cert-renew, copied as they were: read as plain files.
+  const set = await readSet(
+    settings,
+    io,
+    versionDir,
+    VERSION_FILES,
+    versionDir.endsWith(`${sep}${LEGACY_ID}`),
+  );
   return set.state === 'present' ? judgeServed(settings, io, dir, set) : set;
 }
 
@@ -266,7 +281,7 @@ export function readVersion(
   name: string,
   id: string,
 ): Promise<LoadResult> {
-  return readSet(settings, io, settings.layout.versionDir(name, id), VERSION_FILES);
+  return readSet(settings, io, settings.layout.versionDir(name, id), VERSION_FILES, id === LEGACY_ID);
 }
 
 /** Plain files in `<path>/<name>/` from before cert-renew managed it (certbot copies, manual installs). */
@@ -355,11 +370,11 @@ async function readSet(
   } else if (!isErrno(meta.reason, 'ENOENT')) {
     return { state: 'unreadable', error: problem(files.meta, meta) as string };
   }
-  // A version is written whole, fullchain.pem being cert.pem followed by chain.pem: one that is not was
-  // changed since (a file edited or damaged through its link), and which of them a server reads is not
-  // known here. It is reported, and the next renewal writes a whole version again. (Plain files from before
-  // cert-renew, `legacy`, are read as they are.)
-  if (!legacy && !isCertAndChain(fullchainPem, certPem, chainPem)) {
+  // A version is written whole, fullchain.pem holding cert.pem's certificate then chain.pem's: one that
+  // does not was changed since (a file edited or damaged through its link), and which of them a server reads
+  // is not known here. It is reported, and the next renewal writes a whole version again. (Plain files from
+  // before cert-renew, `legacy`, and their copy 000000-legacy are read as they are.)
+  if (!legacy && !sameCertificates(fullchainPem, certPem, chainPem)) {
     return {
       state: 'unreadable',
       error: `${files.fullchain} in ${where} is not ${files.cert} followed by ${files.chain}: changed since it was written`,

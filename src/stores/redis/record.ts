@@ -5,7 +5,7 @@
 import { isErrorCode } from '../../errors.js';
 import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
 import { metaNaming } from '../../x509/fast.js';
-import { isCertAndChain } from '../../x509/pem.js';
+import { sameCertificates } from '../../x509/pem.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
   DecryptError,
@@ -147,13 +147,14 @@ export function decodeCertRecord(name: string, text: string, ring: KeyRing | und
   } else {
     return { ok: false, error: 'the stored value holds no private key (private_key_pem or private_key_enc)' };
   }
-  // A value cert-renew wrote has fullchain_pem = cert_pem + chain_pem: one that does not was edited since,
+  // A value cert-renew wrote has fullchain_pem = cert_pem + chain_pem (another tool's may lay them out
+  // otherwise, with the same certificates): one whose certificates differ was edited since,
   // and which of them a reader takes is not known here. Reported; the next renewal writes a whole value.
   if (
     isString(record.cert_pem) &&
     isString(record.chain_pem) &&
     isString(record.fullchain_pem) &&
-    !isCertAndChain(record.fullchain_pem, record.cert_pem, record.chain_pem)
+    !sameCertificates(record.fullchain_pem, record.cert_pem, record.chain_pem)
   ) {
     return {
       ok: false,
