@@ -57,7 +57,7 @@ export function ariRenewAt(window: { start: Date; end: Date }, seed: string): Da
  * MurmurHash3's 32-bit finaliser so that seeds differing only in their last characters (sequential
  * serials) land far apart. Deterministic across hosts and versions of node.
  */
-export function mix32(text: string): number {
+function mix32(text: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);

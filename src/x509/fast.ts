@@ -11,15 +11,17 @@
  *
  * That the metadata names the certificate (`metaNaming`) and that the certificate's other bytes are those it
  * was written for is the stores' to say: they give metadata only when it names the certificate, and only
- * with a set as it was written (a filesystem version whose `fullchain.pem` is not `cert.pem` followed by
- * `chain.pem`, a Redis value whose `fullchain_pem` is not `cert_pem` + `chain_pem`, is unreadable). No hash
+ * with a set as it was written (a version whose fullchain does not hold its certificate then its chain —
+ * pem.ts `sameCertificates` — is unreadable). The check is made twice for each certificate a plan reads
+ * (by the store, then here); keeping the first reading for the second kept it alive with the plan's
+ * metadata, for no time gained (docs/performance.md, ninth round). No hash
  * is taken here: SHA-256 meant loading node:crypto with the stream modules it brings (~3 ms of a
  * nothing-due run's start-up, docs/performance.md, ninth round), and a checksum in JavaScript made V8
  * optimise its loop (~1.5 ms more, measured).
  */
 import type { StoredCertificate, StoredMeta } from '../stores/types.js';
 import { ipVersion } from '../util/ip.js';
-import { certificateIdentity, privateKeyMaterial, sameMaterial } from './der.js';
+import { type CertificateIdentity, certificateIdentity, privateKeyMaterial, sameMaterial } from './der.js';
 import { type CertInfo, sameSerial } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
 import { firstCertificateDer } from './pem.js';
@@ -32,13 +34,18 @@ import { firstCertificateDer } from './pem.js';
  * it as the stored certificate's.
  */
 export function metaNaming(certPem: string, meta: StoredMeta): StoredMeta | undefined {
+  return namedIdentity(certPem, meta) === undefined ? undefined : meta;
+}
+
+/** The certificate's identity (der.ts) when `meta`'s serial and dates are the certificate's, else undefined. */
+function namedIdentity(certPem: string, meta: StoredMeta): CertificateIdentity | undefined {
   const der = firstCertificateDer(certPem);
   const own = der === undefined ? undefined : certificateIdentity(der);
   return own !== undefined &&
     sameSerial(meta.serial, own.serial) &&
     wholeSeconds(meta.notBefore) === own.notBefore.getTime() &&
     wholeSeconds(meta.notAfter) === own.notAfter.getTime()
-    ? meta
+    ? own
     : undefined;
 }
 
@@ -63,16 +70,8 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
     !meta.domains.every((d) => typeof d === 'string')
   )
     return undefined;
-  const der = firstCertificateDer(stored.certPem);
-  if (der === undefined) return undefined;
-  const own = certificateIdentity(der);
-  if (
-    !own ||
-    !sameSerial(meta.serial, own.serial) ||
-    wholeSeconds(meta.notBefore) !== own.notBefore.getTime() ||
-    wholeSeconds(meta.notAfter) !== own.notAfter.getTime()
-  )
-    return undefined;
+  const own = namedIdentity(stored.certPem, meta);
+  if (!own) return undefined;
   const privateKey = privateKeyMaterial(stored.keyPem);
   if (!privateKey || !sameMaterial(own.key, privateKey)) return undefined;
   const { notBefore, notAfter } = own;

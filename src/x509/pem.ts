@@ -31,8 +31,8 @@ export function joinPem(blocks: readonly string[]): string {
 /**
  * Whether `fullchain` holds the certificates of `cert` then those of `chain`, as the stores write a set: the
  * copies of the leaf agree, so neither was changed since. Compared in place when `fullchain` is the two texts
- * joined (what cert-renew writes; no string is made); otherwise certificate by certificate, whatever the
- * line breaks and blank lines between them (CRLF, `cat a b` of files without a final newline).
+ * joined (what cert-renew writes; no string is made); otherwise block by block as splitPemChain gives them,
+ * whatever the line endings and blank lines between them (CRLF, `cat a b` of files without a final newline).
  */
 export function sameCertificates(fullchain: string, cert: string, chain: string): boolean {
   if (
@@ -41,14 +41,7 @@ export function sameCertificates(fullchain: string, cert: string, chain: string)
     fullchain.endsWith(chain)
   )
     return true;
-  const all = certificateBodies(fullchain);
-  const parts = [...certificateBodies(cert), ...certificateBodies(chain)];
-  return all.length === parts.length && all.every((body, i) => body === parts[i]);
-}
-
-/** The base64 of each CERTIFICATE block of a PEM text, without its white space. */
-function certificateBodies(pem: string): string[] {
-  return [...pem.matchAll(/-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]*?)-----END CERTIFICATE-----/g)].map(
-    (match) => (match[1] as string).replace(/\s+/g, ''),
-  );
+  const all = splitPemChain(fullchain);
+  const parts = [...splitPemChain(cert), ...splitPemChain(chain)];
+  return all.length === parts.length && all.every((block, i) => block === parts[i]);
 }

@@ -174,13 +174,8 @@ async function loadFiles(settings: FilesystemSettings, io: ReadIo, name: string)
   const linkedVersion = (await plantedLink(io, versionsDir)) ?? (await plantedLink(io, versionDir));
   if (linkedVersion) return linkedVersion;
   // 000000-legacy holds the plain files from before cert-renew, copied as they were: read as plain files.
-  const set = await readSet(
-    settings,
-    io,
-    versionDir,
-    VERSION_FILES,
-    versionDir.endsWith(`${sep}${LEGACY_ID}`),
-  );
+  const legacy = versionDir === childPath(versionsDir, LEGACY_ID);
+  const set = await readSet(settings, io, versionDir, VERSION_FILES, legacy);
   return set.state === 'present' ? judgeServed(settings, io, dir, set) : set;
 }
 
