@@ -19,31 +19,56 @@ const BIT_STRING = 0x03;
 const OCTET_STRING = 0x04;
 const OID = 0x06;
 
-const OID_RSA = '2a864886f70d010101';
-const OID_EC = '2a8648ce3d0201';
+/** Curves as PublicMaterial names them: the hex of their OID (RFC 5480 §2.1.1.1). */
 export const CURVE_P256 = '2a8648ce3d030107';
 export const CURVE_P384 = '2b81040022';
+
+const RSA_BYTES = Buffer.from('2a864886f70d010101', 'hex'); // rsaEncryption, RFC 8017 appendix C
+const EC_BYTES = Buffer.from('2a8648ce3d0201', 'hex'); // id-ecPublicKey, RFC 5480 §2.1.1
+const P256_BYTES = Buffer.from(CURVE_P256, 'hex');
+const P384_BYTES = Buffer.from(CURVE_P384, 'hex');
 
 /** The public half of a key, as bytes that can be compared. */
 export type PublicMaterial =
   | { kind: 'ec'; curve: string; point: Buffer }
   | { kind: 'rsa'; n: Buffer; e: Buffer };
 
-function read(buf: Buffer, offset: number, limit: number): Node | undefined {
-  if (offset + 2 > limit) return undefined;
+/**
+ * The element at `offset` (its header within `limit`) written into `into`: tag, content start and end.
+ * False when there is no whole element there (a high-tag-number form, a length over 4 bytes or past
+ * `limit`). Walking with one reused Node allocates nothing, which matters when a plan reads 10,000
+ * certificates twice (docs/performance.md, tenth round).
+ */
+function readInto(buf: Buffer, offset: number, limit: number, into: Node): boolean {
+  if (offset + 2 > limit) return false;
   const tag = buf[offset] as number;
-  if ((tag & 0x1f) === 0x1f) return undefined;
+  if ((tag & 0x1f) === 0x1f) return false;
   let length = buf[offset + 1] as number;
   let start = offset + 2;
   if (length & 0x80) {
     const bytes = length & 0x7f;
-    if (bytes === 0 || bytes > 4 || start + bytes > limit) return undefined;
+    if (bytes === 0 || bytes > 4 || start + bytes > limit) return false;
     length = 0;
     for (let i = 0; i < bytes; i++) length = length * 256 + (buf[start + i] as number);
     start += bytes;
   }
   const end = start + length;
-  return end > limit ? undefined : { tag, start, end };
+  if (end > limit) return false;
+  into.tag = tag;
+  into.start = start;
+  into.end = end;
+  return true;
+}
+
+function read(buf: Buffer, offset: number, limit: number): Node | undefined {
+  const node: Node = { tag: 0, start: 0, end: 0 };
+  return readInto(buf, offset, limit, node) ? node : undefined;
+}
+
+/** Whether the elements from `offset` to `end` are whole elements filling it exactly. */
+function wholeElements(buf: Buffer, offset: number, end: number, scratch: Node): boolean {
+  for (let at = offset; at < end; at = scratch.end) if (!readInto(buf, at, end, scratch)) return false;
+  return true;
 }
 
 function children(buf: Buffer, node: Node): Node[] | undefined {
@@ -90,35 +115,73 @@ function rsaPublic(buf: Buffer, node: Node | undefined, skipVersion: boolean): P
   return { kind: 'rsa', n: unsigned(buf, n), e: unsigned(buf, e) };
 }
 
+/** A Node to be filled by readInto. */
+const blank = (): Node => ({ tag: 0, start: 0, end: 0 });
+
+/** Whether `node` is an OBJECT IDENTIFIER whose contents are `oid`'s bytes. */
+function isOid(buf: Buffer, node: Node, oid: Buffer): boolean {
+  if (node.tag !== OID || node.end - node.start !== oid.length) return false;
+  for (let i = 0; i < oid.length; i++) if (buf[node.start + i] !== oid[i]) return false;
+  return true;
+}
+
+/** A curve's OID as PublicMaterial names it (hex): the two this project issues without a new string. */
+function curveName(buf: Buffer, node: Node): string {
+  if (isOid(buf, node, P256_BYTES)) return CURVE_P256;
+  if (isOid(buf, node, P384_BYTES)) return CURVE_P384;
+  return hex(buf, node);
+}
+
 /** ECPrivateKey (RFC 5915): the public point when the key carries it; the curve from `curve` or [0]. */
 function ecPrivate(
   buf: Buffer,
   node: Node | undefined,
   curve: string | undefined,
 ): PublicMaterial | undefined {
-  const items = sequence(buf, node);
-  if (!items) return undefined;
+  if (node?.tag !== SEQUENCE) return undefined;
+  // version, privateKey, then the optional [0] parameters and [1] publicKey
+  const item = blank();
+  const inner = blank();
+  const rest = blank();
   let found = curve;
   let point: Buffer | undefined;
-  for (const item of items.slice(2)) {
-    const inner = children(buf, item)?.[0];
-    if (!inner) continue;
-    if (item.tag === 0xa0 && inner.tag === OID) found ??= hex(buf, inner);
+  let index = 0;
+  for (let at = node.start; at < node.end; at = item.end, index++) {
+    if (!readInto(buf, at, node.end, item)) return undefined;
+    if (index < 2 || !readInto(buf, item.start, item.end, inner)) continue;
+    if (!wholeElements(buf, inner.end, item.end, rest)) continue;
+    if (item.tag === 0xa0 && inner.tag === OID) found ??= curveName(buf, inner);
     if (item.tag === 0xa1) point = bits(buf, inner);
   }
   return found && point ? { kind: 'ec', curve: found, point } : undefined;
 }
 
+/**
+ * An AlgorithmIdentifier (RFC 5280 §4.1.1.2) at `node`: its OID into `oid`, its parameters into `params`
+ * when present (tag 0 when absent). False when it is not one.
+ */
+function algorithmInto(buf: Buffer, node: Node, oid: Node, params: Node): boolean {
+  if (node.tag !== SEQUENCE || !readInto(buf, node.start, node.end, oid) || oid.tag !== OID) return false;
+  params.tag = 0;
+  if (oid.end === node.end) return true;
+  return readInto(buf, oid.end, node.end, params) && params.end === node.end;
+}
+
 /** From a SubjectPublicKeyInfo. */
 export function spkiMaterial(buf: Buffer, node: Node | undefined = root(buf)): PublicMaterial | undefined {
-  const [algorithm, key] = sequence(buf, node) ?? [];
-  const [oid, params] = sequence(buf, algorithm) ?? [];
-  if (oid?.tag !== OID) return undefined;
+  if (node?.tag !== SEQUENCE) return undefined;
+  const algorithm = blank();
+  const key = blank();
+  const oid = blank();
+  const params = blank();
+  if (!readInto(buf, node.start, node.end, algorithm) || !algorithmInto(buf, algorithm, oid, params))
+    return undefined;
+  if (!readInto(buf, algorithm.end, node.end, key) || key.end !== node.end) return undefined;
   const keyBits = bits(buf, key);
   if (!keyBits) return undefined;
-  if (hex(buf, oid) === OID_RSA) return rsaPublic(keyBits, root(keyBits), false);
-  if (hex(buf, oid) === OID_EC && params?.tag === OID) {
-    return { kind: 'ec', curve: hex(buf, params), point: keyBits };
+  if (isOid(buf, oid, RSA_BYTES)) return rsaPublic(keyBits, root(keyBits), false);
+  if (isOid(buf, oid, EC_BYTES) && params.tag === OID) {
+    return { kind: 'ec', curve: curveName(buf, params), point: keyBits };
   }
   return undefined;
 }
@@ -143,47 +206,76 @@ export interface CertificateIdentity {
 }
 
 /**
- * From a certificate's DER, in one walk of its TBSCertificate: serial, notBefore, notAfter and public key;
- * undefined for anything this reader does not understand (a form of time RFC 5280 does not allow, a key
- * other than RSA or EC).
+ * From a certificate's DER, in one walk of its TBSCertificate (RFC 5280 §4.1): serial, notBefore, notAfter
+ * and public key; undefined for anything this reader does not understand (elements that do not fill their
+ * parent, a form of time RFC 5280 does not allow, a key other than RSA or EC). The walk reuses one Node per
+ * level: a plan reads each stored certificate's identity twice (x509/fast.ts).
  */
 export function certificateIdentity(der: Buffer): CertificateIdentity | undefined {
-  const [tbs] = sequence(der, root(der)) ?? [];
-  const fields = sequence(der, tbs);
-  if (!fields) return undefined;
-  const first = fields[0]?.tag === 0xa0 ? 1 : 0; // explicit version
-  const serial = fields[first];
-  const [notBefore, notAfter] = sequence(der, fields[first + 3]) ?? [];
-  const key = spkiMaterial(der, fields[first + 5]);
-  const before = time(der, notBefore);
-  const after = time(der, notAfter);
-  if (serial?.tag !== INTEGER || !key || !before || !after) return undefined;
-  const digits = unsigned(der, serial).toString('hex').toUpperCase();
+  const certificate = blank();
+  const tbs = blank();
+  const field = blank();
+  const inner = blank();
+  if (!readInto(der, 0, der.length, certificate) || certificate.end !== der.length) return undefined;
+  if (certificate.tag !== SEQUENCE || !readInto(der, certificate.start, certificate.end, tbs))
+    return undefined;
+  // tbsCertificate, signatureAlgorithm, signature: whole elements filling the certificate
+  if (tbs.tag !== SEQUENCE || !wholeElements(der, tbs.end, certificate.end, inner)) return undefined;
+  const serial = blank();
+  if (!readInto(der, tbs.start, tbs.end, serial)) return undefined;
+  if (serial.tag === 0xa0 && !readInto(der, serial.end, tbs.end, serial)) return undefined; // explicit version
+  if (serial.tag !== INTEGER) return undefined;
+  // signature, issuer, then validity
+  field.end = serial.end;
+  for (let skip = 0; skip < 3; skip++) if (!readInto(der, field.end, tbs.end, field)) return undefined;
+  if (field.tag !== SEQUENCE || !readInto(der, field.start, field.end, inner)) return undefined;
+  const before = timeMs(der, inner);
+  if (!readInto(der, inner.end, field.end, inner) || inner.end !== field.end) return undefined;
+  const after = timeMs(der, inner);
+  // subject, then subjectPublicKeyInfo; what follows (unique IDs, extensions) must be whole elements
+  if (!readInto(der, field.end, tbs.end, field) || !readInto(der, field.end, tbs.end, field))
+    return undefined;
+  const key = spkiMaterial(der, field);
+  if (!key || Number.isNaN(before) || Number.isNaN(after) || !wholeElements(der, field.end, tbs.end, inner))
+    return undefined;
+  let start = serial.start;
+  while (start < serial.end - 1 && der[start] === 0) start++;
+  const hexDigits = der.toString('hex', start, serial.end).toUpperCase();
   return {
-    serial: digits.length % 2 === 1 ? `0${digits}` : digits,
-    notBefore: before,
-    notAfter: after,
+    serial: hexDigits.length % 2 === 1 ? `0${hexDigits}` : hexDigits,
+    notBefore: new Date(before),
+    notAfter: new Date(after),
     key,
   };
 }
 
+const PRIVATE_KEY_PEM =
+  /-----BEGIN (PRIVATE KEY|EC PRIVATE KEY|RSA PRIVATE KEY)-----([A-Za-z0-9+/=\s]+)-----END \1-----/;
+
 /** From a private key PEM: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`). */
 export function privateKeyMaterial(pem: string): PublicMaterial | undefined {
-  const match =
-    /-----BEGIN (PRIVATE KEY|EC PRIVATE KEY|RSA PRIVATE KEY)-----([A-Za-z0-9+/=\s]+)-----END \1-----/.exec(
-      pem,
-    );
+  const match = PRIVATE_KEY_PEM.exec(pem);
   if (!match) return undefined;
   const der = Buffer.from(match[2] as string, 'base64');
   const top = root(der);
   if (match[1] === 'RSA PRIVATE KEY') return rsaPublic(der, top, true);
   if (match[1] === 'EC PRIVATE KEY') return ecPrivate(der, top, undefined);
-  const [version, algorithm, key] = sequence(der, top) ?? [];
-  const [oid, params] = sequence(der, algorithm) ?? [];
-  if (version?.tag !== INTEGER || oid?.tag !== OID || key?.tag !== OCTET_STRING) return undefined;
+  // PrivateKeyInfo (RFC 5208 §5): version, privateKeyAlgorithm, privateKey, then optional attributes
+  if (top?.tag !== SEQUENCE) return undefined;
+  const version = blank();
+  const algorithm = blank();
+  const key = blank();
+  const oid = blank();
+  const params = blank();
+  if (!readInto(der, top.start, top.end, version) || version.tag !== INTEGER) return undefined;
+  if (!readInto(der, version.end, top.end, algorithm) || !algorithmInto(der, algorithm, oid, params))
+    return undefined;
+  if (!readInto(der, algorithm.end, top.end, key) || key.tag !== OCTET_STRING) return undefined;
+  if (!wholeElements(der, key.end, top.end, version)) return undefined;
   const inner = der.subarray(key.start, key.end);
-  if (hex(der, oid) === OID_RSA) return rsaPublic(inner, root(inner), true);
-  if (hex(der, oid) === OID_EC && params?.tag === OID) return ecPrivate(inner, root(inner), hex(der, params));
+  if (isOid(der, oid, RSA_BYTES)) return rsaPublic(inner, root(inner), true);
+  if (isOid(der, oid, EC_BYTES) && params.tag === OID)
+    return ecPrivate(inner, root(inner), curveName(der, params));
   return undefined;
 }
 
@@ -201,24 +293,49 @@ export function modulusBits(n: Buffer): number {
 
 const AKI_OID = '551d23'; // 2.5.29.35
 
+const asDate = (ms: number): Date | undefined => (Number.isNaN(ms) ? undefined : new Date(ms));
+
+/** `count` decimal digits at `at` as a number; NaN when any byte is not a digit. */
+function digits(buf: Buffer, at: number, count: number): number {
+  let value = 0;
+  for (let i = at; i < at + count; i++) {
+    const digit = (buf[i] as number) - 0x30;
+    if (digit < 0 || digit > 9) return Number.NaN;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+/** Days in a month (1–12) of the proleptic Gregorian calendar. */
+function daysIn(year: number, month: number): number {
+  if (month !== 2) return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+}
+
 /**
  * A UTCTime (tag 0x17, `YYMMDDHHMMSSZ`, years 50–99 are 19xx as RFC 5280 §4.1.2.5.1 says) or
- * GeneralizedTime (tag 0x18, `YYYYMMDDHHMMSSZ`) as a Date; undefined for any other form.
+ * GeneralizedTime (tag 0x18, `YYYYMMDDHHMMSSZ`) as milliseconds since the epoch; NaN for any other form and
+ * for a date or time that does not exist (a 13th month, 31 April, second 60), which OpenSSL does not read
+ * either. Read from the bytes in place (no string is made).
  */
-function time(der: Buffer, node: Node | undefined): Date | undefined {
-  if (!node || (node.tag !== 0x17 && node.tag !== 0x18)) return undefined;
-  const text = der.toString('latin1', node.start, node.end);
-  const match = (
-    node.tag === 0x17
-      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/
-      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/
-  ).exec(text);
-  if (!match) return undefined;
-  const [year, month, day, hour, minute, second] = match.slice(1).map(Number) as number[];
-  const fullYear =
-    node.tag === 0x17 ? ((year as number) < 50 ? 2000 : 1900) + (year as number) : (year as number);
-  const at = Date.UTC(fullYear, (month as number) - 1, day, hour, minute, second);
-  return Number.isNaN(at) ? undefined : new Date(at);
+function timeMs(der: Buffer, node: Node | undefined): number {
+  if (!node || (node.tag !== 0x17 && node.tag !== 0x18)) return Number.NaN;
+  const yearDigits = node.tag === 0x17 ? 2 : 4;
+  if (node.end - node.start !== yearDigits + 11 || der[node.end - 1] !== 0x5a) return Number.NaN;
+  const at = node.start + yearDigits;
+  const year = digits(der, node.start, yearDigits);
+  const fullYear = node.tag === 0x17 ? (year < 50 ? 2000 : 1900) + year : year;
+  const month = digits(der, at, 2);
+  const day = digits(der, at + 2, 2);
+  const hour = digits(der, at + 4, 2);
+  const minute = digits(der, at + 6, 2);
+  const second = digits(der, at + 8, 2);
+  if (!(month >= 1 && month <= 12 && day >= 1 && day <= daysIn(fullYear, month))) return Number.NaN;
+  if (!(hour <= 23 && minute <= 59 && second <= 59)) return Number.NaN;
+  // Date.UTC reads years 0–99 as 19xx; a GeneralizedTime that early is set on a Date of its own year.
+  return fullYear >= 100
+    ? Date.UTC(fullYear, month - 1, day, hour, minute, second)
+    : new Date(0).setUTCFullYear(fullYear, month - 1, day) + ((hour * 60 + minute) * 60 + second) * 1000;
 }
 
 /**
@@ -249,7 +366,7 @@ export function serialAndAuthorityKeyId(
     return {
       serial: der.subarray(serial.start, serial.end),
       keyIdentifier: der.subarray(keyId.start, keyId.end),
-      notAfter: validity?.tag === SEQUENCE ? time(der, children(der, validity)?.[1]) : undefined,
+      notAfter: validity?.tag === SEQUENCE ? asDate(timeMs(der, children(der, validity)?.[1])) : undefined,
     };
   }
   return undefined;

@@ -49,9 +49,55 @@ function namedIdentity(certPem: string, meta: StoredMeta): CertificateIdentity |
     : undefined;
 }
 
-/** X.509 times have whole seconds: a stored ISO time as the certificate's, or NaN. */
+/**
+ * X.509 times have whole seconds: a stored ISO time as the certificate's (ms since the epoch), or NaN. The
+ * form the stores write, `YYYY-MM-DDTHH:MM:SS.sssZ` (toISOString), is read digit by digit; any other goes
+ * through Date.parse, which cost a plan of 10,000 certificates ~40 ms when it read them all.
+ */
 function wholeSeconds(iso: string): number {
+  if (iso.length === 24 && iso.charCodeAt(23) === 0x5a && iso.charCodeAt(10) === 0x54) {
+    const at = isoDigits(iso);
+    if (!Number.isNaN(at)) return at;
+  }
   return Math.floor(Date.parse(iso) / 1000) * 1000;
+}
+
+/** The whole seconds of a `YYYY-MM-DDTHH:MM:SS.sssZ` text with its separators in place, or NaN. */
+function isoDigits(iso: string): number {
+  const number = (from: number, count: number): number => {
+    let value = 0;
+    for (let i = from; i < from + count; i++) {
+      const digit = iso.charCodeAt(i) - 0x30;
+      if (digit < 0 || digit > 9) return Number.NaN;
+      value = value * 10 + digit;
+    }
+    return value;
+  };
+  if (iso[4] !== '-' || iso[7] !== '-' || iso[13] !== ':' || iso[16] !== ':' || iso[19] !== '.')
+    return Number.NaN;
+  const year = number(0, 4);
+  const month = number(5, 2);
+  const day = number(8, 2);
+  const hour = number(11, 2);
+  const minute = number(14, 2);
+  const second = number(17, 2);
+  // Out of range (Date.UTC would carry a 13th month into the next year, and reads years below 100 as
+  // 19xx): Date.parse decides those.
+  if (
+    !(
+      year >= 100 &&
+      month >= 1 &&
+      month <= 12 &&
+      day >= 1 &&
+      day <= 31 &&
+      hour <= 23 &&
+      minute <= 59 &&
+      second <= 59
+    )
+  )
+    return Number.NaN;
+  if (Number.isNaN(number(20, 3))) return Number.NaN;
+  return Date.UTC(year, month - 1, day, hour, minute, second);
 }
 
 /**

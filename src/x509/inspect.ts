@@ -129,6 +129,7 @@ function normalizeSerial(serial: string): string {
  * colons) are the same number: case, colons and leading zeros do not count.
  */
 export function sameSerial(a: string, b: string): boolean {
+  if (a === b) return true;
   const bare = (serial: string) => serial.replace(/:/g, '').toUpperCase().replace(/^0+/, '');
   return bare(a) === bare(b);
 }

@@ -8,13 +8,25 @@ export function splitPemChain(pem: string): string[] {
   return blocks.map((block) => `${block.replace(/\r\n/g, '\n').trim()}\n`);
 }
 
-const FIRST_CERTIFICATE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+?)-----END CERTIFICATE-----/;
 const FIRST_BLOCK = /-----BEGIN [^-]+-----([A-Za-z0-9+/=\s]+?)-----END /;
+const BEGIN_CERTIFICATE = '-----BEGIN CERTIFICATE-----';
+const END_CERTIFICATE = '-----END CERTIFICATE-----';
+const BASE64_BODY = /^[A-Za-z0-9+/=\s]+$/;
 
-/** The DER bytes of the first `CERTIFICATE` block of a PEM text, or undefined when there is none. */
+/**
+ * The DER bytes of the first `CERTIFICATE` block of a PEM text — its base64 body between the BEGIN line and
+ * the first END line after it, holding nothing else but whitespace — or undefined when there is none. Found
+ * with indexOf: a lazy regular expression over the body cost a plan of 10,000 certificates ~60 ms.
+ */
 export function firstCertificateDer(pem: string): Buffer | undefined {
-  const body = FIRST_CERTIFICATE.exec(pem)?.[1];
-  return body === undefined ? undefined : Buffer.from(body, 'base64');
+  for (let at = pem.indexOf(BEGIN_CERTIFICATE); at !== -1; at = pem.indexOf(BEGIN_CERTIFICATE, at + 1)) {
+    const start = at + BEGIN_CERTIFICATE.length;
+    const end = pem.indexOf(END_CERTIFICATE, start);
+    if (end === -1) return undefined;
+    const body = pem.slice(start, end);
+    if (BASE64_BODY.test(body)) return Buffer.from(body, 'base64');
+  }
+  return undefined;
 }
 
 /** The DER bytes of the first PEM block of any type (CERTIFICATE, CERTIFICATE REQUEST, …), or undefined. */

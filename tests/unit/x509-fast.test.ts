@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { inspectStored } from '../../src/policy/decide.js';
+import { createCertificate } from '../../src/x509/build.js';
 import { certificateIdentity } from '../../src/x509/der.js';
-import { inspectWithMeta } from '../../src/x509/fast.js';
+import { inspectWithMeta, metaNaming } from '../../src/x509/fast.js';
 import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
+import { generateKey } from '../../src/x509/keys.js';
 import { sameCertificates } from '../../src/x509/pem.js';
 import { makeCertificate } from '../contract/fixtures.js';
 
@@ -69,6 +71,34 @@ describe('inspectWithMeta', () => {
   });
 });
 
+describe('metaNaming', () => {
+  test("takes the metadata's dates in any ISO spelling of the certificate's second, and nothing else", async () => {
+    const { bundle, meta } = await makeCertificate('spelt');
+    const second = Math.floor(Date.parse(meta.notAfter) / 1000) * 1000;
+    const spellings = [
+      new Date(second).toISOString(),
+      new Date(second + 999).toISOString(), // the stores write milliseconds; X.509 has whole seconds
+      new Date(second).toISOString().replace('.000Z', 'Z'),
+      new Date(second).toISOString().replace('Z', '+00:00'),
+    ];
+    for (const notAfter of spellings) {
+      assert.ok(metaNaming(bundle.certPem, { ...meta, notAfter }), notAfter);
+    }
+    const iso = new Date(second).toISOString();
+    for (const notAfter of [
+      new Date(second + 1000).toISOString(),
+      new Date(second - 1).toISOString(),
+      `${iso.slice(0, 5)}13${iso.slice(7)}`, // a 13th month is not carried into the next year
+      `${iso.slice(0, 10)}x${iso.slice(11)}`,
+      iso.replace(/\.\d{3}/, '.0x0'),
+      'soon',
+      '',
+    ]) {
+      assert.equal(metaNaming(bundle.certPem, { ...meta, notAfter }), undefined, notAfter);
+    }
+  });
+});
+
 describe('sameCertificates', () => {
   test('is true when the full chain holds the certificate then the chain, however the lines are laid out', () => {
     const cert = '-----BEGIN CERTIFICATE-----\nAAAA\nAAAA\n-----END CERTIFICATE-----\n';
@@ -109,6 +139,63 @@ describe('certificateIdentity', () => {
         assert.equal(own.notAfter.getTime(), new Date(x509.validTo).getTime(), keyType);
         assert.equal(own.key.kind, keyType.startsWith('rsa') ? 'rsa' : 'ec');
       }
+    }
+  });
+
+  test('reads UTCTime (years to 2049, 19xx from 50) and GeneralizedTime (from 2050) as node:crypto does', async () => {
+    const key = await generateKey('ecdsa-p256');
+    for (const [notBefore, notAfter] of [
+      ['1999-12-31T23:59:59Z', '2049-12-31T23:59:59Z'],
+      ['2026-02-28T00:00:01Z', '2050-01-01T00:00:00Z'],
+      ['1950-01-01T00:00:00Z', '2071-06-30T12:00:01Z'],
+    ]) {
+      const pem = await createCertificate({
+        subjectKeyPem: key,
+        selfSignKeyPem: key,
+        commonName: 'times',
+        notBefore: new Date(notBefore as string),
+        notAfter: new Date(notAfter as string),
+      });
+      const x509 = new X509Certificate(pem);
+      const own = certificateIdentity(x509.raw);
+      assert.equal(own?.notBefore.toISOString(), new Date(notBefore as string).toISOString());
+      assert.equal(own?.notAfter.getTime(), Date.parse(x509.validTo), notAfter);
+    }
+  });
+
+  test('agrees with node:crypto on every one-byte change of a certificate, or reads nothing', async () => {
+    for (const keyType of ['ecdsa-p256', 'rsa-2048'] as const) {
+      const { bundle } = await makeCertificate('changed', { keyType });
+      const der = new X509Certificate(bundle.certPem).raw;
+      let read = 0;
+      for (let i = 0; i < der.length; i++) {
+        for (const flip of [0x01, 0x80]) {
+          const bytes = Buffer.from(der);
+          bytes[i] = (bytes[i] as number) ^ flip;
+          const own = certificateIdentity(bytes);
+          if (!own) continue;
+          let x509: X509Certificate;
+          try {
+            x509 = new X509Certificate(bytes);
+          } catch {
+            continue; // OpenSSL refuses what this reader skips over (an extension's inner tags)
+          }
+          // A negative serial (RFC 5280 allows none) node prints signed; it is never the metadata's.
+          if (x509.serialNumber.startsWith('-')) continue;
+          // A time OpenSSL cannot print (a 13th month, second 60) is not read here either.
+          if (Number.isNaN(Date.parse(x509.validFrom)) || Number.isNaN(Date.parse(x509.validTo))) {
+            assert.fail(
+              `${keyType}: byte ${i} ^ ${flip}: read a time node:crypto cannot (${x509.validFrom})`,
+            );
+          }
+          read++;
+          const where = `${keyType}: byte ${i} ^ ${flip}`;
+          assert.equal(own.serial, x509.serialNumber.toUpperCase(), where);
+          assert.equal(own.notBefore.getTime(), Date.parse(x509.validFrom), where);
+          assert.equal(own.notAfter.getTime(), Date.parse(x509.validTo), where);
+        }
+      }
+      assert.ok(read > der.length, `${keyType}: most changes (the signature's, names') still read`);
     }
   });
 
