@@ -320,6 +320,69 @@ describe('reading damaged and foreign sets', () => {
     assert.equal(restored.state, 'present', restored.state === 'unreadable' ? restored.error : undefined);
   });
 
+  test('load (fs/promises) and loadMany (plain system calls on a local disk) read every state alike', async () => {
+    const store = openStore();
+    const site = (name: string) => join(store.root, name);
+    const version = async (name: string) => join(site(name), await readlink(join(site(name), 'current')));
+    const states: Record<string, () => Promise<void>> = {
+      present: async () => {},
+      'a-failed-attempt-beside-it': async () => {
+        await store.recordAttempt('a-failed-attempt-beside-it', {
+          lastAttempt: new Date().toISOString(),
+          failureCount: 2,
+          lastError: 'rate limited',
+        });
+      },
+      'a-key-that-is-garbage': async (name = 'a-key-that-is-garbage') =>
+        writeFile(join(await version(name), 'privkey.pem'), 'garbage'),
+      'no-chain-file': async (name = 'no-chain-file') => rm(join(await version(name), 'chain.pem')),
+      'meta.json-not-JSON': async (name = 'meta.json-not-JSON') =>
+        writeFile(join(await version(name), 'meta.json'), '{'),
+      'fullchain.pem-replaced-by-a-plain-file': async (name = 'fullchain.pem-replaced-by-a-plain-file') => {
+        await rm(join(site(name), 'fullchain.pem'));
+        await writeFile(join(site(name), 'fullchain.pem'), rsa.bundle.certPem);
+      },
+      'current-pointing-outside': async (name = 'current-pointing-outside') => {
+        await rm(join(site(name), 'current'));
+        await symlink('/etc', join(site(name), 'current'));
+      },
+      'versions-a-planted-link': async (name = 'versions-a-planted-link') => {
+        await rm(join(site(name), 'versions'), { recursive: true });
+        await symlink('/etc', join(site(name), 'versions'));
+      },
+      'certificate-directory-a-planted-link': async (name = 'certificate-directory-a-planted-link') => {
+        await rm(site(name), { recursive: true });
+        await symlink(site('present'), site(name));
+      },
+      'plain-files-from-before': async (name = 'plain-files-from-before') => {
+        await rm(site(name), { recursive: true });
+        await mkdir(site(name));
+        await writeFile(join(site(name), 'cert.pem'), ec.bundle.certPem);
+        await writeFile(join(site(name), 'chain.pem'), ec.bundle.chainPem);
+        await writeFile(join(site(name), 'fullchain.pem'), ec.bundle.certPem + ec.bundle.chainPem);
+        await writeFile(join(site(name), 'privkey.pem'), ec.bundle.keyPem);
+      },
+      'a-file-where-its-directory-belongs': async (name = 'a-file-where-its-directory-belongs') => {
+        await rm(site(name), { recursive: true });
+        await writeFile(site(name), 'x');
+      },
+    };
+    for (const [name, damage] of Object.entries(states)) {
+      await store.save(name, ec.bundle, ec.meta);
+      await damage();
+    }
+    const names = [...Object.keys(states), 'never-stored'];
+    const many = await store.loadMany(names);
+    const seen = new Set<string>();
+    for (const name of names) {
+      const one = await store.load(name);
+      assert.deepEqual(many.get(name), one, name);
+      seen.add(one.state === 'present' && one.replaced ? 'replaced' : one.state);
+    }
+    assert.deepEqual([...seen].sort(), ['missing', 'present', 'replaced', 'unreadable']);
+    assert.ok(many.get('a-failed-attempt-beside-it')?.attempts, 'the attempt is read with the set');
+  });
+
   test('a symlink pointing outside the certificate directory is unreadable', async () => {
     const store = openStore();
     await store.save('site', ec.bundle, ec.meta);

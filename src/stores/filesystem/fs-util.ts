@@ -297,28 +297,33 @@ export async function resolveId(
   );
 }
 
+/** What a ReadIo call gives: the value itself (plain system calls) or its promise (fs/promises). */
+export type Step<T> = T | Promise<T>;
+
 /**
  * The reads a load needs, in two flavours with one interface. Reading 10,000 certificates means some
  * 70,000 small reads: through the libuv thread pool (fs/promises) each costs a thread hop, while a plain
- * system call on a local disk costs a few microseconds — about five times faster. The sync flavour is used
- * in small slices between which the event loop runs; network filesystems (NFS, SMB, FUSE …), where each
- * call may wait on the network, keep the concurrent async flavour.
+ * system call on a local disk costs a few microseconds — about five times faster. The sync flavour
+ * (`syncIo`) returns values and throws, so reading a certificate makes no promise at all (read.ts drives
+ * the same code both ways); it is used in small slices between which the event loop runs. Network
+ * filesystems (NFS, SMB, FUSE …), where each call may wait on the network, keep the concurrent async
+ * flavour (`asyncIo`), whose calls return promises. `await` takes either.
  *
  * Neither follows a symbolic link at the last component (`readText` opens with O_NOFOLLOW: a link fails
  * with ELOOP, a FIFO or device is refused with EINVAL), and `isRealDir` is false for a link to a directory.
  */
 export interface ReadIo {
-  readlink(path: string): Promise<string>;
-  readText(path: string): Promise<string>;
+  readlink(path: string): Step<string>;
+  readText(path: string): Step<string>;
   /**
    * Like readText, undefined when there is no file (ENOENT). For files that are usually absent (the last
    * failed attempt): a failed open throws an error with a stack trace, ~20 µs each, 10,000 in a large plan.
    */
-  readTextIfPresent(path: string): Promise<string | undefined>;
-  isFile(path: string): Promise<boolean>;
-  isRealDir(path: string): Promise<boolean>;
+  readTextIfPresent(path: string): Step<string | undefined>;
+  isFile(path: string): Step<boolean>;
+  isRealDir(path: string): Step<boolean>;
   /** The names in a directory (following a link to one, as readdir does). */
-  readdir(path: string): Promise<string[]>;
+  readdir(path: string): Step<string[]>;
 }
 
 /** Files in a store are small; a bigger one is refused rather than read (EFBIG). */
@@ -378,15 +383,15 @@ function readTextSync(path: string): string {
 }
 
 export const syncIo: ReadIo = {
-  readlink: async (path) => readlinkSync(path),
-  readText: async (path) => readTextSync(path),
+  readlink: (path) => readlinkSync(path),
+  readText: readTextSync,
   // lstat with throwIfNoEntry reports absence without an exception (and follows nothing); a file removed
   // in between still throws ENOENT.
-  readTextIfPresent: async (path) =>
+  readTextIfPresent: (path) =>
     lstatSync(path, { throwIfNoEntry: false }) === undefined ? undefined : readTextSync(path),
-  isFile: async (path) => lstatSync(path).isFile(),
-  isRealDir: async (path) => lstatSync(path).isDirectory(),
-  readdir: async (path) => readdirSync(path),
+  isFile: (path) => lstatSync(path).isFile(),
+  isRealDir: (path) => lstatSync(path).isDirectory(),
+  readdir: (path) => readdirSync(path),
 };
 
 /** statfs magic numbers of network and FUSE filesystems (linux/magic.h). */
