@@ -1,0 +1,40 @@
+/** checkDomain's ASCII form: names already in it skip node:url, and get the answer node:url would give. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { domainToASCII } from 'node:url';
+import { checkDomain } from '../../src/manifest/resolve.js';
+
+/** Every string of `alphabet` up to `length` characters. */
+function* strings(alphabet: readonly string[], length: number, prefix = ''): Generator<string> {
+  if (prefix !== '') yield prefix;
+  if (prefix.length === length) return;
+  for (const c of alphabet) yield* strings(alphabet, length, prefix + c);
+}
+
+test('a name accepted is in the ASCII form node:url gives, for every short name of letters, digits, "-", "." and "x"', () => {
+  let accepted = 0;
+  for (const name of strings(['a', 'x', 'n', '0', '1', 'f', '-', '.'], 5)) {
+    const checked = checkDomain(name);
+    if (!checked.ok) continue;
+    accepted++;
+    assert.equal(checked.ascii, domainToASCII(name), name);
+  }
+  assert.ok(accepted > 10_000, `${accepted} accepted`);
+});
+
+test('punycode labels and a last label the URL standard reads as a number still go through node:url', () => {
+  for (const name of ['xn--a.example', 'a.xn--b', 'a.0x1f', 'a.0x', 'a.0X1']) {
+    assert.equal(checkDomain(name).ok, false, name);
+  }
+  for (const [name, ascii] of [
+    ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
+    ['Bücher.example', 'xn--bcher-kva.example'],
+    ['WWW.Example.ORG', 'www.example.org'],
+    ['a.0xg', 'a.0xg'],
+    ['0x1.example', '0x1.example'],
+    ['*.example.org', '*.example.org'],
+  ] as const) {
+    const checked = checkDomain(name);
+    assert.equal(checked.ok && checked.ascii, ascii, name);
+  }
+});
