@@ -92,11 +92,18 @@ export function sameDomains(a: readonly string[], b: readonly string[]): boolean
 export function normalizeName(name: string): string {
   const trimmed = name.trim();
   if (ipVersion(trimmed)) return canonicalIp(trimmed);
-  const lower = trimmed.toLowerCase().replace(/\.$/, '');
-  if (/^[\x00-\x7f]*$/.test(lower)) return lower;
-  const wildcard = lower.startsWith('*.');
-  const ascii = domainToASCII(wildcard ? lower.slice(2) : lower);
-  return ascii === '' ? lower : wildcard ? `*.${ascii}` : ascii;
+  const lower = trimmed.toLowerCase();
+  const bare = lower.endsWith('.') ? lower.slice(0, -1) : lower;
+  if (isAscii(bare)) return bare;
+  const wildcard = bare.startsWith('*.');
+  const ascii = domainToASCII(wildcard ? bare.slice(2) : bare);
+  return ascii === '' ? bare : wildcard ? `*.${ascii}` : ascii;
+}
+
+/** Whether every character of `text` is ASCII. */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** From the DER when it can be read there (cheap), else from node's key object. */

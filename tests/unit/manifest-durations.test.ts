@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { checkManifestText } from '../../src/manifest/validate.js';
+import { DURATION_PATTERN, parseDuration } from '../../src/util/duration.js';
 import { REPO } from '../e2e/cli.js';
 
 test('an absurdly long duration is a located error', () => {
@@ -18,4 +19,48 @@ test('an absurdly long duration is a located error', () => {
   );
   assert.match(errors[0]?.message ?? '', /too long/);
   assert.ok(errors[0]?.line && errors[0].line > 1);
+});
+
+test('parseDuration reads exactly what DURATION_PATTERN (the schema) allows, for every short text of its characters', () => {
+  const pattern = new RegExp(DURATION_PATTERN);
+  const unitMs: Record<string, number> = {
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+    d: 86_400_000,
+    w: 604_800_000,
+  };
+  const expected = (text: string): number | undefined => {
+    if (!pattern.test(text)) return undefined;
+    let total = 0;
+    for (const [, digits, unit] of text.matchAll(/([0-9]+)(ms|s|m|h|d|w)/g))
+      total += Number(digits) * (unitMs[unit as string] as number);
+    return Number.isSafeInteger(total) ? total : undefined;
+  };
+  const alphabet = ['0', '7', 'm', 's', 'h', 'd', 'w', 'x', ' '];
+  let durations = 0;
+  const each = (text: string): void => {
+    if (text !== '') {
+      assert.equal(parseDuration(text), expected(text), JSON.stringify(text));
+      if (expected(text) !== undefined) durations++;
+    }
+    if (text.length < 6) for (const c of alphabet) each(text + c);
+  };
+  each('');
+  assert.ok(durations > 3000, `${durations} durations among them`);
+  for (const text of [
+    '90d',
+    '1h30m',
+    '500ms',
+    '1ms5s',
+    '0s',
+    '9007199254740993ms',
+    `${'9'.repeat(400)}d`,
+    '1mss',
+    '-1d',
+    '1.5h',
+    '1D',
+  ])
+    assert.equal(parseDuration(text), expected(text), text);
 });

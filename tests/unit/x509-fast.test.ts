@@ -8,7 +8,7 @@ import { certificateIdentity } from '../../src/x509/der.js';
 import { inspectWithMeta, metaNaming } from '../../src/x509/fast.js';
 import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
 import { generateKey } from '../../src/x509/keys.js';
-import { sameCertificates } from '../../src/x509/pem.js';
+import { holdsCertificate, sameCertificates } from '../../src/x509/pem.js';
 import { makeCertificate } from '../contract/fixtures.js';
 
 describe('inspectWithMeta', () => {
@@ -96,6 +96,21 @@ describe('metaNaming', () => {
     ]) {
       assert.equal(metaNaming(bundle.certPem, { ...meta, notAfter }), undefined, notAfter);
     }
+  });
+});
+
+describe('holdsCertificate', () => {
+  test('says what the regular expression it replaces says, for every text of up to six pieces', () => {
+    const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/;
+    const pieces = ['-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----', 'A', '\n', '-----'];
+    let held = 0;
+    const each = (text: string, depth: number): void => {
+      assert.equal(holdsCertificate(text), block.test(text), JSON.stringify(text));
+      if (block.test(text)) held++;
+      if (depth < 6) for (const piece of pieces) each(text + piece, depth + 1);
+    };
+    each('', 0);
+    assert.ok(held > 1000);
   });
 });
 

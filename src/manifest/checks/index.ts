@@ -5,7 +5,7 @@
  * cope with manifests the schema rejected: whatever they cannot read they skip, and the schema reports.
  */
 import { renewalWindowMs, SHORT_LIFETIME_MS } from '../../policy/time.js';
-import { formatDuration, parseDuration } from '../../util/duration.js';
+import { formatDuration, parseDuration, scanDuration } from '../../util/duration.js';
 import { parseEndpoint } from '../../util/endpoint.js';
 import { escapePointerToken as esc } from '../positions.js';
 import { checkDomain } from '../resolve.js';
@@ -49,7 +49,6 @@ const DURATION_KEYS = new Set([
   'propagationInterval',
   'lockTimeout',
 ]);
-const DURATION_SYNTAX = /^(?:[0-9]+(?:ms|s|m|h|d|w))+$/;
 /** A hundred years: anything longer is a typo, and past what the clock arithmetic can hold. */
 const MAX_DURATION_MS = 100 * 365 * 86_400_000;
 
@@ -69,9 +68,10 @@ export function durationsInRange(view: ManifestView): Finding[] {
     if (!isObject(value)) return;
     for (const key of Object.keys(value)) {
       const child = value[key];
-      if (DURATION_KEYS.has(key) && typeof child === 'string' && DURATION_SYNTAX.test(child)) {
-        const ms = parseDuration(child);
-        if (ms === undefined || ms > MAX_DURATION_MS)
+      const ms = DURATION_KEYS.has(key) && typeof child === 'string' ? scanDuration(child) : Number.NaN;
+      if (!Number.isNaN(ms)) {
+        // Written as a duration (the schema checks the rest), but past what the clock arithmetic can hold.
+        if (!Number.isSafeInteger(ms) || ms > MAX_DURATION_MS)
           findings.push(
             error(
               `${pointer}/${esc(key)}`,

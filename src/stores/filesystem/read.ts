@@ -13,7 +13,7 @@ import { statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { metaNaming } from '../../x509/fast.js';
-import { sameCertificates } from '../../x509/pem.js';
+import { holdsCertificate, sameCertificates } from '../../x509/pem.js';
 import {
   CURRENT,
   childPath,
@@ -425,12 +425,12 @@ function* readSet(
   const chainPem = (chain as PromiseFulfilledResult<string>).value;
   const fullchainPem = (fullchain as PromiseFulfilledResult<string>).value;
   const keyPem = (key as PromiseFulfilledResult<string>).value;
-  if (!CERT_BLOCK.test(certPem))
+  if (!holdsCertificate(certPem))
     return { state: 'unreadable', error: `${files.cert} in ${where} holds no PEM certificate` };
-  if (chainPem.trim() !== '' && !CERT_BLOCK.test(chainPem)) {
+  if (chainPem.trim() !== '' && !holdsCertificate(chainPem)) {
     return { state: 'unreadable', error: `${files.chain} in ${where} holds no PEM certificate` };
   }
-  if (!CERT_BLOCK.test(fullchainPem)) {
+  if (!holdsCertificate(fullchainPem)) {
     return { state: 'unreadable', error: `${files.fullchain} in ${where} holds no PEM certificate` };
   }
   if (!KEY_BLOCK.test(keyPem))
