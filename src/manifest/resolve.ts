@@ -39,6 +39,45 @@ function alreadyAscii(name: string, last: string): boolean {
  * optionally with `*.` as the whole leftmost label. No IP addresses, no trailing dot.
  */
 export function checkDomain(domain: string): DomainCheck {
+  return plainDomain(domain) ?? checkDomainFully(domain);
+}
+
+/**
+ * What checkDomain gives for the usual name — `*.` or not, then labels of 1–63 lower-case letters, digits
+ * and '-' that begin and end with a letter or digit, 253 characters at most, no punycode label, a last label
+ * the URL standard does not read as a number — in one pass over it; undefined for any other name, which
+ * checkDomainFully then checks (and says what is wrong). Each domain is checked twice (the manifest check,
+ * resolve): ~1 µs each the full way, 20,000 times for a manifest of 10,000 certificates.
+ */
+function plainDomain(domain: string): DomainCheck | undefined {
+  const wildcard = domain.startsWith('*.');
+  const start = wildcard ? 2 : 0;
+  if (domain.length > 253 || domain.length === start) return undefined;
+  let labelStart = start;
+  let digitsOnly = true;
+  for (let i = start; i <= domain.length; i++) {
+    const c = i === domain.length ? 0x2e : domain.charCodeAt(i);
+    if (c === 0x2e) {
+      const length = i - labelStart;
+      if (length === 0 || length > 63) return undefined;
+      if (domain.charCodeAt(labelStart) === 0x2d || domain.charCodeAt(i - 1) === 0x2d) return undefined;
+      if (domain.startsWith('xn--', labelStart)) return undefined;
+      if (i === domain.length && (digitsOnly || domain.startsWith('0x', labelStart))) return undefined;
+      labelStart = i + 1;
+      digitsOnly = true;
+    } else if (c >= 0x30 && c <= 0x39) {
+      // a digit
+    } else if ((c >= 0x61 && c <= 0x7a) || c === 0x2d) {
+      digitsOnly = false;
+    } else {
+      return undefined;
+    }
+  }
+  return { ok: true, ascii: domain, wildcard };
+}
+
+/** checkDomain without its shortcut for the usual name (exported for the test that compares the two). */
+export function checkDomainFully(domain: string): DomainCheck {
   const fail = (problem: string): DomainCheck => ({ ok: false, problem });
   if (domain !== domain.trim()) return fail('has spaces around it');
   if (domain.endsWith('.')) return fail(`ends with a dot; write '${domain.replace(/\.+$/, '')}'`);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { domainToASCII } from 'node:url';
-import { checkDomain } from '../../src/manifest/resolve.js';
+import { checkDomain, checkDomainFully } from '../../src/manifest/resolve.js';
 
 /** Every string of `alphabet` up to `length` characters. */
 function* strings(alphabet: readonly string[], length: number, prefix = ''): Generator<string> {
@@ -36,5 +36,31 @@ test('punycode labels and a last label the URL standard reads as a number still 
   ] as const) {
     const checked = checkDomain(name);
     assert.equal(checked.ok && checked.ascii, ascii, name);
+  }
+});
+
+test("checkDomain's shortcut for the usual name gives what the full check gives, for every short name and at the length limits", () => {
+  let shortcut = 0;
+  for (const name of strings(['a', 'x', 'n', '0', '1', '-', '.', '*', 'A'], 6)) {
+    const full = checkDomainFully(name);
+    assert.deepEqual(checkDomain(name), full, name);
+    if (full.ok) shortcut++;
+  }
+  assert.ok(shortcut > 10_000, `${shortcut} accepted`);
+  const label = (n: number) => 'a'.repeat(n);
+  for (const name of [
+    `${label(63)}.example`,
+    `${label(64)}.example`,
+    `${[label(63), label(63), label(63), label(61)].join('.')}`, // 253
+    `${[label(63), label(63), label(63), label(62)].join('.')}`, // 254
+    `*.${[label(63), label(63), label(63), label(59)].join('.')}`, // 253 with the wildcard
+    `*.${[label(63), label(63), label(63), label(60)].join('.')}`,
+    'a.0x1f',
+    'a.0xg',
+    'xn--bcher-kva.example',
+    'a.b-.c',
+    '*.*.a',
+  ]) {
+    assert.deepEqual(checkDomain(name), checkDomainFully(name), name);
   }
 });
