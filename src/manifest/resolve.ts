@@ -106,6 +106,8 @@ export function checkDomainFully(domain: string): DomainCheck {
     }
   }
   if (ascii === '') return fail('is not a valid domain name (it cannot be converted to punycode)');
+  // The URL standard reads some names as IPv4 addresses (`0x7f000001` is 127.0.0.1).
+  if (ipVersion(ascii) !== 0) return fail('is an IP address; certificates here are for DNS names');
   const labels = ascii.split('.');
   for (const label of labels) {
     if (label.length > 63) return fail(`has a label longer than 63 characters ('${label.slice(0, 20)}...')`);

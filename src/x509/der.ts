@@ -314,9 +314,9 @@ function daysIn(year: number, month: number): number {
 
 /**
  * A UTCTime (tag 0x17, `YYMMDDHHMMSSZ`, years 50–99 are 19xx as RFC 5280 §4.1.2.5.1 says) or
- * GeneralizedTime (tag 0x18, `YYYYMMDDHHMMSSZ`) as milliseconds since the epoch; NaN for any other form and
+ * GeneralizedTime (tag 0x18, `YYYYMMDDHHMMSSZ`) as milliseconds since the epoch; NaN for any other form,
  * for a date or time that does not exist (a 13th month, 31 April, second 60), which OpenSSL does not read
- * either. Read from the bytes in place (no string is made).
+ * either, and for a year below 100. Read from the bytes in place (no string is made).
  */
 function timeMs(der: Buffer, node: Node | undefined): number {
   if (!node || (node.tag !== 0x17 && node.tag !== 0x18)) return Number.NaN;
@@ -332,10 +332,9 @@ function timeMs(der: Buffer, node: Node | undefined): number {
   const second = digits(der, at + 8, 2);
   if (!(month >= 1 && month <= 12 && day >= 1 && day <= daysIn(fullYear, month))) return Number.NaN;
   if (!(hour <= 23 && minute <= 59 && second <= 59)) return Number.NaN;
-  // Date.UTC reads years 0–99 as 19xx; a GeneralizedTime that early is set on a Date of its own year.
-  return fullYear >= 100
-    ? Date.UTC(fullYear, month - 1, day, hour, minute, second)
-    : new Date(0).setUTCFullYear(fullYear, month - 1, day) + ((hour * 60 + minute) * 60 + second) * 1000;
+  // A GeneralizedTime year below 100 (which Date.UTC would read as 19xx) is left to node:crypto, whose
+  // reading `show` gives too.
+  return fullYear < 100 ? Number.NaN : Date.UTC(fullYear, month - 1, day, hour, minute, second);
 }
 
 /**

@@ -29,15 +29,23 @@ export interface CertInfo {
   isCA: boolean;
 }
 
-/** Parses the first certificate of a PEM text; `undefined` when there is none or it does not parse. */
+/**
+ * Parses the first certificate of a PEM text; `undefined` when there is none, it does not parse, or its
+ * validity holds a date that does not exist (31 April, a 13th month, second 60: OpenSSL prints "Bad time
+ * value", and no TLS client accepts the certificate), which every caller then treats as unreadable.
+ */
 export function parseCertificate(pem: string): X509Certificate | undefined {
   const first = splitPemChain(pem)[0];
   if (first === undefined) return undefined;
+  let cert: X509Certificate;
   try {
-    return new X509Certificate(first);
+    cert = new X509Certificate(first);
   } catch {
     return undefined;
   }
+  return Number.isNaN(Date.parse(cert.validFrom)) || Number.isNaN(Date.parse(cert.validTo))
+    ? undefined
+    : cert;
 }
 
 /** Inspects the first certificate of a PEM text. Throws STORE_CORRUPT when there is no parseable one. */
@@ -46,7 +54,7 @@ export function inspectCertificate(pem: string): CertInfo {
   if (!cert) {
     throw new CertRenewError(
       ErrorCode.storeCorrupt,
-      'not a PEM certificate (no parseable CERTIFICATE block)',
+      'not a PEM certificate (no parseable CERTIFICATE block, or its validity dates do not exist)',
     );
   }
   return certInfo(cert);
@@ -128,7 +136,10 @@ function canonicalIp(ip: string): string {
 
 function normalizeSerial(serial: string): string {
   const hex = serial.replace(/:/g, '').toUpperCase();
-  return hex.length % 2 === 1 ? `0${hex}` : hex;
+  // node prints a negative serial (RFC 5280 allows none, some CAs made them) with its sign: kept in front.
+  const sign = hex.startsWith('-') ? '-' : '';
+  const digits = hex.slice(sign.length);
+  return `${sign}${digits.length % 2 === 1 ? `0${digits}` : digits}`;
 }
 
 /**

@@ -175,6 +175,78 @@ describe('status judges what a reader of the configured file names gets', () => 
   });
 });
 
+/**
+ * `pem` with its notAfter's UTCTime (the validity's second) set to `text` (`YYMMDDHHMMSSZ`, same length): the
+ * signature no longer matches, which no plan checks, so the date is all that changed.
+ */
+function withNotAfter(pem: string, text: string): string {
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  const times: number[] = [];
+  for (let i = 0; i + 14 < der.length; i++)
+    if (der[i] === 0x17 && der[i + 1] === 13 && der[i + 14] === 0x5a) times.push(i);
+  const at = times[1];
+  assert.ok(at !== undefined, 'the certificate has two UTCTimes');
+  der.write(text, at + 2, 'latin1');
+  return `-----BEGIN CERTIFICATE-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+describe('a stored certificate with a date that does not exist', () => {
+  let tmp: TempDir;
+  before(async () => {
+    tmp = await tempDir('cert-renew-baddate-');
+  });
+  after(() => tmp.remove());
+
+  test('is unreadable and renewed, alone: the other certificates are planned, show says why', async () => {
+    const store = join(tmp.path, 'store');
+    const manifest = await writeManifest(
+      tmp.path,
+      localManifest(store, {
+        certificates: [
+          { name: 'odd', domains: ['odd.example.test'] },
+          { name: 'fine', domains: ['fine.example.test'] },
+        ],
+      }),
+      'baddate.json',
+    );
+    let r = await runCli(['-m', manifest, 'run', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    // 31 April, as OpenSSL prints it "Bad time value"; the metadata once with its own date, once with the
+    // date that reading would roll over to (1 May), which an earlier reader matched and trusted.
+    const version = join(store, 'odd', 'current');
+    const meta = JSON.parse(await readFile(join(version, 'meta.json'), 'utf8')) as { notAfter: string };
+    const year = meta.notAfter.slice(2, 4);
+    for (const notAfter of [meta.notAfter, `20${year}-05-01T12:00:00.000Z`]) {
+      const cert = withNotAfter(await readFile(join(version, 'cert.pem'), 'utf8'), `${year}0431120000Z`);
+      const chain = await readFile(join(version, 'chain.pem'), 'utf8');
+      await writeFile(join(version, 'cert.pem'), cert);
+      await writeFile(join(version, 'fullchain.pem'), cert + chain);
+      await writeFile(join(version, 'meta.json'), JSON.stringify({ ...meta, notAfter }));
+      r = await runCli(['-m', manifest, 'plan', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const items = new Map(planItems(r).map((item) => [item.name, item]));
+      assert.deepEqual(
+        [items.get('odd')?.action, items.get('odd')?.reason],
+        ['renew', 'unreadable'],
+        notAfter,
+      );
+      assert.deepEqual([items.get('fine')?.action, items.get('fine')?.reason], ['keep', 'ok'], notAfter);
+      r = await runCli(['-m', manifest, 'status', '--check']);
+      assert.equal(r.code, 2, r.stdout);
+      r = await runCli(['-m', manifest, 'show', 'odd']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /odd: the stored certificate is unreadable: .*validity dates do not exist/);
+      assert.ok(!hasStackTrace(r.stderr) && !/internal error/.test(r.stderr), r.stderr);
+    }
+    r = await runCli(['-m', manifest, 'run', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const outcomes = new Map(parseReport(r.stdout).certificates.map((c) => [c.name, c.outcome]));
+    assert.deepEqual([outcomes.get('odd'), outcomes.get('fine')], ['renewed', 'ok']);
+    r = await runCli(['-m', manifest, 'status', '--check']);
+    assert.equal(r.code, 0, r.stdout);
+  });
+});
+
 /** The CLI as an unprivileged user: as root, `nobody` through setpriv; otherwise the current user. */
 function runUnprivileged(args: string[]): Promise<CliResult> {
   const root = process.getuid?.() === 0;

@@ -362,6 +362,18 @@ describe('reading damaged and foreign sets', () => {
         await writeFile(join(site(name), 'fullchain.pem'), ec.bundle.certPem + ec.bundle.chainPem);
         await writeFile(join(site(name), 'privkey.pem'), ec.bundle.keyPem);
       },
+      'cert.pem-a-fifo': async (name = 'cert.pem-a-fifo') => {
+        await rm(join(await version(name), 'cert.pem'));
+        execFileSync('mkfifo', [join(await version(name), 'cert.pem')]);
+      },
+      'chain.pem-a-directory': async (name = 'chain.pem-a-directory') => {
+        await rm(join(await version(name), 'chain.pem'));
+        await mkdir(join(await version(name), 'chain.pem'));
+      },
+      'meta.json-a-fifo': async (name = 'meta.json-a-fifo') => {
+        await rm(join(await version(name), 'meta.json'));
+        execFileSync('mkfifo', [join(await version(name), 'meta.json')]);
+      },
       'a-file-where-its-directory-belongs': async (name = 'a-file-where-its-directory-belongs') => {
         await rm(site(name), { recursive: true });
         await writeFile(site(name), 'x');
@@ -380,6 +392,11 @@ describe('reading damaged and foreign sets', () => {
       seen.add(one.state === 'present' && one.replaced ? 'replaced' : one.state);
     }
     assert.deepEqual([...seen].sort(), ['missing', 'present', 'replaced', 'unreadable']);
+    // A FIFO or a directory is never read (a FIFO would block): said the same way by both.
+    for (const name of ['cert.pem-a-fifo', 'chain.pem-a-directory', 'meta.json-a-fifo']) {
+      const loaded = many.get(name);
+      assert.match(loaded?.state === 'unreadable' ? loaded.error : '', /is not a regular file$/, name);
+    }
     assert.ok(many.get('a-failed-attempt-beside-it')?.attempts, 'the attempt is read with the set');
   });
 

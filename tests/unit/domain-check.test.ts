@@ -26,6 +26,15 @@ test('punycode labels and a last label the URL standard reads as a number still 
   for (const name of ['xn--a.example', 'a.xn--b', 'a.0x1f', 'a.0x', 'a.0X1']) {
     assert.equal(checkDomain(name).ok, false, name);
   }
+  // Names the URL standard reads as IPv4 addresses are IP addresses, not DNS names.
+  for (const name of ['0x7f000001', '0x1f', '0X7F']) {
+    const checked = checkDomain(name);
+    assert.equal(
+      checked.ok ? checked.ascii : checked.problem,
+      'is an IP address; certificates here are for DNS names',
+      name,
+    );
+  }
   for (const [name, ascii] of [
     ['xn--bcher-kva.example', 'xn--bcher-kva.example'],
     ['Bücher.example', 'xn--bcher-kva.example'],

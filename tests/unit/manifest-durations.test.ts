@@ -64,3 +64,14 @@ test('parseDuration reads exactly what DURATION_PATTERN (the schema) allows, for
   ])
     assert.equal(parseDuration(text), expected(text), text);
 });
+
+test('a renewal window shorter than 3 ms advises an --interval that --interval takes (1ms, never 0ms)', () => {
+  const manifest = JSON.parse(readFileSync(`${REPO}examples/quickstart.json`, 'utf8'));
+  manifest.issuers.local.lifetime = '2ms';
+  manifest.defaults = { ...manifest.defaults, renewBefore: '1ms' };
+  const { diagnostics } = checkManifestText(JSON.stringify(manifest, null, 2), 'm.json', {
+    intervalMs: 86_400_000,
+  });
+  const advice = diagnostics.map((d) => d.message).find((m) => m.includes('run at least every'));
+  assert.match(advice ?? '', /run at least every 1ms \(and validate with --interval 1ms\)/);
+});

@@ -1,6 +1,10 @@
 /** The metadata fast path of planning agrees with node:crypto, and steps aside whenever it should. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inspectStored } from '../../src/policy/decide.js';
 import { createCertificate } from '../../src/x509/build.js';
@@ -176,6 +180,52 @@ describe('certificateIdentity', () => {
       assert.equal(own?.notBefore.toISOString(), new Date(notBefore as string).toISOString());
       assert.equal(own?.notAfter.getTime(), Date.parse(x509.validTo), notAfter);
     }
+  });
+
+  test('leaves a GeneralizedTime year below 100 to node:crypto, and a negative serial keeps its sign there', async () => {
+    const key = await generateKey('ecdsa-p256');
+    const early = await createCertificate({
+      subjectKeyPem: key,
+      selfSignKeyPem: key,
+      commonName: 'early',
+      notBefore: new Date('0050-01-01T00:00:00Z'),
+      notAfter: new Date('0099-12-25T16:28:25Z'),
+    });
+    assert.equal(certificateIdentity(new X509Certificate(early).raw), undefined);
+    // A negative serial (RFC 5280 allows none; OpenSSL makes one when asked): node prints it signed.
+    const dir = mkdtempSync(join(tmpdir(), 'cert-renew-negative-'));
+    let negative: string;
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+          '-subj',
+          '/CN=negative',
+          '-days',
+          '1',
+          '-set_serial',
+          '-5',
+        ],
+        { stdio: 'ignore' },
+      );
+      negative = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const x509 = new X509Certificate(negative);
+    assert.equal(x509.serialNumber, '-05');
+    assert.equal(certInfo(x509).serial, '-05');
   });
 
   test('agrees with node:crypto on every one-byte change of a certificate, or reads nothing', async () => {

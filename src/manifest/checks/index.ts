@@ -374,7 +374,8 @@ export function renewalWindows(view: ManifestView, options: CheckOptions): Findi
     }
     if (window < 3 * options.intervalMs) {
       const every = formatDuration(
-        Math.floor(window / 3 / 60_000) * 60_000 || Math.floor(window / 3),
+        // At least 1ms: --interval takes no zero.
+        Math.floor(window / 3 / 60_000) * 60_000 || Math.max(1, Math.floor(window / 3)),
         'manifest',
       );
       findings.push(

@@ -367,8 +367,15 @@ const scratch = Buffer.allocUnsafe(64 * 1024);
 function readTextSync(path: string): string {
   const fd = openSync(path, READ_NOFOLLOW);
   try {
-    // One read for the usual small PEM file; larger ones (long chains) are read on.
-    const length = readSync(fd, scratch, 0, scratch.length, 0);
+    // One read for the usual small PEM file; larger ones (long chains) are read on. A FIFO (ESPIPE) or a
+    // directory (EISDIR) fails it: said as asyncIo says it, after the fstat it makes first.
+    let length: number;
+    try {
+      length = readSync(fd, scratch, 0, scratch.length, 0);
+    } catch (error) {
+      if (!fstatSync(fd).isFile()) throw refused('EINVAL', path);
+      throw error;
+    }
     if (length < scratch.length) {
       if (length === 0 && !fstatSync(fd).isFile()) throw refused('EINVAL', path);
       return scratch.toString('utf8', 0, length);
