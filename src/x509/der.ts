@@ -249,6 +249,85 @@ export function certificateIdentity(der: Buffer): CertificateIdentity | undefine
   };
 }
 
+const SAN_BYTES = Buffer.from('551d11', 'hex'); // id-ce-subjectAltName, RFC 5280 §4.2.1.6
+const DNS_NAME = 0x82; // GeneralName dNSName [2] IMPLICIT IA5String
+const IP_ADDRESS = 0x87; // GeneralName iPAddress [7] IMPLICIT OCTET STRING
+
+/**
+ * The dNSName and iPAddress entries of a certificate's subjectAltName extension (RFC 5280 §4.2.1.6), in
+ * order, as node:crypto's `subjectAltName` gives them once unquoted: names as written, IPv4 addresses dotted,
+ * IPv6 ones as eight hexadecimal groups (not yet shortened). Empty lists when there is no such extension.
+ * Undefined for anything this reader leaves to node:crypto: elements that do not fill their parent, a name
+ * with a byte outside printable ASCII, an address that is neither 4 nor 16 bytes.
+ */
+export function certificateNames(der: Buffer): { dns: string[]; ip: string[] } | undefined {
+  const certificate = blank();
+  const field = blank();
+  if (!readInto(der, 0, der.length, certificate) || certificate.end !== der.length) return undefined;
+  if (certificate.tag !== SEQUENCE || !readInto(der, certificate.start, certificate.end, field))
+    return undefined;
+  const tbsEnd = field.end;
+  const names = { dns: [] as string[], ip: [] as string[] };
+  // The TBSCertificate's fields, up to the [3] extensions that end it.
+  for (let at = field.start; at < tbsEnd; at = field.end) {
+    if (!readInto(der, at, tbsEnd, field)) return undefined;
+    if (field.tag !== 0xa3) continue;
+    const list = blank();
+    if (!readInto(der, field.start, field.end, list) || list.tag !== SEQUENCE || list.end !== field.end)
+      return undefined;
+    const extension = blank();
+    const id = blank();
+    const value = blank();
+    for (let next = list.start; next < list.end; next = extension.end) {
+      if (!readInto(der, next, list.end, extension) || extension.tag !== SEQUENCE) return undefined;
+      // extnID, critical (optional), extnValue
+      if (!readInto(der, extension.start, extension.end, id) || id.tag !== OID) return undefined;
+      if (!isOid(der, id, SAN_BYTES)) continue;
+      if (!readInto(der, id.end, extension.end, value)) return undefined;
+      if (value.tag === 0x01 && !readInto(der, value.end, extension.end, value)) return undefined;
+      if (value.tag !== OCTET_STRING || value.end !== extension.end) return undefined;
+      if (!generalNames(der, value.start, value.end, names)) return undefined;
+    }
+  }
+  return names;
+}
+
+/** The GeneralNames at `start`–`end` (a SEQUENCE filling them) into `names`; false when unreadable. */
+function generalNames(
+  der: Buffer,
+  start: number,
+  end: number,
+  names: { dns: string[]; ip: string[] },
+): boolean {
+  const sequence = blank();
+  const name = blank();
+  if (!readInto(der, start, end, sequence) || sequence.tag !== SEQUENCE || sequence.end !== end) return false;
+  for (let at = sequence.start; at < sequence.end; at = name.end) {
+    if (!readInto(der, at, sequence.end, name)) return false;
+    if (name.tag === DNS_NAME) {
+      for (let i = name.start; i < name.end; i++) {
+        const byte = der[i] as number;
+        if (byte < 0x20 || byte > 0x7e) return false;
+      }
+      names.dns.push(der.toString('latin1', name.start, name.end));
+    } else if (name.tag === IP_ADDRESS) {
+      const length = name.end - name.start;
+      if (length === 4) {
+        names.ip.push(
+          `${der[name.start]}.${der[name.start + 1]}.${der[name.start + 2]}.${der[name.start + 3]}`,
+        );
+      } else if (length === 16) {
+        const groups: string[] = [];
+        for (let i = name.start; i < name.end; i += 2) groups.push(der.readUInt16BE(i).toString(16));
+        names.ip.push(groups.join(':'));
+      } else {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 const PRIVATE_KEY_PEM =
   /-----BEGIN (PRIVATE KEY|EC PRIVATE KEY|RSA PRIVATE KEY)-----([A-Za-z0-9+/=\s]+)-----END \1-----/;
 

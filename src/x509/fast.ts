@@ -1,13 +1,13 @@
 /**
- * Planning thousands of certificates without OpenSSL: the fields recorded beside a stored certificate at
- * issuance (after verification) — its fingerprint and the names it was issued for — are used when the
- * metadata names the certificate: the serial, notBefore and notAfter read from the certificate's own DER
- * (der.ts, one walk) are the metadata's, and the key is the private key's, compared as DER bytes. The dates
- * and key reported are the certificate's own. Anything unexpected — no metadata, another serial or other
- * dates (another certificate's metadata, a certificate replaced), a key this reader does not understand, a
- * key that does not match — returns undefined and the caller parses with node:crypto as before. The names
- * are those requested at issuance (which verification proved the certificate covers); the policy judges
- * domain changes by those in both paths, so the outcome is the same either way.
+ * Planning thousands of certificates without OpenSSL: the fingerprint recorded beside a stored certificate
+ * at issuance (after verification) is used when the metadata names the certificate: the serial, notBefore
+ * and notAfter read from the certificate's own DER (der.ts, one walk) are the metadata's, and the key is the
+ * private key's, compared as DER bytes. The dates, key and names reported are the certificate's own (its
+ * subjectAltName read from the DER as node:crypto gives it); the names requested at issuance stay in the
+ * metadata, where the policy looks for them when a CA added names of its own. Anything unexpected — no
+ * metadata, another serial or other dates (another certificate's metadata, a certificate replaced), a key
+ * or a name this reader does not understand, a key that does not match — returns undefined and the caller
+ * parses with node:crypto as before, to the same facts.
  *
  * That the metadata names the certificate (`metaNaming`) and that the certificate's other bytes are those it
  * was written for is the stores' to say: they give metadata only when it names the certificate, and only
@@ -20,9 +20,14 @@
  * optimise its loop (~1.5 ms more, measured).
  */
 import type { StoredCertificate, StoredMeta } from '../stores/types.js';
-import { ipVersion } from '../util/ip.js';
-import { type CertificateIdentity, certificateIdentity, privateKeyMaterial, sameMaterial } from './der.js';
-import { type CertInfo, sameSerial } from './inspect.js';
+import {
+  type CertificateIdentity,
+  certificateIdentity,
+  certificateNames,
+  privateKeyMaterial,
+  sameMaterial,
+} from './der.js';
+import { type CertInfo, canonicalIp, sameSerial } from './inspect.js';
 import { keyTypeOfMaterial } from './keys.js';
 import { firstCertificateDer } from './pem.js';
 
@@ -34,13 +39,13 @@ import { firstCertificateDer } from './pem.js';
  * it as the stored certificate's.
  */
 export function metaNaming(certPem: string, meta: StoredMeta): StoredMeta | undefined {
-  return namedIdentity(certPem, meta) === undefined ? undefined : meta;
+  const der = firstCertificateDer(certPem);
+  return der === undefined || namedIdentity(der, meta) === undefined ? undefined : meta;
 }
 
 /** The certificate's identity (der.ts) when `meta`'s serial and dates are the certificate's, else undefined. */
-function namedIdentity(certPem: string, meta: StoredMeta): CertificateIdentity | undefined {
-  const der = firstCertificateDer(certPem);
-  const own = der === undefined ? undefined : certificateIdentity(der);
+function namedIdentity(der: Buffer, meta: StoredMeta): CertificateIdentity | undefined {
+  const own = certificateIdentity(der);
   return own !== undefined &&
     sameSerial(meta.serial, own.serial) &&
     wholeSeconds(meta.notBefore) === own.notBefore.getTime() &&
@@ -116,12 +121,14 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
     !meta.domains.every((d) => typeof d === 'string')
   )
     return undefined;
-  const own = namedIdentity(stored.certPem, meta);
-  if (!own) return undefined;
+  const der = firstCertificateDer(stored.certPem);
+  const own = der === undefined ? undefined : namedIdentity(der, meta);
+  if (!der || !own) return undefined;
   const privateKey = privateKeyMaterial(stored.keyPem);
   if (!privateKey || !sameMaterial(own.key, privateKey)) return undefined;
+  const names = certificateNames(der);
+  if (!names) return undefined;
   const { notBefore, notAfter } = own;
-  const names = meta.domains.map((d) => d.toLowerCase());
   return {
     keyMatches: true,
     cert: {
@@ -133,8 +140,9 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
       notBefore,
       notAfter,
       lifetimeMs: notAfter.getTime() - notBefore.getTime(),
-      dnsNames: names.filter((n) => ipVersion(n) === 0),
-      ipAddresses: names.filter((n) => ipVersion(n) !== 0),
+      // As certInfo gives them from node:crypto's subjectAltName.
+      dnsNames: names.dns.map((name) => name.toLowerCase()),
+      ipAddresses: names.ip.map(canonicalIp),
       keyType: keyTypeOfMaterial(own.key),
       isCA: false,
     },

@@ -125,7 +125,8 @@ function certKeyType(cert: X509Certificate): KeyType | 'other' {
   return material ? keyTypeOfMaterial(material) : keyTypeOf(cert.publicKey);
 }
 
-function canonicalIp(ip: string): string {
+/** An IP address in its canonical text form: IPv4 as it is, IPv6 shortened and lower case (`::1`). */
+export function canonicalIp(ip: string): string {
   if (ipVersion(ip) !== 6) return ip;
   try {
     return new URL(`http://[${ip}]/`).hostname.slice(1, -1);

@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { inspectStored } from '../../src/policy/decide.js';
 import { createCertificate } from '../../src/x509/build.js';
-import { certificateIdentity } from '../../src/x509/der.js';
+import { certificateIdentity, certificateNames } from '../../src/x509/der.js';
 import { inspectWithMeta, metaNaming } from '../../src/x509/fast.js';
-import { certInfo, parseCertificate } from '../../src/x509/inspect.js';
+import { canonicalIp, certInfo, parseCertificate, parseSubjectAltName } from '../../src/x509/inspect.js';
 import { generateKey } from '../../src/x509/keys.js';
 import { holdsCertificate, sameCertificates } from '../../src/x509/pem.js';
 import { makeCertificate } from '../contract/fixtures.js';
@@ -33,6 +33,14 @@ describe('inspectWithMeta', () => {
       assert.equal(fast.cert.fingerprint256, slow.fingerprint256);
       assert.deepEqual([...fast.cert.dnsNames].sort(), [...slow.dnsNames].sort());
     }
+  });
+
+  test("gives the certificate's own names, not the metadata's (a meta.json edited by hand)", async () => {
+    const { bundle, meta } = await makeCertificate('named', {
+      domains: ['app.example.test', 'www.example.test'],
+    });
+    const edited = inspectWithMeta({ ...bundle, meta: { ...meta, domains: ['evil.example'] } });
+    assert.deepEqual(edited?.cert.dnsNames, ['app.example.test', 'www.example.test']);
   });
 
   test('steps aside when the metadata does not belong to the certificate', async () => {
@@ -258,10 +266,43 @@ describe('certificateIdentity', () => {
           assert.equal(own.serial, x509.serialNumber.toUpperCase(), where);
           assert.equal(own.notBefore.getTime(), Date.parse(x509.validFrom), where);
           assert.equal(own.notAfter.getTime(), Date.parse(x509.validTo), where);
+          const names = certificateNames(bytes);
+          if (names) {
+            const node = parseSubjectAltName(x509.subjectAltName ?? '');
+            assert.deepEqual(names.dns, node.dns, where);
+            assert.deepEqual(names.ip.map(canonicalIp), node.ip.map(canonicalIp), where);
+          }
         }
       }
       assert.ok(read > der.length, `${keyType}: most changes (the signature's, names') still read`);
     }
+  });
+
+  test('names: the dNSName and iPAddress entries node:crypto gives, for names of every kind', async () => {
+    const key = await generateKey('ecdsa-p256');
+    for (const domains of [
+      ['example.test'],
+      ['*.Example.TEST', 'example.test', 'xn--bcher-kva.example'],
+      ['192.0.2.1', '2001:db8::1', '::1', 'a.example.test', '10.0.0.255', 'fe80::1:2:3'],
+    ]) {
+      const pem = await createCertificate({
+        subjectKeyPem: key,
+        selfSignKeyPem: key,
+        commonName: 'names',
+        domains,
+        notBefore: new Date(Date.now() - 60_000),
+        notAfter: new Date(Date.now() + 86_400_000),
+      });
+      const x509 = new X509Certificate(pem);
+      const node = parseSubjectAltName(x509.subjectAltName ?? '');
+      const own = certificateNames(x509.raw);
+      assert.deepEqual(own?.dns, node.dns, domains.join(' '));
+      assert.deepEqual(own?.ip.map(canonicalIp), node.ip.map(canonicalIp), domains.join(' '));
+    }
+    const { bundle } = await makeCertificate('no-extensions-read');
+    assert.deepEqual(certificateNames(new X509Certificate(bundle.certPem).raw)?.dns, [
+      'no-extensions-read.example.test',
+    ]);
   });
 
   test('is undefined for bytes that are not a certificate', () => {
