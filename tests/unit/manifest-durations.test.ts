@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { checkManifestText } from '../../src/manifest/validate.js';
-import { DURATION_PATTERN, parseDuration } from '../../src/util/duration.js';
+import { DURATION_PATTERN, parseDuration, UNIT_MS } from '../../src/util/duration.js';
 import { REPO } from '../e2e/cli.js';
 
 test('an absurdly long duration is a located error', () => {
@@ -23,19 +23,11 @@ test('an absurdly long duration is a located error', () => {
 
 test('parseDuration reads exactly what DURATION_PATTERN (the schema) allows, for every short text of its characters', () => {
   const pattern = new RegExp(DURATION_PATTERN);
-  const unitMs: Record<string, number> = {
-    ms: 1,
-    s: 1000,
-    m: 60_000,
-    h: 3_600_000,
-    d: 86_400_000,
-    w: 604_800_000,
-  };
   const expected = (text: string): number | undefined => {
     if (!pattern.test(text)) return undefined;
     let total = 0;
     for (const [, digits, unit] of text.matchAll(/([0-9]+)(ms|s|m|h|d|w)/g))
-      total += Number(digits) * (unitMs[unit as string] as number);
+      total += Number(digits) * (UNIT_MS[unit as string] as number);
     return Number.isSafeInteger(total) ? total : undefined;
   };
   const alphabet = ['0', '7', 'm', 's', 'h', 'd', 'w', 'x', ' '];

@@ -204,29 +204,10 @@ describe('certificateIdentity', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cert-renew-negative-'));
     let negative: string;
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'ec',
-          '-pkeyopt',
-          'ec_paramgen_curve:P-256',
-          '-nodes',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-          '-subj',
-          '/CN=negative',
-          '-days',
-          '1',
-          '-set_serial',
-          '-5',
-        ],
-        { stdio: 'ignore' },
-      );
+      const args = 'req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -set_serial -5';
+      const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+      const argv = [...args.split(' '), '-subj', '/CN=negative', '-keyout', key, '-out', cert];
+      execFileSync('openssl', argv, { stdio: 'ignore' });
       negative = readFileSync(join(dir, 'cert.pem'), 'utf8');
     } finally {
       rmSync(dir, { recursive: true, force: true });
