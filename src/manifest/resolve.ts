@@ -105,8 +105,11 @@ export function checkDomainFully(domain: string): DomainCheck {
       ascii = '';
     }
   }
+  // The URL standard reads a last label `0x…` as a number: the whole name as an IPv4 address
+  // (`0x7f000001` is 127.0.0.1), or nothing at all when the other labels are not numbers (`a.0x1f`).
+  if (ascii === '' && /^0x[0-9a-f]*$/i.test(lastLabel))
+    return fail('is not a valid host name (the last label is a hexadecimal number)');
   if (ascii === '') return fail('is not a valid domain name (it cannot be converted to punycode)');
-  // The URL standard reads some names as IPv4 addresses (`0x7f000001` is 127.0.0.1).
   if (ipVersion(ascii) !== 0) return fail('is an IP address; certificates here are for DNS names');
   const labels = ascii.split('.');
   for (const label of labels) {

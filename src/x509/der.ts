@@ -250,15 +250,20 @@ export function certificateIdentity(der: Buffer): CertificateIdentity | undefine
 }
 
 const SAN_BYTES = Buffer.from('551d11', 'hex'); // id-ce-subjectAltName, RFC 5280 §4.2.1.6
+const RFC822_NAME = 0x81; // GeneralName rfc822Name [1] IMPLICIT IA5String
 const DNS_NAME = 0x82; // GeneralName dNSName [2] IMPLICIT IA5String
+const URI = 0x86; // GeneralName uniformResourceIdentifier [6] IMPLICIT IA5String
 const IP_ADDRESS = 0x87; // GeneralName iPAddress [7] IMPLICIT OCTET STRING
 
 /**
  * The dNSName and iPAddress entries of a certificate's subjectAltName extension (RFC 5280 §4.2.1.6), in
  * order, as node:crypto's `subjectAltName` gives them once unquoted: names as written, IPv4 addresses dotted,
  * IPv6 ones as eight hexadecimal groups (not yet shortened). Empty lists when there is no such extension.
- * Undefined for anything this reader leaves to node:crypto: elements that do not fill their parent, a name
- * with a byte outside printable ASCII, an address that is neither 4 nor 16 bytes.
+ * Undefined for anything this reader leaves to node:crypto, which may read it otherwise (or not at all):
+ * elements that do not fill their parent, a second subjectAltName extension, an entry other than an
+ * rfc822Name, dNSName, URI or iPAddress in its primitive form (otherName, directoryName, registeredID, …
+ * whose insides OpenSSL checks), a name with a byte outside printable ASCII, an address of another length
+ * than 4 or 16 bytes.
  */
 export function certificateNames(der: Buffer): { dns: string[]; ip: string[] } | undefined {
   const certificate = blank();
@@ -278,11 +283,14 @@ export function certificateNames(der: Buffer): { dns: string[]; ip: string[] } |
     const extension = blank();
     const id = blank();
     const value = blank();
+    let seen = false;
     for (let next = list.start; next < list.end; next = extension.end) {
       if (!readInto(der, next, list.end, extension) || extension.tag !== SEQUENCE) return undefined;
       // extnID, critical (optional), extnValue
       if (!readInto(der, extension.start, extension.end, id) || id.tag !== OID) return undefined;
       if (!isOid(der, id, SAN_BYTES)) continue;
+      if (seen) return undefined;
+      seen = true;
       if (!readInto(der, id.end, extension.end, value)) return undefined;
       if (value.tag === 0x01 && !readInto(der, value.end, extension.end, value)) return undefined;
       if (value.tag !== OCTET_STRING || value.end !== extension.end) return undefined;
@@ -304,12 +312,12 @@ function generalNames(
   if (!readInto(der, start, end, sequence) || sequence.tag !== SEQUENCE || sequence.end !== end) return false;
   for (let at = sequence.start; at < sequence.end; at = name.end) {
     if (!readInto(der, at, sequence.end, name)) return false;
-    if (name.tag === DNS_NAME) {
+    if (name.tag === DNS_NAME || name.tag === RFC822_NAME || name.tag === URI) {
       for (let i = name.start; i < name.end; i++) {
         const byte = der[i] as number;
         if (byte < 0x20 || byte > 0x7e) return false;
       }
-      names.dns.push(der.toString('latin1', name.start, name.end));
+      if (name.tag === DNS_NAME) names.dns.push(der.toString('latin1', name.start, name.end));
     } else if (name.tag === IP_ADDRESS) {
       const length = name.end - name.start;
       if (length === 4) {
@@ -323,6 +331,8 @@ function generalNames(
       } else {
         return false;
       }
+    } else {
+      return false;
     }
   }
   return true;

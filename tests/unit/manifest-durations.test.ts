@@ -57,13 +57,28 @@ test('parseDuration reads exactly what DURATION_PATTERN (the schema) allows, for
     assert.equal(parseDuration(text), expected(text), text);
 });
 
-test('a renewal window shorter than 3 ms advises an --interval that --interval takes (1ms, never 0ms)', () => {
+test('a renewal window too short for three runs at any --interval says to widen it, not an interval it refuses', () => {
   const manifest = JSON.parse(readFileSync(`${REPO}examples/quickstart.json`, 'utf8'));
-  manifest.issuers.local.lifetime = '2ms';
-  manifest.defaults = { ...manifest.defaults, renewBefore: '1ms' };
+  manifest.issuers.local.lifetime = '3ms';
+  for (const [renewBefore, advice] of [
+    ['2ms', /cannot hold three runs at any interval; widen the window/],
+    ['1ms', /cannot hold three runs at any interval; widen the window/],
+  ] as const) {
+    manifest.defaults = { ...manifest.defaults, renewBefore };
+    const text = JSON.stringify(manifest, null, 2);
+    const { diagnostics } = checkManifestText(text, 'm.json', { intervalMs: 1 });
+    const messages = diagnostics.map((d) => d.message).join('\n');
+    assert.match(messages, advice, renewBefore);
+    assert.doesNotMatch(messages, /--interval 0ms/);
+  }
+  // A window of 3 ms holds three runs 1 ms apart: that is the advice.
+  manifest.issuers.local.lifetime = '4ms';
+  manifest.defaults = { ...manifest.defaults, renewBefore: '3ms' };
   const { diagnostics } = checkManifestText(JSON.stringify(manifest, null, 2), 'm.json', {
     intervalMs: 86_400_000,
   });
-  const advice = diagnostics.map((d) => d.message).find((m) => m.includes('run at least every'));
-  assert.match(advice ?? '', /run at least every 1ms \(and validate with --interval 1ms\)/);
+  assert.match(
+    diagnostics.map((d) => d.message).join('\n'),
+    /run at least every 1ms \(and validate with --interval 1ms\)/,
+  );
 });

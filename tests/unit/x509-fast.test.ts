@@ -1,11 +1,12 @@
 /** The metadata fast path of planning agrees with node:crypto, and steps aside whenever it should. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import * as peculiar from '@peculiar/x509';
 import { inspectStored } from '../../src/policy/decide.js';
 import { createCertificate } from '../../src/x509/build.js';
 import { certificateIdentity, certificateNames } from '../../src/x509/der.js';
@@ -284,6 +285,62 @@ describe('certificateIdentity', () => {
     assert.deepEqual(certificateNames(new X509Certificate(bundle.certPem).raw)?.dns, [
       'no-extensions-read.example.test',
     ]);
+  });
+
+  test('names: leaves to node:crypto a subjectAltName it might read otherwise (forms, types, a second one)', async () => {
+    peculiar.cryptoProvider.set(webcrypto as unknown as Parameters<typeof peculiar.cryptoProvider.set>[0]);
+    const algorithm = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
+    const keys = (await webcrypto.subtle.generateKey(algorithm, true, [
+      'sign',
+      'verify',
+    ])) as webcrypto.CryptoKeyPair;
+    const tlv = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag, body.length]), body]);
+    const dns = (name: string) => tlv(0x82, Buffer.from(name, 'latin1'));
+    const san = (...entries: Buffer[]) =>
+      new peculiar.Extension('2.5.29.17', false, tlv(0x30, Buffer.concat(entries)));
+    const certificate = async (...extensions: peculiar.Extension[]) =>
+      new X509Certificate(
+        (
+          await peculiar.X509CertificateGenerator.createSelfSigned({
+            name: 'CN=names',
+            notBefore: new Date(Date.now() - 60_000),
+            notAfter: new Date(Date.now() + 86_400_000),
+            keys,
+            signingAlgorithm: algorithm,
+            extensions,
+          })
+        ).toString('pem'),
+      ).raw;
+    const cases: [string, peculiar.Extension[]][] = [
+      [
+        'a dNSName in constructed form',
+        [san(dns('a.example.test'), tlv(0xa2, tlv(0x16, Buffer.from('evil.example.test'))))],
+      ],
+      [
+        'an iPAddress in constructed form',
+        [san(dns('a.example.test'), tlv(0xa7, tlv(0x04, Buffer.from([1, 2, 3, 4]))))],
+      ],
+      ['two subjectAltName extensions', [san(dns('two-a.example.test')), san(dns('two-b.example.test'))]],
+      ['an entry of no known type', [san(dns('a.example.test'), tlv(0x89, Buffer.from([0])))]],
+      [
+        'an otherName without its type',
+        [san(dns('a.example.test'), tlv(0xa0, tlv(0x01, Buffer.from([0xff]))))],
+      ],
+      ['a directoryName', [san(dns('a.example.test'), tlv(0xa4, tlv(0x30, Buffer.alloc(0))))]],
+      ['an empty registeredID', [san(dns('a.example.test'), tlv(0x88, Buffer.alloc(0)))]],
+    ];
+    for (const [what, extensions] of cases)
+      assert.equal(certificateNames(await certificate(...extensions)), undefined, what);
+    // What it reads: the dNSName and iPAddress entries, with an email address and a URI beside them.
+    const read = await certificate(
+      san(
+        dns('a.example.test'),
+        tlv(0x81, Buffer.from('ops@example.test')),
+        tlv(0x86, Buffer.from('https://example.test/')),
+        tlv(0x87, Buffer.from([192, 0, 2, 1])),
+      ),
+    );
+    assert.deepEqual(certificateNames(read), { dns: ['a.example.test'], ip: ['192.0.2.1'] });
   });
 
   test('is undefined for bytes that are not a certificate', () => {

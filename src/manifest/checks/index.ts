@@ -373,15 +373,16 @@ export function renewalWindows(view: ManifestView, options: CheckOptions): Findi
       return;
     }
     if (window < 3 * options.intervalMs) {
-      const every = formatDuration(
-        // At least 1ms: --interval takes no zero.
-        Math.floor(window / 3 / 60_000) * 60_000 || Math.max(1, Math.floor(window / 3)),
-        'manifest',
-      );
+      const shown = `the renewal window is ${formatDuration(window, 'manifest')} (${description()})`;
+      // Three runs need an interval of a third of the window; under 1ms (what --interval takes) there is none.
+      const third = Math.floor(window / 3 / 60_000) * 60_000 || Math.floor(window / 3);
+      const every = formatDuration(third, 'manifest');
       findings.push(
         warning(
           pointer,
-          `the renewal window is ${formatDuration(window, 'manifest')} (${description()}), which leaves fewer than three runs at an interval of ${formatDuration(options.intervalMs, 'manifest')}; run at least every ${every} (and validate with --interval ${every}), or widen the window`,
+          third < 1
+            ? `${shown}, which cannot hold three runs at any interval; widen the window`
+            : `${shown}, which leaves fewer than three runs at an interval of ${formatDuration(options.intervalMs, 'manifest')}; run at least every ${every} (and validate with --interval ${every}), or widen the window`,
         ),
       );
     }
