@@ -201,8 +201,10 @@ export const domainsChanged: Check = withCert((input, cert) => {
   if (requested && sameDomains(requested, input.entry.domains) && [...want].every((name) => have.has(name))) {
     return null;
   }
-  const adds = [...want].filter((name) => !have.has(name));
-  const drops = [...have].filter((name) => !want.has(name));
+  // A name that is not a plain host name or address (empty, spaces, a comma) is quoted, so a list reads right.
+  const shown = (name: string) => (/^[a-z0-9.*:_-]+$/.test(name) ? name : JSON.stringify(name));
+  const adds = [...want].filter((name) => !have.has(name)).map(shown);
+  const drops = [...have].filter((name) => !want.has(name)).map(shown);
   const parts = [
     adds.length ? `adds ${adds.join(', ')}` : '',
     drops.length ? `drops ${drops.join(', ')}` : '',

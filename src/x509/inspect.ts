@@ -98,9 +98,9 @@ export function sameDomains(a: readonly string[], b: readonly string[]): boolean
 
 /** The comparable form of a domain name or IP address. */
 export function normalizeName(name: string): string {
-  const trimmed = name.trim();
-  if (ipVersion(trimmed)) return canonicalIp(trimmed);
-  const lower = trimmed.toLowerCase();
+  // Not trimmed: a certificate's name with spaces around it is not the name a TLS client asks for.
+  if (ipVersion(name)) return canonicalIp(name);
+  const lower = name.toLowerCase();
   const bare = lower.endsWith('.') ? lower.slice(0, -1) : lower;
   if (isAscii(bare)) return bare;
   const wildcard = bare.startsWith('*.');

@@ -45,3 +45,24 @@ test('a name the CA added is not a change; a name the manifest added or dropped 
     assert.equal(added.reason, 'domains-changed', added.message);
   }
 });
+
+test('a certificate name with spaces around it is not the name, and odd names are quoted in the message', async () => {
+  const { bundle, meta } = await makeCertificate('site', {
+    domains: [' site.test ', 'a.test, IP Address:9.9.9.9'],
+  });
+  const stored = { state: 'present' as const, cert: { ...bundle, meta } };
+  const now = new Date();
+  for (const inspected of [inspectStored(stored), undefined]) {
+    const view = inspected ?? {
+      ok: true as const,
+      cert: inspectCertificate(bundle.certPem),
+      keyMatches: true,
+    };
+    const changed = decide({ entry: entry(['site.test']), stored, now, runIntervalMs: 86_400_000 }, view);
+    assert.equal(changed.reason, 'domains-changed', changed.message);
+    assert.equal(
+      changed.message,
+      'domains changed: adds site.test; drops " site.test ", "a.test, ip address:9.9.9.9"',
+    );
+  }
+});

@@ -379,7 +379,9 @@ describe('sameDomains', () => {
   }
 
   test('normalizeName', () => {
-    assert.equal(normalizeName(' WWW.Example.com. '), 'www.example.com');
+    assert.equal(normalizeName('WWW.Example.com.'), 'www.example.com');
+    // Spaces around a name are not trimmed: a certificate's ' www.example.com' is not www.example.com.
+    assert.notEqual(normalizeName(' www.example.com'), 'www.example.com');
     assert.equal(normalizeName('0:0:0:0:0:0:0:1'), '::1');
   });
 });
