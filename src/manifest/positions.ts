@@ -44,7 +44,6 @@ export interface ScanOptions {
 
 /** Escapes one reference token of a JSON pointer (RFC 6901). */
 export function escapePointerToken(token: string): string {
-  if (!token.includes('~') && !token.includes('/')) return token; // most keys: no regular expression
   return token.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 

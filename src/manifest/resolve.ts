@@ -14,27 +14,6 @@ export type DomainCheck = { ok: true; ascii: string; wildcard: boolean } | { ok:
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /**
- * Whether domainToASCII gives `name` back as it is: lower-case letters, digits, '-' and '.' only, no
- * punycode label to check, and a last label (`last`) the URL standard does not read as a number (`0x1f`).
- * Checking 10,000 such names through node:url cost a plan ~20 ms (docs/performance.md, tenth round); this
- * is a loop, not a regular expression, which would cost every run its compilation.
- */
-function alreadyAscii(name: string, last: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    const plain = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e;
-    if (!plain) return false;
-  }
-  if (name.startsWith('xn--') || name.includes('.xn--')) return false;
-  if (!last.startsWith('0x')) return true;
-  for (let i = 2; i < last.length; i++) {
-    const c = last.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return true;
-  }
-  return false;
-}
-
-/**
  * Checks one entry of `domains` and gives its ASCII form: a host name (IDN allowed, converted to punycode),
  * optionally with `*.` as the whole leftmost label. No IP addresses, no trailing dot.
  */
@@ -96,14 +75,10 @@ export function checkDomainFully(domain: string): DomainCheck {
   if (rest.split('.').some((label) => label === ''))
     return fail("has an empty label ('..' or a leading dot)");
   let ascii: string;
-  if (alreadyAscii(rest, lastLabel)) {
-    ascii = rest;
-  } else {
-    try {
-      ascii = domainToASCII(rest);
-    } catch {
-      ascii = '';
-    }
+  try {
+    ascii = domainToASCII(rest);
+  } catch {
+    ascii = '';
   }
   // The URL standard reads a last label `0x…` as a number: the whole name as an IPv4 address
   // (`0x7f000001` is 127.0.0.1), or nothing at all when the other labels are not numbers (`a.0x1f`).

@@ -141,10 +141,8 @@ export const STABLE_TARGETS = Object.fromEntries(
   Object.entries(VERSION_FILES).map(([kind, file]) => [kind, `${CURRENT}/${file}`]),
 ) as { readonly [K in keyof typeof VERSION_FILES]: string };
 
-/** A file name that is one path component: not empty, `.` or `..`, no separator. */
-function isPlainName(name: string): boolean {
-  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\\');
-}
+/** A file name that is one path component: not `.` or `..`, no separator. */
+const PLAIN_NAME = /^(?!\.\.?$)[^/\\]+$/;
 
 /**
  * `dir` + separator + `name`: what path.join gives for a plain file name (not `.` or `..`, no separator)
@@ -153,7 +151,7 @@ function isPlainName(name: string): boolean {
  * (docs/performance.md, seventh round). Anything else goes through path.join.
  */
 export function childPath(dir: string, name: string): string {
-  return isPlainName(name) && !dir.endsWith(sep) ? `${dir}${sep}${name}` : join(dir, name);
+  return PLAIN_NAME.test(name) && !dir.endsWith(sep) ? `${dir}${sep}${name}` : join(dir, name);
 }
 
 /** Every path inside one filesystem store, from its absolute root directory. */

@@ -9,19 +9,11 @@ import { createRequire } from 'node:module';
 
 let isIP: ((text: string) => number) | undefined;
 
-/** Whether `text` is digits and dots only. */
-function digitsAndDots(text: string): boolean {
-  if (text === '') return false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c !== 0x2e && (c < 0x30 || c > 0x39)) return false;
-  }
-  return true;
-}
+const IPV4_CHARS = /^[0-9.]+$/;
 
 /** 4 or 6 when `text` is an IPv4 or IPv6 address (as `net.isIP` decides, zone ids included), else 0. */
 export function ipVersion(text: string): 0 | 4 | 6 {
-  if (!text.includes(':') && !digitsAndDots(text)) return 0;
+  if (!text.includes(':') && !IPV4_CHARS.test(text)) return 0;
   isIP ??= (createRequire(import.meta.url)('node:net') as typeof import('node:net')).isIP;
   return isIP(text) as 0 | 4 | 6;
 }

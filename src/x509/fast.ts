@@ -69,23 +69,14 @@ function wholeSeconds(iso: string): number {
 
 /** The whole seconds of a `YYYY-MM-DDTHH:MM:SS.sssZ` text with its separators in place, or NaN. */
 function isoDigits(iso: string): number {
-  const number = (from: number, count: number): number => {
-    let value = 0;
-    for (let i = from; i < from + count; i++) {
-      const digit = iso.charCodeAt(i) - 0x30;
-      if (digit < 0 || digit > 9) return Number.NaN;
-      value = value * 10 + digit;
-    }
-    return value;
-  };
   if (iso[4] !== '-' || iso[7] !== '-' || iso[13] !== ':' || iso[16] !== ':' || iso[19] !== '.')
     return Number.NaN;
-  const year = number(0, 4);
-  const month = number(5, 2);
-  const day = number(8, 2);
-  const hour = number(11, 2);
-  const minute = number(14, 2);
-  const second = number(17, 2);
+  const year = decimal(iso, 0, 4);
+  const month = decimal(iso, 5, 2);
+  const day = decimal(iso, 8, 2);
+  const hour = decimal(iso, 11, 2);
+  const minute = decimal(iso, 14, 2);
+  const second = decimal(iso, 17, 2);
   // Out of range (Date.UTC would carry a 13th month into the next year, and reads years below 100 as
   // 19xx): Date.parse decides those.
   if (
@@ -101,8 +92,19 @@ function isoDigits(iso: string): number {
     )
   )
     return Number.NaN;
-  if (Number.isNaN(number(20, 3))) return Number.NaN;
+  if (Number.isNaN(decimal(iso, 20, 3))) return Number.NaN;
   return Date.UTC(year, month - 1, day, hour, minute, second);
+}
+
+/** `count` decimal digits of `text` from `from` as a number; NaN when any is not a digit. */
+function decimal(text: string, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return Number.NaN;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /**

@@ -102,16 +102,10 @@ export function normalizeName(name: string): string {
   if (ipVersion(name)) return canonicalIp(name);
   const lower = name.toLowerCase();
   const bare = lower.endsWith('.') ? lower.slice(0, -1) : lower;
-  if (isAscii(bare)) return bare;
+  if (/^[\x00-\x7f]*$/.test(bare)) return bare;
   const wildcard = bare.startsWith('*.');
   const ascii = domainToASCII(wildcard ? bare.slice(2) : bare);
   return ascii === '' ? bare : wildcard ? `*.${ascii}` : ascii;
-}
-
-/** Whether every character of `text` is ASCII. */
-function isAscii(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
 }
 
 /** From the DER when it can be read there (cheap), else from node's key object. */
