@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import { LIST_FROM } from '../../src/stores/filesystem/read.js';
 import type { StoredCertificate } from '../../src/stores/types.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
@@ -398,6 +399,21 @@ describe('reading damaged and foreign sets', () => {
       assert.match(loaded?.state === 'unreadable' ? loaded.error : '', /is not a regular file$/, name);
     }
     assert.ok(many.get('a-failed-attempt-beside-it')?.attempts, 'the attempt is read with the set');
+    // From LIST_FROM names, loadMany lists the store's directory instead of an lstat per certificate
+    // directory (and keeps the listing while the directory is unchanged): the same results.
+    const padding = Array.from({ length: LIST_FROM }, (_, i) => `not-stored-${i}`);
+    const listed = await store.loadMany([...names, ...padding]);
+    for (const name of names) assert.deepEqual(listed.get(name), many.get(name), `${name}, listed`);
+    assert.equal(listed.get('not-stored-0')?.state, 'missing');
+    // A directory replaced by a link after a listing is seen by the next load (the store's directory changed).
+    await rm(site('present'), { recursive: true });
+    await symlink(site('a-failed-attempt-beside-it'), site('present'));
+    const again = (await store.loadMany([...names, ...padding])).get('present');
+    assert.match(
+      again?.state === 'unreadable' ? again.error : '',
+      /is not a directory \(a symbolic link\?\)/,
+    );
+    assert.deepEqual(again, await store.load('present'));
   });
 
   test('a symlink pointing outside the certificate directory is unreadable', async () => {

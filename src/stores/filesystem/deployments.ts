@@ -6,7 +6,7 @@
  */
 import { rename, rmdir, unlink, writeFile } from 'node:fs/promises';
 import { ErrorCode } from '../../errors.js';
-import { readdirNames, statPath } from '../../util/fs-async.js';
+import { type KeptListing, listedSinceChange, readdirNames } from '../../util/fs-async.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { decodeHostDeployment, encodeHostDeployment } from '../deployment-record.js';
 import type { FilesystemLayout } from '../keys.js';
@@ -74,28 +74,22 @@ export async function loadDeployments(
 
 /**
  * The names in the deployments directory, listed again only when the directory changed since the last
- * listing in this process (its inode, mtime or ctime differ): a plan reads deployments batch after batch,
- * and listing 10,000 names for each of 40 batches cost more than reading the entries. This process's own
- * writes drop the listing (`forgetListing`); another host's entry made within the same timestamp tick of a
- * coarse filesystem is seen at the next change or the next run. A name listed but since removed (prune)
- * reads as no entry (ENOENT).
+ * listing in this process (`listedSinceChange`): a plan reads deployments batch after batch. This process's
+ * own writes drop the listing (`forgetListing`); another host's entry made within the same timestamp tick
+ * of a coarse filesystem is seen at the next change or the next run. A name listed but since removed
+ * (prune) reads as no entry (ENOENT).
  */
-async function deployedNames(layout: FilesystemLayout): Promise<ReadonlySet<string>> {
-  const root = layout.deploymentsRoot;
-  const info = await statPath(root);
-  const known = listings.get(layout);
-  if (known && known.ino === info.ino && known.mtimeMs === info.mtimeMs && known.ctimeMs === info.ctimeMs)
-    return known.names;
-  const names = new Set(await readdirNames(root));
-  listings.set(layout, { ino: info.ino, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, names });
-  return names;
+function deployedNames(layout: FilesystemLayout): Promise<ReadonlySet<string>> {
+  return listedSinceChange(
+    listings,
+    layout,
+    layout.deploymentsRoot,
+    async (dir) => new Set(await readdirNames(dir)),
+  );
 }
 
 /** The last listing of each store's deployments directory (`deployedNames`). */
-const listings = new WeakMap<
-  FilesystemLayout,
-  { ino: number; mtimeMs: number; ctimeMs: number; names: ReadonlySet<string> }
->();
+const listings = new WeakMap<FilesystemLayout, KeptListing<ReadonlySet<string>>>();
 
 /** Drops the listing of the store's deployments directory after this process changed it. */
 function forgetListing(layout: FilesystemLayout): void {
