@@ -501,6 +501,26 @@ describe('blobs and checks', () => {
     ]);
   });
 
+  test('a blob is never read through a link planted above it; a directory found empty is checked again', async () => {
+    const outside = join(dir.path, 'outside-blobs');
+    await mkdir(join(outside, 'le'), { recursive: true });
+    await writeFile(join(outside, 'le', 'k'), 'planted');
+    const store = openStore();
+    await store.putBlob('renewal-info/a', 'kept');
+    // Nothing in account/ yet: read as absent, and not taken as checked.
+    assert.equal(await store.getBlob('account/le/k'), undefined);
+    await symlink(outside, join(store.root, '.cert-renew', 'blobs', 'account'));
+    await assert.rejects(store.getBlob('account/le/k'), /symbolic link inside the store/);
+    // A fresh process (store) checks every directory again, also one it read from before.
+    assert.equal(await store.getBlob('renewal-info/a'), 'kept');
+    await rm(join(store.root, '.cert-renew', 'blobs', 'renewal-info'), { recursive: true });
+    await symlink(join(outside, 'le'), join(store.root, '.cert-renew', 'blobs', 'renewal-info'));
+    await assert.rejects(
+      openStore({ path: store.root }).getBlob('renewal-info/k'),
+      /symbolic link inside the store/,
+    );
+  });
+
   test('checkWritable writes no certificate and leaves nothing behind', async () => {
     const store = openStore();
     assert.match(await store.checkWritable(), /would be created/);

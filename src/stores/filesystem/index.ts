@@ -68,6 +68,14 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
   /** Rejects (STORE_UNAVAILABLE) when the store's path exists but is not a readable directory. */
   private readonly rootUsable: () => Promise<void>;
   private ownLocker: Locker | undefined;
+  /**
+   * Directories from which `getBlob` read a blob, so found to be real directories down from the store's
+   * (no link planted on the way): not checked again by this process. A run reads a kept renewal-information
+   * answer per certificate, all in one directory, and three lstats for each were ~1.5 ms of a nothing-due
+   * run of 10 (docs/performance.md). Only the store's owner may write under `blobs/` (0700). A directory
+   * where nothing was found is checked again at the next read.
+   */
+  private readonly blobDirsChecked = new Set<string>();
 
   /** Checks the manifest entry (throws a UsageError naming the bad setting); touches no file. */
   constructor(name: string, config: FilesystemStoreConfig, context: RuntimeContext) {
@@ -146,11 +154,16 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
 
   async getBlob(key: string): Promise<string | undefined> {
     const path = this.settings.layout.blob(key);
+    const dir = dirname(path);
     try {
       // On a local disk, plain system calls (a run reads a kept renewal-information blob per certificate).
       const local = await this.isLocal();
-      await assertRealDirectories(this.settings.layout.root, dirname(path), local ? lstatSync : undefined);
-      return await readOptional(path, local ? syncIo : asyncIo);
+      if (!this.blobDirsChecked.has(dir)) {
+        await assertRealDirectories(this.settings.layout.root, dir, local ? lstatSync : undefined);
+      }
+      const value = await readOptional(path, local ? syncIo : asyncIo);
+      if (value !== undefined) this.blobDirsChecked.add(dir);
+      return value;
     } catch (error) {
       throw fsError(ErrorCode.storeUnavailable, `store ${this.name}: cannot read`, path, error);
     }
