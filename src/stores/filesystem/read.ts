@@ -150,8 +150,8 @@ export const LIST_FROM = 100;
  * else — a link, a file, a name not listed (created since), an entry whose type the filesystem does not
  * give (node then asks lstat) — is checked by its own lstat as before: the listing only spares the check
  * of what it saw to be a directory. Replacing a directory by a link changes the store's directory, so the
- * next batch lists it again; only the same timestamp tick of a coarse filesystem (as between an lstat and
- * the reads after it) goes unseen until the next change.
+ * next batch lists it again; only a replacement within the timestamp tick of the listing, on a filesystem
+ * with coarse timestamps, goes unseen until the directory changes again or the next process.
  */
 async function realDirectories(layout: FilesystemLayout): Promise<ReadonlySet<string> | undefined> {
   try {
