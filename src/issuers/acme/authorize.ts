@@ -56,7 +56,11 @@ export async function authorize(
   }
   if (pending.length === 0) return;
 
-  const solver = createSolver(challenge, context.solverContext(connection.logger));
+  const certName = connection.certName;
+  const solver = createSolver(challenge, {
+    ...context.solverContext(connection.logger),
+    ...(certName ? { certName } : {}),
+  });
   const work: { authz: Authorization; challenge: AcmeChallenge; task: ChallengeTask }[] = [];
   for (const authz of pending) {
     const offered = authz.challenges.find((c) => c.type === solver.type);
@@ -101,10 +105,16 @@ export async function authorize(
     if (failed) throw tag(failed.reason);
     await solver.settle?.(presented, signal);
     if (signal.aborted) throw deadlineError(connection.errorContext('waiting for DNS propagation'));
-    await Promise.all(work.map(({ task, challenge: c }) => client.completeChallenge(c, task.identifier)));
-    await Promise.all(
-      work.map((item) => awaitAuthorization(context, connection, client, item.authz, solver)),
-    );
+    // dns-01: after any earlier order of the run at the same names, once the CA's cache of it expired.
+    await solver.awaitTurn?.(presented, signal);
+    try {
+      await Promise.all(work.map(({ task, challenge: c }) => client.completeChallenge(c, task.identifier)));
+      await Promise.all(
+        work.map((item) => awaitAuthorization(context, connection, client, item.authz, solver)),
+      );
+    } finally {
+      solver.validated?.();
+    }
   } catch (error) {
     await deactivate(connection, client, pending);
     throw tag(error);
@@ -139,7 +149,7 @@ async function awaitAuthorization(
     identifier,
     solver.description,
     problem,
-    solver.failureHint,
+    problem ? (solver.failureHintFor?.(problem.detail) ?? solver.failureHint) : solver.failureHint,
   );
 }
 

@@ -11,6 +11,7 @@ import { IssuerBreaker } from '../breaker.js';
 import type { IssueRequest, IssueResult, IssuerCheckContext, RevokeRequest } from '../types.js';
 import { AcmeAccounts } from './account.js';
 import type { IssuerAgents } from './agents.js';
+import { validationGateOf } from './challenges/dns-ca-cache.js';
 import type { PropagationCheck, SolverContext } from './challenges/index.js';
 import { AcmeConnector } from './connection.js';
 import type { AcmeDirectory } from './directory.js';
@@ -145,6 +146,8 @@ export class AcmeOrdering {
       logger,
       getStore: (name) => context.getStore(name),
       issuerName,
+      // One per run (the context lives as long as the run), shared by every ACME issuer of it.
+      validationGate: validationGateOf(context, context.clock),
       ...(propagationCheck ? { propagationCheck } : {}),
       ...(context.runProcess ? { runProcess: context.runProcess } : {}),
     };

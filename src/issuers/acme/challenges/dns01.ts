@@ -6,7 +6,9 @@
  * 2. After every record of the order is present: `propagationDelay`, then the propagation check: every
  *    authoritative nameserver of the record's zone (or every server in `nameservers`) is asked directly
  *    until it answers the value, at most `propagationTimeout`; only then is the CA told.
- * 3. Cleanup removes the record where it was written.
+ * 3. Orders of one run that write the same name take turns at it, each after the CA's cached answer of
+ *    the one before has expired (dns-ca-cache.ts).
+ * 4. Cleanup removes the record where it was written.
  */
 
 import {
@@ -22,6 +24,7 @@ import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
 import { durationMs } from '../../../util/duration.js';
 import { pause } from '../retry.js';
+import { txtTtlSeconds, type ValidationTurn } from './dns-ca-cache.js';
 import { DnsExecSolver, dnsRecordName } from './dns-exec.js';
 import { PowerDnsSolver } from './dns-powerdns.js';
 import { Rfc2136Solver } from './dns-rfc2136.js';
@@ -47,6 +50,8 @@ export class Dns01Solver implements ChallengeSolver {
   /** task → the name the record was written at (after CNAME following). */
   private readonly targets = new Map<ChallengeTask, string>();
   private nameservers: Promise<DnsServer[]> | undefined;
+  /** This order's turn at its names in the run's gate, from `awaitTurn` until `validated` or `close`. */
+  private turn: ValidationTurn | undefined;
 
   constructor(
     private readonly config: Dns01,
@@ -153,6 +158,33 @@ export class Dns01Solver implements ChallengeSolver {
     );
   }
 
+  async awaitTurn(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void> {
+    const gate = this.context.validationGate;
+    if (!gate) return;
+    const names = tasks.map((task) => this.targets.get(task) ?? this.recordName(task));
+    this.turn = await gate.enter(
+      names,
+      {
+        certName: this.context.certName,
+        issuerName: this.context.issuerName,
+        ttlSeconds: txtTtlSeconds(this.config),
+        logger: this.context.logger,
+      },
+      signal,
+    );
+  }
+
+  validated(): void {
+    this.turn?.validated();
+  }
+
+  failureHintFor(detail: string): string {
+    // What a CA says when it sees TXT values, but not this one (Pebble, Boulder, step-ca).
+    if (!/value not found|incorrect txt|does not match/i.test(detail)) return this.failureHint;
+    const ttl = txtTtlSeconds(this.config);
+    return `${this.failureHint}; or the CA's resolver still held TXT values it had looked up before, which it may keep for up to the record's TTL (${ttl}s): certificates of one run that share the name wait for that, but a run started within ${ttl}s of another that validated the name can meet it (the next run tries again)`;
+  }
+
   async cleanup(task: ChallengeTask): Promise<void> {
     const target = this.targets.get(task);
     // A task whose CNAME lookup failed never reached the provider: nothing to remove.
@@ -161,6 +193,7 @@ export class Dns01Solver implements ChallengeSolver {
   }
 
   async close(): Promise<void> {
+    this.turn?.release();
     await this.provider.close?.();
   }
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../../../runtime/logger.js';
 import type { ProcessRunner } from '../../../runtime/process.js';
 import type { Store } from '../../../stores/types.js';
+import type { ValidationNameGate } from './dns-ca-cache.js';
 
 /** One challenge to answer: what the CA asks for one identifier. */
 export interface ChallengeTask {
@@ -25,6 +26,15 @@ export interface ChallengeSolver {
   present(task: ChallengeTask, signal: AbortSignal): Promise<void>;
   /** After every task was presented, before the CA is told to validate (DNS propagation). */
   settle?(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void>;
+  /**
+   * After `settle`, just before the CA is told (dns-01: waits for the turn at the names and for the CA's
+   * cached answer of an earlier order to expire; dns-ca-cache.ts). `validated` follows once the CA was asked.
+   */
+  awaitTurn?(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void>;
+  /** The CA was asked to validate and its answer settled (valid or not), or asking it failed. Never throws. */
+  validated?(): void;
+  /** The hint for a failed validation whose CA detail is `detail`, when it depends on it (else `failureHint`). */
+  failureHintFor?(detail: string): string;
   /** Removes what `present` made. Never throws (failures are logged). */
   cleanup(task: ChallengeTask): Promise<void>;
   /** After the last cleanup of an order. Never throws. */
@@ -46,6 +56,10 @@ export interface SolverContext {
   getStore(name: string): Promise<Store>;
   issuerName: string;
   propagationCheck?: PropagationCheck;
+  /** The certificate whose order this is (for messages). */
+  certName?: string;
+  /** dns-01: the run's gate for names several orders validate (dns-ca-cache.ts); none: no waiting. */
+  validationGate?: ValidationNameGate;
   /** Runs the dns-01 `exec` command; the real runner (src/runtime/process.ts) when absent. */
   runProcess?: ProcessRunner;
 }
