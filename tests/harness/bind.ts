@@ -27,6 +27,11 @@ export interface BindOptions {
   secret?: string;
   /** A resolver instead: recursion on, these zones forwarded to 127.0.0.1:port (see startBindResolver). */
   forwardTo?: { port: number; zones: string[] };
+  /**
+   * A resolver's `max-cache-ttl` in seconds: 1 by default (answers are barely cached); `'default'` leaves
+   * BIND's own (a week), so answers stay cached for their records' TTL, as at a CA's resolver.
+   */
+  maxCacheTtl?: number | 'default';
 }
 
 export interface BindServer {
@@ -61,8 +66,12 @@ function zoneFile(zone: BindZone): string {
  * A recursive BIND in front of `authoritative` (forward-only zones), the way a CA asks DNS: through a
  * resolver that follows CNAME chains across zones (an authoritative BIND stops at a zone boundary).
  */
-export async function startBindResolver(authoritative: BindServer, zones: string[]): Promise<BindServer> {
-  return startBind({ zones: [], forwardTo: { port: authoritative.port, zones } });
+export async function startBindResolver(
+  authoritative: BindServer,
+  zones: string[],
+  options: Pick<BindOptions, 'maxCacheTtl'> = {},
+): Promise<BindServer> {
+  return startBind({ zones: [], forwardTo: { port: authoritative.port, zones }, ...options });
 }
 
 /** Starts named and waits until it answers the SOA of the first zone. */
@@ -86,6 +95,8 @@ export async function startBind(options: BindOptions): Promise<BindServer> {
           `zone "${zone}" {\n  type forward;\n  forward only;\n  forwarders { 127.0.0.1 port ${forward?.port}; };\n};`,
       )
       .join('\n');
+    const maxCacheTtl = options.maxCacheTtl ?? 1;
+    const cacheTtl = maxCacheTtl === 'default' ? '' : `max-cache-ttl ${maxCacheTtl};\n  `;
     const conf = `options {
   directory "${dir.path}";
   pid-file "${join(dir.path, 'named.pid')}";
@@ -93,7 +104,7 @@ export async function startBind(options: BindOptions): Promise<BindServer> {
   managed-keys-directory "${dir.path}";
   listen-on port ${port} { 127.0.0.1; };
   listen-on-v6 { none; };
-  ${forward ? 'recursion yes;\n  allow-recursion { 127.0.0.1; };\n  max-cache-ttl 1;\n  max-ncache-ttl 1;' : 'recursion no;'}
+  ${forward ? `recursion yes;\n  allow-recursion { 127.0.0.1; };\n  ${cacheTtl}max-ncache-ttl 1;` : 'recursion no;'}
   allow-query { any; };
   dnssec-validation no;
   notify no;

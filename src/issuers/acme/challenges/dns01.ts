@@ -182,7 +182,7 @@ export class Dns01Solver implements ChallengeSolver {
     // What a CA says when it sees TXT values, but not this one (Pebble, Boulder, step-ca).
     if (!/value not found|incorrect txt|does not match/i.test(detail)) return this.failureHint;
     const ttl = txtTtlSeconds(this.config);
-    return `${this.failureHint}; or the CA's resolver still held TXT values it had looked up before, which it may keep for up to the record's TTL (${ttl}s): certificates of one run that share the name wait for that, but a run started within ${ttl}s of another that validated the name can meet it (the next run tries again)`;
+    return `${this.failureHint}; or the CA's resolver still held the TXT values of an earlier validation of this name, which it may cache for up to the record's TTL (${ttl}s): certificates of one run wait for that, separate runs do not, so try again after ${ttl}s`;
   }
 
   async cleanup(task: ChallengeTask): Promise<void> {
