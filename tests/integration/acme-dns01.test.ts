@@ -317,9 +317,10 @@ describe('dns-01 powerdns through its HTTP API', () => {
   let store: Store;
   const issuers: AcmeIssuer[] = [];
 
+  // A 1 s TTL: orders of this context that share a name take turns, each TTL + 2 s after the one before.
   const powerdns = (keyEnv = 'PDNS_API_KEY'): Challenge => ({
     type: 'dns-01',
-    powerdns: { url: pdns.apiUrl, apiKey: { env: keyEnv } },
+    powerdns: { url: pdns.apiUrl, apiKey: { env: keyEnv }, ttl: 1 },
     nameservers: [pdns.address],
   });
 

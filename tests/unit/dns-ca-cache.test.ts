@@ -13,8 +13,10 @@ import {
   txtTtlSeconds,
   ValidationNameGate,
 } from '../../src/issuers/acme/challenges/dns-ca-cache.js';
+import { Dns01Solver } from '../../src/issuers/acme/challenges/dns01.js';
+import type { ChallengeSolver } from '../../src/issuers/acme/challenges/types.js';
 import { fixedClock } from '../../src/runtime/clock.js';
-import { createLogger } from '../../src/runtime/logger.js';
+import { createLogger, silentLogger } from '../../src/runtime/logger.js';
 
 const T0 = Date.parse('2026-03-01T10:00:00Z');
 const NAME = '_acme-challenge.example.test';
@@ -161,5 +163,31 @@ describe('dns-01 names shared by orders of one run', () => {
     const next = await gate.enter([NAME], who('d', 10), live());
     next.validated();
     assert.equal(gate.lastValidation(NAME)?.certName, 'd');
+  });
+
+  test("the hint for a 'value not found' failure adds the CA's cache to the provider's hint", () => {
+    const provider: ChallengeSolver = {
+      type: 'dns-01',
+      description: 'dns-01 stub',
+      failureHint: 'check the stub',
+      present: async () => {},
+      cleanup: async () => {},
+      check: async () => 'ok',
+    };
+    const solver = new Dns01Solver(
+      { type: 'dns-01', rfc2136: { server: 'ns', keyName: 'k', secret: { env: 'X' }, ttl: 30 } },
+      { baseDir: '.', env: {}, logger: silentLogger, getStore: () => Promise.reject(), issuerName: 'le' },
+      provider,
+    );
+    for (const detail of [
+      'Correct value not found for DNS challenge',
+      'Incorrect TXT record "abc" found at _acme-challenge.example.com',
+      'keyAuthorization does not match; expected x, but got [y]',
+    ]) {
+      const hint = solver.failureHintFor(detail);
+      assert.ok(hint.startsWith('check the stub; '), hint);
+      assert.match(hint, /the CA's resolver .* may cache for up to the record's TTL \(30s\)/);
+    }
+    assert.equal(solver.failureHintFor('DNS problem: SERVFAIL looking up TXT'), 'check the stub');
   });
 });
