@@ -12,6 +12,7 @@ import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01Exec } from '../../../manifest/types.js';
 import { findExecutable, type ProcessRunner, runProcess } from '../../../runtime/process.js';
 import { durationMs } from '../../../util/duration.js';
+import { rememberSecretEnvironment } from '../../../util/text.js';
 import { pause } from '../retry.js';
 import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
 
@@ -49,6 +50,8 @@ export class DnsExecSolver implements ChallengeSolver {
   ) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.runner = context.runProcess ?? runProcess;
+    // The command gets the whole environment: what it may echo of its secrets is shown as ***.
+    rememberSecretEnvironment(context.env);
     // A bare name is looked up in PATH; a path is relative to the manifest.
     this.command = config.exec.includes('/') ? resolve(context.baseDir, config.exec) : config.exec;
     this.delayMs = config.propagationDelay ? durationMs(config.propagationDelay) : 0;
