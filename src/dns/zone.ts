@@ -4,13 +4,45 @@
  * where the CA will end up) and the authoritative nameservers of a zone.
  */
 import { CertRenewError, ErrorCode } from '../errors.js';
-import { canonicalName, type DnsQuery, type DnsServer, isNoRecord } from './query.js';
+import {
+  canonicalName,
+  type DnsQuery,
+  type DnsServer,
+  isNoRecord,
+  QUERY_TIMEOUT_MS,
+  QUERY_TRIES,
+} from './query.js';
 
 /** As many CNAME hops as a resolver follows before giving up (BIND and Unbound stop near this). */
 export const MAX_CNAME_HOPS = 16;
 
 function codeOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+}
+
+/** node:dns codes that say the server could not be asked at all (not what it answered). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEOUT']);
+
+function isUnreachable(error: unknown): boolean {
+  return UNREACHABLE.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * "cannot reach rfc2136 server 127.0.0.1:5300 to find the zone of … (connection refused)". A server that
+ * never answers fails one query's time: QUERY_TIMEOUT_MS, then twice that (about 9 s).
+ */
+function unreachableError(where: string, what: string, error: unknown): CertRenewError {
+  const code = codeOf(error);
+  const reason =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ETIMEOUT'
+        ? `no answer within ${(QUERY_TIMEOUT_MS * (2 ** QUERY_TRIES - 1)) / 1000}s`
+        : code;
+  return new CertRenewError(ErrorCode.challengeFailed, `cannot reach ${where} to find ${what} (${reason})`, {
+    cause: error,
+    hint: 'check the address and port, and that the DNS server runs and answers there',
+  });
 }
 
 /**
@@ -49,6 +81,8 @@ export async function findZone(
     try {
       if (await query.hasSoa(candidate, signal)) return candidate;
     } catch (error) {
+      // Nothing answers there: asking about the next name would only wait as long again.
+      if (isUnreachable(error)) throw unreachableError(where, `the zone of ${canonicalName(name)}`, error);
       lastError = error;
     }
   }

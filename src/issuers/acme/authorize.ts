@@ -56,7 +56,10 @@ export async function authorize(
   }
   if (pending.length === 0) return;
 
-  const solver = createSolver(challenge, context.solverContext(connection.logger));
+  const solver = createSolver(challenge, {
+    ...context.solverContext(connection.logger),
+    ...(connection.certName ? { certificateName: connection.certName } : {}),
+  });
   const work: { authz: Authorization; challenge: AcmeChallenge; task: ChallengeTask }[] = [];
   for (const authz of pending) {
     const offered = authz.challenges.find((c) => c.type === solver.type);
