@@ -97,9 +97,16 @@ export async function findZone(
  * Follows CNAME records from `name` and returns the final name (canonical, no trailing dot; `name`
  * itself when it has no CNAME). Throws CHALLENGE_FAILED on a loop, on more than MAX_CNAME_HOPS hops, or
  * when the lookup itself fails (a timeout is not taken for "no CNAME": writing the record at the wrong
- * name would only fail later, at the CA).
+ * name would only fail later, at the CA). `where` names `query`'s servers in messages ("nameservers
+ * 192.0.2.53:53"); a name they refuse is outside every zone they hold, and the message names the CNAME
+ * that led there.
  */
-export async function followCname(name: string, query: DnsQuery, signal?: AbortSignal): Promise<string> {
+export async function followCname(
+  name: string,
+  query: DnsQuery,
+  signal?: AbortSignal,
+  where = 'the system resolver',
+): Promise<string> {
   const seen = [canonicalName(name)];
   let current = canonicalName(name);
   for (;;) {
@@ -108,9 +115,25 @@ export async function followCname(name: string, query: DnsQuery, signal?: AbortS
       target = await query.cname(current, signal);
     } catch (error) {
       if (isNoRecord(error)) return current;
+      if (isUnreachable(error)) throw unreachableError(where, `a CNAME at ${current}`, error);
+      // Which CNAME led to a name nobody serves (a dangling delegation), when one did.
+      const via = seen.length > 1 ? `, where the CNAME at ${seen[seen.length - 2]} points` : '';
+      if (codeOf(error) === 'EREFUSED') {
+        throw new CertRenewError(
+          ErrorCode.challengeFailed,
+          `${current} is outside every zone served by ${where}${via} (they answer REFUSED)`,
+          {
+            cause: error,
+            hint:
+              via === ''
+                ? 'add the servers of its zone to "nameservers", or check the certificate\'s domain'
+                : 'fix the CNAME so it points into a zone that exists, or add the servers of that zone to "nameservers"',
+          },
+        );
+      }
       throw new CertRenewError(
         ErrorCode.challengeFailed,
-        `cannot look up a CNAME at ${current} (${codeOf(error)})`,
+        `cannot look up a CNAME at ${current}${via} (${codeOf(error)})`,
         { cause: error, hint: 'check the DNS servers in "nameservers" (or the system resolver) answer' },
       );
     }

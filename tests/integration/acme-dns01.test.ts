@@ -233,10 +233,24 @@ describe('dns-01 rfc2136 into BIND', () => {
       },
     };
     await assert.rejects(createSolver(nobody, solverContext).check(), (error: Error & { hint?: string }) => {
-      expectChallengeError(/: cannot reach the server \(.+\)$/)(error);
+      expectChallengeError(/: cannot reach the server \(connection refused\)$/)(error);
       assert.match(error.hint ?? '', /check "server"/);
       return true;
     });
+    // No nsupdate on PATH: said so, without a hint about the update policy.
+    const noTools = await tempDir('cert-renew-no-nsupdate-');
+    try {
+      await assert.rejects(
+        createSolver(rfc2136(), { ...solverContext, env: { ...context.env, PATH: noTools.path } }).check(),
+        (error: Error & { hint?: string }) => {
+          expectChallengeError(/nsupdate is not installed/)(error);
+          assert.doesNotMatch(error.hint ?? '', /update-policy/);
+          return true;
+        },
+      );
+    } finally {
+      await noTools.remove();
+    }
   });
 });
 

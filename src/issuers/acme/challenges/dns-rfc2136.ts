@@ -11,7 +11,7 @@
  * signature and answers, and nothing changes.
  */
 
-import { canonicalName, DnsQuery, type DnsServer, resolveServer } from '../../../dns/query.js';
+import { canonicalName, DnsQuery, type DnsServer, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
 import { configuredZone, findZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
@@ -49,7 +49,7 @@ export class Rfc2136Solver implements DnsProvider {
       if (!server) {
         throw new CertRenewError(
           ErrorCode.manifestInvalid,
-          `rfc2136 server ${this.settings.server} is not host:port`,
+          `rfc2136 server ${this.settings.server} ${NOT_A_SERVER}`,
         );
       }
       return server;

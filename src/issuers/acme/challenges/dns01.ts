@@ -22,7 +22,7 @@ import {
   waitForTxt,
 } from '../../../dns/propagation.js';
 import type { DnsServer } from '../../../dns/query.js';
-import { DnsQuery, resolveServer } from '../../../dns/query.js';
+import { DnsQuery, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
 import { authoritativeServers, followCname } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
@@ -88,7 +88,7 @@ export class Dns01Solver implements ChallengeSolver {
           });
         }
         if (!server)
-          throw new CertRenewError(ErrorCode.manifestInvalid, `nameserver ${text} is not host:port`);
+          throw new CertRenewError(ErrorCode.manifestInvalid, `nameserver ${text} ${NOT_A_SERVER}`);
         return server;
       }),
     );
@@ -96,12 +96,6 @@ export class Dns01Solver implements ChallengeSolver {
       this.nameservers = undefined;
     });
     return this.nameservers;
-  }
-
-  /** The query for CNAME following: the first configured server, or the system resolver. */
-  private async resolverQuery(): Promise<DnsQuery> {
-    const servers = await this.configuredServers();
-    return new DnsQuery(servers);
   }
 
   private recordName(task: ChallengeTask): string {
@@ -126,7 +120,13 @@ export class Dns01Solver implements ChallengeSolver {
 
   async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
     const asked = this.recordName(task);
-    const target = await followCname(asked, await this.resolverQuery(), signal);
+    const servers = await this.configuredServers();
+    const target = await followCname(
+      asked,
+      new DnsQuery(servers),
+      signal,
+      servers ? `the nameservers ${servers.map((s) => s.label).join(', ')}` : undefined,
+    );
     if (target !== asked.replace(/\.$/, '').toLowerCase()) {
       this.context.logger.info(
         `${this.who()}: ${asked.replace(/\.$/, '')} is a CNAME: the TXT record goes to ${target}`,
