@@ -59,6 +59,8 @@ describe('cert-renew run with dns-01 rfc2136 into BIND', () => {
       run.stdout + run.stderr,
       /wild.*rfc2136 adding TXT _acme-challenge\.example\.test .*NOTAUTH\(BADSIG\)/,
     );
+    // The records never written are not reported as left behind.
+    assert.doesNotMatch(run.stderr, /warn: .*deleting/, run.stderr);
     for (const r of [dry, run]) {
       assert.ok(!hasStackTrace(r.stderr), r.stderr);
       assert.ok(!(r.stdout + r.stderr).includes(wrongSecret), 'the secret is printed');
@@ -72,8 +74,17 @@ describe('cert-renew run with dns-01 rfc2136 into BIND', () => {
     const dry = await runCli(['-m', manifest, 'run', '--dry-run'], { env });
     assert.equal(dry.code, 0, dry.stdout + dry.stderr);
     assert.match(dry.stdout + dry.stderr, /accepts the key/);
-    const run = await runCli(['-m', manifest, 'run'], { env });
+    const run = await runCli(['-m', manifest, 'run', '-v'], { env });
     assert.equal(run.code, 0, run.stdout + run.stderr);
+    // -v: one line per dns-01 step.
+    for (const step of [
+      /debug: certificate wild: issuer pebble: dns-01 for \*\.example\.test: wrote TXT record _acme-challenge\.example\.test "[^"]+" in zone example\.test/,
+      /debug: certificate wild: issuer pebble: dns-01 propagation round 1: /,
+      /debug: certificate wild: issuer pebble: dns-01 propagation round \d+: every nameserver answers every value/,
+      /debug: certificate wild: issuer pebble: dns-01 cleanup removed TXT record _acme-challenge\.example\.test "[^"]+" in zone example\.test/,
+    ]) {
+      assert.match(run.stderr, step);
+    }
     for (const r of [dry, run])
       assert.ok(!(r.stdout + r.stderr).includes(bind.secret), 'the secret is printed');
     const stored = await readAndVerify(join(tmp.path, 'good'), 'wild', await pebble.roots());

@@ -4,6 +4,7 @@
  * with a second authoritative server that lags (updated late by the test, or never).
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -189,6 +190,59 @@ describe('dns-01 rfc2136 into BIND', () => {
       'cleanup www2.acme-delegated.test.',
     ]);
     assert.deepEqual(await bind.txt('www2.acme-delegated.test'), []);
+  });
+
+  test('an rfc2136 server that refuses or never answers: "cannot reach", bounded, and no cleanup warning', async () => {
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    try {
+      for (const [server, reason] of [
+        [`127.0.0.1:${await freePort()}`, 'connection refused'],
+        [`127.0.0.1:${silent.address().port}`, 'no answer within 9s'],
+      ] as const) {
+        const logger = capturingLogger();
+        const solver = new Dns01Solver(
+          {
+            type: 'dns-01',
+            rfc2136: { server, keyName: bind.keyName, secret: { env: 'TSIG_SECRET' } },
+            propagationCheck: false,
+          },
+          {
+            baseDir: dir.path,
+            env: context.env,
+            logger,
+            getStore: () => Promise.reject(new Error('no store')),
+            issuerName: 'dead',
+            certificateName: 'dead',
+          },
+        );
+        const task = {
+          identifier: 'dead.example.test',
+          wildcard: false,
+          token: 't',
+          value: 'dead-value',
+          recordName: '_acme-challenge.dead.example.test.',
+        };
+        await assert.rejects(
+          solver.present(task, AbortSignal.timeout(ISSUE_TIMEOUT_MS)),
+          (error: Error & { hint?: string }) => {
+            assert.equal(
+              error.message,
+              `cannot reach rfc2136 server ${server} to find the zone of _acme-challenge.dead.example.test (${reason})`,
+            );
+            assert.doesNotMatch(error.hint ?? '', /"zone"|authoritative/);
+            return true;
+          },
+        );
+        await solver.cleanup(task);
+        assert.deepEqual(
+          logger.lines.filter((l) => l.includes(' warn: ')),
+          [],
+        );
+      }
+    } finally {
+      silent.close();
+    }
   });
 
   test('a CNAME loop is a clear error', async () => {

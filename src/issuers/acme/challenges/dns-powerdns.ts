@@ -177,6 +177,8 @@ export class PowerDnsSolver implements DnsProvider {
 
   /** Removes the one value from the RRset; throws CertRenewError when it fails (DnsProvider). */
   async remove(task: ChallengeTask): Promise<void> {
+    // No zone found for the name: present never wrote, and asking again would only fail again.
+    if (!this.zoneOf(task.recordName ?? '')) return;
     await this.change('delete', task, AbortSignal.timeout(API_TIMEOUT_MS));
   }
 

@@ -187,6 +187,8 @@ export class Rfc2136Solver implements DnsProvider {
 
   /** `update delete` of the one value; throws CertRenewError when it fails (DnsProvider). */
   async remove(task: ChallengeTask): Promise<void> {
+    // No zone found for the name: present never sent an update, and asking again would only wait again.
+    if (!this.zoneOf(task.recordName ?? '')) return;
     // nsupdate's own time limit only: a cleanup that hangs is reported as timed out.
     await this.update('delete', task, new AbortController().signal);
   }
