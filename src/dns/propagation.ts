@@ -22,6 +22,11 @@ export interface PropagationOptions {
   /** Give up after this many ms (counted in rounds of `intervalMs`, so no clock is needed). */
   timeoutMs: number;
   intervalMs: number;
+  /**
+   * After each round (1, 2, …): what is still missing, one `name at server: answer` per lagging pair
+   * (empty once every server answers). For the -v log.
+   */
+  onRound?(round: number, waiting: string[]): void;
 }
 
 /**
@@ -54,6 +59,10 @@ export async function waitForTxt(
       }),
     );
     pending = pending.filter((_, i) => !answered[i]);
+    options.onRound?.(
+      round,
+      pending.map((p) => `${p.record.name} at ${p.server.label} (${p.last})`),
+    );
     if (pending.length === 0 || signal.aborted) return;
     if (round >= rounds) {
       const first = pending[0];

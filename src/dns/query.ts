@@ -38,6 +38,10 @@ export function parseServer(text: string, defaultPort = 53): { host: string; por
   return { host, port };
 }
 
+/** What a malformed server setting is told (the examples are valid nameserver addresses). */
+export const NOT_A_SERVER =
+  "is not a nameserver address: a host name or IP address with an optional port 1-65535, such as '192.0.2.53:53', '[2001:db8::53]:53' or 'ns1.example.com'";
+
 /**
  * A `host[:port]` setting → a server to query (a host name is resolved through the system resolver).
  * Throws the resolver's error when the name does not resolve; returns undefined for malformed text.

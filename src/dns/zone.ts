@@ -4,13 +4,45 @@
  * where the CA will end up) and the authoritative nameservers of a zone.
  */
 import { CertRenewError, ErrorCode } from '../errors.js';
-import { canonicalName, type DnsQuery, type DnsServer, isNoRecord } from './query.js';
+import {
+  canonicalName,
+  type DnsQuery,
+  type DnsServer,
+  isNoRecord,
+  QUERY_TIMEOUT_MS,
+  QUERY_TRIES,
+} from './query.js';
 
 /** As many CNAME hops as a resolver follows before giving up (BIND and Unbound stop near this). */
 export const MAX_CNAME_HOPS = 16;
 
 function codeOf(error: unknown): string {
   return (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+}
+
+/** node:dns codes that say the server could not be asked at all (not what it answered). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ETIMEOUT']);
+
+function isUnreachable(error: unknown): boolean {
+  return UNREACHABLE.has((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/**
+ * "cannot reach rfc2136 server 127.0.0.1:5300 to find the zone of … (connection refused)". A server that
+ * never answers fails one query's time: QUERY_TIMEOUT_MS, then twice that (about 9 s).
+ */
+function unreachableError(where: string, what: string, error: unknown): CertRenewError {
+  const code = codeOf(error);
+  const reason =
+    code === 'ECONNREFUSED'
+      ? 'connection refused'
+      : code === 'ETIMEOUT'
+        ? `no answer within ${(QUERY_TIMEOUT_MS * (2 ** QUERY_TRIES - 1)) / 1000}s`
+        : code;
+  return new CertRenewError(ErrorCode.challengeFailed, `cannot reach ${where} to find ${what} (${reason})`, {
+    cause: error,
+    hint: 'check the address and port, and that the DNS server runs and answers there',
+  });
 }
 
 /**
@@ -49,6 +81,8 @@ export async function findZone(
     try {
       if (await query.hasSoa(candidate, signal)) return candidate;
     } catch (error) {
+      // Nothing answers there: asking about the next name would only wait as long again.
+      if (isUnreachable(error)) throw unreachableError(where, `the zone of ${canonicalName(name)}`, error);
       lastError = error;
     }
   }
@@ -63,9 +97,16 @@ export async function findZone(
  * Follows CNAME records from `name` and returns the final name (canonical, no trailing dot; `name`
  * itself when it has no CNAME). Throws CHALLENGE_FAILED on a loop, on more than MAX_CNAME_HOPS hops, or
  * when the lookup itself fails (a timeout is not taken for "no CNAME": writing the record at the wrong
- * name would only fail later, at the CA).
+ * name would only fail later, at the CA). `where` names `query`'s servers in messages ("nameservers
+ * 192.0.2.53:53"); a name they refuse is outside every zone they hold, and the message names the CNAME
+ * that led there.
  */
-export async function followCname(name: string, query: DnsQuery, signal?: AbortSignal): Promise<string> {
+export async function followCname(
+  name: string,
+  query: DnsQuery,
+  signal?: AbortSignal,
+  where = 'the system resolver',
+): Promise<string> {
   const seen = [canonicalName(name)];
   let current = canonicalName(name);
   for (;;) {
@@ -74,9 +115,25 @@ export async function followCname(name: string, query: DnsQuery, signal?: AbortS
       target = await query.cname(current, signal);
     } catch (error) {
       if (isNoRecord(error)) return current;
+      if (isUnreachable(error)) throw unreachableError(where, `a CNAME at ${current}`, error);
+      // Which CNAME led to a name nobody serves (a dangling delegation), when one did.
+      const via = seen.length > 1 ? `, where the CNAME at ${seen[seen.length - 2]} points` : '';
+      if (codeOf(error) === 'EREFUSED') {
+        throw new CertRenewError(
+          ErrorCode.challengeFailed,
+          `${current} is outside every zone served by ${where}${via} (they answer REFUSED)`,
+          {
+            cause: error,
+            hint:
+              via === ''
+                ? 'add the servers of its zone to "nameservers", or check the certificate\'s domain'
+                : 'fix the CNAME so it points into a zone that exists, or add the servers of that zone to "nameservers"',
+          },
+        );
+      }
       throw new CertRenewError(
         ErrorCode.challengeFailed,
-        `cannot look up a CNAME at ${current} (${codeOf(error)})`,
+        `cannot look up a CNAME at ${current}${via} (${codeOf(error)})`,
         { cause: error, hint: 'check the DNS servers in "nameservers" (or the system resolver) answer' },
       );
     }

@@ -20,7 +20,7 @@ import {
   TRUNCATED_MARKER,
 } from '../runtime/process.js';
 import { formatDuration, parseDuration } from '../util/duration.js';
-import { safeText } from '../util/text.js';
+import { rememberSecretEnvironment, safeText } from '../util/text.js';
 
 export { TRUNCATED_MARKER };
 
@@ -105,7 +105,9 @@ export function hookCwd(spec: HookSpec, baseDir: string): string {
 
 /**
  * The hook's environment: the process environment without any inherited `CERT_RENEW_*` (so a value from
- * an outer run never leaks in), then `spec.env`, then the `CERT_RENEW_*` variables of this run.
+ * an outer run never leaks in), then `spec.env`, then the `CERT_RENEW_*` variables of this run. The values
+ * of `spec.env` whose names say they are secrets are remembered as such (src/util/text.ts), so the hook's
+ * output and errors show them as `***`.
  */
 export function hookEnvironment(
   baseEnv: Record<string, string | undefined>,
@@ -116,6 +118,7 @@ export function hookEnvironment(
   for (const [key, value] of Object.entries(baseEnv)) {
     if (value !== undefined && !key.startsWith('CERT_RENEW_')) env[key] = value;
   }
+  if (specEnv) rememberSecretEnvironment(specEnv);
   return { ...env, ...specEnv, ...extraEnv };
 }
 

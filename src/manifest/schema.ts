@@ -281,6 +281,9 @@ function patternMessage(error: ErrorObject): string {
     return `${value} is not a SHA-256 fingerprint: 64 hex digits, colons optional (step certificate fingerprint root_ca.crt)`;
   }
   if (pattern.startsWith('^0?[0-7]')) return `${value} is not an octal file mode such as '0600'`;
+  if (isDef(parent, 'dnsServer')) {
+    return `${value} is not a nameserver address: a host name or IP address with an optional port, such as '192.0.2.53', '192.0.2.53:53', '[2001:db8::53]:53' or 'ns1.example.com'`;
+  }
   if (pattern.startsWith('^(?:\\['))
     return `${value} is not host:port, such as '0.0.0.0:80', ':80' or '[::]:80'`;
   return `${value} does not match the pattern ${pattern}`;

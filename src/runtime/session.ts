@@ -6,7 +6,7 @@ import { CertRenewError, ErrorCode, UsageError } from '../errors.js';
 import { createIssuer as defaultCreateIssuer } from '../issuers/registry.js';
 import type { Issuer } from '../issuers/types.js';
 import { formatLocated, type LoadedManifest, loadManifest } from '../manifest/load.js';
-import { type Env, readSecret } from '../manifest/secrets.js';
+import { type Env, readSecret, rememberManifestSecrets } from '../manifest/secrets.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import { createStore as defaultCreateStore } from '../stores/registry.js';
 import { HOST_ID_PATTERN, type Locker, type Store } from '../stores/types.js';
@@ -44,6 +44,7 @@ export class Session {
     this.createStore = deps.createStore ?? defaultCreateStore;
     this.createIssuer = deps.createIssuer ?? defaultCreateIssuer;
     const baseDir = loaded.baseDir;
+    rememberManifestSecrets(loaded.manifest, deps.env);
     this.context = {
       clock: deps.clock,
       logger: deps.logger,

@@ -96,10 +96,11 @@ const BEARER = /\b(bearer\s+)([A-Za-z0-9._~+/=-]{8,})/gi;
  * the value (to a space, `&`, `,`, `;` or quote) hidden. Left as they are: `***`, a value that is only a
  * variable reference (`$VAR`, `${VAR}`), one that opens an object or a list (`"password": {"env": …}`, a
  * secret reference), a name inside a JSON pointer or a dotted path (`/powerdns/apiKey: must be object`),
- * and a flag's value (`--secret abc`: it cannot be told from the next word).
+ * a flag's value (`--secret abc`: it cannot be told from the next word), and the name of an issuer, store,
+ * certificate or hook in cert-renew's own `issuer secret: dns-01 command …` (the word before says it is a name).
  */
 const CREDENTIAL_PAIR =
-  /(?<![/.\w-])((?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|apikey|access[-_]?key(?:[-_]?id)?|secret(?:[-_]?(?:access[-_]?)?key)?|client[-_]?secret|auth[-_]?token|access[-_]?token|refresh[-_]?token|token|passw(?:or)?d|passphrase|hmac[-_]?key|private[-_]?key)["']?\s*[:=]\s*["']?)(?![{[])([^\s&,;'"]+)/gi;
+  /(?<![/.\w-])(?<!\b(?:issuer|store|certificate|hook|provisioner|lineage)\s+)((?:[A-Za-z0-9]+[-_])*(?:api[-_]?key|apikey|access[-_]?key(?:[-_]?id)?|secret(?:[-_]?(?:access[-_]?)?key)?|client[-_]?secret|auth[-_]?token|access[-_]?token|refresh[-_]?token|token|passw(?:or)?d|passphrase|hmac[-_]?key|private[-_]?key)["']?\s*[:=]\s*["']?)(?![{[])([^\s&,;'"]+)/gi;
 
 /**
  * Whether `value` after `head` (`name=`, `"name": `, `name: `) is taken for a credential. `=`, a quoted
@@ -131,9 +132,74 @@ export function redactCredentials(text: string): string {
     );
 }
 
-/** All three: what every echo of outside text goes through. */
+/**
+ * Values this run knows are secret, whatever shape they are printed in (`403 for token SUPERSECRET`,
+ * `{"key":"…"}`): the values of the manifest's secret references (TSIG secrets, PowerDNS apiKey, EAB keys,
+ * step-ca passwords, Redis passwords, as they are read) and of the environment variables given to hooks and
+ * dns-01 commands whose names say so (SECRET_ENV_NAME). Process-wide on purpose: a secret read once is
+ * masked in every later message, log line, report and stored error of the run, whichever module shows it.
+ */
+const knownSecrets = new Set<string>();
+let knownPattern: RegExp | undefined;
+/** Shorter values are not masked: they would hide ordinary words and numbers of every message. */
+export const MIN_MASKED_SECRET_LENGTH = 6;
+/**
+ * An environment variable whose value is taken for a secret: its name says key, token, secret, password,
+ * passphrase or credential (`DNS_API_TOKEN`, `PDNS_APIKEY`, `TSIG_SECRET`), unless it ends in a word that
+ * says the value only points at or names one (`…_FILE`, `…_PATH`, `…_DIR`, `…_URL`, `…_NAME`, `…_USER`).
+ */
+const SECRET_ENV_NAME = /(key|token|secret|passw(?:or)?d|passphrase|credential)/i;
+const SECRET_ENV_POINTER = /[-_](file|path|dir|home|sock|url|name|user|username)$/i;
+
+/**
+ * Remembers `value` (and its trimmed form) as a secret of this run: from now on safeText and terminalSafe
+ * show it as `***`. Values shorter than MIN_MASKED_SECRET_LENGTH are left (see there).
+ */
+export function rememberSecret(value: string): void {
+  let added = false;
+  for (const v of [value, value.trim()]) {
+    if (v.length >= MIN_MASKED_SECRET_LENGTH && !knownSecrets.has(v)) {
+      knownSecrets.add(v);
+      added = true;
+    }
+  }
+  if (added) knownPattern = undefined;
+}
+
+/** Whether an environment variable's name marks its value as a secret (SECRET_ENV_NAME). */
+export function isSecretEnvName(name: string): boolean {
+  return SECRET_ENV_NAME.test(name) && !SECRET_ENV_POINTER.test(name);
+}
+
+/** rememberSecret for every variable of `env` whose name says it holds a secret (isSecretEnvName). */
+export function rememberSecretEnvironment(env: Readonly<Record<string, string | undefined>>): void {
+  for (const [name, value] of Object.entries(env)) {
+    if (value !== undefined && isSecretEnvName(name)) rememberSecret(value);
+  }
+}
+
+/** For tests: forgets every remembered secret. */
+export function forgetSecrets(): void {
+  knownSecrets.clear();
+  knownPattern = undefined;
+}
+
+/** Every remembered secret in `text` as `***` (longest first, so one secret inside another is hidden whole). */
+export function redactKnownSecrets(text: string): string {
+  if (knownSecrets.size === 0) return text;
+  knownPattern ??= new RegExp(
+    [...knownSecrets]
+      .sort((a, b) => b.length - a.length)
+      .map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+      .join('|'),
+    'g',
+  );
+  return text.replace(knownPattern, '***');
+}
+
+/** All four: what every echo of outside text goes through. */
 export function safeText(text: string, keepNewlines = false): string {
-  return neutralise(redactCredentials(redactUrls(text)), keepNewlines);
+  return neutralise(redactCredentials(redactUrls(redactKnownSecrets(text))), keepNewlines);
 }
 
 const SGR = /\u001b\[[0-9;]*m/g;
@@ -143,9 +209,11 @@ const TERMINAL_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\
 /**
  * The last line of defence before a terminal: newlines, tabs and colour codes (SGR, as cert-renew paints
  * tables) pass; every other control character or escape sequence is shown escaped. What reaches stdout or
- * stderr of the real process goes through this, whichever reporter or message produced it.
+ * stderr of the real process goes through this, whichever reporter or message produced it; so do the run's
+ * known secrets (redactKnownSecrets), whatever path the text took (a stored error read back, a report).
  */
-export function terminalSafe(text: string): string {
+export function terminalSafe(raw: string): string {
+  const text = redactKnownSecrets(raw);
   if (!TERMINAL_CONTROLS.test(text)) return text;
   let out = '';
   let last = 0;

@@ -4,16 +4,19 @@
  * with a second authoritative server that lags (updated late by the test, or never).
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode } from '../../src/errors.js';
+import { Dns01Solver } from '../../src/issuers/acme/challenges/dns01.js';
 import { createSolver } from '../../src/issuers/acme/challenges/index.js';
 import { AcmeIssuer } from '../../src/issuers/acme/issuer.js';
 import type { AcmeIssuerConfig, Challenge, Dns01Common } from '../../src/manifest/types.js';
 import type { RuntimeContext } from '../../src/runtime/context.js';
-import { silentLogger } from '../../src/runtime/logger.js';
+import { type Logger, silentLogger } from '../../src/runtime/logger.js';
 import type { Store } from '../../src/stores/types.js';
 import { type BindServer, startBind, startBindResolver } from '../harness/bind.js';
 import { type Pebble, startPebble } from '../harness/pebble.js';
@@ -110,16 +113,26 @@ describe('dns-01 rfc2136 into BIND', () => {
     assert.deepEqual(await bind.txt('_acme-challenge.example.test'), []);
   });
 
-  test('a wrong TSIG secret is a clear error and nothing is issued', async () => {
+  test('a wrong TSIG secret is a clear error and nothing is issued; no cleanup warning', async () => {
     const { issuer, config } = issuerFor(rfc2136('WRONG_SECRET'), 'wrong-key');
-    const cert = resolved('wrong-key', ['wrong.example.test'], config);
+    const cert = resolved('wrong-key', ['wrong.example.test', '*.wrong.example.test'], config);
+    const logger = capturingLogger();
     await assert.rejects(
-      issueOne(issuer, store, cert, { timeoutMs: ISSUE_TIMEOUT_MS }),
+      issueOne(issuer, store, cert, { timeoutMs: ISSUE_TIMEOUT_MS, logger }),
       expectChallengeError(
         /^certificate wrong-key: .*rfc2136 adding TXT _acme-challenge\.wrong\.example\.test .*BADSIG/,
       ),
     );
     assert.deepEqual(await bind.txt('_acme-challenge.wrong.example.test'), []);
+    // The cleanups of the records that were never written fail the same way: not worth a warning.
+    assert.deepEqual(
+      logger.lines.filter((l) => l.includes(' warn: ')),
+      [],
+    );
+    assert.ok(
+      logger.lines.some((l) => /debug: .*dns-01 cleanup of TXT record .* after its failed present/.test(l)),
+      logger.lines.join('\n'),
+    );
   });
 
   test('a "zone" that does not hold the record is named as the problem; nothing is issued', async () => {
@@ -179,6 +192,59 @@ describe('dns-01 rfc2136 into BIND', () => {
     assert.deepEqual(await bind.txt('www2.acme-delegated.test'), []);
   });
 
+  test('an rfc2136 server that refuses or never answers: "cannot reach", bounded, and no cleanup warning', async () => {
+    const silent = createSocket('udp4');
+    await new Promise<void>((resolve) => silent.bind(0, '127.0.0.1', resolve));
+    try {
+      for (const [server, reason] of [
+        [`127.0.0.1:${await freePort()}`, 'connection refused'],
+        [`127.0.0.1:${silent.address().port}`, 'no answer within 9s'],
+      ] as const) {
+        const logger = capturingLogger();
+        const solver = new Dns01Solver(
+          {
+            type: 'dns-01',
+            rfc2136: { server, keyName: bind.keyName, secret: { env: 'TSIG_SECRET' } },
+            propagationCheck: false,
+          },
+          {
+            baseDir: dir.path,
+            env: context.env,
+            logger,
+            getStore: () => Promise.reject(new Error('no store')),
+            issuerName: 'dead',
+            certificateName: 'dead',
+          },
+        );
+        const task = {
+          identifier: 'dead.example.test',
+          wildcard: false,
+          token: 't',
+          value: 'dead-value',
+          recordName: '_acme-challenge.dead.example.test.',
+        };
+        await assert.rejects(
+          solver.present(task, AbortSignal.timeout(ISSUE_TIMEOUT_MS)),
+          (error: Error & { hint?: string }) => {
+            assert.equal(
+              error.message,
+              `cannot reach rfc2136 server ${server} to find the zone of _acme-challenge.dead.example.test (${reason})`,
+            );
+            assert.doesNotMatch(error.hint ?? '', /"zone"|authoritative/);
+            return true;
+          },
+        );
+        await solver.cleanup(task);
+        assert.deepEqual(
+          logger.lines.filter((l) => l.includes(' warn: ')),
+          [],
+        );
+      }
+    } finally {
+      silent.close();
+    }
+  });
+
   test('a CNAME loop is a clear error', async () => {
     const { issuer, config } = issuerFor(rfc2136(), 'loop');
     const cert = resolved('loop', ['loop.example.test'], config);
@@ -221,10 +287,24 @@ describe('dns-01 rfc2136 into BIND', () => {
       },
     };
     await assert.rejects(createSolver(nobody, solverContext).check(), (error: Error & { hint?: string }) => {
-      expectChallengeError(/: cannot reach the server \(.+\)$/)(error);
+      expectChallengeError(/: cannot reach the server \(connection refused\)$/)(error);
       assert.match(error.hint ?? '', /check "server"/);
       return true;
     });
+    // No nsupdate on PATH: said so, without a hint about the update policy.
+    const noTools = await tempDir('cert-renew-no-nsupdate-');
+    try {
+      await assert.rejects(
+        createSolver(rfc2136(), { ...solverContext, env: { ...context.env, PATH: noTools.path } }).check(),
+        (error: Error & { hint?: string }) => {
+          expectChallengeError(/nsupdate is not installed/)(error);
+          assert.doesNotMatch(error.hint ?? '', /update-policy/);
+          return true;
+        },
+      );
+    } finally {
+      await noTools.remove();
+    }
   });
 });
 
@@ -358,6 +438,13 @@ describe('dns-01 powerdns through its HTTP API', () => {
     issuers.push(issuer);
     return { issuer, config };
   };
+  const solverContextFor = (logger: Logger) => ({
+    baseDir: dir.path,
+    env: context.env,
+    logger,
+    getStore: () => Promise.reject(new Error('no store')),
+    issuerName: 'pebble',
+  });
 
   test('a wildcard and its apex issue; both TXT records are gone afterwards', async () => {
     const { issuer, config } = issuerFor(powerdns());
@@ -411,6 +498,65 @@ describe('dns-01 powerdns through its HTTP API', () => {
     });
     assert.deepEqual(dnsNames(result.certPem), ['www.example.test']);
     assert.deepEqual(await pdns.txt('www.acme-delegated.test'), []);
+  });
+
+  test('a cleanup that cannot reach the API: one warning naming the certificate, record, value and zone', async () => {
+    // The API through a TCP proxy that goes away between present and cleanup.
+    const [host, port] = [new URL(pdns.apiUrl).hostname, Number(new URL(pdns.apiUrl).port)];
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(port, host);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const logger = capturingLogger();
+    const solver = new Dns01Solver(
+      {
+        type: 'dns-01',
+        powerdns: { url: `http://127.0.0.1:${proxyPort}`, apiKey: { env: 'PDNS_API_KEY' } },
+        propagationCheck: false,
+      },
+      { ...solverContextFor(logger), certificateName: 'left-behind', issuerName: 'viaproxy' },
+    );
+    // One object for present and cleanup: the solver keeps per-task state.
+    const task = {
+      identifier: 'left.example.test',
+      wildcard: false,
+      token: 't',
+      value: 'left-value-1',
+      recordName: '_acme-challenge.left.example.test.',
+    };
+    await solver.present(task, AbortSignal.timeout(30_000));
+    assert.deepEqual(await pdns.txt('_acme-challenge.left.example.test'), ['left-value-1']);
+    await new Promise<void>((resolve) => {
+      proxy.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+    await solver.cleanup(task);
+    const warnings = logger.lines.filter((l) => l.includes(' warn: '));
+    assert.equal(warnings.length, 1, logger.lines.join('\n'));
+    assert.match(
+      warnings[0] ?? '',
+      /warn: certificate left-behind: issuer viaproxy: the TXT record _acme-challenge\.left\.example\.test "left-value-1" in zone example\.test was not removed \(powerdns .*ECONNREFUSED\); remove it by hand\n$/,
+    );
+    // Left as the warning says; removed here through the API itself.
+    const direct = new Dns01Solver(
+      {
+        type: 'dns-01',
+        powerdns: { url: pdns.apiUrl, apiKey: { env: 'PDNS_API_KEY' } },
+        propagationCheck: false,
+      },
+      solverContextFor(silentLogger),
+    );
+    await direct.present(task, AbortSignal.timeout(30_000));
+    await direct.cleanup(task);
+    assert.deepEqual(await pdns.txt('_acme-challenge.left.example.test'), []);
   });
 
   test('a wrong API key is a clear error and nothing is issued; the dry-run check says the same', async () => {

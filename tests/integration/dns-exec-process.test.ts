@@ -117,4 +117,18 @@ describe('dns-01 exec provider processes', () => {
     assert.equal(requests[0]?.cwd, dir.path);
     assert.deepEqual(requests[0]?.env, { PATH: process.env.PATH });
   });
+
+  test('a bare command name that is not in PATH is "not found in PATH" (dry run and run)', async () => {
+    const solver = new DnsExecSolver({ type: 'dns-01', exec: 'no-such-dns-tool' }, context);
+    await assert.rejects(
+      solver.check(),
+      /^CertRenewError: dns-01 command no-such-dns-tool is not found in PATH$|dns-01 command no-such-dns-tool is not found in PATH$/,
+    );
+    await assert.rejects(
+      solver.present(task, new AbortController().signal),
+      /dns-01 command no-such-dns-tool present _acme-challenge\.example\.test\. could not run: not found in PATH$/,
+    );
+    const missing = new DnsExecSolver({ type: 'dns-01', exec: './no-such-file' }, context);
+    await assert.rejects(missing.check(), /no-such-file does not exist$/);
+  });
 });

@@ -14,6 +14,7 @@ import {
   TRUNCATED_MARKER,
 } from '../../src/hooks/run.js';
 import type { HookSpec } from '../../src/manifest/types.js';
+import { forgetSecrets } from '../../src/util/text.js';
 import { processGone, readWhenWritten, type TempDir, tempDir } from '../harness/process.js';
 
 const node = process.execPath;
@@ -174,6 +175,29 @@ describe('runHook against real processes', () => {
     assert.equal(env.CERT_RENEW_KEY_PATH, '/s/web/privkey.pem');
     assert.equal(env.CERT_RENEW_NOT_AFTER, '2030-01-02T03:04:05.000Z');
     assert.equal(env.CERT_RENEW_COUNT, '1');
+  });
+
+  test("the values of spec.env variables named like secrets are masked in the hook's output and error", async () => {
+    const token = 'hook-token-value-31337';
+    forgetSecrets();
+    try {
+      const result = await runHook(
+        {
+          run: [
+            node,
+            '-e',
+            'console.log("using", process.env.DEPLOY_TOKEN); console.error("denied for", process.env.DEPLOY_TOKEN); process.exit(3)',
+          ],
+          env: { DEPLOY_TOKEN: token },
+        },
+        options,
+      );
+      assert.equal(result.ok, false);
+      assert.equal(result.stdout, 'using ***\n');
+      assert.equal(result.error, `hook '${result.name}' exited with code 3: denied for ***`);
+    } finally {
+      forgetSecrets();
+    }
   });
 
   test('stdout and stderr keep only their last 8 KiB, marked as truncated', async () => {

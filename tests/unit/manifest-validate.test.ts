@@ -877,6 +877,28 @@ const rows: Row[] = [
     at: '"192.0.2.1:0"',
   },
   {
+    title: "nameservers ':53': the examples are nameserver addresses, not the rejected form",
+    mutate: (m) => {
+      m.issuers.dns.challenge.nameservers = [':53'];
+    },
+    pointer: '/issuers/dns/challenge/nameservers/0',
+    message:
+      /^':53' is not a nameserver address: a host name or IP address with an optional port, such as '192\.0\.2\.53', '192\.0\.2\.53:53', '\[2001:db8::53\]:53' or 'ns1\.example\.com'$/,
+    at: '":53"',
+  },
+  {
+    title: "rfc2136 server ':53'",
+    mutate: (m) => {
+      m.issuers.dns.challenge = {
+        type: 'dns-01',
+        rfc2136: { server: ':53', keyName: 'k', secret: { env: 'TSIG' } },
+      };
+    },
+    pointer: '/issuers/dns/challenge/rfc2136/server',
+    message: /is not a nameserver address: .*'192\.0\.2\.53:53'/,
+    at: '"server": ":53"',
+  },
+  {
     title: 'propagationInterval must not be 0',
     mutate: (m) => {
       m.issuers.dns.challenge.propagationInterval = '0s';

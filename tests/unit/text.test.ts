@@ -1,7 +1,18 @@
 /** Redacting URL userinfo and credentials, and neutralising control characters in echoed text (src/util/text.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { neutralise, redactCredentials, redactUrls, safeText, terminalSafe } from '../../src/util/text.js';
+import {
+  forgetSecrets,
+  isSecretEnvName,
+  neutralise,
+  redactCredentials,
+  redactKnownSecrets,
+  redactUrls,
+  rememberSecret,
+  rememberSecretEnvironment,
+  safeText,
+  terminalSafe,
+} from '../../src/util/text.js';
 
 test('userinfo is hidden in well-formed and malformed URLs, wherever they sit in a text', () => {
   for (const [input, expected] of [
@@ -92,7 +103,66 @@ test('credentials a child process or a server echoes are hidden; their names and
     'vault-secret: renewing (within-renew-window: 29d left of 90d)',
     'api-token: 2 failures; backing off',
     'api-key: certificate api-key: ACME issuer le says the certificate is already revoked',
+    // Issuers, stores and hooks named like credentials, in cert-renew's own messages.
+    'issuer secret: dns-01 command /x/hook present _acme-challenge.a.test. exited with status 1',
+    'issuer my-token: rfc2136 deleting TXT _acme-challenge.a.test failed',
+    'store password: cannot write cert2024',
+    'certificate api-key: renewing2026 now',
   ]) {
     assert.equal(safeText(plain), plain);
   }
+});
+
+test('values the run knows are secret are hidden in any shape; short ones and other text stay', () => {
+  forgetSecrets();
+  try {
+    rememberSecretEnvironment({
+      DNS_API_TOKEN: 'SUPERSECRET-TOKEN-42',
+      PDNS_APIKEY: 'pdns-key-7781',
+      TSIG_SECRET: 'c2VjcmV0LXRzaWc=',
+      DB_Password: 'hunter2hunter2',
+      MY_CREDENTIALS: 'credential-value',
+      SHORT_TOKEN: 'abc12',
+      API_TOKEN_FILE: '/etc/cert-renew/token',
+      TSIG_KEY_NAME: 'cr-key-name',
+      HOME: '/home/ops',
+      PATH: '/usr/bin:/bin',
+    });
+    rememberSecret('step-ca-password\n');
+    for (const [input, expected] of [
+      ['error: 403 forbidden for token SUPERSECRET-TOKEN-42', 'error: 403 forbidden for token ***'],
+      ['{"error":"bad credentials","key":"pdns-key-7781"}', '{"error":"bad credentials","key":"***"}'],
+      ['nsupdate: c2VjcmV0LXRzaWc= rejected', 'nsupdate: *** rejected'],
+      ['x hunter2hunter2 y credential-value', 'x *** y ***'],
+      ['password was step-ca-password.', 'password was ***.'],
+      // Too short to mask safely; names that only point at or name a secret.
+      ['got abc12', 'got abc12'],
+      [
+        'read /etc/cert-renew/token; key cr-key-name; in /home/ops via /usr/bin:/bin',
+        'read /etc/cert-renew/token; key cr-key-name; in /home/ops via /usr/bin:/bin',
+      ],
+    ]) {
+      assert.equal(safeText(input as string), expected, input);
+      assert.equal(terminalSafe(input as string), expected, input);
+      assert.equal(redactKnownSecrets(input as string), expected, input);
+    }
+    for (const [name, secret] of [
+      ['DNS_API_TOKEN', true],
+      ['AWS_SECRET_ACCESS_KEY', true],
+      ['PASSWD', true],
+      ['GOOGLE_APPLICATION_CREDENTIALS_JSON', true],
+      ['API_TOKEN_FILE', false],
+      ['SSH_KEY_PATH', false],
+      ['HOME', false],
+      ['LANG', false],
+    ] as const) {
+      assert.equal(isSecretEnvName(name), secret, name);
+    }
+  } finally {
+    forgetSecrets();
+  }
+  assert.equal(
+    safeText('error: 403 forbidden for token SUPERSECRET-TOKEN-42'),
+    'error: 403 forbidden for token SUPERSECRET-TOKEN-42',
+  );
 });

@@ -56,10 +56,9 @@ export async function authorize(
   }
   if (pending.length === 0) return;
 
-  const certName = connection.certName;
   const solver = createSolver(challenge, {
     ...context.solverContext(connection.logger),
-    ...(certName ? { certName } : {}),
+    ...(connection.certName ? { certificateName: connection.certName } : {}),
   });
   const work: { authz: Authorization; challenge: AcmeChallenge; task: ChallengeTask }[] = [];
   for (const authz of pending) {

@@ -21,6 +21,7 @@ import {
   fsError,
   fsyncDir,
   isErrno,
+  OwnershipError,
   randomId,
   unlinkQuietly,
   writeAtomic,
@@ -392,9 +393,21 @@ export async function writeAttempt(
     }
     await mkdirp(dir, 0o755);
     await assertRealDirectories(settings.layout.root, dir);
-    // cert-renew's own record, read by nobody else: written without the store's owner/group, so a store
-    // whose group cannot be set still records why every run fails (status shows it).
-    await writeAtomic(path, `${JSON.stringify(attempt, null, 2)}\n`, { mode: settings.certMode });
+    // The last error may quote what a command or server printed: kept as private as the keys (keyMode,
+    // owner/group). A store whose owner/group cannot be set still records why every run fails (status
+    // shows it): then the file is cert-renew's own, readable by its user only.
+    const data = `${JSON.stringify(attempt, null, 2)}\n`;
+    const ids = await settings.owners().catch(() => undefined);
+    try {
+      await writeAtomic(
+        path,
+        data,
+        ids ? { mode: settings.keyMode, ...ids } : { mode: settings.keyMode & 0o600 },
+      );
+    } catch (error) {
+      if (!(error instanceof OwnershipError)) throw error;
+      await writeAtomic(path, data, { mode: settings.keyMode & 0o600 });
+    }
   } catch (error) {
     throw fsError(
       ErrorCode.storeWrite,

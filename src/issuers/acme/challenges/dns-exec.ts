@@ -12,8 +12,9 @@ import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01Exec } from '../../../manifest/types.js';
 import { findExecutable, type ProcessRunner, runProcess } from '../../../runtime/process.js';
 import { durationMs } from '../../../util/duration.js';
+import { rememberSecretEnvironment } from '../../../util/text.js';
 import { pause } from '../retry.js';
-import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+import type { ChallengeTask, DnsProvider, SolverContext } from './types.js';
 
 export const COMMAND_TIMEOUT_MS = 60_000;
 export const DEFAULT_PROPAGATION_TIMEOUT_MS = 60_000;
@@ -32,7 +33,7 @@ export function dnsRecordName(identifier: string): string {
   return `_acme-challenge.${identifier.replace(/^\*\./, '').replace(/\.$/, '')}.`;
 }
 
-export class DnsExecSolver implements ChallengeSolver {
+export class DnsExecSolver implements DnsProvider {
   readonly type = 'dns-01' as const;
   readonly description: string;
   readonly failureHint: string;
@@ -49,6 +50,8 @@ export class DnsExecSolver implements ChallengeSolver {
   ) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
     this.runner = context.runProcess ?? runProcess;
+    // The command gets the whole environment: what it may echo of its secrets is shown as ***.
+    rememberSecretEnvironment(context.env);
     // A bare name is looked up in PATH; a path is relative to the manifest.
     this.command = config.exec.includes('/') ? resolve(context.baseDir, config.exec) : config.exec;
     this.delayMs = config.propagationDelay ? durationMs(config.propagationDelay) : 0;
@@ -73,7 +76,10 @@ export class DnsExecSolver implements ChallengeSolver {
     if (result.outcome === 'exited' && result.exitCode === 0) return;
     let why: string;
     if (result.outcome === 'not-started') {
-      why = `could not run (${result.error.code ?? result.error.message})`;
+      why =
+        result.error.code === 'ENOENT' && !this.command.includes('/')
+          ? 'could not run: not found in PATH'
+          : `could not run (${result.error.code ?? result.error.message})`;
     } else if (result.outcome === 'timed-out') {
       why = `timed out after ${this.commandTimeoutMs / 1000}s`;
     } else if (result.outcome === 'cancelled') {
@@ -119,33 +125,39 @@ export class DnsExecSolver implements ChallengeSolver {
     }
   }
 
+  /** `COMMAND cleanup …`; throws CertRenewError when it fails (DnsProvider). */
+  async remove(task: ChallengeTask): Promise<void> {
+    // Its own time limit only (the command's timeout): the deadline may have passed already, and a
+    // cleanup that hangs is reported as timed out, not as stopped at the deadline.
+    await this.run('cleanup', task, new AbortController().signal);
+  }
+
   async cleanup(task: ChallengeTask): Promise<void> {
     try {
-      // Its own time limit only (the command's timeout): the deadline may have passed already, and a
-      // cleanup that hangs is reported as timed out, not as stopped at the deadline.
-      await this.run('cleanup', task, new AbortController().signal);
+      await this.remove(task);
     } catch (error) {
       this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
     }
   }
 
   async check(): Promise<string> {
-    const path = await this.locate();
-    if (!path) {
-      throw new CertRenewError(
-        ErrorCode.challengeFailed,
-        `dns-01 command ${this.command} is not an executable file`,
-        {
-          hint: 'install it, or fix the path in the challenge (relative paths are resolved from the manifest)',
-        },
-      );
-    }
-    return `dns-01 exec ${path} is executable`;
-  }
-
-  /** The command as it would be started: an absolute path, or the first match in the manifest's PATH. */
-  private async locate(): Promise<string | undefined> {
     const found = await findExecutable(this.command, this.context.baseDir, this.context.env.PATH);
-    return found.found ? found.path : undefined;
+    if (!found.found) {
+      const bare = !this.command.includes('/');
+      const what =
+        found.why === 'missing'
+          ? bare
+            ? 'is not found in PATH'
+            : 'does not exist'
+          : found.why === 'not-a-file'
+            ? 'is not a file'
+            : `is not executable${bare && found.path ? ` (${found.path})` : ''}`;
+      throw new CertRenewError(ErrorCode.challengeFailed, `dns-01 command ${this.command} ${what}`, {
+        hint: bare
+          ? 'install it, or give its path in "exec" (relative paths are resolved from the manifest)'
+          : 'fix the path in "exec" (relative paths are resolved from the manifest), or make the file executable',
+      });
+    }
+    return `dns-01 exec ${found.path} is executable`;
   }
 }

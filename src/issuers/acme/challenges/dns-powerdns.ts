@@ -12,7 +12,7 @@ import { configuredZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
 import type { PowerDnsSettings } from '../../../manifest/types.js';
-import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+import type { ChallengeTask, DnsProvider, SolverContext } from './types.js';
 
 export const API_TIMEOUT_MS = 30_000;
 const DEFAULT_TTL = 60;
@@ -37,11 +37,13 @@ interface ApiRrset {
  */
 const queues = new Map<string, Promise<unknown>>();
 
-export class PowerDnsSolver implements ChallengeSolver {
+export class PowerDnsSolver implements DnsProvider {
   readonly type = 'dns-01' as const;
   readonly description: string;
   readonly failureHint: string;
   private readonly base: string;
+  /** name → the zone its record went to, for the messages of a failed cleanup. */
+  private readonly found = new Map<string, string>();
 
   constructor(
     private readonly settings: PowerDnsSettings,
@@ -108,7 +110,7 @@ export class PowerDnsSolver implements ChallengeSolver {
   }
 
   /** The configured zone, or the longest zone the server holds that ends `name`. */
-  private async zoneOf(name: string, signal: AbortSignal): Promise<string> {
+  private async findZone(name: string, signal: AbortSignal): Promise<string> {
     if (this.settings.zone) return configuredZone(this.settings.zone, name, 'powerdns');
     const zones = (await this.api<{ name: string }[]>('GET', '/zones', undefined, signal)) ?? [];
     const match = zones
@@ -142,7 +144,8 @@ export class PowerDnsSolver implements ChallengeSolver {
   private change(action: 'add' | 'delete', task: ChallengeTask, signal: AbortSignal): Promise<void> {
     return this.serialized(async () => {
       const name = canonicalName(task.recordName ?? '');
-      const zone = await this.zoneOf(name, signal);
+      const zone = await this.findZone(name, signal);
+      this.found.set(name, zone);
       const zonePath = `/zones/${encodeURIComponent(`${zone}.`)}`;
       const current = await this.api<{ rrsets?: ApiRrset[] }>(
         'GET',
@@ -172,12 +175,23 @@ export class PowerDnsSolver implements ChallengeSolver {
     await this.change('add', task, signal);
   }
 
+  /** Removes the one value from the RRset; throws CertRenewError when it fails (DnsProvider). */
+  async remove(task: ChallengeTask): Promise<void> {
+    // No zone found for the name: present never wrote, and asking again would only fail again.
+    if (!this.zoneOf(task.recordName ?? '')) return;
+    await this.change('delete', task, AbortSignal.timeout(API_TIMEOUT_MS));
+  }
+
   async cleanup(task: ChallengeTask): Promise<void> {
     try {
-      await this.change('delete', task, AbortSignal.timeout(API_TIMEOUT_MS));
+      await this.remove(task);
     } catch (error) {
       this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
     }
+  }
+
+  zoneOf(name: string): string | undefined {
+    return this.settings.zone ? canonicalName(this.settings.zone) : this.found.get(canonicalName(name));
   }
 
   async check(): Promise<string> {

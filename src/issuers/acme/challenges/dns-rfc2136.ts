@@ -11,26 +11,30 @@
  * signature and answers, and nothing changes.
  */
 
-import { canonicalName, DnsQuery, type DnsServer, resolveServer } from '../../../dns/query.js';
+import { canonicalName, DnsQuery, type DnsServer, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
 import { configuredZone, findZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import { readSecret } from '../../../manifest/secrets.js';
 import type { Rfc2136Settings } from '../../../manifest/types.js';
 import { runProcess } from '../../../runtime/process.js';
-import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+import type { ChallengeTask, DnsProvider, SolverContext } from './types.js';
 
 export const NSUPDATE_TIMEOUT_MS = 30_000;
+/** How long the connect that tells a refused server from a silent one may take (ms). */
+const PROBE_TIMEOUT_MS = 5000;
 const DEFAULT_TTL = 60;
 /** What may go into an nsupdate script line unquoted: DNS names, base64(url) values, key names. */
 const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 const SAFE_SECRET = /^[A-Za-z0-9+/=]+$/;
 
-export class Rfc2136Solver implements ChallengeSolver {
+export class Rfc2136Solver implements DnsProvider {
   readonly type = 'dns-01' as const;
   readonly description: string;
   readonly failureHint: string;
   private server: Promise<DnsServer> | undefined;
   private readonly zones = new Map<string, Promise<string>>();
+  /** name → the zone found for it, for the messages of a failed cleanup. */
+  private readonly found = new Map<string, string>();
 
   constructor(
     private readonly settings: Rfc2136Settings,
@@ -45,7 +49,7 @@ export class Rfc2136Solver implements ChallengeSolver {
       if (!server) {
         throw new CertRenewError(
           ErrorCode.manifestInvalid,
-          `rfc2136 server ${this.settings.server} is not host:port`,
+          `rfc2136 server ${this.settings.server} ${NOT_A_SERVER}`,
         );
       }
       return server;
@@ -56,14 +60,19 @@ export class Rfc2136Solver implements ChallengeSolver {
     return this.server;
   }
 
-  /** The zone holding `name`: the configured one, or found by SOA queries to the server. */
-  private zoneOf(name: string, signal?: AbortSignal): Promise<string> {
+  /** The zone holding `name`: the configured one, or found by SOA queries to the server (kept in `found`). */
+  private findZone(name: string, signal?: AbortSignal): Promise<string> {
     if (this.settings.zone) return Promise.resolve(configuredZone(this.settings.zone, name, 'rfc2136'));
     let zone = this.zones.get(name);
     if (!zone) {
-      zone = this.serverAddress().then((server) =>
-        findZone(name, new DnsQuery([server]), `rfc2136 server ${this.settings.server}`, signal),
-      );
+      zone = this.serverAddress()
+        .then((server) =>
+          findZone(name, new DnsQuery([server]), `rfc2136 server ${this.settings.server}`, signal),
+        )
+        .then((found) => {
+          this.found.set(name, found);
+          return found;
+        });
       this.zones.set(name, zone);
       zone.catch(() => this.zones.delete(name));
     }
@@ -128,22 +137,30 @@ export class Rfc2136Solver implements ChallengeSolver {
       const unreachable = output
         .map((l) => /^;?\s*Communication with \S+ failed: (.+)$/.exec(l)?.[1])
         .find((reason) => reason !== undefined);
+      // nsupdate says "operation canceled" for a refused TCP connection too: one connect says which.
+      const reason =
+        unreachable && (await tcpRefused(await this.serverAddress())) ? 'connection refused' : unreachable;
       why =
-        (unreachable && `cannot reach the server (${unreachable})`) ??
+        (reason && `cannot reach the server (${reason})`) ??
         output.find((l) => l.startsWith('update failed')) ??
         output.find((l) => /tsig|BADSIG|BADKEY|BADTIME/i.test(l)) ??
         output.pop() ??
         'failed';
     }
-    const hint = why.startsWith('cannot reach')
-      ? 'check "server" (host:port) and that the nameserver listens there over TCP (updates are sent over TCP)'
-      : /tsig|BADSIG|BADKEY/i.test(why)
-        ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
-        : "check the server's allow-update / update-policy for this key and zone";
+    const hint =
+      result.outcome === 'not-started'
+        ? 'install nsupdate, or put its directory in PATH'
+        : result.outcome === 'cancelled'
+          ? undefined
+          : why.startsWith('cannot reach') || result.outcome === 'timed-out'
+            ? 'check "server" (host:port) and that the nameserver listens there over TCP (updates are sent over TCP)'
+            : /tsig|BADSIG|BADKEY/i.test(why)
+              ? 'the server rejected the TSIG signature: check keyName, algorithm and secret'
+              : "check the server's allow-update / update-policy for this key and zone";
     throw new CertRenewError(
       ErrorCode.challengeFailed,
       `rfc2136 ${what} at ${this.settings.server} with key ${this.settings.keyName}: ${why}`,
-      { hint },
+      hint ? { hint } : {},
     );
   }
 
@@ -152,7 +169,7 @@ export class Rfc2136Solver implements ChallengeSolver {
     if (!SAFE_NAME.test(name) || !SAFE_NAME.test(task.value)) {
       throw new CertRenewError(ErrorCode.challengeFailed, `rfc2136: unsafe record ${JSON.stringify(name)}`);
     }
-    const zone = await this.zoneOf(name, signal);
+    const zone = await this.findZone(name, signal);
     const line =
       action === 'add'
         ? `update add ${name}. ${this.settings.ttl ?? DEFAULT_TTL} TXT "${task.value}"`
@@ -168,13 +185,24 @@ export class Rfc2136Solver implements ChallengeSolver {
     await this.update('add', task, signal);
   }
 
+  /** `update delete` of the one value; throws CertRenewError when it fails (DnsProvider). */
+  async remove(task: ChallengeTask): Promise<void> {
+    // No zone found for the name: present never sent an update, and asking again would only wait again.
+    if (!this.zoneOf(task.recordName ?? '')) return;
+    // nsupdate's own time limit only: a cleanup that hangs is reported as timed out.
+    await this.update('delete', task, new AbortController().signal);
+  }
+
   async cleanup(task: ChallengeTask): Promise<void> {
     try {
-      // nsupdate's own time limit only: a cleanup that hangs is reported as timed out.
-      await this.update('delete', task, new AbortController().signal);
+      await this.remove(task);
     } catch (error) {
       this.context.logger.warn(`issuer ${this.context.issuerName}: ${(error as Error).message}`);
     }
+  }
+
+  zoneOf(name: string): string | undefined {
+    return this.settings.zone ? canonicalName(this.settings.zone) : this.found.get(canonicalName(name));
   }
 
   async check(): Promise<string> {
@@ -196,4 +224,19 @@ export class Rfc2136Solver implements ChallengeSolver {
     }
     return `${this.description}: the server answers, accepts the key and holds zone ${zone}`;
   }
+}
+
+/** Whether a TCP connect to `server` is refused (ECONNREFUSED); false when it connects or times out. */
+async function tcpRefused(server: DnsServer): Promise<boolean> {
+  const { connect } = await import('node:net');
+  return new Promise((resolve) => {
+    const socket = connect({ host: server.address, port: server.port, timeout: PROBE_TIMEOUT_MS });
+    const done = (refused: boolean) => {
+      socket.destroy();
+      resolve(refused);
+    };
+    socket.once('connect', () => done(false));
+    socket.once('timeout', () => done(false));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code === 'ECONNREFUSED'));
+  });
 }

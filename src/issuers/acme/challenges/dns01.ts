@@ -8,7 +8,13 @@
  *    until it answers the value, at most `propagationTimeout`; only then is the CA told.
  * 3. Orders of one run that write the same name take turns at it, each after the CA's cached answer of
  *    the one before has expired (dns-ca-cache.ts).
- * 4. Cleanup removes the record where it was written.
+ * 4. Cleanup removes the record where it was written. A removal that fails is one warning naming the
+ *    certificate, the record, its value and zone, to be removed by hand; for a record whose present failed
+ *    (nothing, or not all of it, was written) the removal is still tried, and its failure is only a
+ *    debug line (the certificate's error already says what went wrong).
+ *
+ * With -v (debug), each step is one line: the record written and its zone, the CNAME followed, every
+ * propagation round still waiting, the removal.
  */
 
 import {
@@ -18,7 +24,7 @@ import {
   waitForTxt,
 } from '../../../dns/propagation.js';
 import type { DnsServer } from '../../../dns/query.js';
-import { DnsQuery, resolveServer } from '../../../dns/query.js';
+import { DnsQuery, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
 import { authoritativeServers, followCname } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
@@ -28,10 +34,10 @@ import { txtTtlSeconds, type ValidationTurn } from './dns-ca-cache.js';
 import { DnsExecSolver, dnsRecordName } from './dns-exec.js';
 import { PowerDnsSolver } from './dns-powerdns.js';
 import { Rfc2136Solver } from './dns-rfc2136.js';
-import type { ChallengeSolver, ChallengeTask, SolverContext } from './types.js';
+import type { ChallengeSolver, ChallengeTask, DnsProvider, SolverContext } from './types.js';
 
 /** The provider alone (no CNAME following, no waiting): what `Dns01Solver` wraps. */
-export function createDnsProvider(config: Dns01, context: SolverContext): ChallengeSolver {
+export function createDnsProvider(config: Dns01, context: SolverContext): DnsProvider {
   if ('rfc2136' in config) return new Rfc2136Solver(config.rfc2136, context);
   if ('powerdns' in config) return new PowerDnsSolver(config.powerdns, context);
   // The exec solver's own waiting is not used: this wrapper waits for every provider alike.
@@ -43,12 +49,14 @@ export class Dns01Solver implements ChallengeSolver {
   readonly type = 'dns-01' as const;
   readonly description: string;
   readonly failureHint: string;
-  private readonly provider: ChallengeSolver;
+  private readonly provider: ChallengeSolver & Partial<DnsProvider>;
   private readonly delayMs: number;
   private readonly timeoutMs: number;
   private readonly intervalMs: number;
   /** task → the name the record was written at (after CNAME following). */
   private readonly targets = new Map<ChallengeTask, string>();
+  /** Tasks whose present failed: a failed removal of theirs is no news. */
+  private readonly failed = new Set<ChallengeTask>();
   private nameservers: Promise<DnsServer[]> | undefined;
   /** This order's turn at its names in the run's gate, from `awaitTurn` until `validated` or `close`. */
   private turn: ValidationTurn | undefined;
@@ -56,7 +64,7 @@ export class Dns01Solver implements ChallengeSolver {
   constructor(
     private readonly config: Dns01,
     private readonly context: SolverContext,
-    provider?: ChallengeSolver,
+    provider?: ChallengeSolver & Partial<DnsProvider>,
   ) {
     this.provider = provider ?? createDnsProvider(config, context);
     this.description = this.provider.description;
@@ -85,7 +93,7 @@ export class Dns01Solver implements ChallengeSolver {
           });
         }
         if (!server)
-          throw new CertRenewError(ErrorCode.manifestInvalid, `nameserver ${text} is not host:port`);
+          throw new CertRenewError(ErrorCode.manifestInvalid, `nameserver ${text} ${NOT_A_SERVER}`);
         return server;
       }),
     );
@@ -93,12 +101,6 @@ export class Dns01Solver implements ChallengeSolver {
       this.nameservers = undefined;
     });
     return this.nameservers;
-  }
-
-  /** The query for CNAME following: the first configured server, or the system resolver. */
-  private async resolverQuery(): Promise<DnsQuery> {
-    const servers = await this.configuredServers();
-    return new DnsQuery(servers);
   }
 
   private recordName(task: ChallengeTask): string {
@@ -109,16 +111,42 @@ export class Dns01Solver implements ChallengeSolver {
     await this.provider.open?.(signal);
   }
 
+  /** "certificate web: issuer le" (or "issuer le"), the front of this solver's lines. */
+  private who(): string {
+    const cert = this.context.certificateName;
+    return `${cert ? `certificate ${cert}: ` : ''}issuer ${this.context.issuerName}`;
+  }
+
+  /** `name "value" in zone Z` (the zone when the provider knows it). */
+  private describeRecord(name: string, value: string): string {
+    const zone = this.provider.zoneOf?.(name);
+    return `TXT record ${name} "${value}"${zone ? ` in zone ${zone}` : ''}`;
+  }
+
   async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
     const asked = this.recordName(task);
-    const target = await followCname(asked, await this.resolverQuery(), signal);
+    const servers = await this.configuredServers();
+    const target = await followCname(
+      asked,
+      new DnsQuery(servers),
+      signal,
+      servers ? `the nameservers ${servers.map((s) => s.label).join(', ')}` : undefined,
+    );
     if (target !== asked.replace(/\.$/, '').toLowerCase()) {
       this.context.logger.info(
-        `issuer ${this.context.issuerName}: ${asked.replace(/\.$/, '')} is a CNAME: the TXT record goes to ${target}`,
+        `${this.who()}: ${asked.replace(/\.$/, '')} is a CNAME: the TXT record goes to ${target}`,
       );
     }
     this.targets.set(task, target);
-    await this.provider.present({ ...task, recordName: `${target}.` }, signal);
+    try {
+      await this.provider.present({ ...task, recordName: `${target}.` }, signal);
+    } catch (error) {
+      this.failed.add(task);
+      throw error;
+    }
+    this.context.logger.debug(
+      `${this.who()}: dns-01 for ${task.wildcard ? '*.' : ''}${task.identifier}: wrote ${this.describeRecord(target, task.value)}`,
+    );
   }
 
   async settle(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void> {
@@ -153,6 +181,10 @@ export class Dns01Solver implements ChallengeSolver {
           configured ? await configured : authoritativeServers(record.name, new DnsQuery(), s),
         timeoutMs: this.timeoutMs,
         intervalMs: this.intervalMs,
+        onRound: (round, waiting) =>
+          this.context.logger.debug(
+            `${this.who()}: dns-01 propagation round ${round}: ${waiting.length === 0 ? 'every nameserver answers every value' : `waiting for ${waiting.join('; ')}`}`,
+          ),
       },
       signal,
     );
@@ -165,7 +197,7 @@ export class Dns01Solver implements ChallengeSolver {
     this.turn = await gate.enter(
       names,
       {
-        certName: this.context.certName,
+        certName: this.context.certificateName,
         issuerName: this.context.issuerName,
         ttlSeconds: txtTtlSeconds(this.config),
         logger: this.context.logger,
@@ -189,7 +221,26 @@ export class Dns01Solver implements ChallengeSolver {
     const target = this.targets.get(task);
     // A task whose CNAME lookup failed never reached the provider: nothing to remove.
     if (target === undefined) return;
-    await this.provider.cleanup({ ...task, recordName: `${target}.` });
+    const record = { ...task, recordName: `${target}.` };
+    if (!this.provider.remove) {
+      await this.provider.cleanup(record);
+      return;
+    }
+    const what = this.describeRecord(target, task.value);
+    try {
+      await this.provider.remove(record);
+      this.context.logger.debug(`${this.who()}: dns-01 cleanup removed ${what}`);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      if (this.failed.has(task)) {
+        // Its present failed, mostly for the same reason: the certificate's error says it.
+        this.context.logger.debug(
+          `${this.who()}: dns-01 cleanup of ${what} after its failed present: ${why}`,
+        );
+        return;
+      }
+      this.context.logger.warn(`${this.who()}: the ${what} was not removed (${why}); remove it by hand`);
+    }
   }
 
   async close(): Promise<void> {

@@ -49,15 +49,26 @@ export interface ChallengeSolver {
  */
 export type PropagationCheck = (recordName: string, value: string, signal: AbortSignal) => Promise<boolean>;
 
+/**
+ * A dns-01 provider (exec, rfc2136, powerdns) as Dns01Solver drives it: `remove` throws when the record
+ * could not be removed, so the wrapper can say which record of which certificate is left behind.
+ */
+export interface DnsProvider extends ChallengeSolver {
+  /** Removes the TXT value `task.value` at `task.recordName`. Throws CertRenewError when it could not. */
+  remove(task: ChallengeTask): Promise<void>;
+  /** The zone (canonical) the record `name` was written in, when the provider knows it. */
+  zoneOf?(name: string): string | undefined;
+}
+
 export interface SolverContext {
+  /** The certificate the order is for (messages name it); absent for issuer-wide work (dry runs). */
+  certificateName?: string;
   baseDir: string;
   env: Readonly<Record<string, string | undefined>>;
   logger: Logger;
   getStore(name: string): Promise<Store>;
   issuerName: string;
   propagationCheck?: PropagationCheck;
-  /** The certificate whose order this is (for messages). */
-  certName?: string;
   /** dns-01: the run's gate for names several orders validate (dns-ca-cache.ts); none: no waiting. */
   validationGate?: ValidationNameGate;
   /** Runs the dns-01 `exec` command; the real runner (src/runtime/process.ts) when absent. */
