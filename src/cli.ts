@@ -10,6 +10,7 @@ import { CertRenewError, describeError, ErrorCode, ExitCode } from './errors.js'
 import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
+import { killProcessGroupsNow, releaseLocalLocksNow, releaseRemoteLocks } from './runtime/exit-cleanup.js';
 import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
 import { fdOutput } from './util/output.js';
 import { terminalSafe } from './util/text.js';
@@ -51,21 +52,54 @@ export async function flushOutput(): Promise<boolean> {
   return !outputLost;
 }
 
-/** SIGINT/SIGTERM abort the run once (a second signal kills the process as usual). */
+/** The signals that stop a command: Ctrl+C, `kill`/systemd, and a closed terminal or SSH session. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** How long a second signal waits for the locks of a network store (Redis) to be released before exiting. */
+const EXIT_LOCK_WAIT_MS = 3_000;
+
+/**
+ * SIGINT, SIGTERM or SIGHUP aborts the command (docs/operations.md "Interrupted runs"): a run starts no new
+ * certificate, kills its running hooks and dns-01 commands (SIGTERM to their groups, SIGKILL after 5 s),
+ * releases its locks and reports. A second one does not wait for that: `exitNow`.
+ */
 function interruptSignal(): AbortSignal {
   const controller = new AbortController();
+  let exiting = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    stderrOutput.write(`cert-renew: ${signal} received: stopping (hooks are killed, locks released)\n`);
-    controller.abort(
-      new CertRenewError(ErrorCode.interrupted, `interrupted by ${signal}`, {
-        hint: 'the next run continues',
-      }),
-    );
-    process.exitCode = ExitCode.failure;
+    if (!controller.signal.aborted) {
+      stderrOutput.write(
+        `cert-renew: ${signal} received: stopping (running hooks are killed, locks released; a second signal does it at once and exits)\n`,
+      );
+      controller.abort(
+        new CertRenewError(ErrorCode.interrupted, `interrupted by ${signal}`, {
+          hint: 'the next run continues',
+        }),
+      );
+      return;
+    }
+    if (exiting) return; // already exiting: the exit comes within EXIT_LOCK_WAIT_MS
+    exiting = true;
+    void exitNow(signal);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   return controller.signal;
+}
+
+/**
+ * The second stop signal: SIGKILL to every process group a hook or a dns-01 command leads, the locks
+ * released (a Redis lock waited on for at most EXIT_LOCK_WAIT_MS, lock files synchronously, right before
+ * the exit), one line on stderr saying so, and exit 1 — without the report.
+ */
+async function exitNow(signal: NodeJS.Signals): Promise<void> {
+  const killed = killProcessGroupsNow();
+  const remote = await releaseRemoteLocks(EXIT_LOCK_WAIT_MS).catch(() => ({ released: 0, left: [] }));
+  // From here to the exit nothing else of the run gets to run: no write after its lock file is gone.
+  const local = releaseLocalLocksNow();
+  const left = [...remote.left, ...local.left];
+  stderrOutput.write(
+    `cert-renew: ${signal} received again: exiting now (exit 1): killed ${killed} hook/command process group(s) (SIGKILL), released ${remote.released + local.released} lock(s)${left.length > 0 ? `; left to expire by itself: ${left.join(', ')}` : ''}; no report; the next run continues\n`,
+  );
+  process.exit(ExitCode.failure);
 }
 
 export function defaultIO(env: Env): CliIO {

@@ -6,6 +6,7 @@
 import { describeError, ErrorCode } from '../errors.js';
 import { type HostDeployment, isDeploymentStore } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
+import { markHooksPending } from './hook-phases.js';
 import {
   type HookRunnerOptions,
   type PostRenewResult,
@@ -100,8 +101,19 @@ export async function verifyServed(
 ): Promise<void> {
   const candidates = running.filter(
     (r) =>
-      r.hook?.fingerprint !== undefined && r.record.entry.verify && !post.failed.has(r.record.entry.name),
+      r.hook?.fingerprint !== undefined &&
+      r.record.entry.verify &&
+      !post.failed.has(r.record.entry.name) &&
+      !post.pending.has(r.record.entry.name),
   );
+  if (options.signal?.aborted) {
+    // Interrupted: nothing is probed (it would only fail); the check is pending with the hooks.
+    for (const r of candidates) {
+      post.pending.add(r.record.entry.name);
+      markHooksPending(r.report, '`verify`');
+    }
+    return;
+  }
   const failedNow: RenewedForHooks[] = [];
   await Promise.all(
     candidates.map(async (r) => {

@@ -5,7 +5,7 @@
 import { describeError, ErrorCode } from '../errors.js';
 import type { FailureInfo, HookCertificateInfo } from '../hooks/env.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
-import { FAILING_OUTCOMES, type HookRunReport } from '../report/model.js';
+import { type CertificateReport, FAILING_OUTCOMES, type HookRunReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { AttemptInfo } from '../stores/types.js';
 import { type HookRunnerOptions, type PostRenewResult, runFailureHooks, runPostRenewHooks } from './hooks.js';
@@ -19,7 +19,7 @@ import { hookInfo, namedLine, type RunDeps, type Running } from './running.js';
 export async function retryPendingHooks(running: Running[], deps: RunDeps): Promise<void> {
   for (const r of running) {
     const { entry, item, meta } = r.record;
-    if (item.action !== 'keep' || !item.failures) continue;
+    if (item.action !== 'keep' || (!item.failures && !item.hooksPending)) continue;
     // With deployment state, each host's own entry says whether it must run its hooks (deployBehind); a
     // pending record another host left is cleared by that host once its hooks succeed.
     if (r.record.deployments && item.hooksPending) continue;
@@ -49,6 +49,7 @@ export async function postRenewHooks(
   for (const { report } of running) {
     const failure = post.failed.get(report.name);
     report.hooks = post.reports.filter((h) => h.certificates.includes(report.name)).map((h) => h.name);
+    if (post.pending.has(report.name)) markHooksPending(report, 'its post-renew hooks');
     if (failure === undefined) continue;
     report.error = { code: post.codes.get(report.name) ?? ErrorCode.hookFailed, message: failure };
     if (post.rolledBack.has(report.name)) {
@@ -72,6 +73,15 @@ export async function postRenewHooks(
 }
 
 /**
+ * A certificate whose post-renew hooks (or `verify`) the interruption stopped: its outcome stays (renewed,
+ * ok…: what is stored is stored), its line says the hooks are pending, and no failure is recorded.
+ */
+export function markHooksPending(report: CertificateReport, what: string): void {
+  report.hooksPending = true;
+  report.message = `${report.message}; ${what} did not finish: the run was interrupted (pending: the next run runs them)`;
+}
+
+/**
  * Phase: what the hooks did is kept in the store, so a failed reload is not forgotten: a failed hook records a
  * failure with `hooksPending` (the next run runs the hooks again, `status` warns, frequent runs back off a
  * rolled-back renewal); success clears an earlier record.
@@ -88,7 +98,13 @@ export async function recordHookResults(
         const failure = post.failed.get(entry.name);
         const previous = item.failures?.count ?? 0;
         let attempt: AttemptInfo | undefined;
-        if (failure !== undefined) {
+        if (failure === undefined && post.pending.has(entry.name)) {
+          // Interrupted: no failure. A record that already says the hooks are pending stays as it is (with
+          // the failure an earlier run recorded, if any; a renewal here cleared it); otherwise the hooks are
+          // recorded pending, alone.
+          if (item.hooksPending && report.outcome !== 'renewed') return;
+          attempt = { lastAttempt: deps.clock.now().toISOString(), failureCount: 0, hooksPending: true };
+        } else if (failure !== undefined) {
           attempt = {
             lastAttempt: deps.clock.now().toISOString(),
             failureCount: previous + 1,

@@ -71,6 +71,11 @@ export interface PostRenewResult {
   rolledBack: Map<string, StoredMeta | undefined>;
   /** The error code of a failure in `failed` when it is not HOOK_FAILED (HOOK_TIMEOUT, a failed `verify`). */
   codes: Map<string, ErrorCode>;
+  /**
+   * Certificates whose post-renew hooks (or `verify`) the interrupted run killed or never started, while none
+   * of them failed on its own: not failures; their hooks are pending (docs/operations.md "Interrupted runs").
+   */
+  pending: Set<string>;
 }
 
 /**
@@ -215,6 +220,7 @@ export async function runPostRenewHooks(
   const failed = new Map<string, string>();
   const codes = new Map<string, ErrorCode>();
   const rolledBack = new Map<string, StoredMeta | undefined>();
+  const pending = new Set<string>();
   for (const group of groupHooks(renewed, (r) => r.entry.hooks.postRenew)) {
     const names = group.members.map((m) => m.entry.name);
     const report = await runOne(
@@ -226,7 +232,13 @@ export async function runPostRenewHooks(
     );
     reports.push(report);
     if (report.ok) continue;
+    if (report.cancelled) {
+      // Stopped by the interruption, not failed: pending, unless another of its hooks failed on its own.
+      for (const name of names) if (!failed.has(name)) pending.add(name);
+      continue;
+    }
     for (const name of names) {
+      pending.delete(name);
       failed.set(name, report.error ?? `hook ${report.name} failed`);
       // A hook stopped at its timeout is HOOK_TIMEOUT, as documented; any other failure HOOK_FAILED.
       if (report.timedOut) codes.set(name, ErrorCode.hookTimeout);
@@ -250,7 +262,7 @@ export async function runPostRenewHooks(
       );
     }
   }
-  return { reports, failed, rolledBack, codes };
+  return { reports, failed, rolledBack, codes, pending };
 }
 
 export async function runFailureHooks(

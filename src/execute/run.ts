@@ -84,7 +84,7 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
   settleUndue(running, deps.logger);
   if (options.dryRun) {
     const checks = await checkDryRun(running, deps);
-    return finish(running, [], checks, options, startedAt, deps.clock);
+    return interrupted(finish(running, [], checks, options, startedAt, deps.clock), options);
   }
   await renewDue(running, options, deps, startedAt);
   const hookOptions: HookRunnerOptions = {
@@ -120,6 +120,21 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
     report.exitCode = ExitCode.failure;
     report.error = { code: ErrorCode.internal, message: unexpected };
   }
+  return interrupted(report, options);
+}
+
+/**
+ * An interrupted run (docs/operations.md "Interrupted runs") exits 1 and says so in `report.interrupted`:
+ * by what, how many certificates are stored with their hooks pending, how many were not renewed.
+ */
+function interrupted(report: RunReport, options: RunOptions): RunReport {
+  const signal = options.interrupt;
+  if (!signal?.aborted) return report;
+  const pending = report.certificates.filter((c) => c.hooksPending).length;
+  const stopped = report.certificates.filter((c) => c.error?.code === ErrorCode.interrupted).length;
+  const by = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
+  report.interrupted = `${by}: ${pending} certificate(s) stored with their post-renew hooks pending, ${stopped} not renewed; the next run continues`;
+  report.exitCode = ExitCode.failure;
   return report;
 }
 

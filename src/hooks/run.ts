@@ -47,6 +47,11 @@ export interface HookResult {
   stderr: string;
   /** One line naming the hook, when `ok` is false. */
   error?: string;
+  /**
+   * The run was interrupted (SIGINT, SIGTERM, SIGHUP): the hook was killed for it, or not started. Not a
+   * failure of the hook (`ok` is false: it did not succeed); absent otherwise.
+   */
+  cancelled?: true;
 }
 
 export interface RunHookOptions {
@@ -166,7 +171,7 @@ export async function runHook(spec: HookSpec, options: RunHookOptions): Promise<
   } catch {
     return failed(`was not run: working directory does not exist: ${cwd}`);
   }
-  if (options.signal?.aborted) return failed('was not run: the run was cancelled');
+  if (options.signal?.aborted) return { ...failed('was not run: the run was interrupted'), cancelled: true };
 
   const run = await (options.runner ?? runProcess)({
     ...(typeof spec.run === 'string' ? { shell: spec.run } : { argv: spec.run }),
@@ -195,7 +200,8 @@ export async function runHook(spec: HookSpec, options: RunHookOptions): Promise<
   if (run.outcome === 'timed-out') {
     result.error = `${label} timed out after ${formatDuration(timeoutMs, 'timeout')} and was killed`;
   } else if (run.outcome === 'cancelled') {
-    result.error = `${label} was cancelled and killed`;
+    result.error = `${label} was killed: the run was interrupted`;
+    result.cancelled = true;
   } else if (run.exitCode === 0) {
     result.ok = true;
   } else if (run.exitCode !== undefined) {

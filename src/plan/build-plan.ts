@@ -77,8 +77,9 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
       ...(attempts.lastError ? { lastError: attempts.lastError } : {}),
       retryAt: retryAt(attempts, decision.remainingMs).toISOString(),
     };
-    if (attempts.hooksPending) item.hooksPending = true;
   }
+  // Pending hooks are recorded with a failure (a hook failed) or without one (the run was interrupted).
+  if (attempts?.hooksPending) item.hooksPending = true;
   const meta = stored.state === 'present' ? stored.cert.meta : undefined;
   const hosts = fleetOf(
     record.deployments,

@@ -164,6 +164,8 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
       next.action = 'keep';
       next.reason = 'ok';
       delete next.failures;
+    } else if (c.error?.code === ErrorCode.interrupted) {
+      // Not attempted or stopped by the interruption: not a failed attempt, none is recorded.
     } else if (c.outcome === 'failed' || c.outcome === 'rolled-back') {
       const count = (item.failures?.count ?? 0) + 1;
       next.failures = { ...(item.failures ?? { lastAttempt: report.finishedAt }), count };
@@ -172,7 +174,12 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
         next.action = 'keep';
         next.reason = 'ok';
       }
-    } else if (c.outcome === 'ok' && item.failures && (!item.hooksPending || c.hooks.length > 0)) {
+    } else if (
+      c.outcome === 'ok' &&
+      item.failures &&
+      !c.hooksPending &&
+      (!item.hooksPending || c.hooks.length > 0)
+    ) {
       // The run cleared the record (execute/hook-phases.ts): failures of an earlier run on a certificate
       // that is fine, or pending hooks that ran again here and succeeded.
       delete next.failures;
@@ -200,16 +207,19 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
         const own = hosts.find((h) => h.host === hostId);
         // This host deployed what is stored unless the certificate failed here; a failed deployment is
         // `failed`, as status will show it.
-        const state: FleetHost | undefined = !FAILING_OUTCOMES.has(c.outcome)
-          ? { host: hostId, state: 'current', fingerprint: stored }
-          : deployFailed
-            ? {
-                ...(own ?? { host: hostId }),
-                state: 'failed',
-                behindSince:
-                  own?.state === 'current' ? report.finishedAt : (own?.behindSince ?? report.finishedAt),
-              }
-            : undefined;
+        // Hooks pending (the run was interrupted): not deployed here yet, as the plan or the renewal left it.
+        const state: FleetHost | undefined = c.hooksPending
+          ? undefined
+          : !FAILING_OUTCOMES.has(c.outcome)
+            ? { host: hostId, state: 'current', fingerprint: stored }
+            : deployFailed
+              ? {
+                  ...(own ?? { host: hostId }),
+                  state: 'failed',
+                  behindSince:
+                    own?.state === 'current' ? report.finishedAt : (own?.behindSince ?? report.finishedAt),
+                }
+              : undefined;
         if (state) hosts = [...hosts.filter((h) => h.host !== hostId), state];
       }
       next.hosts = hosts.sort((a, b) => (a.host < b.host ? -1 : 1));
@@ -270,7 +280,8 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
       type: 'gauge',
       samples: HOOK_EVENTS.map((event) => ({
         labels: { event },
-        value: report.hooks.filter((h) => h.event === event && !h.ok).length,
+        // A hook the interruption killed or never started did not fail (HookResult.cancelled).
+        value: report.hooks.filter((h) => h.event === event && !h.ok && !h.cancelled).length,
       })),
     },
   ]);

@@ -63,6 +63,11 @@ export interface CertificateReport
    * metrics carry it as `cert_renew_last_run_unrecorded_failures`.
    */
   attemptNotRecorded?: string;
+  /**
+   * The run was interrupted before this certificate's post-renew hooks (or `verify`) finished: what is stored
+   * stays, the hooks are recorded pending (no failure) and the next run runs them.
+   */
+  hooksPending?: true;
   durationMs: number;
 }
 
@@ -89,6 +94,11 @@ export interface RunReport {
   checks?: CheckReport[];
   /** Something unexpected failed after the renewals (a bug): the certificates above are still true. */
   error?: { code: ErrorCode; message: string };
+  /**
+   * The run was interrupted (SIGINT, SIGTERM, SIGHUP): one line saying by what and what it left (hooks
+   * pending, certificates not attempted). The exit code is then 1.
+   */
+  interrupted?: string;
 }
 
 export function summarize(certificates: CertificateReport[]): RunReport['summary'] {

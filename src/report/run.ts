@@ -64,6 +64,7 @@ function* runTable(report: RunReport, { paint: c }: ReportOptions): Generator<st
   const failedChecks = (report.checks ?? []).filter((k) => !k.ok).length;
   if (failedChecks > 0) parts.push(`${failedChecks} check(s) failed`);
   out += `\n${report.dryRun ? 'dry run (nothing was changed): ' : ''}${s.total} certificate(s): ${parts.join(', ')}\n`;
+  if (report.interrupted) out += `${c.red('INTERRUPTED')}: ${report.interrupted}\n`;
   if (report.error) out += `${c.red(report.error.code)}: ${report.error.message}\n`;
   yield out;
 }

@@ -63,6 +63,9 @@ function* statusTable(status: StatusReport, { paint: c }: ReportOptions): Genera
         i.action === 'backoff'
           ? `; last: ${i.failures.lastError ?? '?'}`
           : `; ${i.failures.count} failed attempt(s), last: ${i.failures.lastError ?? '?'}${i.failures.retryAt && i.action === 'renew' && !i.hooksPending ? `; next attempt not before ${i.failures.retryAt}` : ''}`;
+    } else if (i.hooksPending) {
+      // Recorded without a failure: the run that stored it was interrupted before its hooks finished.
+      detail += '; post-renew hooks pending (the run that stored it was interrupted; the next run runs them)';
     }
     const last = i.revocations?.[0];
     if (last && i.reason !== 'revoked') {

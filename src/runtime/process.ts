@@ -19,6 +19,7 @@ import { delimiter, resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { timerMs } from '../util/duration.js';
 import { safeText } from '../util/text.js';
+import { trackProcessGroup } from './exit-cleanup.js';
 
 /** The shell for commands given as one string (only where the manifest asks for a shell). */
 export const SHELL = '/bin/sh';
@@ -136,6 +137,8 @@ async function supervise(
   stderr: OutputTail,
 ): Promise<ProcessFinished> {
   const pgid = child.pid as number;
+  // Until it is known to be gone, a second SIGINT/SIGTERM kills the group from the exit path.
+  const forgetGroup = trackProcessGroup(pgid);
   let killReason: 'timed-out' | 'cancelled' | undefined;
   let sigkillSent = false;
   let graceTimer: NodeJS.Timeout | undefined;
@@ -178,6 +181,8 @@ async function supervise(
     while (!sigkillSent && (await groupAlive(pgid))) await sleep(GROUP_POLL_MS);
     if (!sigkillSent) clearTimeout(graceTimer);
   }
+  // A program that exited on its own may leave a daemon it started on purpose: never killed at exit.
+  forgetGroup();
   // A background child may still hold stdout/stderr open; do not wait for it beyond a short grace.
   const stdioGrace = new AbortController();
   const released = await Promise.race([

@@ -270,7 +270,8 @@ describe('runHook against real processes', () => {
     const result = await running;
     assert.equal(result.ok, false);
     assert.equal(result.timedOut, false);
-    assert.equal(result.error, "hook 'long' was cancelled and killed");
+    assert.equal(result.error, "hook 'long' was killed: the run was interrupted");
+    assert.equal(result.cancelled, true, 'not a failure of the hook');
     assert.equal(await processGone(child), true);
   });
 

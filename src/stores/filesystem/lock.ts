@@ -23,13 +23,14 @@
  * read or written through.
  */
 
-import { constants } from 'node:fs';
+import { closeSync, constants, openSync, readSync, unlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { link, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
+import { holdUntilExit } from '../../runtime/exit-cleanup.js';
 import { type ProcessIdentity, processIdentity } from '../../runtime/identity.js';
 import type { Logger } from '../../runtime/logger.js';
 import { mkdirp } from '../../util/mkdirp.js';
@@ -429,6 +430,8 @@ class HeldFileLock implements Lock {
   private readonly logger: Logger;
   private readonly timeoutMs: number;
   private lastRefresh = performance.now();
+  /** Forgets this lock in the exit path's list (runtime/exit-cleanup.ts) once it is released. */
+  private readonly forget: () => void;
 
   constructor(
     name: string,
@@ -448,6 +451,11 @@ class HeldFileLock implements Lock {
     // Four refreshes per lifetime: a busy machine may delay one or two ticks without the lock going stale.
     this.timer = setInterval(() => void this.refresh(), Math.max(50, Math.floor(options.lockTimeoutMs / 4)));
     this.timer.unref();
+    this.forget = holdUntilExit({
+      what: `lock file ${path}`,
+      releaseNow: () => this.releaseNow(),
+      release: () => this.release(),
+    });
   }
 
   /**
@@ -487,6 +495,7 @@ class HeldFileLock implements Lock {
 
   async release(): Promise<void> {
     clearInterval(this.timer);
+    this.forget();
     const handle = this.handle;
     if (!handle) return;
     this.handle = undefined;
@@ -496,6 +505,30 @@ class HeldFileLock implements Lock {
       // lost already (taken over as stale) or removed: nothing to release
     } finally {
       await handle.close().catch(() => {});
+    }
+  }
+
+  /**
+   * `release` done synchronously, for a process that exits right after (a second SIGINT/SIGTERM, see
+   * runtime/exit-cleanup.ts): the lock file is removed only while it still carries our token. Never throws.
+   */
+  releaseNow(): void {
+    clearInterval(this.timer);
+    this.forget();
+    if (!this.handle) return;
+    this.handle = undefined; // closed by the exit
+    try {
+      const fd = openSync(this.path, READ_FLAGS);
+      let text: string;
+      try {
+        const buffer = Buffer.alloc(MAX_LOCK_BYTES);
+        text = buffer.toString('utf8', 0, readSync(fd, buffer, 0, MAX_LOCK_BYTES, 0));
+      } finally {
+        closeSync(fd);
+      }
+      if (parseLock(text)?.token === this.token) unlinkSync(this.path);
+    } catch {
+      // lost already or removed: nothing to release
     }
   }
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
+import { holdUntilExit } from '../../runtime/exit-cleanup.js';
 import type { Logger } from '../../runtime/logger.js';
 import { redisKeys } from '../keys.js';
 import type { AcquireOptions, Lock, Locker } from '../types.js';
@@ -133,11 +134,13 @@ export class RedisLocker implements Locker {
     const timer = setInterval(() => void extend(), Math.max(Math.floor(ttlMs / 4), 10));
     timer.unref();
     this.held.add(timer);
+    let forget = () => {};
     const stop = () => {
       clearInterval(timer);
       this.held.delete(timer);
+      forget();
     };
-    return {
+    const lock: RedisLock = {
       name,
       token,
       get lost() {
@@ -161,5 +164,8 @@ export class RedisLocker implements Locker {
         }
       },
     };
+    // A second SIGINT/SIGTERM releases it from the exit path (runtime/exit-cleanup.ts).
+    forget = holdUntilExit({ what: `Redis lock ${key}`, release: () => lock.release() });
+    return lock;
   }
 }
