@@ -126,6 +126,7 @@ async function runOne(
       ? `${certificates.slice(0, 10).join(', ')} and ${certificates.length - 10} more`
       : certificates.join(', ');
   if (result.ok) options.logger.info(`hook ${result.name} (${event}) succeeded for ${shown}`);
+  else if (result.cancelled) options.logger.warn(`${result.error} (for ${shown})`);
   else options.logger.error(`${result.error ?? `hook ${result.name} failed`} (for ${shown})`);
   return { ...result, event, certificates };
 }
