@@ -18,6 +18,7 @@ import type { PlanItem } from '../../src/plan/model.js';
 import type { RunReport } from '../../src/report/model.js';
 import { type Pebble, startPebble } from '../harness/pebble.js';
 import { tempDir } from '../harness/process.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
 import { acmeManifest, pebbleIssuer } from './acme-e2e-fixtures.js';
 import { hasStackTrace, runCli, startCli } from './cli.js';
 import { localManifest, writeManifest } from './fixtures.js';
@@ -322,25 +323,27 @@ describe('a second signal', () => {
 
 describe('a second signal while a dns-01 exec command holds the certificate lock', () => {
   let pebble: Pebble;
+  let redis: RedisServer;
   before(async () => {
     pebble = await startPebble();
+    redis = await startRedis();
   });
   after(async () => {
     await pebble?.stop();
+    await redis?.stop();
   });
 
-  test('kills the command at once and removes the lock file', async () => {
-    const tmp = await tempDir();
-    try {
-      const store = join(tmp.path, 'certs');
-      const pidFile = join(tmp.path, 'dns.pid');
-      const exec = join(tmp.path, 'dnsexec.sh');
-      // `present` never ends by itself and ignores SIGTERM: it is stopped under the certificate's lock.
-      await writeFile(exec, `#!/bin/sh\necho $$ > '${pidFile}'\ntrap '' TERM\nsleep 60\n`);
-      await chmod(exec, 0o755);
-      const manifest = await writeManifest(
-        tmp.path,
-        acmeManifest(
+  for (const kind of ['filesystem', 'redis'] as const) {
+    test(`${kind} store: kills the command at once and releases the lock`, async () => {
+      const tmp = await tempDir();
+      try {
+        const store = join(tmp.path, 'certs');
+        const pidFile = join(tmp.path, 'dns.pid');
+        const exec = join(tmp.path, 'dnsexec.sh');
+        // `present` never ends by itself and ignores SIGTERM: it is stopped under the certificate's lock.
+        await writeFile(exec, `#!/bin/sh\necho $$ > '${pidFile}'\ntrap '' TERM\nsleep 60\n`);
+        await chmod(exec, 0o755);
+        const manifest = acmeManifest(
           pebbleIssuer(pebble, {
             type: 'dns-01',
             exec,
@@ -348,27 +351,35 @@ describe('a second signal while a dns-01 exec command holds the certificate lock
             nameservers: [`127.0.0.1:${pebble.dnsPort}`],
           }),
           store,
-          [{ name: 'wild', domains: ['*.wild.example.test'] }],
-        ),
-      );
-      const { child, done } = startCli(['-m', manifest, 'run']);
-      const pgid = Number(await waitForFile(pidFile, child));
-      assert.deepEqual(await lockFiles(store), ['wild.lock'], 'the lock is held while the command runs');
-      const stopping = stderrLine(child, /SIGINT received: stopping/);
-      child.kill('SIGINT');
-      await stopping;
-      child.kill('SIGINT');
-      const r = await done;
-      assert.equal(r.code, 1, r.stderr);
-      assert.match(
-        r.stderr,
-        /SIGINT received again: exiting now \(exit 1\): killed \d+ hook\/command process group\(s\) \(SIGKILL\), released 1 lock\(s\)/,
-      );
-      assert.ok(await groupGone(pgid), 'the dns-01 command was killed');
-      assert.deepEqual(await lockFiles(store), [], 'no lock file left');
-      await assert.rejects(readFile(join(store, 'wild', 'attempts.json')), 'no failure recorded');
-    } finally {
-      await tmp.remove();
-    }
-  });
+          [{ name: `wild-${kind}`, domains: [`*.${kind}.example.test`] }],
+        );
+        if (kind === 'redis') manifest.stores = { files: { type: 'redis', url: redis.url } };
+        const locks = async (): Promise<string[]> =>
+          kind === 'redis'
+            ? (await redis.cli('--scan', '--pattern', '*lock:*')).split('\n').filter(Boolean)
+            : lockFiles(store);
+        const { child, done } = startCli(['-m', await writeManifest(tmp.path, manifest), 'run']);
+        const pgid = Number(await waitForFile(pidFile, child));
+        assert.equal((await locks()).length, 1, 'the lock is held while the command runs');
+        const stopping = stderrLine(child, /SIGINT received: stopping/);
+        child.kill('SIGINT');
+        await stopping;
+        child.kill('SIGINT');
+        const r = await done;
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          /SIGINT received again: exiting now \(exit 1\): killed \d+ hook\/command process group\(s\) \(SIGKILL\), released 1 lock\(s\); no report/,
+        );
+        assert.ok(!hasStackTrace(r.stderr), r.stderr);
+        assert.ok(await groupGone(pgid), 'the dns-01 command was killed');
+        assert.deepEqual(await locks(), [], 'no lock left');
+        if (kind === 'filesystem') {
+          await assert.rejects(readFile(join(store, `wild-${kind}`, 'attempts.json')), 'no failure recorded');
+        }
+      } finally {
+        await tmp.remove();
+      }
+    });
+  }
 });
