@@ -207,9 +207,10 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
         const own = hosts.find((h) => h.host === hostId);
         // This host deployed what is stored unless the certificate failed here; a failed deployment is
         // `failed`, as status will show it.
-        // Hooks pending (the run was interrupted): not deployed here yet, as the plan or the renewal left it.
+        // Hooks pending (the run was interrupted): not deployed here yet — behind, as the plan or the renewal
+        // left it, or from now on for a certificate this host never deployed.
         const state: FleetHost | undefined = c.hooksPending
-          ? undefined
+          ? (own ?? { host: hostId, state: 'behind', behindSince: report.finishedAt })
           : !FAILING_OUTCOMES.has(c.outcome)
             ? { host: hostId, state: 'current', fingerprint: stored }
             : deployFailed

@@ -174,6 +174,9 @@ describe('a run interrupted during its post-renew hooks', () => {
           assert.match(line, / 0$/, `a killed hook is not a failed one: ${line}`);
         }
         assert.deepEqual(samples(prom, 'cert_renew_last_run_success'), ['cert_renew_last_run_success 0']);
+        const deployed = samples(prom, 'cert_renew_host_deployed');
+        assert.equal(deployed.length, 2, 'this host, for both certificates');
+        for (const line of deployed) assert.match(line, / 0$/, `not deployed here yet: ${line}`);
 
         const status = await runCli(['-m', manifest, 'status', '--json']);
         assert.equal(status.code, 0, status.stderr);
