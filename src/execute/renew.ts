@@ -15,6 +15,8 @@ import {
   hasRevocationLog,
   type LoadResult,
   type Lock,
+  type Locker,
+  type LockHolder,
   type RevocationRecord,
   type Store,
   type StoredCertificate,
@@ -135,6 +137,89 @@ async function revocationOf(
   return (log as RevocationRecord[]).find((r) => sameSerial(r.serial, serial))?.reason;
 }
 
+/**
+ * Records `failure` as the certificate's last failed attempt (one more than `previous`), and returns what
+ * the caller throws: `failure` itself, or an AttemptNotRecorded when the store cannot record it (`status`
+ * reads failures from the store: the run's error line then says so, execute/run.ts, and the report and
+ * the metrics carry it).
+ */
+async function recordFailure(
+  store: Store,
+  name: string,
+  failure: CertRenewError,
+  previous: AttemptInfo | undefined,
+  clock: Clock,
+): Promise<CertRenewError> {
+  const now = clock.now();
+  const attempt: AttemptInfo = {
+    lastAttempt: now.toISOString(),
+    failureCount: (previous?.failureCount ?? 0) + 1,
+    lastErrorCode: failure.code,
+    lastError: failure.oneLine,
+  };
+  // The CA's Retry-After is a lower bound for the next request (kept across runs).
+  if (failure.retryAfter !== undefined && failure.retryAfter > 0) {
+    attempt.retryAfter = new Date(now.getTime() + failure.retryAfter * 1000).toISOString();
+  }
+  try {
+    await store.recordAttempt(name, attempt);
+  } catch (recordError) {
+    return new AttemptNotRecorded(failure, describeError(recordError));
+  }
+  return failure;
+}
+
+/**
+ * A lock that could not be taken because its store failed (the lock directory not writable, Redis not
+ * reachable): recorded like any failure, without the lock (none can be had), when the certificate's store
+ * can still record it; else an AttemptNotRecorded. docs/operations.md "unrecorded failures".
+ */
+async function recordLockFailure(
+  session: Session,
+  entry: ResolvedCertificate,
+  failure: CertRenewError,
+  clock: Clock,
+): Promise<CertRenewError> {
+  let store: Store;
+  let loaded: LoadResult;
+  try {
+    store = await session.store(entry.storeName);
+    loaded = await store.load(entry.name);
+  } catch (error) {
+    return new AttemptNotRecorded(failure, describeError(error));
+  }
+  return recordFailure(store, entry.name, failure, loaded.attempts, clock);
+}
+
+/** LOCK_BUSY after waiting `waitMs`, naming the holder and when its lock expires when the locker can tell. */
+export function lockBusyError(name: string, holder: LockHolder | undefined, waitMs: number): CertRenewError {
+  let who = '';
+  if (holder) {
+    const expires = holder.expiresAt
+      ? `, its lock expires at ${holder.expiresAt.toISOString()} unless that process extends it`
+      : '';
+    who = ` (${holder.owner}${expires})`;
+  }
+  return new CertRenewError(ErrorCode.lockBusy, `${name}: another cert-renew holds its lock${who}`, {
+    hint: `it did not finish within ${formatDuration(waitMs)}; the next run tries again`,
+    transient: true,
+  });
+}
+
+/** LOCK_BUSY for a lock found lost right before saving: it expired (and maybe another process took it). */
+async function lostLockError(name: string, lock: Lock): Promise<CertRenewError> {
+  const loss = (await lock.lostHow?.().catch(() => undefined)) ?? { kind: 'expired' as const };
+  const taken = loss.kind === 'taken' ? `, and ${loss.by} holds it now` : '';
+  return new CertRenewError(
+    ErrorCode.lockBusy,
+    `${name}: the lock expired while the certificate was issued${taken}; nothing was stored`,
+    {
+      hint: "raise lockTimeout or check the store's latency; the next run checks again",
+      transient: true,
+    },
+  );
+}
+
 export async function renewOne(
   session: Session,
   entry: ResolvedCertificate,
@@ -160,20 +245,20 @@ export async function renewOne(
     : controller.signal;
 
   let lock: Lock | undefined;
+  let locker: Locker | undefined;
   try {
-    const locker = await session.locker(entry);
+    locker = await session.locker(entry);
     lock = await locker.acquire(entry.name, { waitMs: options.lockWaitMs, signal });
   } catch (error) {
     clearTimeout(deadline);
     // Interrupted (or out of time) while waiting: say so, not how the locker noticed.
-    throw signal.aborted && signal.reason instanceof CertRenewError ? signal.reason : error;
+    if (signal.aborted && signal.reason instanceof CertRenewError) throw signal.reason;
+    // The store failed (not another holder): a failure like any other, recorded if the store still can.
+    throw await recordLockFailure(session, entry, toCertRenewError(error, ErrorCode.storeUnavailable), clock);
   }
   if (!lock) {
     clearTimeout(deadline);
-    throw new CertRenewError(ErrorCode.lockBusy, `${entry.name}: another cert-renew holds its lock`, {
-      hint: `it did not finish within ${formatDuration(options.lockWaitMs)}; the next run tries again`,
-      transient: true,
-    });
+    throw lockBusyError(entry.name, await locker.holder?.(entry.name), options.lockWaitMs);
   }
   const store = await session.store(entry.storeName);
   let loaded: LoadResult | undefined;
@@ -257,16 +342,7 @@ export async function renewOne(
     };
     // A lock can be lost during a long order (taken over as stale after a network partition): then
     // another host may be writing, and what we issued is dropped rather than stored over theirs.
-    if (!(await lock.stillHeld())) {
-      throw new CertRenewError(
-        ErrorCode.lockBusy,
-        `${entry.name}: lost its lock while the certificate was issued`,
-        {
-          hint: 'nothing was stored; another cert-renew took the lock over; the next run checks again',
-          transient: true,
-        },
-      );
-    }
+    if (!(await lock.stillHeld())) throw await lostLockError(entry.name, lock);
     await store.save(entry.name, bundle, meta, { announce: true });
     if (loaded.attempts) {
       await store.recordAttempt(entry.name, undefined).catch((error: unknown) => {
@@ -287,27 +363,7 @@ export async function renewOne(
       // An interrupted run is not a failed attempt: the next run continues without backing off.
       throw wrapped;
     }
-    const now = clock.now();
-    const failureCount = (loaded?.attempts?.failureCount ?? 0) + 1;
-    const attempt: AttemptInfo = {
-      lastAttempt: now.toISOString(),
-      failureCount,
-      lastErrorCode: wrapped.code,
-      lastError: wrapped.oneLine,
-    };
-    // The CA's Retry-After is a lower bound for the next request (kept across runs).
-    if (wrapped.retryAfter !== undefined && wrapped.retryAfter > 0) {
-      attempt.retryAfter = new Date(now.getTime() + wrapped.retryAfter * 1000).toISOString();
-    }
-    try {
-      await store.recordAttempt(entry.name, attempt);
-    } catch (recordError) {
-      // `status` reads failures from the store: when it cannot be written, the run's error line for this
-      // certificate says so (execute/run.ts), and the report and the metrics carry it.
-      const why = describeError(recordError);
-      throw new AttemptNotRecorded(wrapped, why);
-    }
-    throw wrapped;
+    throw await recordFailure(store, entry.name, wrapped, loaded?.attempts, clock);
   } finally {
     clearTimeout(deadline);
     await lock.release().catch((error: unknown) => {

@@ -108,8 +108,33 @@ export interface Lock {
    * timers run late still extends it. Never throws; a lost lock shows in `stillHeld()`.
    */
   refresh?(): Promise<void>;
-  /** Releases only if we still own it (compare-and-delete). Idempotent; never throws for a lost lock. */
+  /**
+   * Why the lock is no longer ours, asked once `stillHeld()` said so: `expired` when it ran out and nobody
+   * else holds it (the Redis key is gone; the lock file is gone), `taken` when another process holds it now
+   * (`by`: its `host:pid`; it took the lock once ours had expired or gone stale). Never throws: `expired`
+   * when the store cannot be asked.
+   */
+  lostHow?(): Promise<LockLoss>;
+  /**
+   * Releases only if we still own it (compare-and-delete). Idempotent; never throws for a lost lock. A
+   * lock that cannot be released (the store is unreachable, the lock directory not writable) is warned
+   * about, naming the lock, and stays until it expires.
+   */
   release(): Promise<void>;
+}
+
+/** How a held lock was lost (`Lock.lostHow`). */
+export type LockLoss = { kind: 'expired' } | { kind: 'taken'; by: string };
+
+/** Who holds a lock that could not be taken (`Locker.holder`), for LOCK_BUSY and `-v` lines. */
+export interface LockHolder {
+  /** `host:pid` of the holding process, or what the lock holds when it names no process. */
+  owner: string;
+  /**
+   * When the lock expires unless its holder extends it (Redis: its TTL; a lock file: its mtime plus
+   * `lockTimeout`, by the file server's clock). Absent when it has no expiry.
+   */
+  expiresAt?: Date;
 }
 
 export interface AcquireOptions {
@@ -137,6 +162,11 @@ export interface Locker {
    * LOCK_BUSY; Redis: the signal's abort reason).
    */
   acquire(name: string, options: AcquireOptions): Promise<Lock | undefined>;
+  /**
+   * Who holds the lock of `name` now (undefined when nobody does or the store cannot be asked; never
+   * throws): for the LOCK_BUSY message after `acquire` resolved `undefined`.
+   */
+  holder?(name: string): Promise<LockHolder | undefined>;
 }
 
 export interface RollbackOptions {

@@ -260,6 +260,13 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     if (delegate !== undefined) {
       this.ownLocker = {
         acquire: async (name, options) => (await context.getStore(delegate)).locker().acquire(name, options),
+        holder: async (name) => {
+          const locker = await context
+            .getStore(delegate)
+            .then((store) => store.locker())
+            .catch(() => undefined);
+          return locker?.holder?.(name);
+        },
       };
       return this.ownLocker;
     }

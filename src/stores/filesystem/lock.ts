@@ -31,11 +31,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
 import { holdUntilExit } from '../../runtime/exit-cleanup.js';
-import { type ProcessIdentity, processIdentity } from '../../runtime/identity.js';
+import { type ProcessIdentity, processIdentity, provablyDead } from '../../runtime/identity.js';
 import type { Logger } from '../../runtime/logger.js';
+import { formatDuration } from '../../util/duration.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import type { FilesystemLayout } from '../keys.js';
-import type { AcquireOptions, Lock, Locker } from '../types.js';
+import type { AcquireOptions, Lock, Locker, LockHolder, LockLoss } from '../types.js';
 import { assertRealDirectories, fsError, isErrno, randomId, unlinkQuietly } from './fs-util.js';
 
 export interface LockFileContent {
@@ -96,16 +97,6 @@ function parseLock(text: string): LockFileContent | undefined {
     // not JSON: a lock file whose creator died before writing it (older cert-renew), or not a lock file
   }
   return undefined;
-}
-
-function processExists(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return !isErrno(error, 'ESRCH');
-  }
 }
 
 interface Observed {
@@ -218,6 +209,26 @@ export class FileLocker implements Locker {
     }
   }
 
+  /** Who holds the lock file of `name` and when it goes stale unless rewritten; never throws. */
+  async holder(name: string): Promise<LockHolder | undefined> {
+    try {
+      const seen = await observe(this.lockPath(name));
+      if (!seen) return undefined;
+      const owner = seen.link
+        ? 'a symbolic link'
+        : seen.content
+          ? `${seen.content.host}:${seen.content.pid}`
+          : 'an unfinished lock file';
+      const age = (await this.filesystemNow()) - seen.mtimeMs;
+      const timeout = seen.content
+        ? this.options.lockTimeoutMs
+        : Math.min(this.options.lockTimeoutMs, EMPTY_LOCK_GRACE_MS);
+      return { owner, expiresAt: new Date(this.options.clock.now().getTime() + Math.max(0, timeout - age)) };
+    } catch {
+      return undefined;
+    }
+  }
+
   private async ensureDir(): Promise<void> {
     const { layout, storeName } = this.options;
     this.ready ??= (async () => {
@@ -240,21 +251,32 @@ export class FileLocker implements Locker {
   }
 
   /**
-   * Removes what crashed processes left in the lock directory, once per process: a lock being created
-   * (`*.lock.new-*`) whose writer is provably dead or that is older than BREAK_LEFTOVER_MS, and a stale
-   * lock moved aside during a takeover (`*.lock.stale-*`) older than that. Never a lock or a claim.
+   * Removes what crashed processes left in the lock directory, once per process (at the first lock taken
+   * or asked for): a lock being created (`*.lock.new-*`) or a takeover claim (`*.lock.break-*`) whose
+   * writer is provably dead or that is older than BREAK_LEFTOVER_MS, and a stale lock moved aside during a
+   * takeover (`*.lock.stale-*`) older than that. Never a lock. A claim is removed only while it still holds
+   * what was judged (a process may claim the same name again meanwhile).
    */
   private async sweepLeftovers(): Promise<void> {
     const dir = this.options.layout.locksDir;
-    const entries = (await readdir(dir)).filter((entry) => /\.lock\.(?:new|stale)-[0-9a-f]+$/.test(entry));
+    const entries = (await readdir(dir)).filter((entry) =>
+      /\.lock\.(?:new|stale|break)-[0-9a-z.-]+$/.test(entry),
+    );
     if (entries.length === 0) return;
     const now = await this.filesystemNow();
     for (const entry of entries) {
+      // What it is, by its last suffix (a claim being created is `….lock.break-<id>.new-<id>`).
+      const kind = /\.(new|stale|break)-[0-9a-z-]+$/.exec(entry)?.[1];
       const path = join(dir, entry);
       const seen = await observe(path).catch(() => undefined);
-      if (!seen) continue;
-      const dead = entry.includes('.lock.new-') && this.provablyDead(seen.content);
-      if (seen.link || dead || now - seen.mtimeMs > BREAK_LEFTOVER_MS) await unlinkQuietly(path);
+      if (!seen || kind === undefined) continue;
+      const dead = kind !== 'stale' && this.provablyDead(seen.content);
+      if (!(seen.link || dead || now - seen.mtimeMs > BREAK_LEFTOVER_MS)) continue;
+      if (kind === 'break') {
+        await this.removeIfStill(path, seen.identity, seen.link).catch(() => false);
+      } else {
+        await unlinkQuietly(path);
+      }
     }
   }
 
@@ -321,16 +343,7 @@ export class FileLocker implements Locker {
 
   /** Whether the owner is a process of this very host, boot and PID namespace that no longer exists. */
   private provablyDead(content: LockFileContent | undefined): boolean {
-    const own = this.identity;
-    return (
-      content !== undefined &&
-      content.host === this.options.hostname &&
-      own.bootId !== '' &&
-      own.pidNamespace !== '' &&
-      content.boot === own.bootId &&
-      content.pidns === own.pidNamespace &&
-      !processExists(content.pid)
-    );
+    return provablyDead(content, this.options.hostname, this.identity);
   }
 
   private async isStale(seen: Observed): Promise<boolean> {
@@ -493,6 +506,23 @@ class HeldFileLock implements Lock {
     }
   }
 
+  /** How the lock was lost: `taken` when another process's lock file is there now, else `expired`. */
+  async lostHow(): Promise<LockLoss> {
+    try {
+      const seen = await observe(this.path);
+      if (seen?.content && seen.content.token !== this.token) {
+        return { kind: 'taken', by: `${seen.content.host}:${seen.content.pid}` };
+      }
+    } catch {
+      // cannot be read: say what is certain, that ours is gone
+    }
+    return { kind: 'expired' };
+  }
+
+  /**
+   * Deletes the lock file when it still carries our token. One that cannot be deleted (the lock directory
+   * made read-only, a failing file server) is warned about, naming the file: it stays until it goes stale.
+   */
   async release(): Promise<void> {
     clearInterval(this.timer);
     this.forget();
@@ -501,8 +531,13 @@ class HeldFileLock implements Lock {
     this.handle = undefined;
     try {
       if ((await observe(this.path))?.content?.token === this.token) await unlink(this.path);
-    } catch {
-      // lost already (taken over as stale) or removed: nothing to release
+    } catch (error) {
+      // ENOENT: lost already (taken over as stale and released) or removed: nothing to release.
+      if (!isErrno(error, 'ENOENT')) {
+        this.logger.warn(
+          `certificate ${this.name}: cannot remove the lock file ${this.path} (${describeError(error)}); it is left behind: another host waits for it until it is older than lockTimeout (${formatDuration(this.timeoutMs)}), a run on this host takes it over once this process has exited; remove it by hand once the lock directory is writable`,
+        );
+      }
     } finally {
       await handle.close().catch(() => {});
     }

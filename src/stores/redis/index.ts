@@ -38,7 +38,7 @@ import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
 import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
 import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
-import { type LockCommands, RedisLocker } from './lock.js';
+import { INSPECT_LOCK_SCRIPT, type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
 
 const DEFAULT_KEEP = 3;
@@ -384,11 +384,18 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
         (await run('take a lock', 'write', (client) => client.set(key, value, 'PX', ttlMs, 'NX'))) === 'OK',
       evalOnKey: async (script, key, ...args) =>
         Number(await run('update a lock', 'write', (client) => client.eval(script, 1, key, ...args))),
+      inspect: async (key) => {
+        const reply = (await run('read a lock', 'read', (client) =>
+          client.eval(INSPECT_LOCK_SCRIPT, 1, key),
+        )) as [string | null, number];
+        return { value: reply[0] ?? null, pttlMs: Number(reply[1]) };
+      },
     };
     return new RedisLocker(commands, {
       keyPrefix: this.settings.keyPrefix,
       ttlMs: this.settings.lockTimeoutMs,
-      owner: `${this.context.hostname}:${this.context.pid}`,
+      hostname: this.context.hostname,
+      pid: this.context.pid,
       clock: this.context.clock,
       logger: this.context.logger,
     });

@@ -1,17 +1,26 @@
 /**
  * Per-certificate locks in Redis: `SET lock:{name} TOKEN NX PX ttl`. The token names the holder
- * (`host:pid:random`) so an operator can see who holds a lock with `GET`. Only the holder extends
- * (compare-and-PEXPIRE) or releases (compare-and-DEL) it; a holder that dies stops extending and its
- * lock expires after `ttl`, when another host takes it. A lock found without any expiry is given `ttl`.
+ * (`host:pid:boot:pidns:random`) so an operator can see who holds a lock with `GET`. Only the holder
+ * extends (compare-and-PEXPIRE) or releases (compare-and-DEL) it; a holder that dies stops extending and
+ * its lock expires after `ttl`, when another host takes it. A holder that is provably dead — a process of
+ * this very host, boot and PID namespace that no longer exists (runtime/identity.ts, as for lock files) —
+ * is taken over at once (compare-and-SET of its token). A lock found without any expiry is given `ttl`.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../../errors.js';
 import type { Clock } from '../../runtime/clock.js';
 import { holdUntilExit } from '../../runtime/exit-cleanup.js';
+import {
+  type LockOwner,
+  type ProcessIdentity,
+  processIdentity,
+  provablyDead,
+} from '../../runtime/identity.js';
 import type { Logger } from '../../runtime/logger.js';
+import { formatDuration } from '../../util/duration.js';
 import { redisKeys } from '../keys.js';
-import type { AcquireOptions, Lock, Locker } from '../types.js';
+import type { AcquireOptions, Lock, Locker, LockHolder, LockLoss } from '../types.js';
 
 /** GET + PEXPIRE only when the value is still our token. Returns 1 when extended. */
 export const EXTEND_SCRIPT =
@@ -19,6 +28,13 @@ export const EXTEND_SCRIPT =
 /** GET + DEL only when the value is still our token. Returns 1 when released. */
 export const RELEASE_SCRIPT =
   "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/** GET and PTTL in one round trip: `{value or nil, pttl}`. */
+export const INSPECT_LOCK_SCRIPT = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
+
+/** SET to our token (with the lock's lifetime) only when the value is still the dead holder's. Returns 1 when set. */
+export const TAKEOVER_SCRIPT =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 else return 0 end";
 
 /**
  * PEXPIRE only when the key has no time to live (PTTL -1). Returns 1 when a lifetime was given. A lock
@@ -28,24 +44,49 @@ export const RELEASE_SCRIPT =
 export const EXPIRE_IMMORTAL_SCRIPT =
   "if redis.call('PTTL', KEYS[1]) == -1 then return redis.call('PEXPIRE', KEYS[1], ARGV[1]) else return 0 end";
 
-/** The three commands a locker needs; the Redis store provides them (connected, errors wrapped). */
+/** The commands a locker needs; the Redis store provides them (connected, errors wrapped). */
 export interface LockCommands {
   /** SET key value NX PX ttlMs; true when set. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** EVAL script with one key and the given arguments; the script's integer result. */
   evalOnKey(script: string, key: string, ...args: string[]): Promise<number>;
+  /** GET and PTTL of the key at once (`value` null and `pttlMs` -2 when there is none). */
+  inspect(key: string): Promise<{ value: string | null; pttlMs: number }>;
 }
 
 export interface RedisLockerOptions {
   keyPrefix: string;
   /** How long a lock lives without extension. */
   ttlMs: number;
-  /** `host:pid`, the readable part of every token. */
-  owner: string;
+  /** This host's name and this process's PID, the readable part of every token. */
+  hostname: string;
+  pid: number;
+  /** Boot id and PID namespace of this process (read from /proc when not given), also in every token. */
+  identity?: ProcessIdentity;
   clock: Clock;
   logger: Logger;
   /** Where to poll between attempts; defaults to 100–500 ms with jitter. */
   pollMs?: { min: number; max: number };
+}
+
+/**
+ * The holder a lock token names: `host:pid:boot:pidns:random` (an older cert-renew wrote `host:pid:random`:
+ * its boot is unknown, so it is never judged dead). Undefined for a value cert-renew did not write.
+ */
+export function tokenOwner(value: string): LockOwner | undefined {
+  const full = /^(.+):([0-9]+):([0-9a-f-]*):([0-9]*):[0-9a-f]{16}$/.exec(value);
+  if (full) {
+    return { host: full[1] ?? '', pid: Number(full[2]), boot: full[3] ?? '', pidns: full[4] ?? '' };
+  }
+  const older = /^(.+):([0-9]+):[0-9a-f]{16}$/.exec(value);
+  return older ? { host: older[1] ?? '', pid: Number(older[2]) } : undefined;
+}
+
+/** `host:pid` of a token, or (not cert-renew's) the value itself, shortened, for messages. */
+export function describeToken(value: string): string {
+  const owner = tokenOwner(value);
+  if (owner) return `${owner.host}:${owner.pid}`;
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
 }
 
 /** A held lock; `lost` turns true when an extension found another token (or none) in the key. */
@@ -56,30 +97,58 @@ export interface RedisLock extends Lock {
 
 export class RedisLocker implements Locker {
   private readonly held = new Set<NodeJS.Timeout>();
+  private readonly identity: ProcessIdentity;
 
   constructor(
     private readonly commands: LockCommands,
     private readonly options: RedisLockerOptions,
-  ) {}
+  ) {
+    this.identity = options.identity ?? processIdentity();
+  }
 
-  /** Tries at once, then polls with jitter until `waitMs` has passed (by the clock or by time slept). */
+  /**
+   * Tries at once, then polls with jitter until `waitMs` has passed (by the clock or by time slept). A
+   * provably dead holder's lock is taken over at once (warned); waiting for a live (or another host's)
+   * holder is logged once per holder at debug level (`-v`), with when its lock expires.
+   */
   async acquire(name: string, { waitMs, signal }: AcquireOptions): Promise<RedisLock | undefined> {
+    const { hostname, pid, ttlMs, logger, clock } = this.options;
     const key = redisKeys.lock(this.options.keyPrefix, name);
-    const token = `${this.options.owner}:${randomBytes(8).toString('hex')}`;
-    const deadline = this.options.clock.now().getTime() + waitMs;
+    const { bootId, pidNamespace } = this.identity;
+    const token = `${hostname}:${pid}:${bootId}:${pidNamespace}:${randomBytes(8).toString('hex')}`;
+    const deadline = clock.now().getTime() + waitMs;
     const poll = this.options.pollMs ?? { min: 100, max: 500 };
     let slept = 0;
-    let checkedLifetime = false;
+    let waitingFor: string | undefined;
     for (;;) {
       signal?.throwIfAborted();
-      if (await this.commands.setIfAbsent(key, token, this.options.ttlMs)) return this.hold(name, key, token);
-      if (!checkedLifetime) {
-        checkedLifetime = true;
-        if ((await this.commands.evalOnKey(EXPIRE_IMMORTAL_SCRIPT, key, String(this.options.ttlMs))) === 1) {
-          this.options.logger.warn(
-            `the lock for certificate "${name}" (${key}) had no expiry (not set by cert-renew?): it now expires after lockTimeout, ${this.options.ttlMs} ms, unless its holder releases it`,
+      if (await this.commands.setIfAbsent(key, token, ttlMs)) return this.hold(name, key, token);
+      const seen = await this.commands.inspect(key);
+      if (seen.value === null) continue; // expired or released meanwhile: try again at once
+      if (
+        seen.pttlMs === -1 &&
+        (await this.commands.evalOnKey(EXPIRE_IMMORTAL_SCRIPT, key, String(ttlMs))) === 1
+      ) {
+        logger.warn(
+          `the lock for certificate "${name}" (${key}) had no expiry (not set by cert-renew?): it now expires after lockTimeout, ${formatDuration(ttlMs)}, unless its holder releases it`,
+        );
+        seen.pttlMs = ttlMs;
+      }
+      const owner = tokenOwner(seen.value);
+      if (provablyDead(owner, hostname, this.identity)) {
+        if ((await this.commands.evalOnKey(TAKEOVER_SCRIPT, key, seen.value, token, String(ttlMs))) === 1) {
+          logger.warn(
+            `certificate "${name}": took over the lock ${key} of ${describeToken(seen.value)}, a process of this host that no longer exists`,
           );
+          return this.hold(name, key, token);
         }
+        continue; // changed meanwhile: look again
+      }
+      if (waitingFor !== seen.value) {
+        waitingFor = seen.value;
+        logger.debug(
+          `certificate "${name}": waiting for the lock ${key} of ${describeToken(seen.value)}${expiry(clock, seen.pttlMs)}`,
+        );
       }
       const left = Math.min(waitMs - slept, deadline - this.options.clock.now().getTime());
       if (left <= 0) return undefined;
@@ -87,6 +156,30 @@ export class RedisLocker implements Locker {
       await sleep(delay, undefined, signal ? { signal } : undefined);
       slept += delay;
     }
+  }
+
+  /** Who holds the lock of `name` and when it expires; undefined when nobody does or Redis cannot be asked. */
+  async holder(name: string): Promise<LockHolder | undefined> {
+    try {
+      const seen = await this.commands.inspect(redisKeys.lock(this.options.keyPrefix, name));
+      if (seen.value === null) return undefined;
+      const holder: LockHolder = { owner: describeToken(seen.value) };
+      if (seen.pttlMs >= 0) holder.expiresAt = new Date(this.options.clock.now().getTime() + seen.pttlMs);
+      return holder;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** How a lock whose key no longer holds `token` was lost: `taken` when another token is there. */
+  private async lossOf(key: string, token: string): Promise<LockLoss> {
+    try {
+      const { value } = await this.commands.inspect(key);
+      if (value !== null && value !== token) return { kind: 'taken', by: describeToken(value) };
+    } catch {
+      // Redis cannot be asked: what is certain is that ours is gone
+    }
+    return { kind: 'expired' };
   }
 
   /** Stops every extension timer (the store is closing); the locks then expire unless released. */
@@ -116,7 +209,10 @@ export class RedisLocker implements Locker {
         } else if (!released) {
           lost = true;
           stop();
-          logger.warn(`lock for certificate "${name}" was lost (it expired or another host took it over)`);
+          const loss = await this.lossOf(key, token);
+          logger.warn(
+            `the lock ${key} for certificate "${name}" was lost: it expired${loss.kind === 'taken' ? ` and ${loss.by} took it` : ''} (not extended within lockTimeout, ${formatDuration(ttlMs)}: the machine or Redis was too slow; a longer lockTimeout is safer)`,
+          );
         }
       } catch (error) {
         // Redis unreachable for a moment: the lock still has time left; the next tick (or phase) tries again.
@@ -150,6 +246,7 @@ export class RedisLocker implements Locker {
       // Compare-and-extend once: true only while the key still carries our token.
       stillHeld: async () =>
         !lost && !released && (await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs))) === 1,
+      lostHow: () => this.lossOf(key, token),
       release: async () => {
         if (released) return;
         released = true;
@@ -159,7 +256,7 @@ export class RedisLocker implements Locker {
         } catch (error) {
           // Never throws: the lock expires on its own after ttl.
           logger.warn(
-            `releasing the lock for certificate "${name}" failed (it expires by itself): ${describeError(error)}`,
+            `certificate "${name}": cannot release the lock ${key} (${describeError(error)}); it is left behind and expires by itself within lockTimeout (${formatDuration(ttlMs)}), until then other runs wait for it`,
           );
         }
       },
@@ -168,4 +265,11 @@ export class RedisLocker implements Locker {
     forget = holdUntilExit({ what: `Redis lock ${key}`, release: () => lock.release() });
     return lock;
   }
+}
+
+/** ` (it expires at … unless its holder extends it)` for a PTTL in ms; '' for a key without expiry. */
+function expiry(clock: Clock, pttlMs: number): string {
+  if (pttlMs < 0) return ' (it has no expiry)';
+  const at = new Date(clock.now().getTime() + pttlMs).toISOString();
+  return ` (it expires at ${at}, in ${formatDuration(pttlMs)}, unless its holder extends it)`;
 }
