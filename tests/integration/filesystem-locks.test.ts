@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -184,6 +184,73 @@ test('leftovers of crashed lock writers are swept: dead or old temporary and mov
     'b.lock.new-0123abce',
     'd.lock',
   ]);
+});
+
+test('takeover claims left by crashed breakers are swept by the next run, whatever lock it takes', async () => {
+  const sweepDir = join(dir.path, 'sweep-claims');
+  const locks = join(sweepDir, 'certs', '.cert-renew', 'locks');
+  await mkdir(locks, { recursive: true });
+  const dead = { token: 'abcdefabcdef0011', pid: deadPid(), host: hostname(), createdAt: 'x', ...here_() };
+  const alive = { token: 'abcdefabcdef0012', pid: 1, host: 'elsewhere.invalid', createdAt: 'x' };
+  const old = new Date(Date.now() - 10 * 60_000);
+  // A claim of a process of this host that is gone: removed at once, though no lock is contended.
+  await writeFile(join(locks, 'c14.lock.break-d2b4d2b4d2b4d2b4'), JSON.stringify(dead));
+  // Another host's claim: its process may be breaking that lock right now (kept), unless 10 minutes old.
+  await writeFile(join(locks, 'c15.lock.break-0b8e0b8e0b8e0b8e'), JSON.stringify(alive));
+  await writeFile(join(locks, 'c01.lock.break-deadbeef'), JSON.stringify(alive));
+  await utimes(join(locks, 'c01.lock.break-deadbeef'), old, old);
+  // A claim for an unfinished lock file (named by inode and mtime), and one still being written, both dead.
+  await writeFile(join(locks, 'c16.lock.break-ino-1234-5678'), JSON.stringify(dead));
+  await writeFile(join(locks, 'c17.lock.break-0123abcd.new-4567abcd'), JSON.stringify(dead));
+  const store = new FilesystemStore('locks', { type: 'filesystem', path: 'certs' }, testContext(sweepDir));
+  const lock = await store.locker().acquire('unrelated', { waitMs: 0 });
+  assert.ok(lock);
+  await lock.release();
+  assert.deepEqual((await readdir(locks)).filter((f) => !f.startsWith('.')).sort(), [
+    'c15.lock.break-0b8e0b8e0b8e0b8e',
+  ]);
+});
+
+test('a lock file that cannot be removed at release is warned about, naming it', async () => {
+  // The lock directory turns read-only while the lock is held (a remount, a chmod). As root, permissions
+  // do not stop unlink: the holder then runs as nobody, in a directory it owns.
+  const base = join(dir.path, 'unreleasable');
+  await mkdir(base, { recursive: true, mode: 0o777 });
+  await chmod(base, 0o777);
+  await chmod(dir.path, 0o755);
+  const module = fileURLToPath(new URL('../../src/stores/filesystem/index.js', import.meta.url));
+  const script = `
+    const { chmod } = await import('node:fs/promises');
+    const { FilesystemStore } = await import(${JSON.stringify(module)});
+    const lines = [];
+    const logger = { debug() {}, info() {}, warn: (l) => lines.push(l), error: (l) => lines.push(l) };
+    const context = { clock: { now: () => new Date() }, logger, env: {}, baseDir: ${JSON.stringify(base)},
+      hostname: 'h', pid: process.pid, readSecret: async () => '', getStore: () => Promise.reject(new Error('none')) };
+    const store = new FilesystemStore('files', { type: 'filesystem', path: 'certs', lockTimeout: '15m' }, context);
+    const lock = await store.locker().acquire('web', { waitMs: 0 });
+    if (!lock) throw new Error('no lock');
+    await chmod(${JSON.stringify(join(base, 'certs', '.cert-renew', 'locks'))}, 0o555);
+    await lock.release();
+    console.log(JSON.stringify(lines));
+  `;
+  const root = process.getuid?.() === 0;
+  const argv = [
+    ...(root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : []),
+    process.execPath,
+    '--input-type=module',
+    '-e',
+    script,
+  ];
+  const result = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(result.status, 0, result.stderr);
+  const lines = JSON.parse(result.stdout) as string[];
+  const path = join(base, 'certs', '.cert-renew', 'locks', 'web.lock');
+  assert.equal(lines.length, 1, lines.join('\n'));
+  assert.ok(lines[0]?.startsWith(`certificate web: cannot remove the lock file ${path} (`), lines[0]);
+  assert.match(lines[0] ?? '', /EACCES/);
+  assert.match(lines[0] ?? '', /another host waits for it until it is older than lockTimeout \(15m\)/);
+  assert.ok((await stat(path)).isFile(), 'the lock file is still there');
+  await chmod(join(base, 'certs', '.cert-renew', 'locks'), 0o755);
 });
 
 test('an unfinished (empty) lock file is stale after a short grace', async () => {
