@@ -173,7 +173,7 @@ describe('Redis faults through the CLI', () => {
     assert.equal(runReport(run).certificates[0]?.error?.code, 'STORE_UNAVAILABLE');
   });
 
-  test('a lock left by a killed cert-renew is respected while it lives and taken over after it expires', async (t) => {
+  test('a lock left by a killed cert-renew of this host is taken over at once; a live one is LOCK_BUSY naming its holder', async (t) => {
     const redis = await startRedis();
     const tmp = await tempDir();
     // A "Redis" that accepts connections and never answers: the local CA is kept there, so issuing stalls
@@ -219,34 +219,40 @@ describe('Redis faults through the CLI', () => {
     child.kill('SIGKILL');
     assert.equal((await done).signal, 'SIGKILL', 'killed while holding the lock');
     // The killed process's lock is still there (nobody extends or releases it now).
-    assert.match(holder, new RegExp(`:${child.pid}:[0-9a-f]{16}$`));
+    assert.match(holder, new RegExp(`:${child.pid}:[0-9a-f-]*:[0-9]*:[0-9a-f]{16}$`));
+    assert.ok(Number(await redis.cli('PTTL', 'lock:{web}')) > 10_000, 'it would live on for lockTimeout');
 
-    // A lock that is alive (here: set by hand, a minute to go) keeps other hosts away: LOCK_BUSY, one line.
+    // A lock that is alive (here: set by hand, a minute to go) keeps other hosts away: LOCK_BUSY, one line
+    // naming the holder and when its lock expires; with -v, one line says what the run waits for.
     await redis.cli('SET', 'lock:{api}', 'other-host:4242:00112233aabbccdd', 'PX', '60000');
-    const busy = await runCli(['-m', manifest, 'run', '--json', '--only', 'api', '--lock-wait', '300ms']);
-    assert.equal(busy.code, 1, busy.stderr);
-    assert.equal(runReport(busy).certificates[0]?.error?.code, 'LOCK_BUSY');
-    assert.equal(errorLines(busy.stderr, 'api').length, 1, busy.stderr);
-    await redis.cli('DEL', 'lock:{api}');
-
-    // So does the killed process's lock while it lives (nobody can tell it is dead: it is another host's).
-    const respected = await runCli([
+    const busy = await runCli([
       '-m',
       manifest,
       'run',
       '--json',
+      '-v',
       '--only',
-      'web',
+      'api',
       '--lock-wait',
       '300ms',
     ]);
-    assert.equal(respected.code, 1, respected.stderr);
-    assert.equal(runReport(respected).certificates[0]?.error?.code, 'LOCK_BUSY');
-    assert.equal(await redis.cli('GET', 'lock:{web}'), holder, 'left alone');
+    assert.equal(busy.code, 1, busy.stderr);
+    const error = runReport(busy).certificates[0]?.error;
+    assert.equal(error?.code, 'LOCK_BUSY');
+    assert.match(
+      error?.message ?? '',
+      /^api: another cert-renew holds its lock \(other-host:4242, its lock expires at \S+Z unless that process extends it\)/,
+    );
+    assert.equal(errorLines(busy.stderr, 'api').length, 1, busy.stderr);
+    assert.match(
+      busy.stderr,
+      /certificate "api": waiting for the lock lock:\{api\} of other-host:4242 \(it expires at \S+Z, in \d+s, unless its holder extends it\)/,
+    );
+    await redis.cli('DEL', 'lock:{api}');
 
-    // Its lifetime runs out (made to, rather than waited for): a run then takes it over.
-    await redis.cli('PEXPIRE', 'lock:{web}', '1');
-    const r = await runCli(['-m', manifest, 'run', '--json', '--lock-wait', '30s']);
+    // The killed process was of this very host (same host name, boot and PID namespace) and its pid is
+    // gone: its lock is taken over at once, not waited for until it expires.
+    const r = await runCli(['-m', manifest, 'run', '--json', '--lock-wait', '300ms']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
       runReport(r).certificates.map((c) => [c.name, c.outcome]),
@@ -254,6 +260,12 @@ describe('Redis faults through the CLI', () => {
         ['web', 'renewed'],
         ['api', 'renewed'],
       ],
+    );
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `took over the lock lock:\\{web\\} of [^:]+:${child.pid}, a process of this host that no longer exists`,
+      ),
     );
     assert.equal(await redis.cli('GET', 'lock:{web}'), '', 'released by its new owner');
     assert.ok(await readCertValue(redis.cli, 'web'));
