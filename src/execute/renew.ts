@@ -252,7 +252,7 @@ export async function renewOne(
   } catch (error) {
     clearTimeout(deadline);
     // Interrupted (or out of time) while waiting: say so, not how the locker noticed.
-    if (signal.aborted && signal.reason instanceof CertRenewError) throw signal.reason;
+    if (signal.aborted) throw signal.reason instanceof CertRenewError ? signal.reason : error;
     // The store failed (not another holder): a failure like any other, recorded if the store still can.
     throw await recordLockFailure(session, entry, toCertRenewError(error, ErrorCode.storeUnavailable), clock);
   }

@@ -12,6 +12,7 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { processIdentity } from '../../src/runtime/identity.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import { testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
@@ -251,6 +252,35 @@ test('a lock file that cannot be removed at release is warned about, naming it',
   assert.match(lines[0] ?? '', /another host waits for it until it is older than lockTimeout \(15m\)/);
   assert.ok((await stat(path)).isFile(), 'the lock file is still there');
   await chmod(join(base, 'certs', '.cert-renew', 'locks'), 0o755);
+});
+
+test('a live lock names its holder and when it goes stale; waiting for it is logged once at debug level', async () => {
+  const lines: string[] = [];
+  const logger = createLogger((line) => lines.push(line), 'debug');
+  const store = new FilesystemStore(
+    'locks',
+    { type: 'filesystem', path: 'certs' },
+    testContext(dir.path, { logger }),
+  );
+  const written = new Date(Date.now() - 5 * 60_000);
+  await writeLock(
+    'named',
+    { token: 'abcdefabcdef0013', pid: 4242, host: 'elsewhere.invalid', createdAt: 'x' },
+    written,
+  );
+  assert.equal(await store.locker().acquire('named', { waitMs: 300 }), undefined);
+  const holder = await store.locker().holder?.('named');
+  assert.equal(holder?.owner, 'elsewhere.invalid:4242');
+  // Stale 15 minutes after its last rewrite (by the file server's clock, the same one here).
+  const left = (holder?.expiresAt?.getTime() ?? 0) - Date.now();
+  assert.ok(left > 9 * 60_000 && left <= 10 * 60_000, `goes stale in ${left} ms`);
+  const waiting = lines.filter((l) => l.includes('waiting for the lock'));
+  assert.equal(waiting.length, 1, lines.join('\n'));
+  assert.match(
+    waiting[0] ?? '',
+    /certificate named: waiting for the lock \S+named\.lock of elsewhere\.invalid:4242 \(it goes stale at \S+Z unless its holder rewrites it\)/,
+  );
+  await rm(join(locksDir(), 'named.lock'));
 });
 
 test('an unfinished (empty) lock file is stale after a short grace', async () => {

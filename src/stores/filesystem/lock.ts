@@ -186,6 +186,7 @@ export class FileLocker implements Locker {
   async acquire(name: string, { waitMs, signal }: AcquireOptions): Promise<Lock | undefined> {
     const path = this.lockPath(name);
     const started = performance.now();
+    let announced = false;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) {
         throw new CertRenewError(
@@ -196,6 +197,15 @@ export class FileLocker implements Locker {
       const lock = await this.tryCreate(name, path);
       if (lock) return lock;
       if (await this.breakIfStale(name, path)) continue;
+      if (!announced) {
+        announced = true;
+        const holder = await this.holder(name);
+        if (holder) {
+          this.options.logger.debug(
+            `certificate ${name}: waiting for the lock ${path} of ${holder.owner} (it goes stale at ${holder.expiresAt?.toISOString()} unless its holder rewrites it)`,
+          );
+        }
+      }
       const left = waitMs - (performance.now() - started);
       if (left <= 0) return undefined;
       // Jittered back-off from ~20 ms up to ~250 ms, so waiting processes do not poll in step.
