@@ -256,7 +256,7 @@ export class RedisLocker implements Locker {
         } catch (error) {
           // Never throws: the lock expires on its own after ttl.
           logger.warn(
-            `certificate "${name}": cannot release the lock ${key} (${describeError(error)}); it is left behind and expires by itself within lockTimeout (${formatDuration(ttlMs)}), until then other runs wait for it`,
+            `certificate "${name}": cannot release the lock ${key} (${describeError(error)}); it is left behind: another host waits for it until it expires, within lockTimeout (${formatDuration(ttlMs)}); a run on this host takes it over once this process has exited`,
           );
         }
       },
@@ -267,7 +267,7 @@ export class RedisLocker implements Locker {
   }
 }
 
-/** ` (it expires at … unless its holder extends it)` for a PTTL in ms; '' for a key without expiry. */
+/** ` (it expires at …, in …, unless its holder extends it)` for a PTTL in ms (` (it has no expiry)` below 0). */
 function expiry(clock: Clock, pttlMs: number): string {
   if (pttlMs < 0) return ' (it has no expiry)';
   const at = new Date(clock.now().getTime() + pttlMs).toISOString();
