@@ -4,7 +4,7 @@
  * hooks, and recording what this host now serves. Only for stores with deployment state (DeploymentStore).
  */
 import { describeError, ErrorCode } from '../errors.js';
-import { type HostDeployment, isDeploymentStore } from '../stores/types.js';
+import { type HostDeployment, isDeploymentStore, type StoredMeta } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
 import { markHooksPending } from './hook-phases.js';
 import {
@@ -71,6 +71,70 @@ function previous(r: Running, hostId: string): HostDeployment {
   if (mine?.deployedAt) out.deployedAt = mine.deployedAt;
   if (mine?.notAfter) out.notAfter = mine.notAfter;
   return out;
+}
+
+/**
+ * What the stores hold now for each of `running` (undefined: nothing usable, or the store could not be
+ * read — then the caller keeps what it knew). One `loadMany` per store. Never throws.
+ */
+async function currentMetas(
+  running: Running[],
+  deps: RunDeps,
+): Promise<Map<Running, StoredMeta | undefined>> {
+  const result = new Map<Running, StoredMeta | undefined>();
+  const byStore = new Map<string, Running[]>();
+  for (const r of running) {
+    const list = byStore.get(r.record.entry.storeName) ?? [];
+    list.push(r);
+    byStore.set(r.record.entry.storeName, list);
+  }
+  for (const [storeName, members] of byStore) {
+    try {
+      const store = await deps.session.store(storeName);
+      const loaded = await store.loadMany(members.map((r) => r.record.entry.name));
+      for (const r of members) {
+        const one = loaded.get(r.record.entry.name);
+        result.set(r, one?.state === 'present' ? one.cert.meta : undefined);
+      }
+    } catch (error) {
+      deps.logger.debug(
+        `store ${storeName}: could not read the current versions again: ${describeError(error)}`,
+      );
+    }
+  }
+  return result;
+}
+
+/**
+ * Phase, right before the post-renew hooks: each certificate about to be deployed is read again, and when
+ * another command stored a different version since this run stored or gathered it (a `revoke`, another
+ * run, a rollback: their own lock is released once stored), the hooks are told about what the store holds
+ * now — that is what a hook reading the store's files deploys, and what this host's deployment entry then
+ * records. Such a version was not renewed by this run, so a failing hook never rolls it back.
+ */
+export async function refreshHooked(running: Running[], deps: RunDeps): Promise<void> {
+  const hooked = running.filter((r) => r.hook?.fingerprint !== undefined);
+  if (hooked.length === 0) return;
+  const now = await currentMetas(hooked, deps);
+  for (const r of hooked) {
+    const meta = now.get(r);
+    const was = r.hook;
+    if (!meta || !was || meta.fingerprint === was.fingerprint) continue;
+    const { entry } = r.record;
+    const store = await deps.session.store(entry.storeName);
+    const info = hookInfo(entry, meta, store);
+    if (was.reason) info.reason = was.reason;
+    r.hook = info;
+    r.current = meta;
+    r.deploying = true;
+    const { report } = r;
+    report.serial = meta.serial;
+    report.notAfter = meta.notAfter;
+    report.fingerprint = meta.fingerprint;
+    const line = `the store now holds serial ${meta.serial} (stored by another cert-renew after serial ${was.serial ?? '?'}); the hooks deploy it`;
+    report.message = `${report.message}; ${line}`;
+    deps.logger.warn(namedLine(entry.name, line));
+  }
 }
 
 /**
@@ -231,5 +295,76 @@ export async function recordDeployments(
       },
     });
   }
-  await writeEntries(entries, hostId, deps);
+  await writeEntries(await notOverNewer(entries, hostId, at, deps), hostId, deps);
+}
+
+/**
+ * The entries to write after the hooks, checked against the store once more: a version stored while the
+ * hooks ran (another command's) must not be hidden by this run's entry about an older one. When the store
+ * now holds another version and this host's entry already says it is deployed (the other command's hooks
+ * succeeded), the entry is left as it is; otherwise this run's entry is written with that version pending
+ * (its own command records it deployed when its hooks succeed; else this host's next run deploys it).
+ */
+async function notOverNewer(
+  entries: { r: Running; entry: HostDeployment }[],
+  hostId: string,
+  at: string,
+  deps: RunDeps,
+): Promise<{ r: Running; entry: HostDeployment }[]> {
+  if (entries.length === 0) return entries;
+  const now = await currentMetas(
+    entries.map((e) => e.r),
+    deps,
+  );
+  const moved = entries.filter(({ r, entry }) => {
+    const current = now.get(r)?.fingerprint;
+    return current !== undefined && current !== (entry.pending?.fingerprint ?? entry.fingerprint);
+  });
+  if (moved.length === 0) return entries;
+  const recorded = new Map<Running, HostDeployment | undefined>();
+  for (const { r } of moved) {
+    try {
+      const store = await deps.session.store(r.record.entry.storeName);
+      if (!isDeploymentStore(store)) continue;
+      const hosts = await store.loadDeployments([r.record.entry.name]);
+      recorded.set(r, hosts.get(r.record.entry.name)?.[hostId]);
+    } catch (error) {
+      deps.logger.debug(
+        namedLine(r.record.entry.name, `could not read the deployment again: ${describeError(error)}`),
+      );
+    }
+  }
+  const out: { r: Running; entry: HostDeployment }[] = [];
+  for (const item of entries) {
+    const { r, entry } = item;
+    if (!moved.includes(item)) {
+      out.push(item);
+      continue;
+    }
+    const current = now.get(r) as StoredMeta;
+    const mine = recorded.get(r);
+    const name = r.record.entry.name;
+    if (mine?.fingerprint === current.fingerprint && mine.pending === undefined) {
+      deps.logger.info(
+        namedLine(
+          name,
+          `serial ${current.serial} was stored and deployed here while the hooks ran; its record is kept`,
+        ),
+      );
+      continue;
+    }
+    if (entry.pending) {
+      out.push(item); // this run's failure stands; the next run on this host deploys what is stored
+      continue;
+    }
+    deps.logger.warn(
+      namedLine(
+        name,
+        `serial ${current.serial} was stored while the hooks ran; it is recorded pending on ${hostId}`,
+      ),
+    );
+    const since = mine?.pending?.fingerprint === current.fingerprint ? mine.pending.since : at;
+    out.push({ r, entry: { ...entry, pending: { fingerprint: current.fingerprint, since } } });
+  }
+  return out;
 }

@@ -161,6 +161,15 @@ export async function rollBack(
         ? ((await store.revocations([member.entry.name])).get(member.entry.name) ?? [])
         : [];
       const now = options.session.context.clock.now();
+      // Only the version this run stored is rolled back: one another command stored since stays.
+      const before = await store.load(member.entry.name);
+      const storedNow = before.state === 'present' ? before.cert.meta?.fingerprint : undefined;
+      if (member.info.fingerprint !== undefined && storedNow !== member.info.fingerprint) {
+        options.logger.warn(
+          `${member.entry.name}: not rolled back: the store now holds a version another cert-renew stored`,
+        );
+        continue;
+      }
       if (
         await store.rollback(member.entry.name, {
           usable: (previous) => restorable(previous, revocations, now),

@@ -7,6 +7,7 @@
  *                    one failure never stops the others
  *   retryPendingHooks  certificates stored earlier whose post-renew hooks had not succeeded join the hooks
  *   deployBehind     certificates whose stored version this host has not deployed join the hooks (deploy.ts)
+ *   refreshHooked    what the store holds now is what the hooks deploy (another command may have replaced it)
  *   markPending      this host's deployment entries are written pending before any hook starts
  *   postRenewHooks   grouped post-renew hooks, rollback on failure; the outcomes follow what is stored now
  *   verifyServed     `verify`: the endpoints must serve the stored leaf (a mismatch fails, may roll back)
@@ -29,7 +30,7 @@ import {
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { mapLimit } from '../util/pool.js';
-import { deployBehind, markPending, recordDeployments, verifyServed } from './deploy.js';
+import { deployBehind, markPending, recordDeployments, refreshHooked, verifyServed } from './deploy.js';
 import { dryRunChecks } from './dry-run.js';
 import { failureHooks, postRenewHooks, recordHookResults, retryPendingHooks } from './hook-phases.js';
 import type { HookRunnerOptions } from './hooks.js';
@@ -99,6 +100,7 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
   try {
     await retryPendingHooks(running, deps);
     await deployBehind(running, options.hostId, deps);
+    await refreshHooked(running, deps);
     await markPending(running, options.hostId, deps);
     const post = await postRenewHooks(running, hookOptions);
     await verifyServed(running, post, hookOptions);
