@@ -7,6 +7,7 @@ import type { ResolvedCertificate } from '../manifest/types.js';
 import type { LoadResult } from '../stores/types.js';
 import { formatDuration } from '../util/duration.js';
 import { type CertInfo, normalizeName, sameDomains } from '../x509/inspect.js';
+import { CLOCK_ADVICE, machineTime } from './clock.js';
 import { Reason } from './reasons.js';
 import { ariRenewAt, CLOCK_SKEW_MS, renewalWindowMs, safetyFloorMs } from './time.js';
 
@@ -245,14 +246,15 @@ export const expired: Check = withCert((input, cert) => {
 
 /**
  * notBefore is more than the clock-skew tolerance ahead: no client accepts the certificate yet (a CA with a
- * wrong clock, a file copied from the wrong place). Critical, and renewed.
+ * wrong clock, a file copied from the wrong place) — or, far more often, this machine's clock is behind, so
+ * the message names this machine's time and the clock to check. Critical, and renewed.
  */
 export const notYetValid: Check = withCert((input, cert) => {
   if (cert.notBefore.getTime() <= input.now.getTime() + CLOCK_SKEW_MS) return null;
   const ahead = formatDuration(cert.notBefore.getTime() - input.now.getTime());
   return hard(
     Reason.notYetValid,
-    `not valid yet: valid from ${isoSecond(cert.notBefore)}, ${ahead} from now`,
+    `not valid yet: valid from ${isoSecond(cert.notBefore)}, ${ahead} from now (${machineTime(input.now)}: if it is behind, ${CLOCK_ADVICE})`,
     input,
     cert,
   );

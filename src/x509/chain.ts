@@ -1,7 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { splitPemChain } from './pem.js';
 
-export type ChainVerdict = { ok: true } | { ok: false; reason: string };
+/** A failure's `notBefore`: a certificate of the chain is not valid yet at `at` (this is its notBefore). */
+export type ChainVerdict = { ok: true } | { ok: false; reason: string; notBefore?: Date };
 
 /**
  * Verifies `leaf` (the first certificate of `leafPem`, or that certificate already parsed) up the chain:
@@ -72,7 +73,7 @@ export function verifyChain(
       const from = new Date(cert.validFrom);
       const to = new Date(cert.validTo);
       if (at.getTime() + notBeforeSkewMs < from.getTime())
-        return fail(`${label} is not valid before ${from.toISOString()}`);
+        return { ok: false, reason: `${label} is not valid before ${from.toISOString()}`, notBefore: from };
       if (at > to) return fail(`${label} expired at ${to.toISOString()}`);
     }
   }

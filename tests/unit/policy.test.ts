@@ -662,6 +662,10 @@ describe('hard triggers and forced (real certificates)', () => {
     const early = run(input(present(good, key), { now: new Date(NB.getTime() - 2 * D) }));
     assert.deepEqual([early.renew, early.reason], [true, Reason.notYetValid]);
     assert.match(early.message, /not valid yet: valid from /);
+    // The clock is the usual cause: the message names this machine's time and the clock to check.
+    const at = new Date(NB.getTime() - 2 * D).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    assert.ok(early.message.includes(`this machine's clock says ${at} (UTC)`), early.message);
+    assert.match(early.message, /timedatectl/);
     const skewed = run(input(present(good, key), { now: new Date(NB.getTime() - 60_000) }));
     assert.equal(skewed.reason, Reason.ok);
   });

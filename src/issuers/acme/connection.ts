@@ -214,6 +214,7 @@ export class AcmeConnection {
       step,
       eabConfigured: this.#init.eabConfigured,
       badNonceDetails: this.transport.badNonceDetails,
+      clock: this.clock,
     };
   }
 

@@ -4,6 +4,8 @@
  * badNonce. Permanent (reported at once): everything the CA refused on purpose.
  */
 import { AlreadyRevokedError, CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { clockBehindHint } from '../../policy/clock.js';
+import type { Clock } from '../../runtime/clock.js';
 import { TLS_TRUST_CODES } from '../../util/tls.js';
 import { AcmeConnectionError, AcmeProblemError, type AcmeSubproblem } from './transport.js';
 
@@ -18,6 +20,8 @@ export interface AcmeErrorContext {
   eabConfigured?: boolean;
   /** badNonce details acme-client was given back; a plain Error with one of them means it gave up. */
   badNonceDetails?: ReadonlySet<string>;
+  /** This machine's clock: named in the hint when the server's TLS certificate is not valid yet. */
+  clock?: Clock;
 }
 
 /** Problem types that describe a failed validation rather than a refusal. */
@@ -55,6 +59,14 @@ export function acmeError(error: unknown, context: AcmeErrorContext): CertRenewE
   const where = `${prefix(context)}: ${context.step}`;
   if (error instanceof AcmeConnectionError) {
     const host = hostOf(error.url) ?? context.directoryUrl;
+    if (error.code === 'CERT_NOT_YET_VALID') {
+      // The CA bundle is not the problem: by this machine's clock the server's certificate is not valid yet.
+      return new CertRenewError(
+        ErrorCode.issuerUnavailable,
+        `${where}: the TLS certificate of ${host} is not valid yet by this machine's clock (${error.code})`,
+        { cause: error, hint: clockBehindHint(context.clock?.now()) },
+      );
+    }
     if (TLS_TRUST_CODES.has(error.code)) {
       return new CertRenewError(
         ErrorCode.issuerUnavailable,

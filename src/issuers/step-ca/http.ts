@@ -5,6 +5,8 @@
  */
 import { request } from 'node:https';
 import { CertRenewError, ErrorCode } from '../../errors.js';
+import { clockBehindHint } from '../../policy/clock.js';
+import type { Clock } from '../../runtime/clock.js';
 import { TLS_TRUST_CODES } from '../../util/tls.js';
 
 /** How long one call may take before it counts as the CA not answering. */
@@ -24,6 +26,8 @@ export interface StepCaCall {
   timeoutMs?: number;
   /** Put in front of error messages, e.g. "step-ca issuer 'internal': https://ca:9000". */
   label?: string;
+  /** This machine's clock: named when the server's TLS certificate is not valid yet. */
+  clock?: Clock;
 }
 
 export interface StepCaResponse {
@@ -127,14 +131,14 @@ export async function stepCaCall(call: StepCaCall): Promise<StepCaResponse> {
           }
           resolve({ status: res.statusCode ?? 0, json, text });
         });
-        res.on('error', (error) => reject(transportError(where, error, call.signal)));
+        res.on('error', (error) => reject(transportError(where, error, call.signal, call.clock)));
       },
     );
     req.setTimeout(timeoutMs, () => {
       const reason = `no answer within ${Math.round(timeoutMs / 1000)}s`;
       req.destroy(new StepCaTransportError(`${where}: ${reason}`, 'ETIMEDOUT', reason, { cause: undefined }));
     });
-    req.on('error', (error) => reject(transportError(where, error, call.signal)));
+    req.on('error', (error) => reject(transportError(where, error, call.signal, call.clock)));
     req.end(payload);
   });
 }
@@ -151,11 +155,20 @@ function aborted(where: string, reason: unknown): CertRenewError {
   );
 }
 
-function transportError(where: string, error: unknown, signal: AbortSignal): CertRenewError {
+function transportError(where: string, error: unknown, signal: AbortSignal, clock?: Clock): CertRenewError {
   if (error instanceof CertRenewError) return error;
   if (signal.aborted) return aborted(where, error);
   const nodeCode = (error as NodeJS.ErrnoException).code;
   const reason = plainReason(error);
+  if (nodeCode === 'CERT_NOT_YET_VALID') {
+    // Not the pinned root: by this machine's clock the server's certificate is not valid yet.
+    return new StepCaTransportError(
+      `${where}: the server's TLS certificate is not valid yet by this machine's clock (${reason})`,
+      nodeCode,
+      reason,
+      { cause: error, code: ErrorCode.issuerRejected, transient: false, hint: clockBehindHint(clock?.now()) },
+    );
+  }
   if (nodeCode !== undefined && TLS_TRUST_CODES.has(nodeCode)) {
     return new StepCaTransportError(
       `${where}: the server's TLS certificate does not verify against the pinned root (${reason})`,
@@ -189,6 +202,8 @@ export class StepCaApi {
     readonly issuerName: string,
     /** Sees every call's method and URL before it is sent (tests observe calls with it). */
     private readonly onRequest?: (method: string, url: string) => void,
+    /** This machine's clock, for messages. */
+    private readonly clock?: Clock,
   ) {
     this.url = url.replace(/\/+$/, '');
   }
@@ -209,6 +224,7 @@ export class StepCaApi {
       ...rest,
       url,
       label: `step-ca issuer '${this.issuerName}': ${this.url}`,
+      ...(this.clock ? { clock: this.clock } : {}),
     });
   }
 

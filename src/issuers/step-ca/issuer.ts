@@ -114,7 +114,7 @@ export class StepCaIssuer implements Issuer, Revoker {
     private readonly context: RuntimeContext,
     options: StepCaIssuerOptions = {},
   ) {
-    this.#api = new StepCaApi(config.url, name, options.onRequest);
+    this.#api = new StepCaApi(config.url, name, options.onRequest, context.clock);
     this.#fingerprint = normalizeFingerprint(config.rootFingerprint);
   }
 
