@@ -55,7 +55,9 @@ export class IssuerAgents {
       return await send(agents);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException | undefined)?.code;
+      // A certificate not valid yet by this machine's clock is not valid against the system roots either.
       if (bundle === undefined || code === undefined || !TLS_TRUST_CODES.has(code)) throw error;
+      if (code === 'CERT_NOT_YET_VALID') throw error;
       this.#full ??= build(bundle, true);
       return send(await this.#full);
     }

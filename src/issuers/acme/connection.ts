@@ -118,6 +118,7 @@ export class AcmeConnector {
       step: 'fetching the directory',
       eabConfigured: this.options.eabConfigured,
       badNonceDetails: transport.badNonceDetails,
+      clock: this.options.clock,
     };
     const fetch = () =>
       retried(transport, logger, context, policy, async () => {
