@@ -103,6 +103,43 @@ export class AlreadyRevokedError extends CertRenewError {
   }
 }
 
+/** What the certificate's deadline is, for a step that explains being stopped by it. */
+export interface Deadline {
+  ms: number;
+  /** How messages show it: `--timeout 15s`. */
+  text: string;
+}
+
+/**
+ * The certificate's deadline (or an interruption) stopped a step that can say what it was doing and what
+ * to change: a dns-01 propagation delay or check, a dns-01 provider still writing its record. `step` is
+ * the part of the message after "in" ("the dns-01 propagation delay (propagationDelay 1h)"); `explain`
+ * turns the deadline into the hint and whether a later run can succeed (`transient: false` when the
+ * settings themselves cannot fit in the deadline). The engine (execute/renew.ts) finds it in the error's
+ * `cause` chain and words the ISSUER_TIMEOUT line with it. It has no `cause` of its own, so wrappers that
+ * keep `error.cause ?? error` keep it.
+ */
+export class StoppedAtDeadline extends CertRenewError {
+  readonly step: string;
+  readonly explain: (deadline: Deadline) => { hint: string; transient: boolean };
+
+  constructor(step: string, explain: (deadline: Deadline) => { hint: string; transient: boolean }) {
+    super(ErrorCode.issuerTimeout, `stopped at the certificate's deadline in ${step}`, { transient: true });
+    this.name = 'StoppedAtDeadline';
+    this.step = safeText(step);
+    this.explain = explain;
+  }
+
+  /** The StoppedAtDeadline in `error` or its `cause` chain, if any. */
+  static within(error: unknown): StoppedAtDeadline | undefined {
+    for (let e = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+      if (e instanceof StoppedAtDeadline) return e;
+      e = (e as { cause?: unknown }).cause;
+    }
+    return undefined;
+  }
+}
+
 /** A bug in cert-renew, not something the operator caused. */
 export class InternalError extends CertRenewError {
   constructor(message: string, options: Omit<CertRenewErrorOptions, 'exitCode'> = {}) {

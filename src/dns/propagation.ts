@@ -30,40 +30,51 @@ export interface PropagationOptions {
 }
 
 /**
- * Resolves once every record is answered by every one of its servers. Throws CHALLENGE_FAILED at the
- * timeout, naming the first record and server still lagging (and what that server answered). Returns
- * early, without error, when `signal` aborts (the caller reports its own deadline).
+ * Resolves with undefined once every record is answered by every one of its servers. Throws
+ * CHALLENGE_FAILED at the timeout, naming the first record and server still lagging (and what that server
+ * answered). When `signal` aborts first it resolves early with what the last round saw ("TXT record … had
+ * not reached nameserver … (it answers: no TXT record)", or that no round was finished), for the caller's
+ * deadline message.
  */
 export async function waitForTxt(
   records: readonly ExpectedTxt[],
   options: PropagationOptions,
   signal: AbortSignal,
-): Promise<void> {
+): Promise<string | undefined> {
   let pending: { record: ExpectedTxt; server: DnsServer; last: string }[] = [];
   for (const record of records) {
     for (const server of await options.serversFor(record, signal)) pending.push({ record, server, last: '' });
   }
   const rounds = Math.max(1, Math.floor(options.timeoutMs / Math.max(1, options.intervalMs)) + 1);
-  for (let round = 1; ; round++) {
+  const lastSeen = (): string => {
+    const first = pending.find((p) => p.last !== '');
+    if (!first) return 'no round of queries had finished';
+    const lagging = [...new Set(pending.map((p) => p.server.label))];
+    return `after ${round - 1} round(s), TXT record ${first.record.name} had not reached nameserver ${lagging.join(', ')} (it answers: ${first.last})`;
+  };
+  let round = 1;
+  for (; ; round++) {
     const answered = await Promise.all(
       pending.map(async (item) => {
         try {
           const values = await new DnsQuery([item.server]).txt(item.record.name, signal);
-          item.last = values.length === 0 ? 'no TXT record' : `${values.length} other TXT value(s)`;
-          return values.includes(item.record.value);
+          const last = values.length === 0 ? 'no TXT record' : `${values.length} other TXT value(s)`;
+          return { ok: values.includes(item.record.value), last };
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code ?? 'error';
-          item.last = code === 'ENODATA' || code === 'ENOTFOUND' ? 'no TXT record' : code;
-          return false;
+          return { ok: false, last: code === 'ENODATA' || code === 'ENOTFOUND' ? 'no TXT record' : code };
         }
       }),
     );
-    pending = pending.filter((_, i) => !answered[i]);
+    // A round cut short by the abort says nothing (its queries were cancelled): the one before is reported.
+    if (signal.aborted) return lastSeen();
+    for (const [i, item] of pending.entries()) item.last = answered[i]?.last ?? item.last;
+    pending = pending.filter((_, i) => !answered[i]?.ok);
     options.onRound?.(
       round,
       pending.map((p) => `${p.record.name} at ${p.server.label} (${p.last})`),
     );
-    if (pending.length === 0 || signal.aborted) return;
+    if (pending.length === 0) return undefined;
     if (round >= rounds) {
       const first = pending[0];
       const lagging = [...new Set(pending.map((p) => p.server.label))];
@@ -75,6 +86,9 @@ export async function waitForTxt(
         },
       );
     }
-    if (!(await pause(options.intervalMs, signal))) return;
+    if (!(await pause(options.intervalMs, signal))) {
+      round++;
+      return lastSeen();
+    }
   }
 }

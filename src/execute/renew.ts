@@ -3,7 +3,7 @@
  * key + CSR → issue → verify → store atomically → unlock. Throws CertRenewError; the caller records it.
  */
 import type { KeyObject } from 'node:crypto';
-import { CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
+import { CertRenewError, describeError, ErrorCode, StoppedAtDeadline, toCertRenewError } from '../errors.js';
 import type { SuggestedWindow } from '../issuers/types.js';
 import type { KeyType, ResolvedCertificate } from '../manifest/types.js';
 import { decide } from '../policy/decide.js';
@@ -220,6 +220,34 @@ async function lostLockError(name: string, lock: Lock): Promise<CertRenewError> 
   );
 }
 
+/**
+ * At the deadline, a step that said what it was doing (a dns-01 propagation delay or check, a provider
+ * still writing its record: StoppedAtDeadline) gives the ISSUER_TIMEOUT line its step and its hint —
+ * which setting to change, and no "the next run tries again" when the settings cannot fit in the
+ * deadline. Undefined when the deadline did not stop the run (an interruption) or no step explained it.
+ */
+function deadlineStep(
+  entry: ResolvedCertificate,
+  error: unknown,
+  deadline: AbortSignal,
+  options: RenewOptions,
+): CertRenewError | undefined {
+  if (!deadline.aborted || options.interrupt?.aborted) return undefined;
+  const stopped = StoppedAtDeadline.within(error);
+  if (!stopped) return undefined;
+  const text = formatDuration(options.deadlineMs);
+  const { hint, transient } = stopped.explain({ ms: options.deadlineMs, text: `--timeout ${text}` });
+  return new CertRenewError(
+    ErrorCode.issuerTimeout,
+    `${entry.name}: gave up after ${text} in ${stopped.step}`,
+    {
+      hint,
+      transient,
+      cause: error,
+    },
+  );
+}
+
 export async function renewOne(
   session: Session,
   entry: ResolvedCertificate,
@@ -356,7 +384,7 @@ export async function renewOne(
     const own = error instanceof CertRenewError && error.code !== ErrorCode.issuerTimeout;
     const reason =
       signal.aborted && signal.reason instanceof CertRenewError && (!own || options.interrupt?.aborted)
-        ? signal.reason
+        ? (deadlineStep(entry, error, controller.signal, options) ?? signal.reason)
         : error;
     const wrapped = toCertRenewError(reason, ErrorCode.internal);
     if (options.interrupt?.aborted) {

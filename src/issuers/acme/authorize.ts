@@ -4,7 +4,7 @@
  * happens, every challenge answer is cleaned up; on failure the still-pending authorizations are
  * deactivated (§7.5.2) so they do not linger at the CA.
  */
-import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { CertRenewError, describeError, ErrorCode, StoppedAtDeadline } from '../../errors.js';
 import type { Challenge } from '../../manifest/types.js';
 import type { Logger } from '../../runtime/logger.js';
 import { dnsRecordName } from './challenges/dns-exec.js';
@@ -95,7 +95,7 @@ export async function authorize(
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed && signal.aborted) {
+    if (failed && signal.aborted && !StoppedAtDeadline.within(failed.reason)) {
       // Stopped by the certificate's deadline (or an interrupted run), not refused: ISSUER_TIMEOUT, as
       // the issuer contract says, with what was stopped.
       const what = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);

@@ -1,8 +1,9 @@
 /**
- * dns-01 settings the schema cannot judge: ports in range, a propagation interval above zero, and an
- * API key that would cross the network in clear. Never contacts a server.
+ * dns-01 settings the schema cannot judge: ports in range, a propagation interval above zero, waits that
+ * do not fit in a run's per-certificate deadline, and an API key that would cross the network in clear.
+ * Never contacts a server.
  */
-import { parseDuration } from '../../util/duration.js';
+import { formatDuration, parseDuration } from '../../util/duration.js';
 import { error, type Finding, warning } from './finding.js';
 import { type Json, objectAt, stringAt } from './view.js';
 
@@ -31,6 +32,7 @@ export function dns01Settings(challenge: Json, pointer: string): Finding[] {
       ),
     );
   }
+  findings.push(...deadlineFit(challenge, pointer));
   const url = stringAt(objectAt(challenge, 'powerdns'), 'url');
   if (url?.startsWith('http://')) {
     let host = '';
@@ -49,4 +51,43 @@ export function dns01Settings(challenge: Json, pointer: string): Finding[] {
     }
   }
   return findings;
+}
+
+/**
+ * dns/propagation.ts's DEFAULT_PROPAGATION_TIMEOUT_MS, not imported from there: that module loads node:dns,
+ * which `run` and `plan` must not (tests/unit keeps the two equal).
+ */
+export const PROPAGATION_TIMEOUT_DEFAULT_MS = 120_000;
+
+/** `run --timeout`'s default (src/cli.ts): the per-certificate deadline the waits must fit in (ms). */
+export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * Warnings when the dns-01 waits cannot fit in the default per-certificate deadline: a propagationDelay
+ * at least as long never gets past the delay; propagationDelay + propagationTimeout at least as long
+ * lets the deadline, not propagationTimeout, end the propagation check (the lagging nameserver is then
+ * not what the error names first). Warnings, not errors: `run --timeout` may be raised.
+ */
+function deadlineFit(challenge: Json, pointer: string): Finding[] {
+  const delayText = stringAt(challenge, 'propagationDelay');
+  const timeoutText = stringAt(challenge, 'propagationTimeout');
+  const delay = delayText === undefined ? 0 : (parseDuration(delayText) ?? 0);
+  const timeout =
+    timeoutText === undefined ? PROPAGATION_TIMEOUT_DEFAULT_MS : (parseDuration(timeoutText) ?? 0);
+  const limit = formatDuration(DEFAULT_RUN_TIMEOUT_MS);
+  if (delay >= DEFAULT_RUN_TIMEOUT_MS) {
+    return [
+      warning(
+        `${pointer}/propagationDelay`,
+        `propagationDelay ${delayText} is not shorter than run's default per-certificate deadline (--timeout ${limit}): such a run always stops in the delay; lower it, or run with --timeout well above it`,
+      ),
+    ];
+  }
+  if (challenge.propagationCheck === false || delay + timeout < DEFAULT_RUN_TIMEOUT_MS) return [];
+  return [
+    warning(
+      `${pointer}/${timeoutText === undefined ? 'propagationDelay' : 'propagationTimeout'}`,
+      `propagationDelay + propagationTimeout (${formatDuration(delay + timeout)}) is not shorter than run's default per-certificate deadline (--timeout ${limit}): a nameserver that never gets the record is reported at the deadline, not by propagationTimeout; lower them, or run with --timeout above their sum`,
+    ),
+  ];
 }

@@ -24,11 +24,11 @@ import {
   waitForTxt,
 } from '../../../dns/propagation.js';
 import type { DnsServer } from '../../../dns/query.js';
-import { DnsQuery, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
+import { canonicalName, DnsQuery, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
 import { authoritativeServers, followCname } from '../../../dns/zone.js';
-import { CertRenewError, ErrorCode } from '../../../errors.js';
+import { CertRenewError, ErrorCode, StoppedAtDeadline } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
-import { durationMs } from '../../../util/duration.js';
+import { durationMs, formatDuration } from '../../../util/duration.js';
 import { pause } from '../retry.js';
 import { txtTtlSeconds, type ValidationTurn } from './dns-ca-cache.js';
 import { DnsExecSolver, dnsRecordName } from './dns-exec.js';
@@ -125,13 +125,13 @@ export class Dns01Solver implements ChallengeSolver {
 
   async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
     const asked = this.recordName(task);
-    const servers = await this.configuredServers();
-    const target = await followCname(
-      asked,
-      new DnsQuery(servers),
-      signal,
-      servers ? `the nameservers ${servers.map((s) => s.label).join(', ')}` : undefined,
-    );
+    let target: string | undefined;
+    try {
+      target = await this.follow(asked, signal);
+    } catch (error) {
+      if (signal.aborted) throw this.stoppedPresenting(canonicalName(asked), error);
+      throw error;
+    }
     if (target !== asked.replace(/\.$/, '').toLowerCase()) {
       this.context.logger.info(
         `${this.who()}: ${asked.replace(/\.$/, '')} is a CNAME: the TXT record goes to ${target}`,
@@ -142,6 +142,7 @@ export class Dns01Solver implements ChallengeSolver {
       await this.provider.present({ ...task, recordName: `${target}.` }, signal);
     } catch (error) {
       this.failed.add(task);
+      if (signal.aborted) throw this.stoppedPresenting(target, error);
       throw error;
     }
     this.context.logger.debug(
@@ -149,8 +150,64 @@ export class Dns01Solver implements ChallengeSolver {
     );
   }
 
+  /** The end of the CNAME chain at `name`, asked of `nameservers` or the system resolver (canonical). */
+  private async follow(name: string, signal: AbortSignal): Promise<string> {
+    const servers = await this.configuredServers();
+    return followCname(
+      name,
+      new DnsQuery(servers),
+      signal,
+      servers ? `the nameservers ${servers.map((s) => s.label).join(', ')}` : undefined,
+    );
+  }
+
+  /** The deadline stopped `present` (the provider, or the CNAME lookup before it): what was running. */
+  private stoppedPresenting(name: string, error: unknown): StoppedAtDeadline {
+    const what = error instanceof Error ? error.message : String(error);
+    return new StoppedAtDeadline(`the dns-01 present of ${name} (${what})`, (deadline) => ({
+      hint: `the provider had not finished writing the TXT record: make it return once the record is set (cert-renew checks propagation itself), check that its DNS server or API answers, or raise --timeout (now ${deadline.text}); the next run tries again`,
+      transient: true,
+    }));
+  }
+
+  /** The deadline stopped the propagation delay. */
+  private stoppedInDelay(): StoppedAtDeadline {
+    const delay = `propagationDelay (${this.config.propagationDelay ?? formatDuration(this.delayMs)})`;
+    return new StoppedAtDeadline(`the dns-01 propagation delay, ${delay}`, (deadline) =>
+      this.delayMs >= deadline.ms
+        ? {
+            hint: `${delay} is not shorter than the certificate's deadline (--timeout ${deadline.text}), so no run can get past it: lower propagationDelay, or raise --timeout well above it`,
+            transient: false,
+          }
+        : {
+            hint: `the steps before it and ${delay} took longer than the certificate's deadline (--timeout ${deadline.text}): raise --timeout, or lower propagationDelay; the next run tries again`,
+            transient: true,
+          },
+    );
+  }
+
+  /** The deadline stopped the propagation check; `seen` is what its last round saw. */
+  private stoppedInCheck(seen: string): StoppedAtDeadline {
+    const timeout = this.config.propagationTimeout ?? formatDuration(this.timeoutMs);
+    const both = this.delayMs + this.timeoutMs;
+    const sum =
+      this.delayMs > 0
+        ? `propagationDelay + propagationTimeout (${formatDuration(both)})`
+        : `propagationTimeout (${timeout})`;
+    return new StoppedAtDeadline(
+      `the dns-01 propagation check (propagationTimeout ${timeout}): ${seen}`,
+      (deadline) => ({
+        hint:
+          both >= deadline.ms
+            ? `check that every nameserver gets the zone (NOTIFY, zone transfers); ${sum} is not shorter than the certificate's deadline (--timeout ${deadline.text}), so the deadline ends the check before propagationTimeout does: lower propagationTimeout or raise --timeout; the next run tries again`
+            : `check that every nameserver gets the zone (NOTIFY, zone transfers), or raise --timeout (now ${deadline.text}); the next run tries again`,
+        transient: true,
+      }),
+    );
+  }
+
   async settle(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void> {
-    if (this.delayMs > 0 && !(await pause(this.delayMs, signal))) return;
+    if (this.delayMs > 0 && !(await pause(this.delayMs, signal))) throw this.stoppedInDelay();
     const records: ExpectedTxt[] = tasks.map((task) => ({
       name: this.targets.get(task) ?? this.recordName(task).replace(/\.$/, ''),
       value: task.value,
@@ -162,32 +219,42 @@ export class Dns01Solver implements ChallengeSolver {
         const results = await Promise.all(
           records.map((r) => plugged(`${r.name}.`, r.value, signal).catch(() => false)),
         );
-        if (results.every(Boolean) || signal.aborted) return;
+        if (signal.aborted) throw this.stoppedInCheck(`after ${round} round(s) of the plugged-in check`);
+        if (results.every(Boolean)) return;
         if (round * this.intervalMs >= this.timeoutMs) {
           throw new CertRenewError(
             ErrorCode.challengeFailed,
             `TXT record ${records[results.indexOf(false)]?.name} did not propagate within ${this.timeoutMs / 1000}s`,
           );
         }
-        if (!(await pause(this.intervalMs, signal))) return;
+        if (!(await pause(this.intervalMs, signal))) {
+          throw this.stoppedInCheck(`TXT record ${records[results.indexOf(false)]?.name} had not propagated`);
+        }
       }
     }
     if (this.config.propagationCheck === false) return;
     const configured = this.configuredServers();
-    await waitForTxt(
-      records,
-      {
-        serversFor: async (record, s) =>
-          configured ? await configured : authoritativeServers(record.name, new DnsQuery(), s),
-        timeoutMs: this.timeoutMs,
-        intervalMs: this.intervalMs,
-        onRound: (round, waiting) =>
-          this.context.logger.debug(
-            `${this.who()}: dns-01 propagation round ${round}: ${waiting.length === 0 ? 'every nameserver answers every value' : `waiting for ${waiting.join('; ')}`}`,
-          ),
-      },
-      signal,
-    );
+    let stopped: string | undefined;
+    try {
+      stopped = await waitForTxt(
+        records,
+        {
+          serversFor: async (record, s) =>
+            configured ? await configured : authoritativeServers(record.name, new DnsQuery(), s),
+          timeoutMs: this.timeoutMs,
+          intervalMs: this.intervalMs,
+          onRound: (round, waiting) =>
+            this.context.logger.debug(
+              `${this.who()}: dns-01 propagation round ${round}: ${waiting.length === 0 ? 'every nameserver answers every value' : `waiting for ${waiting.join('; ')}`}`,
+            ),
+        },
+        signal,
+      );
+    } catch (error) {
+      if (!signal.aborted) throw error;
+      stopped = `looking up the nameservers to ask (${error instanceof Error ? error.message : String(error)})`;
+    }
+    if (stopped !== undefined) throw this.stoppedInCheck(stopped);
   }
 
   async awaitTurn(tasks: readonly ChallengeTask[], signal: AbortSignal): Promise<void> {
