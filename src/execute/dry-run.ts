@@ -3,7 +3,9 @@
  * reachable and writable (a probe, no certificate), every issuer a due certificate would use is asked to
  * answer (ACME directory and account, step-ca health and pinned root, the local CA) once per challenge its
  * due certificates use, so a challenge that cannot be answered fails only the certificates that use it;
- * every hook command is found and executable. Nothing is issued, written or run.
+ * each due certificate whose issuer can check it alone (ACME dns-01: its `_acme-challenge` names, zones,
+ * update permission and nameservers) is checked, failing only that certificate; every hook command is
+ * found and executable. Nothing is issued, written or run.
  */
 import { describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import { checkHookRunnable } from '../hooks/check.js';
@@ -15,6 +17,7 @@ import type { CheckReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
 import { groupBy } from '../util/group.js';
+import { mapLimit } from '../util/pool.js';
 
 export interface DryRunChecks {
   reports: CheckReport[];
@@ -23,6 +26,8 @@ export interface DryRunChecks {
 }
 
 const CHECK_TIMEOUT_MS = 30_000;
+/** How many certificates are checked alone at once (each may start an nsupdate and several queries). */
+const CERTIFICATE_CHECKS_AT_ONCE = 8;
 
 /** Certificates of one issuer with the same challenge (their own, or none: the issuer's) share one check. */
 function issuerCheckKey(entry: ResolvedCertificate): string {
@@ -55,6 +60,7 @@ export async function dryRunChecks(
   const storeResults = new Map<string, CheckReport & { code?: ErrorCode }>();
   const issuerResults = new Map<string, CheckReport & { code?: ErrorCode }>();
   const hookResults = new Map<string, CheckReport>();
+  const certResults = new Map<string, CheckReport & { code?: ErrorCode }>();
   const signal = AbortSignal.timeout(CHECK_TIMEOUT_MS);
 
   await Promise.all([
@@ -79,6 +85,24 @@ export async function dryRunChecks(
         issuerResults.set(key, { kind: 'issuer', name, ok: false, message: e.oneLine, code: e.code });
       }
     }),
+    mapLimit(due, CERTIFICATE_CHECKS_AT_ONCE, async (entry) => {
+      try {
+        const issuer = await session.issuer(entry.issuerName);
+        const message = await issuer.checkCertificate?.(entry, signal);
+        if (message !== undefined) {
+          certResults.set(entry.name, { kind: 'certificate', name: entry.name, ok: true, message });
+        }
+      } catch (error) {
+        const e = toCertRenewError(error, ErrorCode.challengeFailed, `certificate ${entry.name}`);
+        certResults.set(entry.name, {
+          kind: 'certificate',
+          name: entry.name,
+          ok: false,
+          message: e.oneLine,
+          code: e.code,
+        });
+      }
+    }),
     ...[...hooks].map(async ([id, spec]) => {
       const name = hookDisplayName(spec);
       try {
@@ -98,7 +122,12 @@ export async function dryRunChecks(
   // A hook given to several certificates with their own `env` is checked once per variant, but the lines
   // would read the same: each shown once.
   const shown = new Set<string>();
-  const reports = [...storeResults.values(), ...issuerResults.values(), ...hookResults.values()]
+  const reports = [
+    ...storeResults.values(),
+    ...issuerResults.values(),
+    ...certResults.values(),
+    ...hookResults.values(),
+  ]
     .map(({ kind, name, ok, message }) => ({ kind, name, ok, message }))
     .filter((r) => {
       const key = `${r.kind}\n${r.name}\n${r.ok}\n${r.message}`;
@@ -120,6 +149,8 @@ export async function dryRunChecks(
       const issuer = issuerResults.get(issuerCheckKey(entry));
       if (issuer && !issuer.ok)
         out.push({ code: issuer.code ?? ErrorCode.issuerUnavailable, message: issuer.message });
+      const own = certResults.get(entry.name);
+      if (own && !own.ok) out.push({ code: own.code ?? ErrorCode.challengeFailed, message: own.message });
       for (const spec of entry.hooks.postRenew) {
         const hook = hookResults.get(hookIdentity(spec));
         if (hook && !hook.ok)

@@ -88,6 +88,14 @@ export interface Issuer {
    */
   check(context: IssuerCheckContext): Promise<string>;
   /**
+   * Dry run, one certificate (optional): what its own order would hit before the CA is asked, changing
+   * nothing (ACME dns-01: each `_acme-challenge` name resolved as `issue` would, its zone found at the
+   * provider, the update permission where it can be tried without a change, every nameserver the
+   * propagation check would ask). Resolves with one line, or undefined when there is nothing to check
+   * for this certificate; rejects with a CertRenewError (CHALLENGE_FAILED …) saying what to fix.
+   */
+  checkCertificate?(entry: ResolvedCertificate, signal: AbortSignal): Promise<string | undefined>;
+  /**
    * Trust anchors (PEM roots) the issued chain must verify against, when the issuer knows them: step-ca
    * its pinned root (fetched once), local-ca its root once it exists in `store` (an empty list before;
    * nothing is created). ACME has none: its roots are the system's. Rejects like `issue` when they

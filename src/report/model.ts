@@ -72,7 +72,8 @@ export interface CertificateReport
 }
 
 export interface CheckReport {
-  kind: 'issuer' | 'store' | 'hook';
+  /** `certificate`: a check of one certificate alone (dns-01 names, zones, nameservers). */
+  kind: 'issuer' | 'store' | 'certificate' | 'hook';
   name: string;
   ok: boolean;
   message: string;

@@ -15,6 +15,8 @@ export interface BindZone {
   name: string;
   /** Extra zone-file lines, relative names allowed (`_acme-challenge.www 60 IN CNAME www.other.test.`). */
   records?: string[];
+  /** The key the zone's update-policy grants (default: the server's key); another name is declared with a random secret. */
+  grant?: string;
 }
 
 export interface BindOptions {
@@ -85,7 +87,14 @@ export async function startBind(options: BindOptions): Promise<BindServer> {
     const zones = options.zones
       .map(
         (zone) =>
-          `zone "${zone.name}" {\n  type primary;\n  file "${join(dir.path, `${zone.name}.db`)}";\n  update-policy { grant ${keyName} zonesub TXT; };\n};`,
+          `zone "${zone.name}" {\n  type primary;\n  file "${join(dir.path, `${zone.name}.db`)}";\n  update-policy { grant ${zone.grant ?? keyName} zonesub TXT; };\n};`,
+      )
+      .join('\n');
+    const otherKeys = [...new Set(options.zones.map((z) => z.grant ?? keyName))]
+      .filter((name) => name !== keyName)
+      .map(
+        (name) =>
+          `key "${name}" {\n  algorithm ${algorithm};\n  secret "${randomBytes(32).toString('base64')}";\n};`,
       )
       .join('\n');
     const forward = options.forwardTo;
@@ -114,6 +123,7 @@ key "${keyName}" {
   algorithm ${algorithm};
   secret "${secret}";
 };
+${otherKeys}
 ${zones}
 ${forwards}
 `;

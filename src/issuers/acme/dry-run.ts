@@ -3,11 +3,12 @@
  * ordering, registering or writing anything. One attempt per request: a dry run reports, it does not wait.
  */
 import { CertRenewError, ErrorCode } from '../../errors.js';
-import type { AcmeIssuerConfig, Challenge } from '../../manifest/types.js';
+import type { AcmeIssuerConfig, Challenge, ResolvedCertificate } from '../../manifest/types.js';
 import type { Logger } from '../../runtime/logger.js';
 import { accountBlobKey } from '../../stores/keys.js';
 import type { IssuerCheckContext } from '../types.js';
 import { type AcmeAccounts, parseAccountBlob } from './account.js';
+import { Dns01Solver } from './challenges/dns01.js';
 import { challengeKey, createSolver, type SolverContext } from './challenges/index.js';
 import { AcmeClient } from './client.js';
 import type { AcmeConnector } from './connection.js';
@@ -82,4 +83,19 @@ export async function dryRunCheck(context: DryRunContext, check: IssuerCheckCont
     parts.push(await solver.check());
   }
   return parts.join('; ');
+}
+
+/**
+ * The dry run of one certificate's challenge: for dns-01, what `Dns01Solver.rehearse` checks of its
+ * `_acme-challenge` names (see there); undefined for other challenges (the issuer-wide check covers them).
+ * Throws CertRenewError (CHALLENGE_FAILED, SECRET_UNAVAILABLE …); the caller names the certificate.
+ */
+export async function dryRunCertificate(
+  challenge: Challenge,
+  entry: ResolvedCertificate,
+  solverContext: SolverContext,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  if (challenge.type !== 'dns-01') return undefined;
+  return new Dns01Solver(challenge, solverContext).rehearse(entry.domains, signal);
 }

@@ -13,7 +13,7 @@
  * - dry-run.ts: `check`; ari.ts: the RFC 9773 identifier and window; renewal-info.ts: planning's
  *   renewal-information lookups with plain HTTPS GETs (no acme-client), whose directory issuing reuses.
  */
-import type { AcmeIssuerConfig } from '../../manifest/types.js';
+import type { AcmeIssuerConfig, ResolvedCertificate } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { StoredCertificate } from '../../stores/types.js';
 import type {
@@ -101,6 +101,11 @@ export class AcmeIssuer implements Issuer, RenewalInfoCapable, Revoker {
 
   async check(context: IssuerCheckContext): Promise<string> {
     return (await this.ordering()).check(context);
+  }
+
+  /** Dry run of one certificate's challenge (dns-01 names, zones, permission, nameservers): dry-run.ts. */
+  async checkCertificate(entry: ResolvedCertificate, signal: AbortSignal): Promise<string | undefined> {
+    return (await this.ordering()).checkCertificate(entry, signal);
   }
 
   /** RFC 9773 suggestedWindow, or undefined (no ARI, no AKI, any error: ARI never blocks a renewal). */

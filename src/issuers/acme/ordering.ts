@@ -4,7 +4,7 @@
  * renewal-info.ts) loads none of it, nor acme-client behind it.
  */
 import { type CertRenewError, ErrorCode } from '../../errors.js';
-import type { AcmeIssuerConfig } from '../../manifest/types.js';
+import type { AcmeIssuerConfig, ResolvedCertificate } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
 import { IssuerBreaker } from '../breaker.js';
@@ -15,7 +15,7 @@ import { validationGateOf } from './challenges/dns-ca-cache.js';
 import type { PropagationCheck, SolverContext } from './challenges/index.js';
 import { AcmeConnector } from './connection.js';
 import type { AcmeDirectory } from './directory.js';
-import { dryRunCheck } from './dry-run.js';
+import { dryRunCertificate, dryRunCheck } from './dry-run.js';
 import { forCertificate } from './errors.js';
 import { orderCertificate } from './order.js';
 import { DEFAULT_POLL_POLICY, DEFAULT_RETRY_POLICY, type PollPolicy, type RetryPolicy } from './retry.js';
@@ -136,6 +136,15 @@ export class AcmeOrdering {
       },
       context,
     );
+  }
+
+  checkCertificate(entry: ResolvedCertificate, signal: AbortSignal): Promise<string | undefined> {
+    const challenge = entry.challenge ?? this.#options.config.challenge;
+    const solverContext = {
+      ...this.solverContext(this.#options.context.logger),
+      certificateName: entry.name,
+    };
+    return dryRunCertificate(challenge, entry, solverContext, signal);
   }
 
   private solverContext(logger: Logger): SolverContext {

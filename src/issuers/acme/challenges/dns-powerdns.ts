@@ -194,6 +194,20 @@ export class PowerDnsSolver implements DnsProvider {
     return this.settings.zone ? canonicalName(this.settings.zone) : this.found.get(canonicalName(name));
   }
 
+  /**
+   * The record's zone as `present` finds it (the configured one must exist at the server and hold the
+   * name; otherwise the longest zone the server lists that ends it). Reads only.
+   */
+  async rehearseRecord(recordName: string, signal: AbortSignal): Promise<{ zone: string; note: string }> {
+    const name = canonicalName(recordName);
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(API_TIMEOUT_MS)]);
+    const zone = await this.findZone(name, bounded);
+    if (this.settings.zone) {
+      await this.api('GET', `/zones/${encodeURIComponent(`${zone}.`)}?rrsets=false`, undefined, bounded);
+    }
+    return { zone, note: `zone ${zone} at ${this.settings.url}` };
+  }
+
   async check(): Promise<string> {
     const signal = AbortSignal.timeout(API_TIMEOUT_MS);
     if (this.settings.zone) {

@@ -11,6 +11,7 @@
  * signature and answers, and nothing changes.
  */
 
+import { randomUUID } from 'node:crypto';
 import { canonicalName, DnsQuery, type DnsServer, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
 import { configuredZone, findZone } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode } from '../../../errors.js';
@@ -203,6 +204,30 @@ export class Rfc2136Solver implements DnsProvider {
 
   zoneOf(name: string): string | undefined {
     return this.settings.zone ? canonicalName(this.settings.zone) : this.found.get(canonicalName(name));
+  }
+
+  /**
+   * The record's zone (as `present` finds it) and an update that changes nothing but is checked like a
+   * real one: the prerequisite "the zone exists" and the deletion of a TXT value that cannot be there (a
+   * random one). RFC 2136 §3.2–3.4 checks prerequisites, then the requestor's permission for each update
+   * RR, then applies: BIND's update-policy answers REFUSED ("rejected by secure update") for a key not
+   * granted the name, PowerDNS REFUSED for a key not in TSIG-ALLOW-DNSUPDATE; a granted key gets NOERROR
+   * and no change (BIND writes no journal entry and keeps the serial; PowerDNS logs "0 changes, rolling
+   * back"). tests/e2e/dns01-rfc2136.test.ts checks this against BIND.
+   */
+  async rehearseRecord(recordName: string, signal: AbortSignal): Promise<{ zone: string; note: string }> {
+    const name = canonicalName(recordName);
+    if (!SAFE_NAME.test(name)) {
+      throw new CertRenewError(ErrorCode.challengeFailed, `rfc2136: unsafe record ${JSON.stringify(name)}`);
+    }
+    const zone = await this.findZone(name, signal);
+    const probe = `cert-renew-dry-run-${randomUUID()}`;
+    await this.nsupdate(
+      `trying an update of TXT ${name} in zone ${zone} that changes nothing`,
+      await this.script(zone, [`prereq yxdomain ${zone}.`, `update delete ${name}. TXT "${probe}"`]),
+      AbortSignal.any([signal, AbortSignal.timeout(NSUPDATE_TIMEOUT_MS)]),
+    );
+    return { zone, note: `zone ${zone}, key ${this.settings.keyName} may update it` };
   }
 
   async check(): Promise<string> {

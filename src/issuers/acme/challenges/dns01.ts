@@ -25,7 +25,7 @@ import {
 } from '../../../dns/propagation.js';
 import type { DnsServer } from '../../../dns/query.js';
 import { canonicalName, DnsQuery, NOT_A_SERVER, resolveServer } from '../../../dns/query.js';
-import { authoritativeServers, followCname } from '../../../dns/zone.js';
+import { authoritativeServers, findZone, followCname } from '../../../dns/zone.js';
 import { CertRenewError, ErrorCode, StoppedAtDeadline } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
 import { durationMs, formatDuration } from '../../../util/duration.js';
@@ -35,6 +35,9 @@ import { DnsExecSolver, dnsRecordName } from './dns-exec.js';
 import { PowerDnsSolver } from './dns-powerdns.js';
 import { Rfc2136Solver } from './dns-rfc2136.js';
 import type { ChallengeSolver, ChallengeTask, DnsProvider, SolverContext } from './types.js';
+
+/** The dry run's wait for one nameserver's answer (ms): a server that is down fails it, not the run. */
+export const NAMESERVER_CHECK_MS = 10_000;
 
 /** The provider alone (no CNAME following, no waiting): what `Dns01Solver` wraps. */
 export function createDnsProvider(config: Dns01, context: SolverContext): DnsProvider {
@@ -313,6 +316,95 @@ export class Dns01Solver implements ChallengeSolver {
   async close(): Promise<void> {
     this.turn?.release();
     await this.provider.close?.();
+  }
+
+  /**
+   * Dry run of one certificate: each distinct `_acme-challenge` name of `domains` goes through what a real
+   * run does before the CA is told, changing nothing: the CNAME chain followed (at `nameservers` or the
+   * system resolver), the zone found at the provider (rfc2136: with an update that changes nothing, so
+   * the key's permission is known; powerdns: the zone the API holds), and — unless `propagationCheck` is
+   * false — every nameserver the propagation check would ask (the configured ones, or the zone's NS set
+   * found through the system resolver) asked for the zone's SOA, each within NAMESERVER_CHECK_MS. Resolves
+   * with one line; throws CertRenewError (CHALLENGE_FAILED …) naming the `_acme-challenge` name, what
+   * failed and what to do.
+   */
+  async rehearse(domains: readonly string[], signal: AbortSignal): Promise<string> {
+    const names = [...new Set(domains.map((d) => canonicalName(dnsRecordName(d))))];
+    const lines: string[] = [];
+    for (const asked of names) {
+      let target = asked;
+      try {
+        target = await this.follow(asked, signal);
+        const found = await this.provider.rehearseRecord?.(target, signal);
+        const parts = [found?.note ?? `${this.provider.description}: the command is first run by a real run`];
+        if (this.config.propagationCheck !== false) {
+          parts.push(await this.rehearseNameservers(target, found?.zone, signal));
+        }
+        lines.push(`${asked}${target === asked ? '' : ` (CNAME to ${target})`}: ${parts.join(', ')}`);
+      } catch (error) {
+        const e = error instanceof CertRenewError ? error : undefined;
+        const via = target === asked ? '' : ` (a CNAME to ${target})`;
+        throw new CertRenewError(
+          e?.code ?? ErrorCode.challengeFailed,
+          `dns-01 ${asked}${via}: ${e?.message ?? String(error)}`,
+          { cause: error, ...(e?.hint ? { hint: e.hint } : {}) },
+        );
+      }
+    }
+    return `dns-01 ${lines.join('; ')}`;
+  }
+
+  /** Every server the propagation check would ask about `name` answers the SOA of its zone. */
+  private async rehearseNameservers(
+    name: string,
+    zone: string | undefined,
+    signal: AbortSignal,
+  ): Promise<string> {
+    const configured = await this.configuredServers();
+    let servers: DnsServer[];
+    let found = zone;
+    if (configured) {
+      servers = configured;
+      found ??= await findZone(
+        name,
+        new DnsQuery(configured),
+        `the "nameservers" (${configured.map((s) => s.label).join(', ')})`,
+        signal,
+        'list in "nameservers" the servers authoritative for the zone that holds the record',
+      );
+    } else {
+      servers = await authoritativeServers(name, new DnsQuery(), signal);
+    }
+    const apex = found ?? (await findZone(name, new DnsQuery(servers), 'its nameservers', signal));
+    const failures = (
+      await Promise.all(
+        servers.map(async (server) => {
+          const bounded = AbortSignal.any([signal, AbortSignal.timeout(NAMESERVER_CHECK_MS)]);
+          try {
+            return (await new DnsQuery([server]).hasSoa(apex, bounded))
+              ? undefined
+              : `${server.label} has no SOA for zone ${apex}`;
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+            return bounded.aborted
+              ? `${server.label} did not answer within ${NAMESERVER_CHECK_MS / 1000}s`
+              : `${server.label} does not answer for zone ${apex} (${code})`;
+          }
+        }),
+      )
+    ).filter((f): f is string => f !== undefined);
+    if (failures.length > 0) {
+      throw new CertRenewError(
+        ErrorCode.challengeFailed,
+        `the propagation check would ask a nameserver that cannot answer it: ${failures.join('; ')}`,
+        {
+          hint: configured
+            ? 'list in "nameservers" only servers that are up and authoritative for the zone'
+            : 'fix the zone\'s NS set, or list the servers to ask in "nameservers"',
+        },
+      );
+    }
+    return `nameserver${servers.length === 1 ? '' : 's'} ${servers.map((s) => s.label).join(', ')} answer${servers.length === 1 ? 's' : ''} for zone ${apex}`;
   }
 
   async check(): Promise<string> {

@@ -58,6 +58,13 @@ export interface DnsProvider extends ChallengeSolver {
   remove(task: ChallengeTask): Promise<void>;
   /** The zone (canonical) the record `name` was written in, when the provider knows it. */
   zoneOf?(name: string): string | undefined;
+  /**
+   * Dry run of one dns-01 record (optional; rfc2136 and powerdns): `recordName` (canonical, after CNAME
+   * following) is checked as `present` would write it — its zone found at the provider and, where that
+   * is possible without a change, the permission to update it — changing nothing. Resolves with the zone
+   * and a note for the report; throws CertRenewError like `present`.
+   */
+  rehearseRecord?(recordName: string, signal: AbortSignal): Promise<{ zone: string; note: string }>;
 }
 
 export interface SolverContext {
