@@ -106,7 +106,7 @@ export class AlreadyRevokedError extends CertRenewError {
 /** What the certificate's deadline is, for a step that explains being stopped by it. */
 export interface Deadline {
   ms: number;
-  /** How messages show it: `--timeout 15s`. */
+  /** How messages show it: `15s` (it is set by `--timeout`). */
   text: string;
 }
 

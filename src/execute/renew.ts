@@ -236,7 +236,7 @@ function deadlineStep(
   const stopped = StoppedAtDeadline.within(error);
   if (!stopped) return undefined;
   const text = formatDuration(options.deadlineMs);
-  const { hint, transient } = stopped.explain({ ms: options.deadlineMs, text: `--timeout ${text}` });
+  const { hint, transient } = stopped.explain({ ms: options.deadlineMs, text });
   return new CertRenewError(
     ErrorCode.issuerTimeout,
     `${entry.name}: gave up after ${text} in ${stopped.step}`,

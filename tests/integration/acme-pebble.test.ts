@@ -193,7 +193,7 @@ describe('ACME issuer against Pebble', () => {
         assert.equal(error.code, ErrorCode.issuerTimeout, error.message);
         assert.match(
           error.message,
-          /^certificate hang: ACME issuer pebble: answering the challenge \(dns-01 command .*hanging-hook present _acme-challenge\.hang\.example\.test\. was stopped at the deadline\) did not finish before the certificate's deadline/,
+          /^certificate hang: ACME issuer pebble: stopped at the certificate's deadline in the dns-01 present of _acme-challenge\.hang\.example\.test \(dns-01 command .*hanging-hook present _acme-challenge\.hang\.example\.test\. was stopped at the deadline\)/,
         );
         return true;
       },
