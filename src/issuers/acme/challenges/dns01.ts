@@ -336,7 +336,10 @@ export class Dns01Solver implements ChallengeSolver {
       try {
         target = await this.follow(asked, signal);
         const found = await this.provider.rehearseRecord?.(target, signal);
-        const parts = [found?.note ?? `${this.provider.description}: the command is first run by a real run`];
+        const parts = [
+          found?.note ??
+            `${this.provider.description} is not run by a dry run (whether it can write the record is known at the first real run)`,
+        ];
         if (this.config.propagationCheck !== false) {
           parts.push(await this.rehearseNameservers(target, found?.zone, signal));
         }
