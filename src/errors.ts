@@ -123,8 +123,19 @@ export class StoppedAtDeadline extends CertRenewError {
   readonly step: string;
   readonly explain: (deadline: Deadline) => { hint: string; transient: boolean };
 
-  constructor(step: string, explain: (deadline: Deadline) => { hint: string; transient: boolean }) {
-    super(ErrorCode.issuerTimeout, `stopped at the certificate's deadline in ${step}`, { transient: true });
+  /**
+   * `options`: the issuer-level message (default "stopped at the certificate's deadline in <step>") and
+   * hint (default none), for callers that do not go through the engine.
+   */
+  constructor(
+    step: string,
+    explain: (deadline: Deadline) => { hint: string; transient: boolean },
+    options: { message?: string; hint?: string } = {},
+  ) {
+    super(ErrorCode.issuerTimeout, options.message ?? `stopped at the certificate's deadline in ${step}`, {
+      transient: true,
+      ...(options.hint === undefined ? {} : { hint: options.hint }),
+    });
     this.name = 'StoppedAtDeadline';
     this.step = safeText(step);
     this.explain = explain;

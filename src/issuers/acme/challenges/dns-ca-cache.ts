@@ -14,7 +14,7 @@
  * CA_CACHE_MARGIN_MS ago. Once its own validation has settled it records the time and lets the next
  * order in.
  */
-import { CertRenewError, ErrorCode } from '../../../errors.js';
+import { type CertRenewError, StoppedAtDeadline } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
 import type { Clock } from '../../../runtime/clock.js';
 import type { Logger } from '../../../runtime/logger.js';
@@ -137,7 +137,7 @@ export class ValidationNameGate {
         }
         if (!(await untilSettledOrAborted(previous, signal))) {
           const what = holder ? ` for ${certLabel(holder.certName)}` : '';
-          throw timeout(`waiting for the validation of ${name}${what} to finish`);
+          throw timeout(`the validation of ${name}${what} to finish`);
         }
         this.#holders.set(name, me);
       }
@@ -155,7 +155,7 @@ export class ValidationNameGate {
         who.logger.info(
           `issuer ${who.issuerName}: ${certLabel(who.certName)}: waiting ${Math.ceil(ms / 1000)}s for ${why}`,
         );
-        if (!(await pause(ms, signal, this.sleep))) throw timeout(`waiting for ${why}`);
+        if (!(await pause(ms, signal, this.sleep))) throw timeout(why);
       }
     } catch (error) {
       end(false);
@@ -181,14 +181,17 @@ function normalise(name: string): string {
   return name.replace(/\.$/, '').toLowerCase();
 }
 
-function timeout(step: string): CertRenewError {
-  return new CertRenewError(
-    ErrorCode.issuerTimeout,
-    `${step} did not finish before the certificate's deadline`,
-    {
-      transient: true,
-      hint: "certificates that share a dns-01 name are validated one after another, each after the CA's cached answer expires: lower the record's ttl or raise --timeout; the next run tries again",
-    },
+/**
+ * The deadline passed while waiting for `what`: a StoppedAtDeadline, so the run's ISSUER_TIMEOUT line
+ * (execute/renew.ts) names the wait and the hint instead of a bare "gave up after".
+ */
+function timeout(what: string): CertRenewError {
+  const hint = (deadline: string) =>
+    `certificates that share a dns-01 name are validated one after another, each after the CA's cached answer expires: lower the record's ttl or raise --timeout${deadline}; the next run tries again`;
+  return new StoppedAtDeadline(
+    `the wait for ${what}`,
+    (deadline) => ({ hint: hint(` (now ${deadline.text})`), transient: true }),
+    { message: `waiting for ${what} did not finish before the certificate's deadline`, hint: hint('') },
   );
 }
 
