@@ -135,4 +135,41 @@ describe('run: a deadline hit during dns-01 names the step and the setting', () 
     const pid = Number((await readFile(join(tmp.path, 'present.pid'), 'utf8')).trim());
     assert.ok(pid > 0 && !alive(pid), `the present command ${pid} still runs`);
   });
+  test("the wait for the CA's DNS cache of a name another certificate validated names that wait", async () => {
+    const challenge: Challenge = {
+      type: 'dns-01',
+      rfc2136: { server: bind.address, keyName: bind.keyName, secret: { env: 'TSIG_SECRET' } },
+      nameservers: [bind.address],
+    };
+    const manifest = await writeManifest(
+      tmp.path,
+      acmeManifest(pebbleIssuer(pebble, challenge), join(tmp.path, 'shared'), [
+        { name: 'first', domains: ['s.example.test'] },
+        { name: 'second', domains: ['*.s.example.test'] },
+      ]),
+      'shared.json',
+    );
+    const env = cliEnv({ TSIG_SECRET: bind.secret });
+    // The second certificate waits the record's TTL (60s) + 2s after the first's validation: longer than 30s.
+    const run = await runCli(['-m', manifest, 'run', '--json', '--timeout', '30s', '--concurrency', '1'], {
+      env,
+    });
+    assert.equal(run.code, 1, run.stderr);
+    const report = parseReport(run.stdout);
+    assert.deepEqual(
+      report.certificates.map((c) => [c.name, c.outcome]),
+      [
+        ['first', 'renewed'],
+        ['second', 'failed'],
+      ],
+      run.stderr,
+    );
+    const second = report.certificates[1]?.error;
+    assert.equal(second?.code, 'ISSUER_TIMEOUT');
+    assert.match(
+      second?.message ?? '',
+      /^second: gave up after 30s in the wait for the CA's DNS cache of _acme-challenge\.s\.example\.test: validated for certificate first .*lower the record's ttl or raise --timeout \(now 30s\)/,
+    );
+    assert.deepEqual(await bind.txt('_acme-challenge.s.example.test'), []);
+  });
 });
