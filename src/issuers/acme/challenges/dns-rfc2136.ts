@@ -213,7 +213,7 @@ export class Rfc2136Solver implements DnsProvider {
    * RR, then applies: BIND's update-policy answers REFUSED ("rejected by secure update") for a key not
    * granted the name, PowerDNS REFUSED for a key not in TSIG-ALLOW-DNSUPDATE; a granted key gets NOERROR
    * and no change (BIND writes no journal entry and keeps the serial; PowerDNS logs "0 changes, rolling
-   * back"). tests/e2e/dns01-rfc2136.test.ts checks this against BIND.
+   * back"). tests/e2e/dns01-rehearsal.test.ts checks this against BIND.
    */
   async rehearseRecord(recordName: string, signal: AbortSignal): Promise<{ zone: string; note: string }> {
     const name = canonicalName(recordName);
