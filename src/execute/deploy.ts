@@ -6,7 +6,7 @@
 import { describeError, ErrorCode } from '../errors.js';
 import { type HostDeployment, isDeploymentStore, type StoredMeta } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
-import { markHooksPending } from './hook-phases.js';
+import { HOOKS_AGAIN, HOOKS_AGAIN_LOG, markHooksPending } from './hook-phases.js';
 import {
   type HookRunnerOptions,
   type PostRenewResult,
@@ -37,12 +37,12 @@ export async function deployBehind(running: Running[], hostId: string, deps: Run
     r.hook = hookInfo(record.entry, r.current, store);
     r.deploying = true;
     const had = mine?.serial ? `serial ${mine.serial}` : 'none recorded';
-    const line =
-      mine?.pending?.fingerprint === r.current.fingerprint
-        ? 'post-renew hooks ran again (they had not succeeded)'
-        : `deploying serial ${r.current.serial} on ${hostId} (deployed here: ${had})`;
+    const again = mine?.pending?.fingerprint === r.current.fingerprint;
+    const line = again
+      ? HOOKS_AGAIN
+      : `deploying serial ${r.current.serial} on ${hostId} (deployed here: ${had})`;
     report.message = report.outcome === 'ok' ? line : `${report.message}; ${line}`;
-    deps.logger.info(`${record.entry.name}: ${line}`);
+    deps.logger.info(`${record.entry.name}: ${again ? HOOKS_AGAIN_LOG : line}`);
   }
 }
 

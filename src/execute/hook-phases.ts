@@ -30,10 +30,20 @@ export async function retryPendingHooks(running: Running[], deps: RunDeps): Prom
     }
     const info = hookInfo(entry, meta, store);
     r.hook = info;
-    r.report.message = 'post-renew hooks ran again (they had not succeeded)';
-    deps.logger.info(`${entry.name}: running its post-renew hooks again (they had not succeeded)`);
+    r.report.message = HOOKS_AGAIN;
+    deps.logger.info(`${entry.name}: ${HOOKS_AGAIN_LOG}`);
   }
 }
+
+/**
+ * A certificate's line while its post-renew hooks run again (an earlier run stored it, then a hook failed or
+ * the run was interrupted); `postRenewHooks` turns it into HOOKS_AGAIN_DONE once they succeeded. Said before
+ * the hooks run, so it never claims they ran.
+ */
+export const HOOKS_AGAIN = 'post-renew hooks run again (an earlier run did not finish them)';
+/** The log line when they start. */
+export const HOOKS_AGAIN_LOG = 'running its post-renew hooks again (an earlier run did not finish them)';
+const HOOKS_AGAIN_DONE = 'post-renew hooks ran again and succeeded (an earlier run did not finish them)';
 
 /** Phase: the post-renew hooks (grouped, manifest order), then each report line follows what is stored now. */
 export async function postRenewHooks(
@@ -50,6 +60,9 @@ export async function postRenewHooks(
     const failure = post.failed.get(report.name);
     report.hooks = post.reports.filter((h) => h.certificates.includes(report.name)).map((h) => h.name);
     if (post.pending.has(report.name)) markHooksPending(report, 'its post-renew hooks');
+    else if (failure === undefined && report.message.endsWith(HOOKS_AGAIN)) {
+      report.message = `${report.message.slice(0, -HOOKS_AGAIN.length)}${HOOKS_AGAIN_DONE}`;
+    }
     if (failure === undefined) continue;
     report.error = { code: post.codes.get(report.name) ?? ErrorCode.hookFailed, message: failure };
     if (post.rolledBack.has(report.name)) {

@@ -180,8 +180,8 @@ describe('executeRun through the real Deps (local CA, filesystem store)', () => 
     assert.deepEqual(
       second.report.certificates.map((c) => [c.outcome, c.message]),
       [
-        ['ok', 'post-renew hooks ran again (they had not succeeded)'],
-        ['ok', 'post-renew hooks ran again (they had not succeeded)'],
+        ['ok', 'post-renew hooks ran again and succeeded (an earlier run did not finish them)'],
+        ['ok', 'post-renew hooks ran again and succeeded (an earlier run did not finish them)'],
       ],
     );
     assert.equal(second.report.exitCode, 0);
