@@ -103,6 +103,30 @@ export class AlreadyRevokedError extends CertRenewError {
   }
 }
 
+/**
+ * The issuer's own verdict on a certificate's request, given before anything stopped the run: the CA could
+ * not validate a challenge, or found an authorization invalid (RFC 8555 §7.1.6). It stands when the run is
+ * interrupted after it (during the dns-01 cleanup that follows it): the engine (execute/renew.ts) reports
+ * and records it instead of INTERRUPTED (docs/operations.md "Interrupted runs"). Found in the error's
+ * `cause` chain (`IssuerVerdict.within`); it has no `cause` of its own, so wrappers that keep
+ * `error.cause ?? error` keep it.
+ */
+export class IssuerVerdict extends CertRenewError {
+  constructor(code: ErrorCode, message: string, options: Pick<CertRenewErrorOptions, 'hint'> = {}) {
+    super(code, message, options);
+    this.name = 'IssuerVerdict';
+  }
+
+  /** The IssuerVerdict in `error` or its `cause` chain, if any. */
+  static within(error: unknown): IssuerVerdict | undefined {
+    for (let e = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+      if (e instanceof IssuerVerdict) return e;
+      e = (e as { cause?: unknown }).cause;
+    }
+    return undefined;
+  }
+}
+
 /** What the certificate's deadline is, for a step that explains being stopped by it. */
 export interface Deadline {
   ms: number;

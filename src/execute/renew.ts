@@ -3,7 +3,14 @@
  * key + CSR → issue → verify → store atomically → unlock. Throws CertRenewError; the caller records it.
  */
 import type { KeyObject } from 'node:crypto';
-import { CertRenewError, describeError, ErrorCode, StoppedAtDeadline, toCertRenewError } from '../errors.js';
+import {
+  CertRenewError,
+  describeError,
+  ErrorCode,
+  IssuerVerdict,
+  StoppedAtDeadline,
+  toCertRenewError,
+} from '../errors.js';
 import type { SuggestedWindow } from '../issuers/types.js';
 import type { KeyType, ResolvedCertificate } from '../manifest/types.js';
 import { decide } from '../policy/decide.js';
@@ -380,14 +387,18 @@ export async function renewOne(
     return { kind: 'renewed', meta, previous: current?.meta };
   } catch (error) {
     // At the deadline an issuer throws the transient error it was retrying ("cannot reach …"): that says
-    // more than "gave up after 10m". An interruption is still reported as one.
+    // more than "gave up after 10m". An interruption is still reported as one, unless the CA had given its
+    // verdict before it (a failed validation, then the signal during the dns-01 cleanup): that stands.
     const own = error instanceof CertRenewError && error.code !== ErrorCode.issuerTimeout;
+    const verdict = IssuerVerdict.within(error) !== undefined;
     const reason =
-      signal.aborted && signal.reason instanceof CertRenewError && (!own || options.interrupt?.aborted)
+      signal.aborted &&
+      signal.reason instanceof CertRenewError &&
+      (!own || (options.interrupt?.aborted && !verdict))
         ? (deadlineStep(entry, error, controller.signal, options) ?? signal.reason)
         : error;
     const wrapped = toCertRenewError(reason, ErrorCode.internal);
-    if (options.interrupt?.aborted) {
+    if (options.interrupt?.aborted && !verdict) {
       // An interrupted run is not a failed attempt: the next run continues without backing off.
       throw wrapped;
     }

@@ -433,3 +433,87 @@ describe('a second signal while a dns-01 exec command holds the certificate lock
     });
   }
 });
+
+describe('a signal during the dns-01 cleanup after the CA found the challenge invalid', () => {
+  let pebble: Pebble;
+  before(async () => {
+    pebble = await startPebble();
+  });
+  after(async () => {
+    await pebble?.stop();
+  });
+
+  test("the CA's verdict is reported and recorded; the run waits for the cleanup and says so", async () => {
+    const tmp = await tempDir();
+    try {
+      const store = join(tmp.path, 'certs');
+      const pidFile = join(tmp.path, 'cleanup.pid');
+      const release = join(tmp.path, 'release');
+      const cleaned = join(tmp.path, 'cleaned');
+      const exec = join(tmp.path, 'dnsexec.sh');
+      // `present` writes nothing (the CA finds no TXT record); `cleanup` runs until the test releases it
+      // (at most about 50 s: a hang guard, not a timing), then says it finished.
+      await writeFile(
+        exec,
+        [
+          '#!/bin/sh',
+          '[ "$1" = cleanup ] || exit 0',
+          `echo $$ > '${pidFile}'`,
+          'i=0',
+          `while [ ! -e '${release}' ] && [ $i -lt 500 ]; do sleep 0.1; i=$((i+1)); done`,
+          `echo "$2" > '${cleaned}'`,
+        ].join('\n'),
+      );
+      await chmod(exec, 0o755);
+      const manifest = await writeManifest(
+        tmp.path,
+        acmeManifest(
+          pebbleIssuer(pebble, {
+            type: 'dns-01',
+            exec,
+            propagationCheck: false,
+            nameservers: [`127.0.0.1:${pebble.dnsPort}`],
+          }),
+          store,
+          [{ name: 'y1', domains: ['y1.example.test'] }],
+        ),
+      );
+      const { child, done } = startCli(['-m', manifest, 'run', '--json']);
+      // The cleanup runs only after the CA's answer: the authorization is invalid by now.
+      await waitForFile(pidFile, child);
+      const waiting = stderrLine(
+        child,
+        /certificate y1: issuer pebble: the run was interrupted: waiting for the dns-01 cleanup of TXT record _acme-challenge\.y1\.example\.test \(at most 1m\) so that it is not left behind; a second signal kills it/,
+      );
+      child.kill('SIGINT');
+      await waiting;
+      await writeFile(release, '');
+      const r = await done;
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      assert.equal(
+        await readFile(cleaned, 'utf8'),
+        '_acme-challenge.y1.example.test.\n',
+        'the cleanup ran to its end',
+      );
+
+      const report = JSON.parse(r.stdout) as RunReport;
+      const y1 = report.certificates[0];
+      assert.equal(y1?.outcome, 'failed');
+      assert.equal(y1?.error?.code, 'CHALLENGE_FAILED', JSON.stringify(y1));
+      assert.match(y1?.error?.message ?? '', /the CA could not validate y1\.example\.test by dns-01/);
+      assert.match(report.interrupted ?? '', /SIGINT.*0 not renewed/);
+      assert.match(r.stderr, /error: y1: ACME issuer pebble: the CA could not validate y1\.example\.test/);
+
+      const attempts = JSON.parse(await readFile(join(store, 'y1', 'attempts.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(attempts.failureCount, 1, JSON.stringify(attempts));
+      assert.equal(attempts.lastErrorCode, 'CHALLENGE_FAILED', JSON.stringify(attempts));
+      assert.deepEqual(await lockFiles(store), [], 'no lock left');
+    } finally {
+      await tmp.remove();
+    }
+  });
+});

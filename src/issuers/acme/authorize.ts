@@ -4,7 +4,7 @@
  * happens, every challenge answer is cleaned up; on failure the still-pending authorizations are
  * deactivated (§7.5.2) so they do not linger at the CA.
  */
-import { CertRenewError, describeError, ErrorCode, StoppedAtDeadline } from '../../errors.js';
+import { CertRenewError, describeError, ErrorCode, IssuerVerdict, StoppedAtDeadline } from '../../errors.js';
 import type { Challenge } from '../../manifest/types.js';
 import type { Logger } from '../../runtime/logger.js';
 import { dnsRecordName } from './challenges/dns-exec.js';
@@ -47,7 +47,7 @@ export async function authorize(
   for (const authz of authorizations) {
     if (authz.status === 'valid') continue;
     if (authz.status !== 'pending') {
-      throw new CertRenewError(
+      throw new IssuerVerdict(
         ErrorCode.issuerRejected,
         `${connection.who()}: the authorization for ${authz.identifier.value} is ${authz.status}`,
       );

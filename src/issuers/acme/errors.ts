@@ -3,7 +3,13 @@
  * the CA's own `detail`. Transient (retried in the run): connection failures, 5xx, 429/rateLimited,
  * badNonce. Permanent (reported at once): everything the CA refused on purpose.
  */
-import { AlreadyRevokedError, CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import {
+  AlreadyRevokedError,
+  CertRenewError,
+  describeError,
+  ErrorCode,
+  IssuerVerdict,
+} from '../../errors.js';
 import { clockBehindHint } from '../../policy/clock.js';
 import type { Clock } from '../../runtime/clock.js';
 import { TLS_TRUST_CODES } from '../../util/tls.js';
@@ -132,7 +138,10 @@ export function acmeError(error: unknown, context: AcmeErrorContext): CertRenewE
   return new CertRenewError(ErrorCode.issuerRejected, `${where}: ${text}`, { cause: error });
 }
 
-/** A failed validation, from the problem the CA put on the challenge (or authorization). */
+/**
+ * A failed validation, from the problem the CA put on the challenge (or authorization): the CA's verdict
+ * (IssuerVerdict), which an interruption after it does not replace.
+ */
 export function challengeError(
   context: AcmeErrorContext,
   identifier: string,
@@ -147,7 +156,7 @@ export function challengeError(
     problem && !VALIDATION_TYPES.has(problem.type) && problem.type !== ''
       ? ErrorCode.issuerRejected
       : ErrorCode.challengeFailed;
-  return new CertRenewError(
+  return new IssuerVerdict(
     code,
     `${prefix(context)}: the CA could not validate ${identifier} by ${challengeType}: ${detail}`,
     hint ? { hint } : {},

@@ -42,6 +42,8 @@ export class DnsExecSolver implements DnsProvider {
   private readonly timeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly runner: ProcessRunner;
+  /** `cleanup` is killed at the command's timeout (ms). */
+  readonly removeTimeoutMs: number;
 
   constructor(
     config: Dns01Exec,
@@ -49,6 +51,7 @@ export class DnsExecSolver implements DnsProvider {
     options: DnsExecOptions = {},
   ) {
     this.commandTimeoutMs = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    this.removeTimeoutMs = this.commandTimeoutMs;
     this.runner = context.runProcess ?? runProcess;
     // The command gets the whole environment: what it may echo of its secrets is shown as ***.
     rememberSecretEnvironment(context.env);
@@ -128,7 +131,9 @@ export class DnsExecSolver implements DnsProvider {
   /** `COMMAND cleanup …`; throws CertRenewError when it fails (DnsProvider). */
   async remove(task: ChallengeTask): Promise<void> {
     // Its own time limit only (the command's timeout): the deadline may have passed already, and a
-    // cleanup that hangs is reported as timed out, not as stopped at the deadline.
+    // cleanup that hangs is reported as timed out, not as stopped at the deadline. An interrupted run
+    // waits for it too (so no TXT record is left behind), says so (Dns01Solver), and a second signal
+    // kills it (cli.ts).
     await this.run('cleanup', task, new AbortController().signal);
   }
 

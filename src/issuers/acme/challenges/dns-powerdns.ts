@@ -39,6 +39,8 @@ const queues = new Map<string, Promise<unknown>>();
 
 export class PowerDnsSolver implements DnsProvider {
   readonly type = 'dns-01' as const;
+  /** `remove` runs on one API timeout (ms). */
+  readonly removeTimeoutMs = API_TIMEOUT_MS;
   readonly description: string;
   readonly failureHint: string;
   private readonly base: string;

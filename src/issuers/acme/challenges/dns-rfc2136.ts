@@ -30,6 +30,8 @@ const SAFE_SECRET = /^[A-Za-z0-9+/=]+$/;
 
 export class Rfc2136Solver implements DnsProvider {
   readonly type = 'dns-01' as const;
+  /** `remove` is one nsupdate on its timeout (ms); the zone is known from `present`. */
+  readonly removeTimeoutMs = NSUPDATE_TIMEOUT_MS;
   readonly description: string;
   readonly failureHint: string;
   private server: Promise<DnsServer> | undefined;

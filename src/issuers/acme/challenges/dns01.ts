@@ -63,6 +63,8 @@ export class Dns01Solver implements ChallengeSolver {
   private nameservers: Promise<DnsServer[]> | undefined;
   /** This order's turn at its names in the run's gate, from `awaitTurn` until `validated` or `close`. */
   private turn: ValidationTurn | undefined;
+  /** The order's signal (the certificate's deadline or the run's interruption), from `open`/`present`. */
+  private signal: AbortSignal | undefined;
 
   constructor(
     private readonly config: Dns01,
@@ -111,6 +113,7 @@ export class Dns01Solver implements ChallengeSolver {
   }
 
   async open(signal: AbortSignal): Promise<void> {
+    this.signal = signal;
     await this.provider.open?.(signal);
   }
 
@@ -127,6 +130,7 @@ export class Dns01Solver implements ChallengeSolver {
   }
 
   async present(task: ChallengeTask, signal: AbortSignal): Promise<void> {
+    this.signal ??= signal;
     const asked = this.recordName(task);
     let target: string | undefined;
     try {
@@ -297,6 +301,7 @@ export class Dns01Solver implements ChallengeSolver {
       return;
     }
     const what = this.describeRecord(target, task.value);
+    const unwatch = this.sayWhenInterrupted(target);
     try {
       await this.provider.remove(record);
       this.context.logger.debug(`${this.who()}: dns-01 cleanup removed ${what}`);
@@ -310,7 +315,33 @@ export class Dns01Solver implements ChallengeSolver {
         return;
       }
       this.context.logger.warn(`${this.who()}: the ${what} was not removed (${why}); remove it by hand`);
+    } finally {
+      unwatch();
     }
+  }
+
+  /**
+   * An interrupted run (SIGINT, SIGTERM, SIGHUP, before or during the removal of the record at `name`)
+   * waits for the removal, so no TXT record is left behind: one warning says so and for how long at most
+   * (docs/operations.md "Interrupted runs"); a second signal kills it (cli.ts). Returns the unsubscribe.
+   */
+  private sayWhenInterrupted(name: string): () => void {
+    const signal = this.signal;
+    if (!signal) return () => {};
+    const say = () => {
+      const reason: unknown = signal.reason;
+      if (!(reason instanceof CertRenewError) || reason.code !== ErrorCode.interrupted) return;
+      const limit = this.provider.removeTimeoutMs;
+      this.context.logger.warn(
+        `${this.who()}: the run was interrupted: waiting for the dns-01 cleanup of TXT record ${name}${limit === undefined ? '' : ` (at most ${formatDuration(limit)})`} so that it is not left behind; a second signal kills it`,
+      );
+    };
+    if (signal.aborted) {
+      say();
+      return () => {};
+    }
+    signal.addEventListener('abort', say, { once: true });
+    return () => signal.removeEventListener('abort', say);
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,11 @@ export type PropagationCheck = (recordName: string, value: string, signal: Abort
 export interface DnsProvider extends ChallengeSolver {
   /** Removes the TXT value `task.value` at `task.recordName`. Throws CertRenewError when it could not. */
   remove(task: ChallengeTask): Promise<void>;
+  /**
+   * At most how long one `remove` takes (ms): an interrupted run waits for it and says so
+   * (docs/operations.md "Interrupted runs").
+   */
+  readonly removeTimeoutMs?: number;
   /** The zone (canonical) the record `name` was written in, when the provider knows it. */
   zoneOf?(name: string): string | undefined;
   /**
