@@ -134,8 +134,13 @@ function interrupted(report: RunReport, options: RunOptions): RunReport {
   if (!signal?.aborted) return report;
   const pending = report.certificates.filter((c) => c.hooksPending).length;
   const stopped = report.certificates.filter((c) => c.error?.code === ErrorCode.interrupted).length;
+  // Failed on their own before or despite the signal (the CA's verdict, a hook that failed): recorded.
+  const failed = report.certificates.filter(
+    (c) => c.error !== undefined && c.error.code !== ErrorCode.interrupted && !c.hooksPending,
+  ).length;
   const by = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
-  report.interrupted = `${by}: ${pending} certificate(s) stored with their post-renew hooks pending, ${stopped} not renewed; the next run continues`;
+  const alsoFailed = failed > 0 ? `, ${failed} failed (recorded)` : '';
+  report.interrupted = `${by}: ${pending} certificate(s) stored with their post-renew hooks pending, ${stopped} not renewed${alsoFailed}; the next run continues`;
   report.exitCode = ExitCode.failure;
   return report;
 }

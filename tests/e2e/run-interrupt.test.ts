@@ -502,7 +502,7 @@ describe('a signal during the dns-01 cleanup after the CA found the challenge in
       assert.equal(y1?.outcome, 'failed');
       assert.equal(y1?.error?.code, 'CHALLENGE_FAILED', JSON.stringify(y1));
       assert.match(y1?.error?.message ?? '', /the CA could not validate y1\.example\.test by dns-01/);
-      assert.match(report.interrupted ?? '', /SIGINT.*0 not renewed/);
+      assert.match(report.interrupted ?? '', /SIGINT.*0 not renewed, 1 failed \(recorded\)/);
       assert.match(r.stderr, /error: y1: ACME issuer pebble: the CA could not validate y1\.example\.test/);
 
       const attempts = JSON.parse(await readFile(join(store, 'y1', 'attempts.json'), 'utf8')) as Record<
