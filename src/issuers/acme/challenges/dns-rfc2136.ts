@@ -245,11 +245,11 @@ export class Rfc2136Solver implements DnsProvider {
       );
     } catch (error) {
       if (!zone && error instanceof CertRenewError && /NOTAUTH$|NOTZONE$|REFUSED$/.test(error.message)) {
-        return `${this.description}: the server answers and accepts the key`;
+        return `${this.description}: the server answers and accepts the key (whether it may update a name is checked per certificate)`;
       }
       throw error;
     }
-    return `${this.description}: the server answers, accepts the key and holds zone ${zone}`;
+    return `${this.description}: the server answers, accepts the key and holds zone ${zone} (whether the key may update a name is checked per certificate)`;
   }
 }
 
