@@ -104,6 +104,18 @@ export class AlreadyRevokedError extends CertRenewError {
 }
 
 /**
+ * The first error of class `kind` in `error` and its `cause` chain (at most 8 deep: a chain that loops
+ * ends), or undefined.
+ */
+export function inCauses<T>(error: unknown, kind: abstract new (...args: never[]) => T): T | undefined {
+  for (let e = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
+    if (e instanceof kind) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
  * The issuer's own verdict on a certificate's request, given before anything stopped the run: the CA could
  * not validate a challenge, or found an authorization invalid (RFC 8555 §7.1.6). It stands when the run is
  * interrupted after it (during the dns-01 cleanup that follows it): the engine (execute/renew.ts) reports
@@ -119,11 +131,7 @@ export class IssuerVerdict extends CertRenewError {
 
   /** The IssuerVerdict in `error` or its `cause` chain, if any. */
   static within(error: unknown): IssuerVerdict | undefined {
-    for (let e = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
-      if (e instanceof IssuerVerdict) return e;
-      e = (e as { cause?: unknown }).cause;
-    }
-    return undefined;
+    return inCauses(error, IssuerVerdict);
   }
 }
 
@@ -167,11 +175,7 @@ export class StoppedAtDeadline extends CertRenewError {
 
   /** The StoppedAtDeadline in `error` or its `cause` chain, if any. */
   static within(error: unknown): StoppedAtDeadline | undefined {
-    for (let e = error, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
-      if (e instanceof StoppedAtDeadline) return e;
-      e = (e as { cause?: unknown }).cause;
-    }
-    return undefined;
+    return inCauses(error, StoppedAtDeadline);
   }
 }
 

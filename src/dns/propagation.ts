@@ -7,8 +7,7 @@ import { CertRenewError, ErrorCode } from '../errors.js';
 import { pause } from '../issuers/acme/retry.js';
 import { DnsQuery, type DnsServer } from './query.js';
 
-export const DEFAULT_PROPAGATION_TIMEOUT_MS = 120_000;
-export const DEFAULT_PROPAGATION_INTERVAL_MS = 2000;
+export { DEFAULT_PROPAGATION_INTERVAL_MS, DEFAULT_PROPAGATION_TIMEOUT_MS } from './defaults.js';
 
 /** One TXT value expected at one name (canonical, no trailing dot). */
 export interface ExpectedTxt {

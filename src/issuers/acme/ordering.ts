@@ -3,7 +3,7 @@
  * module on the first `issue` or `check`, so a run that only plans (renewal information through
  * renewal-info.ts) loads none of it, nor acme-client behind it.
  */
-import { type CertRenewError, ErrorCode } from '../../errors.js';
+import { type CertRenewError, ErrorCode, inCauses } from '../../errors.js';
 import type { AcmeIssuerConfig, ResolvedCertificate } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
@@ -25,11 +25,7 @@ import { AcmeConnectionError } from './transport.js';
 /** The CA could not be reached at all (no HTTP answer), after the retries: what opens the breaker. */
 function isUnreachable(error: CertRenewError): boolean {
   if (error.code !== ErrorCode.issuerUnavailable || !error.transient) return false;
-  for (let cause: unknown = error.cause, depth = 0; cause && depth < 8; depth++) {
-    if (cause instanceof AcmeConnectionError) return true;
-    cause = (cause as { cause?: unknown }).cause;
-  }
-  return false;
+  return inCauses(error.cause, AcmeConnectionError) !== undefined;
 }
 
 /** What AcmeIssuer hands over: its name, configuration and options (see AcmeIssuerOptions). */

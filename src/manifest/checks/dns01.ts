@@ -3,6 +3,7 @@
  * do not fit in a run's per-certificate deadline, and an API key that would cross the network in clear.
  * Never contacts a server.
  */
+import { DEFAULT_PROPAGATION_TIMEOUT_MS } from '../../dns/defaults.js';
 import { formatDuration, parseDuration } from '../../util/duration.js';
 import { error, type Finding, warning } from './finding.js';
 import { type Json, objectAt, stringAt } from './view.js';
@@ -53,11 +54,8 @@ export function dns01Settings(challenge: Json, pointer: string): Finding[] {
   return findings;
 }
 
-/**
- * dns/propagation.ts's DEFAULT_PROPAGATION_TIMEOUT_MS, not imported from there: that module loads node:dns,
- * which `run` and `plan` must not (tests/unit keeps the two equal).
- */
-export const PROPAGATION_TIMEOUT_DEFAULT_MS = 120_000;
+/** The default `propagationTimeout` (ms), from dns/defaults.ts (not dns/propagation.ts, which loads node:dns). */
+export const PROPAGATION_TIMEOUT_DEFAULT_MS = DEFAULT_PROPAGATION_TIMEOUT_MS;
 
 /** `run --timeout`'s default (src/cli.ts): the per-certificate deadline the waits must fit in (ms). */
 export const DEFAULT_RUN_TIMEOUT_MS = 10 * 60_000;
