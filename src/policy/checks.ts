@@ -5,7 +5,7 @@
 import type { SuggestedWindow } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { LoadResult } from '../stores/types.js';
-import { formatDuration } from '../util/duration.js';
+import { formatDuration, isoSecond } from '../util/duration.js';
 import { type CertInfo, normalizeName, sameDomains } from '../x509/inspect.js';
 import { CLOCK_ADVICE, machineTime } from './clock.js';
 import { Reason } from './reasons.js';
@@ -132,10 +132,7 @@ function makeTimeline(
   };
 }
 
-/** ISO 8601 to the second: `toISOString()` always ends in `.sssZ`, whose milliseconds go. */
-export function isoSecond(date: Date): string {
-  return `${date.toISOString().slice(0, -5)}Z`;
-}
+export { isoSecond } from '../util/duration.js';
 
 function times(t: Timeline, withRenewAt: boolean): Omit<Decision, 'renew' | 'reason' | 'message'> {
   return {

@@ -5,19 +5,14 @@
  * machine's clock is behind, not that the certificate is wrong. These messages name this machine's time
  * (UTC, to the second) and point at the clock. Pure: the time comes from the caller's clock.
  */
-import { formatDuration } from '../util/duration.js';
-
-/** ISO 8601 to the second, UTC (`2026-11-30T17:42:37Z`). */
-function iso(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
+import { formatDuration, isoSecond } from '../util/duration.js';
 
 /** The advice that ends each of these messages (how to check and fix the clock on a systemd host). */
 export const CLOCK_ADVICE = 'check the clock and its time sync (timedatectl status; NTP)';
 
 /** `this machine's clock says 2026-11-30T17:32:37Z (UTC)`. */
 export function machineTime(now: Date): string {
-  return `this machine's clock says ${iso(now)} (UTC)`;
+  return `this machine's clock says ${isoSecond(now)} (UTC)`;
 }
 
 /**
@@ -26,7 +21,7 @@ export function machineTime(now: Date): string {
  */
 export function notYetValidText(notBefore: Date, now: Date): string {
   const ahead = formatDuration(Math.max(notBefore.getTime() - now.getTime(), 0));
-  return `not valid before ${iso(notBefore)}, ${ahead} ahead of this machine's clock (${iso(now)} UTC)`;
+  return `not valid before ${isoSecond(notBefore)}, ${ahead} ahead of this machine's clock (${isoSecond(now)} UTC)`;
 }
 
 /**

@@ -164,3 +164,8 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export function timerMs(ms: number): number {
   return Math.min(Math.max(ms, 1), MAX_TIMER_MS);
 }
+
+/** ISO 8601 to the second, UTC (`2026-11-30T17:42:37Z`): `toISOString()` always ends in `.sssZ`, whose milliseconds go. */
+export function isoSecond(date: Date): string {
+  return `${date.toISOString().slice(0, -5)}Z`;
+}

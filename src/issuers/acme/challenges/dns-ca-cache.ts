@@ -18,6 +18,7 @@ import { type CertRenewError, StoppedAtDeadline } from '../../../errors.js';
 import type { Dns01 } from '../../../manifest/types.js';
 import type { Clock } from '../../../runtime/clock.js';
 import type { Logger } from '../../../runtime/logger.js';
+import { isoSecond } from '../../../util/duration.js';
 import { pause, type Sleep } from '../retry.js';
 
 /**
@@ -151,7 +152,7 @@ export class ValidationNameGate {
         }
         if (!longest) break;
         const { name, ms, previous } = longest;
-        const why = `the CA's DNS cache of ${name}: validated for ${certLabel(previous.certName)} at ${new Date(previous.at).toISOString().replace(/\.\d{3}Z$/, 'Z')} (TXT TTL ${previous.ttlSeconds}s + ${CA_CACHE_MARGIN_MS / 1000}s)`;
+        const why = `the CA's DNS cache of ${name}: validated for ${certLabel(previous.certName)} at ${isoSecond(new Date(previous.at))} (TXT TTL ${previous.ttlSeconds}s + ${CA_CACHE_MARGIN_MS / 1000}s)`;
         who.logger.info(
           `issuer ${who.issuerName}: ${certLabel(who.certName)}: waiting ${Math.ceil(ms / 1000)}s for ${why}`,
         );
