@@ -8,7 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freePort, runCommand, type ServerProcess, startServer, tempDir } from './process.js';
+import {
+  freePort,
+  retryOnPortClash,
+  runCommand,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from './process.js';
 
 export interface BindZone {
   /** `example.test` (no trailing dot). */
@@ -78,6 +85,10 @@ export async function startBindResolver(
 
 /** Starts named and waits until it answers the SOA of the first zone. */
 export async function startBind(options: BindOptions): Promise<BindServer> {
+  return retryOnPortClash(() => startBindOnce(options));
+}
+
+async function startBindOnce(options: BindOptions): Promise<BindServer> {
   const dir = await tempDir('cert-renew-bind-');
   try {
     const port = await freePort();

@@ -7,7 +7,15 @@ import { accessSync, constants } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canConnect, freePort, runCommand, type ServerProcess, startServer, tempDir } from './process.js';
+import {
+  canConnect,
+  freePort,
+  retryOnPortClash,
+  runCommand,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from './process.js';
 import { normalizeSerial, type PeerCertificate, peerCertificate } from './tls.js';
 
 export interface NginxOptions {
@@ -80,6 +88,10 @@ function modulesBuiltWithout(): Promise<Set<string>> {
 }
 
 export async function startNginx(options: NginxOptions): Promise<Nginx> {
+  return retryOnPortClash(() => startNginxOnce(options));
+}
+
+async function startNginxOnce(options: NginxOptions): Promise<Nginx> {
   const dir = await tempDir('cert-renew-nginx-');
   try {
     const prefix = dir.path;

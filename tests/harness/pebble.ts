@@ -7,7 +7,14 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { canConnect, freePort, type ServerProcess, startServer, tempDir } from './process.js';
+import {
+  canConnect,
+  freePort,
+  retryOnPortClash,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from './process.js';
 import { createCa, createLeaf } from './tls.js';
 
 export interface PebbleOptions {
@@ -100,6 +107,10 @@ function fqdn(host: string): string {
 }
 
 export async function startPebble(options: PebbleOptions = {}): Promise<Pebble> {
+  return retryOnPortClash(() => startPebbleOnce(options));
+}
+
+async function startPebbleOnce(options: PebbleOptions = {}): Promise<Pebble> {
   const dir = await tempDir('cert-renew-pebble-');
   const stops: (() => Promise<void>)[] = [];
   try {

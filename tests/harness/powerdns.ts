@@ -9,7 +9,14 @@ import { Resolver } from 'node:dns/promises';
 import { access, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { txtValues } from './bind.js';
-import { freePort, runCommand, type ServerProcess, startServer, tempDir } from './process.js';
+import {
+  freePort,
+  retryOnPortClash,
+  runCommand,
+  type ServerProcess,
+  startServer,
+  tempDir,
+} from './process.js';
 
 /** Where Debian's pdns-backend-sqlite3 puts the schema (the doc copy may be stripped from small images). */
 const SCHEMAS = [
@@ -49,6 +56,10 @@ async function schemaPath(): Promise<string> {
 }
 
 export async function startPowerDns(options: { zones: PowerDnsZone[] }): Promise<PowerDnsServer> {
+  return retryOnPortClash(() => startPowerDnsOnce(options));
+}
+
+async function startPowerDnsOnce(options: { zones: PowerDnsZone[] }): Promise<PowerDnsServer> {
   const dir = await tempDir('cert-renew-pdns-');
   try {
     const port = await freePort();

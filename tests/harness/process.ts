@@ -3,6 +3,7 @@
  * are always stopped (the test's `after`, and a last-resort kill when the test process exits).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -20,20 +21,106 @@ process.on('exit', () => {
   }
 });
 
-/** A port nobody listens on right now (the kernel's choice for port 0). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The kernel's ephemeral range (`ip_local_port_range`), from which it picks both `listen(0)` ports and the
+ * source ports of outgoing TCP connections and UDP queries. A port taken from that range and handed to a
+ * server a moment later can meanwhile become some other test's source port, so test servers get theirs
+ * from outside it.
+ */
+async function ephemeralRange(): Promise<[number, number]> {
+  try {
+    const text = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+    const [low, high] = text.trim().split(/\s+/).map(Number);
+    if (low && high && low <= high) return [low, high];
+  } catch {
+    // not Linux: assume the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+/** Ports this process has handed out, never handed out twice. */
+const handedOut = new Set<number>();
+
+/** True when 127.0.0.1:port can be bound for TCP and for UDP (DNS servers need both) right now. */
+async function bindable(port: number): Promise<boolean> {
+  const tcp = await new Promise<boolean>((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+  if (!tcp) return false;
+  return new Promise<boolean>((resolve) => {
+    const socket = createSocket('udp4');
+    socket.unref();
+    socket.once('error', () => {
+      socket.close();
+      resolve(false);
+    });
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port on 127.0.0.1 that nobody listens on (TCP or UDP) right now, chosen at random outside the
+ * kernel's ephemeral range so that no outgoing connection takes it before the server binds it. Parallel
+ * test files can still, rarely, pick the same one: harnesses start their servers through
+ * {@link retryOnPortClash}.
+ */
+export async function freePort(): Promise<number> {
+  const [low, high] = await ephemeralRange();
+  // The larger stretch outside the ephemeral range, above the well-known/registered ports most daemons use.
+  const below: [number, number] = [10_000, low - 1];
+  const above: [number, number] = [high + 1, 65_535];
+  const [from, to] = below[1] - below[0] >= above[1] - above[0] ? below : above;
+  if (to - from >= 1000) {
+    for (let attempt = 0; attempt < 200; attempt += 1) {
+      const port = from + Math.floor(Math.random() * (to - from + 1));
+      if (handedOut.has(port)) continue;
+      if (await bindable(port)) {
+        handedOut.add(port);
+        return port;
+      }
+    }
+  }
+  // No room outside the ephemeral range: the kernel's choice.
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.unref();
+      server.on('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() => {
+          if (address && typeof address === 'object') resolve(address.port);
+          else reject(new Error('no port'));
+        });
       });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+/** What servers print when a port they were given is taken (Go, redis, nginx, BIND, PowerDNS). */
+const PORT_CLASH = /address already in use|EADDRINUSE|address in use|could not bind|unable to bind/i;
+
+/**
+ * Runs `start` (which picks its ports with {@link freePort}) again, with new ports, when the server it
+ * starts fails because one of them was taken in between; up to `attempts` times. Other failures are
+ * thrown at once.
+ */
+export async function retryOnPortClash<T>(start: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start();
+    } catch (error) {
+      if (attempt >= attempts || !PORT_CLASH.test(error instanceof Error ? error.message : String(error)))
+        throw error;
+    }
+  }
 }
 
 export interface TempDir {
@@ -64,6 +151,16 @@ export interface StartOptions {
   ready: () => Promise<boolean>;
   timeoutMs?: number;
   name?: string;
+}
+
+/** The last three non-empty lines of a server's output, joined with ` | `. */
+function lastLines(out: string): string {
+  return out
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-3)
+    .join(' | ');
 }
 
 /** Starts a server in its own process group and waits until `ready` says so. */
@@ -128,7 +225,8 @@ export async function startServer(
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   const name = options.name ?? command;
   for (;;) {
-    if (gone) throw new Error(`${name} exited before it was ready:\n${out}`);
+    // The last lines first: they say why (a port taken, a bad config) and survive a truncated log.
+    if (gone) throw new Error(`${name} exited before it was ready: ${lastLines(out)}\n${out}`);
     try {
       if (await options.ready()) return server;
     } catch {
@@ -136,7 +234,7 @@ export async function startServer(
     }
     if (Date.now() > deadline) {
       await server.stop();
-      throw new Error(`${name} was not ready in time:\n${out}`);
+      throw new Error(`${name} was not ready in time: ${lastLines(out)}\n${out}`);
     }
     await sleep(50);
   }

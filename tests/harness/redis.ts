@@ -6,7 +6,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, runCommand, type ServerProcess, startServer, type TempDir, tempDir } from './process.js';
+import {
+  freePort,
+  retryOnPortClash,
+  runCommand,
+  type ServerProcess,
+  startServer,
+  type TempDir,
+  tempDir,
+} from './process.js';
 
 export interface RedisServer {
   port: number;
@@ -153,6 +161,10 @@ async function launch(
 
 /** One redis-server without persistence, in its own temporary directory. */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  return retryOnPortClash(() => startRedisOnce(options));
+}
+
+async function startRedisOnce(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = await tempDir('cert-renew-redis-');
   try {
     return await launch(await freePort(), dir, options.args ?? [], options.password, 'redis-server');
@@ -169,6 +181,10 @@ async function stopAll(servers: { stop(): Promise<void> }[], dir: TempDir): Prom
 
 /** Three masters with `--cluster-enabled yes`, joined by `redis-cli --cluster create`, state ok. */
 export async function startRedisCluster(): Promise<RedisCluster> {
+  return retryOnPortClash(() => startRedisClusterOnce());
+}
+
+async function startRedisClusterOnce(): Promise<RedisCluster> {
   const dir = await tempDir('cert-renew-redis-cluster-');
   const servers: RedisServer[] = [];
   try {
@@ -229,6 +245,10 @@ async function masterPort(cli: (...args: string[]) => Promise<string>, masterNam
  * ready when the replica is in sync and every sentinel knows the replica and the two other sentinels.
  */
 export async function startRedisSentinel(options: { masterName?: string } = {}): Promise<RedisSentinel> {
+  return retryOnPortClash(() => startRedisSentinelOnce(options));
+}
+
+async function startRedisSentinelOnce(options: { masterName?: string } = {}): Promise<RedisSentinel> {
   const masterName = options.masterName ?? 'mymaster';
   const dir = await tempDir('cert-renew-redis-sentinel-');
   const servers: RedisServer[] = [];

@@ -12,7 +12,15 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CompactEncrypt, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import { freePort, runCommand, type ServerProcess, startServer, type TempDir, tempDir } from './process.js';
+import {
+  freePort,
+  retryOnPortClash,
+  runCommand,
+  type ServerProcess,
+  startServer,
+  type TempDir,
+  tempDir,
+} from './process.js';
 
 export interface StepCaOptions {
   /** The JWK provisioner's default certificate lifetime. Default "24h" (step-ca's own default). */
@@ -108,6 +116,10 @@ const HOST = '127.0.0.1';
 
 /** Initialises a CA in a temporary directory and starts step-ca on it. Always `stop()` it (in `after`). */
 export async function startStepCa(options: StepCaOptions = {}): Promise<StepCa> {
+  return retryOnPortClash(() => startStepCaOnce(options));
+}
+
+async function startStepCaOnce(options: StepCaOptions = {}): Promise<StepCa> {
   const binary = await ensureStepCaBinary();
   const temp = await tempDir('cert-renew-step-ca-');
   try {
