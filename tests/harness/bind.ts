@@ -143,15 +143,17 @@ ${forwards}
     for (const zone of options.zones) await writeFile(join(dir.path, `${zone.name}.db`), zoneFile(zone));
 
     const first = options.zones[0]?.name ?? forward?.zones[0] ?? '.';
-    const query = () => {
-      const resolver = new Resolver({ timeout: 1000, tries: 1 });
+    // Short for the readiness poll (asked again at once); generous for what tests read (txt): a server on a
+    // busy machine may answer a UDP query late, and a timeout there would fail the test.
+    const query = (timeout = 10_000, tries = 3) => {
+      const resolver = new Resolver({ timeout, tries });
       resolver.setServers([`127.0.0.1:${port}`]);
       return resolver;
     };
     const named: ServerProcess = await startServer('named', ['-g', '-4', '-c', confPath], {
       name: 'named',
       cwd: dir.path,
-      ready: async () => (await query().resolveSoa(first)).serial > 0,
+      ready: async () => (await query(1000, 1).resolveSoa(first)).serial > 0,
     });
     return {
       port,

@@ -172,7 +172,7 @@ async function startNginxOnce(options: NginxOptions): Promise<Nginx> {
         return stdout + stderr;
       },
       peerCertificate: served,
-      waitForSerial: async (serial, timeoutMs = 10_000) => {
+      waitForSerial: async (serial, timeoutMs = 60_000) => {
         const wanted = normalizeSerial(serial);
         const deadline = Date.now() + timeoutMs;
         for (;;) {

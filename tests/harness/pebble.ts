@@ -74,7 +74,7 @@ export interface Pebble {
 /** GET over HTTPS trusting `ca`; rejects on any status but 200. */
 export async function httpsGet(url: string, ca: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', ca, timeout: 5000 }, (res) => {
+    const req = request(url, { method: 'GET', ca, timeout: 30_000 }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

@@ -131,8 +131,10 @@ async function startPowerDnsOnce(options: { zones: PowerDnsZone[] }): Promise<Po
       await pdns.stop();
       throw error;
     }
-    const query = () => {
-      const resolver = new Resolver({ timeout: 1000, tries: 1 });
+    // Short for the readiness poll (asked again at once); generous for what tests read (txt): a server on a
+    // busy machine may answer a UDP query late, and a timeout there would fail the test.
+    const query = (timeout = 10_000, tries = 3) => {
+      const resolver = new Resolver({ timeout, tries });
       resolver.setServers([`127.0.0.1:${port}`]);
       return resolver;
     };

@@ -147,7 +147,7 @@ export interface ServerProcess {
 export interface StartOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Resolves true when the server is ready; polled until `timeoutMs`. */
+  /** Resolves true when the server is ready; polled until `timeoutMs` (a hang guard; default 60 s). */
   ready: () => Promise<boolean>;
   timeoutMs?: number;
   name?: string;
@@ -222,7 +222,8 @@ export async function startServer(
       await exited;
     },
   };
-  const deadline = Date.now() + (options.timeoutMs ?? 20_000);
+  // A hang guard, not a speed check: a server that loses a race for two busy cores may take many seconds.
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   const name = options.name ?? command;
   for (;;) {
     // The last lines first: they say why (a port taken, a bad config) and survive a truncated log.
@@ -260,7 +261,7 @@ export interface CommandResult {
 
 /**
  * Runs a command to completion (no shell) and returns its output; rejects with the command line, exit
- * status and stderr when it fails or outlives `timeoutMs`.
+ * status and stderr when it fails or outlives `timeoutMs` (a hang guard; default 2 minutes).
  */
 export async function runCommand(
   command: string,
@@ -275,7 +276,7 @@ export async function runCommand(
       {
         cwd: options.cwd,
         env: options.env ?? process.env,
-        timeout: options.timeoutMs ?? 30_000,
+        timeout: options.timeoutMs ?? 120_000,
         killSignal: 'SIGKILL',
         maxBuffer: 16 * 1024 * 1024,
         encoding: 'utf8',

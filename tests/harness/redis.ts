@@ -72,7 +72,7 @@ export interface RedisSentinel {
 
 const HOST = '127.0.0.1';
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -216,7 +216,7 @@ async function startRedisClusterOnce(): Promise<RedisCluster> {
         '0',
         '--cluster-yes',
       ],
-      { timeoutMs: 30_000 },
+      { timeoutMs: 120_000 },
     );
     for (const server of servers) {
       await until(`cluster_state:ok on port ${server.port}`, async () =>

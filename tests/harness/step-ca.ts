@@ -181,7 +181,7 @@ async function initAndStart(binary: string, temp: TempDir, options: StepCaOption
       cwd: dir,
       name: 'step-ca',
       ready: () => healthy(url, pki.rootPem),
-      timeoutMs: 20_000,
+      timeoutMs: 60_000,
     });
 
   let server: ServerProcess | undefined = await launch();

@@ -188,7 +188,7 @@ export async function peerCertificate(
       servername: options.servername ?? (isIP(host) ? undefined : host),
       rejectUnauthorized: false,
     });
-    socket.setTimeout(options.timeoutMs ?? 5000, () => {
+    socket.setTimeout(options.timeoutMs ?? 30_000, () => {
       socket.destroy();
       reject(new Error(`TLS handshake with ${host}:${port} timed out`));
     });
