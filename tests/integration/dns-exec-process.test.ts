@@ -50,11 +50,11 @@ describe('dns-01 exec provider processes', () => {
 
   test('a provider past its timeout is killed with its own children', async () => {
     const solver = new DnsExecSolver({ type: 'dns-01', exec: './provider' }, context, {
-      commandTimeoutMs: 3000,
+      commandTimeoutMs: 5000,
     });
     await assert.rejects(solver.present(task, new AbortController().signal), (error: Error) => {
       assert.equal((error as { code?: string }).code, ErrorCode.challengeFailed);
-      assert.match(error.message, /provider present _acme-challenge\.example\.test\. timed out after 3s$/);
+      assert.match(error.message, /provider present _acme-challenge\.example\.test\. timed out after 5s$/);
       return true;
     });
     const grandchild = Number(
@@ -71,7 +71,7 @@ describe('dns-01 exec provider processes', () => {
       { type: 'dns-01', exec: './provider' },
       { ...context, logger },
       {
-        commandTimeoutMs: 3000,
+        commandTimeoutMs: 5000,
       },
     );
     await solver.cleanup({ ...task, identifier: 'cleanup.test' });
@@ -81,7 +81,7 @@ describe('dns-01 exec provider processes', () => {
     leftovers.push(grandchild);
     assert.equal(await processGone(grandchild), true, `grandchild ${grandchild} survived the timeout`);
     assert.equal(lines.length, 1, lines.join('\n'));
-    assert.match(lines[0] ?? '', /provider cleanup _acme-challenge\.cleanup\.test\. timed out after 3s$/);
+    assert.match(lines[0] ?? '', /provider cleanup _acme-challenge\.cleanup\.test\. timed out after 5s$/);
   });
 
   test('a provider stopped at the deadline is killed with its own children', async () => {

@@ -223,7 +223,7 @@ describe('runHook against real processes', () => {
   test('a hook past its timeout is killed with its children', async () => {
     const pidFile = join(dir.path, 'child-term.pid');
     const result = await runHook(
-      { run: ['sh', '-c', `sleep 1000 & echo $! > '${pidFile}'; wait`], timeout: '1s' },
+      { run: ['sh', '-c', `sleep 1000 & echo $! > '${pidFile}'; wait`], timeout: '5s' },
       options,
     );
     const child = Number(await readWhenWritten(pidFile));
@@ -234,7 +234,7 @@ describe('runHook against real processes', () => {
       result.error,
       "hook 'sh -c 'sleep 1000 & echo $! > '\\''" +
         pidFile +
-        "'\\''; wait'' timed out after 1s and was killed",
+        "'\\''; wait'' timed out after 5s and was killed",
     );
     assert.equal(await processGone(child), true, `child ${child} of the timed-out hook is still running`);
   });
@@ -244,7 +244,7 @@ describe('runHook against real processes', () => {
     const result = await runHook(
       {
         run: ['sh', '-c', `trap '' TERM; sleep 1000 & echo $! > '${pidFile}'; wait; wait`],
-        timeout: '1s',
+        timeout: '5s',
         name: 'stubborn',
       },
       { ...options, killGraceMs: 300 },
@@ -253,7 +253,7 @@ describe('runHook against real processes', () => {
     leftovers.push(child);
     assert.equal(result.timedOut, true);
     assert.equal(result.signal, 'SIGKILL');
-    assert.equal(result.error, "hook 'stubborn' timed out after 1s and was killed");
+    assert.equal(result.error, "hook 'stubborn' timed out after 5s and was killed");
     assert.equal(await processGone(child), true, `child ${child} survived SIGKILL of its group`);
   });
 
