@@ -62,9 +62,13 @@ function stderrLine(child: ChildProcess, line: RegExp): Promise<void> {
   });
 }
 
-/** True once no process of the group `pgid` is left but zombies (which nobody may reap at once). */
+/**
+ * True once no process of the group `pgid` is left but zombies (which nobody may reap at once); false
+ * after the hang guard.
+ */
 async function groupGone(pgid: number): Promise<boolean> {
-  for (let i = 0; i < 200; i++) {
+  const until = Date.now() + HANG_GUARD_MS;
+  while (Date.now() < until) {
     let alive = false;
     for (const entry of await readdir('/proc')) {
       if (!/^\d+$/.test(entry)) continue;
@@ -91,7 +95,8 @@ function samples(text: string, metric: string): string[] {
 }
 
 /**
- * A hook that writes its pid (its process group: it leads one) and, while `block` exists, waits 30 s —
+ * A hook that writes its pid (its process group: it leads one) and, while `block` exists, waits until the
+ * run kills it (10 minutes at most, so that nothing outlives a broken test) —
  * ignoring SIGTERM when `stubborn` (so does the sleep it starts: the ignored signal is inherited).
  */
 async function blockingHook(dir: string, pidFile: string, block: string, stubborn: boolean): Promise<string> {
@@ -100,9 +105,11 @@ async function blockingHook(dir: string, pidFile: string, block: string, stubbor
     path,
     [
       '#!/bin/sh',
-      `echo $$ > '${pidFile}'`,
+      // The trap before the pid: the test signals once the pid is written, and the run's SIGTERM must
+      // find the hook already ignoring it.
       stubborn ? "trap '' TERM" : '',
-      `if [ -f '${block}' ]; then sleep 30; fi`,
+      `echo $$ > '${pidFile}'`,
+      `if [ -f '${block}' ]; then sleep 600; fi`,
       'exit 0',
       '',
     ].join('\n'),
@@ -391,7 +398,7 @@ describe('a second signal while a dns-01 exec command holds the certificate lock
         const pidFile = join(tmp.path, 'dns.pid');
         const exec = join(tmp.path, 'dnsexec.sh');
         // `present` never ends by itself and ignores SIGTERM: it is stopped under the certificate's lock.
-        await writeFile(exec, `#!/bin/sh\necho $$ > '${pidFile}'\ntrap '' TERM\nsleep 60\n`);
+        await writeFile(exec, `#!/bin/sh\ntrap '' TERM\necho $$ > '${pidFile}'\nsleep 600\n`);
         await chmod(exec, 0o755);
         const manifest = acmeManifest(
           pebbleIssuer(pebble, {
