@@ -29,8 +29,11 @@ after(async () => {
   await dir?.remove();
 });
 
-/** Starts the save loop, lets it run for `delayMs` after it is ready, then SIGKILLs it. */
-async function runAndKill(bundlesFile: string, delayMs: number): Promise<void> {
+/**
+ * Starts the save loop, lets it run for `delayMs` after it is ready (and, with `afterSave`, after its first
+ * save completed), then SIGKILLs it.
+ */
+async function runAndKill(bundlesFile: string, delayMs: number, afterSave = false): Promise<void> {
   const child = spawn(process.execPath, [join(here, 'fixtures', 'fs-save-loop.js'), dir.path, bundlesFile], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -42,9 +45,12 @@ async function runAndKill(bundlesFile: string, delayMs: number): Promise<void> {
     child.on('exit', (_code, signal) => resolve(signal)),
   );
   try {
+    const awaited = afterSave ? 'saved\n' : 'ready\n';
+    let stdout = '';
     await new Promise<void>((resolve, reject) => {
       child.stdout.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('ready')) resolve();
+        stdout += chunk.toString();
+        if (stdout.includes(awaited)) resolve();
       });
       child.on('exit', () => reject(new Error(`the save loop exited early: ${stderr}`)));
     });
@@ -75,8 +81,9 @@ test('a save killed with SIGKILL at any point leaves a complete, matching set', 
   let previousTarget = await readlink(join(paths.dir, 'current'));
 
   for (let kill = 0; kill < KILLS; kill++) {
-    // From "at once" to well into the loop, with jitter, so the kill lands on every step of a save.
-    await runAndKill(bundlesFile, (kill * 3 + Math.random() * 10) % 90);
+    // From "at once" to well into the loop, with jitter, so the kill lands on every step of a save. Every
+    // fifth kill waits for a completed save first: on a loaded machine 90 ms may not see one finish.
+    await runAndKill(bundlesFile, (kill * 3 + Math.random() * 10) % 90, kill % 5 === 4);
 
     const loaded = await store.load('web');
     assert.equal(loaded.state, 'present', loaded.state === 'unreadable' ? loaded.error : 'missing');
