@@ -53,7 +53,7 @@ async function loadInChild(
     stderr += c.toString();
   });
   // A hang is a failure: the child must exit by itself (no reconnect timers left behind).
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   clearTimeout(timer);
   return { code, stdout, stderr };
@@ -99,14 +99,20 @@ test('Redis killed in the middle of a save: STORE_UNAVAILABLE, the old value is 
   await store.save('web', a!.bundle, a!.meta('web'));
   const before = await redis.cli('GET', 'cert:{web}');
 
-  // Writes are held back: the save reads the old value, queues its MULTI/EXEC, and Redis dies.
-  await redis.cli('CLIENT', 'PAUSE', '10000', 'WRITE');
+  // Writes are held back (for longer than any test: Redis dies first): the save reads the old value,
+  // queues its MULTI/EXEC, and Redis dies.
+  await redis.cli('CLIENT', 'PAUSE', '600000', 'WRITE');
   const saving = store.save('web', b!.bundle, b!.meta('web'));
   const outcome = saving.then(
     () => undefined,
     (error: unknown) => error,
   );
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  // Killed once Redis holds the save's EXEC back (a blocked client), not after a guess at how long it takes.
+  for (let i = 0; ; i++) {
+    assert.ok(i < 600, 'the save never reached its EXEC (hang guard)');
+    if (/^blocked_clients:[1-9]/m.test(await redis.cli('INFO', 'clients'))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   await redis.kill();
   const error = (await outcome) as { code?: string; message?: string } | undefined;
   assert.ok(error, 'the save failed');
