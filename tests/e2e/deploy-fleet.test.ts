@@ -335,7 +335,10 @@ describe('verify: the served leaf must be the stored certificate', () => {
       tmp.path,
       {
         ...fleetManifest(store, {
-          verify: { endpoints: [`127.0.0.1:${nginx.tlsPort}`], timeout: '5s', retries: 1 },
+          // nginx applies a reload asynchronously: with the reload, verify gets the most attempts (one
+          // second apart, it stops at the first match) so that a busy machine's slow reload still passes;
+          // without it, the old certificate stays whatever the count.
+          verify: { endpoints: [`127.0.0.1:${nginx.tlsPort}`], timeout: '5s', retries: reload ? 20 : 1 },
           hooks: {
             postRenew: [
               {
