@@ -87,7 +87,7 @@ export function lifecycleContract(label: string, target: ContractTarget): void {
         await store.save('alpha', beta.bundle, { ...beta.meta, name: 'alpha' });
         await store.save('beta', beta.bundle, beta.meta);
         await store.recordRevocation('alpha', record('01', 'superseded'));
-        const lock = await store.locker().acquire('alpha', { waitMs: 10_000 });
+        const lock = await store.locker().acquire('alpha', { waitMs: 60_000 });
         assert.ok(lock);
         const retired = await store.retire('alpha', new Date('2030-01-01T00:00:00Z'));
         assert.ok(retired.removed.length > 0);
@@ -98,7 +98,7 @@ export function lifecycleContract(label: string, target: ContractTarget): void {
         const kept = await store.load('beta');
         assert.equal(kept.state === 'present' && kept.cert.certPem, beta.bundle.certPem);
         assert.equal(await store.rollback('alpha'), false, 'no history left behind');
-        const again = await store.locker().acquire('alpha', { waitMs: 10_000 });
+        const again = await store.locker().acquire('alpha', { waitMs: 60_000 });
         assert.ok(again, 'the lock is free');
         await again.release();
       }));

@@ -196,7 +196,7 @@ export function storeContract(label: string, target: ContractTarget): void {
         const locker = store.locker();
         const held = await locker.acquire('lock-c', { waitMs: 1000 });
         assert.ok(held);
-        const waiting = locker.acquire('lock-c', { waitMs: 10_000 });
+        const waiting = locker.acquire('lock-c', { waitMs: 60_000 });
         setTimeout(() => void held.release(), 100);
         const next = await waiting;
         assert.ok(next);

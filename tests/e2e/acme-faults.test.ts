@@ -216,7 +216,8 @@ describe('Pebble requiring external account binding', () => {
     assert.ok(!r.stderr.includes(wrongKey) && !r.stdout.includes(wrongKey), 'the HMAC key is never printed');
 
     // Not retried: Pebble saw exactly one newAccount request, and one failed attempt is recorded.
-    for (let i = 0; i < 50 && newAccountPosts() === before; i++) await sleep(100); // Pebble's log, piped
+    // Pebble's log reaches us through a pipe, maybe late on a busy machine: a hang guard of a minute.
+    for (let i = 0; i < 600 && newAccountPosts() === before; i++) await sleep(100);
     assert.equal(newAccountPosts() - before, 1, 'one newAccount request');
     const attempts = JSON.parse(await readFile(join(store, 'eab-wrong', 'attempts.json'), 'utf8')) as {
       failureCount: number;

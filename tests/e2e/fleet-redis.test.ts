@@ -135,7 +135,8 @@ describe('the Redis fleet against Pebble', () => {
   };
 
   const waitForAnnouncements = async (count: number) => {
-    for (let i = 0; heard.length < count && i < 100; i++) await sleep(50);
+    // Published before the run exited; a hang guard of a minute for their delivery to this process.
+    for (let i = 0; heard.length < count && i < 1200; i++) await sleep(50);
     assert.equal(heard.length, count, JSON.stringify(heard));
   };
 

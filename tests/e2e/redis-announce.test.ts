@@ -38,7 +38,8 @@ describe('announcements', () => {
     await subscriber.connect();
     await subscriber.subscribe(CHANNEL);
     const waitFor = async (count: number) => {
-      for (let i = 0; heard.length < count && i < 200; i++) await sleep(50);
+      // Published before the run exited; a hang guard of a minute for their delivery to this process.
+      for (let i = 0; heard.length < count && i < 1200; i++) await sleep(50);
       assert.equal(heard.length, count, JSON.stringify(heard));
     };
 

@@ -35,7 +35,7 @@ describe('Redis faults through the CLI', () => {
 
     let finished = false;
     const running = runCli(['-m', manifest, 'run', '--json', '--concurrency', '8'], {
-      killAfterMs: 60_000,
+      killAfterMs: 180_000,
     }).finally(() => {
       finished = true;
     });
@@ -113,7 +113,7 @@ describe('Redis faults through the CLI', () => {
       redisManifest({ url: `redis://127.0.0.1:${port}` }, certs),
     );
     // A guard against hanging, not a timing assertion.
-    const r = await runCli(['-m', manifest, 'run', '--json'], { killAfterMs: 30_000 });
+    const r = await runCli(['-m', manifest, 'run', '--json'], { killAfterMs: 120_000 });
     assert.equal(r.signal, null, 'exited by itself');
     assert.equal(r.code, 1, r.stderr);
     assert.ok(!hasStackTrace(r.stderr), r.stderr);
@@ -127,7 +127,7 @@ describe('Redis faults through the CLI', () => {
         new RegExp(`redis store "shared" at redis://127\\.0\\.0\\.1:${port} is unreachable`),
       );
     }
-    const plan = await runCli(['-m', manifest, 'plan'], { killAfterMs: 30_000 });
+    const plan = await runCli(['-m', manifest, 'plan'], { killAfterMs: 120_000 });
     assert.equal(plan.code, 1, plan.stderr);
     assert.ok(!hasStackTrace(plan.stderr + plan.stdout));
     assert.match(plan.stdout, /redis store "shared" at .* is unreachable/);

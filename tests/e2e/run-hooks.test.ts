@@ -244,7 +244,8 @@ describe('interrupted runs', () => {
       );
       const { child, done } = startCli(['-m', manifest, 'run', '--json']);
       let pid: number | undefined;
-      for (let i = 0; i < 600 && pid === undefined; i++) {
+      // Hang guards (2 minutes, 1 minute), not speeds: the run issues first, then the hook starts.
+      for (let i = 0; i < 2400 && pid === undefined; i++) {
         const text = await readFile(pidFile, 'utf8').catch(() => '');
         if (text.trim()) pid = Number(text.trim());
         else await sleep(50);
@@ -258,7 +259,7 @@ describe('interrupted runs', () => {
       const report = JSON.parse(r.stdout) as RunReport;
       assert.equal(report.hooks[0]?.ok, false);
       let alive = true;
-      for (let i = 0; i < 100 && alive; i++) {
+      for (let i = 0; i < 1200 && alive; i++) {
         // A killed process that nobody reaps lingers as a zombie: that counts as gone.
         const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
         if (stat === '' || /^\d+ \(.*\) Z /.test(stat)) alive = false;

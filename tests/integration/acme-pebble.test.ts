@@ -212,7 +212,7 @@ describe('ACME issuer against Pebble', () => {
       keyPem: result.keyPem,
       meta: undefined,
     };
-    assert.equal(await issuer.suggestedWindow(stored, AbortSignal.timeout(10_000)), undefined);
+    assert.equal(await issuer.suggestedWindow(stored, AbortSignal.timeout(60_000)), undefined);
   });
 
   test('renewal information: one directory fetch per issuer and run, a failed one not repeated', async () => {
@@ -336,7 +336,7 @@ describe('ACME issuer against Pebble', () => {
         assertChainVerifies(result, await pebble.roots());
         assert.deepEqual(await reader.keys('challenge:*'), []);
         assert.match(
-          await redisIssuer.check({ store, certs: [], signal: AbortSignal.timeout(10_000) }),
+          await redisIssuer.check({ store, certs: [], signal: AbortSignal.timeout(60_000) }),
           /http-01 redis store cache/,
         );
       } finally {

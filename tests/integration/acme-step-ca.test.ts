@@ -56,7 +56,7 @@ describe('ACME issuer against step-ca ACME provisioner', () => {
       const result = await issueOne(issuer, store, resolved('svc', domains, config));
       assert.deepEqual(dnsNames(result.certPem), [...domains].sort());
       assertChainVerifies(result, ca.rootPem);
-      const report = await issuer.check({ store, certs: [], signal: AbortSignal.timeout(10_000) });
+      const report = await issuer.check({ store, certs: [], signal: AbortSignal.timeout(60_000) });
       assert.match(report, /account https:\/\/\S+ exists/);
     } finally {
       await issuer.close();

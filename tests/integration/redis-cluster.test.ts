@@ -91,7 +91,7 @@ describe('Sentinel', () => {
     const [a, b] = certs as [TestCertificate, TestCertificate];
     await store.save('web', a.bundle, a.meta('web'));
     // The replica has it before the failover (WAIT: one replica acknowledged).
-    assert.equal(await sentinel.master.cli('WAIT', '1', '5000'), '1');
+    assert.equal(await sentinel.master.cli('WAIT', '1', '60000'), '1');
 
     await sentinel.failover();
 

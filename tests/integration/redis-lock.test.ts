@@ -89,7 +89,7 @@ test('a lock is exclusive across two stores and passes to a waiter when released
   );
   assert.ok(Number(await redis.cli('PTTL', 'lk:lock:{web}')) > 60_000);
   assert.equal(await b.locker().acquire('web', { waitMs: 300 }), undefined);
-  const waiting = b.locker().acquire('web', { waitMs: 10_000 });
+  const waiting = b.locker().acquire('web', { waitMs: 60_000 });
   setTimeout(() => void lock.release(), 200);
   const next = await waiting;
   assert.ok(next, 'the waiter gets the lock once it is released');
@@ -178,7 +178,7 @@ test('a lock left by a killed process of another host is waited for (logged with
   assert.ok(left > 60_000 && left <= 600_000, `expires in ${left} ms`);
   // Its lifetime runs out (made to, rather than waited for): then the next host takes it.
   await redis.cli('PEXPIRE', 'lk:lock:{orphan}', '1');
-  const lock = await b.locker().acquire('orphan', { waitMs: 10_000 });
+  const lock = await b.locker().acquire('orphan', { waitMs: 60_000 });
   assert.ok(lock, 'taken over after the expiry');
   assert.match(await redis.cli('GET', 'lk:lock:{orphan}'), /^host-b:/);
   await lock.release();

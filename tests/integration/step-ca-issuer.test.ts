@@ -302,7 +302,7 @@ describe('step-ca issuer against a real step-ca', () => {
       return true;
     });
     assert.deepEqual(secretReads, []);
-    await assert.rejects(stepCa.check({ store: noStore, certs: [], signal: AbortSignal.timeout(10_000) }), {
+    await assert.rejects(stepCa.check({ store: noStore, certs: [], signal: AbortSignal.timeout(60_000) }), {
       code: ErrorCode.issuerRejected,
     });
   });
@@ -360,7 +360,7 @@ describe('step-ca issuer against a real step-ca', () => {
 
   test('check() pins the root, sees /health and the provisioner, and unlocks its key without sending it', async () => {
     const check = (stepCa: StepCaIssuer) =>
-      stepCa.check({ store: noStore, certs: [], signal: AbortSignal.timeout(10_000) });
+      stepCa.check({ store: noStore, certs: [], signal: AbortSignal.timeout(60_000) });
     const right = issuer();
     const text = await check(right.issuer);
     assert.match(text, /root pinned/);
