@@ -8,8 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  canConnect,
   freePort,
+  listensOn,
   retryOnPortClash,
   runCommand,
   type ServerProcess,
@@ -150,7 +150,9 @@ async function startNginxOnce(options: NginxOptions): Promise<Nginx> {
     const child: ServerProcess = await startServer(binary, [...base, '-g', 'daemon off;'], {
       name: 'nginx',
       cwd: prefix,
-      ready: async () => (await canConnect(tlsPort)) && (await canConnect(httpPort)),
+      // Its own sockets (the master's), not just connections: another test's server on a clashed port would
+      // accept one.
+      ready: async (pid) => (await listensOn(pid, tlsPort)) && (await listensOn(pid, httpPort)),
     });
     const reloadCommand = [binary, ...base, '-s', 'reload'];
     const served = (servername?: string) =>

@@ -8,8 +8,8 @@ import { chmod, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import {
-  canConnect,
   freePort,
+  listensOn,
   retryOnPortClash,
   type ServerProcess,
   startServer,
@@ -71,10 +71,10 @@ export interface Pebble {
   restart(): Promise<void>;
 }
 
-/** GET over HTTPS trusting `ca`; rejects on any status but 200. */
-export async function httpsGet(url: string, ca: string): Promise<string> {
+/** GET over HTTPS trusting `ca`; rejects on any status but 200, or when no answer comes within `timeoutMs`. */
+export async function httpsGet(url: string, ca: string, timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', ca, timeout: 30_000 }, (res) => {
+    const req = request(url, { method: 'GET', ca, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
@@ -137,7 +137,12 @@ async function startPebbleOnce(options: PebbleOptions = {}): Promise<Pebble> {
         '-defaultIPv6',
         '',
       ],
-      { name: 'pebble-challtestsrv', cwd: dir.path, ready: () => canConnect(challManagementPort) },
+      {
+        name: 'pebble-challtestsrv',
+        cwd: dir.path,
+        // Its own socket, not just a connection: another test's server on a clashed port would accept one.
+        ready: async (pid) => (await listensOn(pid, challManagementPort)) && (await listensOn(pid, dnsPort)),
+      },
     );
     stops.push(() => challtestsrv.stop());
 
@@ -188,7 +193,8 @@ async function startPebbleOnce(options: PebbleOptions = {}): Promise<Pebble> {
           name: 'pebble',
           cwd: dir.path,
           env,
-          ready: async () => (await httpsGet(directoryUrl, ca.certPem)).includes('newNonce'),
+          // One probe, asked again by startServer: short, so a port clash is noticed soon.
+          ready: async () => (await httpsGet(directoryUrl, ca.certPem, 5_000)).includes('newNonce'),
         },
       );
     let pebble: ServerProcess = await start();

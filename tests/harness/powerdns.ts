@@ -92,16 +92,18 @@ async function startPowerDnsOnce(options: { zones: PowerDnsZone[] }): Promise<Po
       '--loglevel=4',
     ];
     const apiUrl = `http://127.0.0.1:${apiPort}`;
-    const api = (method: string, path: string, body?: unknown) =>
+    const api = (method: string, path: string, body?: unknown, timeoutMs = 30_000) =>
       fetch(`${apiUrl}/api/v1/servers/localhost${path}`, {
         method,
+        signal: AbortSignal.timeout(timeoutMs),
         headers: { 'X-API-Key': apiKey, 'content-type': 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     const pdns: ServerProcess = await startServer('pdns_server', args, {
       name: 'pdns_server',
       cwd: dir.path,
-      ready: async () => (await api('GET', '')).ok,
+      // One probe, asked again by startServer: short, so a port clash is noticed soon.
+      ready: async () => (await api('GET', '', undefined, 5_000)).ok,
     });
     try {
       for (const zone of options.zones) {

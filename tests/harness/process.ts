@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,8 +147,12 @@ export interface ServerProcess {
 export interface StartOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Resolves true when the server is ready; polled until `timeoutMs` (a hang guard; default 60 s). */
-  ready: () => Promise<boolean>;
+  /**
+   * Resolves true when the server (process `pid`) is ready; polled until `timeoutMs` (a hang guard; default
+   * 60 s). Prefer a check that only this server can pass ({@link listensOn}, an answer only it gives): a
+   * mere connection can be accepted by another test's server that took the same port.
+   */
+  ready: (pid: number) => Promise<boolean>;
   timeoutMs?: number;
   name?: string;
 }
@@ -229,7 +233,7 @@ export async function startServer(
     // The last lines first: they say why (a port taken, a bad config) and survive a truncated log.
     if (gone) throw new Error(`${name} exited before it was ready: ${lastLines(out)}\n${out}`);
     try {
-      if (await options.ready()) return server;
+      if (child.pid !== undefined && (await options.ready(child.pid))) return server;
     } catch {
       // not yet
     }
@@ -239,6 +243,31 @@ export async function startServer(
     }
     await sleep(50);
   }
+}
+
+/**
+ * True when process `pid` itself has a TCP socket listening on `port` (any address), read from /proc (the
+ * socket inodes among its file descriptors, matched in /proc/net/tcp and tcp6). Unlike a connection test, no
+ * other process holding the port (a parallel test's server after a port clash) can make it true.
+ */
+export async function listensOn(pid: number, port: number): Promise<boolean> {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const listening = fields[3] === '0A';
+      if (listening && fields[1]?.endsWith(hexPort) && inodes.has(fields[9] ?? '')) return true;
+    }
+  }
+  return false;
 }
 
 /** True when something accepts TCP connections on host:port. */

@@ -96,6 +96,18 @@ function cliFor(port: number, password?: string): (...args: string[]) => Promise
   };
 }
 
+/**
+ * One readiness probe: PING answered with PONG. Bounded at 5 s, because startServer asks again: something
+ * else that holds the port (a clash) and never answers must not stall the poll that notices the server died.
+ */
+async function pongs(port: number, password?: string): Promise<boolean> {
+  const auth = password === undefined ? [] : ['-a', password, '--no-auth-warning'];
+  const { stdout } = await runCommand('redis-cli', ['-h', HOST, '-p', String(port), ...auth, 'PING'], {
+    timeoutMs: 5_000,
+  });
+  return stdout.trim() === 'PONG';
+}
+
 /** Starts redis-server on `port` with `args`; `stop()` removes `dir` only when it is a TempDir. */
 async function launch(
   port: number,
@@ -128,7 +140,7 @@ async function launch(
     startServer('redis-server', argv, {
       name,
       cwd: path,
-      ready: async () => (await cli('PING')) === 'PONG',
+      ready: () => pongs(port, password),
     });
   let child: ServerProcess = await start();
   let removed = false;
@@ -277,8 +289,10 @@ async function startRedisSentinelOnce(options: { masterName?: string } = {}): Pr
           `bind ${HOST}`,
           `dir ${sentinelDir}`,
           `sentinel monitor ${masterName} ${HOST} ${master.port} 2`,
-          `sentinel down-after-milliseconds ${masterName} 1000`,
-          `sentinel failover-timeout ${masterName} 5000`,
+          // Failovers here are asked for (SENTINEL FAILOVER); a master that is slow to answer on a busy
+          // machine must not be voted down, nor a slow promotion abort the failover.
+          `sentinel down-after-milliseconds ${masterName} 30000`,
+          `sentinel failover-timeout ${masterName} 60000`,
           `sentinel parallel-syncs ${masterName} 1`,
           '',
         ].join('\n'),
@@ -287,7 +301,7 @@ async function startRedisSentinelOnce(options: { masterName?: string } = {}): Pr
       const child = await startServer('redis-server', [confPath, '--sentinel'], {
         name: `redis-sentinel ${i}`,
         cwd: sentinelDir,
-        ready: async () => (await cli('PING')) === 'PONG',
+        ready: () => pongs(port),
       });
       servers.push({
         port,

@@ -43,8 +43,11 @@ describe('harness ports', () => {
           cwd: dir.path,
           // Not canConnect: the squatter accepts connections too.
           ready: async () =>
-            (await runCommand('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'])).stdout.trim() ===
-            'PONG',
+            (
+              await runCommand('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'PING'], {
+                timeoutMs: 5_000,
+              })
+            ).stdout.trim() === 'PONG',
         });
       });
       await redis.stop();
