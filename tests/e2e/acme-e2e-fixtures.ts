@@ -142,7 +142,7 @@ export interface RunningCli {
 export function startCli(
   args: string[],
   env: Record<string, string> = {},
-  killAfterMs = 120_000,
+  killAfterMs = 300_000,
 ): RunningCli {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: REPO,

@@ -18,7 +18,7 @@ export interface CliResult {
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
-  /** Kill the CLI after this long (a test guard, not an assertion). */
+  /** Kill the CLI after this long (a hang guard, not an assertion; default 5 minutes). */
   killAfterMs?: number;
   /** A command that runs the CLI (e.g. `unshare --pid --fork --mount-proc`), argv first. */
   prefix?: string[];
@@ -63,7 +63,7 @@ export function startCli(
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 120_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 300_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
