@@ -263,7 +263,7 @@ function runUnprivileged(args: string[]): Promise<CliResult> {
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    const guard = setTimeout(() => child.kill('SIGKILL'), 300_000);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(guard);
