@@ -30,6 +30,7 @@ import {
 import type { Clock } from '../runtime/clock.js';
 import type { Logger } from '../runtime/logger.js';
 import { mapLimit } from '../util/pool.js';
+import { joinClauses } from '../util/text.js';
 import { deployBehind, markPending, recordDeployments, refreshHooked, verifyServed } from './deploy.js';
 import { dryRunChecks } from './dry-run.js';
 import { failureHooks, postRenewHooks, recordHookResults, retryPendingHooks } from './hook-phases.js';
@@ -82,7 +83,7 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
       ...(record.meta ? { current: record.meta } : {}),
     }),
   );
-  settleUndue(running, deps.logger);
+  settleUndue(running, deps.logger, options.dryRun);
   if (options.dryRun) {
     const checks = await checkDryRun(running, deps);
     return interrupted(finish(running, [], checks, options, startedAt, deps.clock), options);
@@ -145,20 +146,39 @@ function interrupted(report: RunReport, options: RunOptions): RunReport {
   return report;
 }
 
-/** Phase: certificates whose store could not be read fail; those backing off say so. Nothing is touched. */
-function settleUndue(running: Running[], logger: Logger): void {
+/**
+ * Phase: certificates whose store could not be read fail; those backing off say so. Nothing is touched.
+ * A real run cannot record such a failure (its store is what failed): it is an unrecorded failure like one
+ * whose recording failed — `attemptNotRecorded`, the "could not be recorded" clause on its error line, and
+ * `cert_renew_last_run_unrecorded_failures` (docs/operations.md "Backoff between runs"). A dry run records
+ * nothing anyway.
+ */
+function settleUndue(running: Running[], logger: Logger, dryRun: boolean): void {
   for (const { record, report } of running) {
     const { item } = record;
     if (item.action === 'error') {
       report.outcome = 'failed';
       if (item.error) report.error = item.error;
-      logger.error(namedLine(item.name, item.error?.message ?? item.message));
+      let line = item.error?.message ?? item.message;
+      if (!dryRun) {
+        report.attemptNotRecorded = STORE_NOT_READ;
+        line = joinClauses(line, notRecordedClause(item.store, STORE_NOT_READ));
+      }
+      logger.error(namedLine(item.name, line));
     } else if (item.action === 'backoff') {
       report.outcome = 'backoff';
       report.error = { code: ErrorCode.backoff, message: item.message };
       logger.warn(namedLine(item.name, item.message));
     }
   }
+}
+
+/** `attemptNotRecorded` of a certificate whose store could not be read at all (its error says why). */
+const STORE_NOT_READ = 'the store could not be read';
+
+/** What an error line adds when the failure is not in the store: `status` reads only what is stored. */
+function notRecordedClause(storeName: string, why: string): string {
+  return `the failed attempt could not be recorded in store '${storeName}' (status will not show it): ${why}`;
 }
 
 /** Phase (dry run only): every check, then each due certificate would renew or fails with what blocks it. */
@@ -174,7 +194,7 @@ async function checkDryRun(running: Running[], deps: RunDeps): Promise<RunReport
       report.outcome = 'failed';
       report.error = {
         code: blocking[0]?.code ?? ErrorCode.issuerUnavailable,
-        message: blocking.map((b) => b.message).join('; '),
+        message: joinClauses(...blocking.map((b) => b.message)),
       };
     } else {
       report.outcome = 'would-renew';
@@ -251,7 +271,7 @@ async function renewDue(
       let line = wrapped.oneLine;
       if (error instanceof AttemptNotRecorded) {
         report.attemptNotRecorded = error.notRecorded;
-        line += `; the failed attempt could not be recorded in store '${entry.storeName}' (status will not show it): ${error.notRecorded}`;
+        line = joinClauses(line, notRecordedClause(entry.storeName, error.notRecorded));
       }
       logger.error(namedLine(entry.name, line));
     } finally {

@@ -223,3 +223,15 @@ export function terminalSafe(raw: string): string {
   }
   return out + neutralise(text.slice(last), true);
 }
+
+/**
+ * Clauses of one line joined with `; `: a clause followed by another loses the sentence-final period it may
+ * bring (a Redis reply such as `OOM command not allowed when used memory > 'maxmemory'.`), so the line never
+ * reads `.; `. The last clause and an ellipsis are left as they are; empty clauses are dropped.
+ */
+export function joinClauses(...clauses: string[]): string {
+  const kept = clauses.filter((c) => c !== '');
+  return kept
+    .map((c, i) => (i < kept.length - 1 && c.endsWith('.') && !c.endsWith('..') ? c.slice(0, -1) : c))
+    .join('; ');
+}

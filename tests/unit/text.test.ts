@@ -1,9 +1,13 @@
-/** Redacting URL userinfo and credentials, and neutralising control characters in echoed text (src/util/text.ts). */
+/**
+ * Redacting URL userinfo and credentials, neutralising control characters in echoed text, and joining the
+ * clauses of one line (src/util/text.ts).
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   forgetSecrets,
   isSecretEnvName,
+  joinClauses,
   neutralise,
   redactCredentials,
   redactKnownSecrets,
@@ -165,4 +169,16 @@ test('values the run knows are secret are hidden in any shape; short ones and ot
     safeText('error: 403 forbidden for token SUPERSECRET-TOKEN-42'),
     'error: 403 forbidden for token SUPERSECRET-TOKEN-42',
   );
+});
+
+test('clauses join with "; " and never read ".; "', () => {
+  assert.equal(
+    joinClauses(
+      'cannot save certificate "web": OOM command not allowed when used memory > \'maxmemory\'.',
+      "the failed attempt could not be recorded in store 'shared': OOM command not allowed.",
+    ),
+    "cannot save certificate \"web\": OOM command not allowed when used memory > 'maxmemory'; the failed attempt could not be recorded in store 'shared': OOM command not allowed.",
+  );
+  assert.equal(joinClauses('waiting...', 'then', ''), 'waiting...; then');
+  assert.equal(joinClauses('one'), 'one');
 });
