@@ -258,7 +258,7 @@ export function runMetrics(report: RunReport, items: PlanItem[], hostId?: string
     },
     {
       name: 'cert_renew_last_run_unrecorded_failures',
-      help: 'Certificates whose failure in the last run could not be recorded in their store (status cannot see it).',
+      help: 'Certificates whose failure in the last run could not be recorded in their store, or whose store could not be read (status cannot see it).',
       type: 'gauge',
       samples: [
         {
