@@ -4,14 +4,16 @@
  * hooks, and recording what this host now serves. Only for stores with deployment state (DeploymentStore).
  */
 import { describeError, ErrorCode } from '../errors.js';
+import { deployedHere } from '../policy/deployment.js';
 import { type HostDeployment, isDeploymentStore, type StoredMeta } from '../stores/types.js';
 import { mapLimit } from '../util/pool.js';
-import { HOOKS_AGAIN, HOOKS_AGAIN_LOG, markHooksPending } from './hook-phases.js';
+import { afterRollback, HOOKS_AGAIN, HOOKS_AGAIN_LOG, markHooksPending } from './hook-phases.js';
 import {
   type HookRunnerOptions,
   type PostRenewResult,
   type RenewedForHooks,
   rollBack,
+  rollbackHookFailure,
   runRollbackHooks,
 } from './hooks.js';
 import { hookInfo, namedLine, type RunDeps, type Running } from './running.js';
@@ -32,7 +34,7 @@ export async function deployBehind(running: Running[], hostId: string, deps: Run
     const { record, report } = r;
     if (r.hook || !r.current || !record.deployments || !DEPLOYABLE.has(report.outcome)) continue;
     const mine = record.deployments[hostId];
-    if (mine?.fingerprint === r.current.fingerprint) continue;
+    if (mine && deployedHere(mine, r.current.fingerprint)) continue;
     const store = await deps.session.store(record.entry.storeName);
     r.hook = hookInfo(record.entry, r.current, store);
     r.deploying = true;
@@ -62,10 +64,15 @@ async function writeEntries(
   });
 }
 
-/** What this host deployed before (kept while the new version is pending). */
+/**
+ * What this host deployed before (kept while the new version is pending). Nothing when its entry says the
+ * hooks failed for the very version it records as deployed (a rollback whose hooks failed, an older
+ * cert-renew's entry): what this host serves is not known.
+ */
 function previous(r: Running, hostId: string): HostDeployment {
   const mine = r.record.deployments?.[hostId];
   const out: HostDeployment = {};
+  if (mine?.fingerprint && !deployedHere(mine, mine.fingerprint)) return out;
   if (mine?.fingerprint) out.fingerprint = mine.fingerprint;
   if (mine?.serial) out.serial = mine.serial;
   if (mine?.deployedAt) out.deployedAt = mine.deployedAt;
@@ -222,7 +229,7 @@ export async function verifyServed(
     if (!post.rolledBack.has(name) || !failedNow.some((f) => f.entry.name === name)) continue;
     const now = post.rolledBack.get(name);
     r.report.outcome = 'rolled-back';
-    r.report.message = `renewed, but not served; the previous certificate was restored: ${post.failed.get(name)}`;
+    r.report.message = `renewed, but not served; the previous certificate was restored: ${post.failed.get(name)}${afterRollback(post, name)}`;
     delete r.report.notAfter;
     delete r.report.serial;
     delete r.report.fingerprint;
@@ -237,8 +244,10 @@ export async function verifyServed(
 
 /**
  * Phase, after the hooks and `verify`: this host's entry says what it serves now. Success: deployed. A
- * rollback whose hooks succeeded: the restored version is deployed. Otherwise the entry stays pending with
- * the error, and the next run on this host tries again. An interrupted run leaves them pending.
+ * rollback whose hooks succeeded: the restored version is deployed. A rollback whose hooks failed: nothing
+ * known deployed, the restored version pending with both errors (the host is failed). Otherwise the entry
+ * keeps the earlier deployed version, pending with the error. Either way the next run on this host tries
+ * again. An interrupted run leaves them pending.
  */
 export async function recordDeployments(
   running: Running[],
@@ -268,10 +277,8 @@ export async function recordDeployments(
       continue;
     }
     const restored = post.rolledBack.get(name);
-    const rollbackOk = post.reports
-      .filter((h) => h.event === 'rollback' && h.certificates.includes(name))
-      .every((h) => h.ok);
-    if (post.rolledBack.has(name) && restored && rollbackOk) {
+    const rollbackFailure = rollbackHookFailure(post, name);
+    if (post.rolledBack.has(name) && restored && rollbackFailure === undefined) {
       entries.push({
         r,
         entry: {
@@ -287,11 +294,15 @@ export async function recordDeployments(
     const pendingFingerprint = restored?.fingerprint ?? fingerprint;
     const earlier = r.record.deployments[hostId]?.pending;
     const since = earlier?.fingerprint === pendingFingerprint ? earlier.since : at;
+    // A rollback whose hooks failed leaves this host with nothing known deployed (the new version's hooks
+    // failed, then the restored one's): no deployed version, the restored one pending with both errors.
+    const error =
+      rollbackFailure === undefined ? failure : `${failure}; after the rollback: ${rollbackFailure}`;
     entries.push({
       r,
       entry: {
-        ...previous(r, hostId),
-        pending: { fingerprint: pendingFingerprint, since, code, error: failure },
+        ...(rollbackFailure === undefined ? previous(r, hostId) : {}),
+        pending: { fingerprint: pendingFingerprint, since, code, error },
       },
     });
   }

@@ -8,7 +8,13 @@ import type { ResolvedCertificate } from '../manifest/types.js';
 import { type CertificateReport, FAILING_OUTCOMES, type HookRunReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { AttemptInfo } from '../stores/types.js';
-import { type HookRunnerOptions, type PostRenewResult, runFailureHooks, runPostRenewHooks } from './hooks.js';
+import {
+  type HookRunnerOptions,
+  type PostRenewResult,
+  rollbackHookFailure,
+  runFailureHooks,
+  runPostRenewHooks,
+} from './hooks.js';
 import { hookInfo, namedLine, type RunDeps, type Running } from './running.js';
 
 /**
@@ -67,7 +73,7 @@ export async function postRenewHooks(
     report.error = { code: post.codes.get(report.name) ?? ErrorCode.hookFailed, message: failure };
     if (post.rolledBack.has(report.name)) {
       report.outcome = 'rolled-back';
-      report.message = `renewed, but a hook failed and the previous certificate was restored: ${failure}`;
+      report.message = `renewed, but a hook failed and the previous certificate was restored: ${failure}${afterRollback(post, report.name)}`;
       const restored = post.rolledBack.get(report.name);
       delete report.notAfter;
       delete report.serial;
@@ -83,6 +89,17 @@ export async function postRenewHooks(
     }
   }
   return post;
+}
+
+/**
+ * The end of a rolled-back certificate's line when its rollback hooks failed too (docs/hooks.md
+ * "rollbackOnHookFailure"): this host is recorded failed and its next run runs the hooks again. Else ''.
+ */
+export function afterRollback(post: PostRenewResult, name: string): string {
+  const failure = rollbackHookFailure(post, name);
+  return failure === undefined
+    ? ''
+    : `; the rollback's hooks failed too: ${failure} (not deployed here: the next run runs the hooks again)`;
 }
 
 /**

@@ -79,6 +79,17 @@ export interface PostRenewResult {
 }
 
 /**
+ * Why the rollback of `name` did not redeploy it: the errors of its failed `rollback` hooks (one line), or
+ * undefined when it was not rolled back or every rollback hook it ran succeeded.
+ */
+export function rollbackHookFailure(post: PostRenewResult, name: string): string | undefined {
+  if (!post.rolledBack.has(name)) return undefined;
+  const failed = post.reports.filter((h) => h.event === 'rollback' && h.certificates.includes(name) && !h.ok);
+  if (failed.length === 0) return undefined;
+  return failed.map((h) => h.error ?? `hook ${h.name} failed`).join('; ');
+}
+
+/**
  * Runs one hook for `certs` (and, for onFailure, their `failures`): the list files are written first
  * (hooks/lists.ts), the short list variables dropped when too long, and the files removed afterwards.
  * Never throws: a list file that cannot be written is a hook that was not run.
@@ -190,6 +201,10 @@ export async function rollBack(
         }
         restored.push({ ...member, info });
         options.logger.warn(`${member.entry.name}: restored the previous certificate`);
+      } else if (member.entry.store.keep === 0) {
+        options.logger.warn(
+          `${member.entry.name}: nothing to restore: store '${member.entry.storeName}' has keep 0, so no previous version is kept`,
+        );
       } else {
         options.logger.warn(`${member.entry.name}: no previous certificate valid now to restore`);
       }

@@ -37,10 +37,20 @@ export interface CurrentVersion {
   issuedAt: string;
 }
 
+/**
+ * Whether `entry` says its host has deployed the version with `fingerprint`: it records it deployed and no
+ * failure of the hooks for that same version came after (a rollback whose hooks failed, hooks that failed
+ * when run again for it): then what the host serves is not known, and its next run runs the hooks again.
+ */
+export function deployedHere(entry: HostDeployment, fingerprint: string): boolean {
+  if (entry.fingerprint !== fingerprint) return false;
+  return !(entry.pending?.fingerprint === fingerprint && entry.pending.error !== undefined);
+}
+
 function stateOf(entry: HostDeployment, current: CurrentVersion): HostState {
-  if (entry.fingerprint === current.fingerprint) return 'current';
   if (entry.pending?.fingerprint === current.fingerprint && entry.pending.error !== undefined)
     return 'failed';
+  if (entry.fingerprint === current.fingerprint) return 'current';
   return 'behind';
 }
 

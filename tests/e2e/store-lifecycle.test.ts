@@ -1,0 +1,139 @@
+/**
+ * What a store's life does to the certificates in it (operator trial 15, faults 11–13 and 16), with the
+ * built CLI against a filesystem store in a temporary directory and a real redis-server: a rollback whose
+ * hooks fail, a local CA that disappeared, and `prune` of a store another manifest shares.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Manifest, StoreConfig } from '../../src/manifest/types.js';
+import type { RunReport } from '../../src/report/model.js';
+import type { StatusReport } from '../../src/report/status.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+import { type RedisServer, startRedis } from '../harness/redis.js';
+import { type CliResult, hasStackTrace, runCli } from './cli.js';
+import { logLines } from './e2e-helpers.js';
+import { writeManifest } from './fixtures.js';
+
+function json<T>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    assert.fail(`no JSON (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+function manifestWith(
+  store: StoreConfig,
+  certificates: Manifest['certificates'],
+  extra: Partial<Manifest> = {},
+) {
+  return {
+    version: 1,
+    defaults: { issuer: 'local', store: 'shared' },
+    issuers: { local: { type: 'local-ca', commonName: 'trial CA', lifetime: '30d' } },
+    stores: { shared: store },
+    certificates,
+    ...extra,
+  } as Manifest;
+}
+
+describe('store lifecycle, filesystem and Redis', () => {
+  let tmp: TempDir;
+  let redis: RedisServer;
+  let prefixes = 0;
+  before(async () => {
+    tmp = await tempDir('cert-renew-store-life-');
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+    await tmp?.remove();
+  });
+
+  /** A fresh store of each kind (a new directory, a new keyPrefix). */
+  const kinds: { kind: string; store: (dir: string) => StoreConfig }[] = [
+    { kind: 'filesystem', store: (dir) => ({ type: 'filesystem', path: join(dir, 'store') }) },
+    {
+      kind: 'redis',
+      store: () => {
+        prefixes += 1;
+        return { type: 'redis', url: redis.url, keyPrefix: `life${prefixes}:` };
+      },
+    },
+  ];
+
+  for (const { kind, store } of kinds) {
+    test(`${kind}: a rollback whose hooks fail leaves the host failed, and the next run runs the hooks again`, async () => {
+      const dir = join(tmp.path, `rollback-${kind}`);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const log = join(dir, 'hook.log');
+      const failFlag = join(dir, 'FAIL');
+      const hook = join(dir, 'reload.sh');
+      await writeFile(
+        hook,
+        `#!/bin/sh\necho "$CERT_RENEW_EVENT $CERT_RENEW_SERIAL" >> '${log}'\ntest ! -e '${failFlag}'\n`,
+      );
+      await chmod(hook, 0o755);
+      const manifest = await writeManifest(
+        dir,
+        manifestWith(store(dir), [
+          {
+            name: 'c1',
+            domains: ['c1.example.test'],
+            hooks: { postRenew: [{ run: [hook], name: 'reload' }], rollbackOnHookFailure: true },
+          },
+        ]),
+      );
+      const run = (...args: string[]) => runCli(['-m', manifest, 'run', '--host-id', 'a', '--json', ...args]);
+      const status = async () => {
+        const r = await runCli(['-m', manifest, 'status', '--json']);
+        return json<StatusReport>(r).certificates[0];
+      };
+
+      let r = await run();
+      assert.equal(r.code, 0, r.stderr);
+      const first = json<RunReport>(r).certificates[0];
+      assert.equal((await status())?.hosts?.[0]?.state, 'current');
+
+      // The renewal's hook fails, the rollback restores the first version, and its hook fails too.
+      await writeFile(failFlag, '');
+      r = await run('--force');
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      const rolled = json<RunReport>(r).certificates[0];
+      assert.equal(rolled?.outcome, 'rolled-back');
+      assert.equal(rolled?.serial, first?.serial);
+      assert.match(
+        rolled?.message ?? '',
+        /the rollback's hooks failed too: .*the next run runs the hooks again/,
+      );
+      const failed = await status();
+      assert.equal(failed?.hosts?.[0]?.host, 'a');
+      assert.equal(failed?.hosts?.[0]?.state, 'failed', JSON.stringify(failed?.hosts));
+      assert.equal(failed?.hosts?.[0]?.overdue, true);
+      assert.match(failed?.hosts?.[0]?.error ?? '', /HOOK_FAILED: .*after the rollback/);
+      r = await runCli(['-m', manifest, 'status', '--check']);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /a failed/);
+
+      // The next run (nothing to renew) runs the hooks again for the restored version.
+      await rm(failFlag);
+      const before = (await logLines(log)).length;
+      r = await run();
+      assert.equal(r.code, 0, r.stderr);
+      const again = (await logLines(log)).slice(before);
+      assert.deepEqual(again, [`post-renew ${first?.serial}`]);
+      assert.equal((await status())?.hosts?.[0]?.state, 'current');
+      r = await runCli(['-m', manifest, 'status', '--check']);
+      assert.equal(r.code, 0, r.stdout);
+      // And a run after that has nothing left to do.
+      r = await run();
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await logLines(log)).length, before + 1);
+      assert.match(await readFile(log, 'utf8'), /^post-renew .*\npost-renew .*\nrollback .*\npost-renew /);
+    });
+  }
+});
