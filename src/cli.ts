@@ -243,6 +243,10 @@ const COMMANDS: Readonly<Record<string, (context: CommandContext) => void>> = {
         '--host-id <id>',
         "this host's id in the deployment state (default: deployment.hostId, else the hostname)",
       )
+      .option(
+        '--new-local-ca',
+        'create a new local CA where the old one is gone although certificates it issued are stored',
+      )
       .action(async (options) => {
         const { runCommand } = await import('./commands/run.js');
         setExit(await runCommand(globals(), options, io));

@@ -52,7 +52,7 @@ export async function openSession(
   io: CliIO,
   logger: Logger,
   intervalMs: number,
-  options: { adopting?: boolean } = {},
+  options: { adopting?: boolean; newLocalCa?: boolean } = {},
 ): Promise<Session> {
   return Session.open(
     resolve(io.cwd, globals.manifest),
@@ -77,13 +77,20 @@ export async function openSession(
  */
 export async function openAndPlan(
   globals: GlobalOptions,
-  options: SelectionOptions & { force?: boolean; orphans?: boolean; keepRenewalInfo?: boolean },
+  options: SelectionOptions & {
+    force?: boolean;
+    orphans?: boolean;
+    keepRenewalInfo?: boolean;
+    newLocalCa?: boolean;
+  },
   io: CliIO,
   logger: Logger,
 ): Promise<{ session: Session; run: PlannedRun; intervalMs: number }> {
   const intervalMs = parseInterval(options.interval);
   const shard = options.shard ? parseShard(options.shard) : undefined;
-  const session = await openSession(globals, io, logger, intervalMs);
+  const session = await openSession(globals, io, logger, intervalMs, {
+    ...(options.newLocalCa ? { newLocalCa: true } : {}),
+  });
   try {
     const entries = selectCertificates(session.certificates, {
       ...(options.only ? { only: options.only } : {}),

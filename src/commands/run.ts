@@ -20,6 +20,8 @@ export interface RunCommandOptions extends SelectionOptions {
   metricsFile?: string;
   timeout?: string;
   lockWait?: string;
+  /** `--new-local-ca`: create a new local CA where one is gone (docs/issuers.md). */
+  newLocalCa?: boolean;
 }
 
 /** `cert-renew run`: the cron job. Exit 0 when everything is fine, 1 when any certificate or hook failed. */

@@ -13,7 +13,7 @@ import { CertRenewError, describeError, ErrorCode } from '../errors.js';
 import type { KeyType, LocalCaIssuerConfig } from '../manifest/types.js';
 import type { RuntimeContext } from '../runtime/context.js';
 import { localCaBlobKey, localCaCrlLockName } from '../stores/keys.js';
-import type { Store } from '../stores/types.js';
+import { hasInventory, type Store } from '../stores/types.js';
 import { durationMs, formatDuration } from '../util/duration.js';
 import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
 import { inspectCertificate, parseCertificate } from '../x509/inspect.js';
@@ -35,6 +35,8 @@ const DAY_MS = 86_400_000;
 export const DEFAULT_LOCAL_CA_LIFETIME_MS = 90 * DAY_MS;
 /** Lifetime of the CA created on first use. */
 export const LOCAL_CA_VALIDITY_MS = 3650 * DAY_MS;
+/** Certificates read at once when looking for what a lost CA issued. */
+const ISSUED_BATCH = 500;
 /** How long a revocation waits for another process's change to the CA's revocation list (ms). */
 const CRL_LOCK_WAIT_MS = 60_000;
 
@@ -65,7 +67,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
   async issue(request: IssueRequest): Promise<IssueResult> {
     this.throwIfAborted(request);
     const store = await this.caStore(request.store);
-    const ca = await this.loadOrCreate(store);
+    const ca = await this.loadOrCreate(store, request.store);
     this.throwIfAborted(request);
     const now = this.context.clock.now();
     const domains = request.entry.domains;
@@ -182,6 +184,10 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     const existing = await this.read(store);
     const keyType = this.config.keyType ?? DEFAULT_CA_KEY_TYPE;
     if (!existing) {
+      const issued = await this.issuedBefore([store, context.store]);
+      if (issued && !this.context.newLocalCa) throw this.gone(store, issued);
+      if (issued)
+        return `local CA '${this.name}' is gone from store '${store.name}' (${issued.name} was issued by it); --new-local-ca: would create a new one on first issue`;
       return `local CA '${this.name}' does not exist yet in store '${store.name}'; would create it (${keyType}, valid ${formatDuration(LOCAL_CA_VALIDITY_MS)}) on first issue`;
     }
     const cert = new X509Certificate(existing.certPem);
@@ -199,10 +205,10 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     return this.config.store === undefined ? requestStore : await this.context.getStore(this.config.store);
   }
 
-  private loadOrCreate(store: Store): Promise<LocalCaMaterial> {
+  private loadOrCreate(store: Store, certificateStore: Store): Promise<LocalCaMaterial> {
     let pending = this.#cas.get(store);
     if (!pending) {
-      pending = this.loadOrCreateUncached(store);
+      pending = this.loadOrCreateUncached(store, certificateStore);
       this.#cas.set(store, pending);
       // A failure (store down) is not remembered: the next certificate tries again.
       pending.catch(() => this.#cas.delete(store));
@@ -210,9 +216,19 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     return pending;
   }
 
-  private async loadOrCreateUncached(store: Store): Promise<LocalCaMaterial> {
+  private async loadOrCreateUncached(store: Store, certificateStore: Store): Promise<LocalCaMaterial> {
     const existing = await this.read(store);
     if (existing) return existing;
+    const issued = await this.issuedBefore([store, certificateStore]);
+    if (issued) {
+      // Another process may have created the CA (and stored what it issued) since the read above.
+      const theirs = await this.read(store);
+      if (theirs) return theirs;
+      if (!this.context.newLocalCa) throw this.gone(store, issued);
+      this.context.logger.warn(
+        `local CA '${this.name}' was gone from store '${store.name}' (${issued.name} in store '${issued.store}' was issued by it): creating a new CA as --new-local-ca asks; clients must trust the new root, and certificates from the old CA chain to a root of the same name`,
+      );
+    }
     const created = await this.createCa();
     const key = localCaBlobKey(this.name);
     // ifAbsent: when several processes create the CA at once, the first write wins and everyone uses it.
@@ -228,6 +244,38 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       );
     }
     return theirs;
+  }
+
+  /**
+   * A certificate that `stores` hold and record as issued by this issuer (meta `issuer`), proof that this
+   * issuer's CA existed before; undefined when there is none. Read only when the CA is missing (first use,
+   * or lost: docs/issuers.md "When the local CA is gone"). Stores that cannot list their certificates, and
+   * certificates that cannot be read, prove nothing.
+   */
+  private async issuedBefore(stores: Store[]): Promise<{ name: string; store: string } | undefined> {
+    for (const store of new Set(stores)) {
+      if (!hasInventory(store)) continue;
+      const names = await store.listNames();
+      for (let i = 0; i < names.length; i += ISSUED_BATCH) {
+        const loaded = await store.loadMany(names.slice(i, i + ISSUED_BATCH));
+        for (const [name, one] of loaded) {
+          if (one.state === 'present' && one.cert.meta?.issuer === this.name)
+            return { name, store: store.name };
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /** The refusal to create a second CA while certificates of the first are in use (LOCAL_CA_GONE's line). */
+  private gone(store: Store, issued: { name: string; store: string }): CertRenewError {
+    return new CertRenewError(
+      ErrorCode.storeCorrupt,
+      `local CA '${this.name}' is gone from store '${store.name}', but certificate ${issued.name} in store '${issued.store}' was issued by it: a new CA would be a different root that clients do not trust`,
+      {
+        hint: `restore blob '${localCaBlobKey(this.name)}' from a backup, or run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`,
+      },
+    );
   }
 
   /** The stored CA, checked (the certificate parses, is a CA, and the key is its key); undefined if absent. */

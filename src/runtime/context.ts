@@ -21,6 +21,11 @@ export interface RuntimeContext {
   readSecret(ref: SecretRef): Promise<string>;
   /** Opens (once) the named store of the manifest. Issuers use it for challenge stores. */
   getStore(name: string): Promise<Store>;
+  /**
+   * `run --new-local-ca`: a local-ca issuer whose CA is gone while certificates it issued are stored
+   * creates a new CA instead of refusing (docs/issuers.md "When the local CA is gone").
+   */
+  newLocalCa?: boolean;
   /** Runs other programs (hooks, dns-01 exec); the real runner (src/runtime/process.ts) when absent. */
   runProcess?: ProcessRunner;
 }

@@ -135,5 +135,91 @@ describe('store lifecycle, filesystem and Redis', () => {
       assert.equal((await logLines(log)).length, before + 1);
       assert.match(await readFile(log, 'utf8'), /^post-renew .*\npost-renew .*\nrollback .*\npost-renew /);
     });
+
+    test(`${kind}: a local CA that is gone while certificates it issued are stored is not recreated without --new-local-ca`, async () => {
+      const dir = join(tmp.path, `ca-${kind}`);
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      const config = store(dir);
+      const manifest = await writeManifest(
+        dir,
+        manifestWith(config, [
+          { name: 'web', domains: ['web.example.test'] },
+          { name: 'api', domains: ['api.example.test'] },
+        ]),
+      );
+      let r = await runCli(['-m', manifest, 'run', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const show = async () =>
+        json<{ fingerprint: string; issuedBy: string }>(
+          await runCli(['-m', manifest, 'show', 'api', '--json']),
+        );
+      const first = await show();
+      // The CA is lost (deleted, or evicted by Redis).
+      if (config.type === 'filesystem')
+        await rm(join(config.path, '.cert-renew', 'blobs', 'local-ca', 'local'));
+      else assert.equal(await redis.cli('DEL', `${config.keyPrefix}local-ca:local`), '1');
+
+      const gone =
+        /local CA 'local' is gone from store 'shared', but certificate (web|api) in store 'shared' was issued by it.*--new-local-ca/;
+      r = await runCli(['-m', manifest, 'run', '--dry-run', '--force', '--only', 'api']);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, gone);
+      r = await runCli(['-m', manifest, 'run', '--force', '--only', 'api', '--json']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      const refused = json<RunReport>(r).certificates[0];
+      assert.equal(refused?.outcome, 'failed');
+      assert.equal(refused?.error?.code, 'STORE_CORRUPT');
+      assert.match(refused?.error?.message ?? '', gone);
+      assert.doesNotMatch(r.stderr, /created local CA/);
+      // Nothing changed: api is still the certificate of the old CA.
+      assert.equal((await show()).fingerprint, first.fingerprint);
+
+      // The explicit way: a new CA, said loudly, and the certificate issued by it.
+      r = await runCli(['-m', manifest, 'run', '--force', '--only', 'api', '--new-local-ca', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /local CA 'local' was gone from store 'shared'.*--new-local-ca/);
+      assert.equal(json<RunReport>(r).certificates[0]?.outcome, 'renewed');
+      const renewed = await show();
+      assert.notEqual(renewed.fingerprint, first.fingerprint);
+      assert.equal(renewed.issuedBy, first.issuedBy);
+      // From then on the new CA is there: no flag needed.
+      r = await runCli(['-m', manifest, 'run', '--force', '--only', 'web', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+    });
   }
+});
+
+describe('a Redis whose maxmemory-policy evicts keys without a TTL', () => {
+  let tmp: TempDir;
+  let redis: RedisServer;
+  before(async () => {
+    tmp = await tempDir('cert-renew-eviction-');
+    redis = await startRedis({ args: ['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru'] });
+  });
+  after(async () => {
+    await redis?.stop();
+    await tmp?.remove();
+  });
+
+  test('run --dry-run warns in its store check; volatile-lru does not', async () => {
+    const manifest = await writeManifest(
+      tmp.path,
+      manifestWith({ type: 'redis', url: redis.url, keyPrefix: 'ev:' }, [
+        { name: 'web', domains: ['web.example.test'] },
+      ]),
+    );
+    let r = await runCli(['-m', manifest, 'run', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /reachable and writable; warning: .*maxmemory-policy allkeys-lru.*evicts certificates and the local CA/,
+    );
+    assert.match(r.stderr, /maxmemory-policy allkeys-lru/);
+    await redis.cli('CONFIG', 'SET', 'maxmemory-policy', 'volatile-lru');
+    r = await runCli(['-m', manifest, 'run', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /maxmemory-policy/);
+  });
 });

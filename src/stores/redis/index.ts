@@ -37,6 +37,7 @@ import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
 import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
+import { evictionWarning } from './eviction.js';
 import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
 import { INSPECT_LOCK_SCRIPT, type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
@@ -366,7 +367,17 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       await client.set(key, 'dry run', 'PX', 60_000);
       await client.del(key);
     });
-    return `redis ${this.settings.address}: reachable and writable`;
+    return `redis ${this.settings.address}: reachable and writable${await this.evictionNote()}`;
+  }
+
+  /** `; warning: …` when this Redis evicts keys without a TTL (eviction.ts), logged too; else ''. */
+  private async evictionNote(): Promise<string> {
+    const warning = await this.connection
+      .run('read INFO memory', 'read', (client) => evictionWarning(client, this.settings.address))
+      .catch(() => undefined);
+    if (warning === undefined) return '';
+    this.context.logger.warn(`store ${this.name}: ${warning}`);
+    return `; warning: ${warning}`;
   }
 
   // ---- locks -------------------------------------------------------------------------------------
