@@ -381,6 +381,8 @@ const COMMANDS: Readonly<Record<string, (context: CommandContext) => void>> = {
       .option('--timeout <duration>', 'give up on one certificate after this long', '10m')
       .option('--lock-wait <duration>', "how long to wait for another host's lock on a certificate", '5m')
       .option('--host <id>', "instead: forget a retired host's deployment records (the certificates stay)")
+      .option('--force', 'also remove orphans that other hosts have deployed (another manifest may use them)')
+      .option('--host-id <id>', "this host's id (default: deployment.hostId, else the hostname)")
       .action(async (names: string[], options) => {
         const { pruneCommand } = await import('./commands/prune.js');
         setExit(await pruneCommand(globals(), names, options, io));

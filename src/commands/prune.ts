@@ -1,5 +1,6 @@
 import { ExitCode, UsageError } from '../errors.js';
 import { findHostRecords, forgetHostRecords, pruneOrphans } from '../execute/prune.js';
+import type { OrphanItem } from '../plan/model.js';
 import { findOrphans } from '../plan/orphans.js';
 import {
   type ForgetHostReport,
@@ -10,7 +11,7 @@ import {
 import { formatOf } from '../report/reporter.js';
 import { HOST_ID_PATTERN } from '../stores/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
-import { commandLogger, openSession, parseDurationOption, parseInterval } from './common.js';
+import { commandLogger, hostIdOf, openSession, parseDurationOption, parseInterval } from './common.js';
 import { confirmed } from './confirm.js';
 import { type CliIO, type GlobalOptions, reportOptions } from './io.js';
 
@@ -24,6 +25,10 @@ export interface PruneCommandOptions {
   lockWait?: string;
   /** `--host HOST`: forget a retired host's deployment records instead of pruning orphans. */
   host?: string;
+  /** `--host-id ID`: this host's id (default: deployment.hostId, else the hostname). */
+  hostId?: string;
+  /** `--force`: also remove orphans that other hosts have deployed. */
+  force?: boolean;
 }
 
 /**
@@ -62,6 +67,7 @@ export async function pruneCommand(
       }
       orphans = all.filter((o) => names.includes(o.name));
     }
+    refuseDeployedElsewhere(orphans, hostIdOf(options.hostId, session), options.force ?? false);
     const dryRun = options.dryRun ?? false;
     const revoke = options.revoke === true ? 'cessationOfOperation' : options.revoke || undefined;
     if (!dryRun && orphans.length > 0) {
@@ -99,6 +105,26 @@ export async function pruneCommand(
   } finally {
     await session.close();
   }
+}
+
+/**
+ * Throws a UsageError (exit 2, nothing removed) naming the orphans that hosts other than `hostId` have a
+ * deployment record of, unless `force`: a store shared with another manifest (the same keyPrefix or path)
+ * holds that manifest's live certificates as orphans of this one (docs/operations.md "Orphans").
+ */
+function refuseDeployedElsewhere(orphans: readonly OrphanItem[], hostId: string, force: boolean): void {
+  if (force) return;
+  const elsewhere = orphans
+    .map((o) => ({ o, hosts: (o.deployedOn ?? []).filter((h) => h !== hostId) }))
+    .filter(({ hosts }) => hosts.length > 0);
+  if (elsewhere.length === 0) return;
+  const list = elsewhere.map(({ o, hosts }) => `${o.name} (store '${o.store}') on ${hosts.join(', ')}`);
+  throw new UsageError(
+    `not pruned: other hosts than this one (${hostId}) have deployed ${list.join('; ')}; another manifest sharing the store may still use ${elsewhere.length === 1 ? 'it' : 'them'}`,
+    {
+      hint: 'check that those hosts no longer need it, then prune --force (or name only the other orphans); give each manifest its own keyPrefix or path',
+    },
+  );
 }
 
 /**

@@ -137,8 +137,11 @@ function pruneTable(report: PruneReport, { paint: c }: ReportOptions): string {
   const unlisted = (report.unlistedStores ?? [])
     .map((u) => `store '${u.store}' could not be listed (${u.error}): its orphans are unknown\n`)
     .join('');
+  // A store that could not be listed comes first: "no orphans" is only true of the others.
   return report.orphans.length === 0
-    ? `no orphaned certificates${unlisted ? ' found' : ''}\n${unlisted}`
+    ? unlisted
+      ? `${unlisted}no orphaned certificates in the stores that could be listed\n`
+      : 'no orphaned certificates\n'
     : `${renderTable(['NAME', 'STORE', 'NOT AFTER', 'OUTCOME', 'DETAIL'], rows)}\n${done} of ${report.orphans.length} orphaned certificate(s) ${verb}\n${unlisted}`;
 }
 

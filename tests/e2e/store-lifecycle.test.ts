@@ -191,6 +191,115 @@ describe('store lifecycle, filesystem and Redis', () => {
   }
 });
 
+describe('prune', () => {
+  let tmp: TempDir;
+  let redis: RedisServer;
+  before(async () => {
+    tmp = await tempDir('cert-renew-prune-shared-');
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+    await tmp?.remove();
+  });
+
+  const stores: { kind: string; store: () => StoreConfig }[] = [
+    { kind: 'filesystem', store: () => ({ type: 'filesystem', path: join(tmp.path, 'shared-store') }) },
+    { kind: 'redis', store: () => ({ type: 'redis', url: redis.url, keyPrefix: 't6:' }) },
+  ];
+  for (const { kind, store } of stores) {
+    test(`${kind}: two manifests sharing a store: prune of one refuses the other's deployed certificates without --force`, async () => {
+      const dir = join(tmp.path, kind);
+      await mkdir(dir, { recursive: true });
+      const a = await writeManifest(
+        dir,
+        manifestWith(store(), [
+          { name: 'web', domains: ['web.example.test'] },
+          { name: 'api', domains: ['api.example.test'] },
+        ]),
+        'a.json',
+      );
+      const b = await writeManifest(
+        dir,
+        manifestWith(store(), [
+          { name: 'api', domains: ['api.example.test'] },
+          { name: 'mail', domains: ['mail.example.test'] },
+        ]),
+        'b.json',
+      );
+      for (const host of ['a', 'b']) {
+        const r = await runCli(['-m', a, 'run', '--host-id', host]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      let r = await runCli(['-m', b, 'run', '--host-id', 'c']);
+      assert.equal(r.code, 0, r.stderr);
+
+      const refused =
+        /not pruned: other hosts than this one \(c\) have deployed web \(store 'shared'\) on a, b; another manifest sharing the store may still use it.*prune --force/;
+      r = await runCli(['-m', b, 'prune', '--yes', '--host-id', 'c']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, refused);
+      assert.ok(!hasStackTrace(r.stderr), r.stderr);
+      r = await runCli(['-m', b, 'prune', '--dry-run', '--host-id', 'c']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, refused);
+      r = await runCli(['-m', a, 'status', '--check']);
+      assert.equal(r.code, 0, r.stdout);
+
+      // Said on purpose: removed.
+      r = await runCli(['-m', b, 'prune', '--yes', '--force', '--host-id', 'c', '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = json<{ orphans: { name: string; outcome: string }[] }>(r).orphans;
+      assert.deepEqual(
+        lines.map((l) => [l.name, l.outcome]),
+        [['web', 'pruned']],
+      );
+    });
+  }
+
+  test('a Redis that cannot be reached: prune never says "no orphaned certificates" first', async () => {
+    const dir = join(tmp.path, 'down');
+    await mkdir(dir, { recursive: true });
+    const down = await startRedis();
+    const url = down.url;
+    await down.stop();
+    const manifest = await writeManifest(
+      dir,
+      manifestWith({ type: 'redis', url, keyPrefix: 'down:' }, [
+        { name: 'web', domains: ['web.example.test'] },
+      ]),
+    );
+    const r = await runCli(['-m', manifest, 'prune', '--yes']);
+    assert.equal(r.code, 1, r.stderr);
+    const out = r.stdout.split('\n').filter(Boolean);
+    assert.match(out[0] ?? '', /^store 'shared' could not be listed .*its orphans are unknown$/);
+    assert.equal(out[1], 'no orphaned certificates in the stores that could be listed');
+    assert.doesNotMatch(r.stdout, /^no orphaned certificates$/m);
+  });
+
+  test('keep 0: a failed hook with rollback says no previous version is kept', async () => {
+    const dir = join(tmp.path, 'keep0');
+    await mkdir(dir, { recursive: true });
+    const manifest = await writeManifest(
+      dir,
+      manifestWith({ type: 'filesystem', path: join(dir, 'store'), keep: 0 }, [
+        {
+          name: 'web',
+          domains: ['web.example.test'],
+          hooks: { postRenew: [{ run: ['false'] }], rollbackOnHookFailure: true },
+        },
+      ]),
+    );
+    const r = await runCli(['-m', manifest, 'run', '--force']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /web: nothing to restore: store 'shared' has keep 0, so no previous version is kept/,
+    );
+    assert.doesNotMatch(r.stderr, /no previous certificate valid now/);
+  });
+});
+
 describe('a Redis whose maxmemory-policy evicts keys without a TTL', () => {
   let tmp: TempDir;
   let redis: RedisServer;
