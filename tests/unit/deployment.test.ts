@@ -4,7 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { describe, test } from 'node:test';
 import { dropLongLists, LIST_VARIABLE_LIMIT, writeHookLists } from '../../src/hooks/lists.js';
-import { fleetOf } from '../../src/policy/deployment.js';
+import { deployedHere, fleetOf } from '../../src/policy/deployment.js';
 import { healthOf } from '../../src/policy/readiness.js';
 import { decodeHostDeployment } from '../../src/stores/deployment-record.js';
 
@@ -43,6 +43,31 @@ describe('fleetOf', () => {
     assert.equal(hosts[2]?.error, 'HOOK_FAILED: exit 1');
     const late = fleetOf({ b: { fingerprint: 'OLD' } }, current, NOW, 2 * HOUR);
     assert.equal(late[0]?.overdue, true);
+  });
+
+  test('hooks that failed for the version a host records as deployed (a failed rollback): failed, not deployed', () => {
+    const failedAgain = {
+      fingerprint: 'NEW',
+      pending: {
+        fingerprint: 'NEW',
+        since: '2030-01-09T21:00:00.000Z',
+        code: 'HOOK_FAILED' as const,
+        error: 'x',
+      },
+    };
+    const [a, b] = fleetOf({ a: failedAgain, b: { pending: failedAgain.pending } }, current, NOW, 8 * HOUR);
+    assert.deepEqual([a?.state, a?.overdue, b?.state, b?.overdue], ['failed', true, 'failed', true]);
+    assert.equal(deployedHere(failedAgain, 'NEW'), false);
+    // Under way (no error yet) or failed for another version: what it recorded deployed stands.
+    assert.equal(
+      deployedHere({ fingerprint: 'NEW', pending: { fingerprint: 'NEW', since: 'x' } }, 'NEW'),
+      true,
+    );
+    assert.equal(
+      deployedHere({ ...failedAgain, pending: { ...failedAgain.pending, fingerprint: 'NEWER' } }, 'NEW'),
+      true,
+    );
+    assert.equal(deployedHere(failedAgain, 'OLD'), false);
   });
 
   test('after a rollback a host is behind since its own later deployment', () => {
