@@ -247,8 +247,8 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
   }
 
   /**
-   * A certificate that `stores` hold and record as issued by this issuer (meta `issuer`), proof that this
-   * issuer's CA existed before; undefined when there is none. Read only when the CA is missing (first use,
+   * A certificate that `stores` hold, record as issued by this issuer (meta `issuer`) and that names this
+   * CA's subject as its issuer: proof that this issuer's CA existed before; undefined when there is none. Read only when the CA is missing (first use,
    * or lost: docs/issuers.md "When the local CA is gone"). Stores that cannot list their certificates, and
    * certificates that cannot be read, prove nothing.
    */
@@ -259,12 +259,30 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       for (let i = 0; i < names.length; i += ISSUED_BATCH) {
         const loaded = await store.loadMany(names.slice(i, i + ISSUED_BATCH));
         for (const [name, one] of loaded) {
-          if (one.state === 'present' && one.cert.meta?.issuer === this.name)
+          if (one.state === 'present' && this.signedByOurs(one.cert.meta?.issuer, one.cert.certPem))
             return { name, store: store.name };
         }
       }
     }
     return undefined;
+  }
+
+  /**
+   * Recorded as issued by this issuer, and its issuer name is this CA's subject (`CN=<commonName>`): not a
+   * certificate imported under this issuer's name from another CA (adopted PEM files).
+   */
+  private signedByOurs(issuer: string | undefined, certPem: string): boolean {
+    if (issuer !== this.name) return false;
+    const cn = `CN=${this.commonName()}`;
+    try {
+      return new X509Certificate(certPem).issuer.split('\n').includes(cn);
+    } catch {
+      return false;
+    }
+  }
+
+  private commonName(): string {
+    return this.config.commonName ?? `cert-renew local CA (${this.name})`.slice(0, MAX_COMMON_NAME);
   }
 
   /** The refusal to create a second CA while certificates of the first are in use (LOCAL_CA_GONE's line). */
@@ -313,7 +331,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     const certPem = await createCertificate({
       subjectKeyPem: keyPem,
       selfSignKeyPem: keyPem,
-      commonName: this.config.commonName ?? `cert-renew local CA (${this.name})`.slice(0, MAX_COMMON_NAME),
+      commonName: this.commonName(),
       notBefore: new Date(now.getTime() - BACKDATE_MS),
       notAfter: new Date(now.getTime() + LOCAL_CA_VALIDITY_MS),
       ca: true,

@@ -13,7 +13,7 @@ import type { StatusReport } from '../../src/report/status.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { type CliResult, hasStackTrace, runCli } from './cli.js';
-import { logLines } from './e2e-helpers.js';
+import { filesystemStoreWith, logLines } from './e2e-helpers.js';
 import { writeManifest } from './fixtures.js';
 
 function json<T>(r: CliResult): T {
@@ -188,6 +188,24 @@ describe('store lifecycle, filesystem and Redis', () => {
       r = await runCli(['-m', manifest, 'run', '--force', '--only', 'web', '--json']);
       assert.equal(r.code, 0, r.stderr);
     });
+  }
+});
+
+test('certificates adopted under a local-ca issuer from another CA do not stop its first CA', async () => {
+  const tmp = await tempDir('cert-renew-adopted-');
+  try {
+    const path = join(tmp.path, 'store');
+    await filesystemStoreWith(path, ['web'], 'local');
+    const manifest = await writeManifest(
+      tmp.path,
+      manifestWith({ type: 'filesystem', path }, [{ name: 'web', domains: ['web.example.test'] }]),
+    );
+    const r = await runCli(['-m', manifest, 'run', '--force', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /created local CA 'local' in store 'shared'/);
+    assert.doesNotMatch(r.stderr, /gone/);
+  } finally {
+    await tmp.remove();
   }
 });
 
