@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors.js';
+import type { CertRenewError, ErrorCode } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 
@@ -57,12 +57,17 @@ export interface StoredCertificate extends CertificateBundle {
  *   where in one line. The certificate is renewed; the store never "repairs" it on read;
  * - `present`: a complete, consistent set (the key belongs to the set it was saved with; the caller still
  *   checks that it matches the certificate).
+ * - `error`: something is there that this host must neither use nor replace, because its configuration
+ *   differs from the one that wrote it (a Redis value sealed under the configured encryption keyId with
+ *   another key: another host's). `failure` is the one-line CertRenewError; the certificate is an error in
+ *   the plan (never renewed over it) until the configuration is fixed.
  * `attempts` is the last failed attempt (advisory: an unreadable one reads as none), in any state.
  * `replaced`: the files a reader gets are not the stored version (see ReplacedFiles); `cert` is those files.
  */
 export type LoadResult =
   | { state: 'missing'; attempts?: AttemptInfo }
   | { state: 'unreadable'; error: string; attempts?: AttemptInfo }
+  | { state: 'error'; failure: CertRenewError; attempts?: AttemptInfo }
   | { state: 'present'; cert: StoredCertificate; attempts?: AttemptInfo; replaced?: ReplacedFiles };
 
 /**

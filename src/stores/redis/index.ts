@@ -166,6 +166,9 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const extra = attempts ? { attempts } : {};
     if (value === null) return { state: 'missing', ...extra };
     const decoded = decodeCertRecord(name, value, this.settings.ring);
+    if (!decoded.ok && decoded.wrongKey) {
+      return { state: 'error', failure: this.wrongKeyError(name, decoded.wrongKey.kid), ...extra };
+    }
     if (!decoded.ok) {
       return {
         state: 'unreadable',
@@ -174,6 +177,23 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       };
     }
     return { state: 'present', cert: decoded.cert, ...extra };
+  }
+
+  /**
+   * A value sealed under a key id this store has, with a key that is not this store's (authentication
+   * fails): two hosts sharing the store with different keys under one keyId would otherwise each reissue
+   * and overwrite the other's certificates on every run. A configuration error (STORE_CORRUPT), never
+   * reissued over. A key id this store does not know stays `unreadable` (docs/stores.md, rotation).
+   */
+  private wrongKeyError(name: string, kid: string): CertRenewError {
+    const key = redisKeys.cert(this.settings.keyPrefix, name);
+    return new CertRenewError(
+      ErrorCode.storeCorrupt,
+      `${name}: redis store "${this.name}": ${key}: the private key does not decrypt with the configured encryption key "${kid}": the key that wrote it differs (another host's?), or the value was altered; not reissued over it`,
+      {
+        hint: `give every host sharing this store the same key for keyId "${kid}" (a new key needs a new keyId)`,
+      },
+    );
   }
 
   /**
