@@ -191,7 +191,7 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       ErrorCode.storeCorrupt,
       `${name}: redis store "${this.name}": ${key}: the private key does not decrypt with the configured encryption key "${kid}": the key that wrote it differs (another host's?), or the value was altered; not reissued over it`,
       {
-        hint: `give every host sharing this store the same key for keyId "${kid}" (a new key needs a new keyId)`,
+        hint: `give every host sharing this store the same key for keyId "${kid}" — a new key needs a new keyId`,
       },
     );
   }
