@@ -1,4 +1,4 @@
-import type { CertRenewError, ErrorCode } from '../errors.js';
+import { CertRenewError, type ErrorCode } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 
@@ -239,7 +239,8 @@ export interface Store {
   paths(name: string): CertificatePaths | undefined;
   /**
    * Dry run: proves the store is reachable and writable, leaving nothing behind (a probe written and
-   * removed) and writing no certificate. Resolves a one-line description; rejects with STORE_UNAVAILABLE.
+   * removed) and writing no certificate. Resolves a one-line description; rejects with STORE_UNAVAILABLE,
+   * or StoreChecksFailed when several things a run does are refused (one error each).
    */
   checkWritable(): Promise<string>;
   /** The locker for this store's certificates (for a filesystem store with `locks`, the named store's). */
@@ -367,4 +368,18 @@ export interface DeploymentStore {
 
 export function isDeploymentStore(store: Store): store is Store & DeploymentStore {
   return typeof (store as Partial<DeploymentStore>).loadDeployments === 'function';
+}
+
+/**
+ * `checkWritable` found several things a run does refused (a Redis ACL that allows some commands or keys
+ * and not others): `refusals` has one one-line error each; the message is the first of them.
+ */
+export class StoreChecksFailed extends CertRenewError {
+  constructor(readonly refusals: CertRenewError[]) {
+    const first = refusals[0];
+    super(first?.code ?? 'STORE_UNAVAILABLE', first?.message ?? 'store check failed', {
+      ...(first?.hint ? { hint: first.hint } : {}),
+    });
+    this.name = 'StoreChecksFailed';
+  }
 }

@@ -62,6 +62,7 @@ export function commandError(
 ): { error: CertRenewError; lost?: string } {
   if (error instanceof CertRenewError) return { error };
   const prefix = `redis store "${store.name}" (${store.address}): cannot ${what}`;
+  error = queuedError(error);
   const message = describeError(error);
   if (error instanceof ReplyError || (error instanceof Error && error.name === 'ReplyError')) {
     if (AUTH_FAILURE.test(message)) {
@@ -72,11 +73,12 @@ export function commandError(
         }),
       };
     }
+    const hint = replyHint(message);
     return {
       error: new CertRenewError(
         access === 'write' ? ErrorCode.storeWrite : ErrorCode.storeUnavailable,
         `${prefix}: ${message}`,
-        { cause: error, transient: TRANSIENT_REPLY.test(message) },
+        { cause: error, transient: TRANSIENT_REPLY.test(message), ...(hint ? { hint } : {}) },
       ),
     };
   }
@@ -92,4 +94,22 @@ export function commandError(
     }),
     ...(lost ? { lost: detail } : {}),
   };
+}
+
+/** What to do about a Redis error reply, where the reply alone does not say. */
+function replyHint(message: string): string | undefined {
+  if (message.startsWith('READONLY')) {
+    return "this Redis is a read-only replica: point the store's url at the master, or use `sentinel` to follow the master";
+  }
+  return undefined;
+}
+
+/**
+ * A MULTI/EXEC whose commands Redis refused while queueing them (NOPERM, READONLY, OOM …) fails with
+ * `EXECABORT Transaction discarded because of previous errors.`; ioredis keeps the refusals in
+ * `previousErrors`. The first of them says why; EXECABORT alone does not.
+ */
+function queuedError(error: unknown): unknown {
+  const previous = (error as { previousErrors?: unknown } | null)?.previousErrors;
+  return Array.isArray(previous) && previous[0] instanceof Error ? previous[0] : error;
 }

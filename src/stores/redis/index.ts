@@ -34,6 +34,7 @@ import type {
   StoredMeta,
 } from '../types.js';
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
+import { checkRedisWritable } from './check.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
 import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
@@ -377,16 +378,17 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     return undefined;
   }
 
-  /** PING, then SET and DEL of a probe key that expires by itself; writes no certificate. */
-  async checkWritable(): Promise<string> {
-    const { hostname, pid } = this.context;
-    const key = redisKeys.probe(this.settings.keyPrefix, hostname, pid);
-    await this.connection.run('check that the store is writable', 'write', async (client) => {
-      await client.ping();
-      await client.set(key, 'dry run', 'PX', 60_000);
-      await client.del(key);
+  /** What a run does, on probe keys no certificate can have (check.ts); writes no certificate. */
+  checkWritable(): Promise<string> {
+    return checkRedisWritable({
+      connection: this.connection,
+      label: { name: this.name, address: this.settings.address },
+      keyPrefix: this.settings.keyPrefix,
+      channel: this.settings.channel,
+      hostname: this.context.hostname,
+      pid: this.context.pid,
+      logger: this.context.logger,
     });
-    return `redis ${this.settings.address}: reachable and writable`;
   }
 
   // ---- locks -------------------------------------------------------------------------------------
