@@ -21,6 +21,7 @@ import {
   type Access,
   commandError,
   connectionLostError,
+  isTlsRefusal,
   type StoreLabel,
   unavailableError,
 } from './errors.js';
@@ -225,8 +226,12 @@ export class RedisConnection {
   ) {
     const name = label.name;
     client.on('error', (error: Error) => {
-      this.lastConnectionError = describeError(error);
-      logger.debug(`redis store "${name}": ${this.lastConnectionError}`);
+      const text = describeError(error);
+      logger.debug(`redis store "${name}": ${text}`);
+      // A TLS refusal stays the reason until connected: the next attempt's ECONNRESET says less.
+      const last = this.lastConnectionError;
+      if (last !== undefined && isTlsRefusal(last) && !isTlsRefusal(text)) return;
+      this.lastConnectionError = text;
     });
     // Cluster: the error of one node ("connect ECONNREFUSED …") says more than "Failed to refresh slots cache".
     client.on('node error', (error: Error, address: string) => {
