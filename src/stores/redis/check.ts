@@ -163,14 +163,12 @@ function refusal(
   const message = `redis store "${label.name}" (${label.address}): a run cannot ${what}: ${text}`;
   if (text.startsWith('NOPERM')) {
     const command = /run the '([^']+)' command/.exec(text)?.[1];
-    let rule: string;
-    if (command) rule = `+${command.split('|')[0]}`;
-    else if (/channel/.test(text)) rule = keys;
-    else rule = `~${allKeys} (a run uses ${keys} and the other keys under the prefix)`;
-    return new CertRenewError(ErrorCode.storeUnavailable, message, {
-      cause: error,
-      hint: `add to the user's ACL: ${rule}`,
-    });
+    let hint: string;
+    if (command) hint = `add +${command.split('|')[0]} to the user's ACL`;
+    else if (/channel/.test(text)) hint = `add ${keys} to the user's ACL`;
+    else if (keys === `${allKeys}`) hint = `add ~${allKeys} to the user's ACL`;
+    else hint = `add ~${allKeys} to the user's ACL: a run writes ${keys} and the other keys under the prefix`;
+    return new CertRenewError(ErrorCode.storeUnavailable, message, { cause: error, hint });
   }
   return new CertRenewError(error.code, message, {
     cause: error,
