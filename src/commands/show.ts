@@ -39,6 +39,7 @@ export async function showCommand(
         },
       );
     }
+    if (loaded.state === 'error') throw loaded.failure;
     if (loaded.state === 'unreadable') {
       // Permission denied is this user's, not the store's: a run (as the user that writes the store) finds
       // the files intact and replaces nothing.

@@ -16,6 +16,7 @@ import type { PlannedRecord } from '../plan/model.js';
 import type { CheckReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
+import { StoreChecksFailed } from '../stores/types.js';
 import { groupBy } from '../util/group.js';
 import { mapLimit } from '../util/pool.js';
 
@@ -58,6 +59,7 @@ export async function dryRunChecks(
   }
 
   const storeResults = new Map<string, CheckReport & { code?: ErrorCode }>();
+  const storeRefusals = new Map<string, CheckReport[]>();
   const issuerResults = new Map<string, CheckReport & { code?: ErrorCode }>();
   const hookResults = new Map<string, CheckReport>();
   const certResults = new Map<string, CheckReport & { code?: ErrorCode }>();
@@ -71,6 +73,13 @@ export async function dryRunChecks(
       } catch (error) {
         const e = toCertRenewError(error, ErrorCode.storeUnavailable, `store '${name}'`);
         storeResults.set(name, { kind: 'store', name, ok: false, message: e.oneLine, code: e.code });
+        // Each refused step its own line (a Redis ACL may refuse several things a run does).
+        if (error instanceof StoreChecksFailed && error.refusals.length > 1) {
+          storeRefusals.set(
+            name,
+            error.refusals.map((r) => ({ kind: 'store', name, ok: false, message: r.oneLine })),
+          );
+        }
       }
     }),
     ...[...issuerGroups].map(async ([key, certs]) => {
@@ -123,7 +132,7 @@ export async function dryRunChecks(
   // would read the same: each shown once.
   const shown = new Set<string>();
   const reports = [
-    ...storeResults.values(),
+    ...[...storeResults].flatMap(([name, report]) => storeRefusals.get(name) ?? [report]),
     ...issuerResults.values(),
     ...certResults.values(),
     ...hookResults.values(),

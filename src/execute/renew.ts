@@ -299,6 +299,8 @@ export async function renewOne(
   let loaded: LoadResult | undefined;
   try {
     loaded = await store.load(entry.name);
+    // What this host must not replace (another host's encryption key): never issued over.
+    if (loaded.state === 'error') throw loaded.failure;
     const now = clock.now();
     // Check again under the lock: another host may have renewed it while we waited.
     if (loaded.state === 'present') {

@@ -89,6 +89,7 @@ export async function revokeStored(
     : controller.signal;
   const act = async (lock: Lock | undefined) => {
     const loaded = await store.load(name);
+    if (loaded.state === 'error') throw loaded.failure;
     if (loaded.state !== 'present') {
       throw new CertRenewError(
         ErrorCode.notFound,

@@ -176,9 +176,15 @@ function settleUndue(running: Running[], logger: Logger, dryRun: boolean): void 
 /** `attemptNotRecorded` of a certificate whose store could not be read at all (its error says why). */
 const STORE_NOT_READ = 'the store could not be read';
 
-/** What an error line adds when the failure is not in the store: `status` reads only what is stored. */
+/**
+ * What an error line adds when the failure is not in the store: `status` reads only what is stored. When
+ * the store could not be read at all (STORE_NOT_READ), status shows the same error for the certificate, but
+ * not this attempt (no back-off, no count).
+ */
 function notRecordedClause(storeName: string, why: string): string {
-  return `the failed attempt could not be recorded in store '${storeName}' (status will not show it): ${why}`;
+  const status =
+    why === STORE_NOT_READ ? "status shows the store's error, not this attempt" : 'status will not show it';
+  return `the failed attempt could not be recorded in store '${storeName}' (${status}): ${why}`;
 }
 
 /** Phase (dry run only): every check, then each due certificate would renew or fails with what blocks it. */

@@ -95,6 +95,8 @@ function decideAdoption(
   bundle: CertificateBundle,
   dryRun: boolean,
 ): { action: AdoptAction; message: string } {
+  // Another host's encryption key wrote it: never replaced from here (the store's one-line error).
+  if (stored.state === 'error') throw stored.failure;
   if (stored.state !== 'present') {
     return {
       action: dryRun ? 'would-adopt' : 'adopted',

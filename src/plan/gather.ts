@@ -36,7 +36,8 @@ export interface GatherOptions {
  * - Each store is asked once (`loadMany`) for all of its certificates; stores are read in parallel.
  * - A store that cannot be read (throws) does not throw here: each of its records gets `stored: undefined`
  *   and `storeError` (a CertRenewError, code STORE_UNAVAILABLE unless the store said better). A certificate
- *   the store does not know is `{ state: 'missing' }`.
+ *   the store does not know is `{ state: 'missing' }`; one it holds but refuses (LoadResult `error`: another
+ *   host's encryption key) gets `stored: undefined` and that `storeError`, like an unreadable store.
  * - Stores with deployment state (DeploymentStore) are asked for every host's entry at the same time.
  * - ARI (RFC 9773) is asked for present certificates of ACME issuers only, or read from the answer kept in
  *   the certificate's store until the CA's Retry-After; an ARI failure is logged at debug level and leaves
@@ -62,9 +63,11 @@ export async function gather(
         ]);
         for (const entry of list) {
           const deployed = deployments?.get(entry.name);
+          const stored = loaded.get(entry.name) ?? { state: 'missing' };
           results.set(entry, {
             entry,
-            stored: loaded.get(entry.name) ?? { state: 'missing' },
+            // A value the store refuses to use or replace (LoadResult 'error') is this certificate's error.
+            ...(stored.state === 'error' ? { stored: undefined, storeError: stored.failure } : { stored }),
             ...(deployed ? { deployments: deployed } : {}),
           });
         }

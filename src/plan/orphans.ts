@@ -7,6 +7,7 @@
 import { describeError } from '../errors.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
+import type { LoadResult } from '../stores/types.js';
 import { hasInventory, isDeploymentStore } from '../stores/types.js';
 import { inspectCertificate } from '../x509/inspect.js';
 import type { OrphanItem } from './model.js';
@@ -43,7 +44,7 @@ export async function findOrphans(
         ]);
         return names.map((name): OrphanItem => {
           const result = loaded.get(name);
-          const item: OrphanItem = { name, store: storeName, state: result?.state ?? 'missing' };
+          const item: OrphanItem = { name, store: storeName, state: orphanState(result) };
           const hosts = Object.keys(deployments?.get(name) ?? {}).sort();
           if (hosts.length > 0) item.deployedOn = hosts;
           if (result?.state === 'present') {
@@ -78,4 +79,10 @@ export async function findOrphans(
     }),
   );
   return perStore.flat();
+}
+
+/** An orphan this host cannot read for any reason (LoadResult `error` included) is listed as unreadable. */
+function orphanState(result: LoadResult | undefined): OrphanItem['state'] {
+  if (!result) return 'missing';
+  return result.state === 'error' ? 'unreadable' : result.state;
 }

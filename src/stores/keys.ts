@@ -76,8 +76,6 @@ export const redisKeys = {
   challenge: (prefix: string, token: string) => `${prefix}challenge:${token}`,
   /** `account/le/ops%40example.com` → `account:le:ops@example.com`. */
   blob: (prefix: string, key: string) => `${prefix}${key.split('/').map(decodeURIComponent).join(':')}`,
-  /** The short-lived key `checkWritable` writes and deletes (expires by itself if the delete is lost). */
-  probe: (prefix: string, hostname: string, pid: number) => `${prefix}probe:{cert-renew}:${hostname}:${pid}`,
 } as const;
 
 // ---- filesystem ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../errors.js';
+import { CertRenewError, type ErrorCode } from '../errors.js';
 import type { KeyType } from '../manifest/types.js';
 import type { RevocationReason } from '../x509/revocation.js';
 
@@ -57,12 +57,17 @@ export interface StoredCertificate extends CertificateBundle {
  *   where in one line. The certificate is renewed; the store never "repairs" it on read;
  * - `present`: a complete, consistent set (the key belongs to the set it was saved with; the caller still
  *   checks that it matches the certificate).
+ * - `error`: something is there that this host must neither use nor replace, because its configuration
+ *   differs from the one that wrote it (a Redis value sealed under the configured encryption keyId with
+ *   another key: another host's). `failure` is the one-line CertRenewError; the certificate is an error in
+ *   the plan (never renewed over it) until the configuration is fixed.
  * `attempts` is the last failed attempt (advisory: an unreadable one reads as none), in any state.
  * `replaced`: the files a reader gets are not the stored version (see ReplacedFiles); `cert` is those files.
  */
 export type LoadResult =
   | { state: 'missing'; attempts?: AttemptInfo }
   | { state: 'unreadable'; error: string; attempts?: AttemptInfo }
+  | { state: 'error'; failure: CertRenewError; attempts?: AttemptInfo }
   | { state: 'present'; cert: StoredCertificate; attempts?: AttemptInfo; replaced?: ReplacedFiles };
 
 /**
@@ -234,7 +239,8 @@ export interface Store {
   paths(name: string): CertificatePaths | undefined;
   /**
    * Dry run: proves the store is reachable and writable, leaving nothing behind (a probe written and
-   * removed) and writing no certificate. Resolves a one-line description; rejects with STORE_UNAVAILABLE.
+   * removed) and writing no certificate. Resolves a one-line description; rejects with STORE_UNAVAILABLE,
+   * or StoreChecksFailed when several things a run does are refused (one error each).
    */
   checkWritable(): Promise<string>;
   /** The locker for this store's certificates (for a filesystem store with `locks`, the named store's). */
@@ -362,4 +368,18 @@ export interface DeploymentStore {
 
 export function isDeploymentStore(store: Store): store is Store & DeploymentStore {
   return typeof (store as Partial<DeploymentStore>).loadDeployments === 'function';
+}
+
+/**
+ * `checkWritable` found several things a run does refused (a Redis ACL that allows some commands or keys
+ * and not others): `refusals` has one one-line error each; the message is the first of them.
+ */
+export class StoreChecksFailed extends CertRenewError {
+  constructor(readonly refusals: CertRenewError[]) {
+    const first = refusals[0];
+    super(first?.code ?? 'STORE_UNAVAILABLE', first?.message ?? 'store check failed', {
+      ...(first?.hint ? { hint: first.hint } : {}),
+    });
+    this.name = 'StoreChecksFailed';
+  }
 }

@@ -70,16 +70,69 @@ describe('encryption at rest', () => {
     assert.equal(bad.stdout, '');
     const lines = bad.stderr.trim().split('\n');
     assert.equal(lines.length, 1, bad.stderr);
-    assert.match(lines[0] ?? '', /web: .*cannot be decrypted with key id k1/);
+    assert.match(lines[0] ?? '', /web: .*does not decrypt with the configured encryption key "k1"/);
 
+    // Another key under the same keyId is a configuration error, not a certificate to renew.
     const plan = await runCli(['-m', manifest, 'plan', '--json'], { env: wrong });
-    assert.equal(plan.code, 0, plan.stderr);
     for (const item of (JSON.parse(plan.stdout) as PlanJson).items) {
-      assert.equal(item.action, 'renew', `${item.name}: ${item.message}`);
-      assert.equal(item.reason, 'unreadable', `${item.name}: ${item.message}`);
-      assert.match(item.message, /cannot be decrypted/);
+      assert.equal(item.action, 'error', `${item.name}: ${item.message}`);
+      assert.match(item.message, /does not decrypt with the configured encryption key "k1"/);
     }
     // Nothing was changed by looking with the wrong key.
     assert.equal(await redis.cli('GET', 'cert:{web}'), raw);
+  });
+
+  test('two hosts with different keys under one keyId: the second fails every run and reissues nothing', async (t) => {
+    const redis = await startRedis();
+    const tmp = await tempDir();
+    t.after(async () => {
+      await redis.stop();
+      await tmp.remove();
+    });
+    const hostA = { CERT_RENEW_KEY: randomBytes(32).toString('base64') };
+    const hostB = { CERT_RENEW_KEY: randomBytes(32).toString('base64') };
+    const manifest = await writeManifest(
+      tmp.path,
+      redisManifest(
+        { url: redis.url, encryption: { key: { env: 'CERT_RENEW_KEY' }, keyId: 'k1' } },
+        ['c1', 'c2'],
+        {
+          // The local CA in a filesystem store, as an operator sharing only the certificates would.
+          issuers: { local: { type: 'local-ca', lifetime: '30d', store: 'cafs' } },
+          stores: {
+            shared: {
+              type: 'redis',
+              url: redis.url,
+              encryption: { key: { env: 'CERT_RENEW_KEY' }, keyId: 'k1' },
+            },
+            cafs: { type: 'filesystem', path: 'ca' },
+          },
+        },
+      ),
+    );
+    const first = await runCli(['-m', manifest, 'run', '--host-id', 'a', '--json'], { env: hostA });
+    assert.equal(first.code, 0, first.stderr);
+    const before = await redis.cli('GET', 'cert:{c1}');
+
+    for (let i = 0; i < 2; i++) {
+      const b = await runCli(['-m', manifest, 'run', '--host-id', 'b', '--json'], { env: hostB });
+      assert.equal(b.code, 1, b.stderr);
+      assert.ok(!hasStackTrace(b.stderr), b.stderr);
+      for (const cert of runReport(b).certificates) {
+        assert.notEqual(cert.outcome, 'renewed', JSON.stringify(cert));
+        assert.match(
+          JSON.stringify(cert),
+          /cert:\{c[12]\}: the private key does not decrypt with the configured encryption key \\"k1\\": the key that wrote it differs/,
+        );
+      }
+    }
+    const check = await runCli(['-m', manifest, 'status', '--check'], { env: hostB });
+    assert.equal(check.code, 2, check.stdout + check.stderr);
+    assert.match(check.stdout, /c1 .*critical/);
+    // Host a's values were never overwritten: a still reads them, and its run has nothing to do.
+    assert.equal(await redis.cli('GET', 'cert:{c1}'), before);
+    const again = await runCli(['-m', manifest, 'run', '--host-id', 'a', '--json'], { env: hostA });
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(runReport(again).certificates.every((c) => c.outcome !== 'renewed'));
   });
 });

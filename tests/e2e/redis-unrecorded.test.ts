@@ -114,7 +114,7 @@ describe('failures a Redis store cannot record', () => {
         assert.equal(lines.length, 1, `${c.name}: one line:\n${r.stderr}`);
         assert.match(
           lines[0] ?? '',
-          /is unreachable: .*; the failed attempt could not be recorded in store 'shared' \(status will not show it\): the store could not be read$/,
+          /is unreachable: .*; the failed attempt could not be recorded in store 'shared' \(status shows the store's error, not this attempt\): the store could not be read$/,
         );
       }
       textfile = await readFile(metrics, 'utf8');

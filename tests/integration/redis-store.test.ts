@@ -218,7 +218,7 @@ describe('encryption at rest', () => {
     await store.close();
   });
 
-  test('a wrong key or a value moved to another certificate is unreadable with the key id, never garbage', async () => {
+  test('a wrong key under a configured key id is an error naming the certificate; an unknown key id is unreadable; never garbage', async () => {
     const writer = await open(
       { url: redis.url, keyPrefix: 'enc2:', encryption: { key: { env: 'KEY1' }, keyId: 'k1' } },
       context,
@@ -228,12 +228,17 @@ describe('encryption at rest', () => {
       { url: redis.url, keyPrefix: 'enc2:', encryption: { key: { env: 'WRONG' }, keyId: 'k1' } },
       context,
     );
+    // Another host's key under the same keyId: a configuration error, not something to reissue over.
     const loaded = await wrong.load('one');
-    assert.equal(loaded.state, 'unreadable');
+    assert.equal(loaded.state, 'error');
+    const failure = loaded.state === 'error' ? loaded.failure : undefined;
+    assert.equal(failure?.code, 'STORE_CORRUPT');
     assert.match(
-      loaded.state === 'unreadable' ? loaded.error : '',
-      /private key cannot be decrypted with key id k1/,
+      failure?.message ?? '',
+      /^one: redis store "shared": enc2:cert:\{one\}: the private key does not decrypt with the configured encryption key "k1": the key that wrote it differs \(another host's\?\)/,
     );
+    assert.match(failure?.hint ?? '', /same key for keyId "k1"/);
+    assert.equal((await wrong.loadMany(['one'])).get('one')?.state, 'error');
 
     const unknown = await open(
       { url: redis.url, keyPrefix: 'enc2:', encryption: { key: { env: 'KEY2' } } },
@@ -254,7 +259,8 @@ describe('encryption at rest', () => {
     moved.name = 'two';
     await redis.cli('SET', 'enc2:cert:{two}', JSON.stringify(moved));
     const swapped = await writer.load('two');
-    assert.match(swapped.state === 'unreadable' ? swapped.error : '', /cannot be decrypted with key id k1/);
+    assert.equal(swapped.state, 'error');
+    assert.match(swapped.state === 'error' ? swapped.failure.message : '', /or the value was altered/);
   });
 
   test('rotation: previousKeys decrypt old values, new values use the current key', async () => {

@@ -21,6 +21,7 @@ import {
   type Access,
   commandError,
   connectionLostError,
+  isTlsRefusal,
   type StoreLabel,
   unavailableError,
 } from './errors.js';
@@ -47,16 +48,48 @@ function nodesText(nodes: { host: string; port: number }[]): string {
   return nodes.map((n) => `${n.host}:${n.port}`).join(',');
 }
 
-/** Options shared by every kind of connection (a Cluster passes them to each node). */
-function commonOptions(): RedisOptions {
+/**
+ * READONLY replies a Sentinel or Cluster connection reconnects on (and resends) within READONLY_WINDOW_MS
+ * before it reports them (a failover takes one or two; a server that stays a replica, all of them).
+ */
+const READONLY_RECONNECTS = 3;
+const READONLY_WINDOW_MS = 60_000;
+
+/**
+ * After a failover the old master answers READONLY: a Sentinel or Cluster connection reconnects (and finds
+ * the new master) and resends, a few times; then the READONLY reply is the command's error. A plain `url`
+ * never does: reconnecting reaches the same replica, and reconnect-and-resend without end only ended in
+ * "no answer within 20 s" instead of the server's READONLY line.
+ */
+function readonlyReconnect(follows: boolean): RedisOptions['reconnectOnError'] {
+  if (!follows) return () => false;
+  let left = 0;
+  let windowStart = Number.NEGATIVE_INFINITY;
+  return (error) => {
+    if (!error.message.startsWith('READONLY')) return false;
+    const now = performance.now();
+    if (now - windowStart > READONLY_WINDOW_MS) {
+      windowStart = now;
+      left = READONLY_RECONNECTS;
+    }
+    if (left <= 0) return false;
+    left--;
+    return 2;
+  };
+}
+
+/**
+ * Options shared by every kind of connection (a Cluster passes them to each node). `follows`: the address
+ * can move to another server (Sentinel, Cluster), so a READONLY reply is worth a reconnection.
+ */
+function commonOptions(follows: boolean): RedisOptions {
   return {
     lazyConnect: true,
     connectTimeout: CONNECT_TIMEOUT_MS,
     maxRetriesPerRequest: MAX_RETRIES_PER_REQUEST,
     // ioredis waits this long for a closed socket's 'close' (2 s by default, which delays the exit).
     disconnectTimeout: 200,
-    // After a failover the old master answers READONLY: reconnect (Sentinel finds the new one) and resend.
-    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 2 : false),
+    reconnectOnError: readonlyReconnect(follows),
   };
 }
 
@@ -99,7 +132,7 @@ export async function buildClient(
     const url = new URL(config.url);
     const host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
     const options: RedisOptions = {
-      ...commonOptions(),
+      ...commonOptions(false),
       host,
       port: url.port ? Number(url.port) : 6379,
       retryStrategy,
@@ -117,7 +150,7 @@ export async function buildClient(
 
   if (config.sentinel !== undefined) {
     const options: RedisOptions = {
-      ...commonOptions(),
+      ...commonOptions(true),
       ...auth,
       sentinels: config.sentinel.sentinels.map((n) => ({ host: n.host, port: n.port })),
       name: config.sentinel.name,
@@ -139,7 +172,7 @@ export async function buildClient(
     enableAutoPipelining: true,
     clusterRetryStrategy: (times: number) => (times > 3 ? null : times * 200),
     slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
-    redisOptions: { ...commonOptions(), ...auth, ...(tls ? { tls } : {}) },
+    redisOptions: { ...commonOptions(true), ...auth, ...(tls ? { tls } : {}) },
   };
   const address = `cluster ${nodesText(cluster.nodes)}`;
   return {
@@ -193,8 +226,12 @@ export class RedisConnection {
   ) {
     const name = label.name;
     client.on('error', (error: Error) => {
-      this.lastConnectionError = describeError(error);
-      logger.debug(`redis store "${name}": ${this.lastConnectionError}`);
+      const text = describeError(error);
+      logger.debug(`redis store "${name}": ${text}`);
+      // A TLS refusal stays the reason until connected: the next attempt's ECONNRESET says less.
+      const last = this.lastConnectionError;
+      if (last !== undefined && isTlsRefusal(last) && !isTlsRefusal(text)) return;
+      this.lastConnectionError = text;
     });
     // Cluster: the error of one node ("connect ECONNREFUSED …") says more than "Failed to refresh slots cache".
     client.on('node error', (error: Error, address: string) => {

@@ -24,9 +24,16 @@ export interface KeyRing {
   keys: ReadonlyMap<string, Buffer>;
 }
 
-/** Thrown by `decryptPrivateKey`; the store turns it into an `unreadable` load result. */
+/**
+ * Thrown by `decryptPrivateKey`; the store turns it into an `unreadable` load result, or, with `wrongKey`
+ * (the value names a configured key id and that key fails authentication: most likely another host
+ * configured a different key under the same id), into an `error` result that nothing is reissued over.
+ */
 export class DecryptError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly wrongKey: { kid: string } | undefined = undefined,
+  ) {
     super(message);
     this.name = 'DecryptError';
   }
@@ -128,6 +135,7 @@ export function decryptPrivateKey(ring: KeyRing | undefined, name: string, value
   } catch {
     throw new DecryptError(
       `${cannot}: wrong key, or the value was altered or belongs to another certificate`,
+      { kid },
     );
   }
 }

@@ -34,6 +34,7 @@ import type {
   StoredMeta,
 } from '../types.js';
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
+import { checkRedisWritable } from './check.js';
 import { buildClient, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
 import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
@@ -167,6 +168,9 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const extra = attempts ? { attempts } : {};
     if (value === null) return { state: 'missing', ...extra };
     const decoded = decodeCertRecord(name, value, this.settings.ring);
+    if (!decoded.ok && decoded.wrongKey) {
+      return { state: 'error', failure: this.wrongKeyError(name, decoded.wrongKey.kid), ...extra };
+    }
     if (!decoded.ok) {
       return {
         state: 'unreadable',
@@ -175,6 +179,23 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       };
     }
     return { state: 'present', cert: decoded.cert, ...extra };
+  }
+
+  /**
+   * A value sealed under a key id this store has, with a key that is not this store's (authentication
+   * fails): two hosts sharing the store with different keys under one keyId would otherwise each reissue
+   * and overwrite the other's certificates on every run. A configuration error (STORE_CORRUPT), never
+   * reissued over. A key id this store does not know stays `unreadable` (docs/stores.md, rotation).
+   */
+  private wrongKeyError(name: string, kid: string): CertRenewError {
+    const key = redisKeys.cert(this.settings.keyPrefix, name);
+    return new CertRenewError(
+      ErrorCode.storeCorrupt,
+      `${name}: redis store "${this.name}": ${key}: the private key does not decrypt with the configured encryption key "${kid}": the key that wrote it differs (another host's?), or the value was altered; not reissued over it`,
+      {
+        hint: `give every host sharing this store the same key for keyId "${kid}" — a new key needs a new keyId`,
+      },
+    );
   }
 
   /**
@@ -358,16 +379,18 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     return undefined;
   }
 
-  /** PING, then SET and DEL of a probe key that expires by itself; writes no certificate. */
+  /** What a run does, on probe keys no certificate can have (check.ts); writes no certificate. */
   async checkWritable(): Promise<string> {
-    const { hostname, pid } = this.context;
-    const key = redisKeys.probe(this.settings.keyPrefix, hostname, pid);
-    await this.connection.run('check that the store is writable', 'write', async (client) => {
-      await client.ping();
-      await client.set(key, 'dry run', 'PX', 60_000);
-      await client.del(key);
+    const checked = await checkRedisWritable({
+      connection: this.connection,
+      label: { name: this.name, address: this.settings.address },
+      keyPrefix: this.settings.keyPrefix,
+      channel: this.settings.channel,
+      hostname: this.context.hostname,
+      pid: this.context.pid,
+      logger: this.context.logger,
     });
-    return `redis ${this.settings.address}: reachable and writable${await this.evictionNote()}`;
+    return `${checked}${await this.evictionNote()}`;
   }
 
   /** `; warning: …` when this Redis evicts keys without a TTL (eviction.ts), logged too; else ''. */

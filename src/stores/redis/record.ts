@@ -68,7 +68,13 @@ export function encodeCertRecord(
   return JSON.stringify(record);
 }
 
-export type DecodedCert = { ok: true; cert: StoredCertificate } | { ok: false; error: string };
+/**
+ * `wrongKey`: the private key names a configured key id whose key does not decrypt it (see DecryptError);
+ * the store must neither use nor replace such a value.
+ */
+export type DecodedCert =
+  | { ok: true; cert: StoredCertificate }
+  | { ok: false; error: string; wrongKey?: { kid: string } };
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\r?\n?/g;
 
@@ -139,7 +145,9 @@ export function decodeCertRecord(name: string, text: string, ring: KeyRing | und
     try {
       keyPem = decryptPrivateKey(ring, name, record.private_key_enc);
     } catch (error) {
-      if (error instanceof DecryptError) return { ok: false, error: error.message };
+      if (error instanceof DecryptError) {
+        return { ok: false, error: error.message, ...(error.wrongKey ? { wrongKey: error.wrongKey } : {}) };
+      }
       throw error;
     }
   } else if (isString(record.private_key_pem) && record.private_key_pem.includes('PRIVATE KEY-----')) {

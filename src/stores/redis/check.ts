@@ -1,0 +1,178 @@
+/**
+ * `run --dry-run` for a Redis store: proves that this user may do what a run does, not only that a probe
+ * key can be written. Under the store's key shapes, with a name no certificate can have
+ * (`.cert-renew-probe:<host>:<pid>`, never matching CERT_NAME_PATTERN, so no run or `prune` sees it):
+ *
+ * 1. PING (an unreachable Redis or a refused login is one line, as for any command);
+ * 2. a lock: `SET Plock:{probe} token NX PX 60000`, then the lock's scripts (EVAL of the extend and the
+ *    release script on it);
+ * 3. a save: MULTI / LPUSH `Phistory:{probe}` / PEXPIRE / SET `Pcert:{probe}` PX / EXEC, as `save` does;
+ * 4. a deployment record: HSET `Pdeployed:{probe}` (then PEXPIRE);
+ * 5. DEL of every key written (each also expires after 60 s by itself);
+ * 6. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
+ *    queues the command; nothing is sent to subscribers): a refusal is a warning, as at run time.
+ *
+ * Every refusal (an ACL's NOPERM, READONLY, OOM …) is one line naming the command and key pattern and,
+ * for NOPERM, the ACL rule to add; all of them are reported at once (StoreChecksFailed).
+ */
+import { randomBytes } from 'node:crypto';
+import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import type { Logger } from '../../runtime/logger.js';
+import { redisKeys } from '../keys.js';
+import { StoreChecksFailed } from '../types.js';
+import type { RedisConnection } from './connection.js';
+import type { StoreLabel } from './errors.js';
+import { EXTEND_SCRIPT, RELEASE_SCRIPT } from './lock.js';
+
+/** How long each probe key lives if its DEL is lost (ms). */
+const PROBE_TTL_MS = 60_000;
+
+export interface WritableCheck {
+  connection: RedisConnection;
+  label: StoreLabel;
+  keyPrefix: string;
+  /** `announce.channel`, when announcements are configured. */
+  channel: string | undefined;
+  hostname: string;
+  pid: number;
+  logger: Logger;
+}
+
+/** The certificate-shaped name the probe keys use: starts with a dot and holds colons, so never a certificate's. */
+export function probeName(hostname: string, pid: number): string {
+  return `.cert-renew-probe:${hostname}:${pid}`;
+}
+
+/** The server's reply text behind a CertRenewError made by RedisConnection.run (or the error's own text). */
+function replyText(error: unknown): string {
+  const cause = error instanceof CertRenewError ? error.cause : error;
+  return describeError(cause ?? error);
+}
+
+/**
+ * Resolves "reachable and writable …" (with a note when PUBLISH is refused); rejects with the first
+ * failure when Redis cannot be reached at all, or StoreChecksFailed with one error per refused step.
+ */
+export async function checkRedisWritable(check: WritableCheck): Promise<string> {
+  const { connection, label, keyPrefix, channel, logger } = check;
+  const name = probeName(check.hostname, check.pid);
+  const lockKey = redisKeys.lock(keyPrefix, name);
+  const certKey = redisKeys.cert(keyPrefix, name);
+  const historyKey = redisKeys.history(keyPrefix, name);
+  const deployedKey = redisKeys.deployed(keyPrefix, name);
+  const token = `dry-run:${check.hostname}:${check.pid}:${randomBytes(8).toString('hex')}`;
+
+  // Unreachable, or the login refused: one line, nothing else to try.
+  await connection.run('check that the store is reachable', 'read', (client) => client.ping());
+
+  const refusals: CertRenewError[] = [];
+  const allKeys = `${keyPrefix}*`;
+  /** Runs one step; a refusal is recorded, a lost connection ends the check. */
+  const step = async (what: string, keys: string, action: Parameters<RedisConnection['run']>[2]) => {
+    try {
+      await connection.run(`check that a run can ${what}`, 'write', action);
+      return true;
+    } catch (error) {
+      const text = replyText(error);
+      if (!/^[A-Z]+ /.test(text) || !(error instanceof CertRenewError)) throw error;
+      refusals.push(refusal(label, what, keys, text, allKeys, error));
+      return false;
+    }
+  };
+
+  const locked = await step(
+    `take a lock (SET NX PX on ${keyPrefix}lock:{…})`,
+    `${keyPrefix}lock:*`,
+    async (client) => {
+      const reply = await client.set(lockKey, token, 'PX', PROBE_TTL_MS, 'NX');
+      if (reply !== 'OK') throw new Error(`${lockKey} exists already`);
+    },
+  );
+  // The scripts are checked even when the SET was refused: a user gets every rule to add in one go.
+  await step(
+    `extend and release a lock (EVAL on ${keyPrefix}lock:{…})`,
+    `${keyPrefix}lock:*`,
+    async (client) => {
+      await client.eval(EXTEND_SCRIPT, 1, lockKey, token, String(PROBE_TTL_MS));
+      await client.eval(RELEASE_SCRIPT, 1, lockKey, token);
+    },
+  );
+  await step(
+    `save a certificate (MULTI, LPUSH ${keyPrefix}history:{…}, SET ${keyPrefix}cert:{…}, EXEC)`,
+    `${keyPrefix}cert:* ${keyPrefix}history:*`,
+    async (client) => {
+      const replies = await client
+        .multi()
+        .lpush(historyKey, 'dry run')
+        .pexpire(historyKey, PROBE_TTL_MS)
+        .set(certKey, 'dry run', 'PX', PROBE_TTL_MS)
+        .exec();
+      for (const [error] of replies ?? []) if (error) throw error;
+    },
+  );
+  await step(
+    `record a deployment (HSET ${keyPrefix}deployed:{…})`,
+    `${keyPrefix}deployed:*`,
+    async (client) => {
+      await client.hset(deployedKey, check.hostname, 'dry run');
+      await client.pexpire(deployedKey, PROBE_TTL_MS);
+    },
+  );
+  await step(`delete keys (DEL ${keyPrefix}cert:{…})`, `${keyPrefix}*`, async (client) => {
+    await client.del(certKey, historyKey, deployedKey, ...(locked ? [lockKey] : []));
+  });
+
+  let note = '';
+  if (channel !== undefined) {
+    const published = await step(
+      `announce (PUBLISH on channel "${channel}")`,
+      `&${channel}`,
+      async (client) => {
+        // Queued, never sent: the ACL is checked when MULTI queues the command; DISCARD drops it.
+        const replies = await client
+          .pipeline()
+          .call('MULTI')
+          .call('PUBLISH', channel, 'dry run')
+          .call('DISCARD')
+          .exec();
+        for (const [error] of replies ?? []) if (error) throw error;
+      },
+    );
+    if (!published) {
+      const refused = refusals.pop() as CertRenewError;
+      logger.warn(`dry run: ${refused.oneLine}; certificates are still stored, only not announced`);
+      note = `; announcing on "${channel}" is refused (warning)`;
+    }
+  }
+  if (refusals.length > 0) throw new StoreChecksFailed(refusals);
+  return `redis ${label.address}: reachable and writable${note}`;
+}
+
+/**
+ * One refused step as one line: what a run could not do, the server's text, and for NOPERM the ACL rule
+ * to add (`+cmd` for a command, `~pattern` for keys, `&channel` for a channel).
+ */
+function refusal(
+  label: StoreLabel,
+  what: string,
+  keys: string,
+  text: string,
+  allKeys: string,
+  error: CertRenewError,
+): CertRenewError {
+  const message = `redis store "${label.name}" (${label.address}): a run cannot ${what}: ${text}`;
+  if (text.startsWith('NOPERM')) {
+    const command = /run the '([^']+)' command/.exec(text)?.[1];
+    let hint: string;
+    if (command) hint = `add +${command.split('|')[0]} to the user's ACL`;
+    else if (/channel/.test(text)) hint = `add ${keys} to the user's ACL`;
+    else if (keys === `${allKeys}`) hint = `add ~${allKeys} to the user's ACL`;
+    else hint = `add ~${allKeys} to the user's ACL: a run writes ${keys} and the other keys under the prefix`;
+    return new CertRenewError(ErrorCode.storeUnavailable, message, { cause: error, hint });
+  }
+  return new CertRenewError(error.code, message, {
+    cause: error,
+    transient: error.transient,
+    ...(error.hint ? { hint: error.hint } : {}),
+  });
+}
