@@ -170,6 +170,10 @@ export async function buildClient(
     enableOfflineQueue: true,
     // Concurrent single-key commands (loadMany) are sent as one pipeline per node.
     enableAutoPipelining: true,
+    // ioredis' own ready check (CLUSTER INFO) reconnects on cluster_state:fail and, once
+    // clusterRetryStrategy gives up, leaves connect() pending for ever: an empty event loop then ended the
+    // process with exit 0 and no output. RedisConnection checks the state itself, with a message.
+    enableReadyCheck: false,
     clusterRetryStrategy: (times: number) => (times > 3 ? null : times * 200),
     slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
     redisOptions: { ...commonOptions(true), ...auth, ...(tls ? { tls } : {}) },
@@ -204,11 +208,15 @@ function withinOperationTimeout<T>(work: Promise<T>, onTimeout?: (message: strin
 /** One client with its connection state; see the file header. */
 export class RedisConnection {
   private connecting: Promise<void> | undefined;
+  /** A connection refused for a reason that lasts (a cluster that is down), and until when to say it again. */
+  private connectFailure: { error: CertRenewError; retryAt: number } | undefined;
   private connected = false;
   private closed = false;
   /** The last connection-level error ioredis reported, for messages about lost connections. */
   private lastConnectionError: string | undefined;
   private lastNodeError: string | undefined;
+  /** Sentinels that answered but named no master (SENTINEL get-master-addr-by-name returned nil). */
+  private readonly sentinelsWithoutMaster = new Set<string>();
   /**
    * Set when a command failed because the connection was lost, cleared when ioredis is ready again: until
    * then further commands fail at once instead of each waiting through its own reconnection attempts (a
@@ -237,6 +245,14 @@ export class RedisConnection {
     client.on('node error', (error: Error, address: string) => {
       this.lastNodeError = `${address}: ${describeError(error)}`;
       logger.debug(`redis store "${name}": node ${this.lastNodeError}`);
+    });
+    // Sentinel: "connected to sentinel H:P successfully, but got an invalid reply: null" (the name is unknown).
+    client.on('sentinelError', (error: Error) => {
+      const known = /^connected to sentinel (\S+) successfully, but got an invalid reply: null/.exec(
+        error.message,
+      );
+      if (known?.[1]) this.sentinelsWithoutMaster.add(known[1]);
+      logger.debug(`redis store "${name}": ${describeError(error)}`);
     });
     client.on('ready', () => {
       this.lostConnection = undefined;
@@ -293,15 +309,41 @@ export class RedisConnection {
   private ensureConnected(): Promise<void> {
     if (this.connected) return Promise.resolve();
     if (this.closed) return Promise.reject(unavailableError(this.label, 'the store was closed'));
+    if (this.connectFailure && performance.now() < this.connectFailure.retryAt)
+      return Promise.reject(this.connectFailure.error);
     this.connecting ??= this.connectWithin().then(
       () => {
         this.connected = true;
       },
       (error: unknown) => {
-        this.connecting = undefined;
         // connect() rejects with "Connection is closed."; the 'error' event said why.
+        if (error instanceof CertRenewError) {
+          // A cluster that is down answers the same for a while: later commands of this run fail at once
+          // with the same line (another connect would only end in "no cluster node answered").
+          this.client.disconnect();
+          const retryAt = performance.now() + FAIL_FAST_MS;
+          const rejected = Promise.reject(error);
+          rejected.catch(() => undefined);
+          this.connecting = undefined;
+          this.connectFailure = { error, retryAt };
+          return rejected;
+        }
+        this.connecting = undefined;
         let main = this.lastConnectionError ?? describeError(error);
-        if (/^All sentinels are unreachable/.test(main)) main = 'no sentinel answered';
+        if (/^All sentinels are unreachable/.test(main)) {
+          const answered = [...this.sentinelsWithoutMaster];
+          this.sentinelsWithoutMaster.clear();
+          if (answered.length > 0) {
+            this.client.disconnect();
+            throw unavailableError(
+              this.label,
+              `the sentinels answered (${answered.join(', ')}) but do not know master "${this.masterName()}" (SENTINEL get-master-addr-by-name returned nil)`,
+              error,
+              'check the store\'s sentinel.name: it must be the name the sentinels monitor ("sentinel monitor NAME …")',
+            );
+          }
+          main = 'no sentinel answered';
+        }
         if (/^(Failed to refresh slots cache|None of startup nodes)/.test(main))
           main = 'no cluster node answered';
         const node = this.lastNodeError;
@@ -321,9 +363,64 @@ export class RedisConnection {
    * ever.
    */
   private connectWithin(): Promise<void> {
-    return withinOperationTimeout(this.client.connect(), (message) => {
-      this.lastConnectionError = message;
+    const client = this.client;
+    let onEnd: (() => void) | undefined;
+    // A client that gives up reconnecting ('end') settles the wait too: ioredis may leave connect() pending.
+    const ended = new Promise<never>((_, reject) => {
+      onEnd = () => reject(new Error(this.lastConnectionError ?? 'Connection is closed.'));
+      client.once('end', onEnd);
     });
+    const connected = (async () => {
+      await Promise.race([client.connect(), ended]);
+      if (client instanceof Cluster) await this.checkClusterState(client);
+    })();
+    return withinOperationTimeout(connected, (message) => {
+      this.lastConnectionError = message;
+    }).finally(() => {
+      if (onEnd) client.off('end', onEnd);
+      ended.catch(() => undefined);
+    });
+  }
+
+  /**
+   * CLUSTER INFO from the first master that answers; throws STORE_UNAVAILABLE when its cluster_state is not
+   * ok (a master without a live replica is gone and `cluster-require-full-coverage` is yes: every node
+   * refuses every command with CLUSTERDOWN). A cluster in state ok with some slots uncovered is accepted:
+   * the certificates on live nodes can be read (`loadMany`).
+   */
+  private async checkClusterState(client: Cluster): Promise<void> {
+    const failures: string[] = [];
+    for (const node of client.nodes('master')) {
+      const where = `${node.options.host}:${node.options.port}`;
+      let info: string;
+      try {
+        info = String(await node.cluster('INFO'));
+      } catch (error) {
+        failures.push(`${where}: ${describeError(error)}`);
+        continue;
+      }
+      const state = /^cluster_state:(\S+)/m.exec(info)?.[1];
+      if (state === undefined || state === 'ok') return;
+      const down =
+        failures.length > 0
+          ? `; ${failures.join('; ')}`
+          : this.lastNodeError
+            ? `; node ${this.lastNodeError}`
+            : '';
+      throw unavailableError(
+        this.label,
+        `the cluster is down: ${where} says cluster_state:${state} (hash slots without a live master${down})`,
+        undefined,
+        'check the cluster (redis-cli --cluster check, CLUSTER NODES): a failed master needs a replica to fail over to, or to come back; the next run retries',
+      );
+    }
+    if (failures.length > 0)
+      throw new Error(`no cluster node answered CLUSTER INFO (${failures.join('; ')})`);
+  }
+
+  /** The Sentinel master name, for messages. */
+  private masterName(): string {
+    return (this.client as Redis).options.name ?? '';
   }
 
   /**

@@ -36,7 +36,13 @@ export function isTlsRefusal(detail: string): boolean {
 }
 
 /** The first connection failed (`detail` says why): STORE_UNAVAILABLE, transient unless the login was refused. */
-export function unavailableError(store: StoreLabel, detail: string, cause?: unknown): CertRenewError {
+export function unavailableError(
+  store: StoreLabel,
+  detail: string,
+  cause?: unknown,
+  /** What to check instead of the usual hint (a cluster that is down, sentinels that do not know the name). */
+  hint?: string,
+): CertRenewError {
   if (AUTH_FAILURE.test(detail)) {
     return new CertRenewError(
       ErrorCode.storeUnavailable,
@@ -74,9 +80,11 @@ export function unavailableError(store: StoreLabel, detail: string, cause?: unkn
     {
       transient: true,
       cause,
-      hint: reset
-        ? 'check that Redis runs there and that the address is right; a Redis that requires TLS client certificates (tls-auth-clients yes) resets the connection, and cert-renew does not send one: set tls-auth-clients no (or optional) there'
-        : 'check that Redis runs there and that the address and credentials are right',
+      hint:
+        hint ??
+        (reset
+          ? 'check that Redis runs there and that the address is right; a Redis that requires TLS client certificates (tls-auth-clients yes) resets the connection, and cert-renew does not send one: set tls-auth-clients no (or optional) there'
+          : 'check that Redis runs there and that the address and credentials are right'),
     },
   );
 }
