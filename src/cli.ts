@@ -12,6 +12,7 @@ import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
 import { killProcessGroupsNow, releaseLocalLocksNow, releaseRemoteLocks } from './runtime/exit-cleanup.js';
 import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
+import { pendingWork } from './runtime/pending.js';
 import { fdOutput } from './util/output.js';
 import { terminalSafe } from './util/text.js';
 
@@ -444,6 +445,27 @@ export function invokedCommand(argv: readonly string[]): string | undefined {
     else return Object.hasOwn(COMMANDS, arg) ? arg : undefined;
   }
   return undefined;
+}
+
+/**
+ * Called by bin/cert-renew when node's event loop emptied while `main` had not settled: the command was
+ * waiting on a promise that can never settle (a bug, ours or a library's), and node would exit 0 in
+ * silence. Writes one line on stderr naming what was left unfinished and returns the exit code: 2 for
+ * `status --check` (its store could not be read: critical), 1 for everything else (docs/operations.md).
+ */
+export function unfinishedCommand(argv: readonly string[]): number {
+  const command = invokedCommand(argv) ?? 'the command';
+  const waiting = pendingWork();
+  const what =
+    waiting.length > 0
+      ? `${command} was waiting for ${waiting.join('; ')}`
+      : `${command} was waiting for something that can no longer happen`;
+  // status --check: a store that cannot be read is critical, 2.
+  const code = command === 'status' && argv.includes('--check') ? 2 : ExitCode.failure;
+  stderrOutput.write(
+    `cert-renew: the command stopped before finishing (${terminalSafe(what)}); nothing was reported: this is a bug, please report it (exit ${code})\n`,
+  );
+  return code;
 }
 
 /** Runs the CLI and resolves with the exit code. Never throws, never prints a stack trace. */

@@ -16,6 +16,7 @@ import { redisUrlProblem } from '../../manifest/checks/stores.js';
 import type { RedisStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import type { Logger } from '../../runtime/logger.js';
+import { trackPending } from '../../runtime/pending.js';
 import { ipVersion } from '../../util/ip.js';
 import {
   type Access,
@@ -215,7 +216,7 @@ export class RedisConnection {
   /** The last connection-level error ioredis reported, for messages about lost connections. */
   private lastConnectionError: string | undefined;
   private lastNodeError: string | undefined;
-  /** Sentinels that answered but named no master (SENTINEL get-master-addr-by-name returned nil). */
+  /** Sentinels that answered but do not know the master name (nil or "ERR No such master"). */
   private readonly sentinelsWithoutMaster = new Set<string>();
   /**
    * Set when a command failed because the connection was lost, cleared when ioredis is ready again: until
@@ -246,12 +247,13 @@ export class RedisConnection {
       this.lastNodeError = `${address}: ${describeError(error)}`;
       logger.debug(`redis store "${name}": node ${this.lastNodeError}`);
     });
-    // Sentinel: "connected to sentinel H:P successfully, but got an invalid reply: null" (the name is unknown).
+    // Sentinel: a sentinel that does not monitor the name answers SENTINEL get-master-addr-by-name with nil
+    // or (SENTINEL sentinels, Redis 7) "ERR No such master with that name".
     client.on('sentinelError', (error: Error) => {
-      const known = /^connected to sentinel (\S+) successfully, but got an invalid reply: null/.exec(
-        error.message,
-      );
-      if (known?.[1]) this.sentinelsWithoutMaster.add(known[1]);
+      const unknown =
+        /^connected to sentinel (\S+) successfully, but got an invalid reply: null/.exec(error.message) ??
+        /^failed to connect to sentinel (\S+) because ERR No such master/.exec(error.message);
+      if (unknown?.[1]) this.sentinelsWithoutMaster.add(unknown[1]);
       logger.debug(`redis store "${name}": ${describeError(error)}`);
     });
     client.on('ready', () => {
@@ -265,7 +267,18 @@ export class RedisConnection {
    * Runs commands on a connected client, within OPERATION_TIMEOUT_MS; any failure becomes one
    * CertRenewError line (STORE_UNAVAILABLE, or STORE_WRITE_FAILED for a refused write).
    */
-  async run<T>(what: string, access: Access, action: (client: Client) => Promise<T>): Promise<T> {
+  run<T>(what: string, access: Access, action: (client: Client) => Promise<T>): Promise<T> {
+    return trackPending(
+      `redis store "${this.label.name}" (${this.label.address}): ${what}`,
+      this.runTracked(what, access, action),
+    );
+  }
+
+  private async runTracked<T>(
+    what: string,
+    access: Access,
+    action: (client: Client) => Promise<T>,
+  ): Promise<T> {
     await this.ensureConnected();
     if (
       this.lostConnection !== undefined &&
@@ -337,7 +350,7 @@ export class RedisConnection {
             this.client.disconnect();
             throw unavailableError(
               this.label,
-              `the sentinels answered (${answered.join(', ')}) but do not know master "${this.masterName()}" (SENTINEL get-master-addr-by-name returned nil)`,
+              `the sentinels answered (${answered.join(', ')}) but do not know master "${this.masterName()}" (SENTINEL get-master-addr-by-name: no such master)`,
               error,
               'check the store\'s sentinel.name: it must be the name the sentinels monitor ("sentinel monitor NAME …")',
             );
