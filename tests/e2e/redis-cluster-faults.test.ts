@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import type { RedisStoreConfig } from '../../src/manifest/types.js';
 import { tempDir } from '../harness/process.js';
 import { type RedisCluster, startRedisCluster, startRedisSentinel } from '../harness/redis.js';
 import { hasStackTrace, runCli } from './cli.js';
@@ -99,6 +100,29 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
     assert.equal(run.code, 1, `run:\n${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /the command stopped before finishing \(run was waiting for /);
     assert.equal(run.stderr.match(/stopped before finishing/g)?.length, 1, run.stderr);
+  });
+
+  test('a keyPrefix with "{" or "}" is refused by validate and by the store, for every Redis store kind', async (t) => {
+    const tmp = await tempDir();
+    t.after(() => tmp.remove());
+    const cases: [string, Omit<RedisStoreConfig, 'type'>][] = [
+      ['app{x:', { url: 'redis://127.0.0.1:1/0' }],
+      ['a}b:', { cluster: { nodes: [{ host: '127.0.0.1', port: 1 }] } }],
+    ];
+    for (const [prefix, store] of cases) {
+      const manifest = await writeManifest(
+        tmp.path,
+        redisManifest({ ...store, keyPrefix: prefix }, names(1)),
+      );
+      const validate = await runCli(['-m', manifest, 'validate']);
+      assert.equal(validate.code, 1, `${prefix}:\n${validate.stdout}\n${validate.stderr}`);
+      assert.match(`${validate.stdout}${validate.stderr}`, /keyPrefix.*contains "\{" or "\}".*hash tag/);
+      // A run never gets as far as Redis (nothing listens on port 1): refused before anything is attempted.
+      const run = await runCli(['-m', manifest, 'run']);
+      assert.equal(run.code, 2, `${prefix}:\n${run.stdout}\n${run.stderr}`);
+      assert.match(run.stderr, /keyPrefix: .* contains "\{" or "\}"/);
+      assert.ok(!hasStackTrace(run.stderr), run.stderr);
+    }
   });
 
   test('Sentinel: sentinels that do not know the master name say so, not "no sentinel answered"', async (t) => {

@@ -12,7 +12,7 @@ import { checkDomain } from '../resolve.js';
 import { didYouMean, show } from '../schema.js';
 import { dns01Settings } from './dns01.js';
 import { type CheckOptions, error, type Finding, warning } from './finding.js';
-import { fileModes, lockTimeouts, redisUrls } from './stores.js';
+import { fileModes, lockTimeouts, redisKeyPrefixes, redisUrls } from './stores.js';
 import {
   type CertificateView,
   has,
@@ -423,6 +423,7 @@ export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   domainNames,
   renewalWindows,
   redisUrls,
+  redisKeyPrefixes,
   lockTimeouts,
   fileModes,
   verifyEndpoints,

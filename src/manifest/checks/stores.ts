@@ -59,6 +59,29 @@ export function redisUrls(view: ManifestView): Finding[] {
   return findings;
 }
 
+/**
+ * Why a Redis `keyPrefix` cannot work, or undefined when it can: it must hold no `{` or `}`. A Redis
+ * Cluster hashes only the first `{…}` of a key, so a brace in the prefix would make `{name}` no longer the
+ * hash tag and split one certificate's keys across slots (its MULTI/EXEC save then fails). Refused for
+ * every kind of Redis store: a store can be moved to a Cluster later. Used by `validate` and by the store.
+ */
+export function redisKeyPrefixProblem(prefix: string): string | undefined {
+  if (!/[{}]/.test(prefix)) return undefined;
+  return 'contains "{" or "}": Redis Cluster hashes only the first {…} of a key, so a brace in the prefix breaks the {name} hash tag that keeps one certificate\'s keys in one slot (refused for every Redis store: it may be moved to a Cluster later); use letters, digits and ":", "-", "_" or "."';
+}
+
+/** Each Redis store's `keyPrefix`: no braces (redisKeyPrefixProblem). */
+export function redisKeyPrefixes(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, store] of Object.entries(view.stores)) {
+    if (!isObject(store) || store.type !== 'redis') continue;
+    const prefix = stringAt(store, 'keyPrefix');
+    const problem = prefix === undefined ? undefined : redisKeyPrefixProblem(prefix);
+    if (problem) findings.push(error(`/stores/${esc(name)}/keyPrefix`, `${show(prefix)} ${problem}`));
+  }
+  return findings;
+}
+
 /** `lockTimeout` of every store: at least MIN_LOCK_TIMEOUT_MS. */
 export function lockTimeouts(view: ManifestView): Finding[] {
   const findings: Finding[] = [];

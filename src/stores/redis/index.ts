@@ -10,6 +10,8 @@
  */
 import { Cluster } from 'ioredis';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { redisKeyPrefixProblem } from '../../manifest/checks/stores.js';
+import { show } from '../../manifest/schema.js';
 import type { RedisStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs } from '../../util/duration.js';
@@ -83,6 +85,9 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const ring = config.encryption
       ? await loadKeyRing(name, config.encryption, (r) => context.readSecret(r))
       : undefined;
+    const prefixProblem =
+      config.keyPrefix === undefined ? undefined : redisKeyPrefixProblem(config.keyPrefix);
+    if (prefixProblem) throw invalid(`store "${name}": keyPrefix ${show(config.keyPrefix)} ${prefixProblem}`);
     const keep = config.keep ?? DEFAULT_KEEP;
     if (!Number.isInteger(keep) || keep < 0)
       throw invalid(`store "${name}": keep must be a whole number ≥ 0`);
