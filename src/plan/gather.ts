@@ -2,11 +2,12 @@
  * Gather: the only I/O before deciding. Reads every selected certificate from its store (batched per
  * store) and, for issuers that offer ACME Renewal Information, the suggested windows.
  */
-import { describeError, ErrorCode, toCertRenewError } from '../errors.js';
+import { type CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import { isRenewalInfoCapable } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
+import { PartialLoadError } from '../stores/partial.js';
 import { isDeploymentStore } from '../stores/types.js';
 import { groupBy } from '../util/group.js';
 import { mapLimit } from '../util/pool.js';
@@ -35,9 +36,11 @@ export interface GatherOptions {
  *
  * - Each store is asked once (`loadMany`) for all of its certificates; stores are read in parallel.
  * - A store that cannot be read (throws) does not throw here: each of its records gets `stored: undefined`
- *   and `storeError` (a CertRenewError, code STORE_UNAVAILABLE unless the store said better). A certificate
- *   the store does not know is `{ state: 'missing' }`; one it holds but refuses (LoadResult `error`: another
- *   host's encryption key) gets `stored: undefined` and that `storeError`, like an unreadable store.
+ *   and `storeError` (a CertRenewError, code STORE_UNAVAILABLE unless the store said better). A store that
+ *   could read some names (PartialLoadError: a Redis Cluster node down) gives that only to the others. A
+ *   certificate the store does not know is `{ state: 'missing' }`; one it holds but refuses (LoadResult
+ *   `error`: another host's encryption key) gets `stored: undefined` and that `storeError`, like an
+ *   unreadable store.
  * - Stores with deployment state (DeploymentStore) are asked for every host's entry at the same time.
  * - ARI (RFC 9773) is asked for present certificates of ACME issuers only, or read from the answer kept in
  *   the certificate's store until the CA's Retry-After; an ARI failure is logged at debug level and leaves
@@ -57,13 +60,21 @@ export async function gather(
       try {
         const store = await session.store(storeName);
         const names = list.map((e) => e.name);
-        const [loaded, deployments] = await Promise.all([
+        const [loads, deploys] = await Promise.allSettled([
           store.loadMany(names),
           isDeploymentStore(store) ? store.loadDeployments(names) : undefined,
         ]);
+        // A store that could read some names (a Cluster node down) fails only the others.
+        const loaded = readOrThrow(loads);
+        const deployments = readOrThrow(deploys);
         for (const entry of list) {
-          const deployed = deployments?.get(entry.name);
-          const stored = loaded.get(entry.name) ?? { state: 'missing' };
+          const failure = loaded.failed.get(entry.name) ?? deployments?.failed.get(entry.name);
+          if (failure) {
+            results.set(entry, { entry, stored: undefined, storeError: failure });
+            continue;
+          }
+          const deployed = deployments?.read.get(entry.name);
+          const stored = loaded.read.get(entry.name) ?? { state: 'missing' };
           results.set(entry, {
             entry,
             // A value the store refuses to use or replace (LoadResult 'error') is this certificate's error.
@@ -89,6 +100,26 @@ export async function gather(
     const ari = windows.get(record);
     return ari ? { ...record, ari } : record;
   });
+}
+
+/**
+ * What a batch read gave: everything (`failed` empty), or, from a PartialLoadError, what was read and the
+ * names that could not be. Any other rejection is thrown (the whole store failed).
+ */
+function readOrThrow<T>(result: PromiseSettledResult<ReadonlyMap<string, T>>): {
+  read: ReadonlyMap<string, T>;
+  failed: ReadonlyMap<string, CertRenewError>;
+};
+function readOrThrow<T>(
+  result: PromiseSettledResult<ReadonlyMap<string, T> | undefined>,
+): { read: ReadonlyMap<string, T>; failed: ReadonlyMap<string, CertRenewError> } | undefined;
+function readOrThrow<T>(
+  result: PromiseSettledResult<ReadonlyMap<string, T> | undefined>,
+): { read: ReadonlyMap<string, T>; failed: ReadonlyMap<string, CertRenewError> } | undefined {
+  if (result.status === 'fulfilled') return result.value && { read: result.value, failed: new Map() };
+  if (result.reason instanceof PartialLoadError)
+    return { read: result.reason.loaded as ReadonlyMap<string, T>, failed: result.reason.failed };
+  throw result.reason;
 }
 
 /** ARI windows for present certificates of ARI-capable issuers. Errors never block a renewal. */

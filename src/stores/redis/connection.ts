@@ -10,6 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import { CertRenewError, describeError, ErrorCode, ExitCode } from '../../errors.js';
 import { redisUrlProblem } from '../../manifest/checks/stores.js';
@@ -294,6 +295,19 @@ export class RedisConnection {
       if (mapped.lost !== undefined) this.lostConnection = mapped.lost;
       throw mapped.error;
     }
+  }
+
+  /**
+   * The one-line CertRenewError for a command of `what` that failed with `error`, as `run` makes it, for
+   * callers that let some commands of a batch fail (a Cluster node down: `loadMany`).
+   */
+  failure(what: string, access: Access, error: unknown): CertRenewError {
+    return commandError(this.label, what, access, error, this.lastConnectionError).error;
+  }
+
+  /** The address of the master serving `key`'s hash slot (a Cluster), as ioredis last learnt it. */
+  nodeOf(key: string): string | undefined {
+    return this.client instanceof Cluster ? this.client.slots[calculateSlot(key)]?.[0] : undefined;
   }
 
   /** Quits cleanly (QUIT, then a hard disconnect if Redis does not answer within a second). */

@@ -16,6 +16,7 @@ import type { RedisStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs } from '../../util/duration.js';
 import { redisKeys } from '../keys.js';
+import { PartialLoadError } from '../partial.js';
 import type {
   AttemptInfo,
   CertificateBundle,
@@ -127,22 +128,33 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
 
   /**
    * One Redis: MGETs of 500 certificates (+ their attempts), all sent at once on one connection.
-   * Cluster: one GET per key, auto-pipelined per node by ioredis (MGET cannot cross slots).
+   * Cluster: one GET per key, auto-pipelined per node by ioredis (MGET cannot cross slots). When some
+   * nodes answer and others do not (a master down, `cluster-require-full-coverage no`), rejects with a
+   * PartialLoadError: what was read, and one error per certificate that could not be, naming its node.
    */
   async loadMany(names: readonly string[]): Promise<Map<string, LoadResult>> {
     const unique = [...new Set(names)];
     const { keyPrefix } = this.settings;
     const what =
       unique.length === 1 ? `load certificate "${unique[0]}"` : `load ${unique.length} certificates`;
-    const values = await this.connection.run(what, 'read', async (client) => {
+    type Pair = PromiseSettledResult<[string | null, string | null]>;
+    const values = await this.connection.run(what, 'read', async (client): Promise<Pair[]> => {
       if (client instanceof Cluster) {
-        const gets = unique.flatMap((n) => [
-          client.get(redisKeys.cert(keyPrefix, n)),
-          client.get(redisKeys.attempts(keyPrefix, n)),
-        ]);
-        return Promise.all(gets);
+        const settled = await Promise.allSettled(
+          unique.map((n) =>
+            Promise.all([
+              client.get(redisKeys.cert(keyPrefix, n)),
+              client.get(redisKeys.attempts(keyPrefix, n)),
+            ]),
+          ),
+        );
+        // None read: the batch fails as one (the connection's circuit breaker sees it).
+        const read = settled.find((s) => s.status === 'fulfilled');
+        const failure = settled.find((s) => s.status === 'rejected');
+        if (read === undefined && failure !== undefined) throw failure.reason;
+        return settled;
       }
-      const batches: Promise<(string | null)[]>[] = [];
+      const batches: Promise<Pair[]>[] = [];
       for (let i = 0; i < unique.length; i += MGET_BATCH) {
         const chunk = unique.slice(i, i + MGET_BATCH);
         batches.push(
@@ -152,9 +164,10 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
               ...chunk.map((n) => redisKeys.attempts(keyPrefix, n)),
             ])
             .then((v) => {
-              // Reorder to [cert, attempts, cert, attempts, …] like the Cluster branch.
-              const out: (string | null)[] = [];
-              for (let j = 0; j < chunk.length; j++) out.push(v[j] ?? null, v[chunk.length + j] ?? null);
+              // Pairs [cert, attempts] per name, like the Cluster branch.
+              const out: Pair[] = [];
+              for (let j = 0; j < chunk.length; j++)
+                out.push({ status: 'fulfilled', value: [v[j] ?? null, v[chunk.length + j] ?? null] });
               return out;
             }),
         );
@@ -162,9 +175,25 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       return (await Promise.all(batches)).flat();
     });
     const results = new Map<string, LoadResult>();
+    const failed = new Map<string, CertRenewError>();
     unique.forEach((n, i) => {
-      results.set(n, this.decode(n, values[2 * i] ?? null, values[2 * i + 1] ?? null));
+      const value = values[i];
+      if (value?.status === 'rejected') {
+        const certKey = redisKeys.cert(keyPrefix, n);
+        const node = this.connection.nodeOf(certKey);
+        failed.set(
+          n,
+          this.connection.failure(
+            `load certificate "${n}"${node ? ` from node ${node}` : ''}`,
+            'read',
+            value.reason,
+          ),
+        );
+        return;
+      }
+      results.set(n, this.decode(n, value?.value[0] ?? null, value?.value[1] ?? null));
     });
+    if (failed.size > 0) throw new PartialLoadError(results, failed);
     return results;
   }
 
