@@ -13,7 +13,7 @@ import { tempDir } from '../harness/process.js';
 import { type RedisCluster, startRedisCluster, startRedisSentinel } from '../harness/redis.js';
 import { hasStackTrace, runCli } from './cli.js';
 import { writeManifest } from './fixtures.js';
-import { names, redisManifest, runReport } from './redis-fixtures.js';
+import { errorLines, names, redisManifest, runReport } from './redis-fixtures.js';
 
 /** Waits (generously) until every live node of `cluster` reports `state`. */
 async function clusterState(cluster: RedisCluster, live: number[], state: 'ok' | 'fail'): Promise<void> {
@@ -73,6 +73,74 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
     assert.equal(json.code, 0, json.stderr);
     const status = JSON.parse(json.stdout) as { certificates: { error?: { code: string } }[] };
     for (const c of status.certificates) assert.equal(c.error?.code, 'STORE_UNAVAILABLE');
+  });
+
+  test('Cluster with one master down and cluster-require-full-coverage no: only its certificates fail', async (t) => {
+    const cluster = await startRedisCluster();
+    const tmp = await tempDir();
+    t.after(async () => {
+      await cluster.stop();
+      await tmp.remove();
+    });
+    const certs = names(12);
+    const manifest = await writeManifest(
+      tmp.path,
+      redisManifest({ cluster: { nodes: cluster.nodes }, keyPrefix: 'c:' }, certs),
+    );
+    const first = await runCli(['-m', manifest, 'run']);
+    assert.equal(first.code, 0, first.stderr);
+    for (const server of cluster.servers)
+      await server.cli('CONFIG', 'SET', 'cluster-require-full-coverage', 'no');
+    // The node to kill: not the one holding the local CA (every renewal needs it), one holding certificates.
+    const certsOn = async (i: number) =>
+      (await cluster.servers[i]!.cli('KEYS', 'c:cert:*'))
+        .split('\n')
+        .filter(Boolean)
+        .map((key) => /\{(.+)\}/.exec(key)?.[1] ?? key)
+        .sort();
+    let deadIndex = -1;
+    for (let i = 0; i < 3 && deadIndex < 0; i++) {
+      const holdsCa = (await cluster.servers[i]!.cli('EXISTS', 'c:local-ca:local')) === '1';
+      if (!holdsCa && (await certsOn(i)).length > 0) deadIndex = i;
+    }
+    assert.ok(deadIndex >= 0, 'a node without the local CA holds certificates');
+    const dead = cluster.servers[deadIndex]!;
+    const lost = await certsOn(deadIndex);
+    assert.ok(lost.length > 0 && lost.length < certs.length, `certificates on the node to kill: ${lost}`);
+    await dead.kill();
+    await clusterState(
+      cluster,
+      [0, 1, 2].filter((i) => i !== deadIndex),
+      'ok',
+    );
+
+    const hang = { killAfterMs: 120_000 };
+    const run = await runCli(['-m', manifest, 'run', '--json'], hang);
+    assert.equal(run.code, 1, `run:\n${run.stdout}\n${run.stderr}`);
+    const report = runReport(run);
+    const failed = report.certificates.filter((c) => c.outcome === 'failed').map((c) => c.name);
+    assert.deepEqual(failed.sort(), lost, run.stderr);
+    for (const c of report.certificates.filter((c) => c.outcome !== 'failed'))
+      assert.equal(c.outcome, 'ok', c.name);
+    for (const name of lost) {
+      const lines = errorLines(run.stderr, name);
+      assert.equal(lines.length, 1, `${name}: one line:\n${run.stderr}`);
+      assert.match(
+        lines[0] ?? '',
+        new RegExp(`cannot load certificate "${name}" from node 127\\.0\\.0\\.1:${dead.port}`),
+      );
+    }
+    // A certificate on a live node is renewed and stored.
+    const live = certs.find((n) => !lost.includes(n))!;
+    const forced = await runCli(['-m', manifest, 'run', '--force', '--only', live], hang);
+    assert.equal(forced.code, 0, `run --force --only ${live}:\n${forced.stdout}\n${forced.stderr}`);
+    assert.match(forced.stdout, new RegExp(`${live}\\s+renewed`));
+
+    const check = await runCli(['-m', manifest, 'status', '--check', '--json'], hang);
+    assert.equal(check.code, 2, check.stderr);
+    const status = JSON.parse(check.stdout) as { certificates: { name: string; error?: { code: string } }[] };
+    const unreadable = status.certificates.filter((c) => c.error).map((c) => c.name);
+    assert.deepEqual(unreadable.sort(), lost);
   });
 
   test('a command whose work can never finish says so and fails instead of exiting 0 in silence', async (t) => {
