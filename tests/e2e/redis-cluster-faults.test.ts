@@ -45,13 +45,12 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
     await cluster.servers[2]!.kill();
     await clusterState(cluster, [0, 1], 'fail');
 
-    const hang = { killAfterMs: 120_000 };
-    const check = await runCli(['-m', manifest, 'status', '--check'], hang);
+    const check = await runCli(['-m', manifest, 'status', '--check']);
     assert.equal(check.code, 2, `status --check:\n${check.stdout}\n${check.stderr}`);
     assert.match(check.stdout, /the cluster is down: .* cluster_state:fail/);
 
     const metrics = join(tmp.path, 'run.prom');
-    const run = await runCli(['-m', manifest, 'run', '--json', '--metrics-file', metrics], hang);
+    const run = await runCli(['-m', manifest, 'run', '--json', '--metrics-file', metrics]);
     assert.equal(run.code, 1, `run:\n${run.stdout}\n${run.stderr}`);
     assert.ok(!hasStackTrace(run.stderr), run.stderr);
     const report = runReport(run);
@@ -64,12 +63,12 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
     assert.match(await readFile(metrics, 'utf8'), /cert_renew_last_run_success 0/);
 
     for (const args of [['plan'], ['run', '--dry-run']]) {
-      const r = await runCli(['-m', manifest, ...args], hang);
+      const r = await runCli(['-m', manifest, ...args]);
       assert.equal(r.code, 1, `${args.join(' ')}:\n${r.stdout}\n${r.stderr}`);
       assert.match(`${r.stdout}${r.stderr}`, /cluster is down/, args.join(' '));
     }
     // status without --check reports (exit 0): the JSON says the store cannot be read.
-    const json = await runCli(['-m', manifest, 'status', '--json'], hang);
+    const json = await runCli(['-m', manifest, 'status', '--json']);
     assert.equal(json.code, 0, json.stderr);
     const status = JSON.parse(json.stdout) as { certificates: { error?: { code: string } }[] };
     for (const c of status.certificates) assert.equal(c.error?.code, 'STORE_UNAVAILABLE');
@@ -114,8 +113,7 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
       'ok',
     );
 
-    const hang = { killAfterMs: 120_000 };
-    const run = await runCli(['-m', manifest, 'run', '--json'], hang);
+    const run = await runCli(['-m', manifest, 'run', '--json']);
     assert.equal(run.code, 1, `run:\n${run.stdout}\n${run.stderr}`);
     const report = runReport(run);
     const failed = report.certificates.filter((c) => c.outcome === 'failed').map((c) => c.name);
@@ -132,11 +130,11 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
     }
     // A certificate on a live node is renewed and stored.
     const live = certs.find((n) => !lost.includes(n))!;
-    const forced = await runCli(['-m', manifest, 'run', '--force', '--only', live], hang);
+    const forced = await runCli(['-m', manifest, 'run', '--force', '--only', live]);
     assert.equal(forced.code, 0, `run --force --only ${live}:\n${forced.stdout}\n${forced.stderr}`);
     assert.match(forced.stdout, new RegExp(`${live}\\s+renewed`));
 
-    const check = await runCli(['-m', manifest, 'status', '--check', '--json'], hang);
+    const check = await runCli(['-m', manifest, 'status', '--check', '--json']);
     assert.equal(check.code, 2, check.stderr);
     const status = JSON.parse(check.stdout) as { certificates: { name: string; error?: { code: string } }[] };
     const unreadable = status.certificates.filter((c) => c.error).map((c) => c.name);
@@ -158,13 +156,13 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
     // empties while the command waits (see stuck-cluster-connect.ts).
     const preload = pathToFileURL(new URL('./stuck-cluster-connect.js', import.meta.url).pathname).href;
     const env = { NODE_OPTIONS: `--import=${preload}` };
-    const check = await runCli(['-m', manifest, 'status', '--check'], { env, killAfterMs: 120_000 });
+    const check = await runCli(['-m', manifest, 'status', '--check'], { env });
     assert.equal(check.code, 2, `status --check:\n${check.stdout}\n${check.stderr}`);
     assert.match(
       check.stderr,
       /^cert-renew: the command stopped before finishing \(status was waiting for redis store "shared" \(cluster [^)]*\): load 2 certificates.*\); nothing was reported: this is a bug, please report it \(exit 2\)$/m,
     );
-    const run = await runCli(['-m', manifest, 'run'], { env, killAfterMs: 120_000 });
+    const run = await runCli(['-m', manifest, 'run'], { env });
     assert.equal(run.code, 1, `run:\n${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /the command stopped before finishing \(run was waiting for /);
     assert.equal(run.stderr.match(/stopped before finishing/g)?.length, 1, run.stderr);
@@ -204,7 +202,7 @@ describe('Redis Cluster and Sentinel faults through the CLI', () => {
       tmp.path,
       redisManifest({ sentinel: { sentinels: group.sentinels, name: 'nomaster' } }, names(1)),
     );
-    const r = await runCli(['-m', manifest, 'status', '--check'], { killAfterMs: 120_000 });
+    const r = await runCli(['-m', manifest, 'status', '--check']);
     assert.equal(r.code, 2, r.stderr);
     assert.doesNotMatch(r.stdout, /no sentinel answered/);
     assert.match(
