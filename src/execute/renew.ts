@@ -213,10 +213,21 @@ export function lockBusyError(name: string, holder: LockHolder | undefined, wait
   });
 }
 
-/** LOCK_BUSY for a lock found lost right before saving: it expired (and maybe another process took it). */
+/**
+ * LOCK_BUSY for a lock found lost right before saving: it expired or vanished (and maybe another process
+ * took it).
+ */
 async function lostLockError(name: string, lock: Lock): Promise<CertRenewError> {
   const loss = (await lock.lostHow?.().catch(() => undefined)) ?? { kind: 'expired' as const };
   const taken = loss.kind === 'taken' ? `, and ${loss.by} holds it now` : '';
+  if (loss.kind === 'vanished' || (loss.kind === 'taken' && loss.early)) {
+    // Gone long before lockTimeout: raising it would not help.
+    return new CertRenewError(
+      ErrorCode.lockBusy,
+      `${name}: the lock disappeared while the certificate was issued, well before lockTimeout (deleted, or lost in a store failover)${taken}; nothing was stored`,
+      { hint: 'the next run checks again', transient: true },
+    );
+  }
   return new CertRenewError(
     ErrorCode.lockBusy,
     `${name}: the lock expired while the certificate was issued${taken}; nothing was stored`,

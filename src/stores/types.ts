@@ -115,9 +115,10 @@ export interface Lock {
   refresh?(): Promise<void>;
   /**
    * Why the lock is no longer ours, asked once `stillHeld()` said so: `expired` when it ran out and nobody
-   * else holds it (the Redis key is gone; the lock file is gone), `taken` when another process holds it now
-   * (`by`: its `host:pid`; it took the lock once ours had expired or gone stale). Never throws: `expired`
-   * when the store cannot be asked.
+   * else holds it (the Redis key is gone; the lock file is gone), `vanished` when the key went while it still
+   * had time left (Redis: deleted, or lost in a failover), `taken` when another process holds it now
+   * (`by`: its `host:pid`; it took the lock once ours had expired, gone stale or vanished). Never throws:
+   * `expired` when the store cannot be asked.
    */
   lostHow?(): Promise<LockLoss>;
   /**
@@ -128,8 +129,14 @@ export interface Lock {
   release(): Promise<void>;
 }
 
-/** How a held lock was lost (`Lock.lostHow`). */
-export type LockLoss = { kind: 'expired' } | { kind: 'taken'; by: string };
+/**
+ * How a held lock was lost (`Lock.lostHow`). `vanished`: gone while it still had time left (deleted, or
+ * lost in a Redis failover), not expired; `taken` with `early`: another process took it after that.
+ */
+export type LockLoss =
+  | { kind: 'expired' }
+  | { kind: 'vanished' }
+  | { kind: 'taken'; by: string; early?: boolean };
 
 /** Who holds a lock that could not be taken (`Locker.holder`), for LOCK_BUSY and `-v` lines. */
 export interface LockHolder {
@@ -355,8 +362,12 @@ export const HOST_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  * STORE_WRITE_FAILED writing).
  */
 export interface DeploymentStore {
-  /** Every host's entry for each name asked for (an empty record when none); rejects as `loadMany`. */
-  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>>;
+  /**
+   * Every host's entry for each name asked for (an empty record when none); rejects as `loadMany`. A name
+   * whose entries cannot be read at all (Redis: `deployed:{name}` of another type than a hash) maps to a
+   * CertRenewError naming where: that certificate alone cannot be handled.
+   */
+  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments | CertRenewError>>;
   /** Replaces this host's entry for one certificate (atomically: readers see the old or the new entry). */
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void>;
   /**

@@ -241,13 +241,43 @@ test('a holder of this host is judged dead only by a pid gone in this boot and P
   await lock.release();
 });
 
-test('a lock lost while held says whether it expired or another process holds it now', async () => {
-  const a = await host('host-a');
+test('a lock lost while held says whether it expired, vanished early or another process holds it now', async () => {
+  // A clock the test moves: the lock's age decides between "expired" and "vanished" (no waiting).
+  let now = Date.now();
+  const logger = memoryLogger();
+  const context = testContext({ hostname: 'host-a', logger });
+  context.clock = { now: () => new Date(now) };
+  const a = await openStore({ url: redis.url, keyPrefix: 'lk:', lockTimeout: '2m' }, context);
+  stores.push(a);
+
+  // Gone long before lockTimeout (deleted, or lost in a failover): vanished, not expired.
+  const vanished = await a.locker().acquire('lapsed', { waitMs: 0 });
+  assert.ok(vanished?.lostHow);
+  await redis.cli('DEL', 'lk:lock:{lapsed}');
+  assert.equal(await vanished.stillHeld(), false);
+  assert.deepEqual(await vanished.lostHow(), { kind: 'vanished' });
+  await vanished.release();
+
+  // The extension timer's warning says the same, without advising a longer lockTimeout.
+  const watched = await a.locker().acquire('lapsed', { waitMs: 0 });
+  assert.ok(watched?.refresh);
+  await redis.cli('DEL', 'lk:lock:{lapsed}');
+  await watched.refresh();
+  const line = logger.lines.find((l) => l.includes('lk:lock:{lapsed}') && l.includes('was lost'));
+  assert.ok(line, logger.lines.join('\n'));
+  assert.match(
+    line,
+    /the key disappeared .* after it was last extended, well within lockTimeout \(2m\): it was deleted, or lost in a Redis failover/,
+  );
+  assert.doesNotMatch(line, /expired|longer lockTimeout/);
+  console.log(`vanished: ${line}`);
+  await watched.release();
+
+  // Gone after lockTimeout since its last extension (a paused Redis, a stalled machine): expired.
   const expired = await a.locker().acquire('lapsed', { waitMs: 0 });
   assert.ok(expired?.lostHow);
-  // It ran out (a paused Redis, a stalled machine): the key is simply gone.
+  now += 2 * 60_000;
   await redis.cli('DEL', 'lk:lock:{lapsed}');
-  assert.equal(await expired.stillHeld(), false);
   assert.deepEqual(await expired.lostHow(), { kind: 'expired' });
   await expired.release();
 
@@ -255,6 +285,8 @@ test('a lock lost while held says whether it expired or another process holds it
   assert.ok(taken?.lostHow);
   await redis.cli('SET', 'lk:lock:{lapsed}', 'host-z:77:00112233aabbccdd', 'PX', '60000');
   assert.equal(await taken.stillHeld(), false);
+  assert.deepEqual(await taken.lostHow(), { kind: 'taken', by: 'host-z:77', early: true });
+  now += 2 * 60_000;
   assert.deepEqual(await taken.lostHow(), { kind: 'taken', by: 'host-z:77' });
   await taken.release();
   assert.equal(await redis.cli('GET', 'lk:lock:{lapsed}'), 'host-z:77:00112233aabbccdd');

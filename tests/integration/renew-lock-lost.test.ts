@@ -1,13 +1,13 @@
 /**
  * A renewal whose Redis lock is lost while the certificate is issued stores nothing, and says how the lock
- * was lost: it expired (a paused Redis, a stalled machine: the key is gone) — not "another cert-renew took
- * it over" unless another process holds it now. Real Redis, real local CA, real Session; the only seam is
+ * was lost: it expired (a paused Redis, a stalled machine: the key is gone after lockTimeout), or it
+ * vanished well before lockTimeout (deleted, or lost in a failover: no advice to raise lockTimeout) — not
+ * "another cert-renew took it over" unless another process holds it now. Real Redis, real local CA, real Session; the only seam is
  * a locker that lets the lock go right after taking it (as a lock that ran out of time would be).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { renewOne } from '../../src/execute/renew.js';
-import { systemClock } from '../../src/runtime/clock.js';
 import { createLogger } from '../../src/runtime/logger.js';
 import { Session } from '../../src/runtime/session.js';
 import { writeManifest } from '../e2e/fixtures.js';
@@ -26,13 +26,17 @@ after(async () => {
   await dir?.remove();
 });
 
+/** The tests' clock: real time plus `skewMs`, which a test moves forward (a lock's age without waiting). */
+let skewMs = 0;
+const clock = { now: () => new Date(Date.now() + skewMs) };
+
 /** Renews `name` once, with `meanwhile` run against Redis right after its lock was taken. */
 async function renewLosing(name: string, meanwhile: () => Promise<unknown>) {
   const path = await writeManifest(dir.path, redisManifest({ url: redis.url, lockTimeout: '2m' }, [name]));
   const lines: string[] = [];
   const logger = createLogger((line) => lines.push(line), 'debug');
   const session = await Session.open(path, 86_400_000, {
-    clock: systemClock,
+    clock,
     logger,
     env: {},
     hostname: 'test-host',
@@ -50,7 +54,7 @@ async function renewLosing(name: string, meanwhile: () => Promise<unknown>) {
       },
     });
     const failure = await renewOne(session, entry, {
-      clock: systemClock,
+      clock,
       logger,
       runIntervalMs: 86_400_000,
       force: true,
@@ -70,7 +74,11 @@ async function renewLosing(name: string, meanwhile: () => Promise<unknown>) {
 }
 
 test('a lock that expired during the issuance is reported as expired, and so recorded', async () => {
-  const { failure, loaded, lines } = await renewLosing('lapsed', () => redis.cli('DEL', 'lock:{lapsed}'));
+  // Its key is gone, and lockTimeout (2m) has passed since it was last extended.
+  const { failure, loaded, lines } = await renewLosing('lapsed', async () => {
+    await redis.cli('DEL', 'lock:{lapsed}');
+    skewMs += 3 * 60_000;
+  });
   assert.equal(failure.code, 'LOCK_BUSY');
   assert.equal(
     failure.message,
@@ -88,6 +96,24 @@ test('a lock that expired during the issuance is reported as expired, and so rec
   assert.equal(await redis.cli('EXISTS', 'lock:{lapsed}'), '0');
 });
 
+test('a lock whose key vanished well before lockTimeout (a failover, a DEL) is not blamed on lockTimeout', async () => {
+  const { failure, loaded, lines } = await renewLosing('gone', () => redis.cli('DEL', 'lock:{gone}'));
+  assert.equal(failure.code, 'LOCK_BUSY');
+  assert.equal(
+    failure.message,
+    'gone: the lock disappeared while the certificate was issued, well before lockTimeout (deleted, or lost in a store failover); nothing was stored',
+  );
+  assert.doesNotMatch(failure.hint ?? '', /lockTimeout/);
+  assert.equal(loaded.state, 'missing', 'nothing was stored');
+  const line = lines.find((l) => l.includes('lock:{gone}') && l.includes('was lost'));
+  assert.ok(line, lines.join('\n'));
+  assert.match(
+    line,
+    /the key disappeared .* well within lockTimeout \(2m\): it was deleted, or lost in a Redis failover/,
+  );
+  assert.doesNotMatch(line, /expired|longer lockTimeout/);
+});
+
 test('a lock another process holds by the time of saving names that process', async () => {
   const { failure, loaded } = await renewLosing('taken', () =>
     redis.cli('SET', 'lock:{taken}', 'host-z:4242:00112233aabbccdd', 'PX', '60000'),
@@ -95,7 +121,7 @@ test('a lock another process holds by the time of saving names that process', as
   assert.equal(failure.code, 'LOCK_BUSY');
   assert.equal(
     failure.message,
-    'taken: the lock expired while the certificate was issued, and host-z:4242 holds it now; nothing was stored',
+    'taken: the lock disappeared while the certificate was issued, well before lockTimeout (deleted, or lost in a store failover), and host-z:4242 holds it now; nothing was stored',
   );
   assert.equal(loaded.state, 'missing');
   assert.equal(await redis.cli('GET', 'lock:{taken}'), 'host-z:4242:00112233aabbccdd', 'left alone');

@@ -122,7 +122,8 @@ export class RedisLocker implements Locker {
     let waitingFor: string | undefined;
     for (;;) {
       signal?.throwIfAborted();
-      if (await this.commands.setIfAbsent(key, token, ttlMs)) return this.hold(name, key, token);
+      const setSentAt = clock.now().getTime();
+      if (await this.commands.setIfAbsent(key, token, ttlMs)) return this.hold(name, key, token, setSentAt);
       const seen = await this.commands.inspect(key);
       if (seen.value === null) continue; // expired or released meanwhile: try again at once
       if (
@@ -136,11 +137,12 @@ export class RedisLocker implements Locker {
       }
       const owner = tokenOwner(seen.value);
       if (provablyDead(owner, hostname, this.identity)) {
+        const takeoverSentAt = clock.now().getTime();
         if ((await this.commands.evalOnKey(TAKEOVER_SCRIPT, key, seen.value, token, String(ttlMs))) === 1) {
           logger.warn(
             `certificate "${name}": took over the lock ${key} of ${describeToken(seen.value)}, a process of this host that no longer exists`,
           );
-          return this.hold(name, key, token);
+          return this.hold(name, key, token, takeoverSentAt);
         }
         continue; // changed meanwhile: look again
       }
@@ -171,15 +173,23 @@ export class RedisLocker implements Locker {
     }
   }
 
-  /** How a lock whose key no longer holds `token` was lost: `taken` when another token is there. */
-  private async lossOf(key: string, token: string): Promise<LockLoss> {
+  /**
+   * How a lock whose key no longer holds `token` was lost: `taken` when another token is there. `vanished`
+   * (with `taken`: `early`) when our last extension was sent less than 90 % of lockTimeout ago — the key
+   * still had time left, so it did not expire: it was deleted, or lost in a failover (Redis replicates
+   * asynchronously). `lastSentAt` is when the last successful SET or extension was sent (clock, ms).
+   */
+  private async lossOf(key: string, token: string, lastSentAt: number): Promise<LockLoss> {
+    const early = this.options.clock.now().getTime() - lastSentAt < this.options.ttlMs * 0.9;
     try {
       const { value } = await this.commands.inspect(key);
-      if (value !== null && value !== token) return { kind: 'taken', by: describeToken(value) };
+      if (value !== null && value !== token) {
+        return { kind: 'taken', by: describeToken(value), ...(early ? { early: true } : {}) };
+      }
     } catch {
       // Redis cannot be asked: what is certain is that ours is gone
     }
-    return { kind: 'expired' };
+    return early ? { kind: 'vanished' } : { kind: 'expired' };
   }
 
   /** Stops every extension timer (the store is closing); the locks then expire unless released. */
@@ -188,11 +198,19 @@ export class RedisLocker implements Locker {
     this.held.clear();
   }
 
-  private hold(name: string, key: string, token: string): RedisLock {
+  private hold(name: string, key: string, token: string, setSentAt: number): RedisLock {
     const { ttlMs, logger } = this.options;
     let lost = false;
     let released = false;
     let lastExtended = performance.now();
+    /** When the last SET or extension that succeeded was sent: the key lives at least lockTimeout from then. */
+    let lastSentAt = setSentAt;
+    const compareAndExtend = async () => {
+      const sentAt = this.options.clock.now().getTime();
+      const ok = (await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs))) === 1;
+      if (ok) lastSentAt = sentAt;
+      return ok;
+    };
     let inFlight: Promise<void> | undefined;
     const extendOnce = async () => {
       if (lost || released) return;
@@ -203,15 +221,17 @@ export class RedisLocker implements Locker {
         );
       }
       try {
-        const ok = await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs));
-        if (ok === 1) {
+        if (await compareAndExtend()) {
           lastExtended = performance.now();
         } else if (!released) {
           lost = true;
           stop();
-          const loss = await this.lossOf(key, token);
+          const loss = await this.lossOf(key, token, lastSentAt);
+          const took = loss.kind === 'taken' ? ` and ${loss.by} took it` : '';
           logger.warn(
-            `the lock ${key} for certificate "${name}" was lost: it expired${loss.kind === 'taken' ? ` and ${loss.by} took it` : ''} (not extended within lockTimeout, ${formatDuration(ttlMs)}: the machine or Redis was too slow; a longer lockTimeout is safer)`,
+            loss.kind === 'vanished' || (loss.kind === 'taken' && loss.early)
+              ? `the lock ${key} for certificate "${name}" was lost: the key disappeared ${formatDuration(this.options.clock.now().getTime() - lastSentAt)} after it was last extended, well within lockTimeout (${formatDuration(ttlMs)})${took}: it was deleted, or lost in a Redis failover (replication is asynchronous)`
+              : `the lock ${key} for certificate "${name}" was lost: it expired${took} (not extended within lockTimeout, ${formatDuration(ttlMs)}: the machine or Redis was too slow; a longer lockTimeout is safer)`,
           );
         }
       } catch (error) {
@@ -244,9 +264,8 @@ export class RedisLocker implements Locker {
       },
       refresh: () => extend(),
       // Compare-and-extend once: true only while the key still carries our token.
-      stillHeld: async () =>
-        !lost && !released && (await this.commands.evalOnKey(EXTEND_SCRIPT, key, token, String(ttlMs))) === 1,
-      lostHow: () => this.lossOf(key, token),
+      stillHeld: async () => !lost && !released && (await compareAndExtend()),
+      lostHow: () => this.lossOf(key, token, lastSentAt),
       release: async () => {
         if (released) return;
         released = true;
