@@ -362,12 +362,8 @@ export const HOST_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  * STORE_WRITE_FAILED writing).
  */
 export interface DeploymentStore {
-  /**
-   * Every host's entry for each name asked for (an empty record when none); rejects as `loadMany`. A name
-   * whose entries cannot be read at all (Redis: `deployed:{name}` of another type than a hash) maps to a
-   * CertRenewError naming where: that certificate alone cannot be handled.
-   */
-  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments | CertRenewError>>;
+  /** Every host's entry for each name asked for (an empty record when none); rejects as `loadMany`. */
+  loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>>;
   /** Replaces this host's entry for one certificate (atomically: readers see the old or the new entry). */
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void>;
   /**

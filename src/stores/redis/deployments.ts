@@ -10,10 +10,17 @@ import { redisKeys } from '../keys.js';
 import { PartialLoadError } from '../partial.js';
 import { type Deployments, HOST_ID_PATTERN, type HostDeployment } from '../types.js';
 import type { RedisConnection } from './connection.js';
+import type { StoreLabel } from './errors.js';
+import { isWrongType, keyTypes, namingWrongType, wrongTypeError } from './key-types.js';
 
-/** HGETALL per name, sent at once (pipelined by ioredis; per node in a Cluster). */
+/**
+ * HGETALL per name, sent at once (pipelined by ioredis; per node in a Cluster). A name that cannot be read
+ * fails alone (PartialLoadError): a Cluster node down, or a `deployed:{name}` of another type than a hash
+ * (STORE_CORRUPT naming the key, its type and what to do).
+ */
 export async function loadDeployments(
   connection: RedisConnection,
+  label: StoreLabel,
   keyPrefix: string,
   names: readonly string[],
 ): Promise<Map<string, Deployments>> {
@@ -23,29 +30,54 @@ export async function loadDeployments(
       ? `load deployments of "${unique[0]}"`
       : `load deployments of ${unique.length} certificates`;
   type Hash = PromiseSettledResult<Record<string, string>>;
+  /** key → its type, for keys that answered WRONGTYPE. */
+  const wrongTypes = new Map<string, string>();
   const hashes = await connection.run(what, 'read', async (client): Promise<Hash[]> => {
+    const keys = unique.map((n) => redisKeys.deployed(keyPrefix, n));
+    let settled: Hash[];
     if (client instanceof Cluster) {
       // A node down (cluster-require-full-coverage no): the names it serves fail, the others are read.
-      const settled = await Promise.allSettled(
-        unique.map((n) => client.hgetall(redisKeys.deployed(keyPrefix, n))),
-      );
-      const failure = settled.find((s) => s.status === 'rejected');
-      if (failure !== undefined && !settled.some((s) => s.status === 'fulfilled')) throw failure.reason;
-      return settled;
+      settled = await Promise.allSettled(keys.map((key) => client.hgetall(key)));
+      const failure = settled.find((s) => s.status === 'rejected' && !isWrongType(s.reason));
+      if (
+        failure?.status === 'rejected' &&
+        !settled.some((s) => s.status === 'fulfilled' || isWrongType(s.reason))
+      )
+        throw failure.reason;
+    } else {
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.hgetall(key);
+      const replies = (await pipeline.exec()) ?? [];
+      settled = replies.map(([error, value]): Hash => {
+        // A wrongly typed key fails its name alone; any other error the whole batch, as before.
+        if (error && !isWrongType(error)) throw error;
+        if (error) return { status: 'rejected', reason: error };
+        return { status: 'fulfilled', value: (value ?? {}) as Record<string, string> };
+      });
     }
-    const pipeline = client.pipeline();
-    for (const n of unique) pipeline.hgetall(redisKeys.deployed(keyPrefix, n));
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([error, value]): Hash => {
-      if (error) throw error;
-      return { status: 'fulfilled', value: (value ?? {}) as Record<string, string> };
+    const wrong = keys.filter((_, i) => {
+      const s = settled[i];
+      return s?.status === 'rejected' && isWrongType(s.reason);
     });
+    if (wrong.length > 0) {
+      const types = await keyTypes(client, wrong);
+      wrong.forEach((key, i) => {
+        wrongTypes.set(key, types[i] ?? '?');
+      });
+    }
+    return settled;
   });
   const result = new Map<string, Deployments>();
   const failed = new Map<string, CertRenewError>();
   unique.forEach((name, i) => {
     const hosts: Deployments = {};
     const reply = hashes[i];
+    const key = redisKeys.deployed(keyPrefix, name);
+    const type = wrongTypes.get(key);
+    if (reply?.status === 'rejected' && type !== undefined) {
+      failed.set(name, wrongTypeError(label, `load the deployments of "${name}"`, key, type, 'hash'));
+      return;
+    }
     if (reply?.status === 'rejected') {
       const node = connection.nodeOf(redisKeys.deployed(keyPrefix, name));
       failed.set(
@@ -73,13 +105,18 @@ export async function loadDeployments(
 /** HSET of this host's field. */
 export async function recordDeployment(
   connection: RedisConnection,
+  label: StoreLabel,
   keyPrefix: string,
   name: string,
   host: string,
   deployment: HostDeployment,
 ): Promise<void> {
-  await connection.run(`record the deployment of "${name}" on ${host}`, 'write', async (client) => {
-    await client.hset(redisKeys.deployed(keyPrefix, name), host, encodeHostDeployment(deployment));
+  const what = `record the deployment of "${name}" on ${host}`;
+  const key = redisKeys.deployed(keyPrefix, name);
+  await connection.run(what, 'write', async (client) => {
+    await namingWrongType(client, label, what, [[key, 'hash']], () =>
+      client.hset(key, host, encodeHostDeployment(deployment)),
+    );
   });
 }
 

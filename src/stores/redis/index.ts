@@ -38,10 +38,11 @@ import type {
 } from '../types.js';
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { checkRedisWritable } from './check.js';
-import { buildClient, invalid, RedisConnection } from './connection.js';
+import { buildClient, type Client, invalid, RedisConnection } from './connection.js';
 import { decryptPrivateKey, encryptPrivateKey, type KeyRing, loadKeyRing } from './crypto.js';
 import { forgetDeployment, loadDeployments, recordDeployment } from './deployments.js';
 import { evictionWarning } from './eviction.js';
+import { isWrongType, keyTypes, namingWrongType, wrongTypeError, wrongTypeText } from './key-types.js';
 import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
 import { INSPECT_LOCK_SCRIPT, type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
@@ -60,6 +61,58 @@ const MGET_BATCH = 500;
 const ROLLBACK_SCRIPT =
   "local prev = redis.call('LINDEX', KEYS[2], 0) if not prev then return false end if ARGV[1] and ARGV[1] ~= prev then return false end redis.call('LPOP', KEYS[2]) redis.call('SET', KEYS[1], prev) return prev";
 
+/**
+ * The save, all or nothing: checks the types of `cert:{name}` (KEYS[1], a string) and `history:{name}`
+ * (KEYS[2], a list) before writing anything — inside MULTI/EXEC a WRONGTYPE LPUSH would fail while the SET
+ * still ran, losing the previous version — then pushes the current value to the history, trims it to
+ * ARGV[2] entries (0: drops it) and SETs ARGV[1]. Returns `{key, type}` of a wrongly typed key, or 'OK'.
+ * A script rather than WATCH + MULTI: WATCH belongs to the connection, which ioredis shares between
+ * concurrent saves (another save's EXEC would drop our WATCH); EVAL is needed anyway (locks, rollback).
+ */
+const SAVE_SCRIPT = `
+local ct = redis.call('TYPE', KEYS[1]).ok
+if ct ~= 'none' and ct ~= 'string' then return {KEYS[1], ct} end
+local ht = redis.call('TYPE', KEYS[2]).ok
+if ht ~= 'none' and ht ~= 'list' then return {KEYS[2], ht} end
+local keep = tonumber(ARGV[2])
+local previous = redis.call('GET', KEYS[1])
+if keep == 0 then redis.call('DEL', KEYS[2])
+elseif previous then redis.call('LPUSH', KEYS[2], previous) redis.call('LTRIM', KEYS[2], 0, keep - 1) end
+redis.call('SET', KEYS[1], ARGV[1])
+return 'OK'`;
+
+/**
+ * How long a save waits for a replica to acknowledge it (WAIT), when the master has replicas. A save no
+ * replica acknowledged within this time is not confirmed: a failover could lose it (docs/stores.md).
+ * WAIT blocks the connection it is sent on, so this is also how long other commands may queue behind it.
+ */
+const REPLICA_ACK_TIMEOUT_MS = 5_000;
+/** A replica whose last acknowledgement is older than this (INFO `lag`, seconds) is not waited for. */
+const STALE_REPLICA_S = 10;
+
+/**
+ * A command without keys (INFO, WAIT) sent on the connection that serves `key`: one Redis or Sentinel has
+ * one connection; in a Cluster a pipeline with a command on `key` goes, whole, to the node of its slot on
+ * that node's one connection — the one the save was written on, which is what WAIT counts from.
+ */
+async function onKeysNode(client: Client, key: string, command: [string, ...string[]]): Promise<unknown> {
+  if (!(client instanceof Cluster)) return client.call(...command);
+  const replies =
+    (await client
+      .pipeline()
+      .exists(key)
+      .call(...command)
+      .exec()) ?? [];
+  const [error, reply] = replies[1] ?? [new Error('no reply')];
+  if (error) throw error;
+  return reply;
+}
+
+/** WAIT 1 REPLICA_ACK_TIMEOUT_MS after a save: how many replicas acknowledged it (0: none in time). */
+async function waitForReplica(client: Client, key: string): Promise<number> {
+  return Number(await onKeysNode(client, key, ['WAIT', '1', String(REPLICA_ACK_TIMEOUT_MS)]));
+}
+
 interface Settings {
   keyPrefix: string;
   keep: number;
@@ -73,6 +126,8 @@ interface Settings {
 export class RedisStore implements Store, ChallengeStore, RevocationLog, Inventory, DeploymentStore {
   readonly type = 'redis' as const;
   private locks: RedisLocker | undefined;
+  /** INFO was refused (ACL): warned once; saves are not confirmed on replicas. */
+  private infoRefused = false;
 
   private constructor(
     readonly name: string,
@@ -131,6 +186,10 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
    * Cluster: one GET per key, auto-pipelined per node by ioredis (MGET cannot cross slots). When some
    * nodes answer and others do not (a master down, `cluster-require-full-coverage no`), rejects with a
    * PartialLoadError: what was read, and one error per certificate that could not be, naming its node.
+   * A `cert:{name}` of another type than a string (MGET reads it as nil, GET answers WRONGTYPE) is that
+   * certificate's `unreadable`, naming the key and its type: one EXISTS per MGET tells the nils that are
+   * missing keys from the ones that are not, and only those are asked their TYPE. An `attempts:{name}` of
+   * another type reads as none (attempts are advisory; the next record replaces it).
    */
   async loadMany(names: readonly string[]): Promise<Map<string, LoadResult>> {
     const unique = [...new Set(names)];
@@ -138,32 +197,47 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const what =
       unique.length === 1 ? `load certificate "${unique[0]}"` : `load ${unique.length} certificates`;
     type Pair = PromiseSettledResult<[string | null, string | null]>;
+    /** Key → its type, for keys that hold something else than a string. */
+    const wrongTypes = new Map<string, string>();
     const values = await this.connection.run(what, 'read', async (client): Promise<Pair[]> => {
+      const typesOf = async (keys: string[]) => {
+        const types = await keyTypes(client, keys);
+        keys.forEach((key, i) => {
+          const type = types[i];
+          if (type !== undefined && type !== 'none' && type !== 'string') wrongTypes.set(key, type);
+        });
+      };
       if (client instanceof Cluster) {
+        const wrong: string[] = [];
+        const get = (key: string) =>
+          client.get(key).catch((error: unknown) => {
+            if (!isWrongType(error)) throw error;
+            wrong.push(key);
+            return null;
+          });
         const settled = await Promise.allSettled(
           unique.map((n) =>
-            Promise.all([
-              client.get(redisKeys.cert(keyPrefix, n)),
-              client.get(redisKeys.attempts(keyPrefix, n)),
-            ]),
+            Promise.all([get(redisKeys.cert(keyPrefix, n)), get(redisKeys.attempts(keyPrefix, n))]),
           ),
         );
         // None read: the batch fails as one (the connection's circuit breaker sees it).
         const read = settled.find((s) => s.status === 'fulfilled');
         const failure = settled.find((s) => s.status === 'rejected');
         if (read === undefined && failure !== undefined) throw failure.reason;
+        if (wrong.length > 0) await typesOf(wrong);
         return settled;
       }
       const batches: Promise<Pair[]>[] = [];
       for (let i = 0; i < unique.length; i += MGET_BATCH) {
         const chunk = unique.slice(i, i + MGET_BATCH);
+        const certKeys = chunk.map((n) => redisKeys.cert(keyPrefix, n));
         batches.push(
           client
-            .mget([
-              ...chunk.map((n) => redisKeys.cert(keyPrefix, n)),
-              ...chunk.map((n) => redisKeys.attempts(keyPrefix, n)),
-            ])
-            .then((v) => {
+            .mget([...certKeys, ...chunk.map((n) => redisKeys.attempts(keyPrefix, n))])
+            .then(async (v) => {
+              const nils = certKeys.filter((_, j) => (v[j] ?? null) === null);
+              // Nils are keys that do not exist, or hold something else than a string.
+              if (nils.length > 0 && (await client.exists(...nils)) > 0) await typesOf(nils);
               // Pairs [cert, attempts] per name, like the Cluster branch.
               const out: Pair[] = [];
               for (let j = 0; j < chunk.length; j++)
@@ -178,8 +252,8 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const failed = new Map<string, CertRenewError>();
     unique.forEach((n, i) => {
       const value = values[i];
+      const certKey = redisKeys.cert(keyPrefix, n);
       if (value?.status === 'rejected') {
-        const certKey = redisKeys.cert(keyPrefix, n);
         const node = this.connection.nodeOf(certKey);
         failed.set(
           n,
@@ -189,6 +263,16 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
             value.reason,
           ),
         );
+        return;
+      }
+      const type = wrongTypes.get(certKey);
+      if (type !== undefined) {
+        const attempts = decodeAttempt(value?.value[1] ?? null);
+        results.set(n, {
+          state: 'unreadable',
+          error: wrongTypeText(certKey, type, 'string'),
+          ...(attempts ? { attempts } : {}),
+        });
         return;
       }
       results.set(n, this.decode(n, value?.value[0] ?? null, value?.value[1] ?? null));
@@ -233,11 +317,18 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
   }
 
   /**
-   * GET the current value, then one MULTI/EXEC: LPUSH it to the history, LTRIM to `keep`, SET the new
-   * value. The certificate and its key are one value, so a reader sees the old or the new pair, never a
-   * mix. No WATCH: the engine holds the certificate's lock while saving, and WATCH state belongs to a
-   * connection that ioredis shares between concurrent commands. Without the lock the worst case is a
-   * history that misses one version; `cert:{name}` is always one complete value.
+   * One Lua script (SAVE_SCRIPT): checks the key types, pushes the current value to the history, trims it
+   * to `keep`, SETs the new value — all or nothing; a wrongly typed key is STORE_CORRUPT naming it, and
+   * nothing is written. The certificate and its key are one value, so a reader sees the old or the new
+   * pair, never a mix.
+   *
+   * Replication: when the master has replicas (INFO replication; a Cluster: the node of the certificate's
+   * slot), the save waits for one of them to acknowledge it (`WAIT 1 5000`; not when every replica has
+   * been silent for over STALE_REPLICA_S). When none does (or the WAIT fails), the save is not confirmed —
+   * Redis replicates asynchronously and a failover now would lose it — and rejects with
+   * STORE_WRITE_FAILED (transient) naming what was and was not confirmed: the caller then neither reports
+   * it renewed nor runs hooks. The value stays on the master; the next run deploys it if it is still
+   * there, or renews again.
    */
   async save(
     name: string,
@@ -249,17 +340,76 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const certKey = redisKeys.cert(keyPrefix, name);
     const historyKey = redisKeys.history(keyPrefix, name);
     const value = encodeCertRecord(name, bundle, meta, this.settings.ring);
-    await this.connection.run(`save certificate "${name}"`, 'write', async (client) => {
-      const previous = await client.get(certKey);
-      const tx = client.multi();
-      if (keep === 0) tx.del(historyKey);
-      else if (previous !== null) tx.lpush(historyKey, previous).ltrim(historyKey, 0, keep - 1);
-      tx.set(certKey, value);
-      const replies = await tx.exec();
-      if (!replies) throw new Error('the transaction was aborted');
-      for (const [error] of replies) if (error) throw error;
+    const what = `save certificate "${name}"`;
+    const outcome = await this.connection.run(what, 'write', async (client) => {
+      const replicas = await this.connectedReplicas(client, certKey);
+      const reply = await client.eval(SAVE_SCRIPT, 2, certKey, historyKey, value, String(keep));
+      if (Array.isArray(reply)) {
+        const [key, type] = reply.map(String) as [string, string];
+        return { wrongType: { key, type } };
+      }
+      if (replicas.connected === 0) return { unconfirmed: undefined };
+      // Every replica silent for longer than a WAIT would last (hung, partitioned): not waited for.
+      if (replicas.responsive === 0) {
+        return { unconfirmed: `no replica has acknowledged anything for over ${STALE_REPLICA_S} s` };
+      }
+      try {
+        const acks = await waitForReplica(client, certKey);
+        if (acks > 0) return { unconfirmed: undefined };
+        return {
+          unconfirmed: `no replica acknowledged it within ${REPLICA_ACK_TIMEOUT_MS / 1000} s`,
+        };
+      } catch (error) {
+        // Written, but the WAIT failed (the master was demoted in a failover, the connection dropped).
+        return { unconfirmed: `its replication could not be confirmed (WAIT: ${describeError(error)})` };
+      }
     });
+    if (outcome.wrongType) {
+      const { key, type } = outcome.wrongType;
+      throw wrongTypeError(this, what, key, type, key === certKey ? 'string' : 'list');
+    }
+    if (outcome.unconfirmed !== undefined) {
+      throw new CertRenewError(
+        ErrorCode.storeWrite,
+        `redis store "${this.name}" (${this.settings.address}): certificate "${name}" (serial ${meta.serial}) was written to the master, but ${outcome.unconfirmed}: a failover now would lose it, so it is not reported renewed and no hooks ran`,
+        {
+          transient: true,
+          hint: 'check the replicas with INFO replication (master_link_status, lag); the next run deploys it if the master kept it, or renews it again',
+        },
+      );
+    }
     if (options.announce !== false) await this.announce('renewed', { ...meta, name });
+  }
+
+  /**
+   * The replicas of the master that holds `key` (a Cluster: the node of its slot), from INFO replication:
+   * `connected` (connected_slaves), `responsive` (of those, the ones heard from within STALE_REPLICA_S,
+   * INFO `lag`; replicas acknowledge every second). None when INFO is not allowed (an ACL without
+   * `+info`): warned once, and saves are then not confirmed on replicas.
+   */
+  private async connectedReplicas(
+    client: Client,
+    key: string,
+  ): Promise<{ connected: number; responsive: number }> {
+    let info: string;
+    try {
+      info = String(await onKeysNode(client, key, ['INFO', 'replication']));
+    } catch (error) {
+      if (!/^NOPERM/.test(describeError(error))) throw error;
+      if (!this.infoRefused) {
+        this.infoRefused = true;
+        this.context.logger.warn(
+          `redis store "${this.name}": INFO is not allowed (${describeError(error)}): saves are not confirmed on replicas (WAIT); allow +info for this user`,
+        );
+      }
+      return { connected: 0, responsive: 0 };
+    }
+    const connected = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
+    // Not by `state`: a replica just synced is `online` on the master only after its first acknowledgement.
+    const responsive = [...info.matchAll(/^slave\d+:.*(?:^|,)lag=(\d+)/gm)].filter(
+      ([, lag]) => Number(lag) <= STALE_REPLICA_S,
+    ).length;
+    return { connected, responsive };
   }
 
   /** Moves the newest history entry back into `cert:{name}` in one Lua script (atomic, one slot). */
@@ -268,10 +418,9 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     const historyKey = redisKeys.history(keyPrefix, name);
     let expected: string[] = [];
     if (options?.usable) {
-      const newest = await this.connection.run(
-        `read the history of certificate "${name}"`,
-        'read',
-        (client) => client.lindex(historyKey, 0),
+      const reading = `read the history of certificate "${name}"`;
+      const newest = await this.connection.run(reading, 'read', (client) =>
+        namingWrongType(client, this, reading, [[historyKey, 'list']], () => client.lindex(historyKey, 0)),
       );
       if (newest === null) return false;
       const decoded = decodeCertRecord(name, newest, this.settings.ring);
@@ -283,13 +432,10 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       }
       expected = [newest];
     }
-    const restored = await this.connection.run(`roll back certificate "${name}"`, 'write', async (client) => {
-      const reply = await client.eval(
-        ROLLBACK_SCRIPT,
-        2,
-        redisKeys.cert(keyPrefix, name),
-        historyKey,
-        ...expected,
+    const rolling = `roll back certificate "${name}"`;
+    const restored = await this.connection.run(rolling, 'write', async (client) => {
+      const reply = await namingWrongType(client, this, rolling, [[historyKey, 'list']], () =>
+        client.eval(ROLLBACK_SCRIPT, 2, redisKeys.cert(keyPrefix, name), historyKey, ...expected),
       );
       return typeof reply === 'string' ? reply : undefined;
     });
@@ -308,11 +454,15 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
   }
 
   recordRevocation(name: string, record: RevocationRecord): Promise<void> {
-    return appendRedisRevocation(this.connection, this.settings.keyPrefix, name, record);
+    return appendRedisRevocation(this.connection, this, this.settings.keyPrefix, name, record);
   }
 
   revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>> {
-    return readRedisRevocations(this.connection, this.settings.keyPrefix, names);
+    return readRedisRevocations(this.connection, this.settings.keyPrefix, names, (key, type) =>
+      this.context.logger.warn(
+        `redis store "${this.name}": the revocation log is not read: ${wrongTypeText(key, type, 'list')}`,
+      ),
+    );
   }
 
   async listNames(except?: ReadonlySet<string>): Promise<string[]> {
@@ -325,11 +475,11 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
   }
 
   loadDeployments(names: readonly string[]): Promise<Map<string, Deployments>> {
-    return loadDeployments(this.connection, this.settings.keyPrefix, names);
+    return loadDeployments(this.connection, this, this.settings.keyPrefix, names);
   }
 
   recordDeployment(name: string, host: string, deployment: HostDeployment): Promise<void> {
-    return recordDeployment(this.connection, this.settings.keyPrefix, name, host, deployment);
+    return recordDeployment(this.connection, this, this.settings.keyPrefix, name, host, deployment);
   }
 
   forgetDeployment(name: string, host: string): Promise<boolean> {

@@ -10,6 +10,8 @@ import { CERT_NAME_PATTERN, redisKeys } from '../keys.js';
 import { decodeRevocations } from '../revocation-record.js';
 import type { RetireResult, RevocationRecord } from '../types.js';
 import type { Client, RedisConnection } from './connection.js';
+import type { StoreLabel } from './errors.js';
+import { isWrongType, keyTypes, namingWrongType } from './key-types.js';
 
 /** Glob characters of SCAN MATCH, escaped so a key prefix is matched literally. */
 function escapeGlob(text: string): string {
@@ -44,22 +46,45 @@ export async function listRedisNames(connection: RedisConnection, keyPrefix: str
   return [...names].sort();
 }
 
+/**
+ * LRANGE per name (pipelined; per node in a Cluster). The log is advisory: a `revocations:{name}` of
+ * another type than a list reads as empty for that name alone, and `onWrongType` hears of it (the key and
+ * its type) so it can be named. Rejects only when Redis cannot be asked.
+ */
 export async function readRedisRevocations(
   connection: RedisConnection,
   keyPrefix: string,
   names: readonly string[],
+  onWrongType: (key: string, type: string) => void = () => {},
 ): Promise<Map<string, RevocationRecord[]>> {
   const lists = await connection.run('read revocations', 'read', async (client) => {
-    if (client instanceof Cluster)
-      return Promise.all(names.map((n) => client.lrange(redisKeys.revocations(keyPrefix, n), 0, -1)));
-    // One pipeline, one write: 10,000 separate commands cost 10,000 socket writes.
-    const pipeline = client.pipeline();
-    for (const n of names) pipeline.lrange(redisKeys.revocations(keyPrefix, n), 0, -1);
-    const replies = (await pipeline.exec()) ?? [];
-    return replies.map(([error, value]) => {
-      if (error) throw error;
-      return (value ?? []) as string[];
-    });
+    const keys = names.map((n) => redisKeys.revocations(keyPrefix, n));
+    const wrong: string[] = [];
+    const emptyIfWrongType = (key: string, error: unknown): string[] => {
+      if (!isWrongType(error)) throw error;
+      wrong.push(key);
+      return [];
+    };
+    let replies: string[][];
+    if (client instanceof Cluster) {
+      replies = await Promise.all(
+        keys.map((key) => client.lrange(key, 0, -1).catch((error: unknown) => emptyIfWrongType(key, error))),
+      );
+    } else {
+      // One pipeline, one write: 10,000 separate commands cost 10,000 socket writes.
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.lrange(key, 0, -1);
+      replies = ((await pipeline.exec()) ?? []).map(([error, value], i) =>
+        error ? emptyIfWrongType(keys[i] ?? '', error) : ((value ?? []) as string[]),
+      );
+    }
+    if (wrong.length > 0) {
+      const types = await keyTypes(client, wrong);
+      wrong.forEach((key, i) => {
+        onWrongType(key, types[i] ?? '?');
+      });
+    }
+    return replies;
   });
   return new Map(
     names.map((n, i) => [n, (lists[i] ?? []).flatMap((value) => decodeRevocations(`[${value}]`))]),
@@ -68,12 +93,15 @@ export async function readRedisRevocations(
 
 export async function appendRedisRevocation(
   connection: RedisConnection,
+  label: StoreLabel,
   keyPrefix: string,
   name: string,
   record: RevocationRecord,
 ): Promise<void> {
-  await connection.run(`record the revocation of certificate "${name}"`, 'write', (client) =>
-    client.lpush(redisKeys.revocations(keyPrefix, name), JSON.stringify(record)),
+  const what = `record the revocation of certificate "${name}"`;
+  const key = redisKeys.revocations(keyPrefix, name);
+  await connection.run(what, 'write', (client) =>
+    namingWrongType(client, label, what, [[key, 'list']], () => client.lpush(key, JSON.stringify(record))),
   );
 }
 
