@@ -1,6 +1,6 @@
 /**
  * Wrongly typed keys through the CLI (operator trial 15): a `deployed:{name}` set with SET fails that
- * certificate alone, a `cert:{name}` made a hash is unreadable (not missing), a `history:{name}` of the
+ * certificate alone, a `cert:{name}` made a hash is an error (not missing, not reissued over), a `history:{name}` of the
  * wrong type makes the save fail without replacing the certificate — each naming the key and its type.
  */
 import assert from 'node:assert/strict';
@@ -34,7 +34,10 @@ describe('wrongly typed Redis keys through the CLI', () => {
     const status = await runCli(['-m', manifest, 'status', '--check'], { killAfterMs: 60_000 });
     assert.equal(status.code, 2, status.stderr);
     const row = (name: string) => status.stdout.split('\n').find((l) => l.startsWith(`${name} `)) ?? '';
-    assert.match(row('c1'), /critical +stored certificate unreadable: t7:cert:\{c1\} holds a hash/);
+    assert.match(
+      row('c1'),
+      /critical +redis store "shared" .*cannot load certificate "c1": t7:cert:\{c1\} holds a hash/,
+    );
     assert.match(
       row('c4'),
       /critical .*cannot load the deployments of "c4": t7:deployed:\{c4\} holds a string/,
@@ -49,11 +52,14 @@ describe('wrongly typed Redis keys through the CLI', () => {
     assert.equal(outcomes.c4?.outcome, 'failed');
     assert.equal(outcomes.c4?.error?.code, 'STORE_CORRUPT');
     assert.match(outcomes.c4?.error?.message ?? '', /t7:deployed:\{c4\} holds a string.*delete it/);
+    // Not issued (the save would refuse it: an order spent for nothing on every run): an error at once.
     assert.equal(outcomes.c1?.outcome, 'failed');
+    assert.equal(outcomes.c1?.error?.code, 'STORE_CORRUPT');
     assert.match(
       outcomes.c1?.error?.message ?? '',
-      /cannot save certificate "c1": t7:cert:\{c1\} holds a hash/,
+      /cannot load certificate "c1": t7:cert:\{c1\} holds a hash/,
     );
+    assert.doesNotMatch(run.stderr, /c1: .*(issued|renewed)/);
     assert.equal(await redis.cli('HGET', 't7:cert:{c1}', 'fullchain_pem'), 'x', 'left alone');
 
     // history:{c3} a string: the save fails before writing anything; the certificate is not replaced.

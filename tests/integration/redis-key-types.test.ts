@@ -69,15 +69,19 @@ async function checkWrongTypes(store: RedisStore, cli: Cli, logLines: string[]):
   });
   assert.equal(await cli('GET', 't7:deployed:{c4}'), 'oops');
 
-  // cert:{c1} a hash: unreadable (not missing), naming the key and its type; the others read as before.
+  // cert:{c1} a hash: an error (not missing, and not reissued over), naming the key and its type; the others read as before.
   await cli('DEL', 't7:cert:{c1}');
   await cli('HSET', 't7:cert:{c1}', 'fullchain_pem', 'x');
   // attempts:{c2} a list: advisory, reads as none.
   await cli('RPUSH', 't7:attempts:{c2}', 'x');
   const loaded = await store.loadMany(names);
   const c1 = loaded.get('c1');
-  assert.equal(c1?.state, 'unreadable');
-  assert.match(c1?.state === 'unreadable' ? c1.error : '', /^t7:cert:\{c1\} holds a hash, not the string/);
+  assert.equal(c1?.state, 'error');
+  assert.match(
+    c1?.state === 'error' ? c1.failure.message : '',
+    /cannot load certificate "c1": t7:cert:\{c1\} holds a hash, not the string/,
+  );
+  assert.equal(c1?.state === 'error' ? c1.failure.code : '', 'STORE_CORRUPT');
   for (const name of names.filter((n) => n !== 'c1')) assert.equal(loaded.get(name)?.state, 'present', name);
   assert.equal(loaded.get('c2')?.attempts, undefined);
   // The save refuses it, naming the key, and leaves it alone.

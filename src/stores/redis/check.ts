@@ -6,10 +6,13 @@
  * 1. PING (an unreachable Redis or a refused login is one line, as for any command);
  * 2. a lock: `SET Plock:{probe} token NX PX 60000`, then the lock's scripts (EVAL of the extend and the
  *    release script on it);
- * 3. a save: MULTI / LPUSH `Phistory:{probe}` / PEXPIRE / SET `Pcert:{probe}` PX / EXEC, as `save` does;
+ * 3. a save: the save's own script (EVAL, save-script.ts) on `Pcert:{probe}` and `Phistory:{probe}`, then
+ *    PEXPIRE;
  * 4. a deployment record: HSET `Pdeployed:{probe}` (then PEXPIRE);
  * 5. DEL of every key written (each also expires after 60 s by itself);
- * 6. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
+ * 6. INFO replication and WAIT, with which a save is confirmed on a replica: a refusal is a warning, as
+ *    at run time (saves are then not confirmed);
+ * 7. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
  *    queues the command; nothing is sent to subscribers): a refusal is a warning, as at run time.
  *
  * Every refusal (an ACL's NOPERM, READONLY, OOM …) is one line naming the command and key pattern and,
@@ -23,6 +26,7 @@ import { StoreChecksFailed } from '../types.js';
 import type { RedisConnection } from './connection.js';
 import type { StoreLabel } from './errors.js';
 import { EXTEND_SCRIPT, RELEASE_SCRIPT } from './lock.js';
+import { SAVE_SCRIPT } from './save-script.js';
 
 /** How long each probe key lives if its DEL is lost (ms). */
 const PROBE_TTL_MS = 60_000;
@@ -97,17 +101,17 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
       await client.eval(RELEASE_SCRIPT, 1, lockKey, token);
     },
   );
+  // The save's own script, twice (so it also pushes to the history), on the probe keys; they expire.
   await step(
-    `save a certificate (MULTI, LPUSH ${keyPrefix}history:{…}, SET ${keyPrefix}cert:{…}, EXEC)`,
+    `save a certificate (EVAL of the save script on ${keyPrefix}cert:{…} and ${keyPrefix}history:{…})`,
     `${keyPrefix}cert:* ${keyPrefix}history:*`,
     async (client) => {
-      const replies = await client
-        .multi()
-        .lpush(historyKey, 'dry run')
-        .pexpire(historyKey, PROBE_TTL_MS)
-        .set(certKey, 'dry run', 'PX', PROBE_TTL_MS)
-        .exec();
-      for (const [error] of replies ?? []) if (error) throw error;
+      for (let i = 0; i < 2; i++) {
+        const reply = await client.eval(SAVE_SCRIPT, 2, certKey, historyKey, 'dry run', '1');
+        if (reply !== 'OK') throw new Error(`the save script answered ${JSON.stringify(reply)}`);
+      }
+      await client.pexpire(certKey, PROBE_TTL_MS);
+      await client.pexpire(historyKey, PROBE_TTL_MS);
     },
   );
   await step(
@@ -123,6 +127,21 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
   });
 
   let note = '';
+  // A save asks INFO replication and WAITs for a replica; without them it is saved unconfirmed (a warning
+  // at run time, as here).
+  const confirms = await step(
+    'confirm saves on a replica (INFO replication, WAIT)',
+    '+info +wait',
+    async (client) => {
+      await client.call('INFO', 'replication');
+      await client.call('WAIT', '0', '0');
+    },
+  );
+  if (!confirms) {
+    const refused = refusals.pop() as CertRenewError;
+    logger.warn(`dry run: ${refused.oneLine}; saves would not be confirmed on a replica`);
+    note = '; saves cannot be confirmed on a replica (warning)';
+  }
   if (channel !== undefined) {
     const published = await step(
       `announce (PUBLISH on channel "${channel}")`,
@@ -141,7 +160,7 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     if (!published) {
       const refused = refusals.pop() as CertRenewError;
       logger.warn(`dry run: ${refused.oneLine}; certificates are still stored, only not announced`);
-      note = `; announcing on "${channel}" is refused (warning)`;
+      note += `; announcing on "${channel}" is refused (warning)`;
     }
   }
   if (refusals.length > 0) throw new StoreChecksFailed(refusals);

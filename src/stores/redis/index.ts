@@ -46,6 +46,7 @@ import { isWrongType, keyTypes, namingWrongType, wrongTypeError, wrongTypeText }
 import { appendRedisRevocation, listRedisNames, readRedisRevocations, retireRedis } from './lifecycle.js';
 import { INSPECT_LOCK_SCRIPT, type LockCommands, RedisLocker } from './lock.js';
 import { announcement, decodeAttempt, decodeCertRecord, encodeAttempt, encodeCertRecord } from './record.js';
+import { SAVE_SCRIPT } from './save-script.js';
 
 const DEFAULT_KEEP = 3;
 const DEFAULT_LOCK_TIMEOUT = '2m';
@@ -60,26 +61,6 @@ const MGET_BATCH = 500;
  */
 const ROLLBACK_SCRIPT =
   "local prev = redis.call('LINDEX', KEYS[2], 0) if not prev then return false end if ARGV[1] and ARGV[1] ~= prev then return false end redis.call('LPOP', KEYS[2]) redis.call('SET', KEYS[1], prev) return prev";
-
-/**
- * The save, all or nothing: checks the types of `cert:{name}` (KEYS[1], a string) and `history:{name}`
- * (KEYS[2], a list) before writing anything — inside MULTI/EXEC a WRONGTYPE LPUSH would fail while the SET
- * still ran, losing the previous version — then pushes the current value to the history, trims it to
- * ARGV[2] entries (0: drops it) and SETs ARGV[1]. Returns `{key, type}` of a wrongly typed key, or 'OK'.
- * A script rather than WATCH + MULTI: WATCH belongs to the connection, which ioredis shares between
- * concurrent saves (another save's EXEC would drop our WATCH); EVAL is needed anyway (locks, rollback).
- */
-const SAVE_SCRIPT = `
-local ct = redis.call('TYPE', KEYS[1]).ok
-if ct ~= 'none' and ct ~= 'string' then return {KEYS[1], ct} end
-local ht = redis.call('TYPE', KEYS[2]).ok
-if ht ~= 'none' and ht ~= 'list' then return {KEYS[2], ht} end
-local keep = tonumber(ARGV[2])
-local previous = redis.call('GET', KEYS[1])
-if keep == 0 then redis.call('DEL', KEYS[2])
-elseif previous then redis.call('LPUSH', KEYS[2], previous) redis.call('LTRIM', KEYS[2], 0, keep - 1) end
-redis.call('SET', KEYS[1], ARGV[1])
-return 'OK'`;
 
 /**
  * How long a save waits for a replica to acknowledge it (WAIT), when the master has replicas. A save no
@@ -268,9 +249,11 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       const type = wrongTypes.get(certKey);
       if (type !== undefined) {
         const attempts = decodeAttempt(value?.value[1] ?? null);
+        // An error, not `unreadable`: a run would issue a certificate the save then refuses to write over
+        // the key (an ACME order spent on every run); the key must be fixed by hand first.
         results.set(n, {
-          state: 'unreadable',
-          error: wrongTypeText(certKey, type, 'string'),
+          state: 'error',
+          failure: wrongTypeError(this, `load certificate "${n}"`, certKey, type, 'string'),
           ...(attempts ? { attempts } : {}),
         });
         return;
