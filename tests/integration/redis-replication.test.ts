@@ -113,6 +113,37 @@ test('Sentinel: a save returns once the replica has it, so a failover right afte
   }
 });
 
+test('Sentinel: a master with no replica connected (as in a failover under way) does not confirm a save', async () => {
+  const [a] = certs as [TestCertificate, TestCertificate];
+  const group = await startRedisSentinel();
+  try {
+    const store = await openStore({
+      sentinel: { sentinels: group.sentinels, name: group.masterName },
+      keyPrefix: 'n:',
+    });
+    stores.push(store);
+    // During a failover the old master loses its replica first; here the replica is gone for good.
+    await group.replica.kill();
+    await until('the master to see no replica', async () =>
+      /connected_slaves:0/.test(await group.master.cli('INFO', 'replication')),
+    );
+    await assert.rejects(store.save('n1', a.bundle, a.meta('n1')), (error: CertRenewError) => {
+      assert.equal(error.code, 'STORE_WRITE_FAILED');
+      assert.match(
+        error.message,
+        /certificate "n1" .*was written to the master, but the master had no replica connected \(a failover may be under way\) and none acknowledged it/,
+      );
+      return true;
+    });
+    // A plain URL to the same server has no failover to lose it in: saved and confirmed as before.
+    const plain = await openStore({ url: group.master.url, keyPrefix: 'p:' });
+    stores.push(plain);
+    await plain.save('p1', a.bundle, a.meta('p1'));
+  } finally {
+    await group.stop();
+  }
+});
+
 test('Cluster: the save waits for a replica of the node of its slot; none acknowledging is not claimed', async () => {
   const [a, b] = certs as [TestCertificate, TestCertificate];
   const cluster = await startRedisCluster();

@@ -102,6 +102,12 @@ interface Settings {
   channel: string | undefined;
   /** For messages: the URL without credentials, or the sentinels / cluster seed nodes. */
   address: string;
+  /**
+   * Sentinel: failovers are expected, so a save is confirmed on a replica even when the master reports none
+   * connected (during a failover the old master loses its replica first, then becomes a replica itself and
+   * drops what it took meanwhile).
+   */
+  sentinel: boolean;
 }
 
 export class RedisStore implements Store, ChallengeStore, RevocationLog, Inventory, DeploymentStore {
@@ -145,6 +151,7 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
         ring,
         channel: config.announce?.channel,
         address,
+        sentinel: config.sentinel !== undefined,
       },
       context,
     );
@@ -307,7 +314,8 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
    *
    * Replication: when the master has replicas (INFO replication; a Cluster: the node of the certificate's
    * slot), the save waits for one of them to acknowledge it (`WAIT 1 5000`; not when every replica has
-   * been silent for over STALE_REPLICA_S). When none does (or the WAIT fails), the save is not confirmed —
+   * been silent for over STALE_REPLICA_S; with Sentinel also when the master reports none connected, as
+   * in a failover under way). When none does (or the WAIT fails), the save is not confirmed —
    * Redis replicates asynchronously and a failover now would lose it — and rejects with
    * STORE_WRITE_FAILED (transient) naming what was and was not confirmed: the caller then neither reports
    * it renewed nor runs hooks. The value stays on the master; the next run deploys it if it is still
@@ -331,16 +339,24 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
         const [key, type] = reply.map(String) as [string, string];
         return { wrongType: { key, type } };
       }
-      if (replicas.connected === 0) return { unconfirmed: undefined };
+      // A single Redis or a Cluster master without replicas has no failover to lose it in. A Sentinel
+      // master without a replica connected may be one a failover is taking over (it loses its replica
+      // first, then becomes a replica itself and drops what it took meanwhile): waited for all the same,
+      // as a replica (re)attaching may still acknowledge it.
+      const expectReplica = this.settings.sentinel && replicas.known;
+      if (replicas.connected === 0 && !expectReplica) return { unconfirmed: undefined };
       // Every replica silent for longer than a WAIT would last (hung, partitioned): not waited for.
-      if (replicas.responsive === 0) {
+      if (replicas.connected > 0 && replicas.responsive === 0) {
         return { unconfirmed: `no replica has acknowledged anything for over ${STALE_REPLICA_S} s` };
       }
       try {
         const acks = await waitForReplica(client, certKey);
         if (acks > 0) return { unconfirmed: undefined };
         return {
-          unconfirmed: `no replica acknowledged it within ${REPLICA_ACK_TIMEOUT_MS / 1000} s`,
+          unconfirmed:
+            replicas.connected === 0
+              ? `the master had no replica connected (a failover may be under way) and none acknowledged it within ${REPLICA_ACK_TIMEOUT_MS / 1000} s`
+              : `no replica acknowledged it within ${REPLICA_ACK_TIMEOUT_MS / 1000} s`,
         };
       } catch (error) {
         // Written, but the WAIT failed (the master was demoted in a failover, the connection dropped).
@@ -368,12 +384,12 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
    * The replicas of the master that holds `key` (a Cluster: the node of its slot), from INFO replication:
    * `connected` (connected_slaves), `responsive` (of those, the ones heard from within STALE_REPLICA_S,
    * INFO `lag`; replicas acknowledge every second). None when INFO is not allowed (an ACL without
-   * `+info`): warned once, and saves are then not confirmed on replicas.
+   * `+info`): warned once, and saves are then not confirmed on replicas (`known` false).
    */
   private async connectedReplicas(
     client: Client,
     key: string,
-  ): Promise<{ connected: number; responsive: number }> {
+  ): Promise<{ connected: number; responsive: number; known: boolean }> {
     let info: string;
     try {
       info = String(await onKeysNode(client, key, ['INFO', 'replication']));
@@ -385,14 +401,14 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
           `redis store "${this.name}": INFO is not allowed (${describeError(error)}): saves are not confirmed on replicas (WAIT); allow +info for this user`,
         );
       }
-      return { connected: 0, responsive: 0 };
+      return { connected: 0, responsive: 0, known: false };
     }
     const connected = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
     // Not by `state`: a replica just synced is `online` on the master only after its first acknowledgement.
     const responsive = [...info.matchAll(/^slave\d+:.*(?:^|,)lag=(\d+)/gm)].filter(
       ([, lag]) => Number(lag) <= STALE_REPLICA_S,
     ).length;
-    return { connected, responsive };
+    return { connected, responsive, known: true };
   }
 
   /** Moves the newest history entry back into `cert:{name}` in one Lua script (atomic, one slot). */
