@@ -161,8 +161,11 @@ function settleUndue(running: Running[], logger: Logger, dryRun: boolean): void 
       if (item.error) report.error = item.error;
       let line = item.error?.message ?? item.message;
       if (!dryRun) {
-        report.attemptNotRecorded = STORE_NOT_READ;
-        line = joinClauses(line, notRecordedClause(item.store, STORE_NOT_READ));
+        // The store answered but refuses this certificate's value (another host's encryption key, a key of
+        // the wrong type): not "could not be read".
+        const why = item.error?.code === ErrorCode.storeCorrupt ? STORE_VALUE_REFUSED : STORE_NOT_READ;
+        report.attemptNotRecorded = why;
+        line = joinClauses(line, notRecordedClause(item.store, why));
       }
       logger.error(namedLine(item.name, line));
     } else if (item.action === 'backoff') {
@@ -175,6 +178,8 @@ function settleUndue(running: Running[], logger: Logger, dryRun: boolean): void 
 
 /** `attemptNotRecorded` of a certificate whose store could not be read at all (its error says why). */
 const STORE_NOT_READ = 'the store could not be read';
+/** `attemptNotRecorded` of a certificate whose stored value the store refuses (STORE_CORRUPT: its error says why). */
+const STORE_VALUE_REFUSED = 'its stored value is refused: nothing is written over it';
 
 /**
  * What an error line adds when the failure is not in the store: `status` reads only what is stored. When
@@ -183,7 +188,9 @@ const STORE_NOT_READ = 'the store could not be read';
  */
 function notRecordedClause(storeName: string, why: string): string {
   const status =
-    why === STORE_NOT_READ ? "status shows the store's error, not this attempt" : 'status will not show it';
+    why === STORE_NOT_READ || why === STORE_VALUE_REFUSED
+      ? "status shows the store's error, not this attempt"
+      : 'status will not show it';
   return `the failed attempt could not be recorded in store '${storeName}' (${status}): ${why}`;
 }
 

@@ -124,7 +124,10 @@ describe('encryption at rest', () => {
           JSON.stringify(cert),
           /cert:\{c[12]\}: the private key does not decrypt with the configured encryption key \\"k1\\": the key that wrote it differs/,
         );
+        // The store was read: its line does not claim otherwise.
+        assert.equal(cert.attemptNotRecorded, 'its stored value is refused: nothing is written over it');
       }
+      assert.doesNotMatch(b.stderr, /the store could not be read/);
     }
     const check = await runCli(['-m', manifest, 'status', '--check'], { env: hostB });
     assert.equal(check.code, 2, check.stdout + check.stderr);
