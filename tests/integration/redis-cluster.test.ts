@@ -33,6 +33,23 @@ describe('Cluster', () => {
     await cluster?.stop();
   });
 
+  test('a Cluster node given as a plain url: the error says to use `cluster`', async () => {
+    const node = cluster.servers[0];
+    assert.ok(node);
+    const store = await openStore({ url: node.url, keyPrefix: 'u:' });
+    stores.push(store);
+    // Names spread over the slots: some are not this node's.
+    const names = Array.from({ length: 12 }, (_, i) => `n${i}`);
+    await assert.rejects(store.loadMany(names), (error: Error & { hint?: string }) => {
+      assert.match(error.message, /CROSSSLOT|MOVED/);
+      assert.match(
+        error.hint ?? '',
+        /a Cluster node: give the store `cluster` with its nodes instead of `url`/,
+      );
+      return true;
+    });
+  });
+
   test('save (MULTI/EXEC in one slot), loadMany across nodes, rollback, locks, blobs', async () => {
     const store = await openStore({ cluster: { nodes: cluster.nodes.slice(0, 1) }, keyPrefix: 'c:' });
     stores.push(store);

@@ -150,6 +150,10 @@ function replyHint(message: string): string | undefined {
   if (message.startsWith('READONLY')) {
     return "this Redis is a read-only replica: point the store's url at the master, or use `sentinel` to follow the master";
   }
+  // A Cluster node given as a plain `url`: keys of other slots are refused or redirected.
+  if (/^(CROSSSLOT|MOVED|ASK) /.test(message)) {
+    return 'this Redis is a Cluster node: give the store `cluster` with its nodes instead of `url`';
+  }
   return undefined;
 }
 
