@@ -165,7 +165,7 @@ function settleUndue(running: Running[], logger: Logger, dryRun: boolean): void 
         // the wrong type): not "could not be read".
         const why = item.error?.code === ErrorCode.storeCorrupt ? STORE_VALUE_REFUSED : STORE_NOT_READ;
         report.attemptNotRecorded = why;
-        line = joinClauses(line, notRecordedClause(item.store, why));
+        line = joinClauses(line, notRecordedClause(item.store, why, true));
       }
       logger.error(namedLine(item.name, line));
     } else if (item.action === 'backoff') {
@@ -182,15 +182,12 @@ const STORE_NOT_READ = 'the store could not be read';
 const STORE_VALUE_REFUSED = 'its stored value is refused: nothing is written over it';
 
 /**
- * What an error line adds when the failure is not in the store: `status` reads only what is stored. When
- * the store could not be read at all (STORE_NOT_READ), status shows the same error for the certificate, but
- * not this attempt (no back-off, no count).
+ * What an error line adds when the failure is not in the store: `status` reads only what is stored. A
+ * certificate whose store could not be read, or refuses its value (`storeError`), is shown by `status` with
+ * that same error, but not this attempt (no back-off, no count).
  */
-function notRecordedClause(storeName: string, why: string): string {
-  const status =
-    why === STORE_NOT_READ || why === STORE_VALUE_REFUSED
-      ? "status shows the store's error, not this attempt"
-      : 'status will not show it';
+function notRecordedClause(storeName: string, why: string, storeError = false): string {
+  const status = storeError ? "status shows the store's error, not this attempt" : 'status will not show it';
   return `the failed attempt could not be recorded in store '${storeName}' (${status}): ${why}`;
 }
 

@@ -298,16 +298,19 @@ export class RedisConnection {
   }
 
   /**
-   * The one-line CertRenewError for a command of `what` that failed with `error`, as `run` makes it, for
-   * callers that let some commands of a batch fail (a Cluster node down: `loadMany`).
+   * The one-line CertRenewError for a read of `key` (`what`: "load certificate \"web\"") that failed with
+   * `error`, as `run` makes it, naming the Cluster node serving the key's slot (as ioredis last learnt it):
+   * for callers that let some reads of a batch fail (a Cluster node down: `loadMany`, `loadDeployments`).
    */
-  failure(what: string, access: Access, error: unknown): CertRenewError {
-    return commandError(this.label, what, access, error, this.lastConnectionError).error;
-  }
-
-  /** The address of the master serving `key`'s hash slot (a Cluster), as ioredis last learnt it. */
-  nodeOf(key: string): string | undefined {
-    return this.client instanceof Cluster ? this.client.slots[calculateSlot(key)]?.[0] : undefined;
+  keyFailure(what: string, key: string, error: unknown): CertRenewError {
+    const node = this.client instanceof Cluster ? this.client.slots[calculateSlot(key)]?.[0] : undefined;
+    return commandError(
+      this.label,
+      `${what}${node ? ` from node ${node}` : ''}`,
+      'read',
+      error,
+      this.lastConnectionError,
+    ).error;
   }
 
   /** Quits cleanly (QUIT, then a hard disconnect if Redis does not answer within a second). */

@@ -79,15 +79,7 @@ export async function loadDeployments(
       return;
     }
     if (reply?.status === 'rejected') {
-      const node = connection.nodeOf(redisKeys.deployed(keyPrefix, name));
-      failed.set(
-        name,
-        connection.failure(
-          `load deployments of "${name}"${node ? ` from node ${node}` : ''}`,
-          'read',
-          reply.reason,
-        ),
-      );
+      failed.set(name, connection.keyFailure(`load deployments of "${name}"`, key, reply.reason));
       return;
     }
     const hash = reply?.value;

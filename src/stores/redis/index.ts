@@ -242,15 +242,7 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
       const value = values[i];
       const certKey = redisKeys.cert(keyPrefix, n);
       if (value?.status === 'rejected') {
-        const node = this.connection.nodeOf(certKey);
-        failed.set(
-          n,
-          this.connection.failure(
-            `load certificate "${n}"${node ? ` from node ${node}` : ''}`,
-            'read',
-            value.reason,
-          ),
-        );
+        failed.set(n, this.connection.keyFailure(`load certificate "${n}"`, certKey, value.reason));
         return;
       }
       const type = wrongTypes.get(certKey);
