@@ -2,7 +2,6 @@
  * The entry point: the only module that reads argv and the environment and decides the exit code.
  * Commands are imported lazily so `--version` and `validate` stay fast.
  */
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CliIO, GlobalOptions } from './commands/io.js';
@@ -15,6 +14,7 @@ import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
 import { pendingWork } from './runtime/pending.js';
 import { fdOutput } from './util/output.js';
 import { terminalSafe } from './util/text.js';
+import { packageVersion } from './util/version.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
 
@@ -149,13 +149,6 @@ async function askOnTerminal(question: string, interrupt: AbortSignal): Promise<
   } finally {
     rl.close();
   }
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 /** An option's whole-number argument ≥ 1; commander's error names the option (`--concurrency`). */

@@ -18,7 +18,7 @@
  *   6. ok.
  */
 import type { LoadResult, RevocationRecord, StoredCertificate } from '../stores/types.js';
-import { inspectWithMeta } from '../x509/fast.js';
+import { inspectWithMeta, knownInspection } from '../x509/fast.js';
 import { certInfo, parseCertificate, sameSerial } from '../x509/inspect.js';
 import { keyMatchesX509 } from '../x509/keys.js';
 import {
@@ -76,7 +76,8 @@ export const checks: readonly Check[] = [
 /** Parses what the store holds (once per decision); undefined when nothing readable is stored. */
 export function inspectStored(stored: LoadResult): Inspected | undefined {
   if (stored.state !== 'present') return undefined;
-  const fast = inspectWithMeta(stored.cert);
+  // What the store already found (a filesystem store's load cache), else the metadata's fast path.
+  const fast = knownInspection(stored.cert) ?? inspectWithMeta(stored.cert);
   if (fast) return { ok: true, ...fast };
   const cert = parseCertificate(stored.cert.certPem);
   if (!cert) return { ok: false, error: 'the certificate PEM does not parse' };

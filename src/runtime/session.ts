@@ -147,6 +147,17 @@ export class Session {
     return (await this.store(entry.storeName)).locker();
   }
 
+  /**
+   * The command has read what it plans: every opened store may write what its reads learned and let go of
+   * it (Store.readsDone). Never throws.
+   */
+  async readsDone(): Promise<void> {
+    const settling = [...this.stores.values()].map((store) =>
+      store.then((s) => s.readsDone?.()).catch(() => {}),
+    );
+    await Promise.all(settling);
+  }
+
   /** Closes every store and issuer that was opened (connections would keep the process alive). */
   async close(): Promise<void> {
     const closing: Promise<unknown>[] = [];

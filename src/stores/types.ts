@@ -252,6 +252,12 @@ export interface Store {
   checkWritable(): Promise<string>;
   /** The locker for this store's certificates (for a filesystem store with `locks`, the named store's). */
   locker(): Locker;
+  /**
+   * The command has read what it plans from this store (after the plan and its orphans): the store may write
+   * what its reads learned and let go of it, before the report is built (a filesystem store's load cache,
+   * docs/stores.md). Later reads still work, without it. Never throws.
+   */
+  readsDone?(): Promise<void>;
   /** Releases connections and timers; held locks are not released (they expire). Idempotent. */
   close(): Promise<void>;
 }

@@ -150,3 +150,23 @@ export function inspectWithMeta(stored: StoredCertificate): { cert: CertInfo; ke
     },
   };
 }
+
+/**
+ * What `inspectWithMeta` found for a StoredCertificate object, kept by the store that checked it (a
+ * filesystem store's load cache: stores/filesystem/load-cache.ts) so the policy does not check it again.
+ * Keyed by the object itself: a certificate built anew is inspected anew.
+ */
+const inspections = new WeakMap<StoredCertificate, { cert: CertInfo; keyMatches: true }>();
+
+/** Records what `stored` was found to be (as `inspectWithMeta` gives it), for `knownInspection`. */
+export function rememberInspection(
+  stored: StoredCertificate,
+  inspected: { cert: CertInfo; keyMatches: true },
+): void {
+  inspections.set(stored, inspected);
+}
+
+/** What `rememberInspection` recorded for this very object; undefined when nothing was. */
+export function knownInspection(stored: StoredCertificate): { cert: CertInfo; keyMatches: true } | undefined {
+  return inspections.get(stored);
+}

@@ -54,8 +54,9 @@ import {
   writeNewFile,
 } from './fs-util.js';
 import { appendRevocation, listCertificateNames, readRevocations, retireDirectory } from './lifecycle.js';
+import { LoadCache } from './load-cache.js';
 import { FileLocker } from './lock.js';
-import { loadMany, loadOne, localCheck, rootCheck } from './read.js';
+import { LIST_FROM, loadMany, loadOne, localCheck, rootCheck } from './read.js';
 import { rollbackVersion, saveVersion, writeAttempt } from './versions.js';
 
 export class FilesystemStore implements Store, RevocationLog, Inventory, DeploymentStore {
@@ -76,6 +77,8 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
    * where nothing was found is checked again at the next read.
    */
   private readonly blobDirsChecked = new Set<string>();
+  /** What loads remember of unchanged versions (load-cache.ts); opened by the first large loadMany. */
+  private loadCache: Promise<LoadCache | undefined> | undefined;
 
   /** Checks the manifest entry (throws a UsageError naming the bad setting); touches no file. */
   constructor(name: string, config: FilesystemStoreConfig, context: RuntimeContext) {
@@ -106,7 +109,11 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
 
   async loadMany(names: readonly string[]): Promise<Map<string, LoadResult>> {
     await this.rootUsable();
-    return loadMany(this.settings, this.isLocal, names);
+    // The load cache from the first load of LIST_FROM names on a local disk; kept for the later ones.
+    if (this.loadCache === undefined && names.length >= LIST_FROM && (await this.isLocal())) {
+      this.loadCache = LoadCache.open(this.settings);
+    }
+    return loadMany(this.settings, this.isLocal, names, await this.loadCache);
   }
 
   save(name: string, bundle: CertificateBundle, meta: StoredMeta): Promise<void> {
@@ -125,8 +132,14 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     return appendRevocation(this.settings, name, record);
   }
 
-  revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>> {
-    return readRevocations(this.settings, this.isLocal, names);
+  async revocations(names: readonly string[]): Promise<Map<string, RevocationRecord[]>> {
+    const cache = await this.loadCache;
+    return readRevocations(
+      this.settings,
+      this.isLocal,
+      names,
+      cache && ((name) => cache.knowsUnrevoked(name)),
+    );
   }
 
   listNames(except?: ReadonlySet<string>): Promise<string[]> {
@@ -282,5 +295,18 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     return this.ownLocker;
   }
 
-  async close(): Promise<void> {}
+  /**
+   * Writes the load cache when this process's loads changed it and lets go of it: later loads read in full
+   * (a run's few reloads), and the report of a large plan is built without it in memory. Never throws.
+   */
+  async readsDone(): Promise<void> {
+    const cache = await this.loadCache;
+    this.loadCache = Promise.resolve(undefined);
+    await cache?.persist();
+  }
+
+  /** Writes the load cache when this process's loads changed it (never throws). */
+  async close(): Promise<void> {
+    await this.readsDone();
+  }
 }

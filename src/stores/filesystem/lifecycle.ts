@@ -47,8 +47,11 @@ export function readRevocations(
   settings: FilesystemSettings,
   isLocal: () => Promise<boolean>,
   names: readonly string[],
+  knownAbsent?: (name: string) => boolean,
 ): Promise<Map<string, RevocationRecord[]>> {
   return readEach(isLocal, names, (io, name) => {
+    // The load cache vouches for it (no revocations.json when this process took or made its entry).
+    if (knownAbsent?.(name)) return [];
     const path = settings.layout.revocations(name);
     const failed = (error: unknown): RevocationRecord[] => {
       // No certificate directory (or a file where it should be): nothing was revoked there.

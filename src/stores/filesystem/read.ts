@@ -27,6 +27,7 @@ import {
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, type Step, syncIo } from './fs-util.js';
+import type { LoadCache } from './load-cache.js';
 
 /** Certificates read at once: a slice between event-loop turns locally, loads in flight on NFS. */
 const LOAD_CONCURRENCY = 64;
@@ -129,9 +130,23 @@ export async function loadMany(
   settings: FilesystemSettings,
   isLocal: () => Promise<boolean>,
   names: readonly string[],
+  cache?: LoadCache,
 ): Promise<Map<string, LoadResult>> {
-  const realDirs = names.length >= LIST_FROM ? await realDirectories(settings.layout) : undefined;
-  return readEach(isLocal, names, (io, name) => loadOne(settings, io, name, realDirs));
+  // The listing spares a certificate directory's lstat only where a full read is made: not when every name
+  // is remembered by the cache (whose own lstat of each directory checks it).
+  const listing = names.length >= LIST_FROM && !(cache && names.every((name) => cache.has(name)));
+  const realDirs = listing ? await realDirectories(settings.layout) : undefined;
+  if (!cache) return readEach(isLocal, names, (io, name) => loadOne(settings, io, name, realDirs));
+  // The real clock, not the run's: the filesystem's timestamps are compared with it (load-cache.ts).
+  const startedAt = Date.now();
+  return readEach(isLocal, names, (io, name) => {
+    if (io !== syncIo) return loadOne(settings, io, name, realDirs);
+    const taken = cache.take(name, (path) => readNow(readAttempts(io, path)));
+    if (taken) return taken;
+    const read = loadOne(settings, io, name, realDirs) as LoadResult;
+    cache.learn(name, read, startedAt);
+    return read;
+  });
 }
 
 /**

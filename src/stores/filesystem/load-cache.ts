@@ -1,0 +1,522 @@
+/**
+ * What a filesystem store remembers of the versions it has read and checked, so that a plan of thousands of
+ * certificates that have not changed asks the filesystem 7 questions a certificate instead of 24, and parses
+ * no PEM (docs/performance.md, thirteenth round; docs/stores.md, "The load cache").
+ *
+ * A certificate is remembered when a full read (read.ts `loadOne`) found it `present`, served through the
+ * links cert-renew made, with metadata that names it and a key that matches it (x509/fast.ts
+ * `inspectWithMeta`): its version id, what that check found, and the identity of what was read — the
+ * certificate directory's and the version directory's inode and ctime, and each of the five version files'
+ * inode, size and ctime. The next load takes those facts when an `lstat` of each of the seven gives the same
+ * identity. That is enough because:
+ * - every change to a directory's entries (a link replaced, `current` switched, attempts.json written or
+ *   removed, `versions` renamed) changes that directory's ctime, and a symbolic link's target cannot be
+ *   changed in place: an unchanged certificate directory means `current`, the stable names and the absence
+ *   of attempts.json and revocations.json are as they were;
+ * - any change to a file's contents, mode or owner changes its ctime, which no call can set back; a file
+ *   replaced is another inode;
+ * - a version directory replaced (even by a link to the same one moved away) is another inode or type.
+ *
+ * What could make the identity lie is a change within one tick of the filesystem's clock after the read
+ * ("racily clean", as git calls it): an entry is only remembered when every ctime it records is older than
+ * RACY_MS before its read began, and only on local filesystems whose timestamps are the kernel's own
+ * (CACHEABLE_FILESYSTEMS; not NFS, whose clients cache attributes, nor FUSE). The texts are not remembered:
+ * a certificate read from the cache reads its PEM files when something asks for them, and refuses them if
+ * they are no longer the files it was checked with (`lazyCertificate`).
+ *
+ * The cache is one JSON file, `<store>/.cert-renew/load-cache.json`, written (atomically, best effort) when
+ * the store is closed after a load taught it something. It is only used by the user who wrote it, with the
+ * stable file names and the cert-renew version it was written with. Losing it costs one full read.
+ */
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  renameSync,
+  rmSync,
+  type Stats,
+  writeSync,
+} from 'node:fs';
+import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { statfsPath } from '../../util/fs-async.js';
+import { mkdirp } from '../../util/mkdirp.js';
+import { packageVersion } from '../../util/version.js';
+import { inspectWithMeta, rememberInspection } from '../../x509/fast.js';
+import type { CertInfo } from '../../x509/inspect.js';
+import { childPath, currentTarget, INTERNAL_DIR, LEGACY_ID, VERSION_FILES, VERSIONS } from '../keys.js';
+import type { LoadResult, StoredCertificate, StoredMeta } from '../types.js';
+import { type FilesystemSettings, stableName } from './config.js';
+import { errnoOf, isErrno } from './fs-util.js';
+
+/** The cache's file, in the store's own directory. */
+export const LOAD_CACHE_FILE = 'load-cache.json';
+
+/**
+ * How much older than the start of its read (ms) every ctime an entry records must be. A change made after
+ * the read began has a ctime at least the read's start minus one tick of the filesystem's clock (a jiffy on
+ * Linux, a whole second on filesystems with second timestamps); 2 s covers both.
+ */
+export const RACY_MS = 2000;
+
+/**
+ * statfs magic numbers (linux/magic.h) of local filesystems whose timestamps the kernel sets: ext2/3/4,
+ * XFS, Btrfs, tmpfs, overlayfs, ZFS, F2FS. Anywhere else the cache is not used.
+ */
+const CACHEABLE_FILESYSTEMS = new Set([
+  0xef53, 0x58465342, 0x9123683e, 0x01021994, 0x794c7630, 0x2fc12fc1, 0xf2f52010,
+]);
+
+/** Bumped when what an entry holds, or how it is read, changes. */
+const FORMAT = 1;
+
+/** The version files whose identity an entry records, in this order. */
+const FILES = [
+  VERSION_FILES.cert,
+  VERSION_FILES.chain,
+  VERSION_FILES.fullchain,
+  VERSION_FILES.privkey,
+  VERSION_FILES.meta,
+] as const;
+
+/**
+ * Where each field is in an entry. An entry is an array, small numbers where it can (10,000 of them are
+ * parsed at every plan, and kept while it runs):
+ * [name, dirIno, dirCtimeMs, versionId, versionIno, versionCtimeMs, 5 × (ino − versionIno, size,
+ * ctimeMs − versionCtimeMs), flags, meta, facts]. Differences of ctimes are exact (Sterbenz: two doubles
+ * within a factor of 2), so comparing them compares the ctimes. flags: ATTEMPTS_PRESENT. facts: 0 when the
+ * inspection's facts are the metadata's (`derivedFacts`), else [serial, notBeforeMs, notAfterMs, dnsNames,
+ * ipAddresses, keyType].
+ */
+const AT = { name: 0, dir: 1, id: 3, version: 4, files: 6, flags: 21, meta: 22, facts: 23 } as const;
+const ATTEMPTS_PRESENT = 1;
+
+/** The file's first line. Each further line is one entry (AT). */
+interface CacheHeader {
+  format: number;
+  version: string;
+  uid: number;
+  root: string;
+  files: string[];
+}
+
+/** What loadMany needs of the cache; see the module's comment. */
+export class LoadCache {
+  /** Names whose entry a load took or made in this process (their revocations.json is known absent). */
+  private readonly confirmed = new Set<string>();
+  private dirty = false;
+
+  private constructor(
+    private readonly settings: FilesystemSettings,
+    private readonly path: string,
+    private readonly header: CacheHeader,
+    private readonly entries: Map<string, unknown[]>,
+    /** Whether this user may write the cache (else nothing is learned: the work would be lost). */
+    private readonly writable: boolean,
+  ) {}
+
+  /**
+   * The store's cache, read from its file (empty when there is none, or it was written by another user,
+   * another version or for other file names); undefined when the store is not on a filesystem where one may
+   * be used, or when this user can neither use the cache there nor write one. Never throws.
+   */
+  static async open(settings: FilesystemSettings): Promise<LoadCache | undefined> {
+    const { layout } = settings;
+    try {
+      const info = await statfsPath(layout.root);
+      if (!CACHEABLE_FILESYSTEMS.has(Number(info.type))) return undefined;
+    } catch {
+      return undefined;
+    }
+    const internal = childPath(layout.root, INTERNAL_DIR);
+    const path = childPath(internal, LOAD_CACHE_FILE);
+    const header: CacheHeader = {
+      format: FORMAT,
+      version: packageVersion(),
+      uid: process.geteuid?.() ?? -1,
+      root: layout.root,
+      files: (['cert', 'chain', 'fullchain', 'privkey'] as const).map((kind) => stableName(settings, kind)),
+    };
+    const entries = new Map<string, unknown[]>();
+    const expected = JSON.stringify(header);
+    try {
+      // The store's own directory must be a real one, and the file a regular file (O_NOFOLLOW).
+      if (lstatSync(internal).isDirectory()) {
+        let first = true;
+        readLines(path, (line) => {
+          if (first) {
+            first = false;
+            return line === expected;
+          }
+          const entry = JSON.parse(line) as unknown[];
+          const name = Array.isArray(entry) ? entry[AT.name] : undefined;
+          if (typeof name === 'string') entries.set(name, entry);
+          return true;
+        });
+      }
+    } catch (error) {
+      entries.clear();
+      if (!isErrno(error, 'ENOENT')) {
+        settings.context.logger.debug(
+          `store ${settings.storeName}: load cache not read (${describeError(error)})`,
+        );
+      }
+    }
+    // Written in .cert-renew, or in the store's directory when that does not exist yet.
+    let writable = true;
+    try {
+      accessSync(existsSync(internal) ? internal : layout.root, constants.W_OK);
+    } catch {
+      writable = false;
+    }
+    // A cache this user can neither use nor write is no cache (a monitoring user's `status`).
+    if (!writable && entries.size === 0) return undefined;
+    return new LoadCache(settings, path, header, entries, writable);
+  }
+
+  /** Whether `name` has an entry (loadMany lists the store's directory only for names that have none). */
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /**
+   * The certificate from its entry, when an lstat of its directory, its version directory and the five
+   * version files gives the identity recorded (attempts.json, when it was there, is read again); else
+   * undefined, and the caller reads it in full and hands the result to `learn`. Never throws.
+   */
+  take(name: string, readAttempts: (path: string) => LoadResult['attempts']): LoadResult | undefined {
+    const entry = this.entries.get(name);
+    if (entry === undefined) return undefined;
+    try {
+      const dir = this.settings.layout.certDir(name);
+      const id = entry[AT.id];
+      if (typeof id !== 'string' || !sameDir(lstatSync(dir, NO_THROW), entry, AT.dir)) return undefined;
+      const versionDir = childPath(childPath(dir, VERSIONS), id);
+      if (!sameDir(lstatSync(versionDir, NO_THROW), entry, AT.version)) return undefined;
+      for (let i = 0; i < FILES.length; i++) {
+        if (!sameFile(lstatSync(childPath(versionDir, FILES[i] as string), NO_THROW), entry, i))
+          return undefined;
+      }
+      const meta = entry[AT.meta] as StoredMeta;
+      const cert = lazyCertificate(this.settings, versionDir, entry, meta);
+      rememberInspection(cert, factsOf(entry, meta));
+      this.confirmed.add(name);
+      const attempts =
+        ((entry[AT.flags] as number) & ATTEMPTS_PRESENT) !== 0
+          ? readAttempts(this.settings.layout.attempts(name))
+          : undefined;
+      return attempts ? { state: 'present', cert, attempts } : { state: 'present', cert };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Remembers what a full read of `name` found, begun at `startedAt` (ms since the epoch, the real clock):
+   * when it is a present version served through cert-renew's links whose metadata names it and whose key
+   * matches, and nothing recorded changed within RACY_MS of the read; otherwise forgets the name. The
+   * check's result is kept for the policy (`rememberInspection`), so it is not made twice. Never throws.
+   */
+  learn(name: string, result: LoadResult, startedAt: number): void {
+    if (!this.writable) return;
+    const entry = this.entryFor(name, result, startedAt);
+    if (entry) {
+      this.entries.set(name, entry);
+      this.confirmed.add(name);
+      this.dirty = true;
+    } else {
+      this.confirmed.delete(name);
+      if (this.entries.delete(name)) this.dirty = true;
+    }
+  }
+
+  private entryFor(name: string, result: LoadResult, startedAt: number): unknown[] | undefined {
+    if (result.state !== 'present' || result.replaced || !result.cert.meta) return undefined;
+    const inspected = inspectWithMeta(result.cert);
+    if (!inspected) return undefined;
+    rememberInspection(result.cert, inspected);
+    try {
+      const { layout } = this.settings;
+      const dir = layout.certDir(name);
+      const target = readlinkSync(childPath(dir, 'current'));
+      const id = target.slice(VERSIONS_PREFIX.length);
+      // Only what cert-renew writes (`versions/<id>`), and not the copy of plain files (read as they are).
+      if (!target.startsWith(VERSIONS_PREFIX) || !VERSION_ID.test(id) || id === LEGACY_ID) return undefined;
+      const versionDir = childPath(childPath(dir, VERSIONS), id);
+      const before = startedAt - RACY_MS;
+      const old = (info: Stats | undefined) => info !== undefined && info.ctimeMs < before;
+      const dirInfo = lstatSync(dir, NO_THROW);
+      const versionInfo = lstatSync(versionDir, NO_THROW);
+      if (!old(dirInfo) || !dirInfo?.isDirectory() || !old(versionInfo) || !versionInfo?.isDirectory())
+        return undefined;
+      const entry: unknown[] = [name, dirInfo.ino, dirInfo.ctimeMs, id, versionInfo.ino, versionInfo.ctimeMs];
+      for (const file of FILES) {
+        const info = lstatSync(childPath(versionDir, file), NO_THROW);
+        if (!old(info) || !info?.isFile()) return undefined;
+        entry.push(info.ino - versionInfo.ino, info.size, info.ctimeMs - versionInfo.ctimeMs);
+      }
+      // Present or absent, as the certificate directory's ctime (older than the read) vouches.
+      const attempts = lstatSync(layout.attempts(name), NO_THROW) !== undefined;
+      if (lstatSync(layout.revocations(name), NO_THROW) !== undefined) return undefined;
+      const meta = result.cert.meta;
+      const { cert } = inspected;
+      const facts = [
+        cert.serial,
+        cert.notBefore.getTime(),
+        cert.notAfter.getTime(),
+        cert.dnsNames,
+        cert.ipAddresses,
+        cert.keyType,
+      ];
+      const derivable = JSON.stringify(facts) === JSON.stringify(derivedFacts(meta));
+      entry.push(attempts ? ATTEMPTS_PRESENT : 0, meta, derivable ? 0 : facts);
+      return entry;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Whether `name`'s revocations.json is known to be absent: its entry was taken or made by this process
+   * (entries are only made for certificates without one, and its creation changes the certificate
+   * directory that taking an entry checks).
+   */
+  knowsUnrevoked(name: string): boolean {
+    return this.confirmed.has(name);
+  }
+
+  /**
+   * Writes the cache when a load changed it (atomically; the store's directory made as putBlob makes it).
+   * A failure (a read-only store, another user's) is logged at debug level: it only costs the next run a
+   * full read. Never throws.
+   */
+  async persist(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const internal = childPath(this.settings.layout.root, INTERNAL_DIR);
+    try {
+      await mkdirp(internal, 0o755);
+      writeLines(this.path, JSON.stringify(this.header), this.entries);
+    } catch (error) {
+      this.settings.context.logger.debug(
+        `store ${this.settings.storeName}: load cache not written (${errnoOf(error) ?? describeError(error)})`,
+      );
+    }
+  }
+}
+
+/** Bytes read or written at a time: the file of 10,000 entries (~5 MB) is never held whole. */
+const CHUNK = 64 * 1024;
+
+/**
+ * Calls `take` with each line of a regular file (never through a link), read CHUNK bytes at a time, until
+ * it returns false. Throws node's errors, and EINVAL for a file that is not a regular one.
+ */
+function readLines(path: string, take: (line: string) => boolean): void {
+  const fd = openSync(path, READ_NOFOLLOW);
+  try {
+    if (!fstatSync(fd).isFile()) throw refused('EINVAL', path);
+    const chunk = Buffer.allocUnsafe(CHUNK);
+    let rest: Buffer | undefined;
+    for (;;) {
+      const length = readSync(fd, chunk, 0, CHUNK, null);
+      if (length === 0) return;
+      // A line's bytes may span chunks; a newline byte is never part of a UTF-8 sequence.
+      const bytes = rest ? Buffer.concat([rest, chunk.subarray(0, length)]) : chunk.subarray(0, length);
+      let start = 0;
+      for (let end = bytes.indexOf(10); end !== -1; end = bytes.indexOf(10, start)) {
+        if (!take(bytes.toString('utf8', start, end))) return;
+        start = end + 1;
+      }
+      rest = start < bytes.length ? Buffer.from(bytes.subarray(start)) : undefined;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Replaces `path` with the header and one line per entry, written CHUNK bytes at a time to a new file beside
+ * it, flushed, then renamed over it (readers see the old file or the new). Throws node's errors; leaves no
+ * temporary file.
+ */
+function writeLines(path: string, header: string, entries: ReadonlyMap<string, unknown[]>): void {
+  const temp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o644,
+  );
+  let done = false;
+  try {
+    let pending = `${header}\n`;
+    for (const entry of entries.values()) {
+      pending += `${JSON.stringify(entry)}\n`;
+      if (pending.length >= CHUNK) {
+        writeSync(fd, pending);
+        pending = '';
+      }
+    }
+    writeSync(fd, pending);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(temp, path);
+    done = true;
+  } finally {
+    if (!done) {
+      try {
+        closeSync(fd);
+      } catch {
+        // closed already
+      }
+      rmSync(temp, { force: true });
+    }
+  }
+}
+
+const NO_THROW = { throwIfNoEntry: false } as const;
+
+/** `current`'s target as cert-renew writes it starts so (keys.ts `currentTarget`). */
+const VERSIONS_PREFIX = currentTarget('');
+/** A version id as one plain name. */
+const VERSION_ID = /^[0-9A-Za-z][0-9A-Za-z._-]*$/;
+
+function sameDir(info: Stats | undefined, entry: unknown[], at: number): boolean {
+  return info?.isDirectory() === true && info.ino === entry[at] && info.ctimeMs === entry[at + 1];
+}
+
+/** Whether `info` is the version file `index` (FILES) as `entry` recorded it. */
+function sameFile(info: Stats | undefined, entry: unknown[], index: number): boolean {
+  const at = AT.files + index * 3;
+  return (
+    info?.isFile() === true &&
+    info.ino - (entry[AT.version] as number) === entry[at] &&
+    info.size === entry[at + 1] &&
+    info.ctimeMs - (entry[AT.version + 1] as number) === entry[at + 2]
+  );
+}
+
+/** The facts a certificate's metadata implies (what an entry spares itself when they are the inspection's). */
+function derivedFacts(meta: StoredMeta): unknown[] {
+  return [
+    meta.serial,
+    Date.parse(meta.notBefore),
+    Date.parse(meta.notAfter),
+    meta.domains.map((domain) => domain.toLowerCase()),
+    [],
+    meta.keyType,
+  ];
+}
+
+function factsOf(entry: unknown[], meta: StoredMeta): { cert: CertInfo; keyMatches: true } {
+  const facts = (entry[AT.facts] || derivedFacts(meta)) as [
+    string,
+    number,
+    number,
+    string[],
+    string[],
+    CertInfo['keyType'],
+  ];
+  const notBefore = new Date(facts[1]);
+  const notAfter = new Date(facts[2]);
+  return {
+    keyMatches: true,
+    cert: {
+      subject: '',
+      issuer: '',
+      serial: facts[0],
+      fingerprint256: meta.fingerprint,
+      notBefore,
+      notAfter,
+      lifetimeMs: notAfter.getTime() - notBefore.getTime(),
+      dnsNames: facts[3],
+      ipAddresses: facts[4],
+      keyType: facts[5],
+      isCA: false,
+    },
+  };
+}
+
+const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function refused(code: string, path: string): NodeJS.ErrnoException {
+  const error: NodeJS.ErrnoException = new Error(`${code}: ${path}`);
+  error.code = code;
+  return error;
+}
+
+/** A regular file's text, never through a link; throws node's error, or EINVAL for anything else. */
+function readRegular(path: string, expect?: (info: Stats) => boolean): string {
+  const fd = openSync(path, READ_NOFOLLOW);
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile() || (expect && !expect(info))) throw refused('EINVAL', path);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A StoredCertificate whose PEM texts are read when first asked for, from the version directory whose
+ * files `entry` identifies. A file that is no longer the one checked (another inode, size or ctime) or
+ * cannot be read is refused with a CertRenewError naming it (STORE_CORRUPT, or STORE_UNAVAILABLE): the
+ * caller's certificate fails with that line, and the next run reads it in full.
+ */
+function lazyCertificate(
+  settings: FilesystemSettings,
+  versionDir: string,
+  entry: unknown[],
+  meta: StoredMeta,
+): StoredCertificate {
+  const read = (index: number): string => {
+    const file = FILES[index] as string;
+    const path = childPath(versionDir, file);
+    let changed = false;
+    try {
+      return readRegular(path, (info) => {
+        changed = !sameFile(info, entry, index);
+        return !changed;
+      });
+    } catch (error) {
+      const where = path.slice(settings.layout.root.length + 1);
+      if (changed || isErrno(error, 'ENOENT', 'ELOOP', 'EINVAL')) {
+        throw new CertRenewError(
+          ErrorCode.storeCorrupt,
+          `store ${settings.storeName}: ${where} changed after this run read it (a version's files are never rewritten)`,
+          { hint: 'run again: the next run reads the certificate anew' },
+        );
+      }
+      throw new CertRenewError(
+        ErrorCode.storeUnavailable,
+        `store ${settings.storeName}: cannot read ${where} (${errnoOf(error) ?? describeError(error)})`,
+        { cause: error, hint: "check the store's permissions" },
+      );
+    }
+  };
+  let certPem: string | undefined;
+  let chainPem: string | undefined;
+  let keyPem: string | undefined;
+  return {
+    get certPem() {
+      certPem ??= read(0);
+      return certPem;
+    },
+    get chainPem() {
+      chainPem ??= read(1);
+      return chainPem;
+    },
+    get keyPem() {
+      keyPem ??= read(3);
+      return keyPem;
+    },
+    meta,
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * The filesystem load cache seen from the CLI (docs/stores.md, "The load cache"): over a store of more
+ * than LIST_FROM certificates, the first `plan` reads every certificate and writes
+ * `.cert-renew/load-cache.json`; the next ones take unchanged certificates from it and report exactly
+ * what a plan without it reports, changes made since included; a user who cannot write the store (a
+ * monitoring user) gets the same report and leaves the cache alone.
+ */
+import assert from 'node:assert/strict';
+import { chmod, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import { LOAD_CACHE_FILE, RACY_MS } from '../../src/stores/filesystem/load-cache.js';
+import { LIST_FROM } from '../../src/stores/filesystem/read.js';
+import { makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
+import { runCommand, type TempDir, tempDir } from '../harness/process.js';
+import { BIN, cliEnv } from './cli.js';
+
+let tmp: TempDir;
+let site: TestCertificate;
+let other: TestCertificate;
+const names = Array.from({ length: LIST_FROM + 20 }, (_, i) => `site-${String(i).padStart(3, '0')}`);
+let certs: string;
+let cacheFile: string;
+
+before(async () => {
+  tmp = await tempDir('cert-renew-load-cache-e2e-');
+  site = await makeCertificate('site');
+  other = await makeCertificate('site');
+  certs = join(tmp.path, 'certs');
+  cacheFile = join(certs, '.cert-renew', LOAD_CACHE_FILE);
+  const manifest = {
+    version: 1,
+    defaults: { issuer: site.meta.issuer, store: 'files' },
+    issuers: { [site.meta.issuer]: { type: 'local-ca' } },
+    stores: { files: { type: 'filesystem', path: 'certs' } },
+    certificates: names.map((name) => ({ name, domains: site.meta.domains })),
+  };
+  await writeFile(join(tmp.path, 'manifest.json'), JSON.stringify(manifest));
+  const store = new FilesystemStore('files', { type: 'filesystem', path: certs }, testContext(tmp.path));
+  for (const name of names) await store.save(name, site.bundle, { ...site.meta, name });
+  // Readable, not writable, by the unprivileged user of the last test.
+  await chmod(tmp.path, 0o755);
+  // As a daily run finds them: older than RACY_MS (a lower bound, never a race).
+  await sleep(RACY_MS + 300);
+});
+after(() => tmp?.remove());
+
+/** `plan --json` (as `prefix`, e.g. setpriv); its items and summary, without what the clock changes. */
+async function plan(prefix: string[] = []): Promise<unknown> {
+  const [command, ...args] = [...prefix, process.execPath, BIN];
+  const result = await runCommand(command as string, [...args, '-m', 'manifest.json', 'plan', '--json'], {
+    cwd: tmp.path,
+    env: cliEnv(),
+    timeoutMs: 120_000,
+  });
+  assert.equal(result.stderr, '', 'nothing on stderr');
+  const report = JSON.parse(result.stdout) as { items: Record<string, unknown>[]; summary: unknown };
+  for (const item of report.items) delete item.remainingSeconds;
+  return { summary: report.summary, items: report.items };
+}
+
+const cacheState = async () => {
+  const s = await stat(cacheFile).catch(() => undefined);
+  return s && { ino: s.ino, mtimeMs: s.mtimeMs, size: s.size };
+};
+
+const cachedNames = async () =>
+  (await readFile(cacheFile, 'utf8'))
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => (JSON.parse(line) as string[])[0]);
+
+test('the first plan writes the cache, the next takes it, and both report what a full read reports', async () => {
+  const full = await plan();
+  assert.deepEqual((await cachedNames()).sort(), [...names].sort());
+  const written = await cacheState();
+  assert.deepEqual(await plan(), full, 'the same report from the cache');
+  assert.deepEqual(await cacheState(), written, 'nothing learned: not rewritten');
+
+  // A key replaced in place by another of the same size, a chain removed: seen at once.
+  const version = async (name: string) => join(certs, name, await readlink(join(certs, name, 'current')));
+  const key = join(await version('site-003'), 'privkey.pem');
+  assert.equal(other.bundle.keyPem.length, site.bundle.keyPem.length);
+  await chmod(key, 0o600);
+  await writeFile(key, other.bundle.keyPem);
+  await rm(join(await version('site-007'), 'chain.pem'));
+  const changed = await plan();
+  const items = (changed as { items: { name: string; action: string; reason?: string }[] }).items;
+  const item = (name: string) => items.find((one) => one.name === name);
+  assert.equal(item('site-003')?.action, 'renew');
+  assert.match(JSON.stringify(item('site-003')), /key/i);
+  assert.equal(item('site-007')?.action, 'renew');
+  assert.match(JSON.stringify(item('site-007')), /chain\.pem is missing/);
+  // Exactly what a plan that reads everything in full reports.
+  await rm(cacheFile);
+  assert.deepEqual(await plan(), changed);
+  assert.ok(!(await cachedNames()).includes('site-003'), 'a key that does not match is not remembered');
+});
+
+test("a user who cannot write the store reads in full (never through another user's cache) and writes nothing", async () => {
+  // As root (who ignores modes) the CLI runs as nobody: a monitoring user over a root-owned store, who
+  // cannot read the private keys (0600) — which root's cache must not paper over.
+  const prefix =
+    process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  await rm(cacheFile, { force: true });
+  const theirs = await plan(prefix);
+  assert.equal(await cacheState(), undefined, 'nothing written');
+  await plan();
+  const kept = await cacheState();
+  assert.ok(kept);
+  assert.deepEqual(await plan(prefix), theirs, "root's cache is not used");
+  assert.deepEqual(await cacheState(), kept, 'nor rewritten');
+});

@@ -1,0 +1,295 @@
+/**
+ * The filesystem store's load cache (stores/filesystem/load-cache.ts): a load of many certificates takes an
+ * unchanged version from what an earlier process checked, and gives exactly what a full read gives — for
+ * every change made after it was remembered, on a real disk, in a new store object as a new process has.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmod, lstat, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertRenewError } from '../../src/errors.js';
+import type { FilesystemStoreConfig } from '../../src/manifest/types.js';
+import { FilesystemStore } from '../../src/stores/filesystem/index.js';
+import { LOAD_CACHE_FILE, RACY_MS } from '../../src/stores/filesystem/load-cache.js';
+import { LIST_FROM } from '../../src/stores/filesystem/read.js';
+import type { LoadResult } from '../../src/stores/types.js';
+import { makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
+import { type TempDir, tempDir } from '../harness/process.js';
+
+let dir: TempDir;
+let ec: TestCertificate;
+let rsa: TestCertificate;
+let other: TestCertificate;
+let counter = 0;
+
+before(async () => {
+  dir = await tempDir('cert-renew-load-cache-');
+  ec = await makeCertificate('site');
+  rsa = await makeCertificate('site', { keyType: 'rsa-2048' });
+  other = await makeCertificate('other');
+});
+after(async () => {
+  await dir?.remove();
+});
+
+/** A new store directory; `open()` gives a new store object on it each time, as a new process has. */
+function storeDir(config: Partial<FilesystemStoreConfig> = {}) {
+  counter++;
+  const path = `store-${counter}`;
+  return () => new FilesystemStore('files', { type: 'filesystem', path, ...config }, testContext(dir.path));
+}
+
+/** Names that are not stored, so that a load reaches LIST_FROM and uses the cache. */
+const padding = Array.from({ length: LIST_FROM }, (_, i) => `not-stored-${i}`);
+
+/**
+ * Loads `names` (padded) in a new store object, then asks it for their revocation logs, and closes it (which
+ * writes the cache).
+ */
+async function loadAll(
+  open: () => FilesystemStore,
+  names: string[],
+): Promise<Map<string, LoadResult> & { revoked?: Map<string, unknown[]> }> {
+  const store = open();
+  try {
+    const loaded: Map<string, LoadResult> & { revoked?: Map<string, unknown[]> } = await store.loadMany([
+      ...names,
+      ...padding,
+    ]);
+    loaded.revoked = await store.revocations(names);
+    return loaded;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Whether a loaded certificate came from the cache (its PEM texts are read when asked for). */
+function fromCache(result: LoadResult | undefined): boolean {
+  return (
+    result?.state === 'present' && Object.getOwnPropertyDescriptor(result.cert, 'certPem')?.get !== undefined
+  );
+}
+
+/** The names the cache file holds an entry for. */
+async function cachedNames(root: string): Promise<string[]> {
+  const lines = (await readFile(join(root, '.cert-renew', LOAD_CACHE_FILE), 'utf8')).trim().split('\n');
+  return lines.slice(1).map((line) => (JSON.parse(line) as string[])[0] as string);
+}
+
+/** Waits until what was just written is old enough to be remembered (a lower bound, never a race). */
+const settle = () => sleep(RACY_MS + 300);
+
+describe('the filesystem load cache', () => {
+  test('an unchanged version is taken from the cache, exactly as a full read gives it', async () => {
+    const open = storeDir();
+    const writer = open();
+    const names = ['one', 'two', 'three', 'rsa', 'failed-before'];
+    for (const name of names)
+      await writer.save(name, name === 'rsa' ? rsa.bundle : ec.bundle, name === 'rsa' ? rsa.meta : ec.meta);
+    await writer.recordAttempt('failed-before', {
+      lastAttempt: new Date().toISOString(),
+      failureCount: 1,
+      lastError: 'x',
+    });
+    await settle();
+
+    const first = await loadAll(open, names);
+    assert.ok(
+      names.every((name) => !fromCache(first.get(name))),
+      'the first load reads in full',
+    );
+    assert.deepEqual((await cachedNames(writer.root)).sort(), [...names].sort());
+
+    const second = await loadAll(open, names);
+    const fresh = open();
+    for (const name of names) {
+      assert.ok(fromCache(second.get(name)), `${name} from the cache`);
+      // deepEqual reads the texts through the getters: the same certificate, chain, key, metadata, attempt.
+      assert.deepEqual(second.get(name), await fresh.load(name), name);
+    }
+    assert.equal(second.get('failed-before')?.attempts?.failureCount, 1);
+    assert.equal(second.get('not-stored-0')?.state, 'missing');
+    assert.deepEqual([...(second.revoked?.values() ?? [])].flat(), []);
+  });
+
+  test('every change made after a version was remembered is seen by the next load', async () => {
+    const open = storeDir();
+    const writer = open();
+    const site = (name: string) => join(writer.root, name);
+    const version = async (name: string) => join(site(name), await readlink(join(site(name), 'current')));
+    const changes: Record<string, () => Promise<void>> = {
+      'key-rewritten-in-place-same-size': async (name = 'key-rewritten-in-place-same-size') => {
+        // Another P-256 key: the same number of bytes, written over the file (its inode kept).
+        const path = join(await version(name), 'privkey.pem');
+        assert.equal(other.bundle.keyPem.length, (await readFile(path, 'utf8')).length);
+        await chmod(path, 0o600);
+        await writeFile(path, other.bundle.keyPem);
+      },
+      'meta-edited-in-place': async (name = 'meta-edited-in-place') => {
+        const path = join(await version(name), 'meta.json');
+        await chmod(path, 0o644);
+        const meta = JSON.parse(await readFile(path, 'utf8')) as { serial: string };
+        await writeFile(path, JSON.stringify({ ...meta, serial: `7${meta.serial.slice(1)}` }));
+      },
+      'cert-chmod-only': async (name = 'cert-chmod-only') =>
+        chmod(join(await version(name), 'cert.pem'), 0o600),
+      'fullchain-replaced-by-a-plain-file': async (name = 'fullchain-replaced-by-a-plain-file') => {
+        await rm(join(site(name), 'fullchain.pem'));
+        await writeFile(join(site(name), 'fullchain.pem'), rsa.bundle.certPem);
+      },
+      'renewed-since': async () => writer.save('renewed-since', rsa.bundle, rsa.meta),
+      'a-failed-attempt-since': async () =>
+        writer.recordAttempt('a-failed-attempt-since', {
+          lastAttempt: new Date().toISOString(),
+          failureCount: 3,
+          lastError: 'rate limited',
+        }),
+      'revoked-since': async () =>
+        writer.recordRevocation('revoked-since', {
+          serial: ec.meta.serial,
+          fingerprint: ec.meta.fingerprint,
+          notAfter: ec.meta.notAfter,
+          reason: 'keyCompromise',
+          revokedAt: new Date().toISOString(),
+          issuer: 'local',
+          via: 'local-ca crl',
+        }),
+      'versions-a-planted-link': async (name = 'versions-a-planted-link') => {
+        await rename(join(site(name), 'versions'), join(dir.path, `moved-${counter}-versions`));
+        await symlink(join(dir.path, `moved-${counter}-versions`), join(site(name), 'versions'));
+      },
+      'version-moved-and-linked-back': async (name = 'version-moved-and-linked-back') => {
+        // The same inodes behind a link: still a link cert-renew did not make.
+        const at = await version(name);
+        await rename(at, join(dir.path, `moved-${counter}-version`));
+        await symlink(join(dir.path, `moved-${counter}-version`), at);
+      },
+      'cert-a-fifo': async (name = 'cert-a-fifo') => {
+        const path = join(await version(name), 'cert.pem');
+        await rm(path);
+        execFileSync('mkfifo', [path]);
+      },
+      'directory-a-planted-link': async (name = 'directory-a-planted-link') => {
+        await rm(site(name), { recursive: true });
+        await symlink(site('unchanged'), site(name));
+      },
+      'directory-removed': async (name = 'directory-removed') => rm(site(name), { recursive: true }),
+      unchanged: async () => {},
+    };
+    const names = Object.keys(changes);
+    for (const name of names) await writer.save(name, ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, names);
+    assert.deepEqual((await cachedNames(writer.root)).sort(), [...names].sort(), 'all remembered');
+
+    for (const change of Object.values(changes)) await change();
+    const after = await loadAll(open, names);
+    const fresh = open();
+    for (const name of names) {
+      assert.deepEqual(after.get(name), await fresh.load(name), name);
+      assert.equal(
+        fromCache(after.get(name)),
+        name === 'unchanged',
+        `${name}: ${fromCache(after.get(name)) ? 'taken' : 'read'}`,
+      );
+    }
+    const rewritten = after.get('key-rewritten-in-place-same-size');
+    assert.equal(rewritten?.state === 'present' && rewritten.cert.keyPem, other.bundle.keyPem);
+    assert.equal(after.get('meta-edited-in-place')?.state, 'present');
+    const meta = after.get('meta-edited-in-place');
+    assert.equal(meta?.state === 'present' && meta.cert.meta, undefined, 'metadata that no longer names it');
+    assert.equal(after.get('a-failed-attempt-since')?.attempts?.failureCount, 3);
+    assert.equal(after.get('directory-removed')?.state, 'missing');
+    const replaced = after.get('fullchain-replaced-by-a-plain-file');
+    assert.ok(replaced?.state === 'present' && replaced.replaced);
+    for (const name of [
+      'versions-a-planted-link',
+      'version-moved-and-linked-back',
+      'cert-a-fifo',
+      'directory-a-planted-link',
+    ]) {
+      assert.equal(after.get(name)?.state, 'unreadable', name);
+    }
+    assert.equal(after.revoked?.get('revoked-since')?.length, 1, 'a revocation written since is read');
+    assert.equal(after.revoked?.get('unchanged')?.length, 0);
+    // What changed is remembered again once it is old enough; what cannot be used is forgotten.
+    await settle();
+    await loadAll(open, names);
+    const remembered = await cachedNames(writer.root);
+    for (const name of ['cert-chmod-only', 'renewed-since', 'a-failed-attempt-since', 'unchanged']) {
+      assert.ok(remembered.includes(name), `${name} remembered again`);
+    }
+    // A key that no longer matches, metadata that no longer names it, a replaced link, a revocation log…
+    for (const name of [
+      'key-rewritten-in-place-same-size',
+      'meta-edited-in-place',
+      'fullchain-replaced-by-a-plain-file',
+      'revoked-since',
+      'cert-a-fifo',
+      'directory-removed',
+    ]) {
+      assert.ok(!remembered.includes(name), `${name} not remembered`);
+    }
+  });
+
+  test('a version written within RACY_MS of the load is not remembered', async () => {
+    const open = storeDir();
+    const writer = open();
+    await writer.save('just-written', ec.bundle, ec.meta);
+    await settle();
+    await writer.save('written-now', ec.bundle, ec.meta);
+    await loadAll(open, ['just-written', 'written-now']);
+    assert.deepEqual(await cachedNames(writer.root), ['just-written']);
+  });
+
+  test('a text read from a remembered version that changed since the load is refused, naming the file', async () => {
+    const open = storeDir();
+    const writer = open();
+    await writer.save('site', ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, ['site']);
+    const taken = (await loadAll(open, ['site'])).get('site');
+    assert.ok(taken?.state === 'present' && fromCache(taken));
+    const at = join(writer.root, 'site', await readlink(join(writer.root, 'site', 'current')), 'privkey.pem');
+    await chmod(at, 0o600);
+    await writeFile(at, rsa.bundle.keyPem);
+    assert.throws(
+      () => taken.cert.keyPem,
+      (error: unknown) =>
+        error instanceof CertRenewError &&
+        error.code === 'STORE_CORRUPT' &&
+        /site\/versions\/[^/]+\/privkey\.pem changed after this run read it/.test(error.message),
+    );
+    // The certificate's own text, unchanged, is still given.
+    assert.equal(taken.cert.certPem, ec.bundle.certPem);
+  });
+
+  test('a cache written for other stable names, or damaged, is not used', async () => {
+    const open = storeDir();
+    const writer = open();
+    await writer.save('site', ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, ['site']);
+    const path = join(writer.root, 'site');
+    const renamed = () =>
+      new FilesystemStore(
+        'files',
+        { type: 'filesystem', path: writer.root, files: { fullchain: 'chained.pem' } },
+        testContext(dir.path),
+      );
+    const other = (await loadAll(renamed, ['site'])).get('site');
+    assert.ok(!fromCache(other), 'other file names: read in full');
+    assert.deepEqual(other, await renamed().load('site'));
+    assert.ok((await lstat(join(path, 'fullchain.pem'))).isSymbolicLink());
+    // The renamed store rewrote the cache for its names; a cache cut short is read in full, not half used.
+    await loadAll(open, ['site']);
+    const file = join(writer.root, '.cert-renew', LOAD_CACHE_FILE);
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.slice(0, text.length - 20));
+    const cut = (await loadAll(open, ['site'])).get('site');
+    assert.ok(!fromCache(cut));
+    assert.deepEqual(cut, await open().load('site'));
+  });
+});
