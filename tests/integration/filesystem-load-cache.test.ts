@@ -291,5 +291,28 @@ describe('the filesystem load cache', () => {
     const cut = (await loadAll(open, ['site'])).get('site');
     assert.ok(!fromCache(cut));
     assert.deepEqual(cut, await open().load('site'));
+    // Written in another boot (a crash may have kept new contents without their new ctime): not used.
+    const whole = await readFile(file, 'utf8');
+    const [header = '', line = ''] = whole.trim().split('\n');
+    assert.ok(fromCache((await loadAll(open, ['site'])).get('site')), 'the rewritten cache is used');
+    const booted = { ...(JSON.parse(header) as object), boot: 'another-boot' };
+    await writeFile(file, `${JSON.stringify(booted)}\n${line}\n`);
+    assert.ok(!fromCache((await loadAll(open, ['site'])).get('site')), 'another boot: read in full');
+    // A line that is not an entry as cert-renew writes them is skipped; the others are used.
+    await writer.save('second', ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, ['site', 'second']);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n');
+    const damaged = lines.map((one) => {
+      if (!one.startsWith('["site"')) return one;
+      const entry = JSON.parse(one) as unknown[];
+      entry[22] = 'not metadata';
+      return JSON.stringify(entry);
+    });
+    await writeFile(file, `${damaged.join('\n')}\n`);
+    const mixed = await loadAll(open, ['site', 'second']);
+    assert.ok(!fromCache(mixed.get('site')), 'a damaged line: read in full');
+    assert.ok(fromCache(mixed.get('second')), 'the others are used');
+    assert.deepEqual(mixed.get('site'), await open().load('site'));
   });
 });

@@ -25,8 +25,9 @@
  * they are no longer the files it was checked with (`lazyCertificate`).
  *
  * The cache is one JSON file, `<store>/.cert-renew/load-cache.json`, written (atomically, best effort) when
- * the store is closed after a load taught it something. It is only used by the user who wrote it, with the
- * stable file names and the cert-renew version it was written with. Losing it costs one full read.
+ * the plan's reads are done (`readsDone`) or the store is closed, after a load taught it something. It is
+ * only used by the user who wrote it, in the boot it was written in, with the stable file names and the
+ * cert-renew version it was written with. Losing it costs one full read.
  */
 import {
   accessSync,
@@ -55,6 +56,7 @@ import { childPath, currentTarget, INTERNAL_DIR, LEGACY_ID, VERSION_FILES, VERSI
 import type { LoadResult, StoredCertificate, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { errnoOf, isErrno } from './fs-util.js';
+import { isStoredMeta } from './read.js';
 
 /** The cache's file, in the store's own directory. */
 export const LOAD_CACHE_FILE = 'load-cache.json';
@@ -103,6 +105,11 @@ interface CacheHeader {
   format: number;
   version: string;
   uid: number;
+  /**
+   * The kernel's boot id: a cache is not used across a reboot, so a crash that kept a file's new contents
+   * but not its new ctime (timestamps written back lazily) cannot make an entry look current.
+   */
+  boot: string;
   root: string;
   files: string[];
 }
@@ -141,6 +148,7 @@ export class LoadCache {
       format: FORMAT,
       version: packageVersion(),
       uid: process.geteuid?.() ?? -1,
+      boot: bootId(),
       root: layout.root,
       files: (['cert', 'chain', 'fullchain', 'privkey'] as const).map((kind) => stableName(settings, kind)),
     };
@@ -155,9 +163,8 @@ export class LoadCache {
             first = false;
             return line === expected;
           }
-          const entry = JSON.parse(line) as unknown[];
-          const name = Array.isArray(entry) ? entry[AT.name] : undefined;
-          if (typeof name === 'string') entries.set(name, entry);
+          const entry = JSON.parse(line) as unknown;
+          if (wellFormed(entry)) entries.set(entry[AT.name] as string, entry);
           return true;
         });
       }
@@ -387,6 +394,36 @@ const NO_THROW = { throwIfNoEntry: false } as const;
 const VERSIONS_PREFIX = currentTarget('');
 /** A version id as one plain name. */
 const VERSION_ID = /^[0-9A-Za-z][0-9A-Za-z._-]*$/;
+
+/** Whether a line of the file is an entry as `entryFor` makes them (anything else is skipped). */
+function wellFormed(entry: unknown): entry is unknown[] {
+  if (!Array.isArray(entry) || entry.length !== AT.facts + 1) return false;
+  const facts = entry[AT.facts];
+  return (
+    typeof entry[AT.name] === 'string' &&
+    typeof entry[AT.id] === 'string' &&
+    entry.slice(AT.dir, AT.meta).every((field, i) => i === AT.id - AT.dir || typeof field === 'number') &&
+    isStoredMeta(entry[AT.meta]) &&
+    (facts === 0 ||
+      (Array.isArray(facts) &&
+        facts.length === 6 &&
+        typeof facts[0] === 'string' &&
+        typeof facts[1] === 'number' &&
+        typeof facts[2] === 'number' &&
+        Array.isArray(facts[3]) &&
+        Array.isArray(facts[4]) &&
+        typeof facts[5] === 'string'))
+  );
+}
+
+/** /proc/sys/kernel/random/boot_id; empty where there is none. */
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+  } catch {
+    return '';
+  }
+}
 
 function sameDir(info: Stats | undefined, entry: unknown[], at: number): boolean {
   return info?.isDirectory() === true && info.ino === entry[at] && info.ctimeMs === entry[at + 1];

@@ -27,7 +27,6 @@ import {
 import type { AttemptInfo, LoadResult, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { asyncIo, errnoOf, isErrno, isLocalFilesystem, type ReadIo, type Step, syncIo } from './fs-util.js';
-import type { LoadCache } from './load-cache.js';
 
 /** Certificates read at once: a slice between event-loop turns locally, loads in flight on NFS. */
 const LOAD_CONCURRENCY = 64;
@@ -122,6 +121,17 @@ export function loadOne(
 }
 
 /**
+ * What `loadMany` asks of a load cache (load-cache.ts `LoadCache`): whether it remembers a name, the
+ * certificate from what it remembers (undefined when that no longer holds: the caller reads in full), and
+ * what a full read begun at `startedAt` (ms since the epoch, the real clock) found.
+ */
+export interface RememberedLoads {
+  has(name: string): boolean;
+  take(name: string, readAttempts: (path: string) => AttemptInfo | undefined): LoadResult | undefined;
+  learn(name: string, result: LoadResult, startedAt: number): void;
+}
+
+/**
  * Many certificates, in the caller's order (see `readEach`). From LIST_FROM certificates the store's
  * directory is listed first (`realDirectories`), which spares each certificate directory found in it as a
  * directory its own lstat.
@@ -130,7 +140,7 @@ export async function loadMany(
   settings: FilesystemSettings,
   isLocal: () => Promise<boolean>,
   names: readonly string[],
-  cache?: LoadCache,
+  cache?: RememberedLoads,
 ): Promise<Map<string, LoadResult>> {
   // The listing spares a certificate directory's lstat only where a full read is made: not when every name
   // is remembered by the cache (whose own lstat of each directory checks it).
@@ -533,7 +543,7 @@ function* readSet(
  * without its fingerprint, or with a number for its serial, would otherwise stop the whole plan or run; dates
  * that are not the certificate's — a word, say — are metaNaming's to refuse).
  */
-function isStoredMeta(value: unknown): value is StoredMeta {
+export function isStoredMeta(value: unknown): value is StoredMeta {
   if (typeof value !== 'object' || value === null) return false;
   const meta = value as Record<string, unknown>;
   return (
