@@ -52,7 +52,7 @@ export async function openSession(
   io: CliIO,
   logger: Logger,
   intervalMs: number,
-  options: { adopting?: boolean; newLocalCa?: boolean } = {},
+  options: { adopting?: boolean; newLocalCa?: boolean; keepLoadCache?: boolean } = {},
 ): Promise<Session> {
   return Session.open(
     resolve(io.cwd, globals.manifest),
@@ -90,6 +90,8 @@ export async function openAndPlan(
   const shard = options.shard ? parseShard(options.shard) : undefined;
   const session = await openSession(globals, io, logger, intervalMs, {
     ...(options.newLocalCa ? { newLocalCa: true } : {}),
+    // What the reads learned is written by a run that may change the store, as its renewal information.
+    ...(options.keepRenewalInfo ? { keepLoadCache: true } : {}),
   });
   try {
     const entries = selectCertificates(session.certificates, {

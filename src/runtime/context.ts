@@ -26,6 +26,11 @@ export interface RuntimeContext {
    * creates a new CA instead of refusing (docs/issuers.md "When the local CA is gone").
    */
   newLocalCa?: boolean;
+  /**
+   * The command may write what its store reads learned (a filesystem store's load cache, docs/stores.md):
+   * `run`, not `plan`, `status` or `run --dry-run`, which promise to write nothing.
+   */
+  keepLoadCache?: boolean;
   /** Runs other programs (hooks, dns-01 exec); the real runner (src/runtime/process.ts) when absent. */
   runProcess?: ProcessRunner;
 }

@@ -40,7 +40,7 @@ export class Session {
   private constructor(
     readonly loaded: LoadedManifest,
     deps: SessionDeps,
-    newLocalCa: boolean,
+    options: { newLocalCa?: boolean; keepLoadCache?: boolean },
   ) {
     this.createStore = deps.createStore ?? defaultCreateStore;
     this.createIssuer = deps.createIssuer ?? defaultCreateIssuer;
@@ -56,20 +56,21 @@ export class Session {
       readSecret: (ref) => readSecret(ref, deps.env, baseDir),
       getStore: (name) => this.store(name),
       ...(deps.runProcess ? { runProcess: deps.runProcess } : {}),
-      ...(newLocalCa ? { newLocalCa } : {}),
+      ...(options.newLocalCa ? { newLocalCa: true } : {}),
+      ...(options.keepLoadCache ? { keepLoadCache: true } : {}),
     };
   }
 
   /**
    * Loads and checks the manifest (throws its CertRenewError, exit 2) and logs its warnings. `adopting`
    * (`import`): an empty `certificates` list is where a migration starts, not worth a warning.
-   * `newLocalCa` (`run --new-local-ca`): see RuntimeContext.newLocalCa.
+   * `newLocalCa` (`run --new-local-ca`) and `keepLoadCache` (`run`): see RuntimeContext.
    */
   static async open(
     manifestPath: string,
     intervalMs: number,
     deps: SessionDeps,
-    options: { adopting?: boolean; newLocalCa?: boolean } = {},
+    options: { adopting?: boolean; newLocalCa?: boolean; keepLoadCache?: boolean } = {},
   ): Promise<Session> {
     // A run over thousands of certificates keeps V8's heap tight from before the manifest is checked.
     const beforeCheck = (text: string) => {
@@ -82,7 +83,7 @@ export class Session {
       // As validate and the manifest's errors show it: file:line:column: pointer: message.
       deps.logger.warn(formatLocated(warning));
     }
-    return new Session(loaded, deps, options.newLocalCa ?? false);
+    return new Session(loaded, deps, options);
   }
 
   get certificates(): ResolvedCertificate[] {

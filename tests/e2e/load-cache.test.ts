@@ -47,14 +47,19 @@ before(async () => {
 });
 after(() => tmp?.remove());
 
-/** `plan --json` (as `prefix`, e.g. setpriv); its items and summary, without what the clock changes. */
-async function plan(prefix: string[] = []): Promise<unknown> {
-  const [command, ...args] = [...prefix, process.execPath, BIN];
-  const result = await runCommand(command as string, [...args, '-m', 'manifest.json', 'plan', '--json'], {
+/** The CLI (as `prefix`, e.g. setpriv) with the manifest; its output. */
+async function cli(args: string[], prefix: string[] = []) {
+  const [command, ...rest] = [...prefix, process.execPath, BIN];
+  return runCommand(command as string, [...rest, '-m', 'manifest.json', ...args], {
     cwd: tmp.path,
     env: cliEnv(),
     timeoutMs: 120_000,
   });
+}
+
+/** `plan --json` (as `prefix`, e.g. setpriv); its items and summary, without what the clock changes. */
+async function plan(prefix: string[] = []): Promise<unknown> {
+  const result = await cli(['plan', '--json'], prefix);
   assert.equal(result.stderr, '', 'nothing on stderr');
   const report = JSON.parse(result.stdout) as { items: Record<string, unknown>[]; summary: unknown };
   for (const item of report.items) delete item.remainingSeconds;
@@ -73,12 +78,21 @@ const cachedNames = async () =>
     .slice(1)
     .map((line) => (JSON.parse(line) as string[])[0]);
 
-test('the first plan writes the cache, the next takes it, and both report what a full read reports', async () => {
-  const full = await plan();
+test('a run writes the cache (plan, status and a dry run never do); plans take it and report what a full read reports', async () => {
+  await plan();
+  await cli(['status']);
+  await cli(['run', '--dry-run']);
+  assert.equal(await cacheState(), undefined, 'plan, status and run --dry-run write nothing');
+  await cli(['run']);
   assert.deepEqual((await cachedNames()).sort(), [...names].sort());
   const written = await cacheState();
-  assert.deepEqual(await plan(), full, 'the same report from the cache');
+  const cached = await plan();
+  await cli(['run']);
   assert.deepEqual(await cacheState(), written, 'nothing learned: not rewritten');
+  const kept = await readFile(cacheFile);
+  await rm(cacheFile);
+  assert.deepEqual(await plan(), cached, 'the same report as a full read');
+  await writeFile(cacheFile, kept);
 
   // A key replaced in place by another of the same size, a chain removed: seen at once.
   const version = async (name: string) => join(certs, name, await readlink(join(certs, name, 'current')));
@@ -97,7 +111,31 @@ test('the first plan writes the cache, the next takes it, and both report what a
   // Exactly what a plan that reads everything in full reports.
   await rm(cacheFile);
   assert.deepEqual(await plan(), changed);
-  assert.ok(!(await cachedNames()).includes('site-003'), 'a key that does not match is not remembered');
+  await writeFile(cacheFile, kept);
+  // A run renews both; their new versions, written just now, are remembered by a later run.
+  await cli(['run']);
+  const remembered = await cachedNames();
+  assert.ok(!remembered.includes('site-003') && !remembered.includes('site-007'));
+  assert.equal(remembered.length, names.length - 2);
+});
+
+test('without the capabilities or groups the cache was written with, a user reads in full', async () => {
+  if (process.getuid?.() !== 0) return assert.ok(true, 'needs root to drop capabilities');
+  // Root without CAP_DAC_OVERRIDE cannot read keys another user owns (0600): root's cache, written with
+  // every capability, must not say they are readable.
+  await runCommand('chown', ['-R', '65534:65534', certs]);
+  await rm(cacheFile, { force: true });
+  await sleep(RACY_MS + 300);
+  await cli(['run']);
+  assert.equal((await stat(cacheFile)).uid, 0, "root's cache, written with every capability");
+  const bare = ['setpriv', '--inh-caps=-all', '--bounding-set=-all'];
+  const withCache = await plan(bare);
+  const kept = await readFile(cacheFile);
+  await rm(cacheFile);
+  assert.deepEqual(await plan(bare), withCache);
+  await writeFile(cacheFile, kept);
+  await runCommand('chown', ['-R', '0:0', certs]);
+  await sleep(RACY_MS + 300);
 });
 
 test("a user who cannot write the store reads in full (never through another user's cache) and writes nothing", async () => {
@@ -108,7 +146,7 @@ test("a user who cannot write the store reads in full (never through another use
   await rm(cacheFile, { force: true });
   const theirs = await plan(prefix);
   assert.equal(await cacheState(), undefined, 'nothing written');
-  await plan();
+  await cli(['run']);
   const kept = await cacheState();
   assert.ok(kept);
   assert.deepEqual(await plan(prefix), theirs, "root's cache is not used");

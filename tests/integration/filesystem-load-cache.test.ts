@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, lstat, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,7 +38,12 @@ after(async () => {
 function storeDir(config: Partial<FilesystemStoreConfig> = {}) {
   counter++;
   const path = `store-${counter}`;
-  return () => new FilesystemStore('files', { type: 'filesystem', path, ...config }, testContext(dir.path));
+  return () =>
+    new FilesystemStore(
+      'files',
+      { type: 'filesystem', path, ...config },
+      testContext(dir.path, { keepLoadCache: true }),
+    );
 }
 
 /** Names that are not stored, so that a load reaches LIST_FROM and uses the cache. */
@@ -266,6 +271,62 @@ describe('the filesystem load cache', () => {
     assert.equal(taken.cert.certPem, ec.bundle.certPem);
   });
 
+  test('a text whose file was only touched since the load is given; one rewritten is refused', async () => {
+    const open = storeDir();
+    const writer = open();
+    await writer.save('site', ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, ['site']);
+    const taken = (await loadAll(open, ['site'])).get('site');
+    assert.ok(taken?.state === 'present' && fromCache(taken));
+    const version = join(writer.root, 'site', await readlink(join(writer.root, 'site', 'current')));
+    // touch, chmod: another ctime, the same certificate: read again in full and given.
+    await chmod(join(version, 'cert.pem'), 0o640);
+    assert.equal(taken.cert.certPem, ec.bundle.certPem);
+    assert.equal(taken.cert.keyPem, ec.bundle.keyPem);
+  });
+
+  test('only a command that may change the store writes the cache; what it no longer needs goes', async () => {
+    const open = storeDir();
+    const writer = open();
+    await writer.save('site', ec.bundle, ec.meta);
+    await writer.save('gone-later', ec.bundle, ec.meta);
+    await settle();
+    // plan, status and a dry run (no keepLoadCache): nothing written, not even .cert-renew.
+    const readOnly = () =>
+      new FilesystemStore('files', { type: 'filesystem', path: writer.root }, testContext(dir.path));
+    await loadAll(readOnly, ['site', 'gone-later']);
+    await assert.rejects(lstat(join(writer.root, '.cert-renew')), { code: 'ENOENT' });
+    await loadAll(open, ['site', 'gone-later']);
+    assert.deepEqual((await cachedNames(writer.root)).sort(), ['gone-later', 'site']);
+    // A read-only command takes it all the same.
+    assert.ok(fromCache((await loadAll(readOnly, ['site'])).get('site')));
+    // A certificate directory gone (pruned) is dropped at the next write, read by this manifest or not;
+    // what a killed write left behind is removed.
+    await rm(join(writer.root, 'gone-later'), { recursive: true });
+    const leftover = join(writer.root, '.cert-renew', `${LOAD_CACHE_FILE}.999999999.tmp`);
+    await writeFile(leftover, 'half');
+    await writer.save('new', ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, ['site', 'new']);
+    assert.deepEqual((await cachedNames(writer.root)).sort(), ['new', 'site']);
+    await assert.rejects(lstat(leftover), { code: 'ENOENT' });
+  });
+
+  test('a cache file another user owns is not used', async () => {
+    const open = storeDir();
+    const writer = open();
+    await writer.save('site', ec.bundle, ec.meta);
+    await settle();
+    await loadAll(open, ['site']);
+    assert.ok(fromCache((await loadAll(open, ['site'])).get('site')));
+    const file = join(writer.root, '.cert-renew', LOAD_CACHE_FILE);
+    const uid = process.geteuid?.() ?? 0;
+    await chown(file, uid === 0 ? 65534 : uid, -1);
+    // As root the file now belongs to nobody; as anyone else this only checks the file is still used.
+    assert.equal(fromCache((await loadAll(open, ['site'])).get('site')), uid !== 0);
+  });
+
   test('a cache written for other stable names, or damaged, is not used', async () => {
     const open = storeDir();
     const writer = open();
@@ -277,7 +338,7 @@ describe('the filesystem load cache', () => {
       new FilesystemStore(
         'files',
         { type: 'filesystem', path: writer.root, files: { fullchain: 'chained.pem' } },
-        testContext(dir.path),
+        testContext(dir.path, { keepLoadCache: true }),
       );
     const other = (await loadAll(renamed, ['site'])).get('site');
     assert.ok(!fromCache(other), 'other file names: read in full');

@@ -24,10 +24,12 @@
  * a certificate read from the cache reads its PEM files when something asks for them, and refuses them if
  * they are no longer the files it was checked with (`lazyCertificate`).
  *
- * The cache is one JSON file, `<store>/.cert-renew/load-cache.json`, written (atomically, best effort) when
- * the plan's reads are done (`readsDone`) or the store is closed, after a load taught it something. It is
- * only used by the user who wrote it, in the boot it was written in, with the stable file names and the
- * cert-renew version it was written with. Losing it costs one full read.
+ * The cache is one file, `<store>/.cert-renew/load-cache.json` (a header line, then a line per entry),
+ * learned and written only by a command that may change the store (`run`: RuntimeContext.keepLoadCache),
+ * atomically and best effort, when the plan's reads are done (`readsDone`) or the store is closed. It is
+ * used only from a file the reader owns, by a reader with the credentials it was written with (uid, gid,
+ * groups, capabilities: `credentials`), in the boot it was written in, for the same stable file names and
+ * cert-renew version. Losing it costs one full read.
  */
 import {
   accessSync,
@@ -38,6 +40,7 @@ import {
   fsyncSync,
   lstatSync,
   openSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   readSync,
@@ -55,8 +58,8 @@ import type { CertInfo } from '../../x509/inspect.js';
 import { childPath, currentTarget, INTERNAL_DIR, LEGACY_ID, VERSION_FILES, VERSIONS } from '../keys.js';
 import type { LoadResult, StoredCertificate, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
-import { errnoOf, isErrno } from './fs-util.js';
-import { isStoredMeta } from './read.js';
+import { errnoOf, isErrno, syncIo } from './fs-util.js';
+import { isStoredMeta, loadOne } from './read.js';
 
 /** The cache's file, in the store's own directory. */
 export const LOAD_CACHE_FILE = 'load-cache.json';
@@ -104,7 +107,12 @@ const ATTEMPTS_PRESENT = 1;
 interface CacheHeader {
   format: number;
   version: string;
-  uid: number;
+  /**
+   * Who read: the effective uid and gid, the supplementary groups and the effective capabilities
+   * (`credentials`). What a reader may open changes with any of them and with no ctime, so an entry only
+   * vouches for readers with the same.
+   */
+  reader: string;
   /**
    * The kernel's boot id: a cache is not used across a reboot, so a crash that kept a file's new contents
    * but not its new ctime (timestamps written back lazily) cannot make an entry look current.
@@ -147,7 +155,7 @@ export class LoadCache {
     const header: CacheHeader = {
       format: FORMAT,
       version: packageVersion(),
-      uid: process.geteuid?.() ?? -1,
+      reader: credentials(),
       boot: bootId(),
       root: layout.root,
       files: (['cert', 'chain', 'fullchain', 'privkey'] as const).map((kind) => stableName(settings, kind)),
@@ -176,10 +184,11 @@ export class LoadCache {
         );
       }
     }
-    // Written in .cert-renew, or in the store's directory when that does not exist yet.
-    let writable = true;
+    // Learned and written only by a command that may change the store (`run`, not plan, status or a dry
+    // run: they promise to write nothing), in .cert-renew or, before it exists, the store's directory.
+    let writable = settings.context.keepLoadCache === true;
     try {
-      accessSync(existsSync(internal) ? internal : layout.root, constants.W_OK);
+      if (writable) accessSync(existsSync(internal) ? internal : layout.root, constants.W_OK);
     } catch {
       writable = false;
     }
@@ -212,7 +221,7 @@ export class LoadCache {
           return undefined;
       }
       const meta = entry[AT.meta] as StoredMeta;
-      const cert = lazyCertificate(this.settings, versionDir, entry, meta);
+      const cert = lazyCertificate(this.settings, name, versionDir, entry, meta);
       rememberInspection(cert, factsOf(entry, meta));
       this.confirmed.add(name);
       const attempts =
@@ -307,9 +316,17 @@ export class LoadCache {
   async persist(): Promise<void> {
     if (!this.dirty) return;
     this.dirty = false;
-    const internal = childPath(this.settings.layout.root, INTERNAL_DIR);
+    const { layout } = this.settings;
+    const internal = childPath(layout.root, INTERNAL_DIR);
+    // Entries of certificates this process did not read whose directory is gone (pruned, renamed, a name
+    // no manifest has any more) are dropped; the others are kept for the manifests that read them.
+    for (const name of this.entries.keys()) {
+      if (!this.confirmed.has(name) && lstatSync(layout.certDir(name), NO_THROW) === undefined)
+        this.entries.delete(name);
+    }
     try {
       await mkdirp(internal, 0o755);
+      removeLeftovers(internal);
       writeLines(this.path, JSON.stringify(this.header), this.entries);
     } catch (error) {
       this.settings.context.logger.debug(
@@ -329,7 +346,10 @@ const CHUNK = 64 * 1024;
 function readLines(path: string, take: (line: string) => boolean): void {
   const fd = openSync(path, READ_NOFOLLOW);
   try {
-    if (!fstatSync(fd).isFile()) throw refused('EINVAL', path);
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw refused('EINVAL', path);
+    // Only a file this user owns: one another user wrote (who could write .cert-renew) vouches for nothing.
+    if (info.uid !== (process.geteuid?.() ?? info.uid)) throw refused('EPERM', path);
     const chunk = Buffer.allocUnsafe(CHUNK);
     let rest: Buffer | undefined;
     for (;;) {
@@ -346,6 +366,35 @@ function readLines(path: string, take: (line: string) => boolean): void {
     }
   } finally {
     closeSync(fd);
+  }
+}
+
+/** `<file>.<pid>.tmp`: where a write of the cache by process `pid` is made before it is renamed. */
+const TEMP = new RegExp(`^${LOAD_CACHE_FILE.replaceAll('.', '\\.')}\\.([0-9]+)\\.tmp$`);
+
+/**
+ * Removes what writes of the cache by processes that no longer exist left in `dir` (a run killed while it
+ * wrote). Never throws.
+ */
+function removeLeftovers(dir: string): void {
+  try {
+    for (const name of readdirSync(dir)) {
+      const pid = Number(TEMP.exec(name)?.[1]);
+      if (!pid || pid === process.pid || alive(pid)) continue;
+      rmSync(childPath(dir, name), { force: true });
+    }
+  } catch {
+    // nothing to clean, or not allowed: the next write tries again
+  }
+}
+
+/** Whether a process with this pid exists (signal 0; EPERM: it exists, as another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return isErrno(error, 'EPERM');
   }
 }
 
@@ -414,6 +463,22 @@ function wellFormed(entry: unknown): entry is unknown[] {
         Array.isArray(facts[4]) &&
         typeof facts[5] === 'string'))
   );
+}
+
+/**
+ * The reader's credentials as one string: `<euid>:<egid>:<groups, sorted>:<CapEff>` (the effective
+ * capability mask from /proc/self/status: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH open files their mode
+ * refuses).
+ */
+function credentials(): string {
+  let capabilities = '';
+  try {
+    capabilities = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'))?.[1] ?? '';
+  } catch {
+    // no /proc: the ids alone
+  }
+  const groups = [...(process.getgroups?.() ?? [])].sort((a, b) => a - b).join(',');
+  return `${process.geteuid?.() ?? ''}:${process.getegid?.() ?? ''}:${groups}:${capabilities}`;
 }
 
 /** /proc/sys/kernel/random/boot_id; empty where there is none. */
@@ -503,19 +568,24 @@ function readRegular(path: string, expect?: (info: Stats) => boolean): string {
 
 /**
  * A StoredCertificate whose PEM texts are read when first asked for, from the version directory whose
- * files `entry` identifies. A file that is no longer the one checked (another inode, size or ctime) or
- * cannot be read is refused with a CertRenewError naming it (STORE_CORRUPT, or STORE_UNAVAILABLE): the
- * caller's certificate fails with that line, and the next run reads it in full.
+ * files `entry` identifies. When a file is no longer the one checked (another inode, size or ctime: a
+ * `touch`, a `chmod`, a rewrite), the certificate is read again in full (read.ts `loadOne`) and its texts
+ * are given when it is still the certificate checked (the same facts, a key that matches); otherwise, or
+ * when it cannot be read, a CertRenewError naming the file is thrown (STORE_CORRUPT: it changed during
+ * this run; STORE_UNAVAILABLE: it cannot be read) and the caller's certificate fails with that line.
  */
 function lazyCertificate(
   settings: FilesystemSettings,
+  name: string,
   versionDir: string,
   entry: unknown[],
   meta: StoredMeta,
 ): StoredCertificate {
+  const texts: { certPem?: string; chainPem?: string; keyPem?: string } = {};
   const read = (index: number): string => {
     const file = FILES[index] as string;
     const path = childPath(versionDir, file);
+    const where = path.slice(settings.layout.root.length + 1);
     let changed = false;
     try {
       return readRegular(path, (info) => {
@@ -523,37 +593,58 @@ function lazyCertificate(
         return !changed;
       });
     } catch (error) {
-      const where = path.slice(settings.layout.root.length + 1);
-      if (changed || isErrno(error, 'ENOENT', 'ELOOP', 'EINVAL')) {
+      if (!changed && !isErrno(error, 'ENOENT', 'ELOOP', 'EINVAL')) {
         throw new CertRenewError(
-          ErrorCode.storeCorrupt,
-          `store ${settings.storeName}: ${where} changed after this run read it (a version's files are never rewritten)`,
-          { hint: 'run again: the next run reads the certificate anew' },
+          ErrorCode.storeUnavailable,
+          `store ${settings.storeName}: cannot read ${where} (${errnoOf(error) ?? describeError(error)})`,
+          { cause: error, hint: "check the store's permissions" },
         );
       }
+    }
+    // Changed since it was checked: the whole set again, given only when it is the same certificate.
+    const again = loadOne(settings, syncIo, name) as LoadResult;
+    const inspected = again.state === 'present' && !again.replaced ? inspectWithMeta(again.cert) : undefined;
+    if (again.state !== 'present' || !inspected || !sameFacts(inspected.cert, factsOf(entry, meta).cert)) {
       throw new CertRenewError(
-        ErrorCode.storeUnavailable,
-        `store ${settings.storeName}: cannot read ${where} (${errnoOf(error) ?? describeError(error)})`,
-        { cause: error, hint: "check the store's permissions" },
+        ErrorCode.storeCorrupt,
+        `store ${settings.storeName}: ${where} changed after this run read it (a version's files are never rewritten)`,
+        { hint: 'run again: the next run reads the certificate anew' },
       );
     }
+    // All three from that one reading: never a text of the set checked beside one of another.
+    texts.certPem = again.cert.certPem;
+    texts.chainPem = again.cert.chainPem;
+    texts.keyPem = again.cert.keyPem;
+    return [texts.certPem, texts.chainPem, '', texts.keyPem][index] as string;
   };
-  let certPem: string | undefined;
-  let chainPem: string | undefined;
-  let keyPem: string | undefined;
   return {
     get certPem() {
-      certPem ??= read(0);
-      return certPem;
+      texts.certPem ??= read(0);
+      return texts.certPem;
     },
     get chainPem() {
-      chainPem ??= read(1);
-      return chainPem;
+      texts.chainPem ??= read(1);
+      return texts.chainPem;
     },
     get keyPem() {
-      keyPem ??= read(3);
-      return keyPem;
+      texts.keyPem ??= read(3);
+      return texts.keyPem;
     },
     meta,
   };
+}
+
+/** Whether two inspections describe the same certificate and key (what an entry records). */
+function sameFacts(a: CertInfo, b: CertInfo): boolean {
+  const facts = (c: CertInfo) =>
+    JSON.stringify([
+      c.serial,
+      c.fingerprint256,
+      c.notBefore.getTime(),
+      c.notAfter.getTime(),
+      c.dnsNames,
+      c.ipAddresses,
+      c.keyType,
+    ]);
+  return facts(a) === facts(b);
 }
