@@ -2,6 +2,7 @@
  * Gather: the only I/O before deciding. Reads every selected certificate from its store (batched per
  * store) and, for issuers that offer ACME Renewal Information, the suggested windows.
  */
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { type CertRenewError, describeError, ErrorCode, toCertRenewError } from '../errors.js';
 import { isRenewalInfoCapable } from '../issuers/types.js';
 import type { ResolvedCertificate } from '../manifest/types.js';
@@ -132,6 +133,9 @@ async function gatherSuggestedWindows(
   const candidates = records.filter((r) => r.entry.issuer.type === 'acme' && r.stored?.state === 'present');
   if (candidates.length === 0) return windows;
   const signal = options.signal ?? new AbortController().signal;
+  // Each lookup in flight listens on the signal: ARI_CONCURRENCY of them, beside the run's own listeners,
+  // are no leak, but pass node's warning threshold (10), which printed a warning on stderr.
+  if (getMaxListeners(signal) < ARI_CONCURRENCY + 10) setMaxListeners(ARI_CONCURRENCY + 10, signal);
   await mapLimit(candidates, ARI_CONCURRENCY, async (record) => {
     if (record.stored?.state !== 'present') return;
     try {

@@ -136,3 +136,17 @@ test("a run that keeps renewal information in a store it adopted leaves the stor
   assert.equal(status.code, 0, status.stdout + status.stderr);
   for (const name of names) assert.match(status.stdout, new RegExp(`^${name} .* valid `, 'm'));
 });
+
+test('more certificates than node\'s listener warning allows are asked at once, and stderr stays empty', async () => {
+  // 16 lookups in flight share the run's abort signal: node warned of a "possible memory leak" from 11.
+  const many = Array.from({ length: 20 }, (_, i) => `site${i}`);
+  const sub = join(dir.path, 'many');
+  await mkdir(sub);
+  await filesystemStoreWith(join(sub, 'certs'), many, 'ca');
+  await writeFile(join(sub, 'manifest.json'), JSON.stringify(ariManifest(ari, 'files', 'certs', many)));
+  const asked = ari.counts.renewalInfo;
+  const result = await runCli(['-m', 'manifest.json', 'plan', '--json'], { cwd: sub });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, '');
+  assert.equal(ari.counts.renewalInfo - asked, many.length);
+});
