@@ -68,6 +68,11 @@ function interruptSignal(): AbortSignal {
   const controller = new AbortController();
   let exiting = false;
   const onSignal = (signal: NodeJS.Signals) => {
+    // A command that changes nothing has nothing to stop in order: it ends at once.
+    if (stopAtOnce) {
+      stopAtOnce(signal);
+      return;
+    }
     if (!controller.signal.aborted) {
       stderrOutput.write(
         `cert-renew: ${signal} received: stopping (running hooks are killed, locks released; a second signal does it at once and exits)\n`,
@@ -90,6 +95,16 @@ function interruptSignal(): AbortSignal {
   setMaxListeners(INTERRUPT_LISTENERS, controller.signal);
   return controller.signal;
 }
+
+/**
+ * Set by `main` for the commands that change nothing (READ_ONLY_COMMANDS): the first stop signal ends them
+ * at once — one line on stderr, exit 1 (`status --check`: 2, what it cannot tell) — instead of the run's
+ * ordered stop, which they would not look at: a `plan` sent SIGTERM finished and exited 0.
+ */
+let stopAtOnce: ((signal: NodeJS.Signals) => void) | undefined;
+
+/** Commands that hold no lock, run no hook and write nothing: a stop signal ends them at once. */
+const READ_ONLY_COMMANDS = new Set(['plan', 'status', 'show', 'validate']);
 
 /** Listeners on the run's interrupt signal before node warns of a leak (above every concurrency limit). */
 const INTERRUPT_LISTENERS = 1000;
@@ -470,7 +485,20 @@ export function unfinishedCommand(argv: readonly string[]): number {
 }
 
 /** Runs the CLI and resolves with the exit code. Never throws, never prints a stack trace. */
-export async function main(argv: string[], env: Env, io: CliIO = defaultIO(env)): Promise<number> {
+export async function main(argv: string[], env: Env, io?: CliIO): Promise<number> {
+  const command = invokedCommand(argv);
+  if (io === undefined) {
+    io = defaultIO(env);
+    if (command !== undefined && READ_ONLY_COMMANDS.has(command)) {
+      const code = command === 'status' && argv.includes('--check') ? 2 : ExitCode.failure;
+      stopAtOnce = (signal) => {
+        stderrOutput.write(
+          `cert-renew: ${signal} received: ${command} stopped (it changes nothing; exit ${code})\n`,
+        );
+        process.exit(code);
+      };
+    }
+  }
   let exitCode: number = ExitCode.ok;
   const program = buildProgram(
     io,

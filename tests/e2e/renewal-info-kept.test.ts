@@ -137,7 +137,7 @@ test("a run that keeps renewal information in a store it adopted leaves the stor
   for (const name of names) assert.match(status.stdout, new RegExp(`^${name} .* valid `, 'm'));
 });
 
-test('more certificates than node\'s listener warning allows are asked at once, and stderr stays empty', async () => {
+test("more certificates than node's listener warning allows are asked at once, and stderr stays empty", async () => {
   // 16 lookups in flight share the run's abort signal: node warned of a "possible memory leak" from 11.
   const many = Array.from({ length: 20 }, (_, i) => `site${i}`);
   const sub = join(dir.path, 'many');
