@@ -86,6 +86,21 @@ async function cachedNames(root: string): Promise<string[]> {
 /** Waits until what was just written is old enough to be remembered (a lower bound, never a race). */
 const settle = () => sleep(RACY_MS + 300);
 
+/**
+ * A store holding `site`, remembered by one load and taken from the cache by the next: the store's opener,
+ * a store object to write with, and what the second load gave.
+ */
+async function siteTakenFromCache() {
+  const open = storeDir();
+  const writer = open();
+  await writer.save('site', ec.bundle, ec.meta);
+  await settle();
+  await loadAll(open, ['site']);
+  const taken = (await loadAll(open, ['site'])).get('site');
+  assert.ok(taken?.state === 'present' && fromCache(taken));
+  return { open, writer, taken };
+}
+
 describe('the filesystem load cache', () => {
   test('an unchanged version is taken from the cache, exactly as a full read gives it', async () => {
     const open = storeDir();
@@ -250,13 +265,7 @@ describe('the filesystem load cache', () => {
   });
 
   test('a text read from a remembered version that changed since the load is refused, naming the file', async () => {
-    const open = storeDir();
-    const writer = open();
-    await writer.save('site', ec.bundle, ec.meta);
-    await settle();
-    await loadAll(open, ['site']);
-    const taken = (await loadAll(open, ['site'])).get('site');
-    assert.ok(taken?.state === 'present' && fromCache(taken));
+    const { writer, taken } = await siteTakenFromCache();
     const at = join(writer.root, 'site', await readlink(join(writer.root, 'site', 'current')), 'privkey.pem');
     await chmod(at, 0o600);
     await writeFile(at, rsa.bundle.keyPem);
@@ -272,13 +281,7 @@ describe('the filesystem load cache', () => {
   });
 
   test('a text whose file was only touched since the load is given; one rewritten is refused', async () => {
-    const open = storeDir();
-    const writer = open();
-    await writer.save('site', ec.bundle, ec.meta);
-    await settle();
-    await loadAll(open, ['site']);
-    const taken = (await loadAll(open, ['site'])).get('site');
-    assert.ok(taken?.state === 'present' && fromCache(taken));
+    const { writer, taken } = await siteTakenFromCache();
     const version = join(writer.root, 'site', await readlink(join(writer.root, 'site', 'current')));
     // touch, chmod: another ctime, the same certificate: read again in full and given.
     await chmod(join(version, 'cert.pem'), 0o640);
@@ -314,12 +317,7 @@ describe('the filesystem load cache', () => {
   });
 
   test('a cache file another user owns is not used', async () => {
-    const open = storeDir();
-    const writer = open();
-    await writer.save('site', ec.bundle, ec.meta);
-    await settle();
-    await loadAll(open, ['site']);
-    assert.ok(fromCache((await loadAll(open, ['site'])).get('site')));
+    const { open, writer } = await siteTakenFromCache();
     const file = join(writer.root, '.cert-renew', LOAD_CACHE_FILE);
     const uid = process.geteuid?.() ?? 0;
     await chown(file, uid === 0 ? 65534 : uid, -1);

@@ -329,9 +329,11 @@ export interface ReadIo {
 /** Files in a store are small; a bigger one is refused rather than read (EFBIG). */
 export const MAX_STORE_FILE_BYTES = 4 * 1024 * 1024;
 
-const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+/** open(2) flags of every read of a store's file: never through a link, never blocking on a FIFO. */
+export const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
-function refused(code: string, path: string): NodeJS.ErrnoException {
+/** An error as node gives it (`code`, the path in the message) for a file a read refuses. */
+export function refused(code: string, path: string): NodeJS.ErrnoException {
   const error: NodeJS.ErrnoException = new Error(`${code}: ${path}`);
   error.code = code;
   return error;

@@ -58,7 +58,7 @@ import type { CertInfo } from '../../x509/inspect.js';
 import { childPath, currentTarget, INTERNAL_DIR, LEGACY_ID, VERSION_FILES, VERSIONS } from '../keys.js';
 import type { LoadResult, StoredCertificate, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
-import { errnoOf, isErrno, syncIo } from './fs-util.js';
+import { errnoOf, isErrno, READ_NOFOLLOW, refused, syncIo } from './fs-util.js';
 import { isStoredMeta, loadOne } from './read.js';
 
 /** The cache's file, in the store's own directory. */
@@ -283,14 +283,7 @@ export class LoadCache {
       if (lstatSync(layout.revocations(name), NO_THROW) !== undefined) return undefined;
       const meta = result.cert.meta;
       const { cert } = inspected;
-      const facts = [
-        cert.serial,
-        cert.notBefore.getTime(),
-        cert.notAfter.getTime(),
-        cert.dnsNames,
-        cert.ipAddresses,
-        cert.keyType,
-      ];
+      const facts = factsTuple(cert);
       const derivable = JSON.stringify(facts) === JSON.stringify(derivedFacts(meta));
       entry.push(attempts ? ATTEMPTS_PRESENT : 0, meta, derivable ? 0 : facts);
       return entry;
@@ -546,14 +539,6 @@ function factsOf(entry: unknown[], meta: StoredMeta): { cert: CertInfo; keyMatch
   };
 }
 
-const READ_NOFOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-function refused(code: string, path: string): NodeJS.ErrnoException {
-  const error: NodeJS.ErrnoException = new Error(`${code}: ${path}`);
-  error.code = code;
-  return error;
-}
-
 /** A regular file's text, never through a link; throws node's error, or EINVAL for anything else. */
 function readRegular(path: string, expect?: (info: Stats) => boolean): string {
   const fd = openSync(path, READ_NOFOLLOW);
@@ -634,17 +619,20 @@ function lazyCertificate(
   };
 }
 
-/** Whether two inspections describe the same certificate and key (what an entry records). */
+/** What an entry records of an inspection besides the metadata: [serial, notBeforeMs, notAfterMs, dnsNames, ipAddresses, keyType]. */
+function factsTuple(cert: CertInfo): unknown[] {
+  return [
+    cert.serial,
+    cert.notBefore.getTime(),
+    cert.notAfter.getTime(),
+    cert.dnsNames,
+    cert.ipAddresses,
+    cert.keyType,
+  ];
+}
+
+/** Whether two inspections describe the same certificate and key (what an entry records, and the fingerprint). */
 function sameFacts(a: CertInfo, b: CertInfo): boolean {
-  const facts = (c: CertInfo) =>
-    JSON.stringify([
-      c.serial,
-      c.fingerprint256,
-      c.notBefore.getTime(),
-      c.notAfter.getTime(),
-      c.dnsNames,
-      c.ipAddresses,
-      c.keyType,
-    ]);
+  const facts = (c: CertInfo) => JSON.stringify([c.fingerprint256, ...factsTuple(c)]);
   return facts(a) === facts(b);
 }
