@@ -151,7 +151,13 @@ describe('the filesystem load cache', () => {
         const path = join(await version(name), 'meta.json');
         await chmod(path, 0o644);
         const meta = JSON.parse(await readFile(path, 'utf8')) as { serial: string };
-        await writeFile(path, JSON.stringify({ ...meta, serial: `7${meta.serial.slice(1)}` }));
+        await writeFile(
+          path,
+          JSON.stringify({
+            ...meta,
+            serial: `${meta.serial.startsWith('7') ? '6' : '7'}${meta.serial.slice(1)}`,
+          }),
+        );
       },
       'cert-chmod-only': async (name = 'cert-chmod-only') =>
         chmod(join(await version(name), 'cert.pem'), 0o600),
@@ -238,20 +244,30 @@ describe('the filesystem load cache', () => {
     await settle();
     await loadAll(open, names);
     const remembered = await cachedNames(writer.root);
-    for (const name of ['cert-chmod-only', 'renewed-since', 'a-failed-attempt-since', 'unchanged']) {
+    for (const name of [
+      'cert-chmod-only',
+      'renewed-since',
+      'a-failed-attempt-since',
+      'revoked-since',
+      'unchanged',
+    ]) {
       assert.ok(remembered.includes(name), `${name} remembered again`);
     }
-    // A key that no longer matches, metadata that no longer names it, a replaced link, a revocation log…
+    // A key that no longer matches, metadata that no longer names it, a replaced link…
     for (const name of [
       'key-rewritten-in-place-same-size',
       'meta-edited-in-place',
       'fullchain-replaced-by-a-plain-file',
-      'revoked-since',
       'cert-a-fifo',
       'directory-removed',
     ]) {
       assert.ok(!remembered.includes(name), `${name} not remembered`);
     }
+    // Taken from the cache, a certificate with a revocation log still has it read.
+    const again = await loadAll(open, names);
+    assert.ok(fromCache(again.get('revoked-since')));
+    assert.equal(again.revoked?.get('revoked-since')?.length, 1);
+    assert.equal(again.revoked?.get('unchanged')?.length, 0);
   });
 
   test('a version written within RACY_MS of the load is not remembered', async () => {
@@ -323,6 +339,27 @@ describe('the filesystem load cache', () => {
     await chown(file, uid === 0 ? 65534 : uid, -1);
     // As root the file now belongs to nobody; as anyone else this only checks the file is still used.
     assert.equal(fromCache((await loadAll(open, ['site'])).get('site')), uid !== 0);
+  });
+
+  test('a damaged cache is dropped at once, and a line naming no certificate never stops the next write', async () => {
+    const { open, writer } = await siteTakenFromCache();
+    const file = join(writer.root, '.cert-renew', LOAD_CACHE_FILE);
+    const good = await readFile(file, 'utf8');
+    // A file of zeros (no line ends): refused after its first MiB, not read to its end.
+    await writeFile(file, Buffer.alloc(8 * 1024 * 1024));
+    const zeros = (await loadAll(open, ['site'])).get('site');
+    assert.ok(!fromCache(zeros));
+    assert.deepEqual(zeros, await open().load('site'));
+    // An entry whose name is not a certificate name (a path) is skipped; the others are used and the cache
+    // is written again with what the load learned.
+    const [header = '', line = ''] = good.trim().split('\n');
+    const planted = JSON.stringify(['../evil', ...(JSON.parse(line) as unknown[]).slice(1)]);
+    await writeFile(file, `${header}\n${planted}\n${line}\n`);
+    await writer.save('added', ec.bundle, ec.meta);
+    await settle();
+    const mixed = await loadAll(open, ['site', 'added']);
+    assert.ok(fromCache(mixed.get('site')));
+    assert.deepEqual((await cachedNames(writer.root)).sort(), ['added', 'site']);
   });
 
   test('a cache written for other stable names, or damaged, is not used', async () => {

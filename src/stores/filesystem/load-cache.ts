@@ -55,7 +55,15 @@ import { mkdirp } from '../../util/mkdirp.js';
 import { packageVersion } from '../../util/version.js';
 import { inspectWithMeta, rememberInspection } from '../../x509/fast.js';
 import type { CertInfo } from '../../x509/inspect.js';
-import { childPath, currentTarget, INTERNAL_DIR, LEGACY_ID, VERSION_FILES, VERSIONS } from '../keys.js';
+import {
+  CERT_NAME_PATTERN,
+  childPath,
+  currentTarget,
+  INTERNAL_DIR,
+  LEGACY_ID,
+  VERSION_FILES,
+  VERSIONS,
+} from '../keys.js';
 import type { LoadResult, StoredCertificate, StoredMeta } from '../types.js';
 import { type FilesystemSettings, stableName } from './config.js';
 import { errnoOf, isErrno, READ_NOFOLLOW, refused, syncIo } from './fs-util.js';
@@ -96,12 +104,13 @@ const FILES = [
  * parsed at every plan, and kept while it runs):
  * [name, dirIno, dirCtimeMs, versionId, versionIno, versionCtimeMs, 5 × (ino − versionIno, size,
  * ctimeMs − versionCtimeMs), flags, meta, facts]. Differences of ctimes are exact (Sterbenz: two doubles
- * within a factor of 2), so comparing them compares the ctimes. flags: ATTEMPTS_PRESENT. facts: 0 when the
+ * within a factor of 2), so comparing them compares the ctimes. flags: ATTEMPTS_PRESENT, REVOCATIONS_PRESENT. facts: 0 when the
  * inspection's facts are the metadata's (`derivedFacts`), else [serial, notBeforeMs, notAfterMs, dnsNames,
  * ipAddresses, keyType].
  */
 const AT = { name: 0, dir: 1, id: 3, version: 4, files: 6, flags: 21, meta: 22, facts: 23 } as const;
 const ATTEMPTS_PRESENT = 1;
+const REVOCATIONS_PRESENT = 2;
 
 /** The file's first line. Each further line is one entry (AT). */
 interface CacheHeader {
@@ -280,12 +289,13 @@ export class LoadCache {
       }
       // Present or absent, as the certificate directory's ctime (older than the read) vouches.
       const attempts = lstatSync(layout.attempts(name), NO_THROW) !== undefined;
-      if (lstatSync(layout.revocations(name), NO_THROW) !== undefined) return undefined;
+      const revocations = lstatSync(layout.revocations(name), NO_THROW) !== undefined;
       const meta = result.cert.meta;
       const { cert } = inspected;
       const facts = factsTuple(cert);
       const derivable = JSON.stringify(facts) === JSON.stringify(derivedFacts(meta));
-      entry.push(attempts ? ATTEMPTS_PRESENT : 0, meta, derivable ? 0 : facts);
+      const flags = (attempts ? ATTEMPTS_PRESENT : 0) | (revocations ? REVOCATIONS_PRESENT : 0);
+      entry.push(flags, meta, derivable ? 0 : facts);
       return entry;
     } catch {
       return undefined;
@@ -293,12 +303,16 @@ export class LoadCache {
   }
 
   /**
-   * Whether `name`'s revocations.json is known to be absent: its entry was taken or made by this process
-   * (entries are only made for certificates without one, and its creation changes the certificate
-   * directory that taking an entry checks).
+   * Whether `name`'s revocations.json is known to be absent: its entry, taken or made by this process, says
+   * there was none (its creation changes the certificate directory that taking an entry checks).
    */
   knowsUnrevoked(name: string): boolean {
-    return this.confirmed.has(name);
+    const entry = this.entries.get(name);
+    return (
+      this.confirmed.has(name) &&
+      entry !== undefined &&
+      ((entry[AT.flags] as number) & REVOCATIONS_PRESENT) === 0
+    );
   }
 
   /**
@@ -313,11 +327,11 @@ export class LoadCache {
     const internal = childPath(layout.root, INTERNAL_DIR);
     // Entries of certificates this process did not read whose directory is gone (pruned, renamed, a name
     // no manifest has any more) are dropped; the others are kept for the manifests that read them.
-    for (const name of this.entries.keys()) {
-      if (!this.confirmed.has(name) && lstatSync(layout.certDir(name), NO_THROW) === undefined)
-        this.entries.delete(name);
-    }
     try {
+      for (const name of this.entries.keys()) {
+        if (!this.confirmed.has(name) && lstatSync(layout.certDir(name), NO_THROW) === undefined)
+          this.entries.delete(name);
+      }
       await mkdirp(internal, 0o755);
       removeLeftovers(internal);
       writeLines(this.path, JSON.stringify(this.header), this.entries);
@@ -333,6 +347,12 @@ export class LoadCache {
 const CHUNK = 64 * 1024;
 
 /**
+ * The longest line read (bytes): an entry is ~0.5 kB, ~50 kB for a certificate of 1,000 names. Anything
+ * longer is a damaged file, refused at once (a file of zeros was read to its end, joined chunk by chunk).
+ */
+const MAX_LINE = 1024 * 1024;
+
+/**
  * Calls `take` with each line of a regular file (never through a link), read CHUNK bytes at a time, until
  * it returns false. Throws node's errors, and EINVAL for a file that is not a regular one.
  */
@@ -344,18 +364,30 @@ function readLines(path: string, take: (line: string) => boolean): void {
     // Only a file this user owns: one another user wrote (who could write .cert-renew) vouches for nothing.
     if (info.uid !== (process.geteuid?.() ?? info.uid)) throw refused('EPERM', path);
     const chunk = Buffer.allocUnsafe(CHUNK);
-    let rest: Buffer | undefined;
+    // The start of a line whose end is in a later chunk (a line's bytes may span chunks; a newline byte is
+    // never part of a UTF-8 sequence), in pieces: joined once, when its end is found.
+    let pieces: Buffer[] = [];
+    let pending = 0;
     for (;;) {
       const length = readSync(fd, chunk, 0, CHUNK, null);
       if (length === 0) return;
-      // A line's bytes may span chunks; a newline byte is never part of a UTF-8 sequence.
-      const bytes = rest ? Buffer.concat([rest, chunk.subarray(0, length)]) : chunk.subarray(0, length);
       let start = 0;
-      for (let end = bytes.indexOf(10); end !== -1; end = bytes.indexOf(10, start)) {
-        if (!take(bytes.toString('utf8', start, end))) return;
+      for (let end = chunk.indexOf(10, 0); end !== -1 && end < length; end = chunk.indexOf(10, start)) {
+        const line =
+          pending === 0
+            ? chunk.toString('utf8', start, end)
+            : Buffer.concat([...pieces, chunk.subarray(start, end)]).toString('utf8');
+        pieces = [];
+        pending = 0;
+        if (!take(line)) return;
         start = end + 1;
       }
-      rest = start < bytes.length ? Buffer.from(bytes.subarray(start)) : undefined;
+      if (start < length) {
+        pending += length - start;
+        // No line cert-renew writes is this long: a damaged file, dropped without reading on.
+        if (pending > MAX_LINE) throw refused('EFBIG', path);
+        pieces.push(Buffer.from(chunk.subarray(start, length)));
+      }
     }
   } finally {
     closeSync(fd);
@@ -443,7 +475,9 @@ function wellFormed(entry: unknown): entry is unknown[] {
   const facts = entry[AT.facts];
   return (
     typeof entry[AT.name] === 'string' &&
+    CERT_NAME_PATTERN.test(entry[AT.name]) &&
     typeof entry[AT.id] === 'string' &&
+    VERSION_ID.test(entry[AT.id]) &&
     entry.slice(AT.dir, AT.meta).every((field, i) => i === AT.id - AT.dir || typeof field === 'number') &&
     isStoredMeta(entry[AT.meta]) &&
     (facts === 0 ||
@@ -459,9 +493,9 @@ function wellFormed(entry: unknown): entry is unknown[] {
 }
 
 /**
- * The reader's credentials as one string: `<euid>:<egid>:<groups, sorted>:<CapEff>` (the effective
- * capability mask from /proc/self/status: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH open files their mode
- * refuses).
+ * The reader's credentials as one string: `<euid>:<egid>:<groups, sorted>:<CapEff>:<user namespace>`
+ * (the effective capability mask from /proc/self/status: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH open
+ * files their mode refuses; the namespace from /proc/self/ns/user).
  */
 function credentials(): string {
   let capabilities = '';
@@ -470,8 +504,16 @@ function credentials(): string {
   } catch {
     // no /proc: the ids alone
   }
+  // Root in another user namespace (systemd's PrivateUsers=) has the same ids and capabilities, and no
+  // power over files whose owner is not mapped into it.
+  let namespace = '';
+  try {
+    namespace = readlinkSync('/proc/self/ns/user');
+  } catch {
+    // no /proc: none
+  }
   const groups = [...(process.getgroups?.() ?? [])].sort((a, b) => a - b).join(',');
-  return `${process.geteuid?.() ?? ''}:${process.getegid?.() ?? ''}:${groups}:${capabilities}`;
+  return `${process.geteuid?.() ?? ''}:${process.getegid?.() ?? ''}:${groups}:${capabilities}:${namespace}`;
 }
 
 /** /proc/sys/kernel/random/boot_id; empty where there is none. */
