@@ -10,7 +10,12 @@ import { CertRenewError, describeError, ErrorCode, ExitCode } from './errors.js'
 import type { Env } from './manifest/secrets.js';
 import { DEFAULT_RUN_INTERVAL } from './policy/time.js';
 import { systemClock } from './runtime/clock.js';
-import { killProcessGroupsNow, releaseLocalLocksNow, releaseRemoteLocks } from './runtime/exit-cleanup.js';
+import {
+  killProcessGroupsNow,
+  releaseLocalLocksNow,
+  releaseRemoteLocks,
+  removeTemporaryFilesNow,
+} from './runtime/exit-cleanup.js';
 import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
 import { pendingWork } from './runtime/pending.js';
 import { fdOutput } from './util/output.js';
@@ -74,9 +79,7 @@ function interruptSignal(): AbortSignal {
       return;
     }
     if (!controller.signal.aborted) {
-      stderrOutput.write(
-        `cert-renew: ${signal} received: stopping (running hooks are killed, locks released; a second signal does it at once and exits)\n`,
-      );
+      stderrOutput.write(`cert-renew: ${signal} received: ${stopping}\n`);
       controller.abort(
         new CertRenewError(ErrorCode.interrupted, `interrupted by ${signal}`, {
           hint: 'the next run continues',
@@ -95,6 +98,13 @@ function interruptSignal(): AbortSignal {
   setMaxListeners(INTERRUPT_LISTENERS, controller.signal);
   return controller.signal;
 }
+
+/** What the first stop signal says the command does (set by `main` for commands that are not `run`). */
+let stopping =
+  'stopping (running hooks are killed, locks released; a second signal does it at once and exits)';
+
+/** Whether anything was written to stdout (the second signal's line says whether a report was cut short). */
+let printed = false;
 
 /**
  * Set by `main` for the commands that change nothing (READ_ONLY_COMMANDS): the first stop signal ends them
@@ -116,12 +126,13 @@ const INTERRUPT_LISTENERS = 1000;
  */
 async function exitNow(signal: NodeJS.Signals): Promise<void> {
   const killed = killProcessGroupsNow();
+  removeTemporaryFilesNow();
   const remote = await releaseRemoteLocks(EXIT_LOCK_WAIT_MS).catch(() => ({ released: 0, left: [] }));
   // From here to the exit nothing else of the run gets to run: no write after its lock file is gone.
   const local = releaseLocalLocksNow();
   const left = [...remote.left, ...local.left];
   stderrOutput.write(
-    `cert-renew: ${signal} received again: exiting now (exit 1): killed ${killed} hook/command process group(s) (SIGKILL), released ${remote.released + local.released} lock(s)${left.length > 0 ? `; left to expire by itself: ${left.join(', ')}` : ''}; no report; the next run continues\n`,
+    `cert-renew: ${signal} received again: exiting now (exit 1): killed ${killed} hook/command process group(s) (SIGKILL), released ${remote.released + local.released} lock(s)${left.length > 0 ? `; left to expire by itself: ${left.join(', ')}` : ''}; ${printed ? 'nothing more is printed' : 'no report'}; the next run continues\n`,
   );
   process.exit(ExitCode.failure);
 }
@@ -131,7 +142,10 @@ export function defaultIO(env: Env): CliIO {
   return {
     interrupt,
     // Whatever a reporter or message echoes, no escape sequence but colour reaches the terminal.
-    stdout: (text) => stdoutOutput.write(terminalSafe(text)),
+    stdout: (text) => {
+      printed ||= text.length > 0;
+      stdoutOutput.write(terminalSafe(text));
+    },
     stderr: (text) => stderrOutput.write(terminalSafe(text)),
     env,
     cwd: process.cwd(),
@@ -492,11 +506,14 @@ export async function main(argv: string[], env: Env, io?: CliIO): Promise<number
     if (command !== undefined && READ_ONLY_COMMANDS.has(command)) {
       const code = command === 'status' && argv.includes('--check') ? 2 : ExitCode.failure;
       stopAtOnce = (signal) => {
+        removeTemporaryFilesNow();
         stderrOutput.write(
           `cert-renew: ${signal} received: ${command} stopped (it changes nothing; exit ${code})\n`,
         );
         process.exit(code);
       };
+    } else if (command !== undefined && command !== 'run') {
+      stopping = 'stopping (nothing more is started; a second signal exits at once)';
     }
   }
   let exitCode: number = ExitCode.ok;

@@ -158,6 +158,7 @@ export async function importCommand(
       if (line.includes(': failed')) logger.error(line);
       else logger.info(line);
     }
+    if (report.interrupted) logger.error(report.interrupted);
     for (const u of report.untranslated) {
       logger.warn(`not translated: ${u.name ? `${u.name}: ` : ''}${u.message}`);
     }

@@ -76,7 +76,7 @@ export async function pruneCommand(
         .map((o) => `${o.name} (${o.store}${o.deployedOn ? `, deployed on ${o.deployedOn.join(', ')}` : ''})`)
         .join(', ');
       const question = `${revoke ? `Revoke (${revoke}) and remove` : 'Remove'} ${orphans.length} orphaned certificate(s): ${list}?`;
-      if (!(await confirmed(io, options.yes, question))) {
+      if (!(await confirmed(io, options.yes, question, 'nothing was removed'))) {
         logger.warn('nothing removed');
         return ExitCode.failure;
       }
@@ -156,7 +156,7 @@ async function forgetHost(
     const dryRun = options.dryRun ?? false;
     if (!dryRun && found.length > 0) {
       const question = `Forget host ${host}: remove its deployment records of ${found.map((f) => f.name).join(', ')}?`;
-      if (!(await confirmed(io, options.yes, question))) {
+      if (!(await confirmed(io, options.yes, question, 'nothing was removed'))) {
         logger.warn('nothing removed');
         return ExitCode.failure;
       }

@@ -46,7 +46,7 @@ export async function revokeCommand(
     // Checked before anything is revoked: the replacement's hooks record this host's deployment under it.
     const hostId = hostIdOf(options.hostId, session);
     const question = `Revoke ${entries.length} certificate(s) (${entries.map((e) => e.name).join(', ')}) for ${options.reason}${renew ? ' and replace them' : ''}?`;
-    if (!(await confirmed(io, options.yes, question))) {
+    if (!(await confirmed(io, options.yes, question, 'nothing was revoked'))) {
       logger.warn('nothing revoked');
       return ExitCode.failure;
     }

@@ -75,11 +75,18 @@ export interface ImportReport {
   entries: { issuers: Record<string, IssuerConfig>; certificates: CertificateConfig[] };
   certificates: ImportedReport[];
   untranslated: Untranslated[];
+  /**
+   * Set when a stop signal ended the import before every certificate was imported: one line saying how
+   * many were not (they are not in `certificates`) and that running the import again finishes it.
+   */
+  interrupted?: string;
 }
 
 /** The exit code of an import: 1 when a certificate failed, else 0 (untranslated settings are reported, not failures). */
 export function importExitCode(report: ImportReport): number {
-  return report.certificates.some((c) => c.action === 'failed') ? ExitCode.failure : ExitCode.ok;
+  return report.interrupted !== undefined || report.certificates.some((c) => c.action === 'failed')
+    ? ExitCode.failure
+    : ExitCode.ok;
 }
 
 async function readSource(request: ImportRequest): Promise<SourceResult> {
@@ -196,7 +203,13 @@ export async function runImport(session: Session, request: ImportRequest): Promi
     });
   }
   const keep = new Set<string>();
+  let notImported = 0;
   for (const planned of plan.certificates) {
+    // Stopped (SIGINT, SIGTERM, SIGHUP): nothing more is started; what was imported stays, and is written.
+    if (request.signal?.aborted) {
+      notImported++;
+      continue;
+    }
     const entry = resolved.get(planned.entry.name);
     const item: ImportedReport = {
       name: planned.entry.name,
@@ -223,6 +236,11 @@ export async function runImport(session: Session, request: ImportRequest): Promi
           : outcome.message;
       keep.add(planned.entry.name);
     } catch (error) {
+      // Cut short by the stop signal (its lock wait cancelled): not imported, said once below.
+      if (request.signal?.aborted) {
+        notImported++;
+        continue;
+      }
       const wrapped = toCertRenewError(error, ErrorCode.storeWrite);
       item.action = 'failed';
       item.entry = planned.state === 'present' ? 'present' : 'not-added';
@@ -232,6 +250,11 @@ export async function runImport(session: Session, request: ImportRequest): Promi
     report.certificates.push(item);
   }
 
+  if (notImported > 0) {
+    const reason = request.signal?.reason;
+    const by = reason instanceof CertRenewError ? reason.message : 'interrupted';
+    report.interrupted = `${by}: ${notImported} certificate(s) not imported, ${keep.size} imported; run the import again to finish`;
+  }
   const merged = mergeIntoManifest(raw, plan, keep);
   const usedIssuers = new Set(
     plan.certificates.filter((c) => keep.has(c.entry.name) && c.state === 'added').map((c) => c.issuerName),

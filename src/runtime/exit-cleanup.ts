@@ -6,9 +6,11 @@
  * `releaseRemoteLocks` and `releaseLocalLocksNow` here and exits.
  *
  * Process groups are registered by the process runner (runtime/process.ts) while their leader may still
- * have members; locks by the stores' lockers while they are held. Registration returns the function that
- * forgets the entry again.
+ * have members; locks by the stores' lockers while they are held; temporary files by atomic writes while
+ * they are written (an exit at once removes them: `removeTemporaryFilesNow`). Registration returns the
+ * function that forgets the entry again.
  */
+import { rmSync } from 'node:fs';
 
 /** A held lock, as the exit path may release it. */
 export interface HeldForExit {
@@ -24,6 +26,37 @@ export interface HeldForExit {
 }
 
 const groups = new Set<number>();
+const temporaries = new Set<string>();
+
+/**
+ * Registers `path`, a file an atomic write is filling before it renames it into place (a metrics file, a
+ * store's file); returns its forget function (call it once it is renamed or removed).
+ */
+export function temporaryUntilExit(path: string): () => void {
+  temporaries.add(path);
+  return () => {
+    temporaries.delete(path);
+  };
+}
+
+/**
+ * Removes the temporary files atomic writes were filling, synchronously, for an exit at once: a stopped
+ * `status --metrics-file` left a half-written `.tmp-*` beside the metrics file. Returns how many. Never
+ * throws.
+ */
+export function removeTemporaryFilesNow(): number {
+  let removed = 0;
+  for (const path of temporaries) {
+    try {
+      rmSync(path, { force: true });
+      removed++;
+    } catch {
+      // gone, or not ours to remove: nothing more to do at exit
+    }
+  }
+  temporaries.clear();
+  return removed;
+}
 const locks = new Set<HeldForExit>();
 
 /** Registers the process group `pgid` (its leader's pid) as possibly alive; returns its forget function. */

@@ -109,6 +109,57 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   VERSION_FILES.meta,
 ]);
 
+/**
+ * The file names a filesystem store's `files` and `outputs` settings give each stable kind (cert, chain,
+ * fullchain, privkey always; combined and pkcs12 when configured), in that order, with the path of the
+ * setting in the store's config (`files/cert`, `outputs/pkcs12/file`) and why each cannot be used, if it
+ * cannot: a name that is not a plain file name, one of RESERVED_NAMES, or one an earlier kind already has.
+ * The one rule `validate` (manifest/checks/stores.ts) and the store (filesystem/config.ts) both apply.
+ */
+export function stableFileNames(config: {
+  files?: { cert?: string; chain?: string; fullchain?: string; privkey?: string };
+  outputs?: { combined?: boolean | string; pkcs12?: { file?: string } };
+}): { kind: string; file: string; setting: string; problem?: string }[] {
+  const named: { kind: string; file: string; setting: string }[] = [
+    { kind: 'cert', file: config.files?.cert ?? VERSION_FILES.cert, setting: 'files/cert' },
+    { kind: 'chain', file: config.files?.chain ?? VERSION_FILES.chain, setting: 'files/chain' },
+    {
+      kind: 'fullchain',
+      file: config.files?.fullchain ?? VERSION_FILES.fullchain,
+      setting: 'files/fullchain',
+    },
+    { kind: 'privkey', file: config.files?.privkey ?? VERSION_FILES.privkey, setting: 'files/privkey' },
+  ];
+  const combined = config.outputs?.combined;
+  if (combined) {
+    named.push({
+      kind: 'combined',
+      file: typeof combined === 'string' ? combined : VERSION_FILES.combined,
+      setting: 'outputs/combined',
+    });
+  }
+  if (config.outputs?.pkcs12) {
+    named.push({
+      kind: 'pkcs12',
+      file: config.outputs.pkcs12.file ?? VERSION_FILES.pkcs12,
+      setting: 'outputs/pkcs12/file',
+    });
+  }
+  const seen = new Map<string, string>();
+  return named.map((one) => {
+    const earlier = seen.get(one.file);
+    seen.set(one.file, one.kind);
+    const problem = !CERT_NAME_PATTERN.test(one.file)
+      ? 'is not a plain file name (letters, digits, ".", "_", "-")'
+      : RESERVED_NAMES.has(one.file)
+        ? `is one of the store's own names (${[...RESERVED_NAMES].join(', ')})`
+        : earlier !== undefined
+          ? `is already the file name for ${earlier}`
+          : undefined;
+    return problem ? { ...one, problem } : one;
+  });
+}
+
 const VERSION_PATTERN = /^([0-9]{6,})-[A-Za-z0-9]+$/;
 
 /** The sequence number of a version id (`000042-20250131T120000Z` → 42); undefined for anything else. */

@@ -111,6 +111,12 @@ describe('cli basics', () => {
         assert.doesNotMatch(tty.stdout, /HUNG/, `SIG${signal}: ${tty.stdout}`);
         assert.match(tty.stdout, /orphaned certificate\(s\)/, tty.stdout);
         assert.match(tty.stdout, new RegExp(`SIG${signal} received: stopping`), tty.stdout);
+        assert.match(
+          tty.stdout,
+          new RegExp(`interrupted by SIG${signal} at the question: nothing was removed`),
+          tty.stdout,
+        );
+        assert.doesNotMatch(tty.stdout, /next run continues|hooks are killed/, tty.stdout);
         assert.match(tty.stdout, /RC=1\b/, tty.stdout);
         assert.ok(!hasStackTrace(tty.stdout), tty.stdout);
       }

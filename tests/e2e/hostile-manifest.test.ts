@@ -231,4 +231,41 @@ describe('Redis URLs that cannot work', () => {
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stdout, /stores\/shared\/lockTimeout: '2s' is shorter than 10s/);
   });
+
+  // Each was "valid" to validate and refused by the store at every run (exit 1 per certificate).
+  for (const [files, outputs, setting, problem] of [
+    [{ cert: 'current' }, undefined, 'files/cert', /is one of the store's own names/],
+    [{ cert: 'attempts.json' }, undefined, 'files/cert', /is one of the store's own names/],
+    [{ fullchain: 'versions' }, undefined, 'files/fullchain', /is one of the store's own names/],
+    [{ cert: 'x.pem', chain: 'x.pem' }, undefined, 'files/chain', /is already the file name for cert/],
+    [undefined, { combined: 'privkey.pem' }, 'outputs/combined', /is already the file name for privkey/],
+    [undefined, { combined: 'meta.json' }, 'outputs/combined', /is one of the store's own names/],
+    [undefined, { pkcs12: { file: 'cert.pem' } }, 'outputs/pkcs12/file', /is already the file name for cert/],
+    [{ privkey: '../key.pem' }, undefined, 'files/privkey', /is not a plain file name/],
+  ] as const) {
+    test(`stable file names the store refuses: ${JSON.stringify(files ?? outputs)}`, async (t) => {
+      const tmp = await withTmp(t);
+      const manifest = await writeManifest(tmp.path, {
+        version: 1,
+        defaults: { issuer: 'local', store: 'files' },
+        issuers: { local: { type: 'local-ca' } },
+        stores: {
+          files: {
+            type: 'filesystem',
+            path: 'certs',
+            ...(files ? { files } : {}),
+            ...(outputs ? { outputs } : {}),
+          },
+        },
+        certificates: [{ name: 'web', domains: ['web.example.test'] }],
+      } as Manifest);
+      const r = await runCli(['-m', manifest, 'validate']);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, new RegExp(`stores/files/${setting}: `));
+      assert.match(r.stdout, problem);
+      // A run refuses the manifest before it attempts anything.
+      const run = await runCli(['-m', manifest, 'run']);
+      assert.equal(run.code, 2, run.stderr);
+    });
+  }
 });

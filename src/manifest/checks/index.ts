@@ -12,7 +12,7 @@ import { checkDomain } from '../resolve.js';
 import { didYouMean, show } from '../schema.js';
 import { dns01Settings } from './dns01.js';
 import { type CheckOptions, error, type Finding, warning } from './finding.js';
-import { fileModes, lockTimeouts, redisKeyPrefixes, redisUrls } from './stores.js';
+import { fileModes, lockTimeouts, redisKeyPrefixes, redisUrls, stableFiles } from './stores.js';
 import {
   type CertificateView,
   has,
@@ -424,6 +424,7 @@ export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   renewalWindows,
   redisUrls,
   redisKeyPrefixes,
+  stableFiles,
   lockTimeouts,
   fileModes,
   verifyEndpoints,

@@ -3,6 +3,7 @@
  * lock lifetimes too short to outlive an issuance on a busy machine, and file modes that make private keys
  * readable by everyone.
  */
+import { stableFileNames } from '../../stores/keys.js';
 import { MIN_LOCK_TIMEOUT_MS } from '../../stores/types.js';
 import { parseDuration } from '../../util/duration.js';
 import { escapePointerToken as esc } from '../positions.js';
@@ -78,6 +79,47 @@ export function redisKeyPrefixes(view: ManifestView): Finding[] {
     const prefix = stringAt(store, 'keyPrefix');
     const problem = prefix === undefined ? undefined : redisKeyPrefixProblem(prefix);
     if (problem) findings.push(error(`/stores/${esc(name)}/keyPrefix`, `${show(prefix)} ${problem}`));
+  }
+  return findings;
+}
+
+/**
+ * Each filesystem store's stable file names (`files`, `outputs`): plain, not the store's own names, one per
+ * file — the rule the store applies when it opens (stores/keys.ts `stableFileNames`), so a manifest that
+ * `validate` accepts is not refused by every run.
+ */
+export function stableFiles(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, store] of Object.entries(view.stores)) {
+    if (!isObject(store) || store.type !== 'filesystem') continue;
+    const files = objectAt(store, 'files');
+    const outputs = objectAt(store, 'outputs');
+    const pkcs12 = objectAt(outputs, 'pkcs12');
+    const combined = outputs?.combined;
+    const config = {
+      files: {
+        ...(stringAt(files, 'cert') !== undefined ? { cert: stringAt(files, 'cert') } : {}),
+        ...(stringAt(files, 'chain') !== undefined ? { chain: stringAt(files, 'chain') } : {}),
+        ...(stringAt(files, 'fullchain') !== undefined ? { fullchain: stringAt(files, 'fullchain') } : {}),
+        ...(stringAt(files, 'privkey') !== undefined ? { privkey: stringAt(files, 'privkey') } : {}),
+      },
+      outputs: {
+        ...(typeof combined === 'string' || typeof combined === 'boolean' ? { combined } : {}),
+        ...(pkcs12
+          ? { pkcs12: stringAt(pkcs12, 'file') !== undefined ? { file: stringAt(pkcs12, 'file') } : {} }
+          : {}),
+      },
+    } as Parameters<typeof stableFileNames>[0];
+    for (const { kind, file, setting, problem } of stableFileNames(config)) {
+      if (problem) {
+        findings.push(
+          error(
+            `/stores/${esc(name)}/${setting}`,
+            `${show(file)} ${problem}: the store refuses it at every run (the ${kind} file needs its own plain name)`,
+          ),
+        );
+      }
+    }
   }
   return findings;
 }

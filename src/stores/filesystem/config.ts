@@ -9,7 +9,7 @@ import { UsageError } from '../../errors.js';
 import type { FilesystemStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { parseDuration } from '../../util/duration.js';
-import { CERT_NAME_PATTERN, FilesystemLayout, RESERVED_NAMES, VERSION_FILES } from '../keys.js';
+import { FilesystemLayout, stableFileNames, VERSION_FILES } from '../keys.js';
 import { MIN_LOCK_TIMEOUT_MS } from '../types.js';
 import { resolveId } from './fs-util.js';
 
@@ -74,23 +74,14 @@ export function filesystemSettings(
     );
   }
 
-  const stable = new Map<StableKind, string>([
-    ['cert', config.files?.cert ?? VERSION_FILES.cert],
-    ['chain', config.files?.chain ?? VERSION_FILES.chain],
-    ['fullchain', config.files?.fullchain ?? VERSION_FILES.fullchain],
-    ['privkey', config.files?.privkey ?? VERSION_FILES.privkey],
-  ]);
-  const combined = config.outputs?.combined;
-  if (combined) stable.set('combined', typeof combined === 'string' ? combined : VERSION_FILES.combined);
-  if (config.outputs?.pkcs12) stable.set('pkcs12', config.outputs.pkcs12.file ?? VERSION_FILES.pkcs12);
-  const seen = new Set<string>();
-  for (const [kind, file] of stable) {
-    if (!CERT_NAME_PATTERN.test(file) || RESERVED_NAMES.has(file) || seen.has(file)) {
-      throw new UsageError(
-        `filesystem store ${name}: file name "${file}" for ${kind} must be a plain file name, distinct from the others and not one of ${[...RESERVED_NAMES].join(', ')}`,
-      );
+  const stable = new Map<StableKind, string>();
+  for (const { kind, file, problem } of stableFileNames(config)) {
+    if (problem) {
+      throw new UsageError(`filesystem store ${name}: file name "${file}" for ${kind} ${problem}`, {
+        hint: 'give each stable file its own plain name (cert-renew validate shows every such setting)',
+      });
     }
-    seen.add(file);
+    stable.set(kind as StableKind, file);
   }
 
   let ids: Promise<{ uid?: number; gid?: number }> | undefined;

@@ -19,6 +19,7 @@ import {
 import { link, lstat, open, readdir, readFile, readlink, rename, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { CertRenewError, ErrorCode } from '../../errors.js';
+import { temporaryUntilExit } from '../../runtime/exit-cleanup.js';
 import { statfsPath } from '../../util/fs-async.js';
 
 export function randomId(bytes = 8): string {
@@ -215,14 +216,20 @@ export async function writeAtomic(
   options: WriteOptions,
 ): Promise<void> {
   const temp = tempBeside(path);
+  // An exit at once (a second signal, a stopped `status`) removes it rather than leave it half written.
+  const forget = temporaryUntilExit(temp);
   let renamed = false;
   try {
     await writeNewFile(temp, data, options);
     await rename(temp, path);
     renamed = true;
+    forget();
     await fsyncDir(dirname(path));
   } finally {
-    if (!renamed) await unlinkQuietly(temp);
+    if (!renamed) {
+      await unlinkQuietly(temp);
+      forget();
+    }
   }
 }
 

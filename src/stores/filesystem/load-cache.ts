@@ -50,6 +50,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { temporaryUntilExit } from '../../runtime/exit-cleanup.js';
 import { statfsPath } from '../../util/fs-async.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { packageVersion } from '../../util/version.js';
@@ -127,7 +128,7 @@ interface CacheHeader {
    * but not its new ctime (timestamps written back lazily) cannot make an entry look current.
    */
   boot: string;
-  root: string;
+  /** The stable file names (`files`): an entry vouches for links made with these. */
   files: string[];
 }
 
@@ -166,7 +167,6 @@ export class LoadCache {
       version: packageVersion(),
       reader: credentials(),
       boot: bootId(),
-      root: layout.root,
       files: (['cert', 'chain', 'fullchain', 'privkey'] as const).map((kind) => stableName(settings, kind)),
     };
     const entries = new Map<string, unknown[]>();
@@ -430,6 +430,7 @@ function alive(pid: number): boolean {
  */
 function writeLines(path: string, header: string, entries: ReadonlyMap<string, unknown[]>): void {
   const temp = `${path}.${process.pid}.tmp`;
+  const forget = temporaryUntilExit(temp);
   const fd = openSync(
     temp,
     constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
@@ -450,6 +451,7 @@ function writeLines(path: string, header: string, entries: ReadonlyMap<string, u
     closeSync(fd);
     renameSync(temp, path);
     done = true;
+    forget();
   } finally {
     if (!done) {
       try {
@@ -458,6 +460,7 @@ function writeLines(path: string, header: string, entries: ReadonlyMap<string, u
         // closed already
       }
       rmSync(temp, { force: true });
+      forget();
     }
   }
 }
