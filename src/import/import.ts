@@ -82,7 +82,7 @@ export interface ImportReport {
   interrupted?: string;
 }
 
-/** The exit code of an import: 1 when a certificate failed, else 0 (untranslated settings are reported, not failures). */
+/** The exit code of an import: 1 when a certificate failed or a stop signal cut it short, else 0 (untranslated settings are reported, not failures). */
 export function importExitCode(report: ImportReport): number {
   return report.interrupted !== undefined || report.certificates.some((c) => c.action === 'failed')
     ? ExitCode.failure

@@ -3,11 +3,12 @@
  * acme.sh's webroot expect: `/.well-known/acme-challenge/<token>` under it), an empty manifest with one
  * filesystem store, a hook that logs the variables certbot/acme.sh hooks read, and the import report.
  */
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { ImportReport } from '../../src/import/import.js';
 import type { Manifest } from '../../src/manifest/types.js';
+import { type CertificateAuthority, createLeaf } from '../harness/tls.js';
 
 /** Serves `<docroot>/.well-known/acme-challenge/<token>` on 127.0.0.1:port (404 for anything else). */
 export async function serveDocumentRoot(docroot: string, port: number): Promise<Server> {
@@ -67,4 +68,50 @@ export function actions(report: ImportReport): [string, string][] {
   return report.certificates
     .map((c) => [c.name, c.action] as [string, string])
     .sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+/**
+ * One certbot lineage in `dir` as certbot lays it out: archive/<name>/{cert,privkey,chain,fullchain}1.pem
+ * (a leaf for `names` signed by `ca`, made with openssl), live/<name>/ links into it, and
+ * renewal/<name>.conf with `params` under [renewalparams].
+ */
+export async function certbotLineage(
+  dir: string,
+  ca: CertificateAuthority,
+  name: string,
+  names: string[],
+  params: string,
+  keyType: 'ec' | 'rsa' = 'ec',
+): Promise<void> {
+  const archive = join(dir, 'archive', name);
+  const live = join(dir, 'live', name);
+  await mkdir(archive, { recursive: true });
+  await mkdir(live, { recursive: true });
+  const leaf = await createLeaf(ca, archive, { names, name: 'leaf', keyType });
+  await writeFile(join(archive, 'cert1.pem'), leaf.certPem);
+  await writeFile(join(archive, 'privkey1.pem'), leaf.keyPem);
+  await writeFile(join(archive, 'chain1.pem'), ca.certPem);
+  await writeFile(join(archive, 'fullchain1.pem'), leaf.certPem + ca.certPem);
+  for (const file of ['cert', 'privkey', 'chain', 'fullchain']) {
+    await symlink(`../../archive/${name}/${file}1.pem`, join(live, `${file}.pem`));
+  }
+  await mkdir(join(dir, 'renewal'), { recursive: true });
+  await writeFile(
+    join(dir, 'renewal', `${name}.conf`),
+    [
+      'version = 2.1.0',
+      `archive_dir = /etc/letsencrypt/archive/${name}`,
+      `cert = /etc/letsencrypt/live/${name}/cert.pem`,
+      `privkey = /etc/letsencrypt/live/${name}/privkey.pem`,
+      `chain = /etc/letsencrypt/live/${name}/chain.pem`,
+      `fullchain = /etc/letsencrypt/live/${name}/fullchain.pem`,
+      '',
+      '# Options used in the renewal process',
+      '[renewalparams]',
+      'account = 0123456789abcdef0123456789abcdef',
+      'server = https://acme-staging-v02.api.letsencrypt.org/directory',
+      params,
+      '',
+    ].join('\n'),
+  );
 }

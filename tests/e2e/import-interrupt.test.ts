@@ -5,7 +5,7 @@
  * process holds, so the signal always comes while it waits.
  */
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,55 +13,28 @@ import { FilesystemStore } from '../../src/stores/filesystem/index.js';
 import type { Lock } from '../../src/stores/types.js';
 import { testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
-import { type CertificateAuthority, createCa, createLeaf } from '../harness/tls.js';
+import { createCa } from '../harness/tls.js';
 import { hasStackTrace, runCli, startCli } from './cli.js';
-import { emptyManifest } from './import-fixtures.js';
+import { certbotLineage, emptyManifest } from './import-fixtures.js';
 
 const NAMES = Array.from({ length: 6 }, (_, i) => `site${i}.example.test`);
 let tmp: TempDir;
 let letsencrypt: string;
 let manifest: string;
 
-/** One certbot lineage as certbot lays it out (archive/, live/ links, renewal/<name>.conf). */
-async function lineage(dir: string, ca: CertificateAuthority, name: string): Promise<void> {
-  const archive = join(dir, 'archive', name);
-  const live = join(dir, 'live', name);
-  await mkdir(archive, { recursive: true });
-  await mkdir(live, { recursive: true });
-  const leaf = await createLeaf(ca, archive, { names: [name], name: 'leaf' });
-  await writeFile(join(archive, 'cert1.pem'), leaf.certPem);
-  await writeFile(join(archive, 'privkey1.pem'), leaf.keyPem);
-  await writeFile(join(archive, 'chain1.pem'), ca.certPem);
-  await writeFile(join(archive, 'fullchain1.pem'), leaf.certPem + ca.certPem);
-  for (const file of ['cert', 'privkey', 'chain', 'fullchain']) {
-    await symlink(`../../archive/${name}/${file}1.pem`, join(live, `${file}.pem`));
-  }
-  await mkdir(join(dir, 'renewal'), { recursive: true });
-  await writeFile(
-    join(dir, 'renewal', `${name}.conf`),
-    [
-      'version = 2.1.0',
-      `archive_dir = ${archive}`,
-      `cert = ${live}/cert.pem`,
-      `privkey = ${live}/privkey.pem`,
-      `chain = ${live}/chain.pem`,
-      `fullchain = ${live}/fullchain.pem`,
-      '',
-      '[renewalparams]',
-      'account = 0123456789abcdef0123456789abcdef',
-      'server = https://acme.example.test/directory',
-      'authenticator = webroot',
-      'webroot_path = /var/www/html,',
-      '',
-    ].join('\n'),
-  );
-}
-
 before(async () => {
   tmp = await tempDir('cert-renew-import-interrupt-');
   letsencrypt = join(tmp.path, 'letsencrypt');
   const ca = await createCa(tmp.path);
-  for (const name of NAMES) await lineage(letsencrypt, ca, name);
+  for (const name of NAMES) {
+    await certbotLineage(
+      letsencrypt,
+      ca,
+      name,
+      [name],
+      'authenticator = webroot\nwebroot_path = /var/www/html,',
+    );
+  }
   manifest = await emptyManifest(tmp.path);
 });
 after(() => tmp?.remove());

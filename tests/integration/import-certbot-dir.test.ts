@@ -4,53 +4,13 @@
  * Certificates are made with openssl.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readCertbot } from '../../src/import/certbot.js';
+import { certbotLineage } from '../e2e/import-fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
-import { type CertificateAuthority, createCa, createLeaf } from '../harness/tls.js';
-
-async function lineage(
-  dir: string,
-  ca: CertificateAuthority,
-  name: string,
-  names: string[],
-  params: string,
-  keyType: 'ec' | 'rsa' = 'ec',
-): Promise<void> {
-  const archive = join(dir, 'archive', name);
-  const live = join(dir, 'live', name);
-  await mkdir(archive, { recursive: true });
-  await mkdir(live, { recursive: true });
-  const leaf = await createLeaf(ca, archive, { names, name: 'leaf', keyType });
-  await writeFile(join(archive, 'cert1.pem'), leaf.certPem);
-  await writeFile(join(archive, 'privkey1.pem'), leaf.keyPem);
-  await writeFile(join(archive, 'chain1.pem'), ca.certPem);
-  await writeFile(join(archive, 'fullchain1.pem'), leaf.certPem + ca.certPem);
-  for (const file of ['cert', 'privkey', 'chain', 'fullchain']) {
-    await symlink(`../../archive/${name}/${file}1.pem`, join(live, `${file}.pem`));
-  }
-  await mkdir(join(dir, 'renewal'), { recursive: true });
-  await writeFile(
-    join(dir, 'renewal', `${name}.conf`),
-    [
-      'version = 2.1.0',
-      `archive_dir = /etc/letsencrypt/archive/${name}`,
-      `cert = /etc/letsencrypt/live/${name}/cert.pem`,
-      `privkey = /etc/letsencrypt/live/${name}/privkey.pem`,
-      `chain = /etc/letsencrypt/live/${name}/chain.pem`,
-      `fullchain = /etc/letsencrypt/live/${name}/fullchain.pem`,
-      '',
-      '# Options used in the renewal process',
-      '[renewalparams]',
-      'account = 0123456789abcdef0123456789abcdef',
-      'server = https://acme-staging-v02.api.letsencrypt.org/directory',
-      params,
-      '',
-    ].join('\n'),
-  );
-}
+import { createCa } from '../harness/tls.js';
 
 describe('reading a certbot configuration directory', () => {
   let tmp: TempDir;
@@ -60,7 +20,7 @@ describe('reading a certbot configuration directory', () => {
     tmp = await tempDir('cert-renew-certbot-dir-');
     dir = join(tmp.path, 'letsencrypt');
     const ca = await createCa(tmp.path);
-    await lineage(
+    await certbotLineage(
       dir,
       ca,
       'manual.example.com',
@@ -77,7 +37,7 @@ describe('reading a certbot configuration directory', () => {
       ].join('\n'),
       'rsa',
     );
-    await lineage(
+    await certbotLineage(
       dir,
       ca,
       'dns.example.com',
@@ -88,7 +48,7 @@ describe('reading a certbot configuration directory', () => {
         'key_type = ecdsa',
       ].join('\n'),
     );
-    await lineage(
+    await certbotLineage(
       dir,
       ca,
       'web.example.com',
