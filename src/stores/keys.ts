@@ -117,8 +117,13 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
  * The one rule `validate` (manifest/checks/stores.ts) and the store (filesystem/config.ts) both apply.
  */
 export function stableFileNames(config: {
-  files?: { cert?: string; chain?: string; fullchain?: string; privkey?: string };
-  outputs?: { combined?: boolean | string; pkcs12?: { file?: string } };
+  files?: {
+    cert?: string | undefined;
+    chain?: string | undefined;
+    fullchain?: string | undefined;
+    privkey?: string | undefined;
+  };
+  outputs?: { combined?: boolean | string | undefined; pkcs12?: { file?: string | undefined } | undefined };
 }): { kind: string; file: string; setting: string; problem?: string }[] {
   const named: { kind: string; file: string; setting: string }[] = [
     { kind: 'cert', file: config.files?.cert ?? VERSION_FILES.cert, setting: 'files/cert' },

@@ -96,20 +96,19 @@ export function stableFiles(view: ManifestView): Finding[] {
     const outputs = objectAt(store, 'outputs');
     const pkcs12 = objectAt(outputs, 'pkcs12');
     const combined = outputs?.combined;
+    // As the store reads them; a setting of the wrong type is the schema's to report.
     const config = {
       files: {
-        ...(stringAt(files, 'cert') !== undefined ? { cert: stringAt(files, 'cert') } : {}),
-        ...(stringAt(files, 'chain') !== undefined ? { chain: stringAt(files, 'chain') } : {}),
-        ...(stringAt(files, 'fullchain') !== undefined ? { fullchain: stringAt(files, 'fullchain') } : {}),
-        ...(stringAt(files, 'privkey') !== undefined ? { privkey: stringAt(files, 'privkey') } : {}),
+        cert: stringAt(files, 'cert'),
+        chain: stringAt(files, 'chain'),
+        fullchain: stringAt(files, 'fullchain'),
+        privkey: stringAt(files, 'privkey'),
       },
       outputs: {
-        ...(typeof combined === 'string' || typeof combined === 'boolean' ? { combined } : {}),
-        ...(pkcs12
-          ? { pkcs12: stringAt(pkcs12, 'file') !== undefined ? { file: stringAt(pkcs12, 'file') } : {} }
-          : {}),
+        combined: typeof combined === 'string' || typeof combined === 'boolean' ? combined : undefined,
+        pkcs12: pkcs12 && { file: stringAt(pkcs12, 'file') },
       },
-    } as Parameters<typeof stableFileNames>[0];
+    };
     for (const { kind, file, setting, problem } of stableFileNames(config)) {
       if (problem) {
         findings.push(

@@ -28,8 +28,8 @@
  * learned and written only by a command that may change the store (`run`: RuntimeContext.keepLoadCache),
  * atomically and best effort, when the plan's reads are done (`readsDone`) or the store is closed. It is
  * used only from a file the reader owns, by a reader with the credentials it was written with (uid, gid,
- * groups, capabilities: `credentials`), in the boot it was written in, for the same stable file names and
- * cert-renew version. Losing it costs one full read.
+ * groups, capabilities, user namespace: `credentials`), in the boot it was written in, for the same stable
+ * file names and cert-renew version. Losing it costs one full read.
  */
 import {
   accessSync,
@@ -105,9 +105,9 @@ const FILES = [
  * parsed at every plan, and kept while it runs):
  * [name, dirIno, dirCtimeMs, versionId, versionIno, versionCtimeMs, 5 × (ino − versionIno, size,
  * ctimeMs − versionCtimeMs), flags, meta, facts]. Differences of ctimes are exact (Sterbenz: two doubles
- * within a factor of 2), so comparing them compares the ctimes. flags: ATTEMPTS_PRESENT, REVOCATIONS_PRESENT. facts: 0 when the
- * inspection's facts are the metadata's (`derivedFacts`), else [serial, notBeforeMs, notAfterMs, dnsNames,
- * ipAddresses, keyType].
+ * within a factor of 2), so comparing them compares the ctimes. flags: ATTEMPTS_PRESENT,
+ * REVOCATIONS_PRESENT. facts: 0 when the inspection's facts are the metadata's (`derivedFacts`), else
+ * [serial, notBeforeMs, notAfterMs, dnsNames, ipAddresses, keyType].
  */
 const AT = { name: 0, dir: 1, id: 3, version: 4, files: 6, flags: 21, meta: 22, facts: 23 } as const;
 const ATTEMPTS_PRESENT = 1;
@@ -118,8 +118,8 @@ interface CacheHeader {
   format: number;
   version: string;
   /**
-   * Who read: the effective uid and gid, the supplementary groups and the effective capabilities
-   * (`credentials`). What a reader may open changes with any of them and with no ctime, so an entry only
+   * Who read: the effective uid and gid, the supplementary groups, the effective capabilities and the user
+   * namespace (`credentials`). What a reader may open changes with any of them and with no ctime, so an entry only
    * vouches for readers with the same.
    */
   reader: string;
