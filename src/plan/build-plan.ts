@@ -4,8 +4,9 @@
  */
 import { ErrorCode } from '../errors.js';
 import { backingOff, retryAt } from '../policy/backoff.js';
-import { decide } from '../policy/decide.js';
+import { decide, type Inspected, inspectStored } from '../policy/decide.js';
 import { fleetOf } from '../policy/deployment.js';
+import type { StoredMeta } from '../stores/types.js';
 import {
   type GatheredRecord,
   PLAN_VERSION,
@@ -26,6 +27,43 @@ export { PLAN_VERSION } from './model.js';
  * `error` with its error code. Pure: reads `options.now`, never the clock.
  */
 export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem {
+  return decided(record, options).item;
+}
+
+/**
+ * The version the store holds, as hooks, deployment records, `verify` and the fleet view name it: the
+ * metadata the store gave (only when it names the certificate: x509/fast.ts `metaNaming`), else what the
+ * certificate itself says when it parses and its key matches — a value another tool wrote without
+ * metadata (docs/stores.md), or metadata edited by hand since. Its serial, dates and SHA-256 fingerprint
+ * are the certificate's; the names, issuer and key type are the manifest's; `issuedAt`, which no file
+ * records then, is its notBefore. Undefined when nothing servable is stored.
+ */
+export function storedVersion(
+  record: GatheredRecord,
+  inspected: Inspected | undefined,
+): StoredMeta | undefined {
+  const { entry, stored } = record;
+  if (stored?.state !== 'present') return undefined;
+  if (stored.cert.meta) return stored.cert.meta;
+  if (!inspected?.ok || !inspected.keyMatches) return undefined;
+  const { cert } = inspected;
+  const notBefore = cert.notBefore.toISOString();
+  return {
+    name: entry.name,
+    domains: entry.domains,
+    issuer: entry.issuerName,
+    keyType: cert.keyType === 'other' ? entry.keyType : cert.keyType,
+    notBefore,
+    notAfter: cert.notAfter.toISOString(),
+    fingerprint: cert.fingerprint256,
+    serial: cert.serial,
+    issuedAt: notBefore,
+    via: 'found in the store without metadata naming it',
+  };
+}
+
+/** planItem's decision, and the stored version it was made about (`storedVersion`). */
+function decided(record: GatheredRecord, options: PlanOptions): { item: PlanItem; version?: StoredMeta } {
   const { entry, stored } = record;
   const base = { name: entry.name, domains: entry.domains, issuer: entry.issuerName, store: entry.storeName };
   if (!stored) {
@@ -33,18 +71,23 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
       code: record.storeError?.code ?? ErrorCode.storeUnavailable,
       message: record.storeError?.oneLine ?? 'store unavailable',
     };
-    return { ...base, action: 'error', message: error.message, error };
+    return { item: { ...base, action: 'error', message: error.message, error } };
   }
   const force = options.force ?? false;
-  const decision = decide({
-    entry,
-    stored,
-    now: options.now,
-    runIntervalMs: options.runIntervalMs,
-    force,
-    ...(record.ari ? { ari: record.ari } : {}),
-    ...(record.revocation?.current ? { revoked: record.revocation.current } : {}),
-  });
+  const inspected = inspectStored(stored);
+  const version = storedVersion(record, inspected);
+  const decision = decide(
+    {
+      entry,
+      stored,
+      now: options.now,
+      runIntervalMs: options.runIntervalMs,
+      force,
+      ...(record.ari ? { ari: record.ari } : {}),
+      ...(record.revocation?.current ? { revoked: record.revocation.current } : {}),
+    },
+    inspected,
+  );
   // Written out, not `{ ...base, … }`: V8 (Node 20) gives every object made that way a hidden class of its
   // own — 10,000 of them (~4 MB, slower access) in a 10,000-certificate plan.
   const item: PlanItem = {
@@ -80,10 +123,9 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
   }
   // Pending hooks are recorded with a failure (a hook failed) or without one (the run was interrupted).
   if (attempts?.hooksPending) item.hooksPending = true;
-  const meta = stored.state === 'present' ? stored.cert.meta : undefined;
   const hosts = fleetOf(
     record.deployments,
-    meta,
+    version,
     options.now,
     options.deployGraceMs ?? 2 * options.runIntervalMs,
     log,
@@ -96,7 +138,7 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
       ? `${decision.message}; the CA asked not to be asked again before ${backoff.until.toISOString()} (its Retry-After; --force does not override the CA)`
       : `${decision.message}; backing off after ${backoff.failures} failed attempt(s) until ${backoff.until.toISOString()} (--force retries now)`;
   }
-  return item;
+  return version ? { item, version } : { item };
 }
 
 /**
@@ -104,8 +146,7 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
  * travel on to execute). Pure.
  */
 export function planRecord(record: GatheredRecord, options: PlanOptions): PlannedRecord {
-  const item = planItem(record, options);
-  const meta = record.stored?.state === 'present' ? record.stored.cert.meta : undefined;
+  const { item, version: meta } = decided(record, options);
   const revoked = record.revocation?.current;
   return {
     entry: record.entry,

@@ -129,7 +129,10 @@ export interface GatheredRecord {
  */
 export interface PlannedRecord {
   readonly entry: ResolvedCertificate;
-  /** The stored certificate's metadata at gather time, when one was there. */
+  /**
+   * The stored version at gather time, when a servable one was there: the store's metadata, or what the
+   * certificate itself says when no metadata names it (build-plan.ts `storedVersion`).
+   */
   readonly meta?: StoredMeta;
   readonly ari?: SuggestedWindow;
   /** The stored certificate is revoked (the re-check under the lock decides with it, as the plan did). */

@@ -7,7 +7,9 @@ import type { Deployments, HostDeployment } from '../stores/types.js';
 
 /**
  * current: deployed the stored version. behind: deployed an earlier one (or its hooks for the stored one
- * have not finished). failed: its hooks (or `verify`) failed for the stored version.
+ * have not finished). failed: its hooks (or `verify`) failed for the stored version, or failed for an
+ * earlier one and it has deployed none since (a version stored after the failure does not make a host that
+ * is known to fail merely behind).
  */
 export type HostState = 'current' | 'behind' | 'failed';
 
@@ -51,7 +53,8 @@ function stateOf(entry: HostDeployment, current: CurrentVersion): HostState {
   if (entry.pending?.fingerprint === current.fingerprint && entry.pending.error !== undefined)
     return 'failed';
   if (entry.fingerprint === current.fingerprint) return 'current';
-  return 'behind';
+  // Its last hooks failed (a deployment that succeeds replaces the entry without `pending`).
+  return entry.pending?.error !== undefined ? 'failed' : 'behind';
 }
 
 /**

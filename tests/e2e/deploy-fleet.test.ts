@@ -398,3 +398,83 @@ describe('verify: the served leaf must be the stored certificate', () => {
     assert.equal((JSON.parse(probe2.stdout) as StatusReport).certificates[0]?.served?.[0]?.ok, true);
   });
 });
+
+describe('a stored version without metadata naming it is deployed and reported like any other', () => {
+  // What another tool writes (a Redis value with only fullchain_pem and private_key_pem, docs/stores.md), or
+  // a version whose files were replaced by hand: the certificate is read, but no metadata names it. The
+  // hosts serve something else than the store holds; the run deploys it and status says who is behind.
+  let tmp: TempDir;
+  let store: string;
+  let nginx: Nginx;
+  let manifest: string;
+
+  before(async () => {
+    tmp = await tempDir('cert-renew-e2e-unnamed-');
+    store = join(tmp.path, 'certs');
+    const first = await writeManifest(tmp.path, fleetManifest(store), 'first.json');
+    assert.equal(
+      (await runCli(['-m', first, 'run', '--host-id', 'h'], { env: { HOST_RELOAD: 'true' } })).code,
+      0,
+    );
+    nginx = await startNginx({
+      certPath: join(store, 'gw', 'fullchain.pem'),
+      keyPath: join(store, 'gw', 'privkey.pem'),
+    });
+    manifest = await writeManifest(tmp.path, {
+      ...fleetManifest(store, {
+        verify: { endpoints: [`127.0.0.1:${nginx.tlsPort}`], timeout: '5s', retries: 20 },
+        hooks: { postRenew: [{ name: 'reload nginx', run: nginx.reloadCommand }] },
+      }),
+    });
+  });
+  after(async () => {
+    await nginx?.stop();
+    await tmp?.remove();
+  });
+
+  const status = async (...args: string[]) => {
+    const r = await runCli(['-m', manifest, 'status', '--interval', '5m', '--json', ...args]);
+    assert.ok(!hasStackTrace(r.stderr), r.stderr);
+    return { code: r.code, c: (JSON.parse(r.stdout) as StatusReport).certificates[0] };
+  };
+
+  test('the earlier version put back by hand: status shows the host behind and not serving it; the run reloads', async () => {
+    const { readdir, readlink, copyFile } = await import('node:fs/promises');
+    const renewed = await runCli(['-m', manifest, 'run', '--interval', '5m', '--force', '--host-id', 'h']);
+    assert.equal(renewed.code, 0, renewed.stderr);
+    const newer = (await readStored(store, 'gw')).serial;
+    await nginx.waitForSerial(newer);
+    // The earlier version's files copied over the current version's: its meta.json names the newer one.
+    const versions = join(store, 'gw', 'versions');
+    const current = (await readlink(join(store, 'gw', 'current'))).split('/').pop() as string;
+    const earlier = (await readdir(versions)).find((id) => id !== current) as string;
+    for (const file of ['cert.pem', 'chain.pem', 'fullchain.pem', 'privkey.pem'])
+      await copyFile(join(versions, earlier, file), join(versions, current, file));
+    const older = (await readStored(store, 'gw')).serial;
+    assert.notEqual(older, newer);
+
+    const before = await status('--probe', '--check', '--grace', '1ms');
+    assert.equal(before.code, 1, JSON.stringify(before.c));
+    assert.deepEqual(
+      before.c?.hosts?.map((h) => [h.host, h.state, h.overdue]),
+      [['h', 'behind', true]],
+    );
+    assert.equal(before.c?.served?.[0]?.ok, false, JSON.stringify(before.c));
+
+    const r = await runCli(['-m', manifest, 'run', '--interval', '5m', '--json', '--host-id', 'h']);
+    assert.equal(r.code, 0, r.stderr);
+    const line = parseReport(r.stdout).certificates[0];
+    assert.match(line?.message ?? '', /deploying serial/);
+    assert.equal(normalizeSerial(line?.serial ?? ''), older);
+    assert.equal(line?.served?.[0]?.ok, true, JSON.stringify(line));
+    await nginx.waitForSerial(older);
+
+    const after = await status('--probe', '--check', '--grace', '1ms');
+    assert.equal(after.code, 0, JSON.stringify(after.c));
+    assert.deepEqual(
+      after.c?.hosts?.map((h) => [h.host, h.state]),
+      [['h', 'current']],
+    );
+    assert.equal(after.c?.served?.[0]?.ok, true);
+  });
+});

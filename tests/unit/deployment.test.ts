@@ -70,6 +70,37 @@ describe('fleetOf', () => {
     assert.equal(deployedHere(failedAgain, 'OLD'), false);
   });
 
+  test('a host whose hooks failed for an earlier version stays failed when a newer one is stored', () => {
+    // c's hooks failed for MID; another host then stored NEW. c has deployed nothing since: it is known to
+    // fail, not merely behind (within the grace period, --check would otherwise say nothing for two days).
+    const [c] = fleetOf(
+      {
+        c: {
+          fingerprint: 'OLD',
+          serial: '01',
+          pending: {
+            fingerprint: 'MID',
+            since: '2030-01-09T10:00:00.000Z',
+            code: 'HOOK_FAILED',
+            error: 'exit 1',
+          },
+        },
+      },
+      current,
+      NOW,
+      48 * HOUR,
+    );
+    assert.deepEqual([c?.state, c?.overdue, c?.error], ['failed', true, 'HOOK_FAILED: exit 1']);
+    // Its next run starts the hooks for NEW (pending without an error): behind again until they end.
+    const [again] = fleetOf(
+      { c: { fingerprint: 'OLD', pending: { fingerprint: 'NEW', since: '2030-01-09T23:00:00.000Z' } } },
+      current,
+      NOW,
+      48 * HOUR,
+    );
+    assert.deepEqual([again?.state, again?.overdue], ['behind', false]);
+  });
+
   test('after a rollback a host is behind since its own later deployment', () => {
     const [b] = fleetOf(
       { b: { fingerprint: 'NEWER', deployedAt: '2030-01-09T23:00:00.000Z' } },
