@@ -55,6 +55,23 @@ before(async () => {
   // Everything under its prefix, but no channel (Redis 7's default for new users: resetchannels).
   await redis.cli('ACL', 'SETUSER', 'nopub', 'on', '>pw-nopub', '~t5:*', '+@all');
   await redis.cli('ACL', 'SETUSER', 'full', 'on', '>pw-full', '~t6:*', '&*', '+@all');
+  // A trial's user: every key family a run writes but `attempts:` (and `revocations:`, `renewal-info:`),
+  // which loading every certificate reads (before, the check passed and every certificate then failed).
+  await redis.cli(
+    'ACL',
+    'SETUSER',
+    'fewkeys',
+    'on',
+    '>pw-fewkeys',
+    '~t7:cert:*',
+    '~t7:history:*',
+    '~t7:lock:*',
+    '~t7:deployed:*',
+    '&*',
+    '+@all',
+  );
+  // Everything but SCAN, with which plans and runs list the store's orphans and prune finds them.
+  await redis.cli('ACL', 'SETUSER', 'noscan', 'on', '>pw-noscan', '~t8:*', '&*', '+@all', '-scan');
 });
 
 after(async () => {
@@ -117,6 +134,36 @@ describe('dry-run check of a Redis store', () => {
       assert.ok(line, `${step} in:\n${lines.join('\n')}`);
     }
     for (const line of lines) assert.match(line, /\(add ~t9:\* to the user's ACL/, line);
+  });
+
+  test('a user who may not touch attempts, revocations or renewal information: each is refused, with the key rule', async () => {
+    const { config, env } = user('fewkeys', 't7:');
+    const lines = await refusals(await open(config, env));
+    const steps = [
+      /a run cannot load certificates \(MGET of t7:cert:\{…\} and t7:attempts:\{…\}\): NOPERM/,
+      /a run cannot record a failed attempt \(SET t7:attempts:\{…\}\): NOPERM/,
+      /a run cannot log and read revocations \(LPUSH, LRANGE t7:revocations:\{…\}\): NOPERM/,
+      /a run cannot keep renewal information \(SET, GET t7:renewal-info:…\): NOPERM/,
+    ];
+    for (const step of steps) {
+      const line = lines.find((l) => step.test(l));
+      assert.ok(line, `${step} in:\n${lines.join('\n')}`);
+      assert.match(line ?? '', /\(add ~t7:\* to the user's ACL/);
+    }
+  });
+
+  test('SCAN refused: a warning naming +scan (orphans are not listed, prune fails); the check passes', async () => {
+    const { config, env } = user('noscan', 't8:');
+    const logger = memoryLogger();
+    const store = await open(config, env, logger);
+    assert.match(
+      await store.checkWritable(),
+      /reachable and writable; the store cannot be listed \(warning\)$/,
+    );
+    const warnings = logger.lines.filter((l) => /SCAN t8:cert:\{\*\}/.test(l));
+    assert.equal(warnings.length, 1, logger.lines.join('\n'));
+    assert.match(warnings[0] ?? '', /NOPERM.*\(add \+scan to the user's ACL\); orphans would not be listed/);
+    assert.equal(await redis.cli('KEYS', 't8:*'), '', 'nothing left behind');
   });
 
   test('PUBLISH refused on the announce channel: a warning, the check passes', async () => {

@@ -9,10 +9,16 @@
  * 3. a save: the save's own script (EVAL, save-script.ts) on `Pcert:{probe}` and `Phistory:{probe}`, then
  *    PEXPIRE;
  * 4. a deployment record: HSET `Pdeployed:{probe}` (then PEXPIRE);
- * 5. DEL of every key written (each also expires after 60 s by itself);
- * 6. INFO replication and WAIT, with which a save is confirmed on a replica: a refusal is a warning, as
+ * 5. what every run reads and records beside them: MGET of `Pcert:{probe}` and `Pattempts:{probe}` (how
+ *    certificates are loaded), SET of `Pattempts:{probe}` (a failed attempt), LPUSH and LRANGE of
+ *    `Prevocations:{probe}` (the revocation log), SET and GET of the blob `Prenewal-info:<probe>` (kept
+ *    renewal information); each also PEXPIREd;
+ * 6. DEL of every key written (each also expires after 60 s by itself);
+ * 7. INFO replication and WAIT, with which a save is confirmed on a replica: a refusal is a warning, as
  *    at run time (saves are then not confirmed);
- * 7. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
+ * 8. SCAN of `Pcert:{*}`, with which plans and runs list the store's orphans: a refusal is a warning, as at
+ *    run time (orphans are not listed, `prune` fails);
+ * 9. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
  *    queues the command; nothing is sent to subscribers): a refusal is a warning, as at run time.
  *
  * Every refusal (an ACL's NOPERM, READONLY, OOM …) is one line naming the command and key pattern and,
@@ -21,10 +27,11 @@
 import { randomBytes } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
-import { redisKeys } from '../keys.js';
+import { redisKeys, renewalInfoBlobKey } from '../keys.js';
 import { StoreChecksFailed } from '../types.js';
 import type { RedisConnection } from './connection.js';
 import type { StoreLabel } from './errors.js';
+import { certKeysPattern, scanOnce } from './lifecycle.js';
 import { EXTEND_SCRIPT, RELEASE_SCRIPT } from './lock.js';
 import { SAVE_SCRIPT } from './save-script.js';
 
@@ -64,6 +71,9 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
   const certKey = redisKeys.cert(keyPrefix, name);
   const historyKey = redisKeys.history(keyPrefix, name);
   const deployedKey = redisKeys.deployed(keyPrefix, name);
+  const attemptsKey = redisKeys.attempts(keyPrefix, name);
+  const revocationsKey = redisKeys.revocations(keyPrefix, name);
+  const renewalInfoKey = redisKeys.blob(keyPrefix, renewalInfoBlobKey(name));
   const token = `dry-run:${check.hostname}:${check.pid}:${randomBytes(8).toString('hex')}`;
 
   // Unreachable, or the login refused: one line, nothing else to try.
@@ -122,8 +132,47 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
       await client.pexpire(deployedKey, PROBE_TTL_MS);
     },
   );
+  await step(
+    `load certificates (MGET of ${keyPrefix}cert:{…} and ${keyPrefix}attempts:{…})`,
+    `${keyPrefix}cert:* ${keyPrefix}attempts:*`,
+    async (client) => {
+      await client.mget(certKey, attemptsKey);
+    },
+  );
+  await step(
+    `record a failed attempt (SET ${keyPrefix}attempts:{…})`,
+    `${keyPrefix}attempts:*`,
+    async (client) => {
+      await client.set(attemptsKey, 'dry run', 'PX', PROBE_TTL_MS);
+    },
+  );
+  await step(
+    `log and read revocations (LPUSH, LRANGE ${keyPrefix}revocations:{…})`,
+    `${keyPrefix}revocations:*`,
+    async (client) => {
+      await client.lpush(revocationsKey, 'dry run');
+      await client.pexpire(revocationsKey, PROBE_TTL_MS);
+      await client.lrange(revocationsKey, 0, -1);
+    },
+  );
+  await step(
+    `keep renewal information (SET, GET ${keyPrefix}renewal-info:…)`,
+    `${keyPrefix}renewal-info:*`,
+    async (client) => {
+      await client.set(renewalInfoKey, 'dry run', 'PX', PROBE_TTL_MS);
+      await client.get(renewalInfoKey);
+    },
+  );
   await step(`delete keys (DEL ${keyPrefix}cert:{…})`, `${keyPrefix}*`, async (client) => {
-    await client.del(certKey, historyKey, deployedKey, ...(locked ? [lockKey] : []));
+    await client.del(
+      certKey,
+      historyKey,
+      deployedKey,
+      attemptsKey,
+      revocationsKey,
+      renewalInfoKey,
+      ...(locked ? [lockKey] : []),
+    );
   });
 
   let note = '';
@@ -141,6 +190,20 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     const refused = refusals.pop() as CertRenewError;
     logger.warn(`dry run: ${refused.oneLine}; saves would not be confirmed on a replica`);
     note = '; saves cannot be confirmed on a replica (warning)';
+  }
+  // Plans and runs list the store (orphans) with SCAN, per master in a Cluster (lifecycle.ts); a refusal
+  // there is a warning at run time too.
+  const listed = await step(
+    `list the store's certificates (SCAN ${keyPrefix}cert:{*})`,
+    '+scan',
+    async (client) => {
+      await scanOnce(client, certKeysPattern(keyPrefix));
+    },
+  );
+  if (!listed) {
+    const refused = refusals.pop() as CertRenewError;
+    logger.warn(`dry run: ${refused.oneLine}; orphans would not be listed and prune would fail`);
+    note += '; the store cannot be listed (warning)';
   }
   if (channel !== undefined) {
     const published = await step(

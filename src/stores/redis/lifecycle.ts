@@ -18,6 +18,20 @@ function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
+/** The SCAN MATCH pattern of every `cert:{name}` key under `keyPrefix`. */
+export function certKeysPattern(keyPrefix: string): string {
+  return `${escapeGlob(redisKeys.cert(keyPrefix, '').slice(0, -1))}*}`;
+}
+
+/**
+ * One SCAN step of `match` on every master (COUNT 1): what the dry run asks to prove listing is allowed,
+ * without reading a large store. Rejects with the server's error (an ACL's NOPERM for `scan`).
+ */
+export async function scanOnce(client: Client, match: string): Promise<void> {
+  for (const node of client instanceof Cluster ? client.nodes('master') : [client])
+    await node.scan('0', 'MATCH', match, 'COUNT', 1);
+}
+
 async function scanKeys(client: Client, match: string): Promise<string[]> {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   const keys: string[] = [];
@@ -33,10 +47,9 @@ async function scanKeys(client: Client, match: string): Promise<string[]> {
 }
 
 export async function listRedisNames(connection: RedisConnection, keyPrefix: string): Promise<string[]> {
-  const head = redisKeys.cert(keyPrefix, '');
-  const open = head.slice(0, -1); // `<prefix>cert:{`
+  const open = redisKeys.cert(keyPrefix, '').slice(0, -1); // `<prefix>cert:{`
   const keys = await connection.run('list certificates', 'read', (client) =>
-    scanKeys(client, `${escapeGlob(open)}*}`),
+    scanKeys(client, certKeysPattern(keyPrefix)),
   );
   const names = new Set<string>();
   for (const key of keys) {
