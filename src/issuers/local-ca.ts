@@ -75,7 +75,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       request.entry.lifetimeMs ??
       (this.config.lifetime === undefined ? DEFAULT_LOCAL_CA_LIFETIME_MS : durationMs(this.config.lifetime));
     let notAfter = new Date(now.getTime() + lifetimeMs);
-    const caNotAfter = this.assertUsable(ca.certPem, store.name, now);
+    const caNotAfter = this.assertUsable(ca.certPem, store, now);
     if (notAfter > caNotAfter) {
       // A leaf cannot outlive the CA that signed it.
       this.context.logger.warn(
@@ -164,14 +164,14 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
   }
 
   /** The CA's end; throws a clear error once it has expired (issuing and the dry run alike). */
-  private assertUsable(caPem: string, storeName: string, now: Date): Date {
+  private assertUsable(caPem: string, store: Store, now: Date): Date {
     const notAfter = new Date(new X509Certificate(caPem).validTo);
     if (notAfter.getTime() <= now.getTime()) {
       throw new CertRenewError(
         ErrorCode.issuerUnavailable,
-        `local CA '${this.name}' in store '${storeName}' expired at ${notAfter.toISOString()}`,
+        `local CA '${this.name}' in store '${store.name}' expired at ${notAfter.toISOString()}`,
         {
-          hint: `remove blob '${localCaBlobKey(this.name)}' from the store to create a new CA, then distribute its root`,
+          hint: `remove blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) to create a new CA, then distribute its root`,
         },
       );
     }
@@ -191,7 +191,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       return `local CA '${this.name}' does not exist yet in store '${store.name}'; would create it (${keyType}, valid ${formatDuration(LOCAL_CA_VALIDITY_MS)}) on first issue`;
     }
     const cert = new X509Certificate(existing.certPem);
-    const notAfter = this.assertUsable(existing.certPem, store.name, this.context.clock.now());
+    const notAfter = this.assertUsable(existing.certPem, store, this.context.clock.now());
     return `local CA '${this.name}' ready in store '${store.name}' (${(cert.subject ?? '').split('\n').join(', ')}, valid until ${notAfter.toISOString()})`;
   }
 
@@ -291,7 +291,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       ErrorCode.storeCorrupt,
       `local CA '${this.name}' is gone from store '${store.name}', but certificate ${issued.name} in store '${issued.store}' was issued by it: a new CA would be a different root that clients do not trust`,
       {
-        hint: `restore blob '${localCaBlobKey(this.name)}' from a backup, or run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`,
+        hint: `restore blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) from a backup, or run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`,
       },
     );
   }
@@ -306,7 +306,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         ErrorCode.storeCorrupt,
         `local CA '${this.name}' in store '${store.name}' is corrupt: ${why}`,
         {
-          hint: `restore blob '${key}' from a backup, or remove it to create a new CA (every certificate it issued is then re-issued)`,
+          hint: `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or remove it to create a new CA (every certificate it issued is then re-issued)`,
         },
       );
     let material: Partial<LocalCaMaterial>;
@@ -339,4 +339,9 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     });
     return { certPem, keyPem };
   }
+}
+
+/** Where a blob is, for a hint: the store's own words (a file, a Redis key), else the store's name. */
+function blobWhere(store: Pick<Store, 'name' | 'blobLocation'>, key: string): string {
+  return store.blobLocation?.(key) ?? `in store '${store.name}'`;
 }

@@ -238,6 +238,11 @@ export interface Store {
   /** Small named values that are not certificates: ACME account keys, the local CA (keys.ts names them). */
   getBlob(key: string): Promise<string | undefined>;
   /**
+   * Where blob `key` is, as an operator restores or removes it: the file (filesystem), the key (Redis),
+   * e.g. `the file /srv/certs/.cert-renew/blobs/local-ca/local`. For messages only.
+   */
+  blobLocation?(key: string): string;
+  /**
    * Writes a blob atomically; with `ifAbsent`, only when there is none, and of two concurrent writers
    * exactly one wins (resolves false for the other).
    */

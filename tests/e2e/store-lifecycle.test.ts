@@ -165,6 +165,15 @@ describe('store lifecycle, filesystem and Redis', () => {
       r = await runCli(['-m', manifest, 'run', '--dry-run', '--force', '--only', 'api']);
       assert.equal(r.code, 1, r.stdout);
       assert.match(r.stdout, gone);
+      // The hint says where the blob to restore is, in the store's own terms.
+      assert.ok(
+        r.stdout.includes(
+          config.type === 'filesystem'
+            ? `(the file ${join(config.path, '.cert-renew', 'blobs', 'local-ca', 'local')}) from a backup`
+            : `(the Redis key ${config.keyPrefix}local-ca:local) from a backup`,
+        ),
+        r.stdout,
+      );
       r = await runCli(['-m', manifest, 'run', '--force', '--only', 'api', '--json']);
       assert.equal(r.code, 1, r.stderr);
       assert.ok(!hasStackTrace(r.stderr), r.stderr);

@@ -165,6 +165,10 @@ export class FilesystemStore implements Store, RevocationLog, Inventory, Deploym
     return forgetDeployment(this.settings.layout, this.name, name, host);
   }
 
+  blobLocation(key: string): string {
+    return `the file ${this.settings.layout.blob(key)}`;
+  }
+
   async getBlob(key: string): Promise<string | undefined> {
     const path = this.settings.layout.blob(key);
     const dir = dirname(path);

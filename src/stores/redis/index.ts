@@ -500,6 +500,10 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
    * are sealed like certificate keys, bound to their blob key. Plain blobs written before encryption was
    * turned on are still read.
    */
+  blobLocation(key: string): string {
+    return `the Redis key ${redisKeys.blob(this.settings.keyPrefix, key)}`;
+  }
+
   async getBlob(key: string): Promise<string | undefined> {
     const value = await this.connection.run(`read ${key}`, 'read', (client) =>
       client.get(redisKeys.blob(this.settings.keyPrefix, key)),
