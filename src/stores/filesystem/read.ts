@@ -111,13 +111,15 @@ export function loadOne(
 ): Step<LoadResult> {
   if (io === syncIo) {
     const found = readNow(loadFiles(settings, io, name, realDirs));
+    // Not through a directory the store refuses (a planted link): `error` carries no attempts.
+    if (found.state === 'error') return found;
     const attempts = readNow(readAttempts(io, settings.layout.attempts(name)));
     return attempts ? { ...found, attempts } : found;
   }
   return Promise.all([
     readLater(loadFiles(settings, io, name, realDirs)),
     readLater(readAttempts(io, settings.layout.attempts(name))),
-  ]).then(([found, attempts]) => (attempts ? { ...found, attempts } : found));
+  ]).then(([found, attempts]) => (attempts && found.state !== 'error' ? { ...found, attempts } : found));
 }
 
 /**
@@ -287,13 +289,17 @@ function* loadFiles(
   const dir = settings.layout.certDir(name);
   const current = childPath(dir, CURRENT);
   // A directory the store's listing saw as one (loadMany) is not looked at again.
-  const linked = realDirs?.has(name) ? undefined : yield* plantedLink(io, dir);
+  const linked = realDirs?.has(name) ? undefined : yield* plantedLink(io, dir, false);
   if (linked) return linked;
+  const versionsDir = childPath(dir, VERSIONS);
   let target: string;
   try {
     target = yield* take(io.readlink(current));
   } catch (error) {
-    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return yield* legacySet(settings, io, name);
+    // No version yet (or plain files from before): the first save writes into `versions`, so one a save
+    // cannot write into is this certificate's error now, not after an order.
+    if (isErrno(error, 'ENOENT', 'ENOTDIR'))
+      return (yield* plantedLink(io, versionsDir, false)) ?? (yield* legacySet(settings, io, name));
     if (isErrno(error, 'EINVAL')) return { state: 'unreadable', error: `${current} is not a symlink` };
     return {
       state: 'unreadable',
@@ -301,7 +307,6 @@ function* loadFiles(
     };
   }
   // One readlink, then every file from that one directory: never a new cert with an old key.
-  const versionsDir = childPath(dir, VERSIONS);
   // What cert-renew writes (`versions/<id>`) is joined to `versions` (childPath normalises anything that is
   // not one plain name); any other target is resolved. Either way it must stay inside `dir`.
   const versionDir = target.startsWith(VERSIONS_PREFIX)
@@ -314,7 +319,10 @@ function* loadFiles(
         : 'outside the certificate directory';
     return { state: 'unreadable', error: `${current} points ${where}` };
   }
-  const linkedVersion = (yield* plantedLink(io, versionsDir)) ?? (yield* plantedLink(io, versionDir));
+  // The versions directory is written into by every save (never replaced); a version a link stands for
+  // is replaced by the next save's own directory.
+  const linkedVersion =
+    (yield* plantedLink(io, versionsDir, false)) ?? (yield* plantedLink(io, versionDir, true));
   if (linkedVersion) return linkedVersion;
   // 000000-legacy holds the plain files from before cert-renew, copied as they were: read as plain files.
   const legacy = versionDir === childPath(versionsDir, LEGACY_ID);
@@ -393,10 +401,12 @@ function* judgeServed(
 }
 
 /**
- * An `unreadable` result when `dir` exists but is not a real directory (a symbolic link someone planted:
- * never read through); undefined when it is one or does not exist.
+ * When `dir` exists but is not a real directory (a symbolic link someone planted: never read through, or a
+ * plain file): `unreadable` where a save replaces it (`replaceable`: a version directory), else `error` —
+ * a save cannot write through or over it (fs-util `assertRealDirectories`), so renewing would order a
+ * certificate from the CA only to discard it, on every run. Undefined when it is one or does not exist.
  */
-function* plantedLink(io: ReadIo, dir: string): Reading<LoadResult | undefined> {
+function* plantedLink(io: ReadIo, dir: string, replaceable: boolean): Reading<LoadResult | undefined> {
   try {
     if (yield* take(io.isRealDir(dir))) return undefined;
   } catch {
@@ -409,11 +419,17 @@ function* plantedLink(io: ReadIo, dir: string): Reading<LoadResult | undefined> 
   } catch {
     // gone since, or not to be looked at: not a file
   }
+  const error = file
+    ? `${dir} is a file, not a directory`
+    : `${dir} is not a directory (a symbolic link?); cert-renew never reads through links it did not create`;
+  if (replaceable) return { state: 'unreadable', error };
   return {
-    state: 'unreadable',
-    error: file
-      ? `${dir} is a file, not a directory`
-      : `${dir} is not a directory (a symbolic link?); cert-renew never reads through links it did not create`,
+    state: 'error',
+    failure: new CertRenewError(
+      ErrorCode.storeCorrupt,
+      `${error}, nor writes there: nothing is renewed until it is a directory again`,
+      { hint: 'remove it (and check who put it there); cert-renew recreates its directories itself' },
+    ),
   };
 }
 
