@@ -21,13 +21,16 @@ export const BACKOFF_FLOOR_MS = BACKOFF_BASE_MS;
  * unknown), so backing off cannot let it expire, but never shorter than BACKOFF_FLOOR_MS. A daily timer is
  * never held back; a five-minute timer stops hammering a CA that says no. The CA's own Retry-After
  * (`attempts.retryAfter`, recorded from a rate limit) is a lower bound: never earlier than that.
+ * A lastAttempt later than `now` (written by a host whose clock runs ahead, or by hand) counts as `now`,
+ * and one that is not a date as long ago: our own wait never ends more than 6 h from now.
  */
-export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined): Date {
+export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined, now: Date): Date {
   const exponent = Math.min(Math.max(attempts.failureCount - 1, 0), 20);
   let wait = Math.min(BACKOFF_BASE_MS * 2 ** exponent, BACKOFF_MAX_MS);
   if (remainingMs !== undefined) wait = Math.min(wait, Math.max(remainingMs / 10, 0));
   wait = Math.max(wait, BACKOFF_FLOOR_MS);
-  const ours = new Date(attempts.lastAttempt).getTime() + wait;
+  const last = Date.parse(attempts.lastAttempt);
+  const ours = (Number.isNaN(last) ? 0 : Math.min(last, now.getTime())) + wait;
   const theirs = attempts.retryAfter === undefined ? Number.NaN : Date.parse(attempts.retryAfter);
   return new Date(Number.isNaN(theirs) ? ours : Math.max(ours, theirs));
 }
@@ -64,6 +67,6 @@ export function backingOff(
       : null;
   }
   if (!attempts || attempts.failureCount <= 0 || attempts.hooksPending) return null;
-  const until = retryAt(attempts, decision.remainingMs);
+  const until = retryAt(attempts, decision.remainingMs, input.now);
   return until > input.now ? { until, failures: attempts.failureCount } : null;
 }

@@ -15,6 +15,7 @@ import { LIST_FROM } from '../../src/stores/filesystem/read.js';
 import type { StoredCertificate } from '../../src/stores/types.js';
 import { keyMatches, makeCertificate, type TestCertificate, testContext } from '../contract/fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
+import { memoryLogger } from './redis-fixtures.js';
 
 let dir: TempDir;
 let ec: TestCertificate;
@@ -434,6 +435,46 @@ describe('reading damaged and foreign sets', () => {
     // The link's target holds a failed attempt: not read through the link.
     assert.equal(again?.attempts, undefined);
     assert.deepEqual(again, await store.load('present'));
+  });
+
+  test('a damaged attempts.json is said once (no backoff applies), and fields of the wrong type are dropped', async () => {
+    counter++;
+    const logger = memoryLogger();
+    const store = new FilesystemStore(
+      'files',
+      { type: 'filesystem', path: `store-${counter}` },
+      testContext(dir.path, { logger }),
+    );
+    for (const name of ['garbage', 'no-count', 'odd-fields']) await store.save(name, ec.bundle, ec.meta);
+    await writeFile(join(store.root, 'garbage', 'attempts.json'), 'garbage{');
+    await writeFile(join(store.root, 'no-count', 'attempts.json'), '{"lastAttempt": "2030-01-01T00:00:00Z"}');
+    await writeFile(
+      join(store.root, 'odd-fields', 'attempts.json'),
+      JSON.stringify({
+        lastAttempt: '2030-01-01T00:00:00Z',
+        failureCount: 2,
+        lastError: { nested: true },
+        lastErrorCode: 'NOT_A_CODE',
+        retryAfter: 7,
+        hooksPending: 'yes',
+      }),
+    );
+    const loaded = await store.loadMany(['garbage', 'no-count', 'odd-fields']);
+    await store.loadMany(['garbage', 'no-count']); // read again: said once
+    assert.equal(loaded.get('garbage')?.state, 'present');
+    assert.equal(loaded.get('garbage')?.attempts, undefined);
+    assert.equal(loaded.get('no-count')?.attempts, undefined);
+    assert.deepEqual(loaded.get('odd-fields')?.attempts, {
+      lastAttempt: '2030-01-01T00:00:00Z',
+      failureCount: 2,
+    });
+    const warned = logger.lines.filter((l) => /attempts\.json/.test(l));
+    assert.equal(warned.length, 2, warned.join('\n'));
+    assert.match(
+      warned[0] ?? '',
+      /garbage\/attempts\.json is not JSON: the failed attempts it recorded are not known, so no backoff applies/,
+    );
+    assert.match(warned[1] ?? '', /no-count\/attempts\.json has no failureCount and lastAttempt/);
   });
 
   test('a symlink pointing outside the certificate directory is unreadable', async () => {

@@ -37,9 +37,24 @@ describe('retryAt: 5 min × 2^(n−1), at most 6 h, at most a tenth of what is l
   ];
   for (const [name, failureCount, remainingMs, waitMs] of rows) {
     test(name, () => {
-      assert.equal(retryAt({ lastAttempt: LAST, failureCount }, remainingMs).toISOString(), at(waitMs));
+      assert.equal(
+        retryAt({ lastAttempt: LAST, failureCount }, remainingMs, new Date(LAST)).toISOString(),
+        at(waitMs),
+      );
     });
   }
+});
+
+describe('retryAt: a lastAttempt in the future or not a date', () => {
+  test('in the future (a clock ahead, a hand edit): counted from now, so at most 6 h away', () => {
+    const now = new Date(LAST);
+    const ahead = { lastAttempt: '2099-01-01T00:00:00.000Z', failureCount: 99 };
+    assert.equal(retryAt(ahead, undefined, now).toISOString(), at(6 * H));
+  });
+  test('not a date: long ago, so no wait of our own', () => {
+    const now = new Date(LAST);
+    assert.ok(retryAt({ lastAttempt: 'soon', failureCount: 3 }, undefined, now) < now);
+  });
 });
 
 describe('backingOff: due, failed recently, not forced', () => {

@@ -8,7 +8,7 @@
  * EIO, `current` pointing outside the directory) is `unreadable` with the reason.
  */
 import { resolve, sep } from 'node:path';
-import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
+import { CertRenewError, describeError, ErrorCode, isErrorCode } from '../../errors.js';
 import { type KeptListing, listedSinceChange, readdirEntries, statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
@@ -113,12 +113,12 @@ export function loadOne(
     const found = readNow(loadFiles(settings, io, name, realDirs));
     // Not through a directory the store refuses (a planted link): `error` carries no attempts.
     if (found.state === 'error') return found;
-    const attempts = readNow(readAttempts(io, settings.layout.attempts(name)));
+    const attempts = readNow(readAttempts(settings, io, settings.layout.attempts(name)));
     return attempts ? { ...found, attempts } : found;
   }
   return Promise.all([
     readLater(loadFiles(settings, io, name, realDirs)),
-    readLater(readAttempts(io, settings.layout.attempts(name))),
+    readLater(readAttempts(settings, io, settings.layout.attempts(name))),
   ]).then(([found, attempts]) => (attempts && found.state !== 'error' ? { ...found, attempts } : found));
 }
 
@@ -153,7 +153,7 @@ export async function loadMany(
   const startedAt = Date.now();
   return readEach(isLocal, names, (io, name) => {
     if (io !== syncIo) return loadOne(settings, io, name, realDirs);
-    const taken = cache.take(name, (path) => readNow(readAttempts(io, path)));
+    const taken = cache.take(name, (path) => readNow(readAttempts(settings, io, path)));
     if (taken) return taken;
     const read = loadOne(settings, io, name, realDirs) as LoadResult;
     cache.learn(name, read, startedAt);
@@ -571,16 +571,52 @@ export function isStoredMeta(value: unknown): value is StoredMeta {
   );
 }
 
-function* readAttempts(io: ReadIo, path: string): Reading<AttemptInfo | undefined> {
+/**
+ * The failed-attempt record at `path`: undefined when there is none, and when it cannot be used (not
+ * readable, not JSON, no `failureCount` and `lastAttempt`), which `settings`' logger is told once per file
+ * and process: the failures it held are not known, so no backoff applies until the next failure rewrites
+ * it (a trial saw a damaged file reset the backoff without a word). Fields of the wrong type are dropped.
+ */
+function* readAttempts(
+  settings: FilesystemSettings,
+  io: ReadIo,
+  path: string,
+): Reading<AttemptInfo | undefined> {
+  let text: string | undefined;
   try {
-    const text = yield* take(io.readTextIfPresent(path));
-    if (text === undefined) return undefined;
-    const value = JSON.parse(text) as AttemptInfo;
-    return typeof value === 'object' && value !== null && typeof value.failureCount === 'number'
-      ? value
-      : undefined;
-  } catch {
-    // Usually there is none; an unreadable one only loses the back-off information.
-    return undefined;
+    text = yield* take(io.readTextIfPresent(path));
+  } catch (error) {
+    return unusableAttempts(settings, path, `cannot be read (${errnoOf(error) ?? describeError(error)})`);
   }
+  if (text === undefined) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return unusableAttempts(settings, path, 'is not JSON');
+  }
+  const r = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (typeof r.failureCount !== 'number' || typeof r.lastAttempt !== 'string')
+    return unusableAttempts(settings, path, 'has no failureCount and lastAttempt');
+  return {
+    lastAttempt: r.lastAttempt,
+    failureCount: r.failureCount,
+    ...(isErrorCode(r.lastErrorCode) ? { lastErrorCode: r.lastErrorCode } : {}),
+    ...(typeof r.lastError === 'string' ? { lastError: r.lastError } : {}),
+    ...(typeof r.retryAfter === 'string' ? { retryAfter: r.retryAfter } : {}),
+    ...(r.hooksPending === true ? { hooksPending: true } : {}),
+  };
+}
+
+/** The attempt files already said to be unusable in this process (a run reads a certificate more than once). */
+const toldUnusable = new Set<string>();
+
+function unusableAttempts(settings: FilesystemSettings, path: string, why: string): undefined {
+  if (!toldUnusable.has(path)) {
+    toldUnusable.add(path);
+    settings.context.logger.warn(
+      `store ${settings.storeName}: ${path} ${why}: the failed attempts it recorded are not known, so no backoff applies (the next failure rewrites it)`,
+    );
+  }
+  return undefined;
 }
