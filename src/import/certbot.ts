@@ -59,16 +59,87 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Hook scripts of `renewal-hooks/<kind>/` (certbot runs every executable file there, sorted by name). */
-async function hookScripts(dir: string, kind: 'pre' | 'deploy' | 'post'): Promise<string[]> {
+/**
+ * The hook scripts certbot runs from `renewal-hooks/<kind>/` (executable files, in name order), and the
+ * entries it skips (not executable, not a file), which the import names (`skipped`).
+ */
+async function hookScripts(
+  dir: string,
+  kind: 'pre' | 'deploy' | 'post',
+): Promise<{ scripts: string[]; skipped: string[] }> {
   const folder = join(dir, 'renewal-hooks', kind);
   const names = (await readdir(folder).catch(() => [] as string[])).sort();
   const scripts: string[] = [];
+  const skipped: string[] = [];
   for (const name of names) {
     const path = join(folder, name);
     const info = await stat(path).catch(() => undefined);
     if (info?.isFile() && (info.mode & 0o111) !== 0) scripts.push(path);
+    else skipped.push(path);
   }
-  return scripts;
+  return { scripts, skipped };
+}
+
+/**
+ * What certbot writes in a renewal conf that the import reads or deliberately leaves (its own directories,
+ * version, account id, logging flags); any other setting is named as not imported. Top level, then
+ * `[renewalparams]`; a dns-* authenticator's own settings (`dns_*`) are named by the challenge line.
+ */
+const KNOWN_TOP = new Set([
+  'version',
+  'archive_dir',
+  'cert',
+  'privkey',
+  'chain',
+  'fullchain',
+  'renew_before_expiry',
+]);
+const KNOWN_PARAMS = new Set([
+  'account',
+  'server',
+  'authenticator',
+  'installer',
+  'key_type',
+  'rsa_key_size',
+  'elliptic_curve',
+  'webroot_path',
+  'webroot_map',
+  'http01_port',
+  'http01_address',
+  'manual_auth_hook',
+  'manual_cleanup_hook',
+  'manual_public_ip_logging_ok',
+  'pref_challs',
+  'renew_hook',
+  'deploy_hook',
+  'pre_hook',
+  'post_hook',
+  'reuse_key',
+  'preferred_chain',
+  'must_staple',
+  'config_dir',
+  'work_dir',
+  'logs_dir',
+]);
+
+/** One line per setting of `conf` the import neither translates nor deliberately leaves. */
+function unknownSettings(conf: ConfigSection, params: ConfigSection | undefined): string[] {
+  const lines: string[] = [];
+  const show = (value: string | ConfigSection) =>
+    typeof value === 'string' ? `'${value.trim()}'` : '(a section)';
+  for (const [key, value] of Object.entries(conf)) {
+    if (key === 'renewalparams' || KNOWN_TOP.has(key)) continue;
+    lines.push(`setting ${key} = ${show(value)} is not one cert-renew knows: not imported`);
+  }
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (KNOWN_PARAMS.has(key) || key.startsWith('dns_')) continue;
+    const where =
+      key === 'renew_before_expiry'
+        ? ' (certbot reads it at the top of the file, not in [renewalparams])'
+        : '';
+    lines.push(`[renewalparams] ${key} = ${show(value)} is not one cert-renew knows${where}: not imported`);
+  }
+  return lines;
 }
 
 function scriptHook(path: string): Promise<ImportedHook> {
@@ -105,6 +176,10 @@ function challengeOf(
     }
     case 'standalone': {
       const port = configString(params, 'http01_port') ?? '80';
+      if (!/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)
+        return {
+          problem: `authenticator standalone with http01_port '${port}', which is not a port: set a "challenge" for it`,
+        };
       const address = configString(params, 'http01_address') ?? '';
       const host = address.includes(':') ? `[${address}]` : address;
       return { challenge: { type: 'http-01', standalone: `${host}:${port}` } };
@@ -159,19 +234,24 @@ export async function readCertbot(dir: string, options: SourceOptions): Promise<
     deploy: await hookScripts(dir, 'deploy'),
     post: await hookScripts(dir, 'post'),
   };
-  for (const path of shared.pre) {
+  for (const path of Object.values(shared).flatMap((s) => s.skipped)) {
+    result.untranslated.push({
+      message: `hook ${path} is not an executable file: certbot does not run it, so it is not imported`,
+    });
+  }
+  for (const path of shared.pre.scripts) {
     result.untranslated.push({
       message: `pre-hook script ${path}: cert-renew has no pre-renewal hook; stop or prepare services outside cert-renew if it is still needed`,
     });
   }
-  for (const path of shared.post) {
+  for (const path of shared.post.scripts) {
     result.untranslated.push({
       message: `post-hook script ${path} became a postRenew hook of every certificate: it now runs once after successful renewals, not after failed attempts`,
     });
   }
   const sharedHooks = [
-    ...(await Promise.all(shared.deploy.map(scriptHook))),
-    ...(await Promise.all(shared.post.map(scriptHook))),
+    ...(await Promise.all(shared.deploy.scripts.map(scriptHook))),
+    ...(await Promise.all(shared.post.scripts.map(scriptHook))),
   ];
   let accounts = 0;
 
@@ -266,6 +346,7 @@ export async function readCertbot(dir: string, options: SourceOptions): Promise<
       note('must_staple: cert-renew does not request the OCSP must-staple extension');
     }
     if (configString(params, 'account')) accounts += 1;
+    for (const line of unknownSettings(conf, params)) note(line);
     result.found.push(found);
   }
   if (accounts > 0) {

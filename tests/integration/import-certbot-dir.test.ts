@@ -64,6 +64,21 @@ describe('reading a certbot configuration directory', () => {
         'www.web.example.com = /var/www/www',
       ].join('\n'),
     );
+    // What a trial wrote by hand: settings cert-renew does not know, or cannot use, are each named.
+    await certbotLineage(
+      dir,
+      ca,
+      'odd.example.com',
+      ['odd.example.com'],
+      [
+        'authenticator = standalone',
+        'http01_port = abc',
+        'renew_before_expiry = soon',
+        'this is not = = valid [[[',
+        'config_dir = /etc/letsencrypt',
+        'key_type = ecdsa',
+      ].join('\n'),
+    );
     for (const [kind, file, executable] of [
       ['deploy', '01-reload', true],
       ['deploy', 'README', false],
@@ -86,8 +101,10 @@ describe('reading a certbot configuration directory', () => {
     assert.deepEqual(Object.keys(byName).sort(), [
       'dns.example.com',
       'manual.example.com',
+      'odd.example.com',
       'web.example.com',
     ]);
+    assert.equal(byName['odd.example.com']?.challenge, undefined);
     for (const f of result.found) assert.equal(f.directory, 'letsencrypt-staging');
 
     const web = byName['web.example.com'];
@@ -127,6 +144,10 @@ describe('reading a certbot configuration directory', () => {
       /^web\.example\.com: key_type ecdsa does not match the certificate's key \(ecdsa-p256\)/,
       /^web\.example\.com: webroot differs per domain \(web\.example\.com: \/var\/www\/web, www\.web\.example\.com: \/var\/www\/www\)/,
       /^\*: ACME accounts are not copied/,
+      /^\*: hook .*deploy\/README is not an executable file: certbot does not run it, so it is not imported$/,
+      /^odd\.example\.com: authenticator standalone with http01_port 'abc', which is not a port/,
+      /^odd\.example\.com: \[renewalparams\] renew_before_expiry = 'soon' is not one cert-renew knows \(certbot reads it at the top of the file, not in \[renewalparams\]\): not imported$/,
+      /^odd\.example\.com: \[renewalparams\] this is not = '= valid \[\[\[' is not one cert-renew knows: not imported$/,
     ];
     for (const pattern of expect) {
       assert.equal(notes.filter((n) => pattern.test(n)).length, 1, `${pattern}\n${notes.join('\n')}`);
