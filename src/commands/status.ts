@@ -3,6 +3,8 @@ import type { PlannedRecord } from '../plan/model.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
 import { type ServedLine, statusReport, statusReporters } from '../report/status.js';
+import type { Logger } from '../runtime/logger.js';
+import type { Session } from '../runtime/session.js';
 import { mapLimit } from '../util/pool.js';
 import { commandLogger, openAndPlan, type SelectionOptions } from './common.js';
 import { type CliIO, type GlobalOptions, reportOptions, writeReport } from './io.js';
@@ -33,6 +35,7 @@ export async function statusCommand(
     logger,
   );
   try {
+    await markIssuerProblems(session, run.records, logger);
     const served = options.probe ? await probeAll(run.records) : undefined;
     const status = statusReport(run.plan, served);
     writeReport(io, statusReporters[formatOf(options)](status, await reportOptions(io)));
@@ -47,6 +50,39 @@ export async function statusCommand(
     return options.check ? status.exitCode : ExitCode.ok;
   } finally {
     await session.close();
+  }
+}
+
+/**
+ * Sets `issuerProblem` on each item whose stored certificate its own issuer issued (the version's `issuer`
+ * is the entry's) when that issuer says renewing it would fail now (`Issuer.renewalBlocker`: the local CA
+ * gone, corrupt or expired): monitoring learns of it now, not when the certificate falls due and its
+ * renewal is refused. Asked once per issuer and store. A store that cannot be read says so elsewhere (its
+ * certificates are errors): here it is only logged at debug level.
+ */
+async function markIssuerProblems(
+  session: Pick<Session, 'issuer' | 'store'>,
+  records: readonly PlannedRecord[],
+  logger: Logger,
+): Promise<void> {
+  const asked = new Map<string, Promise<string | undefined>>();
+  for (const record of records) {
+    const { entry, meta, item } = record;
+    if (entry.issuer.type !== 'local-ca' || meta?.issuer !== entry.issuerName) continue;
+    const key = `${entry.issuerName}\0${entry.storeName}`;
+    let problem = asked.get(key);
+    if (!problem) {
+      problem = (async () => {
+        const issuer = await session.issuer(entry.issuerName);
+        return issuer.renewalBlocker?.(await session.store(entry.storeName));
+      })().catch((error: unknown) => {
+        logger.debug(`${entry.name}: the issuer's state could not be checked: ${describeError(error)}`);
+        return undefined;
+      });
+      asked.set(key, problem);
+    }
+    const line = await problem;
+    if (line) item.issuerProblem = line;
   }
 }
 

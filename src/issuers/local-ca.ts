@@ -290,10 +290,32 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     return new CertRenewError(
       ErrorCode.storeCorrupt,
       `local CA '${this.name}' is gone from store '${store.name}', but certificate ${issued.name} in store '${issued.store}' was issued by it: a new CA would be a different root that clients do not trust`,
-      {
-        hint: `restore blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) from a backup, or run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`,
-      },
+      { hint: this.goneHint(store) },
     );
+  }
+
+  private goneHint(store: Store): string {
+    const key = localCaBlobKey(this.name);
+    return `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`;
+  }
+
+  /**
+   * `status`: the CA that issued what `certificateStore` holds is gone from its store (a renewal would be
+   * refused: `gone`), corrupt, or expired — one line each; undefined when it is there and usable. Reads,
+   * never creates. Rejects when the store cannot be read.
+   */
+  async renewalBlocker(certificateStore: Store): Promise<string | undefined> {
+    const store = await this.caStore(certificateStore);
+    let existing: LocalCaMaterial | undefined;
+    try {
+      existing = await this.read(store);
+      if (existing) this.assertUsable(existing.certPem, store, this.context.clock.now());
+    } catch (error) {
+      if (error instanceof CertRenewError && error.code !== ErrorCode.storeUnavailable) return error.oneLine;
+      throw error;
+    }
+    if (existing) return undefined;
+    return `local CA '${this.name}' is gone from store '${store.name}': renewing the certificates it issued will be refused (${this.goneHint(store)})`;
   }
 
   /** The stored CA, checked (the certificate parses, is a CA, and the key is its key); undefined if absent. */

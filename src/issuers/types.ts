@@ -102,6 +102,13 @@ export interface Issuer {
    * cannot be fetched.
    */
   trustAnchors?(store: Store): Promise<string[]>;
+  /**
+   * `status` (optional): why renewing a certificate this issuer issued into `store` would fail now,
+   * found in the issuer's own state without contacting anyone (local-ca: its CA gone from the store,
+   * corrupt or expired), as one line saying what to do; undefined when nothing stands in the way. Never
+   * creates anything. Rejects when the store cannot be read.
+   */
+  renewalBlocker?(store: Store): Promise<string | undefined>;
   /** Releases connections (keep-alive sockets); the issuer is not used afterwards. */
   close?(): Promise<void>;
 }

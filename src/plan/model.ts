@@ -49,6 +49,11 @@ export interface PlanItem {
   error?: { code: ErrorCode; message: string };
   /** Revocations the store recorded for this name (`cert-renew revoke`), newest first; absent when none. */
   revocations?: { serial: string; reason: string; revokedAt: string; notAfter: string }[];
+  /**
+   * `status` only: why renewing the stored certificate would fail now, found in its issuer's own state
+   * (the local CA it was issued by gone from the store, corrupt or expired), one line with what to do.
+   */
+  issuerProblem?: string;
 }
 
 /**

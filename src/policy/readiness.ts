@@ -46,6 +46,8 @@ export interface ReadinessInput {
   hosts?: { overdue?: boolean; revoked?: { reason: string }; expired?: { notAfter: string } }[];
   /** `status --probe`: an endpoint that does not serve the stored certificate warns. */
   served?: { ok: boolean }[];
+  /** Renewing it would fail now (its issuer's state: the local CA gone): warns. */
+  issuerProblem?: string;
 }
 
 export type ReadinessCheck = (input: ReadinessInput) => Health | null;
@@ -73,6 +75,9 @@ export const hostBehind: ReadinessCheck = (input) => (input.hosts?.some((h) => h
 /** `status --probe`: some `verify` endpoint serves another certificate, or cannot be reached. */
 export const notServed: ReadinessCheck = (input) => (input.served?.some((s) => !s.ok) ? 'warning' : null);
 
+/** Renewing would fail now, whatever the time left (the local CA that issued it is gone): warns. */
+export const issuerBlocked: ReadinessCheck = (input) => (input.issuerProblem ? 'warning' : null);
+
 /** The readiness chain, first that fires wins; none firing means valid. */
 export const readinessChecks: readonly ReadinessCheck[] = [
   storeUnreadable,
@@ -80,6 +85,7 @@ export const readinessChecks: readonly ReadinessCheck[] = [
   hostServesExpired,
   reasonSeverity,
   failuresRecorded,
+  issuerBlocked,
   hostBehind,
   notServed,
 ];

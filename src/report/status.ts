@@ -71,6 +71,7 @@ function* statusTable(status: StatusReport, { paint: c }: ReportOptions): Genera
     if (last && i.reason !== 'revoked') {
       detail += `; previous certificate ${last.serial} revoked (${last.reason}) at ${last.revokedAt}`;
     }
+    if (i.issuerProblem) detail += `; ${i.issuerProblem}`;
     if (i.hosts && i.hosts.length > 0) detail += `; hosts: ${hostsCell(i.hosts)}`;
     for (const l of i.served ?? []) {
       detail += l.ok

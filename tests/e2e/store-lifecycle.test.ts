@@ -160,6 +160,18 @@ describe('store lifecycle, filesystem and Redis', () => {
         await rm(join(config.path, '.cert-renew', 'blobs', 'local-ca', 'local'));
       else assert.equal(await redis.cli('DEL', `${config.keyPrefix}local-ca:local`), '1');
 
+      // Monitoring hears of it now, not when a certificate falls due and its renewal is refused.
+      const watched = await runCli(['-m', manifest, 'status', '--check', '--json']);
+      assert.equal(watched.code, 1, watched.stdout);
+      for (const c of json<StatusReport>(watched).certificates) {
+        assert.equal(c.health, 'warning', JSON.stringify(c));
+        assert.match(
+          c.issuerProblem ?? '',
+          /^local CA 'local' is gone from store 'shared': renewing the certificates it issued will be refused \(restore blob 'local-ca\/local'/,
+        );
+      }
+      const table = await runCli(['-m', manifest, 'status']);
+      assert.match(table.stdout, /local CA 'local' is gone from store 'shared'/);
       const gone =
         /local CA 'local' is gone from store 'shared', but certificate (web|api) in store 'shared' was issued by it.*--new-local-ca/;
       r = await runCli(['-m', manifest, 'run', '--dry-run', '--force', '--only', 'api']);

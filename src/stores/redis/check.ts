@@ -164,15 +164,16 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     },
   );
   await step(`delete keys (DEL ${keyPrefix}cert:{…})`, `${keyPrefix}*`, async (client) => {
+    // One slot (the `{probe}` hash tag) per DEL: a Cluster refuses keys of several slots in one command.
     await client.del(
       certKey,
       historyKey,
       deployedKey,
       attemptsKey,
       revocationsKey,
-      renewalInfoKey,
       ...(locked ? [lockKey] : []),
     );
+    await client.del(renewalInfoKey);
   });
 
   let note = '';
