@@ -107,8 +107,14 @@ export async function readLego(dir: string, options: SourceOptions): Promise<Sou
     let found: FoundCertificate;
     let certHost: string | undefined;
     try {
-      const resource = JSON.parse(await readFile(join(certDir, file), 'utf8')) as { certUrl?: unknown };
-      if (typeof resource.certUrl === 'string') certHost = new URL(resource.certUrl).host.replace(':', '_');
+      const resourceText = await readFile(join(certDir, file), 'utf8');
+      let resource: { certUrl?: unknown } | null;
+      try {
+        resource = JSON.parse(resourceText) as { certUrl?: unknown };
+      } catch (error) {
+        throw new Error(`${join(certDir, file)} is not JSON (${reason(error)})`);
+      }
+      if (typeof resource?.certUrl === 'string') certHost = new URL(resource.certUrl).host.replace(':', '_');
       const issuer = join(certDir, `${base}.issuer.crt`);
       const hasIssuer = await readFile(issuer).then(
         () => true,

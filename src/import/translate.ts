@@ -87,9 +87,9 @@ export async function readBundle(
   chainPath?: string,
 ): Promise<CertificateBundle> {
   const [certText, keyPem, chainText] = await Promise.all([
-    readFile(certPath, 'utf8'),
-    readFile(keyPath, 'utf8'),
-    chainPath === undefined ? Promise.resolve('') : readFile(chainPath, 'utf8'),
+    readNamed(certPath),
+    readNamed(keyPath),
+    chainPath === undefined ? Promise.resolve('') : readNamed(chainPath),
   ]);
   const blocks = splitPemChain(certText);
   const leaf = blocks[0];
@@ -101,13 +101,29 @@ export async function readBundle(
   return { certPem: joinPem([leaf]), chainPem: chainBlocks.length > 0 ? joinPem(chainBlocks) : '', keyPem };
 }
 
-/** First line of an error, for a one-line message. */
+/**
+ * A source file's text; a failure names the file (node's errors for a read, EISDIR say, carry no path):
+ * rejects with the error, its `path` set.
+ */
+async function readNamed(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (error instanceof Error && (error as NodeJS.ErrnoException).path === undefined)
+      (error as NodeJS.ErrnoException).path = path;
+    throw error;
+  }
+}
+
+/** First line of an error, for a one-line message; an error of the filesystem names its file. */
 export function reason(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return `missing file ${(error as NodeJS.ErrnoException).path ?? ''}`.trim();
     if (code === 'EACCES') return `permission denied: ${(error as NodeJS.ErrnoException).path ?? ''}`.trim();
-    return error.message.split('\n')[0] ?? error.name;
+    const path = (error as NodeJS.ErrnoException).path;
+    const line = error.message.split('\n')[0] ?? error.name;
+    return code !== undefined && path !== undefined && !line.includes(path) ? `${path}: ${line}` : line;
   }
   return String(error);
 }

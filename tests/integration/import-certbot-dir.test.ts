@@ -4,10 +4,11 @@
  * Certificates are made with openssl.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { readCertbot } from '../../src/import/certbot.js';
+import { readLego } from '../../src/import/lego.js';
 import { certbotLineage } from '../e2e/import-fixtures.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { createCa } from '../harness/tls.js';
@@ -155,6 +156,34 @@ describe('reading a certbot configuration directory', () => {
     assert.equal(notes.length, expect.length, notes.join('\n'));
     assert.ok(
       !JSON.stringify(result.found.map(({ bundle: _b, ...rest }) => rest)).includes('0123456789abcdef'),
+    );
+  });
+});
+
+describe('source files that cannot be read are named', () => {
+  test('a certbot archive file that is a directory; a lego resource that is not JSON', async (t) => {
+    const tmp = await tempDir('cert-renew-import-named-');
+    t.after(() => tmp.remove());
+    const ca = await createCa(tmp.path);
+    const certbot = join(tmp.path, 'letsencrypt');
+    await certbotLineage(certbot, ca, 'unread', ['unread.example.com'], 'authenticator = standalone');
+    const archived = join(certbot, 'archive', 'unread', 'cert1.pem');
+    await rm(archived);
+    await mkdir(archived);
+    const fromCertbot = await readCertbot(certbot, {});
+    assert.equal(fromCertbot.failed.length, 1);
+    // The file certbot serves (the live/ link to it), and what is wrong with it.
+    const live = join(certbot, 'live', 'unread', 'cert.pem');
+    assert.ok(fromCertbot.failed[0]?.message.startsWith(`${live}: EISDIR`), fromCertbot.failed[0]?.message);
+
+    const lego = join(tmp.path, 'lego', 'certificates');
+    await mkdir(lego, { recursive: true });
+    await writeFile(join(lego, 'broken.example.com.json'), '{not json');
+    const fromLego = await readLego(join(tmp.path, 'lego'), {});
+    assert.equal(fromLego.failed.length, 1);
+    assert.match(
+      fromLego.failed[0]?.message ?? '',
+      new RegExp(`^${join(lego, 'broken.example.com.json').replaceAll('.', '\\.')} is not JSON \\(`),
     );
   });
 });
