@@ -212,17 +212,22 @@ export class RedisLocker implements Locker {
       return ok;
     };
     let inFlight: Promise<void> | undefined;
+    /** Why the extensions since the last one that succeeded failed (Redis unreachable), if they did. */
+    let unreachable: string | undefined;
     const extendOnce = async () => {
       if (lost || released) return;
       const gap = performance.now() - lastExtended;
       if (gap > ttlMs / 2) {
         logger.warn(
-          `the lock for certificate "${name}" was extended late (${Math.round(gap)} ms after the last extension, lockTimeout ${ttlMs} ms): the machine or Redis is busy; a longer lockTimeout is safer`,
+          unreachable === undefined
+            ? `the lock for certificate "${name}" was extended late (${Math.round(gap)} ms after the last extension, lockTimeout ${ttlMs} ms): the machine or Redis is busy; a longer lockTimeout is safer`
+            : `the lock for certificate "${name}" has not been extended for ${Math.round(gap)} ms (lockTimeout ${ttlMs} ms): Redis cannot be reached (${unreachable})`,
         );
       }
       try {
         if (await compareAndExtend()) {
           lastExtended = performance.now();
+          unreachable = undefined;
         } else if (!released) {
           lost = true;
           stop();
@@ -231,12 +236,13 @@ export class RedisLocker implements Locker {
           logger.warn(
             loss.kind === 'vanished' || (loss.kind === 'taken' && loss.early)
               ? `the lock ${key} for certificate "${name}" was lost: the key disappeared ${formatDuration(this.options.clock.now().getTime() - lastSentAt)} after it was last extended, well within lockTimeout (${formatDuration(ttlMs)})${took}: it was deleted, or lost in a Redis failover (replication is asynchronous)`
-              : `the lock ${key} for certificate "${name}" was lost: it expired${took} (not extended within lockTimeout, ${formatDuration(ttlMs)}: the machine or Redis was too slow; a longer lockTimeout is safer)`,
+              : `the lock ${key} for certificate "${name}" was lost: it expired${took} (not extended within lockTimeout, ${formatDuration(ttlMs)}: ${unreachable === undefined ? 'the machine or Redis was too slow; a longer lockTimeout is safer' : `Redis could not be reached (${unreachable})`})`,
           );
         }
       } catch (error) {
         // Redis unreachable for a moment: the lock still has time left; the next tick (or phase) tries again.
-        logger.debug(`extending the lock for certificate "${name}" failed: ${describeError(error)}`);
+        unreachable = describeError(error);
+        logger.debug(`extending the lock for certificate "${name}" failed: ${unreachable}`);
       }
     };
     // One extension at a time: a tick that comes while one is waiting on a busy Redis joins it.
