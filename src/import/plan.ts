@@ -171,6 +171,8 @@ export function planImport(
     return createIssuer(name, f);
   };
 
+  /** Issuers this import gave the placeholder challenge (said once for the issuer, not per certificate). */
+  const placeholders = new Set<string>();
   const createIssuer = (name: string, f: FoundCertificate): string => {
     const directory = f.directory ?? '';
     const sameDirectory = found.filter((other) => other.directory === f.directory);
@@ -191,6 +193,7 @@ export function planImport(
       ...(preferredChain ? { preferredChain } : {}),
     };
     if (!challenge) {
+      placeholders.add(name);
       plan.untranslated.push({
         message: `issuer '${name}': no certificate's challenge could be translated; it got a placeholder (standalone http-01 on port 80) until you set its "challenge"`,
       });
@@ -253,6 +256,14 @@ export function planImport(
     const inherited = defaults.challenge ?? (issuer?.type === 'acme' ? issuer.challenge : undefined);
     if (f.challenge && issuer?.type === 'acme' && !isDeepStrictEqual(f.challenge, inherited)) {
       entry.challenge = f.challenge;
+    }
+    // A lineage whose challenge could not be translated (its source said why) renews with the one it
+    // inherits until it gets its own: say which, so nobody meets it only when the renewal fails.
+    if (!f.challenge && issuer?.type === 'acme' && inherited && !placeholders.has(issuerName)) {
+      plan.untranslated.push({
+        name: f.name,
+        message: `its challenge was not translated: until you set its own "challenge", it renews with the one it inherits, ${JSON.stringify(inherited)}`,
+      });
     }
     if (f.challenge && issuer && issuer.type !== 'acme') {
       plan.untranslated.push({

@@ -205,6 +205,33 @@ describe('planning an import', () => {
     assert.deepEqual(plan.untranslated, []);
   });
 
+  test('a certificate whose challenge was not translated is told which one it inherits', () => {
+    const plan = planImport(
+      base,
+      [
+        found('web', ['web.example.com'], {
+          directory: 'https://ca.internal/dir',
+          challenge: { type: 'http-01', standalone: ':80' },
+        }),
+        found('manual', ['manual.example.com'], { directory: 'https://ca.internal/dir' }),
+        // Every certificate of a directory untranslated: the issuer's placeholder is said once, for it.
+        found('lone', ['lone.example.com'], { directory: 'https://other.internal/dir' }),
+      ],
+      { paths },
+    );
+    assert.ok(
+      plan.untranslated.some(
+        (u) =>
+          u.name === 'manual' &&
+          u.message ===
+            'its challenge was not translated: until you set its own "challenge", it renews with the one it inherits, {"type":"http-01","standalone":":80"}',
+      ),
+      JSON.stringify(plan.untranslated),
+    );
+    assert.ok(!plan.untranslated.some((u) => u.name === 'lone'), JSON.stringify(plan.untranslated));
+    assert.equal(plan.untranslated.length, 2, JSON.stringify(plan.untranslated));
+  });
+
   test('an entry already there is present; a name taken by other domains is a conflict; merging twice adds nothing', () => {
     const plan = planImport(
       base,
