@@ -307,23 +307,29 @@ describe('deployment state across hosts sharing a filesystem store', () => {
   });
 });
 
+/** A store holding `gw` (stored by a first run of host `h`, which reloaded nothing) and an nginx serving it. */
+async function servedStore(prefix: string): Promise<{ tmp: TempDir; store: string; nginx: Nginx }> {
+  const tmp = await tempDir(prefix);
+  const store = join(tmp.path, 'certs');
+  const first = await writeManifest(tmp.path, fleetManifest(store), 'first.json');
+  assert.equal(
+    (await runCli(['-m', first, 'run', '--host-id', 'h'], { env: { HOST_RELOAD: 'true' } })).code,
+    0,
+  );
+  const nginx = await startNginx({
+    certPath: join(store, 'gw', 'fullchain.pem'),
+    keyPath: join(store, 'gw', 'privkey.pem'),
+  });
+  return { tmp, store, nginx };
+}
+
 describe('verify: the served leaf must be the stored certificate', () => {
   let tmp: TempDir;
   let store: string;
   let nginx: Nginx;
 
   before(async () => {
-    tmp = await tempDir('cert-renew-e2e-verify-');
-    store = join(tmp.path, 'certs');
-    const first = await writeManifest(tmp.path, fleetManifest(store), 'first.json');
-    assert.equal(
-      (await runCli(['-m', first, 'run', '--host-id', 'h'], { env: { HOST_RELOAD: 'true' } })).code,
-      0,
-    );
-    nginx = await startNginx({
-      certPath: join(store, 'gw', 'fullchain.pem'),
-      keyPath: join(store, 'gw', 'privkey.pem'),
-    });
+    ({ tmp, store, nginx } = await servedStore('cert-renew-e2e-verify-'));
   });
   after(async () => {
     await nginx?.stop();
@@ -409,17 +415,7 @@ describe('a stored version without metadata naming it is deployed and reported l
   let manifest: string;
 
   before(async () => {
-    tmp = await tempDir('cert-renew-e2e-unnamed-');
-    store = join(tmp.path, 'certs');
-    const first = await writeManifest(tmp.path, fleetManifest(store), 'first.json');
-    assert.equal(
-      (await runCli(['-m', first, 'run', '--host-id', 'h'], { env: { HOST_RELOAD: 'true' } })).code,
-      0,
-    );
-    nginx = await startNginx({
-      certPath: join(store, 'gw', 'fullchain.pem'),
-      keyPath: join(store, 'gw', 'privkey.pem'),
-    });
+    ({ tmp, store, nginx } = await servedStore('cert-renew-e2e-unnamed-'));
     manifest = await writeManifest(tmp.path, {
       ...fleetManifest(store, {
         verify: { endpoints: [`127.0.0.1:${nginx.tlsPort}`], timeout: '5s', retries: 20 },
