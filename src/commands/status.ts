@@ -1,4 +1,5 @@
 import { describeError, ExitCode } from '../errors.js';
+import { UNNAMED_VERSION } from '../plan/build-plan.js';
 import type { PlannedRecord } from '../plan/model.js';
 import { statusMetrics, writeAtomically } from '../report/metrics.js';
 import { formatOf } from '../report/reporter.js';
@@ -68,7 +69,9 @@ async function markIssuerProblems(
   const asked = new Map<string, Promise<string | undefined>>();
   for (const record of records) {
     const { entry, meta, item } = record;
-    if (entry.issuer.type !== 'local-ca' || meta?.issuer !== entry.issuerName) continue;
+    // Recorded as issued by it: a version no metadata names says nothing of who issued it.
+    if (entry.issuer.type !== 'local-ca' || meta?.issuer !== entry.issuerName || meta.via === UNNAMED_VERSION)
+      continue;
     const key = `${entry.issuerName}\0${entry.storeName}`;
     let problem = asked.get(key);
     if (!problem) {

@@ -30,6 +30,9 @@ export function planItem(record: GatheredRecord, options: PlanOptions): PlanItem
   return decided(record, options).item;
 }
 
+/** `via` of a version known by its certificate alone (`storedVersion`): no metadata says who issued it. */
+export const UNNAMED_VERSION = 'found in the store without metadata naming it';
+
 /**
  * The version the store holds, as hooks, deployment records, `verify` and the fleet view name it: the
  * metadata the store gave (only when it names the certificate: x509/fast.ts `metaNaming`), else what the
@@ -58,7 +61,7 @@ export function storedVersion(
     fingerprint: cert.fingerprint256,
     serial: cert.serial,
     issuedAt: notBefore,
-    via: 'found in the store without metadata naming it',
+    via: UNNAMED_VERSION,
   };
 }
 
