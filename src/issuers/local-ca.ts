@@ -171,7 +171,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         ErrorCode.issuerUnavailable,
         `local CA '${this.name}' in store '${store.name}' expired at ${notAfter.toISOString()}`,
         {
-          hint: `remove blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) to create a new CA, then distribute its root`,
+          hint: `remove blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) and run with --new-local-ca to create a new CA, then renew its certificates with --force and distribute the new root`,
         },
       );
     }
@@ -301,8 +301,9 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
 
   /**
    * `status`: the CA that issued what `certificateStore` holds is gone from its store (a renewal would be
-   * refused: `gone`), corrupt, or expired — one line each; undefined when it is there and usable. Reads,
-   * never creates. Rejects when the store cannot be read.
+   * refused: `gone`), cannot be read (a directory in its file's place, a Redis key of another type, an ACL
+   * without its key), is corrupt, or has expired — one line each; undefined when it is there and usable.
+   * Reads, never creates. Rejects only with what is not a CertRenewError (a bug).
    */
   async renewalBlocker(certificateStore: Store): Promise<string | undefined> {
     const store = await this.caStore(certificateStore);
@@ -311,7 +312,11 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       existing = await this.read(store);
       if (existing) this.assertUsable(existing.certPem, store, this.context.clock.now());
     } catch (error) {
-      if (error instanceof CertRenewError && error.code !== ErrorCode.storeUnavailable) return error.oneLine;
+      if (error instanceof CertRenewError) {
+        return error.oneLine.startsWith(`local CA '${this.name}'`)
+          ? error.oneLine
+          : `local CA '${this.name}' in store '${store.name}' cannot be read, so renewing the certificates it issued will fail: ${error.oneLine}`;
+      }
       throw error;
     }
     if (existing) return undefined;
@@ -328,7 +333,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         ErrorCode.storeCorrupt,
         `local CA '${this.name}' in store '${store.name}' is corrupt: ${why}`,
         {
-          hint: `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or remove it to create a new CA (every certificate it issued is then re-issued)`,
+          hint: `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or remove it and run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`,
         },
       );
     let material: Partial<LocalCaMaterial>;

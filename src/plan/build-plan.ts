@@ -121,7 +121,7 @@ function decided(record: GatheredRecord, options: PlanOptions): { item: PlanItem
       count: attempts.failureCount,
       lastAttempt: attempts.lastAttempt,
       ...(attempts.lastError ? { lastError: attempts.lastError } : {}),
-      retryAt: retryAt(attempts, decision.remainingMs, options.now).toISOString(),
+      retryAt: retryAt(attempts, decision.remainingMs).toISOString(),
     };
   }
   // Pending hooks are recorded with a failure (a hook failed) or without one (the run was interrupted).

@@ -173,7 +173,10 @@ describe('links planted in a filesystem store are never followed', () => {
         const c = report(r.stdout).certificates[0];
         assert.equal(c?.outcome, 'failed');
         assert.equal(c?.error?.code, 'STORE_CORRUPT');
-        assert.match(r.stderr, /is not a directory \(a symbolic link\?\).*nor writes there/);
+        assert.match(
+          r.stderr,
+          /is not a directory \(a symbolic link\?\); cert-renew neither reads nor writes through links/,
+        );
         assert.ok(!hasStackTrace(r.stderr), r.stderr);
       }
       await assert.rejects(lstat(join(store, '.cert-renew', 'blobs', 'local-ca', 'local')), /ENOENT/);

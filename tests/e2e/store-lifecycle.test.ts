@@ -208,6 +208,26 @@ describe('store lifecycle, filesystem and Redis', () => {
       // From then on the new CA is there: no flag needed.
       r = await runCli(['-m', manifest, 'run', '--force', '--only', 'web', '--json']);
       assert.equal(r.code, 0, r.stderr);
+
+      // A CA that cannot be read (a directory in its file's place; a Redis key of another type) is said by
+      // status too, not only by the renewal that fails on it.
+      if (config.type === 'filesystem') {
+        const blob = join(config.path, '.cert-renew', 'blobs', 'local-ca', 'local');
+        await rm(blob);
+        await mkdir(blob);
+      } else {
+        await redis.cli('DEL', `${config.keyPrefix}local-ca:local`);
+        await redis.cli('HSET', `${config.keyPrefix}local-ca:local`, 'a', 'b');
+      }
+      const unreadable = await runCli(['-m', manifest, 'status', '--check', '--json']);
+      assert.equal(unreadable.code, 1, unreadable.stdout);
+      for (const c of json<StatusReport>(unreadable).certificates) {
+        assert.match(
+          c.issuerProblem ?? '',
+          /^local CA 'local' in store 'shared' cannot be read, so renewing the certificates it issued will fail: /,
+          JSON.stringify(c),
+        );
+      }
     });
   }
 });

@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import { groupHooks } from '../../src/execute/hooks.js';
 import type { HookSpec } from '../../src/manifest/types.js';
 import type { Plan, PlanItem } from '../../src/plan/model.js';
-import { BACKOFF_MAX_MS, backingOff, retryAt } from '../../src/policy/backoff.js';
+import { BACKOFF_MAX_MS, backingOff, CA_RETRY_AFTER_MAX_MS, retryAt } from '../../src/policy/backoff.js';
 import { checkExitCode, type Health, healthOf, REASON_SEVERITY } from '../../src/policy/readiness.js';
 import { REASONS, Reason } from '../../src/policy/reasons.js';
 import { runMetrics, statusMetrics } from '../../src/report/metrics.js';
@@ -37,23 +37,37 @@ describe('retryAt: 5 min × 2^(n−1), at most 6 h, at most a tenth of what is l
   ];
   for (const [name, failureCount, remainingMs, waitMs] of rows) {
     test(name, () => {
-      assert.equal(
-        retryAt({ lastAttempt: LAST, failureCount }, remainingMs, new Date(LAST)).toISOString(),
-        at(waitMs),
-      );
+      assert.equal(retryAt({ lastAttempt: LAST, failureCount }, remainingMs).toISOString(), at(waitMs));
     });
   }
 });
 
-describe('retryAt: a lastAttempt in the future or not a date', () => {
-  test('in the future (a clock ahead, a hand edit): counted from now, so at most 6 h away', () => {
-    const now = new Date(LAST);
-    const ahead = { lastAttempt: '2099-01-01T00:00:00.000Z', failureCount: 99 };
-    assert.equal(retryAt(ahead, undefined, now).toISOString(), at(6 * H));
+describe('a record from a clock ahead, or edited by hand', () => {
+  const due = { renew: true, reason: Reason.withinRenewWindow, remainingMs: 10 * D };
+  const now = new Date(LAST);
+  test('a lastAttempt later than now (beyond the clock skew) holds nothing back, forced or not, at any later time', () => {
+    const ahead = {
+      lastAttempt: '2099-01-01T00:00:00.000Z',
+      failureCount: 99,
+      retryAfter: '2099-01-02T00:00:00.000Z',
+    };
+    for (const later of [0, 7 * H, 30 * H, 100 * H]) {
+      const at = new Date(now.getTime() + later);
+      assert.equal(backingOff({ decision: due, attempts: ahead, now: at, force: false }), null);
+      assert.equal(backingOff({ decision: due, attempts: ahead, now: at, force: true }), null);
+    }
+    // Within the clock skew it still counts: a host a minute ahead is not ignored.
+    const aMinute = { lastAttempt: at(MIN), failureCount: 2 };
+    assert.ok(backingOff({ decision: due, attempts: aMinute, now, force: false }));
   });
-  test('not a date: long ago, so no wait of our own', () => {
-    const now = new Date(LAST);
-    assert.ok(retryAt({ lastAttempt: 'soon', failureCount: 3 }, undefined, now) < now);
+  test('a CA Retry-After holds back at most a week after the attempt that got it', () => {
+    const far = { lastAttempt: LAST, failureCount: 1, retryAfter: '2099-01-01T00:00:00.000Z' };
+    assert.equal(retryAt(far, undefined).toISOString(), at(CA_RETRY_AFTER_MAX_MS));
+    const forced = backingOff({ decision: due, attempts: far, now: new Date(at(D)), force: true });
+    assert.equal(forced?.until.toISOString(), at(CA_RETRY_AFTER_MAX_MS));
+  });
+  test('a lastAttempt that is not a date: long ago, so no wait of our own', () => {
+    assert.ok(retryAt({ lastAttempt: 'soon', failureCount: 3 }, undefined) < now);
   });
 });
 

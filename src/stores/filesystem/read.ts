@@ -419,15 +419,18 @@ function* plantedLink(io: ReadIo, dir: string, replaceable: boolean): Reading<Lo
   } catch {
     // gone since, or not to be looked at: not a file
   }
-  const error = file
-    ? `${dir} is a file, not a directory`
-    : `${dir} is not a directory (a symbolic link?); cert-renew never reads through links it did not create`;
-  if (replaceable) return { state: 'unreadable', error };
+  const what = file ? `${dir} is a file, not a directory` : `${dir} is not a directory (a symbolic link?)`;
+  if (replaceable) {
+    const error = file ? what : `${what}; cert-renew never reads through links it did not create`;
+    return { state: 'unreadable', error };
+  }
   return {
     state: 'error',
     failure: new CertRenewError(
       ErrorCode.storeCorrupt,
-      `${error}, nor writes there: nothing is renewed until it is a directory again`,
+      file
+        ? `${what}: a save cannot write there, so nothing is renewed until it is a directory again`
+        : `${what}; cert-renew neither reads nor writes through links it did not create, so nothing is renewed until it is a directory again`,
       { hint: 'remove it (and check who put it there); cert-renew recreates its directories itself' },
     ),
   };
