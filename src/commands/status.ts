@@ -57,35 +57,37 @@ export async function statusCommand(
 /**
  * Sets `issuerProblem` on each item whose stored certificate its own issuer issued (the version's `issuer`
  * is the entry's) when that issuer says renewing it would fail now (`Issuer.renewalBlocker`: the local CA
- * gone, corrupt or expired): monitoring learns of it now, not when the certificate falls due and its
- * renewal is refused. Asked once per issuer and store. A store that cannot be read says so elsewhere (its
- * certificates are errors): here it is only logged at debug level.
+ * gone, unreadable, corrupt, expired, or another CA of the same name): monitoring learns of it now, not
+ * when the certificate falls due and its renewal is refused. Asked once per issuer and store, for the
+ * certificates of both. Anything else going wrong while asking is logged at debug level.
  */
 async function markIssuerProblems(
   session: Pick<Session, 'issuer' | 'store'>,
   records: readonly PlannedRecord[],
   logger: Logger,
 ): Promise<void> {
-  const asked = new Map<string, Promise<string | undefined>>();
+  const groups = new Map<string, PlannedRecord[]>();
   for (const record of records) {
-    const { entry, meta, item } = record;
+    const { entry, meta } = record;
     // Recorded as issued by it: a version no metadata names says nothing of who issued it.
     if (entry.issuer.type !== 'local-ca' || meta?.issuer !== entry.issuerName || meta.via === UNNAMED_VERSION)
       continue;
     const key = `${entry.issuerName}\0${entry.storeName}`;
-    let problem = asked.get(key);
-    if (!problem) {
-      problem = (async () => {
-        const issuer = await session.issuer(entry.issuerName);
-        return issuer.renewalBlocker?.(await session.store(entry.storeName));
-      })().catch((error: unknown) => {
-        logger.debug(`${entry.name}: the issuer's state could not be checked: ${describeError(error)}`);
-        return undefined;
-      });
-      asked.set(key, problem);
+    groups.set(key, [...(groups.get(key) ?? []), record]);
+  }
+  for (const group of groups.values()) {
+    const { entry } = group[0] as PlannedRecord;
+    try {
+      const issuer = await session.issuer(entry.issuerName);
+      const store = await session.store(entry.storeName);
+      const line = await issuer.renewalBlocker?.(
+        store,
+        group.map((r) => r.entry.name),
+      );
+      if (line) for (const { item } of group) item.issuerProblem = line;
+    } catch (error) {
+      logger.debug(`issuer '${entry.issuerName}': its state could not be checked: ${describeError(error)}`);
     }
-    const line = await problem;
-    if (line) item.issuerProblem = line;
   }
 }
 

@@ -13,7 +13,7 @@ import { CertRenewError, describeError, ErrorCode } from '../errors.js';
 import type { KeyType, LocalCaIssuerConfig } from '../manifest/types.js';
 import type { RuntimeContext } from '../runtime/context.js';
 import { localCaBlobKey, localCaCrlLockName } from '../stores/keys.js';
-import { hasInventory, type Store } from '../stores/types.js';
+import { hasInventory, type Store, type StoredCertificate } from '../stores/types.js';
 import { durationMs, formatDuration } from '../util/duration.js';
 import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
 import { inspectCertificate, parseCertificate } from '../x509/inspect.js';
@@ -76,6 +76,8 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       (this.config.lifetime === undefined ? DEFAULT_LOCAL_CA_LIFETIME_MS : durationMs(this.config.lifetime));
     let notAfter = new Date(now.getTime() + lifetimeMs);
     const caNotAfter = this.assertUsable(ca.certPem, store, now);
+    if (request.current && this.notIssuedBy(ca, request.current))
+      this.refuseOtherCa(store, request.entry.name);
     if (notAfter > caNotAfter) {
       // A leaf cannot outlive the CA that signed it.
       this.context.logger.warn(
@@ -106,6 +108,56 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     // chain.pem is what a client needs beyond the leaf to trust it (nginx's ssl_trusted_certificate, OCSP
     // stapling): here the local CA's own certificate, the only link.
     return { certPem, chainPem: ca.certPem, via: 'local-ca' };
+  }
+
+  /**
+   * Whether `cert` is recorded as issued by this issuer and names this CA's subject as its issuer, yet its
+   * signature does not verify with `ca`'s key: `ca` is another CA of the same name (a restore from another
+   * backup, another host's CA), whose certificates its clients do not trust.
+   */
+  private notIssuedBy(ca: LocalCaMaterial, cert: StoredCertificate): boolean {
+    if (!this.signedByOurs(cert.meta?.issuer, cert.certPem)) return false;
+    try {
+      return !new X509Certificate(cert.certPem).verify(new X509Certificate(ca.certPem).publicKey);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Renewing `name` from a CA that did not issue its stored certificate is refused (STORE_CORRUPT), unless
+   * `--new-local-ca` asks for a new root (then said loudly, once per certificate).
+   */
+  private refuseOtherCa(store: Store, name: string): void {
+    const line = `local CA '${this.name}' in store '${store.name}' is not the CA that issued ${name}'s stored certificate (a CA of the same name with another key: restored from another backup, or another host's)`;
+    if (this.context.newLocalCa) {
+      this.context.logger.warn(
+        `${line}: renewing from it as --new-local-ca asks; clients must trust its root`,
+      );
+      return;
+    }
+    throw new CertRenewError(
+      ErrorCode.storeCorrupt,
+      `${line}: a renewal would chain to a root its clients do not trust`,
+      {
+        hint: `restore the CA that issued it (${blobWhere(store, localCaBlobKey(this.name))}), or run with --new-local-ca to renew from this one (then renew its certificates with --force and make clients trust the new root)`,
+      },
+    );
+  }
+
+  /** The first of `names` whose stored certificate `ca` did not issue (`notIssuedBy`), read from `store`. */
+  private async otherCaFor(
+    ca: LocalCaMaterial,
+    store: Store,
+    names: readonly string[],
+  ): Promise<string | undefined> {
+    if (names.length === 0) return undefined;
+    const loaded = await store.loadMany(names);
+    for (const name of names) {
+      const one = loaded.get(name);
+      if (one?.state === 'present' && this.notIssuedBy(ca, one.cert)) return name;
+    }
+    return undefined;
   }
 
   /** Nothing is signed once the certificate's deadline passed (the `Issuer.issue` contract). */
@@ -192,6 +244,12 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     }
     const cert = new X509Certificate(existing.certPem);
     const notAfter = this.assertUsable(existing.certPem, store, this.context.clock.now());
+    const names = context.certs.filter((c) => c.issuerName === this.name).map((c) => c.name);
+    const other = await this.otherCaFor(existing, context.store, names);
+    if (other !== undefined) {
+      this.refuseOtherCa(store, other);
+      return `local CA '${this.name}' in store '${store.name}' did not issue ${other}'s stored certificate; --new-local-ca: would renew from it`;
+    }
     return `local CA '${this.name}' ready in store '${store.name}' (${(cert.subject ?? '').split('\n').join(', ')}, valid until ${notAfter.toISOString()})`;
   }
 
@@ -302,15 +360,18 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
   /**
    * `status`: the CA that issued what `certificateStore` holds is gone from its store (a renewal would be
    * refused: `gone`), cannot be read (a directory in its file's place, a Redis key of another type, an ACL
-   * without its key), is corrupt, or has expired — one line each; undefined when it is there and usable.
+   * without its key), is corrupt, has expired, or did not issue the stored certificate of one of `names`
+   * (another CA of the same name: `refuseOtherCa`) — one line each; undefined when it is there and usable.
    * Reads, never creates. Rejects only with what is not a CertRenewError (a bug).
    */
-  async renewalBlocker(certificateStore: Store): Promise<string | undefined> {
+  async renewalBlocker(certificateStore: Store, names: readonly string[] = []): Promise<string | undefined> {
     const store = await this.caStore(certificateStore);
     let existing: LocalCaMaterial | undefined;
     try {
       existing = await this.read(store);
       if (existing) this.assertUsable(existing.certPem, store, this.context.clock.now());
+      const other = existing && (await this.otherCaFor(existing, certificateStore, names));
+      if (other !== undefined) this.refuseOtherCa(store, other);
     } catch (error) {
       if (error instanceof CertRenewError) {
         return error.oneLine.startsWith(`local CA '${this.name}'`)

@@ -103,12 +103,12 @@ export interface Issuer {
    */
   trustAnchors?(store: Store): Promise<string[]>;
   /**
-   * `status` (optional): why renewing a certificate this issuer issued into `store` would fail now,
-   * found in the issuer's own state without contacting anyone (local-ca: its CA gone from the store,
-   * corrupt or expired), as one line saying what to do; undefined when nothing stands in the way. Never
-   * creates anything. Rejects when the store cannot be read.
+   * `status` (optional): why renewing the certificates `names` this issuer issued into `store` would fail
+   * now, found in the issuer's own state without contacting anyone (local-ca: its CA gone from the store,
+   * unreadable, corrupt, expired, or not the CA that issued them), as one line saying what to do; undefined
+   * when nothing stands in the way. Never creates anything.
    */
-  renewalBlocker?(store: Store): Promise<string | undefined>;
+  renewalBlocker?(store: Store, names?: readonly string[]): Promise<string | undefined>;
   /** Releases connections (keep-alive sockets); the issuer is not used afterwards. */
   close?(): Promise<void>;
 }

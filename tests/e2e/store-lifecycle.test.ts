@@ -4,6 +4,7 @@
  * hooks fail, a local CA that disappeared, and `prune` of a store another manifest shares.
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,6 +13,7 @@ import type { RunReport } from '../../src/report/model.js';
 import type { StatusReport } from '../../src/report/status.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
+import { createCa } from '../harness/tls.js';
 import { type CliResult, hasStackTrace, runCli } from './cli.js';
 import { filesystemStoreWith, logLines } from './e2e-helpers.js';
 import { writeManifest } from './fixtures.js';
@@ -245,6 +247,51 @@ test('certificates adopted under a local-ca issuer from another CA do not stop i
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /created local CA 'local' in store 'shared'/);
     assert.doesNotMatch(r.stderr, /gone/);
+  } finally {
+    await tmp.remove();
+  }
+});
+
+test('a local CA replaced by another of the same name is not renewed from: status warns, the run refuses, --new-local-ca overrides', async () => {
+  // What a restore from the wrong backup, or another host's CA copied in, does: same name, another key.
+  const tmp = await tempDir('cert-renew-other-ca-');
+  try {
+    const path = join(tmp.path, 'store');
+    const manifest = await writeManifest(
+      tmp.path,
+      manifestWith({ type: 'filesystem', path }, [{ name: 'web', domains: ['web.example.test'] }]),
+    );
+    assert.equal((await runCli(['-m', manifest, 'run'])).code, 0);
+    const blob = join(path, '.cert-renew', 'blobs', 'local-ca', 'local');
+    const original = JSON.parse(await readFile(blob, 'utf8')) as { certPem: string };
+    const commonName = new X509Certificate(original.certPem).subject.replace(/^CN=/, '');
+    const other = await createCa(tmp.path, { name: 'other', commonName });
+    await writeFile(
+      blob,
+      JSON.stringify({ certPem: other.certPem, keyPem: await readFile(other.keyPath, 'utf8') }),
+    );
+    const storedBefore = await readFile(join(path, 'web', 'cert.pem'), 'utf8');
+    const otherCa = /local CA 'local' in store 'shared' is not the CA that issued web's stored certificate/;
+
+    const status = await runCli(['-m', manifest, 'status', '--check', '--json']);
+    assert.equal(status.code, 1, status.stdout);
+    assert.match(json<StatusReport>(status).certificates[0]?.issuerProblem ?? '', otherCa);
+    const dry = await runCli(['-m', manifest, 'run', '--dry-run', '--force']);
+    assert.equal(dry.code, 1, dry.stdout);
+    assert.match(dry.stdout, otherCa);
+    const refused = await runCli(['-m', manifest, 'run', '--force', '--json']);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.ok(!hasStackTrace(refused.stderr), refused.stderr);
+    assert.equal(json<RunReport>(refused).certificates[0]?.error?.code, 'STORE_CORRUPT');
+    assert.match(json<RunReport>(refused).certificates[0]?.error?.message ?? '', otherCa);
+    assert.equal(await readFile(join(path, 'web', 'cert.pem'), 'utf8'), storedBefore, 'nothing renewed');
+
+    const renewed = await runCli(['-m', manifest, 'run', '--force', '--new-local-ca', '--json']);
+    assert.equal(renewed.code, 0, renewed.stderr);
+    assert.match(renewed.stderr, /renewing from it as --new-local-ca asks/);
+    const leaf = new X509Certificate(await readFile(join(path, 'web', 'cert.pem'), 'utf8'));
+    assert.ok(leaf.verify(new X509Certificate(other.certPem).publicKey), 'issued by the CA now in the store');
+    assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
   } finally {
     await tmp.remove();
   }
