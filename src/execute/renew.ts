@@ -392,11 +392,11 @@ export async function renewOne(
     // another host may be writing, and what we issued is dropped rather than stored over theirs.
     if (!(await lock.stillHeld())) throw await lostLockError(entry.name, lock);
     await store.save(entry.name, bundle, meta, { announce: true });
-    if (loaded.attempts) {
-      await store.recordAttempt(entry.name, undefined).catch((error: unknown) => {
-        logger.warn(`${entry.name}: could not clear the failure record: ${describeError(error)}`);
-      });
-    }
+    // Cleared whether or not one was read: a record that could not be used (not JSON, edited by hand) reads
+    // as none, and would otherwise outlive every success (said again by every later read).
+    await store.recordAttempt(entry.name, undefined).catch((error: unknown) => {
+      logger.warn(`${entry.name}: could not clear the failure record: ${describeError(error)}`);
+    });
     return { kind: 'renewed', meta, previous: current?.meta };
   } catch (error) {
     // At the deadline an issuer throws the transient error it was retrying ("cannot reach …"): that says

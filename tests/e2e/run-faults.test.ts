@@ -438,3 +438,23 @@ describe('faults and rehearsals', () => {
     }
   });
 });
+
+test('a damaged attempts.json is said once per run, does not hold a renewal back, and is gone after it', async (t) => {
+  const tmp = await tempDir('cert-renew-damaged-attempts-');
+  t.after(() => tmp.remove());
+  const store = join(tmp.path, 'certs');
+  const manifest = await writeManifest(tmp.path, localManifest(store));
+  const first = await runCli(['-m', manifest, 'run']);
+  assert.equal(first.code, 0, first.stderr);
+  const names = (await readdir(store)).filter((n) => !n.startsWith('.'));
+  const name = names[0] as string;
+  await writeFile(join(store, name, 'attempts.json'), 'garbage{');
+  const r = await runCli(['-m', manifest, 'run', '--force', '--only', name, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as RunReport).certificates[0]?.outcome, 'renewed');
+  const said = r.stderr.split('\n').filter((l) => l.includes('attempts.json is not JSON'));
+  assert.equal(said.length, 1, r.stderr);
+  assert.ok(!(await readdir(join(store, name))).includes('attempts.json'), 'removed by the success');
+  const after = await runCli(['-m', manifest, 'plan']);
+  assert.doesNotMatch(after.stderr, /attempts\.json/);
+});

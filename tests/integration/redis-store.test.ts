@@ -391,3 +391,23 @@ test('loadMany gathers 10,000 certificates in batches', async () => {
   const last = results.get('cert-9999');
   assert.equal(last?.state === 'present' && last.cert.meta?.name, 'cert-9999');
 });
+
+test('an attempts key that is not a record is said once (no backoff applies), and a success removes it', async () => {
+  const logger = memoryLogger();
+  const store = await open({ url: redis.url, keyPrefix: 'att:' }, testContext({ logger }));
+  const a = certs[0]!;
+  await store.save('damaged', a.bundle, a.meta('damaged'));
+  await redis.cli('SET', 'att:attempts:{damaged}', 'not json');
+  const loaded = await store.loadMany(['damaged']);
+  await store.loadMany(['damaged']);
+  assert.equal(loaded.get('damaged')?.state, 'present');
+  assert.equal(loaded.get('damaged')?.attempts, undefined);
+  const warned = logger.lines.filter((l) => l.includes('att:attempts:{damaged}'));
+  assert.equal(warned.length, 1, logger.lines.join('\n'));
+  assert.match(
+    warned[0] ?? '',
+    /is not a failed-attempt record: the failed attempts it recorded are not known/,
+  );
+  await store.recordAttempt('damaged', undefined);
+  assert.equal(await redis.cli('EXISTS', 'att:attempts:{damaged}'), '0');
+});

@@ -618,7 +618,7 @@ function unusableAttempts(settings: FilesystemSettings, path: string, why: strin
   if (!toldUnusable.has(path)) {
     toldUnusable.add(path);
     settings.context.logger.warn(
-      `store ${settings.storeName}: ${path} ${why}: the failed attempts it recorded are not known, so no backoff applies (the next failure rewrites it)`,
+      `store ${settings.storeName}: ${path} ${why}: the failed attempts it recorded are not known, so no backoff applies (the next failure or success rewrites it)`,
     );
   }
   return undefined;

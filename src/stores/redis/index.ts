@@ -263,8 +263,18 @@ export class RedisStore implements Store, ChallengeStore, RevocationLog, Invento
     return results;
   }
 
+  /** The attempts files said to be unusable in this process (a run reads a certificate more than once). */
+  private readonly toldUnusable = new Set<string>();
+
   private decode(name: string, value: string | null, attemptsValue: string | null): LoadResult {
     const attempts = decodeAttempt(attemptsValue);
+    if (attempts === undefined && attemptsValue !== null && !this.toldUnusable.has(name)) {
+      // As the filesystem store says a damaged attempts.json: the backoff is not silently reset.
+      this.toldUnusable.add(name);
+      this.context.logger.warn(
+        `redis store "${this.name}": ${redisKeys.attempts(this.settings.keyPrefix, name)} is not a failed-attempt record: the failed attempts it recorded are not known, so no backoff applies (the next failure or success rewrites it)`,
+      );
+    }
     const extra = attempts ? { attempts } : {};
     if (value === null) return { state: 'missing', ...extra };
     const decoded = decodeCertRecord(name, value, this.settings.ring);
