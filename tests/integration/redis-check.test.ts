@@ -70,6 +70,8 @@ before(async () => {
     '&*',
     '+@all',
   );
+  // Everything but DEL: the lock's release script calls it (Redis says so without NOPERM).
+  await redis.cli('ACL', 'SETUSER', 'nodel', 'on', '>pw-nodel', '~t4:*', '&*', '+@all', '-del');
   // Everything but SCAN, with which plans and runs list the store's orphans and prune finds them.
   await redis.cli('ACL', 'SETUSER', 'noscan', 'on', '>pw-noscan', '~t8:*', '&*', '+@all', '-scan');
 });
@@ -144,12 +146,28 @@ describe('dry-run check of a Redis store', () => {
       /a run cannot record a failed attempt \(SET t7:attempts:\{…\}\): NOPERM/,
       /a run cannot log and read revocations \(LPUSH, LRANGE t7:revocations:\{…\}\): NOPERM/,
       /a run cannot keep renewal information \(SET, GET t7:renewal-info:…\): NOPERM/,
+      /a run cannot keep a local CA and ACME accounts \(SET NX, GET t7:local-ca:…, t7:account:…\): NOPERM/,
+      /a run cannot answer http-01 challenges \(SET PX t7:challenge:…\): NOPERM/,
     ];
     for (const step of steps) {
       const line = lines.find((l) => step.test(l));
       assert.ok(line, `${step} in:\n${lines.join('\n')}`);
       assert.match(line ?? '', /\(add ~t7:\* to the user's ACL/);
     }
+  });
+
+  test('DEL refused: the script line names the commands to add, DEL is said once, keys are left to expire', async () => {
+    const { config, env } = user('nodel', 't4:');
+    const lines = await refusals(await open(config, env));
+    const script = lines.find((l) => /a run cannot extend and release a lock/.test(l));
+    assert.match(
+      script ?? '',
+      /can't run this command.*\(the script calls a command this user may not run: add \+get \+set \+del/,
+      lines.join('\n'),
+    );
+    const deletes = lines.filter((l) => /a run cannot delete the keys it wrote/.test(l));
+    assert.equal(deletes.length, 1, lines.join('\n'));
+    assert.match(deletes[0] ?? '', /\(add \+del to the user's ACL\)/);
   });
 
   test('SCAN refused: a warning naming +scan (orphans are not listed, prune fails); the check passes', async () => {

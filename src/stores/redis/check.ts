@@ -13,12 +13,14 @@
  *    certificates are loaded), SET of `Pattempts:{probe}` (a failed attempt), LPUSH and LRANGE of
  *    `Prevocations:{probe}` (the revocation log), SET and GET of the blob `Prenewal-info:<probe>` (kept
  *    renewal information); each also PEXPIREd;
- * 6. DEL of every key written (each also expires after 60 s by itself);
- * 7. INFO replication and WAIT, with which a save is confirmed on a replica: a refusal is a warning, as
+ * 6. SET NX and GET of the blobs `Plocal-ca:<probe>` and `Paccount:<probe>:…` (a local CA, ACME accounts),
+ *    SET PX of `Pchallenge:<probe>` (http-01 answers);
+ * 7. DEL of each key written, one at a time (each also expires after 60 s by itself);
+ * 8. INFO replication and WAIT, with which a save is confirmed on a replica: a refusal is a warning, as
  *    at run time (saves are then not confirmed);
- * 8. SCAN of `Pcert:{*}`, with which plans and runs list the store's orphans: a refusal is a warning, as at
+ * 9. SCAN of `Pcert:{*}`, with which plans and runs list the store's orphans: a refusal is a warning, as at
  *    run time (orphans are not listed, `prune` fails);
- * 9. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
+ * 10. with `announce`, PUBLISH on the channel inside MULTI … DISCARD (the server checks the ACL when it
  *    queues the command; nothing is sent to subscribers): a refusal is a warning, as at run time.
  *
  * Every refusal (an ACL's NOPERM, READONLY, OOM …) is one line naming the command and key pattern and,
@@ -27,13 +29,16 @@
 import { randomBytes } from 'node:crypto';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import type { Logger } from '../../runtime/logger.js';
-import { redisKeys, renewalInfoBlobKey } from '../keys.js';
+import { accountBlobKey, localCaBlobKey, redisKeys, renewalInfoBlobKey } from '../keys.js';
 import { StoreChecksFailed } from '../types.js';
 import type { RedisConnection } from './connection.js';
 import type { StoreLabel } from './errors.js';
 import { certKeysPattern, scanOnce } from './lifecycle.js';
 import { EXTEND_SCRIPT, RELEASE_SCRIPT } from './lock.js';
 import { SAVE_SCRIPT } from './save-script.js';
+
+/** The commands the lock and save scripts call (lock.ts, save-script.ts), as ACL rules. */
+const SCRIPT_COMMANDS = '+get +set +del +pexpire +pttl +type +lpush +lpop +lindex +ltrim';
 
 /** How long each probe key lives if its DEL is lost (ms). */
 const PROBE_TTL_MS = 60_000;
@@ -74,6 +79,11 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
   const attemptsKey = redisKeys.attempts(keyPrefix, name);
   const revocationsKey = redisKeys.revocations(keyPrefix, name);
   const renewalInfoKey = redisKeys.blob(keyPrefix, renewalInfoBlobKey(name));
+  const localCaKey = redisKeys.blob(keyPrefix, localCaBlobKey(name));
+  const accountKey = redisKeys.blob(keyPrefix, accountBlobKey(name, 'dry-run'));
+  const challengeKey = redisKeys.challenge(keyPrefix, encodeURIComponent(name));
+  /** The probe keys a step wrote (or may have): deleted one by one at the end. */
+  const written = new Set<string>();
   const token = `dry-run:${check.hostname}:${check.pid}:${randomBytes(8).toString('hex')}`;
 
   // Unreachable, or the login refused: one line, nothing else to try.
@@ -94,14 +104,11 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     }
   };
 
-  const locked = await step(
-    `take a lock (SET NX PX on ${keyPrefix}lock:{…})`,
-    `${keyPrefix}lock:*`,
-    async (client) => {
-      const reply = await client.set(lockKey, token, 'PX', PROBE_TTL_MS, 'NX');
-      if (reply !== 'OK') throw new Error(`${lockKey} exists already`);
-    },
-  );
+  await step(`take a lock (SET NX PX on ${keyPrefix}lock:{…})`, `${keyPrefix}lock:*`, async (client) => {
+    const reply = await client.set(lockKey, token, 'PX', PROBE_TTL_MS, 'NX');
+    if (reply !== 'OK') throw new Error(`${lockKey} exists already`);
+    written.add(lockKey);
+  });
   // The scripts are checked even when the SET was refused: a user gets every rule to add in one go.
   await step(
     `extend and release a lock (EVAL on ${keyPrefix}lock:{…})`,
@@ -116,6 +123,7 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     `save a certificate (EVAL of the save script on ${keyPrefix}cert:{…} and ${keyPrefix}history:{…})`,
     `${keyPrefix}cert:* ${keyPrefix}history:*`,
     async (client) => {
+      written.add(certKey).add(historyKey);
       for (let i = 0; i < 2; i++) {
         const reply = await client.eval(SAVE_SCRIPT, 2, certKey, historyKey, 'dry run', '1');
         if (reply !== 'OK') throw new Error(`the save script answered ${JSON.stringify(reply)}`);
@@ -129,6 +137,7 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     `${keyPrefix}deployed:*`,
     async (client) => {
       await client.hset(deployedKey, check.hostname, 'dry run');
+      written.add(deployedKey);
       await client.pexpire(deployedKey, PROBE_TTL_MS);
     },
   );
@@ -144,6 +153,7 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     `${keyPrefix}attempts:*`,
     async (client) => {
       await client.set(attemptsKey, 'dry run', 'PX', PROBE_TTL_MS);
+      written.add(attemptsKey);
     },
   );
   await step(
@@ -151,6 +161,7 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     `${keyPrefix}revocations:*`,
     async (client) => {
       await client.lpush(revocationsKey, 'dry run');
+      written.add(revocationsKey);
       await client.pexpire(revocationsKey, PROBE_TTL_MS);
       await client.lrange(revocationsKey, 0, -1);
     },
@@ -160,21 +171,35 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
     `${keyPrefix}renewal-info:*`,
     async (client) => {
       await client.set(renewalInfoKey, 'dry run', 'PX', PROBE_TTL_MS);
+      written.add(renewalInfoKey);
       await client.get(renewalInfoKey);
     },
   );
-  await step(`delete keys (DEL ${keyPrefix}cert:{…})`, `${keyPrefix}*`, async (client) => {
-    // One slot (the `{probe}` hash tag) per DEL: a Cluster refuses keys of several slots in one command.
-    await client.del(
-      certKey,
-      historyKey,
-      deployedKey,
-      attemptsKey,
-      revocationsKey,
-      ...(locked ? [lockKey] : []),
-    );
-    await client.del(renewalInfoKey);
-  });
+  await step(
+    `keep a local CA and ACME accounts (SET NX, GET ${keyPrefix}local-ca:…, ${keyPrefix}account:…)`,
+    `${keyPrefix}local-ca:* ${keyPrefix}account:*`,
+    async (client) => {
+      for (const key of [localCaKey, accountKey]) {
+        await client.set(key, 'dry run', 'PX', PROBE_TTL_MS, 'NX');
+        written.add(key);
+        await client.get(key);
+      }
+    },
+  );
+  await step(
+    `answer http-01 challenges (SET PX ${keyPrefix}challenge:…)`,
+    `${keyPrefix}challenge:*`,
+    async (client) => {
+      await client.set(challengeKey, 'dry run', 'PX', PROBE_TTL_MS);
+      written.add(challengeKey);
+    },
+  );
+  // What was written, one key at a time (a refusal names its key; a Cluster refuses keys of several slots
+  // in one DEL). A user who may not run DEL at all is told once.
+  for (const key of written) {
+    const deleted = await step(`delete the keys it wrote (DEL ${key})`, key, (client) => client.del(key));
+    if (!deleted && /'del' command/.test(refusals.at(-1)?.oneLine ?? '')) break;
+  }
 
   let note = '';
   // A save asks INFO replication and WAITs for a replica; without them it is saved unconfirmed (a warning
@@ -244,6 +269,13 @@ function refusal(
   error: CertRenewError,
 ): CertRenewError {
   const message = `redis store "${label.name}" (${label.address}): a run cannot ${what}: ${text}`;
+  // A command the script calls is refused (Redis says so without NOPERM, naming no command).
+  if (/can't run this command or subcommand/.test(text)) {
+    return new CertRenewError(ErrorCode.storeUnavailable, message, {
+      cause: error,
+      hint: `the script calls a command this user may not run: add ${SCRIPT_COMMANDS} to the user's ACL (or +@all)`,
+    });
+  }
   if (text.startsWith('NOPERM')) {
     const command = /run the '([^']+)' command/.exec(text)?.[1];
     let hint: string;
