@@ -685,6 +685,16 @@ const rows: Row[] = [
     at: '"renewBefore"',
   },
   {
+    title: "a step-ca url with a path (an ACME directory's): every run would ask the CA's API under it",
+    mutate: (m) => {
+      m.issuers.ca.url = 'https://ca.example:9000/acme';
+    },
+    pointer: '/issuers/ca/url',
+    message:
+      /'https:\/\/ca\.example:9000\/acme' has '\/acme' after the host: step-ca's url is its base URL, https:\/\/ca\.example:9000, with no path/,
+    at: '"url": "https://ca.example:9000/acme"',
+  },
+  {
     title: "renewBefore against step-ca's 24h default",
     mutate: (m) => {
       delete m.issuers.ca.lifetime;

@@ -412,6 +412,35 @@ export function verifyEndpoints(view: ManifestView): Finding[] {
 }
 
 /** The checks `checkManifestText` runs, in order. */
+/**
+ * Each step-ca issuer's `url` is the CA's base URL (`https://host:port`): the API's paths (`/1.0/sign`,
+ * `/roots`) are taken from its root, so a path there (`/acme`, an ACME directory's) would be dropped and
+ * the CA misdiagnosed ("not the CA pinned …, HTTP 404") by every run.
+ */
+export function stepCaUrls(view: ManifestView): Finding[] {
+  const findings: Finding[] = [];
+  for (const [name, issuer] of Object.entries(view.issuers)) {
+    if (!isObject(issuer) || issuer.type !== 'step-ca') continue;
+    const text = stringAt(issuer, 'url');
+    let url: URL;
+    try {
+      url = new URL(text ?? '');
+    } catch {
+      continue; // not a URL: the schema says so
+    }
+    const extra = `${url.pathname === '/' ? '' : url.pathname}${url.search}${url.hash}`;
+    if (extra !== '') {
+      findings.push(
+        error(
+          `/issuers/${esc(name)}/url`,
+          `${show(text)} has ${show(extra)} after the host: step-ca's url is its base URL, ${url.protocol}//${url.host}, with no path (its API's paths are its own)`,
+        ),
+      );
+    }
+  }
+  return findings;
+}
+
 export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   durationsInRange,
   references,
@@ -428,6 +457,7 @@ export const MANIFEST_CHECKS: readonly ManifestCheck[] = [
   lockTimeouts,
   fileModes,
   verifyEndpoints,
+  stepCaUrls,
 ];
 
 /** Runs every check of `MANIFEST_CHECKS` over a parsed manifest (any JSON object, valid or not). */
