@@ -48,6 +48,12 @@ const DEFAULT_CA_KEY_TYPE: KeyType = 'ecdsa-p256';
 export interface LocalCaMaterial {
   certPem: string;
   keyPem: string;
+  /**
+   * ISO 8601: this CA replaced another of the same name on purpose (`--new-local-ca`) at this time. The
+   * certificates issued before it, by the CA it replaced, are renewed from it without a word; others it
+   * did not sign are refused (`refuseOtherCa`).
+   */
+  replacedAt?: string;
 }
 
 export { localCaBlobKey };
@@ -76,8 +82,14 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       (this.config.lifetime === undefined ? DEFAULT_LOCAL_CA_LIFETIME_MS : durationMs(this.config.lifetime));
     let notAfter = new Date(now.getTime() + lifetimeMs);
     const caNotAfter = this.assertUsable(ca.certPem, store, now);
-    if (request.current && this.notIssuedBy(ca, request.current))
+    if (request.current && this.notIssuedBy(ca, request.current)) {
       this.refuseOtherCa(store, request.entry.name);
+      // --new-local-ca: from now on this CA stands in for the one that issued what is stored.
+      if (ca.replacedAt === undefined) {
+        ca.replacedAt = now.toISOString();
+        await store.putBlob(localCaBlobKey(this.name), JSON.stringify(ca));
+      }
+    }
     if (notAfter > caNotAfter) {
       // A leaf cannot outlive the CA that signed it.
       this.context.logger.warn(
@@ -118,7 +130,10 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
   private notIssuedBy(ca: LocalCaMaterial, cert: StoredCertificate): boolean {
     if (!this.signedByOurs(cert.meta?.issuer, cert.certPem)) return false;
     try {
-      return !new X509Certificate(cert.certPem).verify(new X509Certificate(ca.certPem).publicKey);
+      const leaf = new X509Certificate(cert.certPem);
+      // Issued before this CA replaced its predecessor on purpose (--new-local-ca): renewed from it.
+      if (ca.replacedAt !== undefined && Date.parse(leaf.validFrom) < Date.parse(ca.replacedAt)) return false;
+      return !leaf.verify(new X509Certificate(ca.certPem).publicKey);
     } catch {
       return false;
     }
@@ -288,6 +303,8 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
       );
     }
     const created = await this.createCa();
+    // Made on purpose in place of the one that issued what is stored: those are renewed from it.
+    if (issued) created.replacedAt = this.context.clock.now().toISOString();
     const key = localCaBlobKey(this.name);
     // ifAbsent: when several processes create the CA at once, the first write wins and everyone uses it.
     if (await store.putBlob(key, JSON.stringify(created), { ifAbsent: true })) {
@@ -410,7 +427,11 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     if (!cert) throw corrupt('the certificate does not parse');
     if (!cert.ca) throw corrupt('the certificate is not a CA');
     if (!keyMatchesX509(material.keyPem, cert)) throw corrupt('the key does not match the certificate');
-    return { certPem: material.certPem, keyPem: material.keyPem };
+    return {
+      certPem: material.certPem,
+      keyPem: material.keyPem,
+      ...(typeof material.replacedAt === 'string' ? { replacedAt: material.replacedAt } : {}),
+    };
   }
 
   private async createCa(): Promise<LocalCaMaterial> {

@@ -292,6 +292,10 @@ test('a local CA replaced by another of the same name is not renewed from: statu
     const leaf = new X509Certificate(await readFile(join(path, 'web', 'cert.pem'), 'utf8'));
     assert.ok(leaf.verify(new X509Certificate(other.certPem).publicKey), 'issued by the CA now in the store');
     assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
+    // Said once: the CA in the store now stands in for the one it replaced (its blob records when).
+    assert.match(await readFile(blob, 'utf8'), /"replacedAt":/);
+    const later = await runCli(['-m', manifest, 'run', '--force']);
+    assert.equal(later.code, 0, later.stderr);
   } finally {
     await tmp.remove();
   }
