@@ -31,6 +31,12 @@ export interface IssuerCheckContext {
   store: Store;
   certs: ResolvedCertificate[];
   signal: AbortSignal;
+  /**
+   * The names among `certs` that need a new certificate, not a renewal of the one stored (it is missing,
+   * unreadable, expired, revoked, its key or names changed): step-ca's `/1.0/sign`, which needs the
+   * provisioner password, where a renewal over mutual TLS needs none.
+   */
+  newCertificates?: readonly string[];
 }
 
 /**

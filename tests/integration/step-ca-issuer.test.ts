@@ -378,6 +378,24 @@ describe('step-ca issuer against a real step-ca', () => {
       await check(issuer({}).issuer),
       /no password here \(.*\): renewals over mutual TLS need none/,
     );
+    // Unless a due certificate needs a new one (missing, key changed …): /1.0/sign needs the password.
+    await assert.rejects(
+      issuer({}).issuer.check({
+        store: noStore,
+        certs: [],
+        signal: AbortSignal.timeout(60_000),
+        newCertificates: ['svc', 'api'],
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof CertRenewError);
+        assert.equal(error.code, ErrorCode.secretUnavailable);
+        assert.match(
+          error.message,
+          /^step-ca issuer 'internal': svc, api need a new certificate \(\/1\.0\/sign\), which needs the provisioner password: /,
+        );
+        return true;
+      },
+    );
   });
 
   test('a CA that does not answer is a transient ISSUER_UNAVAILABLE', async () => {

@@ -193,6 +193,15 @@ export class StepCaIssuer implements Issuer, Revoker {
       key = 'its key unlocks';
     } catch (error) {
       if (!(error instanceof CertRenewError) || error.code !== ErrorCode.secretUnavailable) throw error;
+      const needing = context.newCertificates ?? [];
+      if (needing.length > 0) {
+        // A run would ask /1.0/sign for these, with the password it cannot read here.
+        throw new CertRenewError(
+          ErrorCode.secretUnavailable,
+          `step-ca issuer '${this.name}': ${needing.join(', ')} need${needing.length === 1 ? 's' : ''} a new certificate (/1.0/sign), which needs the provisioner password: ${error.message}`,
+          { ...(error.hint ? { hint: error.hint } : {}) },
+        );
+      }
       key = `no password here (${error.message}): renewals over mutual TLS need none, a new certificate would`;
     }
     return `step-ca ${this.#api.url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present, ${key}`;
