@@ -76,7 +76,7 @@ function* statusTable(status: StatusReport, { paint: c }: ReportOptions): Genera
     for (const l of i.served ?? []) {
       detail += l.ok
         ? `; ${l.endpoint} serves the stored certificate`
-        : `; ${l.endpoint}: ${l.error ?? 'not served'}`;
+        : `; ${l.error ?? `${l.endpoint}: not served`}`; // the error names the endpoint itself
     }
     return [
       i.name,
