@@ -80,11 +80,14 @@ async function markIssuerProblems(
     try {
       const issuer = await session.issuer(entry.issuerName);
       const store = await session.store(entry.storeName);
-      const line = await issuer.renewalBlocker?.(
+      const lines = await issuer.renewalBlocker?.(
         store,
         group.map((r) => r.entry.name),
       );
-      if (line) for (const { item } of group) item.issuerProblem = line;
+      for (const { entry: one, item } of group) {
+        const line = lines?.get(one.name);
+        if (line) item.issuerProblem = line;
+      }
     } catch (error) {
       logger.debug(`issuer '${entry.issuerName}': its state could not be checked: ${describeError(error)}`);
     }

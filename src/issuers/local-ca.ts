@@ -16,8 +16,10 @@ import { localCaBlobKey, localCaCrlLockName } from '../stores/keys.js';
 import { hasInventory, type Store, type StoredCertificate } from '../stores/types.js';
 import { durationMs, formatDuration } from '../util/duration.js';
 import { createCertificate, MAX_COMMON_NAME } from '../x509/build.js';
+import { serialAndAuthorityKeyId } from '../x509/der.js';
 import { inspectCertificate, parseCertificate } from '../x509/inspect.js';
 import { generateKey, keyMatchesX509 } from '../x509/keys.js';
+import { firstCertificateDer } from '../x509/pem.js';
 import type { RevocationReason } from '../x509/revocation.js';
 import { readRevoked, revokeAtLocalCa } from './local-ca-crl.js';
 import type {
@@ -49,11 +51,12 @@ export interface LocalCaMaterial {
   certPem: string;
   keyPem: string;
   /**
-   * ISO 8601: this CA replaced another of the same name on purpose (`--new-local-ca`) at this time. The
-   * certificates issued before it, by the CA it replaced, are renewed from it without a word; others it
-   * did not sign are refused (`refuseOtherCa`).
+   * The CAs this one stands in for on purpose (`--new-local-ca`): the key identifier (hex, as the leaves'
+   * Authority Key Identifier names it) of each CA whose certificates it renews without a word, and when it
+   * was made to. Any other certificate it did not sign is refused (`refuseOtherCa`): a blob copied from
+   * elsewhere carries the key identifiers of ITS predecessors, not of the CA that issued what is stored here.
    */
-  replacedAt?: string;
+  replaces?: { keyId: string; at: string }[];
 }
 
 export { localCaBlobKey };
@@ -85,8 +88,9 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     if (request.current && this.notIssuedBy(ca, request.current)) {
       this.refuseOtherCa(store, request.entry.name);
       // --new-local-ca: from now on this CA stands in for the one that issued what is stored.
-      if (ca.replacedAt === undefined) {
-        ca.replacedAt = now.toISOString();
+      const keyId = issuerKeyId(request.current.certPem);
+      if (keyId !== undefined && !ca.replaces?.some((r) => r.keyId === keyId)) {
+        ca.replaces = [...(ca.replaces ?? []), { keyId, at: now.toISOString() }];
         await store.putBlob(localCaBlobKey(this.name), JSON.stringify(ca));
       }
     }
@@ -131,8 +135,9 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     if (!this.signedByOurs(cert.meta?.issuer, cert.certPem)) return false;
     try {
       const leaf = new X509Certificate(cert.certPem);
-      // Issued before this CA replaced its predecessor on purpose (--new-local-ca): renewed from it.
-      if (ca.replacedAt !== undefined && Date.parse(leaf.validFrom) < Date.parse(ca.replacedAt)) return false;
+      // Issued by a CA this one replaced on purpose (--new-local-ca): renewed from it.
+      const keyId = issuerKeyId(cert.certPem);
+      if (keyId !== undefined && ca.replaces?.some((r) => r.keyId === keyId)) return false;
       return !leaf.verify(new X509Certificate(ca.certPem).publicKey);
     } catch {
       return false;
@@ -144,35 +149,37 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
    * `--new-local-ca` asks for a new root (then said loudly, once per certificate).
    */
   private refuseOtherCa(store: Store, name: string): void {
-    const line = `local CA '${this.name}' in store '${store.name}' is not the CA that issued ${name}'s stored certificate (a CA of the same name with another key: restored from another backup, or another host's)`;
     if (this.context.newLocalCa) {
       this.context.logger.warn(
-        `${line}: renewing from it as --new-local-ca asks; clients must trust its root`,
+        `${this.otherCaLine(store, name)}: renewing from it as --new-local-ca asks; clients must trust its root`,
       );
       return;
     }
-    throw new CertRenewError(
+    throw this.otherCaError(store, name);
+  }
+
+  private otherCaLine(store: Store, name: string): string {
+    return `local CA '${this.name}' in store '${store.name}' is not the CA that issued ${name}'s stored certificate (a CA of the same name with another key: restored from another backup, or another host's)`;
+  }
+
+  private otherCaError(store: Store, name: string): CertRenewError {
+    return new CertRenewError(
       ErrorCode.storeCorrupt,
-      `${line}: a renewal would chain to a root its clients do not trust`,
+      `${this.otherCaLine(store, name)}: a renewal would chain to a root its clients do not trust`,
       {
-        hint: `restore the CA that issued it (${blobWhere(store, localCaBlobKey(this.name))}), or run with --new-local-ca to renew from this one (then renew its certificates with --force and make clients trust the new root)`,
+        hint: `restore the CA that issued it (${blobWhere(store, localCaBlobKey(this.name))}), or renew from this one with --new-local-ca --force (then make clients trust its root)`,
       },
     );
   }
 
-  /** The first of `names` whose stored certificate `ca` did not issue (`notIssuedBy`), read from `store`. */
-  private async otherCaFor(
-    ca: LocalCaMaterial,
-    store: Store,
-    names: readonly string[],
-  ): Promise<string | undefined> {
-    if (names.length === 0) return undefined;
+  /** Those of `names` whose stored certificate `ca` did not issue (`notIssuedBy`), read from `store`. */
+  private async otherCaFor(ca: LocalCaMaterial, store: Store, names: readonly string[]): Promise<string[]> {
+    if (names.length === 0) return [];
     const loaded = await store.loadMany(names);
-    for (const name of names) {
+    return names.filter((name) => {
       const one = loaded.get(name);
-      if (one?.state === 'present' && this.notIssuedBy(ca, one.cert)) return name;
-    }
-    return undefined;
+      return one?.state === 'present' && this.notIssuedBy(ca, one.cert);
+    });
   }
 
   /** Nothing is signed once the certificate's deadline passed (the `Issuer.issue` contract). */
@@ -260,10 +267,10 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     const cert = new X509Certificate(existing.certPem);
     const notAfter = this.assertUsable(existing.certPem, store, this.context.clock.now());
     const names = context.certs.filter((c) => c.issuerName === this.name).map((c) => c.name);
-    const other = await this.otherCaFor(existing, context.store, names);
-    if (other !== undefined) {
-      this.refuseOtherCa(store, other);
-      return `local CA '${this.name}' in store '${store.name}' did not issue ${other}'s stored certificate; --new-local-ca: would renew from it`;
+    const others = await this.otherCaFor(existing, context.store, names);
+    if (others.length > 0) {
+      if (!this.context.newLocalCa) throw this.otherCaError(store, others.join(', '));
+      return `local CA '${this.name}' in store '${store.name}' did not issue the stored certificate of ${others.join(', ')}; --new-local-ca: would renew from it`;
     }
     return `local CA '${this.name}' ready in store '${store.name}' (${(cert.subject ?? '').split('\n').join(', ')}, valid until ${notAfter.toISOString()})`;
   }
@@ -304,7 +311,9 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     }
     const created = await this.createCa();
     // Made on purpose in place of the one that issued what is stored: those are renewed from it.
-    if (issued) created.replacedAt = this.context.clock.now().toISOString();
+    if (issued?.keyId !== undefined) {
+      created.replaces = [{ keyId: issued.keyId, at: this.context.clock.now().toISOString() }];
+    }
     const key = localCaBlobKey(this.name);
     // ifAbsent: when several processes create the CA at once, the first write wins and everyone uses it.
     if (await store.putBlob(key, JSON.stringify(created), { ifAbsent: true })) {
@@ -327,15 +336,19 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
    * or lost: docs/issuers.md "When the local CA is gone"). Stores that cannot list their certificates, and
    * certificates that cannot be read, prove nothing.
    */
-  private async issuedBefore(stores: Store[]): Promise<{ name: string; store: string } | undefined> {
+  private async issuedBefore(
+    stores: Store[],
+  ): Promise<{ name: string; store: string; keyId?: string } | undefined> {
     for (const store of new Set(stores)) {
       if (!hasInventory(store)) continue;
       const names = await store.listNames();
       for (let i = 0; i < names.length; i += ISSUED_BATCH) {
         const loaded = await store.loadMany(names.slice(i, i + ISSUED_BATCH));
         for (const [name, one] of loaded) {
-          if (one.state === 'present' && this.signedByOurs(one.cert.meta?.issuer, one.cert.certPem))
-            return { name, store: store.name };
+          if (one.state === 'present' && this.signedByOurs(one.cert.meta?.issuer, one.cert.certPem)) {
+            const keyId = issuerKeyId(one.cert.certPem);
+            return { name, store: store.name, ...(keyId !== undefined ? { keyId } : {}) };
+          }
         }
       }
     }
@@ -371,34 +384,44 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
 
   private goneHint(store: Store): string {
     const key = localCaBlobKey(this.name);
-    return `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`;
+    return `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or create a new CA with --new-local-ca --force (it renews the certificates then; make clients trust the new root)`;
   }
 
   /**
    * `status`: the CA that issued what `certificateStore` holds is gone from its store (a renewal would be
    * refused: `gone`), cannot be read (a directory in its file's place, a Redis key of another type, an ACL
-   * without its key), is corrupt, has expired, or did not issue the stored certificate of one of `names`
-   * (another CA of the same name: `refuseOtherCa`) — one line each; undefined when it is there and usable.
-   * Reads, never creates. Rejects only with what is not a CertRenewError (a bug).
+   * without its key), is corrupt, has expired (every one of `names` gets that line), or did not issue the
+   * stored certificate of some of `names` (another CA of the same name: each of those gets its own line);
+   * an empty map when nothing stands in the way. Reads, never creates. Rejects only with what is not a
+   * CertRenewError (a bug), or when the certificates cannot be read.
    */
-  async renewalBlocker(certificateStore: Store, names: readonly string[] = []): Promise<string | undefined> {
+  async renewalBlocker(
+    certificateStore: Store,
+    names: readonly string[],
+  ): Promise<ReadonlyMap<string, string>> {
     const store = await this.caStore(certificateStore);
+    const all = (line: string) => new Map(names.map((name) => [name, line]));
     let existing: LocalCaMaterial | undefined;
     try {
       existing = await this.read(store);
       if (existing) this.assertUsable(existing.certPem, store, this.context.clock.now());
-      const other = existing && (await this.otherCaFor(existing, certificateStore, names));
-      if (other !== undefined) this.refuseOtherCa(store, other);
     } catch (error) {
       if (error instanceof CertRenewError) {
-        return error.oneLine.startsWith(`local CA '${this.name}'`)
-          ? error.oneLine
-          : `local CA '${this.name}' in store '${store.name}' cannot be read, so renewing the certificates it issued will fail: ${error.oneLine}`;
+        return all(
+          error.oneLine.startsWith(`local CA '${this.name}'`)
+            ? error.oneLine
+            : `local CA '${this.name}' in store '${store.name}' cannot be read, so renewing the certificates it issued will fail: ${error.oneLine}`,
+        );
       }
       throw error;
     }
-    if (existing) return undefined;
-    return `local CA '${this.name}' is gone from store '${store.name}': renewing the certificates it issued will be refused (${this.goneHint(store)})`;
+    if (!existing) {
+      return all(
+        `local CA '${this.name}' is gone from store '${store.name}': renewing the certificates it issued will be refused (${this.goneHint(store)})`,
+      );
+    }
+    const others = await this.otherCaFor(existing, certificateStore, names);
+    return new Map(others.map((name) => [name, this.otherCaError(store, name).oneLine]));
   }
 
   /** The stored CA, checked (the certificate parses, is a CA, and the key is its key); undefined if absent. */
@@ -430,7 +453,14 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     return {
       certPem: material.certPem,
       keyPem: material.keyPem,
-      ...(typeof material.replacedAt === 'string' ? { replacedAt: material.replacedAt } : {}),
+      ...(Array.isArray(material.replaces)
+        ? {
+            replaces: material.replaces.filter(
+              (r): r is { keyId: string; at: string } =>
+                typeof r?.keyId === 'string' && typeof r?.at === 'string',
+            ),
+          }
+        : {}),
     };
   }
 
@@ -453,4 +483,10 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
 /** Where a blob is, for a hint: the store's own words (a file, a Redis key), else the store's name. */
 function blobWhere(store: Pick<Store, 'name' | 'blobLocation'>, key: string): string {
   return store.blobLocation?.(key) ?? `in store '${store.name}'`;
+}
+
+/** The key identifier (hex) of the CA that signed the first certificate of `certPem` (its Authority Key Identifier). */
+function issuerKeyId(certPem: string): string | undefined {
+  const der = firstCertificateDer(certPem);
+  return der === undefined ? undefined : serialAndAuthorityKeyId(der)?.keyIdentifier.toString('hex');
 }

@@ -111,10 +111,10 @@ export interface Issuer {
   /**
    * `status` (optional): why renewing the certificates `names` this issuer issued into `store` would fail
    * now, found in the issuer's own state without contacting anyone (local-ca: its CA gone from the store,
-   * unreadable, corrupt, expired, or not the CA that issued them), as one line saying what to do; undefined
-   * when nothing stands in the way. Never creates anything.
+   * unreadable, corrupt, expired, or not the CA that issued them): name → one line saying what to do, for
+   * those it concerns. Never creates anything.
    */
-  renewalBlocker?(store: Store, names?: readonly string[]): Promise<string | undefined>;
+  renewalBlocker?(store: Store, names: readonly string[]): Promise<ReadonlyMap<string, string>>;
   /** Releases connections (keep-alive sockets); the issuer is not used afterwards. */
   close?(): Promise<void>;
 }

@@ -71,7 +71,9 @@ function* statusTable(status: StatusReport, { paint: c }: ReportOptions): Genera
     if (last && i.reason !== 'revoked') {
       detail += `; previous certificate ${last.serial} revoked (${last.reason}) at ${last.revokedAt}`;
     }
-    if (i.issuerProblem) detail += `; ${i.issuerProblem}`;
+    // Not twice: a renewal refused for the same reason recorded it as the last error already.
+    if (i.issuerProblem && !(i.failures?.lastError ?? '').includes(i.issuerProblem.slice(0, 80)))
+      detail += `; ${i.issuerProblem}`;
     if (i.hosts && i.hosts.length > 0) detail += `; hosts: ${hostsCell(i.hosts)}`;
     for (const l of i.served ?? []) {
       detail += l.ok

@@ -272,6 +272,17 @@ test('a local CA replaced by another of the same name is not renewed from: statu
     );
     const storedBefore = await readFile(join(path, 'web', 'cert.pem'), 'utf8');
     const otherCa = /local CA 'local' in store 'shared' is not the CA that issued web's stored certificate/;
+    // A blob that stands in for some CA on purpose (another store's --new-local-ca) does not stand in for
+    // the one that issued what is stored here.
+    const elsewhere = { keyId: 'de'.repeat(20), at: '2026-01-01T00:00:00.000Z' };
+    await writeFile(
+      blob,
+      JSON.stringify({
+        certPem: other.certPem,
+        keyPem: await readFile(other.keyPath, 'utf8'),
+        replaces: [elsewhere],
+      }),
+    );
 
     const status = await runCli(['-m', manifest, 'status', '--check', '--json']);
     assert.equal(status.code, 1, status.stdout);
@@ -292,8 +303,9 @@ test('a local CA replaced by another of the same name is not renewed from: statu
     const leaf = new X509Certificate(await readFile(join(path, 'web', 'cert.pem'), 'utf8'));
     assert.ok(leaf.verify(new X509Certificate(other.certPem).publicKey), 'issued by the CA now in the store');
     assert.equal((await runCli(['-m', manifest, 'status', '--check'])).code, 0);
-    // Said once: the CA in the store now stands in for the one it replaced (its blob records when).
-    assert.match(await readFile(blob, 'utf8'), /"replacedAt":/);
+    // Said once: the CA in the store now stands in for the one it replaced (its blob records which).
+    const replaces = (JSON.parse(await readFile(blob, 'utf8')) as { replaces: { keyId: string }[] }).replaces;
+    assert.deepEqual(replaces.map((r) => r.keyId).length, 2, JSON.stringify(replaces));
     const later = await runCli(['-m', manifest, 'run', '--force']);
     assert.equal(later.code, 0, later.stderr);
   } finally {
