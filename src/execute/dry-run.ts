@@ -13,7 +13,6 @@ import { hookDisplayName, hookIdentity } from '../hooks/run.js';
 import type { Env } from '../manifest/secrets.js';
 import type { HookSpec, ResolvedCertificate } from '../manifest/types.js';
 import type { PlannedRecord } from '../plan/model.js';
-import { Reason } from '../policy/reasons.js';
 import type { CheckReport } from '../report/model.js';
 import type { Logger } from '../runtime/logger.js';
 import type { Session } from '../runtime/session.js';
@@ -30,19 +29,6 @@ export interface DryRunChecks {
 const CHECK_TIMEOUT_MS = 30_000;
 /** How many certificates are checked alone at once (each may start an nsupdate and several queries). */
 const CERTIFICATE_CHECKS_AT_ONCE = 8;
-
-/** Plan reasons after which what is stored cannot be renewed as it is: a new certificate is needed. */
-const NEW_CERTIFICATE_REASONS: ReadonlySet<string> = new Set<Reason>([
-  Reason.missing,
-  Reason.unreadable,
-  Reason.revoked,
-  Reason.keyMismatch,
-  Reason.domainsChanged,
-  Reason.keyTypeChanged,
-  Reason.issuerChanged,
-  Reason.expired,
-  Reason.notYetValid,
-]);
 
 /** Certificates of one issuer with the same challenge (their own, or none: the issuer's) share one check. */
 function issuerCheckKey(entry: ResolvedCertificate): string {
@@ -61,9 +47,16 @@ export async function dryRunChecks(
   const entries = records.map((r) => r.entry);
   const dueRecords = records.filter((r) => r.item.action === 'renew' || r.item.action === 'backoff');
   const due = dueRecords.map((r) => r.entry);
-  const newCertificates = dueRecords
-    .filter((r) => r.item.reason !== undefined && NEW_CERTIFICATE_REASONS.has(r.item.reason))
-    .map((r) => r.entry.name);
+  const planned = new Map(
+    dueRecords.map((r) => [
+      r.entry,
+      {
+        ...(r.item.reason !== undefined ? { reason: r.item.reason } : {}),
+        ...(r.item.notBefore !== undefined ? { notBefore: r.item.notBefore } : {}),
+        ...(r.item.notAfter !== undefined ? { notAfter: r.item.notAfter } : {}),
+      },
+    ]),
+  );
   const storeNames = new Set(entries.map((e) => e.storeName));
   // One issuer check per issuer and challenge: a challenge that cannot be answered (a standalone port
   // another server holds) blocks only the certificates that use it, not those on webroot or dns-01.
@@ -103,13 +96,7 @@ export async function dryRunChecks(
       try {
         const issuer = await session.issuer(name);
         const store = await session.store((certs[0] as ResolvedCertificate).storeName);
-        const names = new Set(certs.map((c) => c.name));
-        const message = await issuer.check({
-          store,
-          certs,
-          signal,
-          newCertificates: newCertificates.filter((n) => names.has(n)),
-        });
+        const message = await issuer.check({ store, certs, signal });
         issuerResults.set(key, { kind: 'issuer', name, ok: true, message });
       } catch (error) {
         const e = toCertRenewError(error, ErrorCode.issuerUnavailable, `issuer '${name}'`);
@@ -119,7 +106,7 @@ export async function dryRunChecks(
     mapLimit(due, CERTIFICATE_CHECKS_AT_ONCE, async (entry) => {
       try {
         const issuer = await session.issuer(entry.issuerName);
-        const message = await issuer.checkCertificate?.(entry, signal);
+        const message = await issuer.checkCertificate?.(entry, signal, planned.get(entry));
         if (message !== undefined) {
           certResults.set(entry.name, { kind: 'certificate', name: entry.name, ok: true, message });
         }

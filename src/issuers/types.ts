@@ -31,12 +31,16 @@ export interface IssuerCheckContext {
   store: Store;
   certs: ResolvedCertificate[];
   signal: AbortSignal;
-  /**
-   * The names among `certs` that need a new certificate, not a renewal of the one stored (it is missing,
-   * unreadable, expired, revoked, its key or names changed): step-ca's `/1.0/sign`, which needs the
-   * provisioner password, where a renewal over mutual TLS needs none.
-   */
-  newCertificates?: readonly string[];
+}
+
+/**
+ * What the plan says of a due certificate, for `checkCertificate`: why it is due (the plan's reason) and
+ * the stored certificate's validity (ISO 8601), when one is stored.
+ */
+export interface PlannedCertificate {
+  reason?: string;
+  notBefore?: string;
+  notAfter?: string;
 }
 
 /**
@@ -100,7 +104,11 @@ export interface Issuer {
    * propagation check would ask). Resolves with one line, or undefined when there is nothing to check
    * for this certificate; rejects with a CertRenewError (CHALLENGE_FAILED …) saying what to fix.
    */
-  checkCertificate?(entry: ResolvedCertificate, signal: AbortSignal): Promise<string | undefined>;
+  checkCertificate?(
+    entry: ResolvedCertificate,
+    signal: AbortSignal,
+    planned?: PlannedCertificate,
+  ): Promise<string | undefined>;
   /**
    * Trust anchors (PEM roots) the issued chain must verify against, when the issuer knows them: step-ca
    * its pinned root (fetched once), local-ca its root once it exists in `store` (an empty list before;

@@ -378,23 +378,45 @@ describe('step-ca issuer against a real step-ca', () => {
       await check(issuer({}).issuer),
       /no password here \(.*\): renewals over mutual TLS need none/,
     );
-    // Unless a due certificate needs a new one (missing, key changed …): /1.0/sign needs the password.
-    await assert.rejects(
-      issuer({}).issuer.check({
-        store: noStore,
-        certs: [],
-        signal: AbortSignal.timeout(60_000),
-        newCertificates: ['svc', 'api'],
-      }),
-      (error: unknown) => {
+    // Each due certificate whose renewal needs /1.0/sign (the plan's reason, a new key, another lifetime)
+    // is failed on its own without the password; one renewed over mutual TLS passes.
+    const bare = issuer({}).issuer;
+    const entry = (name: string, extra: Partial<ResolvedCertificate> = {}) =>
+      ({ ...resolved(config, [`${name}.example.test`]), name, ...extra }) as ResolvedCertificate;
+    const signal = AbortSignal.timeout(60_000);
+    const now = Date.now();
+    const stored = {
+      notBefore: new Date(now - 3_600_000).toISOString(),
+      notAfter: new Date(now + 20 * 3_600_000).toISOString(),
+    };
+    for (const [cert, planned, why] of [
+      [entry('svc'), { reason: 'missing' }, /\/1\.0\/sign: missing/],
+      [entry('key', { reuseKey: false }), { reason: 'within-renew-window', ...stored }, /reuseKey is false/],
+      [
+        entry('life', { lifetimeMs: 3 * 3_600_000 }),
+        { reason: 'within-renew-window', ...stored },
+        /the requested lifetime changes/,
+      ],
+    ] as const) {
+      await assert.rejects(bare.checkCertificate(cert, signal, planned), (error: unknown) => {
         assert.ok(error instanceof CertRenewError);
         assert.equal(error.code, ErrorCode.secretUnavailable);
         assert.match(
           error.message,
-          /^step-ca issuer 'internal': svc, api need a new certificate \(\/1\.0\/sign\), which needs the provisioner password: /,
+          new RegExp(`^${cert.name} needs a new certificate from step-ca issuer 'internal' \\(`),
         );
+        assert.match(error.message, why);
         return true;
-      },
+      });
+    }
+    const renewable = {
+      reason: 'within-renew-window',
+      notBefore: stored.notBefore,
+      notAfter: new Date(now + 23 * 3_600_000).toISOString(),
+    };
+    assert.equal(
+      await bare.checkCertificate(entry('ok', { lifetimeMs: 24 * 3_600_000 }), signal, renewable),
+      undefined,
     );
   });
 

@@ -13,7 +13,8 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { CertRenewError, ErrorCode } from '../../errors.js';
-import type { StepCaIssuerConfig } from '../../manifest/types.js';
+import type { ResolvedCertificate, StepCaIssuerConfig } from '../../manifest/types.js';
+import { Reason } from '../../policy/reasons.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs, formatDuration } from '../../util/duration.js';
 import { keyMatchesCertificate } from '../../x509/keys.js';
@@ -24,6 +25,7 @@ import type {
   IssueResult,
   Issuer,
   IssuerCheckContext,
+  PlannedCertificate,
   RevokeRequest,
   Revoker,
 } from '../types.js';
@@ -46,6 +48,19 @@ export const STEP_CA_DEFAULT_LIFETIME_MS = 24 * 3_600_000;
  * (step-ca back-dates notBefore by a minute; 5 minutes also absorbs other CAs' back-dating).
  */
 const LIFETIME_TOLERANCE_MS = 5 * 60_000;
+
+/** Plan reasons after which nothing stored can be renewed over mutual TLS: `/1.0/sign` is needed. */
+const NEW_CERTIFICATE_REASONS: ReadonlySet<string> = new Set<Reason>([
+  Reason.missing,
+  Reason.unreadable,
+  Reason.revoked,
+  Reason.keyMismatch,
+  Reason.domainsChanged,
+  Reason.keyTypeChanged,
+  Reason.issuerChanged,
+  Reason.expired,
+  Reason.notYetValid,
+]);
 
 /** The lifetime the issuer asks step-ca for, or `undefined` for the CA's default. */
 export function requestedLifetimeMs(
@@ -193,18 +208,56 @@ export class StepCaIssuer implements Issuer, Revoker {
       key = 'its key unlocks';
     } catch (error) {
       if (!(error instanceof CertRenewError) || error.code !== ErrorCode.secretUnavailable) throw error;
-      const needing = context.newCertificates ?? [];
-      if (needing.length > 0) {
-        // A run would ask /1.0/sign for these, with the password it cannot read here.
-        throw new CertRenewError(
-          ErrorCode.secretUnavailable,
-          `step-ca issuer '${this.name}': ${needing.join(', ')} need${needing.length === 1 ? 's' : ''} a new certificate (/1.0/sign), which needs the provisioner password: ${error.message}`,
-          { ...(error.hint ? { hint: error.hint } : {}) },
-        );
-      }
+      // Each due certificate that needs /1.0/sign is failed on its own (checkCertificate).
       key = `no password here (${error.message}): renewals over mutual TLS need none, a new certificate would`;
     }
     return `step-ca ${this.#api.url}: root pinned (sha256 ${this.#fingerprint?.slice(0, 16)}…), healthy, JWK provisioner '${this.config.provisioner}' present, ${key}`;
+  }
+
+  /**
+   * Dry run, one due certificate: when its renewal would need `/1.0/sign` (`signNeeded`), that the
+   * provisioner password unlocks the provisioner's key here — a host without it renews over mutual TLS
+   * only. Rejects with SECRET_UNAVAILABLE naming why a new certificate is needed; undefined otherwise.
+   */
+  async checkCertificate(
+    entry: ResolvedCertificate,
+    signal: AbortSignal,
+    planned?: PlannedCertificate,
+  ): Promise<string | undefined> {
+    const why = this.signNeeded(entry, planned);
+    if (why === undefined) return undefined;
+    try {
+      await this.signingKey(await this.provisioner(await this.pinnedRoot(signal), signal));
+    } catch (error) {
+      if (!(error instanceof CertRenewError) || error.code !== ErrorCode.secretUnavailable) throw error;
+      throw new CertRenewError(
+        ErrorCode.secretUnavailable,
+        `${entry.name} needs a new certificate from step-ca issuer '${this.name}' (/1.0/sign: ${why}), which needs the provisioner password: ${error.message}`,
+        { ...(error.hint ? { hint: error.hint } : {}) },
+      );
+    }
+    return `needs a new certificate (/1.0/sign: ${why}); the provisioner's key unlocks`;
+  }
+
+  /**
+   * Why the renewal the plan expects would go through `/1.0/sign`, as `issue` decides it (`renewable`):
+   * nothing usable stored (the plan's reason), a new key (reuseKey false), or another lifetime; undefined
+   * when it would renew over mutual TLS.
+   */
+  private signNeeded(
+    entry: ResolvedCertificate,
+    planned: PlannedCertificate | undefined,
+  ): string | undefined {
+    if (planned?.reason !== undefined && NEW_CERTIFICATE_REASONS.has(planned.reason)) return planned.reason;
+    if (!(entry.reuseKey ?? this.defaultReuseKey)) return 'reuseKey is false: a new key';
+    const wanted = requestedLifetimeMs(entry.lifetimeMs, this.config);
+    if (wanted !== undefined && planned?.notBefore !== undefined && planned.notAfter !== undefined) {
+      const lifetime = Date.parse(planned.notAfter) - Date.parse(planned.notBefore);
+      if (Math.abs(lifetime - wanted) > LIFETIME_TOLERANCE_MS) {
+        return `the requested lifetime changes (${formatDuration(lifetime)} → ${formatDuration(wanted)})`;
+      }
+    }
+    return undefined;
   }
 
   async trustAnchors(): Promise<string[]> {
