@@ -94,5 +94,10 @@ export function backingOff(
   }
   if (!attempts || attempts.failureCount <= 0 || attempts.hooksPending) return null;
   const until = retryAt(attempts, decision.remainingMs);
-  return until > input.now ? { until, failures: attempts.failureCount } : null;
+  if (until <= input.now) return null;
+  // The CA's time, when it is what holds it back: --force does not override that (said so by the plan).
+  const theirs = caRetryAfter(attempts);
+  return theirs >= until.getTime()
+    ? { until, failures: attempts.failureCount, caRetryAfter: true }
+    : { until, failures: attempts.failureCount };
 }

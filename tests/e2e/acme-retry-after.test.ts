@@ -204,7 +204,12 @@ describe('the CA rate-limits with Retry-After (Pebble behind a proxy)', () => {
     assert.equal(health.get('seconds')?.health, 'critical', 'missing and held back');
     assert.equal(health.get('fine')?.health, 'valid');
     const human = await runCli(['-m', manifest, 'status']);
-    assert.match(human.stdout, /backing off after 1 failed attempt\(s\) until \d{4}-.*; last: /);
+    // Held back by the CA's time, which --force does not override: said so (not "--force retries now").
+    assert.match(
+      human.stdout,
+      /the CA asked not to be asked again before \d{4}-.*--force does not override the CA\); last: /,
+    );
+    assert.doesNotMatch(human.stdout, /--force retries now/);
     assert.doesNotMatch(human.stdout, /next attempt not before/, 'said once');
     const again = await runCli(['-m', manifest, 'run', '--json']);
     const held = new Map(parseReport(again.stdout).certificates.map((c) => [c.name, c]));

@@ -695,6 +695,16 @@ const rows: Row[] = [
     at: '"url": "https://ca.example:9000/acme"',
   },
   {
+    title: 'a step-ca url with an empty query (the URL parser would drop it, the API paths would not)',
+    mutate: (m) => {
+      m.issuers.ca.url = 'https://ca.example:9000/?';
+    },
+    pointer: '/issuers/ca/url',
+    message:
+      /has '\/\?' after the host: step-ca's url is its base URL, https:\/\/ca\.example:9000, with no path/,
+    at: '"url": "https://ca.example:9000/?"',
+  },
+  {
     title: "renewBefore against step-ca's 24h default",
     mutate: (m) => {
       delete m.issuers.ca.lifetime;

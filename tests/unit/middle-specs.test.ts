@@ -66,6 +66,18 @@ describe('a record from a clock ahead, or edited by hand', () => {
     const forced = backingOff({ decision: due, attempts: far, now: new Date(at(D)), force: true });
     assert.equal(forced?.until.toISOString(), at(CA_RETRY_AFTER_MAX_MS));
   });
+  test('held back by the CA: said so (--force does not override it), not by our own wait', () => {
+    const ca = { lastAttempt: LAST, failureCount: 1, retryAfter: at(2 * D) };
+    assert.equal(
+      backingOff({ decision: due, attempts: ca, now: new Date(at(D)), force: false })?.caRetryAfter,
+      true,
+    );
+    const ours = { lastAttempt: LAST, failureCount: 8, retryAfter: at(MIN) };
+    assert.equal(
+      backingOff({ decision: due, attempts: ours, now: new Date(at(2 * MIN)), force: false })?.caRetryAfter,
+      undefined,
+    );
+  });
   test('a lastAttempt that is not a date: long ago, so no wait of our own', () => {
     assert.ok(retryAt({ lastAttempt: 'soon', failureCount: 3 }, undefined) < now);
   });

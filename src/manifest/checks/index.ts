@@ -428,8 +428,20 @@ export function stepCaUrls(view: ManifestView): Finding[] {
     } catch {
       continue; // not a URL: the schema says so
     }
-    const extra = `${url.pathname === '/' ? '' : url.pathname}${url.search}${url.hash}`;
-    if (extra !== '') {
+    // From the text itself: the URL parser drops an empty query or fragment (`…/?`, `…/#`) that the CA's
+    // API paths would then carry.
+    const afterScheme = (text ?? '').slice(url.protocol.length + 2);
+    const cut = afterScheme.search(/[/?#]/);
+    const rest = cut < 0 ? '' : afterScheme.slice(cut);
+    const extra = rest === '/' ? '' : rest;
+    if (url.username !== '' || url.password !== '') {
+      findings.push(
+        error(
+          `/issuers/${esc(name)}/url`,
+          `holds a user name or password; step-ca's url is its base URL, ${url.protocol}//${url.host}`,
+        ),
+      );
+    } else if (extra !== '') {
       findings.push(
         error(
           `/issuers/${esc(name)}/url`,
