@@ -182,6 +182,11 @@ describe('dry-run check of a Redis store', () => {
     assert.equal(warnings.length, 1, logger.lines.join('\n'));
     assert.match(warnings[0] ?? '', /NOPERM.*\(add \+scan to the user's ACL\); orphans would not be listed/);
     assert.equal(await redis.cli('KEYS', 't8:*'), '', 'nothing left behind');
+    // What a run then meets (listing the store: orphans, a local CA's first issue) names the rule too.
+    await assert.rejects(store.listNames(), (error: unknown) => {
+      assert.match((error as { oneLine?: string }).oneLine ?? '', /NOPERM.*\(add \+scan to the user's ACL/);
+      return true;
+    });
   });
 
   test('PUBLISH refused on the announce channel: a warning, the check passes', async () => {

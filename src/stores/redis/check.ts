@@ -228,7 +228,9 @@ export async function checkRedisWritable(check: WritableCheck): Promise<string> 
   );
   if (!listed) {
     const refused = refusals.pop() as CertRenewError;
-    logger.warn(`dry run: ${refused.oneLine}; orphans would not be listed and prune would fail`);
+    logger.warn(
+      `dry run: ${refused.oneLine}; orphans would not be listed, prune would fail, and no local CA could be created in this store`,
+    );
     note += '; the store cannot be listed (warning)';
   }
   if (channel !== undefined) {

@@ -115,10 +115,14 @@ export function commandError(
   const message = describeError(error);
   if (error instanceof ReplyError || (error instanceof Error && error.name === 'ReplyError')) {
     if (AUTH_FAILURE.test(message)) {
+      // An ACL that refuses one command says which (`… run the 'scan' command`): the rule to add.
+      const command = /run the '([^'|]+)/.exec(message)?.[1];
       return {
         error: new CertRenewError(ErrorCode.storeUnavailable, `${prefix}: ${message}`, {
           cause: error,
-          hint: "check the store's username, password and ACL permissions",
+          hint: command
+            ? `add +${command} to the user's ACL (run --dry-run checks what a run needs)`
+            : "check the store's username, password and ACL permissions",
         }),
       };
     }
