@@ -158,14 +158,18 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     throw this.otherCaError(store, name);
   }
 
-  private otherCaLine(store: Store, name: string): string {
-    return `local CA '${this.name}' in store '${store.name}' is not the CA that issued ${name}'s stored certificate (a CA of the same name with another key: restored from another backup, or another host's)`;
+  /** `names`: one certificate, or several (the dry run's issuer check lists them). */
+  private otherCaLine(store: Store, names: string | readonly string[]): string {
+    const list = typeof names === 'string' ? [names] : names;
+    const whose =
+      list.length === 1 ? `${list[0]}'s stored certificate` : `the stored certificates of ${list.join(', ')}`;
+    return `local CA '${this.name}' in store '${store.name}' is not the CA that issued ${whose} (another key: a CA restored from another backup, or another host's)`;
   }
 
-  private otherCaError(store: Store, name: string): CertRenewError {
+  private otherCaError(store: Store, names: string | readonly string[]): CertRenewError {
     return new CertRenewError(
       ErrorCode.storeCorrupt,
-      `${this.otherCaLine(store, name)}: a renewal would chain to a root its clients do not trust`,
+      `${this.otherCaLine(store, names)}: a renewal would chain to a root its clients do not trust`,
       {
         hint: `restore the CA that issued it (${blobWhere(store, localCaBlobKey(this.name))}), or renew from this one with --new-local-ca --force (then make clients trust its root)`,
       },
@@ -269,8 +273,8 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     const names = context.certs.filter((c) => c.issuerName === this.name).map((c) => c.name);
     const others = await this.otherCaFor(existing, context.store, names);
     if (others.length > 0) {
-      if (!this.context.newLocalCa) throw this.otherCaError(store, others.join(', '));
-      return `local CA '${this.name}' in store '${store.name}' did not issue the stored certificate of ${others.join(', ')}; --new-local-ca: would renew from it`;
+      if (!this.context.newLocalCa) throw this.otherCaError(store, others);
+      return `${this.otherCaLine(store, others)}; --new-local-ca: would renew from it`;
     }
     return `local CA '${this.name}' ready in store '${store.name}' (${(cert.subject ?? '').split('\n').join(', ')}, valid until ${notAfter.toISOString()})`;
   }

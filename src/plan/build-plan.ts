@@ -139,7 +139,7 @@ function decided(record: GatheredRecord, options: PlanOptions): { item: PlanItem
     item.action = 'backoff';
     item.message = backoff.caRetryAfter
       ? `${decision.message}; the CA asked not to be asked again before ${backoff.until.toISOString()} (its Retry-After; --force does not override the CA)`
-      : `${decision.message}; backing off after ${backoff.failures} failed attempt(s) until ${backoff.until.toISOString()} (--force retries now)`;
+      : `${decision.message}; backing off after ${backoff.failures} failed attempt(s) until ${backoff.until.toISOString()} (${backoff.caUntil ? `--force retries from ${backoff.caUntil.toISOString()}, the CA's Retry-After` : '--force retries now'})`;
   }
   return version ? { item, version } : { item };
 }

@@ -75,11 +75,13 @@ export interface BackoffInput {
  * recorded Retry-After (`caRetryAfter`), and neither
  * does one whose recorded failures are post-renew hooks that failed after the certificate was stored
  * (`hooksPending`): the CA did not refuse anything, and with a shared store that record may come from
- * another host's failed reload, which must not hold back this host's renewals.
+ * another host's failed reload, which must not hold back this host's renewals. `caRetryAfter`: the CA's
+ * recorded Retry-After is what holds it back (`until` is it); `caUntil`: our own wait ends later, but the
+ * CA's is still ahead too, until then (a forced run waits for it).
  */
 export function backingOff(
   input: BackoffInput,
-): { until: Date; failures: number; caRetryAfter?: boolean } | null {
+): { until: Date; failures: number; caRetryAfter?: boolean; caUntil?: Date } | null {
   const { decision, attempts } = input;
   if (!decision.renew) return null;
   // A record from a clock ahead of ours holds nothing back (see fromTheFuture), the CA's time in it neither.
@@ -95,9 +97,11 @@ export function backingOff(
   if (!attempts || attempts.failureCount <= 0 || attempts.hooksPending) return null;
   const until = retryAt(attempts, decision.remainingMs);
   if (until <= input.now) return null;
-  // The CA's time, when it is what holds it back: --force does not override that (said so by the plan).
+  // The CA's time, when it is what holds it back: --force does not override that (said so by the plan);
+  // when it ends before our own wait, --force retries from then, not now.
   const theirs = caRetryAfter(attempts);
-  return theirs >= until.getTime()
-    ? { until, failures: attempts.failureCount, caRetryAfter: true }
+  if (theirs >= until.getTime()) return { until, failures: attempts.failureCount, caRetryAfter: true };
+  return theirs > input.now.getTime()
+    ? { until, failures: attempts.failureCount, caUntil: new Date(theirs) }
     : { until, failures: attempts.failureCount };
 }

@@ -229,6 +229,32 @@ describe('step-ca issuer against a real step-ca', () => {
     assert.ok(Math.abs(lifetime - 3 * HOUR) < 5 * 60_000, `lifetime ${lifetime} ms is not about 3h`);
   });
 
+  test('a names change goes through /1.0/sign (/1.0/renew would keep the old names)', async () => {
+    // A trial: an added name came back missing (rejected, every run), a removed one still served (stored).
+    const keyPem = await generateKey('ecdsa-p256');
+    const issued = await issuer().issuer.issue(await request({ keyPem, lifetimeMs: 2 * HOUR }));
+    const current: StoredCertificate = { ...issued, keyPem, meta: undefined };
+    const same = await issuer().issuer.issue(
+      await request({
+        keyPem,
+        current,
+        lifetimeMs: 2 * HOUR,
+        names: [...domains].reverse().map((d) => d.toUpperCase()),
+      }),
+    );
+    assert.equal(same.via, 'step-ca renew', 'the same names in another order or case');
+    for (const names of [[...domains, 'extra.internal.test'], [domains[0] as string]]) {
+      const changed = await issuer().issuer.issue(
+        await request({ keyPem, current, lifetimeMs: 2 * HOUR, names }),
+      );
+      assert.equal(changed.via, 'step-ca sign', names.join(' '));
+      assert.equal(
+        new X509Certificate(changed.certPem).subjectAltName,
+        names.map((n) => `DNS:${n}`).join(', '),
+      );
+    }
+  });
+
   /** A certificate for `keyPem` signed by the CA's own intermediate that expired an hour ago. */
   async function expiredCertificate(keyPem: string): Promise<StoredCertificate> {
     const encrypted = await readFile(ca.intermediateKeyPath, 'utf8');

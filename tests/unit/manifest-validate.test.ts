@@ -701,7 +701,7 @@ const rows: Row[] = [
     },
     pointer: '/issuers/ca/url',
     message:
-      /has '\/\?' after the host: step-ca's url is its base URL, https:\/\/ca\.example:9000, with no path/,
+      /has '\/\?…' after the host: step-ca's url is its base URL, https:\/\/ca\.example:9000, with no path/,
     at: '"url": "https://ca.example:9000/?"',
   },
   {

@@ -77,6 +77,10 @@ describe('a record from a clock ahead, or edited by hand', () => {
       backingOff({ decision: due, attempts: ours, now: new Date(at(2 * MIN)), force: false })?.caRetryAfter,
       undefined,
     );
+    // Our wait is longer, but the CA's is still ahead: a forced run waits for the CA, and is told so.
+    const both = { lastAttempt: LAST, failureCount: 5, retryAfter: at(10 * MIN) };
+    const held = backingOff({ decision: due, attempts: both, now: new Date(at(MIN)), force: false });
+    assert.deepEqual([held?.caRetryAfter, held?.caUntil?.toISOString()], [undefined, at(10 * MIN)]);
   });
   test('a lastAttempt that is not a date: long ago, so no wait of our own', () => {
     assert.ok(retryAt({ lastAttempt: 'soon', failureCount: 3 }, undefined) < now);

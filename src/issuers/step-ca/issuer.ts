@@ -17,6 +17,8 @@ import type { ResolvedCertificate, StepCaIssuerConfig } from '../../manifest/typ
 import { Reason } from '../../policy/reasons.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs, formatDuration } from '../../util/duration.js';
+import { ipVersion } from '../../util/ip.js';
+import { canonicalIp, inspectCertificate } from '../../x509/inspect.js';
 import { keyMatchesCertificate } from '../../x509/keys.js';
 import { joinPem, splitPemChain } from '../../x509/pem.js';
 import { IssuerBreaker } from '../breaker.js';
@@ -48,6 +50,23 @@ export const STEP_CA_DEFAULT_LIFETIME_MS = 24 * 3_600_000;
  * (step-ca back-dates notBefore by a minute; 5 minutes also absorbs other CAs' back-dating).
  */
 const LIFETIME_TOLERANCE_MS = 5 * 60_000;
+
+/**
+ * `the names change (…)` when the certificate's subjectAltName (DNS names and IP addresses) is not exactly
+ * `domains` (compared without regard to case or order), else undefined.
+ */
+function namesChange(cert: X509Certificate, domains: readonly string[]): string | undefined {
+  const info = inspectCertificate(cert.toString());
+  const have = new Set([...info.dnsNames, ...info.ipAddresses].map((n) => n.toLowerCase()));
+  const want = new Set(domains.map((d) => canonicalName(d)));
+  const same = have.size === want.size && [...want].every((n) => have.has(n));
+  return same ? undefined : `the names change (${[...have].join(' ')} → ${[...want].join(' ')})`;
+}
+
+/** A requested name as the certificate's SAN holds it: lower case, an IP address in canonical form. */
+function canonicalName(name: string): string {
+  return ipVersion(name) !== 0 ? canonicalIp(name) : name.toLowerCase();
+}
 
 /** Plan reasons after which nothing stored can be renewed over mutual TLS: `/1.0/sign` is needed. */
 const NEW_CERTIFICATE_REASONS: ReadonlySet<string> = new Set<Reason>([
@@ -278,6 +297,10 @@ export class StepCaIssuer implements Issuer, Revoker {
       return `the current certificate expired ${new Date(x509.validTo).toISOString()}`;
     }
     if (!keyMatchesCertificate(request.keyPem, current.certPem)) return 'the key changes';
+    // /1.0/renew keeps the current names: added or removed ones need /1.0/sign (a renewal would come back
+    // without the new name, or still serving the removed one).
+    const names = namesChange(x509, request.entry.domains);
+    if (names !== undefined) return names;
     // /1.0/renew keeps the current lifetime; a different requested lifetime needs /1.0/sign.
     const wanted = requestedLifetimeMs(request.entry.lifetimeMs, this.config);
     const lifetime = new Date(x509.validTo).getTime() - new Date(x509.validFrom).getTime();

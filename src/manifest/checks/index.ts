@@ -445,7 +445,8 @@ export function stepCaUrls(view: ManifestView): Finding[] {
       findings.push(
         error(
           `/issuers/${esc(name)}/url`,
-          `${show(text)} has ${show(extra)} after the host: step-ca's url is its base URL, ${url.protocol}//${url.host}, with no path (its API's paths are its own)`,
+          // A query's values are not echoed (they may hold a secret, as show() hides them in the URL).
+          `${show(text)} has ${show(extra.replace(/\?.*$/s, '?…'))} after the host: step-ca's url is its base URL, ${url.protocol}//${url.host}, with no path (its API's paths are its own)`,
         ),
       );
     }
