@@ -42,6 +42,13 @@ const ISSUED_BATCH = 500;
 /** How long a revocation waits for another process's change to the CA's revocation list (ms). */
 const CRL_LOCK_WAIT_MS = 60_000;
 
+/**
+ * How a hint says to make a new CA: `--force` too, since the certificates whose renewal was refused are
+ * backing off, and the new root must be trusted.
+ */
+const NEW_CA =
+  'create a new CA with --new-local-ca --force (it renews the certificates then; make clients trust the new root)';
+
 /** Backdating of notBefore, so hosts whose clocks run a little behind accept a fresh certificate. */
 const BACKDATE_MS = 60_000;
 const DEFAULT_CA_KEY_TYPE: KeyType = 'ecdsa-p256';
@@ -176,8 +183,23 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
     );
   }
 
-  /** Those of `names` whose stored certificate `ca` did not issue (`notIssuedBy`), read from `store`. */
-  private async otherCaFor(ca: LocalCaMaterial, store: Store, names: readonly string[]): Promise<string[]> {
+  /**
+   * Those of `names` whose stored certificate `ca` did not issue (`notIssuedBy`), read from `store`; with
+   * `firstOnly`, only the first of them that is stored is read and judged.
+   */
+  private async otherCaFor(
+    ca: LocalCaMaterial,
+    store: Store,
+    names: readonly string[],
+    firstOnly = false,
+  ): Promise<string[]> {
+    if (firstOnly) {
+      for (const name of names) {
+        const one = await store.load(name);
+        if (one.state === 'present') return this.notIssuedBy(ca, one.cert) ? [name] : [];
+      }
+      return [];
+    }
     if (names.length === 0) return [];
     const loaded = await store.loadMany(names);
     return names.filter((name) => {
@@ -249,7 +271,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         ErrorCode.issuerUnavailable,
         `local CA '${this.name}' in store '${store.name}' expired at ${notAfter.toISOString()}`,
         {
-          hint: `remove blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) and run with --new-local-ca to create a new CA, then renew its certificates with --force and distribute the new root`,
+          hint: `remove blob '${localCaBlobKey(this.name)}' (${blobWhere(store, localCaBlobKey(this.name))}) and ${NEW_CA}`,
         },
       );
     }
@@ -388,7 +410,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
 
   private goneHint(store: Store): string {
     const key = localCaBlobKey(this.name);
-    return `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or create a new CA with --new-local-ca --force (it renews the certificates then; make clients trust the new root)`;
+    return `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or ${NEW_CA}`;
   }
 
   /**
@@ -424,7 +446,10 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         `local CA '${this.name}' is gone from store '${store.name}': renewing the certificates it issued will be refused (${this.goneHint(store)})`,
       );
     }
-    const others = await this.otherCaFor(existing, certificateStore, names);
+    // One certificate read, not the whole store again (status read it for its plan): a CA replaced by
+    // another did not issue the first one either; only then is each certificate looked at.
+    const first = await this.otherCaFor(existing, certificateStore, names, true);
+    const others = first.length === 0 ? [] : await this.otherCaFor(existing, certificateStore, names);
     return new Map(others.map((name) => [name, this.otherCaError(store, name).oneLine]));
   }
 
@@ -438,7 +463,7 @@ export class LocalCaIssuer implements Issuer, Revoker, RevocationStatusCapable {
         ErrorCode.storeCorrupt,
         `local CA '${this.name}' in store '${store.name}' is corrupt: ${why}`,
         {
-          hint: `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or remove it and run with --new-local-ca to create a new CA (then renew its certificates with --force and make clients trust the new root)`,
+          hint: `restore blob '${key}' (${blobWhere(store, key)}) from a backup, or remove it and ${NEW_CA}`,
         },
       );
     let material: Partial<LocalCaMaterial>;

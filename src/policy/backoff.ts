@@ -38,12 +38,12 @@ export function retryAt(attempts: AttemptInfo, remainingMs: number | undefined):
   wait = Math.max(wait, BACKOFF_FLOOR_MS);
   const last = Date.parse(attempts.lastAttempt);
   const ours = (Number.isNaN(last) ? 0 : last) + wait;
-  const theirs = caRetryAfter(attempts);
+  const theirs = caRetryAfterMs(attempts);
   return new Date(Number.isNaN(theirs) ? ours : Math.max(ours, theirs));
 }
 
 /** The recorded CA Retry-After (ms since the epoch), at most CA_RETRY_AFTER_MAX_MS after lastAttempt; NaN when none. */
-function caRetryAfter(attempts: AttemptInfo): number {
+function caRetryAfterMs(attempts: AttemptInfo): number {
   const theirs = attempts.retryAfter === undefined ? Number.NaN : Date.parse(attempts.retryAfter);
   const last = Date.parse(attempts.lastAttempt);
   return Number.isNaN(last) ? theirs : Math.min(theirs, last + CA_RETRY_AFTER_MAX_MS);
@@ -89,7 +89,7 @@ export function backingOff(
   if (input.force || decision.reason === Reason.forced) {
     // --force overrides our own backoff, never the CA's recorded Retry-After (RFC 8555 §6.6): asking again
     // before it only meets the same refusal and counts against the account's limits.
-    const theirs = attempts ? caRetryAfter(attempts) : Number.NaN;
+    const theirs = attempts ? caRetryAfterMs(attempts) : Number.NaN;
     return attempts && !Number.isNaN(theirs) && theirs > input.now.getTime()
       ? { until: new Date(theirs), failures: attempts.failureCount, caRetryAfter: true }
       : null;
@@ -99,7 +99,7 @@ export function backingOff(
   if (until <= input.now) return null;
   // The CA's time, when it is what holds it back: --force does not override that (said so by the plan);
   // when it ends before our own wait, --force retries from then, not now.
-  const theirs = caRetryAfter(attempts);
+  const theirs = caRetryAfterMs(attempts);
   if (theirs >= until.getTime()) return { until, failures: attempts.failureCount, caRetryAfter: true };
   return theirs > input.now.getTime()
     ? { until, failures: attempts.failureCount, caUntil: new Date(theirs) }
