@@ -55,8 +55,8 @@ const LIFETIME_TOLERANCE_MS = 5 * 60_000;
  * `the names change (…)` when the certificate's subjectAltName (DNS names and IP addresses) is not exactly
  * `domains` (compared without regard to case or order), else undefined.
  */
-function namesChange(cert: X509Certificate, domains: readonly string[]): string | undefined {
-  const info = inspectCertificate(cert.toString());
+function namesChange(certPem: string, domains: readonly string[]): string | undefined {
+  const info = inspectCertificate(certPem);
   const have = new Set([...info.dnsNames, ...info.ipAddresses].map((n) => n.toLowerCase()));
   const want = new Set(domains.map((d) => canonicalName(d)));
   const same = have.size === want.size && [...want].every((n) => have.has(n));
@@ -299,7 +299,7 @@ export class StepCaIssuer implements Issuer, Revoker {
     if (!keyMatchesCertificate(request.keyPem, current.certPem)) return 'the key changes';
     // /1.0/renew keeps the current names: added or removed ones need /1.0/sign (a renewal would come back
     // without the new name, or still serving the removed one).
-    const names = namesChange(x509, request.entry.domains);
+    const names = namesChange(current.certPem, request.entry.domains);
     if (names !== undefined) return names;
     // /1.0/renew keeps the current lifetime; a different requested lifetime needs /1.0/sign.
     const wanted = requestedLifetimeMs(request.entry.lifetimeMs, this.config);

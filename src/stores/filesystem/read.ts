@@ -8,12 +8,13 @@
  * EIO, `current` pointing outside the directory) is `unreadable` with the reason.
  */
 import { resolve, sep } from 'node:path';
-import { CertRenewError, describeError, ErrorCode, isErrorCode } from '../../errors.js';
+import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { type KeptListing, listedSinceChange, readdirEntries, statPath } from '../../util/fs-async.js';
 import { brokenLinkError } from '../../util/mkdirp.js';
 import { mapLimit } from '../../util/pool.js';
 import { metaNaming } from '../../x509/fast.js';
 import { holdsCertificate, sameCertificates } from '../../x509/pem.js';
+import { type AttemptFields, attemptFromFields } from '../attempt-record.js';
 import {
   CURRENT,
   childPath,
@@ -598,17 +599,8 @@ function* readAttempts(
   } catch {
     return unusableAttempts(settings, path, 'is not JSON');
   }
-  const r = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  if (typeof r.failureCount !== 'number' || typeof r.lastAttempt !== 'string')
-    return unusableAttempts(settings, path, 'has no failureCount and lastAttempt');
-  return {
-    lastAttempt: r.lastAttempt,
-    failureCount: r.failureCount,
-    ...(isErrorCode(r.lastErrorCode) ? { lastErrorCode: r.lastErrorCode } : {}),
-    ...(typeof r.lastError === 'string' ? { lastError: r.lastError } : {}),
-    ...(typeof r.retryAfter === 'string' ? { retryAfter: r.retryAfter } : {}),
-    ...(r.hooksPending === true ? { hooksPending: true } : {}),
-  };
+  const fields = (typeof value === 'object' && value !== null ? value : {}) as AttemptFields;
+  return attemptFromFields(fields) ?? unusableAttempts(settings, path, 'has no failureCount and lastAttempt');
 }
 
 /** The attempt files already said to be unusable in this process (a run reads a certificate more than once). */

@@ -2,10 +2,10 @@
  * The JSON value of `cert:{name}` (and of each `history:{name}` entry) and of `attempts:{name}`.
  * Field names are snake_case because proxies written in other languages read them.
  */
-import { isErrorCode } from '../../errors.js';
 import { KEY_TYPES, type KeyType } from '../../manifest/types.js';
 import { metaNaming } from '../../x509/fast.js';
 import { sameCertificates } from '../../x509/pem.js';
+import { attemptFromFields } from '../attempt-record.js';
 import type { AttemptInfo, CertificateBundle, StoredCertificate, StoredMeta } from '../types.js';
 import {
   DecryptError,
@@ -192,16 +192,15 @@ export function encodeAttempt(attempt: AttemptInfo): string {
 export function decodeAttempt(text: string | null | undefined): AttemptInfo | undefined {
   if (!text) return undefined;
   try {
-    const r = JSON.parse(text) as Record<string, unknown>;
-    if (!isString(r.last_attempt) || typeof r.failure_count !== 'number') return undefined;
-    return {
+    const r = (JSON.parse(text) ?? {}) as Record<string, unknown>;
+    return attemptFromFields({
       lastAttempt: r.last_attempt,
       failureCount: r.failure_count,
-      ...(isErrorCode(r.last_error_code) ? { lastErrorCode: r.last_error_code } : {}),
-      ...(isString(r.last_error) ? { lastError: r.last_error } : {}),
-      ...(isString(r.retry_after) ? { retryAfter: r.retry_after } : {}),
-      ...(r.hooks_pending === true ? { hooksPending: true } : {}),
-    };
+      lastErrorCode: r.last_error_code,
+      lastError: r.last_error,
+      retryAfter: r.retry_after,
+      hooksPending: r.hooks_pending,
+    });
   } catch {
     return undefined;
   }
