@@ -11,9 +11,13 @@
 //   node_modules, exactly as before.
 // - A module's `import.meta.url` is rewritten to the URL of the same module under dist/src/, computed at run
 //   time from where the bundle is (`__filename`), so what it finds relative to itself (package.json,
-//   schemas/) is found as in the unbundled build. The bundle's banner defines that base URL once, with the
-//   file's own `require`: modules that declare their own `require` (createRequire) are renamed by esbuild,
-//   so nothing injected into a module's text may name `require` or `__filename`.
+//   schemas/) is found as in the unbundled build. The bundle's banner defines that base URL, made on first
+//   use (a kept nothing-due run makes none: ~0.3 ms), with the file's own `require`: modules that declare
+//   their own `require` (createRequire) are renamed by esbuild, so nothing injected into a module's text may
+//   name `require` or `__filename`.
+// - cert-renew's version is written into the bundle (VERSION_READ below): commander is given it by every
+//   command, and reading package.json for it cost every run ~0.2 ms. The bin answers `--version` alone from
+//   package.json itself; tests/e2e check that both say the same.
 // - The manifest validator generated at build time (dist/src/manifest/schema-validator.cjs, ajv standalone
 //   code) is bundled in too, so its code is in the code cache; schema.ts still checks the schema text it holds and
 //   falls back to compiling the schema, exactly as unbundled. So are the ajv runtime helpers it requires
@@ -32,7 +36,7 @@ import { build } from 'esbuild';
 import { LAZY_BUILTIN_DEFINITION, lazyBuiltins, validatorRuntimeRequires } from './bundle-rewrites.mjs';
 
 const BUNDLED = new Set(['commander', 'chalk']);
-const { dependencies } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
+const { dependencies, version } = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
 const root = fileURLToPath(new URL('../', import.meta.url));
 const outdir = `${root}dist/bundle`;
 const BASE = '__certRenewBundleUrl';
@@ -62,6 +66,9 @@ const FOOTER = `if (require.main === module) {
 const VALIDATOR_LOAD = "createRequire(import.meta.url)('./schema-validator.cjs')";
 
 const require = createRequire(import.meta.url);
+
+// util/version.ts reads package.json; the bundle holds the version itself (the build fails if the line changes).
+const VERSION_READ = "JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version";
 
 // The built-in modules that load on first use (measured: a kept nothing-due `run` or `plan` of 10 ACME
 // certificates loads none of them but node:os, for the host id, and node:util, which node loads itself;
@@ -112,10 +119,14 @@ const ownUrl = {
         if (!text.includes(VALIDATOR_LOAD)) throw new Error(`${args.path} no longer holds ${VALIDATOR_LOAD}`);
         text = text.replace(VALIDATOR_LOAD, "require('./schema-validator.cjs')");
       }
+      if (/[\\/]dist[\\/]src[\\/]util[\\/]version\.js$/.test(args.path)) {
+        if (!text.includes(VERSION_READ)) throw new Error(`${args.path} no longer holds ${VERSION_READ}`);
+        text = text.replace(VERSION_READ, JSON.stringify(version));
+      }
       if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
       const path = relative(outdir, args.path).split('\\').join('/');
       return {
-        contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(path)}, ${BASE}).href`),
+        contents: text.replaceAll('import.meta.url', `new URL(${JSON.stringify(path)}, ${BASE}()).href`),
         loader: 'js',
       };
     });
@@ -199,7 +210,7 @@ const result = await build({
   // The directive first in the module function's body (a banner statement before esbuild's own "use strict" would
   // leave the file sloppy).
   banner: {
-    js: `${MODULE_OPEN} ${ID_LINE}\n'use strict';\nconst ${BASE} = require('node:url').pathToFileURL(__filename).href;\n${LAZY_BUILTIN_DEFINITION}`,
+    js: `${MODULE_OPEN} ${ID_LINE}\n'use strict';\nlet ${BASE}Text;\nconst ${BASE} = () => (${BASE}Text ??= require('node:url').pathToFileURL(__filename).href);\n${LAZY_BUILTIN_DEFINITION}`,
   },
   // The file only defines the CLI; bin/cert-renew runs it. Run as a program (`node …/cli.cjs run`, a unit
   // file's ExecStart written by hand), it would otherwise do nothing and exit 0: a timer that renews nothing.

@@ -3,7 +3,6 @@
  * Commands are imported lazily so `--version` and `validate` stay fast.
  */
 import { setMaxListeners } from 'node:events';
-import { hostname } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { CliIO, GlobalOptions } from './commands/io.js';
 import { CertRenewError, describeError, ErrorCode, ExitCode } from './errors.js';
@@ -17,12 +16,15 @@ import {
   removeTemporaryFilesNow,
 } from './runtime/exit-cleanup.js';
 import { fitHeapToManifest, restoreHeapFlags } from './runtime/heap.js';
+import { hostName } from './runtime/hostname.js';
 import { pendingWork } from './runtime/pending.js';
 import { fdOutput } from './util/output.js';
 import { terminalSafe } from './util/text.js';
 import { packageVersion } from './util/version.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
+/** bin/cert-renew names the bundle's verdict cache with it (manifest/verdicts.ts). */
+export { checkedInFull, useVerdictCache } from './manifest/verdicts.js';
 
 /** Whether some output could not be written (bin/cert-renew then exits 1 when the command said 0). */
 let outputLost = false;
@@ -151,7 +153,7 @@ export function defaultIO(env: Env): CliIO {
     cwd: process.cwd(),
     stdoutIsTTY: stdoutOutput.isTerminal(),
     clock: systemClock,
-    hostname: hostname(),
+    hostname: hostName(),
     pid: process.pid,
     // Asked for only by the commands that confirm (revoke, prune): process.stdin is made when first read,
     // and making it costs every other run ~2 ms.

@@ -93,7 +93,10 @@ export async function executeRun(run: PlannedRun, options: RunOptions, deps: Run
     session: deps.session,
     env: deps.env,
     logger: deps.logger,
-    tmpDir: deps.env.TMPDIR || tmpdir(),
+    // Asked for only when a hook runs: node:os is not loaded by a run that runs none.
+    get tmpDir() {
+      return deps.env.TMPDIR || tmpdir();
+    },
     ...(options.interrupt ? { signal: options.interrupt } : {}),
   };
   const hooks: HookRunReport[] = [];

@@ -9,7 +9,14 @@ import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
 import { positionAt } from './positions.js';
 import { resolveCertificates } from './resolve.js';
 import type { Manifest, ResolvedCertificate } from './types.js';
-import { type CheckOptions, checkManifestText, type Diagnostic, MAX_MANIFEST_BYTES } from './validate.js';
+import {
+  type CheckOptions,
+  checkManifestText,
+  type Diagnostic,
+  MAX_MANIFEST_BYTES,
+  withoutBom,
+} from './validate.js';
+import { keepVerdict, keptVerdict } from './verdicts.js';
 
 /** "FILE:LINE:COL: POINTER: message" (pointer without its leading '/'; the document itself is '/'). */
 export function formatLocated(d: Diagnostic): string {
@@ -140,13 +147,27 @@ export async function loadManifest(
     );
   }
   options.beforeCheck?.(read.text);
+  // The same text checked before by this bundle (manifest/verdicts.ts): its warnings, without the checks.
+  const kept = keptVerdict(read.text, options.intervalMs, path);
+  if (kept !== undefined) {
+    const manifest = JSON.parse(withoutBom(read.text)) as Manifest;
+    return {
+      path: absolute,
+      baseDir: dirname(absolute),
+      manifest,
+      certificates: resolveCertificates(manifest),
+      warnings: kept,
+    };
+  }
   const checked = checkManifestText(read.text, path, options);
   if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
+  const warnings = checked.diagnostics.filter((d) => d.severity === 'warning');
+  keepVerdict(read.text, options.intervalMs, warnings);
   return {
     path: absolute,
     baseDir: dirname(absolute),
     manifest: checked.manifest,
     certificates: resolveCertificates(checked.manifest),
-    warnings: checked.diagnostics.filter((d) => d.severity === 'warning'),
+    warnings,
   };
 }

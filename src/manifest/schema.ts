@@ -20,13 +20,16 @@ export interface SchemaProblem {
   message: string;
 }
 
-const SCHEMA_URL = new URL('../../../schemas/certificate-manifest.schema.json', import.meta.url);
 let schemaText: string | undefined;
 let schemaCache: Json | undefined;
 let validatorCache: CompiledValidator | undefined;
 
 function manifestSchemaText(): string {
-  schemaText ??= readFileSync(SCHEMA_URL, 'utf8');
+  // Its URL made here, not when the module loads: a run whose manifest's verdict is kept reads no schema.
+  schemaText ??= readFileSync(
+    new URL('../../../schemas/certificate-manifest.schema.json', import.meta.url),
+    'utf8',
+  );
   return schemaText;
 }
 

@@ -13,6 +13,11 @@ import { escapePointerToken, type JsonLocation, positionAt, scanJson } from './p
 import { schemaProblems } from './schema.js';
 import type { Manifest } from './types.js';
 
+/** The text without the byte-order mark an editor may put first (JSON.parse refuses it; the checks skip it). */
+export function withoutBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
 export interface Diagnostic {
   severity: 'error' | 'warning';
   file: string;
@@ -94,7 +99,7 @@ export function checkManifestText(
     );
     return { diagnostics };
   }
-  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  const body = withoutBom(text);
 
   const scan = scanJson(body, { collect: false, maxDepth: MAX_DEPTH });
   if (scan.error) {
