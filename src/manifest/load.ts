@@ -8,14 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
 import { positionAt } from './positions.js';
 import { resolveCertificates } from './resolve.js';
+import { MAX_MANIFEST_BYTES, withoutBom } from './text.js';
 import type { Manifest, ResolvedCertificate } from './types.js';
-import {
-  type CheckOptions,
-  checkManifestText,
-  type Diagnostic,
-  MAX_MANIFEST_BYTES,
-  withoutBom,
-} from './validate.js';
+import type { CheckOptions, Diagnostic } from './validate.js';
 import { keepVerdict, keptVerdict } from './verdicts.js';
 
 /** "FILE:LINE:COL: POINTER: message" (pointer without its leading '/'; the document itself is '/'). */
@@ -159,6 +154,8 @@ export async function loadManifest(
       warnings: kept,
     };
   }
+  // Imported here: a run that took a verdict initialises none of the checks' modules.
+  const { checkManifestText } = await import('./validate.js');
   const checked = checkManifestText(read.text, path, options);
   if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
   const warnings = checked.diagnostics.filter((d) => d.severity === 'warning');

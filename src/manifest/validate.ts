@@ -11,12 +11,8 @@ import { type CheckOptions, type Finding, meaningFindings } from './checks/index
 import { isObject } from './checks/view.js';
 import { escapePointerToken, type JsonLocation, positionAt, scanJson } from './positions.js';
 import { schemaProblems } from './schema.js';
+import { MAX_MANIFEST_BYTES, withoutBom } from './text.js';
 import type { Manifest } from './types.js';
-
-/** The text without the byte-order mark an editor may put first (JSON.parse refuses it; the checks skip it). */
-export function withoutBom(text: string): string {
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-}
 
 export interface Diagnostic {
   severity: 'error' | 'warning';
@@ -30,8 +26,7 @@ export interface Diagnostic {
 
 export type { CheckOptions } from './checks/index.js';
 
-/** Larger files are refused without being parsed. */
-export const MAX_MANIFEST_BYTES = 5 * 1024 * 1024;
+export { MAX_MANIFEST_BYTES } from './text.js';
 /** Deeper JSON is refused (a manifest needs about 8 levels). */
 export const MAX_DEPTH = 64;
 /** At most this many diagnostics per file; the last one says how many more there were. */
