@@ -15,6 +15,16 @@ describe('cli basics', () => {
     const v = await runCli(['--version']);
     assert.equal(v.code, 0);
     assert.equal(v.stdout.trim(), version);
+    // Through the CLI (commander), whose version the build writes into the bundle: the same.
+    for (const args of [
+      ['-m', 'x.json', 'plan', '-V'],
+      ['-V', 'run'],
+      ['-v', '--version'],
+    ]) {
+      const through = await runCli(args);
+      assert.equal(through.code, 0, through.stderr);
+      assert.equal(through.stdout, `${version}\n`, args.join(' '));
+    }
     const h = await runCli(['--help']);
     assert.equal(h.code, 0);
     for (const command of ['validate', 'plan', 'run', 'status', 'show'])
