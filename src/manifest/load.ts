@@ -1,6 +1,6 @@
 /**
  * Reading a manifest from disk for the commands that act on it (`plan`, `run`, `status`, `show`): read,
- * check (exactly as `validate` does), resolve. An invalid manifest stops the command before anything is
+ * check (exactly as `validate` does, or take the verdict kept for the same text: verdicts.ts), resolve. An invalid manifest stops the command before anything is
  * attempted (exit 2), naming the first problem with its line and column.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
@@ -123,7 +123,9 @@ export async function readManifestText(path: string): Promise<ReadResult> {
 /**
  * Reads, checks and resolves the manifest at `path` (resolved against the process's working directory
  * when relative; the entry point passes an absolute path). `beforeCheck` is given the manifest's text once
- * it is read, before it is parsed and checked (the session sizes V8's heap by it: runtime/heap.ts).
+ * it is read, before it is parsed and checked (the session sizes V8's heap by it: runtime/heap.ts). A text
+ * this bundle checked before with the same interval is not checked again: its kept warnings are returned
+ * (manifest/verdicts.ts). Throws CertRenewError MANIFEST_UNREADABLE or ManifestError (MANIFEST_INVALID), exit 2.
  */
 export async function loadManifest(
   path: string,
