@@ -195,6 +195,40 @@ const noColourDetection = {
   },
 };
 
+// The manifest's checks (validate.js: the schema's generated validator, the duplicate-key scan, the meaning
+// checks) are a second file, dist/bundle/checks.cjs, which the CLI requires when it checks a manifest in full:
+// a run whose manifest's verdict is kept (src/manifest/verdicts.ts) never loads it, and the code cache,
+// which holds what the one bundle's runs compiled, never holds the checks' code (a third of it when it did:
+// docs/performance.md, fifteenth round). Every import of validate.js in the CLI becomes a require of it.
+const CHECKS_ENTRY = 'dist/src/manifest/validate.js';
+const checksApart = {
+  name: 'checks-apart',
+  setup(b) {
+    b.onResolve({ filter: /(^|\/)validate\.js$/ }, (args) => {
+      const path = require('node:path').resolve(args.resolveDir, args.path);
+      return path === `${root}${CHECKS_ENTRY}` ? { path: './checks.cjs', external: true } : undefined;
+    });
+  },
+};
+
+/** The checks of one bundle's text (ASCII, lazy built-ins, no import(), ajv's helpers held). */
+function finished(name, raw) {
+  // esbuild escapes every non-ASCII character of the code (charset: ascii); comments it keeps as written.
+  // Escaping those too makes the file plain ASCII, which bin/cert-renew reads as latin1 (one byte a character).
+  const text = lazyBuiltins(raw, LAZY_BUILTINS, (id, exported) => exported in require(id)).replace(
+    /[^\x00-\x7f]/gu,
+    (c) => `\\u{${c.codePointAt(0).toString(16)}}`,
+  );
+  if (/\bimport\(/.test(text)) {
+    throw new Error(`dist/bundle/${name} holds an import(), which bin/cert-renew cannot run (see \`supported\`)`);
+  }
+  // (ajv's helpers name themselves in a string, `ucs2length.code = 'require("ajv/dist/runtime/ucs2length")…'`.)
+  if (/(?<!['"`])\brequire\("ajv\/dist\/runtime\//.test(text)) {
+    throw new Error(`dist/bundle/${name} requires an ajv runtime helper from node_modules: it should be bundled`);
+  }
+  return text;
+}
+
 // The ES module bundle this script made before (dist/bundle/cli.js and its chunks) would be stale.
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
@@ -221,24 +255,38 @@ const result = await build({
   sourcemap: 'linked',
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'error' },
-  plugins: [noColourDetection, validatorRuntime, ownUrl, lazyChildProcess],
+  plugins: [checksApart, noColourDetection, validatorRuntime, ownUrl, lazyChildProcess],
 });
 if (result.errors.length > 0 || result.warnings.length > 0) process.exit(1);
+// The checks: a plain CommonJS module beside it, loaded by node's own loader (no code cache).
+const checks = await build({
+  absWorkingDir: root,
+  entryPoints: [CHECKS_ENTRY],
+  outfile: `${outdir}/checks.cjs`,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
+  banner: {
+    js: `'use strict';\nlet ${BASE}Text;\nconst ${BASE} = () => (${BASE}Text ??= require('node:url').pathToFileURL(__filename).href);\n${LAZY_BUILTIN_DEFINITION}`,
+  },
+  supported: { 'dynamic-import': false },
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  logOverride: { 'empty-import-meta': 'error' },
+  plugins: [validatorRuntime, ownUrl],
+});
+if (checks.errors.length > 0 || checks.warnings.length > 0) process.exit(1);
+const checksText = finished('checks.cjs', await readFile(`${outdir}/checks.cjs`, 'utf8'));
+if (/\bfunction checkManifestText\b/.test(await readFile(`${outdir}/cli.cjs`, 'utf8'))) {
+  throw new Error('dist/bundle/cli.cjs holds the manifest checks: they belong to dist/bundle/checks.cjs');
+}
+await writeFile(`${outdir}/checks.cjs`, checksText, 'latin1');
 const outfile = `${outdir}/cli.cjs`;
-// esbuild escapes every non-ASCII character of the code (charset: ascii); comments it keeps as written.
-// Escaping those too makes the file plain ASCII, which bin/cert-renew reads as latin1 (one byte a character).
-let text = lazyBuiltins(await readFile(outfile, 'utf8'), LAZY_BUILTINS, (id, name) => name in require(id)).replace(
-  /[^\x00-\x7f]/gu,
-  (c) => `\\u{${c.codePointAt(0).toString(16)}}`,
-);
-if (/\bimport\(/.test(text)) {
-  throw new Error('dist/bundle/cli.cjs holds an import(), which bin/cert-renew cannot run (see `supported`)');
-}
-// (ajv's helpers name themselves in a string, `ucs2length.code = 'require("ajv/dist/runtime/ucs2length")…'`.)
-if (/(?<!['"`])\brequire\("ajv\/dist\/runtime\//.test(text)) {
-  throw new Error('dist/bundle/cli.cjs requires an ajv runtime helper from node_modules: it should be bundled');
-}
+let text = finished('cli.cjs', await readFile(outfile, 'utf8'));
 if (!text.startsWith(`${MODULE_OPEN} ${ID_LINE}\n`)) throw new Error('dist/bundle/cli.cjs does not start with its banner');
-const digest = createHash('sha256').update(text).digest('hex');
+// The digest names both files: the code cache and the manifests' verdicts are keyed to it.
+const digest = createHash('sha256').update(text).update(checksText).digest('hex');
 text = text.replace(ID_LINE, `// cert-renew bundle ${digest}`);
 await writeFile(outfile, text, 'latin1');

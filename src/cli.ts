@@ -24,7 +24,7 @@ import { packageVersion } from './util/version.js';
 
 export type { CliIO, GlobalOptions } from './commands/io.js';
 /** bin/cert-renew names the bundle's verdict cache with it (manifest/verdicts.ts). */
-export { checkedInFull, useVerdictCache } from './manifest/verdicts.js';
+export { useVerdictCache } from './manifest/verdicts.js';
 
 /** Whether some output could not be written (bin/cert-renew then exits 1 when the command said 0). */
 let outputLost = false;

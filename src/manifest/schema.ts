@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ErrorObject } from 'ajv';
-import { redactUrls } from '../util/text.js';
 import { escapePointerToken } from './positions.js';
 import { type CompiledValidator, compileValidator } from './schema-compile.js';
+import { show } from './show.js';
 
 type Json = Record<string, unknown>;
 
@@ -113,18 +113,6 @@ function typeName(type: string): string {
     ({ object: 'an object', array: 'an array', integer: 'an integer' } as Record<string, string>)[type] ??
     `a ${type}`
   );
-}
-
-/** A short rendering of a value for messages (never more than ~60 characters, URL userinfo hidden). */
-export function show(value: unknown): string {
-  if (typeof value === 'string') {
-    // Userinfo goes before anything is cut: a cut could drop the '@' that marks a password.
-    const redacted = redactUrls(value);
-    const cut = redacted.length > 60 ? `${redacted.slice(0, 57)}...` : redacted;
-    return `'${cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
-  }
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /**

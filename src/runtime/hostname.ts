@@ -17,7 +17,9 @@ export function hostName(): string {
     try {
       fd = openSync('/proc/sys/kernel/hostname', constants.O_RDONLY);
       const buffer = Buffer.allocUnsafe(MAX_BYTES);
-      const name = buffer.toString('utf8', 0, readSync(fd, buffer, 0, MAX_BYTES, null)).trim();
+      // The name and the newline the kernel ends it with: nothing else is taken off (os.hostname() does not).
+      const line = buffer.toString('utf8', 0, readSync(fd, buffer, 0, MAX_BYTES, null));
+      const name = line.endsWith('\n') ? line.slice(0, -1) : line;
       if (name !== '') return name;
     } catch {
       // not mounted (a chroot), not readable: node's own call below

@@ -169,6 +169,8 @@ test('a nothing-due run with kept renewal information loads nothing from node_mo
         [],
         `${command} loads nothing from node_modules`,
       );
+      // The manifest was checked by the first run: its verdict is kept, and the checks are not loaded.
+      assert.ok(!files.some((file) => file.endsWith('checks.cjs')), `${command} loads no checks`);
       for (const name of [
         'timers/promises',
         'http',

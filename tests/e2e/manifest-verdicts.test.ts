@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, cp, mkdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type TempDir, tempDir } from '../harness/process.js';
@@ -16,7 +16,7 @@ import { cliEnv, REPO } from './cli.js';
 
 let tmp: TempDir;
 let install: string;
-let verdictsFile: string;
+let verdictsDir: string;
 let work: string;
 const manifest = {
   version: 1,
@@ -32,12 +32,13 @@ before(async () => {
   tmp = await tempDir('cert-renew-verdicts-e2e-');
   install = join(tmp.path, 'install');
   const bundleDir = join(install, 'dist', 'bundle');
-  verdictsFile = join(bundleDir, 'cli.cjs.manifests');
+  verdictsDir = join(bundleDir, 'cli.cjs.manifests');
   await mkdir(bundleDir, { recursive: true });
   for (const entry of ['bin', 'package.json', 'schemas']) {
     await cp(join(REPO, entry), join(install, entry), { recursive: true });
   }
-  await cp(join(REPO, 'dist', 'bundle', 'cli.cjs'), join(bundleDir, 'cli.cjs'));
+  for (const file of ['cli.cjs', 'checks.cjs'])
+    await cp(join(REPO, 'dist', 'bundle', file), join(bundleDir, file));
   await symlink(join(REPO, 'node_modules'), join(install, 'node_modules'), 'dir');
   work = join(tmp.path, 'work');
   await mkdir(work);
@@ -69,23 +70,34 @@ function planJson(...args: string[]): unknown {
   return report;
 }
 
+/** The verdict files kept. */
+async function verdictFiles(): Promise<string[]> {
+  return (await readdir(verdictsDir))
+    .filter((name) => name.endsWith('.json'))
+    .map((name) => join(verdictsDir, name));
+}
+
 /** Every kept verdict's warnings replaced by one saying `text`: a run that shows it took a verdict. */
 async function plantVerdictWarning(text: string): Promise<void> {
-  const data = JSON.parse(await readFile(verdictsFile, 'utf8')) as {
-    verdicts: { warnings: { message: string }[] }[];
-  };
-  for (const verdict of data.verdicts) {
-    verdict.warnings = [{ severity: 'warning', pointer: '/certificates/0', message: text } as never];
+  for (const file of await verdictFiles()) {
+    const data = JSON.parse(await readFile(file, 'utf8')) as { warnings: unknown[] };
+    data.warnings = [{ severity: 'warning', pointer: '/certificates/0', message: text }];
+    await writeFile(file, JSON.stringify(data), { mode: 0o600 });
   }
-  await writeFile(verdictsFile, JSON.stringify(data), { mode: 0o600 });
 }
 
 test('the first daily run checks and keeps the verdict; the next ones take it, with the same warnings and report', async () => {
   const first = cli('plan', '--json');
   assert.equal(first.code, 0, first.stderr);
   assert.match(first.stderr, WINDOW_WARNING);
-  const kept = await stat(verdictsFile);
-  assert.equal(kept.mode & 0o777, 0o600);
+  const [kept, ...more] = await verdictFiles();
+  assert.equal(more.length, 0);
+  assert.equal((await stat(kept as string)).mode & 0o777, 0o600, 'it holds the manifest: its owner’s alone');
+  assert.equal((await stat(verdictsDir)).mode & 0o777, 0o700);
+  assert.equal(
+    JSON.parse(await readFile(kept as string, 'utf8')).text,
+    await readFile(join(work, 'manifest.json'), 'utf8'),
+  );
   const expected = planJson();
   const second = cli('plan', '--json');
   assert.equal(second.stderr, first.stderr, 'the same warning, from the verdict');
@@ -145,11 +157,13 @@ test('another text, another interval, a reinstalled bundle, an edited schema: ch
 test('a verdict file others may write is never taken, and is replaced', async () => {
   await plantVerdictWarning('KEPT VERDICT');
   assert.match(cli('plan').stderr, /KEPT VERDICT/);
-  await chmod(verdictsFile, 0o622);
+  const files = await verdictFiles();
+  for (const file of files) await chmod(file, 0o622);
   const result = cli('plan');
   assert.match(result.stderr, WINDOW_WARNING);
   assert.doesNotMatch(result.stderr, /KEPT VERDICT/);
-  assert.equal((await stat(verdictsFile)).mode & 0o777, 0o600, 'replaced by a file of its own');
+  const modes = await Promise.all(files.map(async (file) => (await stat(file)).mode & 0o777));
+  assert.ok(modes.includes(0o600), 'the one this run used is replaced by a file of its own');
   assert.match(cli('plan').stderr, WINDOW_WARNING, 'the replacement holds the real warning');
 });
 

@@ -75,16 +75,19 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
 
   test('the package holds only what runs: the bundle (built by prepack), bin, schemas, examples, docs', () => {
     assert.ok(packedFiles.includes('dist/bundle/cli.cjs'), 'prepack built and bundled dist/');
+    assert.ok(packedFiles.includes('dist/bundle/checks.cjs'), "the manifest's checks, beside the bundle");
     assert.ok(packedFiles.includes('bin/cert-renew'));
     // bin/cert-renew is CommonJS in a package of ES modules: bin/package.json says so, or it cannot start.
     assert.ok(packedFiles.includes('bin/package.json'));
     assert.ok(packedFiles.includes('schemas/certificate-manifest.schema.json'));
     assert.ok(packedFiles.includes('examples/quickstart.json'));
     assert.ok(packedFiles.includes('docs/manifest.md'));
-    // The schema validator compiled at build time (ajv standalone code) is inside the bundle.
+    // The schema validator compiled at build time (ajv standalone code) is inside the checks' file.
     const stray = packedFiles.filter(
       (path) =>
-        !/^(dist\/bundle\/cli\.cjs$|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(path),
+        !/^(dist\/bundle\/(cli|checks)\.cjs$|bin\/|schemas\/|examples\/|docs\/|package\.json$|README\.md$)/.test(
+          path,
+        ),
     );
     assert.deepEqual(
       stray,
@@ -103,7 +106,7 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
     assert.match(version.stdout, /^0\.\d+\.\d+/);
     // No code cache yet (the package holds none, and `--version` alone does not load the bundle).
     const bundle = join(prefix, 'lib', 'node_modules', 'cert-renew', 'dist', 'bundle');
-    assert.deepEqual(await readdir(bundle), ['cli.cjs']);
+    assert.deepEqual(await readdir(bundle), ['checks.cjs', 'cli.cjs']);
 
     // The README: copy the examples next to you; the quickstart's store is ./certs beside them.
     const work = join(tmp.path, 'work');
@@ -115,8 +118,8 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
     await runCommand(bin, ['validate', manifest], { cwd: work, env: env() });
     assert.deepEqual(
       await readdir(bundle),
-      ['cli.cjs'],
-      'validate writes no code cache (not a daily command)',
+      ['checks.cjs', 'cli.cjs'],
+      'validate writes no code cache (not a daily command) and keeps no verdict',
     );
     const first = await runCommand(bin, ['--manifest', manifest, 'run', '--json'], {
       cwd: work,
@@ -135,6 +138,11 @@ describe('npm pack, install the tarball globally, run the quickstart', () => {
       'www',
     ]);
     assert.ok((await stat(join(bundle, 'cli.cjs.cache'))).size > 0, 'the first run wrote the code cache');
+    assert.equal(
+      (await readdir(join(bundle, 'cli.cjs.manifests'))).length,
+      1,
+      "and kept the manifest's verdict",
+    );
     const second = await runCommand(bin, ['--manifest', manifest, 'run', '--json'], {
       cwd: work,
       env: env(),

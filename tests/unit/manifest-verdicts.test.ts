@@ -1,30 +1,42 @@
 /**
- * The verdicts kept for manifests checked in full (src/manifest/verdicts.ts): the text's hash against the
- * same steps done with BigInts; a verdict found only for the same text, interval and key; the file refused
- * when damaged, another bundle's, writable by others, another user's, a FIFO or a directory; at most
- * MAX_VERDICTS kept, the most recent first; written readable by its owner alone, with no temporary file left.
- * On real files in a temporary directory (the process runs as root in CI: the other-owner case uses chown).
+ * The verdicts kept for manifests checked in full (src/manifest/verdicts.ts): the file name's hash against
+ * the same steps done with BigInts; a verdict taken only for the very same text (two texts whose hashes
+ * collide included), interval and key; files refused when damaged, another bundle's, writable by others,
+ * another user's, a link, a FIFO or a directory, and a directory refused when others may write it; at most
+ * MAX_VERDICTS kept, the least recently written removed; files readable by their owner alone; temporary files
+ * of a killed writer removed, a fresh one (another writer's) left. On real files in a temporary directory
+ * (CI runs as root: the other-owner cases use chown).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  mkdir,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Diagnostic } from '../../src/manifest/validate.js';
 import {
-  checkedInFull,
   fnv1a64,
   keepVerdict,
   keptVerdict,
   MAX_VERDICTS,
-  parseVerdicts,
+  parseVerdict,
   useVerdictCache,
 } from '../../src/manifest/verdicts.js';
 import { type TempDir, tempDir } from '../harness/process.js';
 
 let tmp: TempDir;
-let file: string;
-const key = 'cert-renew code cache abc 123 456 schema 789 1011';
+let dir: string;
+const key = 'cert-renew code cache abc 123 456 schema 789 1011 node v20.0.0';
 const DAY = 86_400_000;
 const warning: Diagnostic = {
   severity: 'warning',
@@ -37,13 +49,19 @@ const warning: Diagnostic = {
 
 before(async () => {
   tmp = await tempDir('cert-renew-verdicts-');
-  file = join(tmp.path, 'cli.cjs.manifests');
+  dir = join(tmp.path, 'cli.cjs.manifests');
 });
 after(() => tmp?.remove());
 
-/** A new process's view: the cache named again, nothing read yet. */
-function fresh(where = { file, key, ownerUid: process.getuid?.() ?? 0 }): void {
-  useVerdictCache(where);
+function use(where: Partial<{ dir: string; key: string; ownerUid: number }> = {}): void {
+  useVerdictCache({ dir, key, ownerUid: process.getuid?.() ?? 0, ...where });
+}
+
+/** The one verdict file's path (the directory holds one in the tests that call this). */
+async function onlyFile(): Promise<string> {
+  const names = (await readdir(dir)).filter((name) => name.endsWith('.json'));
+  assert.equal(names.length, 1, names.join(' '));
+  return join(dir, names[0] as string);
 }
 
 /** FNV-1a 64 over UTF-16 code units, with BigInts. */
@@ -55,7 +73,7 @@ function reference(text: string): string {
   return hash.toString(16).padStart(16, '0');
 }
 
-test('fnv1a64 is FNV-1a 64 over the UTF-16 code units', () => {
+test('fnv1a64, which names the files, is FNV-1a 64 over the UTF-16 code units', () => {
   const texts = ['', 'a', '{"version": 1}', 'é\u{1F600}\uFEFF\uFFFF\u0000', 'x'.repeat(10_000)];
   for (let i = 0; i < 200; i++) {
     texts.push(
@@ -63,116 +81,150 @@ test('fnv1a64 is FNV-1a 64 over the UTF-16 code units', () => {
     );
   }
   for (const text of texts) assert.equal(fnv1a64(text), reference(text), JSON.stringify(text.slice(0, 20)));
-  // Known value: FNV-1a 64 of "a" (one code unit, 0x61).
   assert.equal(fnv1a64('a'), 'af63dc4c8601ec8c');
 });
 
-test('no cache named (a build from tsc alone): nothing is kept or found', async () => {
+test('no directory named (a build from tsc alone): nothing is kept or found', async () => {
   useVerdictCache(undefined);
   keepVerdict('{}', DAY, []);
   assert.equal(keptVerdict('{}', DAY, 'm.json'), undefined);
   assert.deepEqual(await readdir(tmp.path), []);
-  assert.equal(checkedInFull(), true, 'a full check is a full check, cache or not');
 });
 
 test('a verdict is found for the same text and interval only, with its warnings and the path given now', async () => {
-  fresh();
+  use();
   const text = '{"version": 1, "certificates": []}';
   assert.equal(keptVerdict(text, DAY, 'a.json'), undefined);
   keepVerdict(text, DAY, [warning]);
-  const written = await stat(file);
-  assert.equal(written.mode & 0o777, 0o600, 'readable by its owner alone: warnings echo the manifest');
-  assert.deepEqual(await readdir(tmp.path), ['cli.cjs.manifests'], 'no temporary file left');
-  fresh();
+  assert.equal((await stat(dir)).mode & 0o777, 0o700, 'the directory is its owner’s alone');
+  const file = await onlyFile();
+  assert.equal((await stat(file)).mode & 0o777, 0o600, 'the manifest’s text is in it');
+  assert.equal(file, join(dir, `${fnv1a64(text)}-${DAY}.json`));
   assert.deepEqual(keptVerdict(text, DAY, 'other/path.json'), [{ ...warning, file: 'other/path.json' }]);
   assert.equal(keptVerdict(text, DAY / 2, 'a.json'), undefined, 'another interval: checked again');
   assert.equal(keptVerdict(text.replace('1', '2'), DAY, 'a.json'), undefined, 'one character changed');
-  assert.equal(keptVerdict(`${text} `, DAY, 'a.json'), undefined, 'one character more');
-  fresh({ file, key: `${key}x`, ownerUid: 0 });
-  assert.equal(keptVerdict(text, DAY, 'a.json'), undefined, 'another bundle or schema: none');
+  assert.equal(keptVerdict(`\uFEFF${text}`, DAY, 'a.json'), undefined, 'a byte-order mark more');
+  use({ key: `${key}x` });
+  assert.equal(keptVerdict(text, DAY, 'a.json'), undefined, 'another bundle, schema or node: none');
 });
 
-test(`at most ${MAX_VERDICTS} verdicts, the most recent first; the same text again is not kept twice`, async () => {
-  await rm(file, { force: true });
-  fresh();
+test('a text whose hash is another kept text’s is not taken for it', async () => {
+  use();
+  const kept = '{"version": 1}';
+  keepVerdict(kept, DAY, [warning]);
+  // Another text put where the first one's verdict is (as a colliding hash would find it).
+  const file = join(dir, `${fnv1a64(kept)}-${DAY}.json`);
+  const data = JSON.parse(await readFile(file, 'utf8')) as { text: string };
+  const other = '{"version": 9}';
+  await writeFile(join(dir, `${fnv1a64(other)}-${DAY}.json`), JSON.stringify(data), { mode: 0o600 });
+  assert.equal(keptVerdict(other, DAY, 'm'), undefined, 'the text decides, not the name');
+  assert.deepEqual(keptVerdict(kept, DAY, 'm'), [{ ...warning, file: 'm' }]);
+});
+
+test(`at most ${MAX_VERDICTS} verdicts, the least recently written removed; temporary files of killed writers removed`, async () => {
+  await rm(dir, { recursive: true, force: true });
+  use();
   const texts = Array.from({ length: MAX_VERDICTS + 3 }, (_, i) => `{"n": ${i}}`);
-  for (const text of texts) keepVerdict(text, DAY, []);
-  keepVerdict(texts[5] as string, DAY, [warning]);
-  const kept = parseVerdicts(await readFile(file, 'utf8'), key);
-  assert.equal(kept.length, MAX_VERDICTS);
-  assert.equal(kept[0]?.fnv, fnv1a64(texts[5] as string));
-  assert.equal(kept.filter((v) => v.fnv === fnv1a64(texts[5] as string)).length, 1);
-  fresh();
-  assert.equal(keptVerdict(texts[0] as string, DAY, 'm'), undefined, 'the oldest went');
-  assert.deepEqual(keptVerdict(texts[5] as string, DAY, 'm'), [{ ...warning, file: 'm' }]);
+  for (const [i, text] of texts.entries()) {
+    keepVerdict(text, DAY, []);
+    // Distinct mtimes, oldest first, whatever the file system's timestamp granularity.
+    const at = new Date(Date.UTC(2026, 0, 1, 0, i));
+    await utimes(join(dir, `${fnv1a64(text)}-${DAY}.json`), at, at);
+  }
+  keepVerdict(texts[0] as string, DAY, [warning]); // written again: the most recent now
+  assert.equal((await readdir(dir)).length, MAX_VERDICTS);
+  assert.deepEqual(keptVerdict(texts[0] as string, DAY, 'm'), [{ ...warning, file: 'm' }]);
+  // The 17th, 18th and 19th writes removed the three oldest; writing the first again, the next oldest.
+  for (const gone of texts.slice(1, 4)) assert.equal(keptVerdict(gone, DAY, 'm'), undefined, gone);
+  assert.deepEqual(keptVerdict(texts[4] as string, DAY, 'm'), []);
   assert.deepEqual(keptVerdict(texts.at(-1) as string, DAY, 'm'), []);
+  // A killed writer's temporary file: removed by the next write once older than ten minutes.
+  const stale = join(dir, `${fnv1a64('x')}-${DAY}.json.123-abc.tmp`);
+  const fresh = join(dir, `${fnv1a64('y')}-${DAY}.json.456-def.tmp`);
+  await writeFile(stale, '');
+  await writeFile(fresh, '');
+  const old = new Date(Date.now() - 3_600_000);
+  await utimes(stale, old, old);
+  keepVerdict('{"n": "last"}', DAY, []);
+  const names = await readdir(dir);
+  assert.ok(!names.includes(stale.slice(dir.length + 1)), 'the stale one is gone');
+  assert.ok(names.includes(fresh.slice(dir.length + 1)), 'another writer’s is left');
+  await rm(fresh);
 });
 
-test('a damaged file, or one with any entry not as written, holds no verdict', () => {
-  const good = { length: 2, fnv: fnv1a64('{}'), intervalMs: DAY, warnings: [] };
+test('a damaged file, or one not as written, holds no verdict', () => {
+  const good = { format: 1, key, intervalMs: DAY, warnings: [], text: '{}' };
   const texts: [string, string][] = [
     ['not JSON', '{"format": 1,'],
     ['empty', ''],
-    ['another format', JSON.stringify({ format: 2, key, verdicts: [good] })],
-    ['another key', JSON.stringify({ format: 1, key: 'k', verdicts: [good] })],
-    ['verdicts not a list', JSON.stringify({ format: 1, key, verdicts: good })],
-    ['a hash not of 16 hex digits', JSON.stringify({ format: 1, key, verdicts: [{ ...good, fnv: 'abc' }] })],
-    ['a length not an integer', JSON.stringify({ format: 1, key, verdicts: [{ ...good, length: '2' }] })],
+    ['another format', JSON.stringify({ ...good, format: 2 })],
+    ['another key', JSON.stringify({ ...good, key: 'k' })],
+    ['no text', JSON.stringify({ ...good, text: undefined })],
+    ['an interval not an integer', JSON.stringify({ ...good, intervalMs: '1' })],
     [
       'an error among the warnings',
-      JSON.stringify({
-        format: 1,
-        key,
-        verdicts: [{ ...good, warnings: [{ ...warning, severity: 'error' }] }],
-      }),
+      JSON.stringify({ ...good, warnings: [{ ...warning, severity: 'error' }] }),
     ],
     [
-      'a warning with more than a warning holds',
-      JSON.stringify({
-        format: 1,
-        key,
-        verdicts: [good, { ...good, warnings: [{ ...warning, hint: 'x' }] }],
-      }),
+      'a warning with more than one holds',
+      JSON.stringify({ ...good, warnings: [{ ...warning, hint: 'x' }] }),
     ],
   ];
-  for (const [what, text] of texts) assert.deepEqual(parseVerdicts(text, key), [], what);
-  assert.equal(parseVerdicts(JSON.stringify({ format: 1, key, verdicts: [good] }), key).length, 1);
+  for (const [what, text] of texts) assert.equal(parseVerdict(text, key), undefined, what);
+  assert.deepEqual(parseVerdict(JSON.stringify(good), key), good);
 });
 
-test('a file others may write, another user owns, a FIFO or a directory is no verdict; it is replaced when it can be', async () => {
+test('a file or directory others may write, another user’s, a link, a FIFO: no verdict; a file is replaced', async () => {
   const text = '{"version": 1}';
   const plant = async () => {
-    await rm(file, { recursive: true, force: true });
-    fresh();
+    await rm(dir, { recursive: true, force: true });
+    use();
     keepVerdict(text, DAY, [warning]);
+    return onlyFile();
   };
   for (const mode of [0o666, 0o620, 0o602]) {
-    await plant();
+    const file = await plant();
     await chmod(file, mode);
-    fresh();
     assert.equal(keptVerdict(text, DAY, 'm'), undefined, mode.toString(8));
     keepVerdict(text, DAY, []);
     assert.equal((await stat(file)).mode & 0o777, 0o600, 'replaced');
   }
+  await plant();
+  await chmod(dir, 0o777);
+  assert.equal(keptVerdict(text, DAY, 'm'), undefined, 'a directory anyone may write');
   if (process.getuid?.() === 0) {
-    await plant();
+    const file = await plant();
     await chown(file, 65534, 65534);
-    fresh({ file, key, ownerUid: 0 });
+    use({ ownerUid: 0 });
     assert.equal(keptVerdict(text, DAY, 'm'), undefined, "another user's file");
     // The bundle's owner's file is taken (an install owned by a user, run by root).
-    fresh({ file, key, ownerUid: 65534 });
+    use({ ownerUid: 65534 });
     assert.deepEqual(keptVerdict(text, DAY, 'm'), [{ ...warning, file: 'm' }]);
+    await chown(dir, 65534, 65534);
+    use({ ownerUid: 0 });
+    assert.equal(keptVerdict(text, DAY, 'm'), undefined, "another user's directory");
   }
-  await rm(file, { force: true });
+  const file = await plant();
+  const elsewhere = join(tmp.path, 'elsewhere.json');
+  await rm(elsewhere, { force: true });
+  await writeFile(elsewhere, await readFile(file), { mode: 0o600 });
+  await rm(file);
+  await symlink(elsewhere, file);
+  assert.equal(keptVerdict(text, DAY, 'm'), undefined, 'never through a link');
+  await rm(file);
   execFileSync('mkfifo', [file]);
-  fresh();
   assert.equal(keptVerdict(text, DAY, 'm'), undefined, 'a FIFO is not waited on');
   await rm(file);
   await mkdir(file);
-  fresh();
   assert.equal(keptVerdict(text, DAY, 'm'), undefined);
   keepVerdict(text, DAY, []);
-  assert.deepEqual(await readdir(file), [], 'nothing written into the directory');
-  assert.deepEqual(await readdir(tmp.path), ['cli.cjs.manifests'], 'no temporary file beside it');
-  await rm(file, { recursive: true });
+  assert.deepEqual(await readdir(file), [], 'nothing written into a directory in its place');
+  await rm(dir, { recursive: true });
+  // The directory itself a link: nothing read through it, nothing written.
+  await mkdir(join(tmp.path, 'other'), { mode: 0o700 });
+  await symlink(join(tmp.path, 'other'), dir);
+  use();
+  keepVerdict(text, DAY, []);
+  assert.deepEqual(await readdir(join(tmp.path, 'other')), []);
+  await rm(dir);
 });

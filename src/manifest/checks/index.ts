@@ -9,7 +9,8 @@ import { formatDuration, parseDuration, scanDuration } from '../../util/duration
 import { parseEndpoint } from '../../util/endpoint.js';
 import { escapePointerToken as esc } from '../positions.js';
 import { checkDomain } from '../resolve.js';
-import { didYouMean, show } from '../schema.js';
+import { didYouMean } from '../schema.js';
+import { show } from '../show.js';
 import { dns01Settings } from './dns01.js';
 import { type CheckOptions, error, type Finding, warning } from './finding.js';
 import { fileModes, lockTimeouts, redisKeyPrefixes, redisUrls, stableFiles } from './stores.js';

@@ -7,7 +7,7 @@ import { stableFileNames } from '../../stores/keys.js';
 import { MIN_LOCK_TIMEOUT_MS } from '../../stores/types.js';
 import { parseDuration } from '../../util/duration.js';
 import { escapePointerToken as esc } from '../positions.js';
-import { show } from '../schema.js';
+import { show } from '../show.js';
 import { error, type Finding, warning } from './finding.js';
 import { isObject, type ManifestView, objectAt, stringAt } from './view.js';
 

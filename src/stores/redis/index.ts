@@ -11,7 +11,7 @@
 import { Cluster } from 'ioredis';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { redisKeyPrefixProblem } from '../../manifest/checks/stores.js';
-import { show } from '../../manifest/schema.js';
+import { show } from '../../manifest/show.js';
 import type { RedisStoreConfig } from '../../manifest/types.js';
 import type { RuntimeContext } from '../../runtime/context.js';
 import { durationMs } from '../../util/duration.js';
