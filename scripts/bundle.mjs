@@ -229,52 +229,46 @@ function finished(name, raw) {
   return text;
 }
 
-// The ES module bundle this script made before (dist/bundle/cli.js and its chunks) would be stale.
-await rm(outdir, { recursive: true, force: true });
-const result = await build({
+/** What both files are built with: CommonJS for node 20, packages external (but commander and chalk). */
+const COMMON = {
   absWorkingDir: root,
-  entryPoints: ['dist/src/cli.js'],
-  outfile: `${outdir}/cli.cjs`,
   bundle: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
   // Everything in node_modules stays external but the two packages every command loads.
   external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
-  // The directive first in the module function's body (a banner statement before esbuild's own "use strict" would
-  // leave the file sloppy).
-  banner: {
-    js: `${MODULE_OPEN} ${ID_LINE}\n'use strict';\nlet ${BASE}Text;\nconst ${BASE} = () => (${BASE}Text ??= require('node:url').pathToFileURL(__filename).href);\n${LAZY_BUILTIN_DEFINITION}`,
-  },
-  // The file only defines the CLI; bin/cert-renew runs it. Run as a program (`node …/cli.cjs run`, a unit
-  // file's ExecStart written by hand), it would otherwise do nothing and exit 0: a timer that renews nothing.
-  footer: { js: `${FOOTER}\n${MODULE_CLOSE}` },
   // `import()` of a package or node builtin becomes require(): the file runs as a script (vm.Script), where
   // import() would need a loader callback. Every such package is CommonJS (@peculiar/x509's `main` too).
   supported: { 'dynamic-import': false },
   sourcemap: 'linked',
   logLevel: 'warning',
   logOverride: { 'empty-import-meta': 'error' },
+};
+/** The base URL of `import.meta.url` (made on first use) and the lazy built-ins' stand-in, in both files. */
+const PRELUDE = `'use strict';\nlet ${BASE}Text;\nconst ${BASE} = () => (${BASE}Text ??= require('node:url').pathToFileURL(__filename).href);\n${LAZY_BUILTIN_DEFINITION}`;
+
+// The ES module bundle this script made before (dist/bundle/cli.js and its chunks) would be stale.
+await rm(outdir, { recursive: true, force: true });
+const result = await build({
+  ...COMMON,
+  entryPoints: ['dist/src/cli.js'],
+  outfile: `${outdir}/cli.cjs`,
+  // The directive first in the module function's body (a banner statement before esbuild's own "use strict" would
+  // leave the file sloppy).
+  banner: { js: `${MODULE_OPEN} ${ID_LINE}\n${PRELUDE}` },
+  // The file only defines the CLI; bin/cert-renew runs it. Run as a program (`node …/cli.cjs run`, a unit
+  // file's ExecStart written by hand), it would otherwise do nothing and exit 0: a timer that renews nothing.
+  footer: { js: `${FOOTER}\n${MODULE_CLOSE}` },
   plugins: [checksApart, noColourDetection, validatorRuntime, ownUrl, lazyChildProcess],
 });
 if (result.errors.length > 0 || result.warnings.length > 0) process.exit(1);
 // The checks: a plain CommonJS module beside it, loaded by node's own loader (no code cache).
 const checks = await build({
-  absWorkingDir: root,
+  ...COMMON,
   entryPoints: [CHECKS_ENTRY],
   outfile: `${outdir}/checks.cjs`,
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  external: Object.keys(dependencies).filter((name) => !BUNDLED.has(name)),
-  banner: {
-    js: `'use strict';\nlet ${BASE}Text;\nconst ${BASE} = () => (${BASE}Text ??= require('node:url').pathToFileURL(__filename).href);\n${LAZY_BUILTIN_DEFINITION}`,
-  },
-  supported: { 'dynamic-import': false },
-  sourcemap: 'linked',
-  logLevel: 'warning',
-  logOverride: { 'empty-import-meta': 'error' },
+  banner: { js: PRELUDE },
   plugins: [validatorRuntime, ownUrl],
 });
 if (checks.errors.length > 0 || checks.warnings.length > 0) process.exit(1);
