@@ -1,7 +1,8 @@
 /**
  * Reading a manifest from disk for the commands that act on it (`plan`, `run`, `status`, `show`): read,
- * check (exactly as `validate` does, or take the verdict kept for the same text: verdicts.ts), resolve. An invalid manifest stops the command before anything is
- * attempted (exit 2), naming the first problem with its line and column.
+ * check (exactly as `validate` does, or take the verdict kept for the same text: verdicts.ts), resolve. An
+ * invalid manifest stops the command before anything is attempted (exit 2), naming the first problem with
+ * its line and column.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -125,7 +126,8 @@ export async function readManifestText(path: string): Promise<ReadResult> {
  * when relative; the entry point passes an absolute path). `beforeCheck` is given the manifest's text once
  * it is read, before it is parsed and checked (the session sizes V8's heap by it: runtime/heap.ts). A text
  * this bundle checked before with the same interval is not checked again: its kept warnings are returned
- * (manifest/verdicts.ts). Throws CertRenewError MANIFEST_UNREADABLE or ManifestError (MANIFEST_INVALID), exit 2.
+ * (manifest/verdicts.ts). Throws CertRenewError MANIFEST_UNREADABLE or ManifestError (MANIFEST_INVALID),
+ * exit 2.
  */
 export async function loadManifest(
   path: string,
