@@ -201,6 +201,10 @@ const noColourDetection = {
 // which holds what the one bundle's runs compiled, never holds the checks' code (a third of it when it did:
 // docs/performance.md, fifteenth round). Every import of validate.js in the CLI becomes a require of it.
 const CHECKS_ENTRY = 'dist/src/manifest/validate.js';
+const CHECKS_FOOTER = `if (require.main === module) {
+  process.stderr.write('cert-renew: this file holds the manifest checks bin/cert-renew loads; run \\'cert-renew validate FILE\\' instead\\n');
+  process.exitCode = 2;
+}`;
 const checksApart = {
   name: 'checks-apart',
   setup(b) {
@@ -269,6 +273,8 @@ const checks = await build({
   entryPoints: [CHECKS_ENTRY],
   outfile: `${outdir}/checks.cjs`,
   banner: { js: PRELUDE },
+  // Run as a program (`node …/checks.cjs manifest.json`), it would check nothing and exit 0: a false pass.
+  footer: { js: CHECKS_FOOTER },
   plugins: [validatorRuntime, ownUrl],
 });
 if (checks.errors.length > 0 || checks.warnings.length > 0) process.exit(1);

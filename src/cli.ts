@@ -500,6 +500,19 @@ export function unfinishedCommand(argv: readonly string[]): number {
   return code;
 }
 
+/** Whether the command stopped on an error of its own (one line on stderr) instead of ending with its report. */
+let failedAsAWhole = false;
+
+/**
+ * Whether the command ran to its end: its report made, whatever its exit code (a certificate that failed
+ * included); false when it stopped on an error of the whole command (a broken installation, a store that
+ * cannot be opened, an internal error). bin/cert-renew writes no code cache after such a run: it would hold
+ * little, and be kept (docs/operations.md "Scheduling").
+ */
+export function commandCompleted(): boolean {
+  return !failedAsAWhole;
+}
+
 /** Runs the CLI and resolves with the exit code. Never throws, never prints a stack trace. */
 export async function main(argv: string[], env: Env, io?: CliIO): Promise<number> {
   const command = invokedCommand(argv);
@@ -534,6 +547,7 @@ export async function main(argv: string[], env: Env, io?: CliIO): Promise<number
       // --help and --version end here with exit code 0; usage errors were already printed.
       return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
+    failedAsAWhole = true;
     if (error instanceof CertRenewError) {
       io.stderr(`cert-renew: ${error.oneLine}\n`);
       if (env.CERT_RENEW_DEBUG && error.stack) io.stderr(`${error.stack}\n`);

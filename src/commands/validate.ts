@@ -7,8 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../errors.js';
-import { readManifestText } from '../manifest/load.js';
-import { checkManifestText } from '../manifest/validate.js';
+import { loadChecks, readManifestText } from '../manifest/load.js';
 import { type FileResult, type ValidateFormat, validateReporters } from '../report/validate.js';
 import { parseDuration } from '../util/duration.js';
 import { type CliIO, reportOptions } from './io.js';
@@ -22,6 +21,7 @@ export interface ValidateOptions {
 async function checkFile(file: string, io: CliIO, intervalMs: number, strict: boolean): Promise<FileResult> {
   const read = await readManifestText(resolve(io.cwd, file));
   if (!read.ok) return { file, unreadable: read.reason, diagnostics: [], exitCode: ExitCode.usage };
+  const { checkManifestText } = await loadChecks();
   const { manifest, diagnostics } = checkManifestText(read.text, file, { intervalMs });
   const warnings = diagnostics.some((d) => d.severity === 'warning');
   const exitCode = !manifest || (strict && warnings) ? ExitCode.failure : ExitCode.ok;

@@ -16,10 +16,9 @@ import {
   toCertRenewError,
   UsageError,
 } from '../errors.js';
-import { readManifestText } from '../manifest/load.js';
+import { loadChecks, readManifestText } from '../manifest/load.js';
 import { resolveCertificates } from '../manifest/resolve.js';
 import type { CertificateConfig, IssuerConfig, Manifest, ResolvedCertificate } from '../manifest/types.js';
-import { checkManifestText } from '../manifest/validate.js';
 import type { Session } from '../runtime/session.js';
 import type { Store } from '../stores/types.js';
 import { readAcmeSh } from './acmesh.js';
@@ -121,6 +120,7 @@ function indentOf(text: string): string | number {
  * the source or the options cannot be used; per-certificate problems are in the report.
  */
 export async function runImport(session: Session, request: ImportRequest): Promise<ImportReport> {
+  const { checkManifestText } = await loadChecks();
   const found = await readSource(request);
   if (found.found.length === 0 && found.failed.length === 0) {
     throw new UsageError(`no certificate found in ${request.dir}`);

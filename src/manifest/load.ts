@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { CertRenewError, ErrorCode, ExitCode } from '../errors.js';
+import { CertRenewError, describeError, ErrorCode, ExitCode } from '../errors.js';
 import { positionAt } from './positions.js';
 import { resolveCertificates } from './resolve.js';
 import { MAX_MANIFEST_BYTES, withoutBom } from './text.js';
@@ -122,6 +122,25 @@ export async function readManifestText(path: string): Promise<ReadResult> {
 }
 
 /**
+ * The manifest's checks (validate.ts), loaded when a manifest is checked in full: in the bundle they are a
+ * file of their own beside it, dist/bundle/checks.cjs, which a run taking a verdict never loads. Throws
+ * CertRenewError INTERNAL (exit 1), one line saying to reinstall, when they cannot be loaded: a damaged or
+ * incomplete installation.
+ */
+export async function loadChecks(): Promise<typeof import('./validate.js')> {
+  try {
+    return await import('./validate.js');
+  } catch (error) {
+    const reason = describeError(error).split('\n')[0];
+    throw new CertRenewError(
+      ErrorCode.internal,
+      `the installation of cert-renew is damaged or incomplete: the manifest's checks cannot be loaded (${reason})`,
+      { hint: 'reinstall cert-renew' },
+    );
+  }
+}
+
+/**
  * Reads, checks and resolves the manifest at `path` (resolved against the process's working directory
  * when relative; the entry point passes an absolute path). `beforeCheck` is given the manifest's text once
  * it is read, before it is parsed and checked (the session sizes V8's heap by it: runtime/heap.ts). A text
@@ -158,8 +177,7 @@ export async function loadManifest(
       warnings: kept,
     };
   }
-  // Imported here: a run that took a verdict initialises none of the checks' modules.
-  const { checkManifestText } = await import('./validate.js');
+  const { checkManifestText } = await loadChecks();
   const checked = checkManifestText(read.text, path, options);
   if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
   const warnings = checked.diagnostics.filter((d) => d.severity === 'warning');

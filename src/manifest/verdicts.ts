@@ -6,27 +6,27 @@
  * checking code alone, and they were most of a nothing-due run's own work. `validate` (CI) always checks in
  * full, and so does any command whose manifest changed by one character.
  *
- * The verdicts are kept in a directory beside the bundle, `dist/bundle/cli.cjs.manifests/`, which
- * bin/cert-renew names (`useVerdictCache`) when it runs the bundle: a build from `tsc` alone keeps none. One
- * file a verdict, named by the text's 64-bit FNV-1a hash (`fnv1a64`) and the interval, so a run reads only
- * its own; the file holds the manifest's whole text and is taken only for that very text, compared
+ * The verdicts are kept in files beside the bundle, `dist/bundle/cli.cjs.verdict.<hash>-<interval>.json`,
+ * which bin/cert-renew names (`useVerdictCache`) when it runs the bundle: a build from `tsc` alone keeps none.
+ * One file a verdict, named by the text's 64-bit FNV-1a hash (`fnv1a64`) and the interval, so a run reads
+ * only its own; the file holds the manifest's whole text and is taken only for that very text, compared
  * character for character (a hash can be made to collide), and for the key it was written with: the bundle
- * (the digest of both its files, its size and mtime), the shipped schema (size and mtime) and node's version.
+ * and its checks (their digest, sizes and mtimes), the shipped schema (size and mtime) and node's version.
  * Only valid manifests get one, with their warnings (shown again exactly as the checks gave them). At most
- * MAX_VERDICTS are kept, the least recently written removed first.
+ * MAX_VERDICTS are kept, the least recently written removed first. Plain files in the bundle's directory,
+ * not a directory of their own: one that root made in a user's install could not be emptied by that user,
+ * nor the package removed or upgraded.
  *
- * Trusted on the code cache's terms: the directory and the file owned by the bundle's owner, by this user or
- * by root, neither writable by group or others, the file a regular file (opened without following a link,
- * never waited on); anything else is no verdict at all, and a file is replaced when the directory allows.
- * The directory and its files are readable by their owner alone (the manifest's text is in them). Nothing
- * about them is ever an error of the command.
+ * A file is trusted on the code cache's terms: a regular file (opened without following a link, never
+ * waited on) owned by the bundle's owner, by this user or by root, that group and others may not write;
+ * anything else is no verdict at all, and is replaced when the directory allows. Each is written readable by
+ * its owner alone (the manifest's text is in it). Nothing about them is ever an error of the command.
  */
 import {
   closeSync,
   constants,
   fstatSync,
   lstatSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readSync,
@@ -34,13 +34,13 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Diagnostic } from './validate.js';
 
 /** Where the verdicts are and what they must match: set by bin/cert-renew, or by a test. */
 export interface VerdictCacheLocation {
-  /** The directory (`dist/bundle/cli.cjs.manifests`). */
-  dir: string;
+  /** The path every verdict file's starts with (`…/dist/bundle/cli.cjs.verdict.`). */
+  prefix: string;
   /** The bundle, schema and node this process checks with; a verdict written with another key is none. */
   key: string;
   /** The uid that owns the bundle: its verdicts are trusted as this user's and root's are. */
@@ -78,8 +78,8 @@ export function useVerdictCache(where: VerdictCacheLocation | undefined): void {
 }
 
 /** The file of the verdict for `text` with `intervalMs`. */
-function fileFor(dir: string, text: string, intervalMs: number): string {
-  return join(dir, `${fnv1a64(text)}-${intervalMs}${SUFFIX}`);
+function fileFor(prefix: string, text: string, intervalMs: number): string {
+  return `${prefix}${fnv1a64(text)}-${intervalMs}${SUFFIX}`;
 }
 
 /**
@@ -87,8 +87,8 @@ function fileFor(dir: string, text: string, intervalMs: number): string {
  * undefined when no verdict is kept for that very text: then the caller checks in full.
  */
 export function keptVerdict(text: string, intervalMs: number, file: string): Diagnostic[] | undefined {
-  if (location === undefined || !trustedDirectory(location)) return undefined;
-  const verdict = readVerdict(location, fileFor(location.dir, text, intervalMs));
+  if (location === undefined) return undefined;
+  const verdict = readVerdict(location, fileFor(location.prefix, text, intervalMs));
   if (verdict === undefined || verdict.intervalMs !== intervalMs || verdict.text !== text) return undefined;
   return verdict.warnings.map((w) => ({ ...w, file }));
 }
@@ -101,13 +101,7 @@ export function keptVerdict(text: string, intervalMs: number, file: string): Dia
  */
 export function keepVerdict(text: string, intervalMs: number, warnings: readonly Diagnostic[]): void {
   if (location === undefined) return;
-  const { dir, key } = location;
-  try {
-    mkdirSync(dir, { mode: 0o700 });
-  } catch {
-    // there already (checked below), or it cannot be made: nothing is kept
-  }
-  if (!trustedDirectory(location)) return;
+  const { prefix, key } = location;
   const verdict: Verdict = {
     format: FORMAT,
     key,
@@ -115,7 +109,7 @@ export function keepVerdict(text: string, intervalMs: number, warnings: readonly
     warnings: warnings.map(({ file: _file, ...rest }) => rest),
     text,
   };
-  const target = fileFor(dir, text, intervalMs);
+  const target = fileFor(prefix, text, intervalMs);
   const temp = `${target}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   let fd: number | undefined;
   try {
@@ -131,7 +125,7 @@ export function keepVerdict(text: string, intervalMs: number, warnings: readonly
     } catch {}
     return;
   }
-  tidy(dir, target);
+  tidy(prefix, target);
 }
 
 /**
@@ -151,18 +145,9 @@ export function fnv1a64(text: string): string {
   return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
 }
 
-/** Whether a file's or the directory's owner and mode may be trusted (the code cache's terms). */
+/** Whether a file's owner and mode may be trusted (the code cache's terms). */
 function trustedOwnerAndMode(where: VerdictCacheLocation, info: { uid: number; mode: number }): boolean {
   return [where.ownerUid, process.getuid?.(), 0].includes(info.uid) && (info.mode & 0o022) === 0;
-}
-
-function trustedDirectory(where: VerdictCacheLocation): boolean {
-  try {
-    const info = lstatSync(where.dir);
-    return info.isDirectory() && trustedOwnerAndMode(where, info);
-  } catch {
-    return false;
-  }
 }
 
 /** The verdict in `path` when it is one to trust, as written; undefined for anything else. */
@@ -230,17 +215,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * Removes the verdicts beyond MAX_VERDICTS (the least recently written; never `keep`, just written) and
  * temporary files older than STALE_TEMP_MS. Only names this module writes are touched.
  */
-function tidy(dir: string, keep: string): void {
+function tidy(prefix: string, keep: string): void {
   try {
     const now = Date.now();
+    const dir = dirname(prefix);
+    const start = basename(prefix);
     const verdicts: { path: string; mtimeMs: number }[] = [];
     for (const name of readdirSync(dir)) {
+      if (!name.startsWith(start)) continue;
+      const rest = name.slice(start.length);
       const path = join(dir, name);
       const info = lstatSync(path, { throwIfNoEntry: false });
       if (info === undefined || !info.isFile()) continue;
-      if (name.endsWith('.tmp') && /^[0-9a-f]{16}-\d+\.json\.\d+-[0-9a-z]*\.tmp$/.test(name)) {
+      if (/^[0-9a-f]{16}-\d+\.json\.\d+-[0-9a-z]*\.tmp$/.test(rest)) {
         if (now - info.mtimeMs > STALE_TEMP_MS) unlinkSync(path);
-      } else if (/^[0-9a-f]{16}-\d+\.json$/.test(name) && path !== keep) {
+      } else if (/^[0-9a-f]{16}-\d+\.json$/.test(rest) && path !== keep) {
         verdicts.push({ path, mtimeMs: info.mtimeMs });
       }
     }

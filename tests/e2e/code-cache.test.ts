@@ -129,17 +129,23 @@ function fnv1a64(bytes: Buffer): string {
 
 /**
  * Only the bundle (its map, its checks) and (when `cache`) the cache: no temp file left behind. The
- * manifests' verdicts beside them (cli.cjs.manifests/) are tests/e2e/manifest-verdicts.test.ts's.
+ * manifests' verdicts beside them (cli.cjs.verdict.*.json) are tests/e2e/manifest-verdicts.test.ts's.
  */
 async function assertBundleDir(cache: boolean): Promise<void> {
   const bundle = ['checks.cjs', 'cli.cjs', 'cli.cjs.map'];
   assert.deepEqual(
-    (await readdir(bundleDir)).filter((name) => name !== VERDICTS).sort(),
+    (await readdir(bundleDir)).filter((name) => !name.startsWith(VERDICTS)).sort(),
     cache ? [...bundle, 'cli.cjs.cache'].sort() : bundle,
   );
 }
 
-const VERDICTS = 'cli.cjs.manifests';
+/** Whether a verdict file is beside the bundle. */
+async function hasVerdicts(): Promise<boolean> {
+  return (await readdir(bundleDir)).some((name) => name.startsWith(VERDICTS));
+}
+
+/** How the manifests' verdict files' names start. */
+const VERDICTS = 'cli.cjs.verdict.';
 
 let expected: unknown;
 
@@ -176,10 +182,10 @@ test('the first run writes the cache beside the bundle; the next run uses it and
   );
   assert.match(validate.stdout, /valid/);
   await assertBundleDir(false);
-  assert.equal((await readdir(bundleDir)).includes(VERDICTS), false, 'no verdict kept by validate');
+  assert.equal(await hasVerdicts(), false, 'no verdict kept by validate');
   expected = await plan();
   await assertBundleDir(true);
-  assert.ok((await readdir(bundleDir)).includes(VERDICTS), 'the manifest is known valid from now on');
+  assert.ok(await hasVerdicts(), 'the manifest is known valid from now on');
   const written = await cacheState();
   const bundle = await stat(join(bundleDir, 'cli.cjs'));
   const { header, data } = await readCache();
@@ -645,4 +651,82 @@ test("temporary files of writers killed before their rename are removed by the n
   assert.ok(names.includes('cli.cjs.cache.4343-newwriter.tmp'), 'a writer at work keeps its own');
   await rm(fresh);
   await assertBundleDir(true);
+});
+
+test('an installation without its checks says so in one line (exit 1) and writes no code cache; checks.cjs run alone refuses', async () => {
+  const checks = join(bundleDir, 'checks.cjs');
+  const saved = await readFile(checks);
+  await rm(cacheFile, { force: true });
+  await rm(checks);
+  try {
+    // A manifest no verdict is kept for: it must be checked, and cannot be.
+    await writeFile(
+      join(work, 'other.json'),
+      JSON.stringify({ version: 1, defaults: {}, issuers: {}, stores: {}, certificates: [] }),
+    );
+    for (const args of [
+      ['-m', 'other.json', 'plan'],
+      ['validate', 'other.json'],
+    ]) {
+      const result = await runCommand(process.execPath, [join(install, 'bin', 'cert-renew'), ...args], {
+        cwd: work,
+        env: cliEnv(),
+      }).then(
+        () => assert.fail(`${args.join(' ')} passed`),
+        (error: Error) => error.message,
+      );
+      assert.match(
+        result,
+        /failed \(1\): cert-renew: the installation of cert-renew is damaged or incomplete: the manifest's checks cannot be loaded \(Cannot find module '\.\/checks\.cjs'\) \(reinstall cert-renew\)$/,
+        args.join(' '),
+      );
+    }
+    assert.equal(await cacheState(), undefined, 'a command that stopped on its own error writes no cache');
+  } finally {
+    await writeFile(checks, saved);
+    await rm(join(work, 'other.json'), { force: true });
+  }
+  await assert.rejects(
+    runCommand(process.execPath, [checks, 'manifest.json'], { cwd: work, env: cliEnv() }),
+    /failed \(2\): cert-renew: this file holds the manifest checks bin\/cert-renew loads; run 'cert-renew validate FILE' instead$/,
+  );
+  assert.deepEqual(await plan(), expected);
+  await assertBundleDir(true);
+});
+
+test("root's runs over a user's install leave only files there, which the user can remove (an upgrade or uninstall)", async () => {
+  assert.equal(process.getuid?.(), 0, 'CI runs the tests as root');
+  await chown(bundleDir, 65534, 65534);
+  try {
+    await writeFile(
+      join(work, 'root.json'),
+      (await readFile(join(work, 'manifest.json'), 'utf8')).replace('"certs"', '"root-certs"'),
+    );
+    const [command, ...args] = [
+      process.execPath,
+      join(install, 'bin', 'cert-renew'),
+      '-m',
+      'root.json',
+      'plan',
+    ];
+    await runCommand(command as string, args, { cwd: work, env: cliEnv() });
+    const entries = await readdir(bundleDir, { withFileTypes: true });
+    assert.deepEqual(
+      entries.filter((entry) => !entry.isFile()).map((entry) => entry.name),
+      [],
+      'no directory of root’s',
+    );
+    assert.ok(
+      entries.some((entry) => entry.name.startsWith(VERDICTS)),
+      "root's verdict is there",
+    );
+    // The owner removes every file root left (what npm does to upgrade or uninstall).
+    const nobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    for (const entry of entries.filter((e) => e.name.startsWith(VERDICTS))) {
+      await runCommand(nobody[0] as string, [...nobody.slice(1), 'rm', join(bundleDir, entry.name)]);
+    }
+  } finally {
+    await chown(bundleDir, 0, 0);
+    await rm(join(work, 'root.json'), { force: true });
+  }
 });

@@ -16,7 +16,7 @@ import { cliEnv, REPO } from './cli.js';
 
 let tmp: TempDir;
 let install: string;
-let verdictsDir: string;
+let bundleDir: string;
 let work: string;
 const manifest = {
   version: 1,
@@ -31,8 +31,7 @@ const WINDOW_WARNING = /certificates\/0\/renewBefore: the renewal window is 2d .
 before(async () => {
   tmp = await tempDir('cert-renew-verdicts-e2e-');
   install = join(tmp.path, 'install');
-  const bundleDir = join(install, 'dist', 'bundle');
-  verdictsDir = join(bundleDir, 'cli.cjs.manifests');
+  bundleDir = join(install, 'dist', 'bundle');
   await mkdir(bundleDir, { recursive: true });
   for (const entry of ['bin', 'package.json', 'schemas']) {
     await cp(join(REPO, entry), join(install, entry), { recursive: true });
@@ -70,11 +69,11 @@ function planJson(...args: string[]): unknown {
   return report;
 }
 
-/** The verdict files kept. */
+/** The verdict files kept (cli.cjs.verdict.<hash>-<interval>.json beside the bundle). */
 async function verdictFiles(): Promise<string[]> {
-  return (await readdir(verdictsDir))
-    .filter((name) => name.endsWith('.json'))
-    .map((name) => join(verdictsDir, name));
+  return (await readdir(bundleDir))
+    .filter((name) => name.startsWith('cli.cjs.verdict.') && name.endsWith('.json'))
+    .map((name) => join(bundleDir, name));
 }
 
 /** Every kept verdict's warnings replaced by one saying `text`: a run that shows it took a verdict. */
@@ -93,7 +92,6 @@ test('the first daily run checks and keeps the verdict; the next ones take it, w
   const [kept, ...more] = await verdictFiles();
   assert.equal(more.length, 0);
   assert.equal((await stat(kept as string)).mode & 0o777, 0o600, 'it holds the manifest: its owner’s alone');
-  assert.equal((await stat(verdictsDir)).mode & 0o777, 0o700);
   assert.equal(
     JSON.parse(await readFile(kept as string, 'utf8')).text,
     await readFile(join(work, 'manifest.json'), 'utf8'),
