@@ -22,12 +22,13 @@ async function checkFile(file: string, io: CliIO, intervalMs: number, strict: bo
   const read = await readManifestText(resolve(io.cwd, file));
   if (!read.ok) return { file, unreadable: read.reason, diagnostics: [], exitCode: ExitCode.usage };
   const { checkManifestText } = await loadChecks();
-  const { manifest, diagnostics } = checkManifestText(read.text, file, { intervalMs });
+  const { manifest, diagnostics, counts } = checkManifestText(read.text, file, { intervalMs });
   const warnings = diagnostics.some((d) => d.severity === 'warning');
   const exitCode = !manifest || (strict && warnings) ? ExitCode.failure : ExitCode.ok;
+  const counted = counts === undefined ? {} : { counts };
   return manifest
-    ? { file, diagnostics, certificates: manifest.certificates.length, exitCode }
-    : { file, diagnostics, exitCode };
+    ? { file, diagnostics, ...counted, certificates: manifest.certificates.length, exitCode }
+    : { file, diagnostics, ...counted, exitCode };
 }
 
 export async function validateCommand(files: string[], options: ValidateOptions, io: CliIO): Promise<number> {

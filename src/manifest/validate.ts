@@ -57,15 +57,22 @@ function nodeJsonError(text: string, error: unknown): { message: string; line: n
   return { message: `invalid JSON: ${message.split('\n')[0]}`, ...position };
 }
 
+/** How many errors and warnings a check found, the ones not shown included. */
+export interface DiagnosticCounts {
+  errors: number;
+  warnings: number;
+}
+
 /**
  * Checks the text of a manifest. Never throws. `manifest` is set when there is no error (warnings allowed).
- * A UTF-8 byte order mark at the start is accepted and ignored.
+ * A UTF-8 byte order mark at the start is accepted and ignored. `diagnostics` holds at most MAX_DIAGNOSTICS,
+ * the last of them saying how many more there are; `counts` is then set, counting them all.
  */
 export function checkManifestText(
   text: string,
   file: string,
   options: CheckOptions,
-): { manifest?: Manifest; diagnostics: Diagnostic[] } {
+): { manifest?: Manifest; diagnostics: Diagnostic[]; counts?: DiagnosticCounts } {
   const diagnostics: Diagnostic[] = [];
   const at = (
     severity: Diagnostic['severity'],
@@ -171,9 +178,12 @@ export function checkManifestText(
     at(finding.severity, finding.pointer, position.line, position.column, finding.message);
   }
   diagnostics.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
+  let counts: DiagnosticCounts | undefined;
   if (diagnostics.length > MAX_DIAGNOSTICS) {
+    const errors = diagnostics.filter((d) => d.severity === 'error').length;
+    counts = { errors, warnings: diagnostics.length - errors };
     const more = diagnostics.length - (MAX_DIAGNOSTICS - 1);
-    const hasError = diagnostics.some((d) => d.severity === 'error');
+    const hasError = errors > 0;
     diagnostics.length = MAX_DIAGNOSTICS - 1;
     diagnostics.push({
       severity: hasError ? 'error' : 'warning',
@@ -185,5 +195,8 @@ export function checkManifestText(
     });
   }
   const valid = !diagnostics.some((d) => d.severity === 'error');
-  return valid ? { manifest: value as unknown as Manifest, diagnostics } : { diagnostics };
+  const counted = counts === undefined ? {} : { counts };
+  return valid
+    ? { manifest: value as unknown as Manifest, diagnostics, ...counted }
+    : { diagnostics, ...counted };
 }

@@ -2,7 +2,7 @@
  * `cert-renew validate`: every problem with its file, line and column, as text for people (`human`), the
  * public JSON (`json`, docs/operations.md), or GitHub workflow annotations (`github`).
  */
-import type { Diagnostic } from '../manifest/validate.js';
+import type { Diagnostic, DiagnosticCounts } from '../manifest/validate.js';
 import { jsonText, type Reporter, type ReportOptions } from './reporter.js';
 
 /** What validate found in one file. */
@@ -11,8 +11,17 @@ export interface FileResult {
   /** Set when the file could not be read. */
   unreadable?: string;
   diagnostics: Diagnostic[];
+  /** Every error and warning found, when `diagnostics` shows only the first (and how many more). */
+  counts?: DiagnosticCounts;
   certificates?: number;
   exitCode: number;
+}
+
+/** The errors and warnings a file has: all of them, not only those shown. */
+function countsOf(r: FileResult): DiagnosticCounts {
+  if (r.counts !== undefined) return r.counts;
+  const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
+  return { errors, warnings: r.diagnostics.length - errors };
 }
 
 /** Everything validate found, and whether warnings fail (`--strict`). */
@@ -52,8 +61,7 @@ function human({ results, strict }: ValidateResult, { paint: c }: ReportOptions)
       const severity = d.severity === 'error' ? c.red('error') : c.yellow('warning');
       out += `${c.bold(where)}: ${severity}: ${c.cyan(shownPointer(d.pointer))}: ${d.message}\n`;
     }
-    const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
-    const warnings = r.diagnostics.length - errors;
+    const { errors, warnings } = countsOf(r);
     if (errors > 0) {
       out += `${r.file}: ${c.red(`invalid (${plural(errors, 'error')}${warnings ? `, ${plural(warnings, 'warning')}` : ''})`)}\n`;
     } else if (warnings && strict) {
@@ -95,9 +103,10 @@ function github({ results }: ValidateResult): string {
       out += `::error file=${escapeProperty(r.file)},title=cert-renew::${escapeData(r.unreadable)}\n`;
       continue;
     }
+    const counts = countsOf(r);
+    errors += counts.errors;
+    warnings += counts.warnings;
     for (const d of r.diagnostics) {
-      if (d.severity === 'error') errors++;
-      else warnings++;
       const props = [`file=${escapeProperty(r.file)}`];
       if (d.line !== undefined) props.push(`line=${d.line}`, `col=${d.column ?? 1}`);
       props.push('title=cert-renew');

@@ -163,6 +163,23 @@ describe('cert-renew validate (built CLI)', () => {
     );
   });
 
+  test('capped output still counts every problem: the summary and the github totals', async () => {
+    const many = JSON.parse(example('quickstart.json'));
+    // 1,500 certificates whose 2-day window leaves fewer than three daily runs: a warning each.
+    many.certificates = Array.from({ length: 1500 }, (_, i) => ({
+      name: `c${i}`,
+      domains: [`c${i}.example.test`],
+      renewBefore: '2d',
+    }));
+    await writeFile(join(dir.path, 'many.json'), JSON.stringify(many));
+    const human = await cli(['validate', 'many.json'], dir.path);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /501 more problems not shown\n/);
+    assert.match(human.stdout, /^many\.json: valid \(1500 certificates, 1500 warnings\)$/m);
+    const github = await cli(['validate', '--format', 'github', 'many.json'], dir.path);
+    assert.match(github.stdout, /^cert-renew validate: 1 file, 0 errors, 1500 warnings$/m);
+  });
+
   test('usage errors exit 2 without a stack', async () => {
     for (const args of [
       ['validate', '--interval', 'daily', 'bom.json'],

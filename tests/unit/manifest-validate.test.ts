@@ -1080,9 +1080,10 @@ describe('checkManifestText: documents and edge cases', () => {
       name: `c${i}`,
       domains: ['bad_name.example'],
     }));
-    const { diagnostics } = check(m);
+    const { diagnostics, counts } = check(m);
     assert.equal(diagnostics.length, 1000);
     assert.match(diagnostics[999]?.message ?? '', /^501 more problems not shown$/);
+    assert.deepEqual(counts, { errors: 1500, warnings: 0 }, 'every problem counted, the ones not shown too');
   });
 
   test('compactDuration gives strings the manifest accepts', () => {
