@@ -1,14 +1,14 @@
 // Build step (run after tsc and compile-schema by `npm run build`): bundles the compiled CLI
 // (dist/src/cli.js and everything it imports from dist/src/) with esbuild into one CommonJS file,
-// dist/bundle/cli.cjs, which is what bin/cert-renew runs (through a V8 code cache, see bin/cert-renew).
+// dist/bundle/cli.cjs, which is what bin/cert-renew runs (through a V8 code cache, see bin/cert-renew), and
+// the manifest's checks into a second one beside it, dist/bundle/checks.cjs (CHECKS_ENTRY below).
 // Loading code is nearly all of a nothing-due run: one file read and compiled from a cache costs a fraction of
 // resolving, reading and compiling ~50 modules.
 //
-// - One file, no chunks: every `await import()` of our own modules becomes a lazily run initialiser inside
-//   the file (esbuild's `__esm` wrappers), so a command's module still runs only when that command does.
-//   Packages in node_modules stay external (but commander, which every command loads, and chalk, which the
-//   coloured reports load), so acme-client, ioredis and @peculiar/x509 keep loading lazily, from
-//   node_modules, exactly as before.
+// - No chunks: every `await import()` of our own modules becomes a lazily run initialiser inside the file
+//   (esbuild's `__esm` wrappers), so a command's module still runs only when that command does. Packages
+//   in node_modules stay external (but commander, which every command loads, and chalk, which the coloured
+//   reports load), so acme-client, ioredis and @peculiar/x509 keep loading lazily, from node_modules.
 // - A module's `import.meta.url` is rewritten to the URL of the same module under dist/src/, computed at run
 //   time from where the bundle is (`__filename`), so what it finds relative to itself (package.json,
 //   schemas/) is found as in the unbundled build. The bundle's banner defines that base URL, made on first
@@ -19,8 +19,8 @@
 //   command, and reading package.json for it cost every run ~0.2 ms. The bin answers `--version` alone from
 //   package.json itself; tests/e2e check that both say the same.
 // - The manifest validator generated at build time (dist/src/manifest/schema-validator.cjs, ajv standalone
-//   code) is bundled in too, so its code is in the code cache; schema.ts still checks the schema text it holds and
-//   falls back to compiling the schema, exactly as unbundled. So are the ajv runtime helpers it requires
+//   code) is bundled into checks.cjs; schema.ts still checks the schema text it holds and falls back to
+//   compiling the schema, exactly as unbundled. So are the ajv runtime helpers it requires
 //   (ajv/dist/runtime/ucs2length), which every run otherwise resolved through node_modules; ajv itself stays
 //   external (the fallback requires it). The build fails if the validator requires anything else.
 // - Built-in modules a nothing-due run does not use (LAZY_BUILTINS) load when the bundle first reads one of

@@ -166,27 +166,23 @@ export async function loadManifest(
   }
   options.beforeCheck?.(read.text);
   // The same text checked before by this bundle (manifest/verdicts.ts): its warnings, without the checks.
-  const kept = keptVerdict(read.text, options.intervalMs, path);
-  if (kept !== undefined) {
-    const manifest = JSON.parse(withoutBom(read.text)) as Manifest;
-    return {
-      path: absolute,
-      baseDir: dirname(absolute),
-      manifest,
-      certificates: resolveCertificates(manifest),
-      warnings: kept,
-    };
+  let manifest: Manifest;
+  let warnings = keptVerdict(read.text, options.intervalMs, path);
+  if (warnings !== undefined) {
+    manifest = JSON.parse(withoutBom(read.text)) as Manifest;
+  } else {
+    const { checkManifestText } = await loadChecks();
+    const checked = checkManifestText(read.text, path, options);
+    if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
+    manifest = checked.manifest;
+    warnings = checked.diagnostics.filter((d) => d.severity === 'warning');
+    keepVerdict(read.text, options.intervalMs, warnings);
   }
-  const { checkManifestText } = await loadChecks();
-  const checked = checkManifestText(read.text, path, options);
-  if (!checked.manifest) throw new ManifestError(path, checked.diagnostics);
-  const warnings = checked.diagnostics.filter((d) => d.severity === 'warning');
-  keepVerdict(read.text, options.intervalMs, warnings);
   return {
     path: absolute,
     baseDir: dirname(absolute),
-    manifest: checked.manifest,
-    certificates: resolveCertificates(checked.manifest),
+    manifest,
+    certificates: resolveCertificates(manifest),
     warnings,
   };
 }

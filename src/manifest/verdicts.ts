@@ -35,6 +35,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { processExists } from '../runtime/identity.js';
+import { isObject } from './checks/view.js';
 import type { Diagnostic } from './validate.js';
 
 /** Where the verdicts are and what they must match: set by bin/cert-renew, or by a test. */
@@ -65,8 +67,6 @@ interface Verdict {
 export const MAX_VERDICTS = 16;
 /** A verdict file larger than this is not read (a manifest is at most 5 MB; JSON escapes add to it). */
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
-/** A temporary file older than this (ms) was left by a killed writer: the next writer removes it. */
-const STALE_TEMP_MS = 10 * 60_000;
 const FORMAT = 1;
 const SUFFIX = '.json';
 
@@ -96,7 +96,7 @@ export function keptVerdict(text: string, intervalMs: number, file: string): Dia
 /**
  * Records that `text`, checked in full with `intervalMs`, is valid with these `warnings`. Writes its file
  * atomically (a temporary file renamed over it), then removes the least recently written beyond
- * MAX_VERDICTS and temporary files a killed writer left. Does nothing where it cannot (another user's
+ * MAX_VERDICTS and the temporary files of writers that no longer exist (killed before their rename). Does nothing where it cannot (another user's
  * directory, a read-only file system); never throws.
  */
 export function keepVerdict(text: string, intervalMs: number, warnings: readonly Diagnostic[]): void {
@@ -182,7 +182,7 @@ export function parseVerdict(text: string, key: string): Verdict | undefined {
     return undefined;
   }
   if (
-    !isRecord(data) ||
+    !isObject(data) ||
     data.format !== FORMAT ||
     data.key !== key ||
     typeof data.text !== 'string' ||
@@ -197,7 +197,7 @@ export function parseVerdict(text: string, key: string): Verdict | undefined {
 
 function isWarning(value: unknown): boolean {
   return (
-    isRecord(value) &&
+    isObject(value) &&
     value.severity === 'warning' &&
     typeof value.pointer === 'string' &&
     typeof value.message === 'string' &&
@@ -207,17 +207,13 @@ function isWarning(value: unknown): boolean {
   );
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
- * Removes the verdicts beyond MAX_VERDICTS (the least recently written; never `keep`, just written) and
- * temporary files older than STALE_TEMP_MS. Only names this module writes are touched.
+ * Removes the verdicts beyond MAX_VERDICTS (the least recently written; never `keep`, just written) and the
+ * temporary files (`<file>.<pid>-<random>.tmp`) of processes that no longer exist. Only names this module
+ * writes are touched.
  */
 function tidy(prefix: string, keep: string): void {
   try {
-    const now = Date.now();
     const dir = dirname(prefix);
     const start = basename(prefix);
     const verdicts: { path: string; mtimeMs: number }[] = [];
@@ -227,8 +223,9 @@ function tidy(prefix: string, keep: string): void {
       const path = join(dir, name);
       const info = lstatSync(path, { throwIfNoEntry: false });
       if (info === undefined || !info.isFile()) continue;
-      if (/^[0-9a-f]{16}-\d+\.json\.\d+-[0-9a-z]*\.tmp$/.test(rest)) {
-        if (now - info.mtimeMs > STALE_TEMP_MS) unlinkSync(path);
+      const writer = /^[0-9a-f]{16}-\d+\.json\.(\d+)-[0-9a-z]*\.tmp$/.exec(rest)?.[1];
+      if (writer !== undefined) {
+        if (Number(writer) !== process.pid && !processExists(Number(writer))) unlinkSync(path);
       } else if (/^[0-9a-f]{16}-\d+\.json$/.test(rest) && path !== keep) {
         verdicts.push({ path, mtimeMs: info.mtimeMs });
       }

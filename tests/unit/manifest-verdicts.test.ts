@@ -154,13 +154,12 @@ test(`at most ${MAX_VERDICTS} verdicts, the least recently written removed; temp
   for (const gone of texts.slice(1, 4)) assert.equal(keptVerdict(gone, DAY, 'm'), undefined, gone);
   assert.deepEqual(keptVerdict(texts[4] as string, DAY, 'm'), []);
   assert.deepEqual(keptVerdict(texts.at(-1) as string, DAY, 'm'), []);
-  // A killed writer's temporary file: removed by the next write once older than ten minutes.
-  const stale = `${fileOf('x')}.123-abc.tmp`;
-  const fresh = `${fileOf('y')}.456-def.tmp`;
+  // A killed writer's temporary file (a pid above Linux's pid_max: no such process) is removed by the next
+  // write; one of a writer that exists (init, pid 1) is left.
+  const stale = `${fileOf('x')}.4194305-abc.tmp`;
+  const fresh = `${fileOf('y')}.1-def.tmp`;
   await writeFile(stale, '');
   await writeFile(fresh, '');
-  const old = new Date(Date.now() - 3_600_000);
-  await utimes(stale, old, old);
   keepVerdict('{"n": "last"}', DAY, []);
   const names = await readdir(dir);
   assert.ok(!names.includes(stale.slice(dir.length + 1)), 'the stale one is gone');

@@ -51,6 +51,7 @@ import {
 } from 'node:fs';
 import { CertRenewError, describeError, ErrorCode } from '../../errors.js';
 import { temporaryUntilExit } from '../../runtime/exit-cleanup.js';
+import { processExists } from '../../runtime/identity.js';
 import { statfsPath } from '../../util/fs-async.js';
 import { mkdirp } from '../../util/mkdirp.js';
 import { packageVersion } from '../../util/version.js';
@@ -405,21 +406,11 @@ function removeLeftovers(dir: string): void {
   try {
     for (const name of readdirSync(dir)) {
       const pid = Number(TEMP.exec(name)?.[1]);
-      if (!pid || pid === process.pid || alive(pid)) continue;
+      if (!pid || pid === process.pid || processExists(pid)) continue;
       rmSync(childPath(dir, name), { force: true });
     }
   } catch {
     // nothing to clean, or not allowed: the next write tries again
-  }
-}
-
-/** Whether a process with this pid exists (signal 0; EPERM: it exists, as another user's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return isErrno(error, 'EPERM');
   }
 }
 
